@@ -1,0 +1,53 @@
+import { resolve } from 'node:path';
+import { StoreSpecSchema, type StoreSpec } from '../../schemas/store.ts';
+import { LocalStore } from './local.ts';
+import { S3Store } from './s3.ts';
+import type { ObjectStore } from './types.ts';
+
+export * from './types.ts';
+export { LocalStore } from './local.ts';
+export { S3Store, type S3StoreConfig } from './s3.ts';
+export type { StoreSpec } from '../../schemas/store.ts';
+
+/**
+ * One store per distinct spec for the life of the process: activities call createStore on every
+ * invocation, and an S3 client owns a connection pool and a credential cache that should be reused
+ * rather than rebuilt per shard.
+ */
+const cache = new Map<string, ObjectStore>();
+
+/** Defaults applied so that specs meaning the same location share one instance. */
+function normalise(spec: StoreSpec): StoreSpec {
+  if (spec.kind === 'local') return { kind: 'local', root: resolve(spec.root) };
+  return {
+    kind: 's3',
+    bucket: spec.bucket,
+    prefix: spec.prefix ?? '',
+    endpoint: spec.endpoint,
+    region: spec.region ?? 'us-east-1',
+    forcePathStyle: spec.forcePathStyle ?? spec.endpoint !== undefined,
+  };
+}
+
+export function createStore(spec: StoreSpec): ObjectStore {
+  // Specs arrive through workflow payloads as plain JSON; validate at the edge that uses them.
+  const s = normalise(StoreSpecSchema.parse(spec));
+  const id = JSON.stringify(s);
+  let store = cache.get(id);
+  if (!store) {
+    store = s.kind === 'local' ? new LocalStore(s.root) : new S3Store(s);
+    cache.set(id, store);
+  }
+  return store;
+}
+
+/**
+ * Closes every cached store (worker shutdown, end of a test file); later createStore calls build fresh
+ * ones. Closing a single shared instance is harmless too: S3Store.close only drops pooled connections,
+ * and its client reconnects on the next request.
+ */
+export async function closeStores(): Promise<void> {
+  const stores = [...cache.values()];
+  cache.clear();
+  await Promise.all(stores.map((s) => s.close()));
+}
