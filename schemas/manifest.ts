@@ -1,0 +1,269 @@
+import { z } from 'zod';
+import {
+  Field,
+  Float64,
+  Int32,
+  List,
+  RecordBatch,
+  Schema,
+  Struct,
+  Table,
+  Utf8,
+  makeBuilder,
+  makeData,
+} from 'apache-arrow';
+import type { DataType, Vector } from 'apache-arrow';
+
+/**
+ * One row per utterance: the acquire stage's output and every later stage's input. Media locations
+ * are object-store keys (never local paths) so a manifest stays valid on any worker.
+ */
+
+export const LABEL_SETS = ['6class', '4class', 'meld7', 'sentiment3'] as const;
+export type LabelSetName = (typeof LABEL_SETS)[number];
+export const LabelSetNameSchema = z.enum(LABEL_SETS);
+
+export const MANIFEST_DATASETS = ['iemocap', 'meld'] as const;
+export type ManifestDataset = (typeof MANIFEST_DATASETS)[number];
+
+export const MELD_SPLITS = ['train', 'dev', 'test'] as const;
+export type MeldSplit = (typeof MELD_SPLITS)[number];
+
+/** Label sets each dataset can be mapped to; anything else is a configuration error. */
+export const LABEL_SETS_BY_DATASET: Record<ManifestDataset, readonly LabelSetName[]> = {
+  iemocap: ['6class', '4class'],
+  meld: ['meld7', 'sentiment3'],
+};
+
+export const ROW_FLAGS = [
+  'audio_missing',
+  'audio_empty',
+  'video_missing',
+  'video_empty',
+  'dialog_audio_missing',
+  'text_missing',
+  'zero_duration',
+  'negative_duration',
+  'dialog_mismatch',
+] as const;
+export type RowFlag = (typeof ROW_FLAGS)[number];
+
+const nullableInt = z.int().nullable();
+const nullableNumber = z.number().nullable();
+const nullableString = z.string().nullable();
+
+const ManifestRowObject = z.object({
+  utteranceId: z.string().min(1),
+  dataset: z.enum(MANIFEST_DATASETS),
+  split: z.string().min(1),
+  session: nullableInt,
+  dialogueId: z.string().min(1),
+  speaker: z.string(),
+  gender: z.enum(['F', 'M']).nullable(),
+  interaction: z.enum(['improvised', 'scripted']).nullable(),
+  /**
+   * IEMOCAP: position of the turn inside the dialog recording (videoKey, dialogAudioKey); audioKey is
+   * already cut to the turn. MELD: position inside the source episode, for reference only: videoKey is
+   * already cut to the utterance, so these times must not be used to cut it.
+   */
+  startSec: z.number().nonnegative(),
+  endSec: z.number().nonnegative(),
+  text: z.string(),
+  /** IEMOCAP majority code (lower case, 'xxx' = no majority); MELD emotion (lower case), also under sentiment3. */
+  labelNative: z.string().min(1),
+  labelSet: LabelSetNameSchema,
+  /** Class index in the label set (sentiment3: from `sentiment`); -1 when outside the set. */
+  labelIndex: z.int().min(-1),
+  labelName: nullableString,
+  sentiment: nullableString,
+  valence: nullableNumber,
+  arousal: nullableNumber,
+  dominance: nullableNumber,
+  audioKey: nullableString,
+  videoKey: nullableString,
+  dialogAudioKey: nullableString,
+  /** IEMOCAP: half of the split-screen video showing the speaker (the marker wearer is on the left). */
+  videoHalf: z.enum(['left', 'right']).nullable(),
+  season: nullableInt,
+  episode: nullableInt,
+  srNo: nullableInt,
+  utteranceIndex: z.int().nonnegative(),
+  // Kept open (not the ROW_FLAGS enum) so a manifest written by a newer stage version still loads.
+  flags: z.array(z.string()),
+});
+
+export const ManifestRowSchema = ManifestRowObject.superRefine((row, ctx) => {
+  const fail = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+  if (!LABEL_SETS_BY_DATASET[row.dataset].includes(row.labelSet)) {
+    fail('labelSet', `label set ${row.labelSet} does not apply to ${row.dataset}`);
+  }
+  if ((row.labelIndex === -1) !== (row.labelName === null)) {
+    fail('labelName', 'labelName must be null exactly when labelIndex is -1');
+  }
+  if (row.dataset === 'iemocap') {
+    if (!/^Session\d+$/.test(row.split)) fail('split', 'IEMOCAP split must be SessionN');
+    if (row.session === null || `Session${row.session}` !== row.split) fail('session', 'must match the split');
+    if (row.gender === null) fail('gender', 'required for IEMOCAP');
+    if (row.interaction === null) fail('interaction', 'required for IEMOCAP');
+    if (row.videoHalf === null) fail('videoHalf', 'required for IEMOCAP');
+  } else {
+    if (!(MELD_SPLITS as readonly string[]).includes(row.split)) fail('split', 'MELD split must be train, dev or test');
+    if (row.session !== null) fail('session', 'must be null for MELD');
+    if (row.videoHalf !== null) fail('videoHalf', 'must be null for MELD');
+    if (row.sentiment === null) fail('sentiment', 'required for MELD');
+  }
+});
+export type ManifestRow = z.infer<typeof ManifestRowObject>;
+
+/** A problem found in the input: the item is skipped or flagged, the run goes on. */
+export const AcquireIssueSchema = z.object({
+  /** Corpus-relative path of the file the problem is in (or a folder, for folder-level findings). */
+  file: z.string(),
+  /** 1-based physical line in that file where the offending record starts. */
+  line: z.int().positive().optional(),
+  field: z.string().optional(),
+  value: z.string().optional(),
+  reason: z.string(),
+  kind: z.string(),
+});
+export type AcquireIssue = z.infer<typeof AcquireIssueSchema>;
+
+export const ManifestSummarySchema = z.object({
+  dataset: z.enum(MANIFEST_DATASETS),
+  labelSet: LabelSetNameSchema,
+  rows: z.int().nonnegative(),
+  perSplit: z.record(z.string(), z.int().nonnegative()),
+  /** Counts of the dataset-native labels over all rows (comparable with the datasets' published counts). */
+  perLabel: z.record(z.string(), z.int().nonnegative()),
+  /** Counts of the mapped classes, in label-set order; rows outside the label set are not counted. */
+  perClass: z.record(z.string(), z.int().nonnegative()),
+  inLabelSet: z.int().nonnegative(),
+  issues: z.int().nonnegative(),
+  issueKinds: z.record(z.string(), z.int().nonnegative()),
+  mediaMissing: z.object({ audio: z.int().nonnegative(), video: z.int().nonnegative() }),
+});
+export type ManifestSummary = z.infer<typeof ManifestSummarySchema>;
+
+// ---------------------------------------------------------------------------------------------------
+// Arrow
+
+type ColumnKind = 'utf8' | 'int32' | 'float64' | 'utf8list';
+
+/** Column order and types of the manifest table; nullability follows the zod schema. */
+const COLUMNS: ReadonlyArray<{ name: keyof ManifestRow; kind: ColumnKind; nullable: boolean }> = [
+  { name: 'utteranceId', kind: 'utf8', nullable: false },
+  { name: 'dataset', kind: 'utf8', nullable: false },
+  { name: 'split', kind: 'utf8', nullable: false },
+  { name: 'session', kind: 'int32', nullable: true },
+  { name: 'dialogueId', kind: 'utf8', nullable: false },
+  { name: 'speaker', kind: 'utf8', nullable: false },
+  { name: 'gender', kind: 'utf8', nullable: true },
+  { name: 'interaction', kind: 'utf8', nullable: true },
+  { name: 'startSec', kind: 'float64', nullable: false },
+  { name: 'endSec', kind: 'float64', nullable: false },
+  { name: 'text', kind: 'utf8', nullable: false },
+  { name: 'labelNative', kind: 'utf8', nullable: false },
+  { name: 'labelSet', kind: 'utf8', nullable: false },
+  { name: 'labelIndex', kind: 'int32', nullable: false },
+  { name: 'labelName', kind: 'utf8', nullable: true },
+  { name: 'sentiment', kind: 'utf8', nullable: true },
+  { name: 'valence', kind: 'float64', nullable: true },
+  { name: 'arousal', kind: 'float64', nullable: true },
+  { name: 'dominance', kind: 'float64', nullable: true },
+  { name: 'audioKey', kind: 'utf8', nullable: true },
+  { name: 'videoKey', kind: 'utf8', nullable: true },
+  { name: 'dialogAudioKey', kind: 'utf8', nullable: true },
+  { name: 'videoHalf', kind: 'utf8', nullable: true },
+  { name: 'season', kind: 'int32', nullable: true },
+  { name: 'episode', kind: 'int32', nullable: true },
+  { name: 'srNo', kind: 'int32', nullable: true },
+  { name: 'utteranceIndex', kind: 'int32', nullable: false },
+  { name: 'flags', kind: 'utf8list', nullable: false },
+];
+
+export const MANIFEST_SCHEMA_VERSION = '1';
+
+function arrowType(kind: ColumnKind): DataType {
+  switch (kind) {
+    case 'utf8':
+      return new Utf8();
+    case 'int32':
+      return new Int32();
+    case 'float64':
+      return new Float64();
+    case 'utf8list':
+      // Child nullable=false: a flag is never null, and readers in other languages see that contract.
+      return new List(new Field('item', new Utf8(), false));
+  }
+}
+
+export const manifestArrowSchema = new Schema(
+  COLUMNS.map((c) => new Field(c.name, arrowType(c.kind), c.nullable)),
+  new Map([
+    ['mer.schema', 'manifest'],
+    ['mer.schemaVersion', MANIFEST_SCHEMA_VERSION],
+  ]),
+);
+
+export function rowsToArrowTable(rows: readonly ManifestRow[]): Table {
+  const children = manifestArrowSchema.fields.map((field) => {
+    const builder = makeBuilder({ type: field.type, nullValues: [null, undefined] });
+    const name = field.name as keyof ManifestRow;
+    for (const row of rows) builder.append(row[name]);
+    return builder.finish().flush();
+  });
+  const struct = makeData({
+    type: new Struct(manifestArrowSchema.fields),
+    length: rows.length,
+    nullCount: 0,
+    children,
+  });
+  return new Table(manifestArrowSchema, [new RecordBatch(manifestArrowSchema, struct)]);
+}
+
+function columnValues(vector: Vector, kind: ColumnKind): unknown[] {
+  const out: unknown[] = new Array(vector.length);
+  let i = 0;
+  for (const v of vector) {
+    if (kind === 'utf8list') {
+      out[i++] = v === null ? null : Array.from(v as Iterable<string>);
+    } else if (kind === 'int32' || kind === 'float64') {
+      // Readers such as parquet-wasm may widen to Int64; bring those back to JS numbers.
+      out[i++] = typeof v === 'bigint' ? Number(v) : v;
+    } else {
+      out[i++] = v;
+    }
+  }
+  return out;
+}
+
+/**
+ * Reads a manifest table back into validated rows. Columns are matched by name, so a table whose
+ * column order was changed by another writer still loads; a missing column or an invalid value is an
+ * error naming the column or the row.
+ */
+export function arrowTableToRows(table: Table): ManifestRow[] {
+  const columns = new Map<string, unknown[]>();
+  const missing: string[] = [];
+  for (const c of COLUMNS) {
+    const vector = table.getChild(c.name);
+    if (!vector) {
+      missing.push(c.name);
+      continue;
+    }
+    columns.set(c.name, columnValues(vector, c.kind));
+  }
+  if (missing.length) throw new Error(`manifest table lacks column(s): ${missing.join(', ')}`);
+  const rows: ManifestRow[] = new Array(table.numRows);
+  for (let i = 0; i < table.numRows; i++) {
+    const raw: Record<string, unknown> = {};
+    for (const c of COLUMNS) raw[c.name] = columns.get(c.name)![i];
+    const parsed = ManifestRowSchema.safeParse(raw);
+    if (!parsed.success) {
+      const first = parsed.error.issues[0];
+      throw new Error(`manifest row ${i} (${String(raw.utteranceId)}): field ${first?.path.join('.')}: ${first?.message}`);
+    }
+    rows[i] = parsed.data;
+  }
+  return rows;
+}
