@@ -1,0 +1,8 @@
+import { createAcquireActivities } from './acquire/activities.ts';
+
+/** Every activity a worker can run. Stages register theirs here as they are built. */
+export function createActivities() {
+  return { ...createAcquireActivities() };
+}
+
+export type MerActivities = ReturnType<typeof createActivities>;

@@ -1,0 +1,167 @@
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
+import { z } from 'zod';
+import { contentKey } from '../activities/common/hash.ts';
+import { merHome } from '../activities/common/tools.ts';
+import {
+  DATASETS,
+  MELD_PUBLIC_URL,
+  PLANNED_STAGES,
+  RunConfigSchema,
+  STAGES,
+  type DatasetName,
+  type DatasetPlan,
+  type PipelineInput,
+  type RunConfig,
+  type SourceSpec,
+  type StageName,
+} from '../schemas/config.ts';
+import { describeZodError } from '../schemas/issues.ts';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads a YAML or JSON run config; errors name the file, line and field. */
+export function loadConfigFile(file: string): RunConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${file}: cannot read config: ${(err as Error).message}`);
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length) {
+    const e = doc.errors[0];
+    const pos = e.linePos?.[0];
+    throw new ConfigError(`${file}${pos ? `:${pos.line}:${pos.col}` : ''}: not valid YAML/JSON: ${e.message.split('\n')[0]}`);
+  }
+  const raw = doc.toJS() ?? {};
+  return parseConfigObject(raw, file, (path) => lineOf(doc, lineCounter, path));
+}
+
+export function parseConfigObject(raw: unknown, file: string, lineOfPath?: (p: PropertyKey[]) => number | undefined): RunConfig {
+  const r = RunConfigSchema.safeParse(raw);
+  if (!r.success) throw new ConfigError(describeZodError(file, r.error, lineOfPath));
+  return r.data;
+}
+
+function lineOf(doc: Document, lc: LineCounter, path: PropertyKey[]): number | undefined {
+  // Walk up until a node exists: a missing field is reported at its parent's line.
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n) as Array<string | number>, true);
+    if (isNode(node) && node.range) return lc.linePos(node.range[0]).line;
+  }
+  return undefined;
+}
+
+export interface RunOverrides {
+  until?: string;
+  iemocap?: string;
+  meld?: string | boolean;
+  iemocapSha256?: string;
+  meldSha256?: string;
+  labels?: string;
+  store?: string;
+  s3Endpoint?: string;
+  chunkMiB?: number;
+  heartbeatTimeoutSec?: number;
+  taskQueuePrefix?: string;
+}
+
+/** Config file (optional) + command-line flags -> a validated RunConfig. */
+export function buildRunConfig(file: string | undefined, o: RunOverrides): { config: RunConfig; baseDir: string } {
+  const baseDir = file ? dirname(resolve(file)) : process.cwd();
+  const raw: Record<string, unknown> = file ? (structuredClone(loadConfigFile(file)) as unknown as Record<string, unknown>) : {};
+  const datasets = { ...((raw.datasets as Record<string, unknown>) ?? {}) } as Record<string, Record<string, unknown> | undefined>;
+  if (o.iemocap) datasets.iemocap = { ...(datasets.iemocap ?? {}), source: o.iemocap };
+  if (o.iemocapSha256 && datasets.iemocap) datasets.iemocap.sha256 = o.iemocapSha256;
+  if (o.meld === true) datasets.meld = { ...(datasets.meld ?? {}), source: MELD_PUBLIC_URL };
+  else if (typeof o.meld === 'string') datasets.meld = { ...(datasets.meld ?? {}), source: o.meld };
+  if (o.meldSha256 && datasets.meld) datasets.meld.sha256 = o.meldSha256;
+  if (o.labels && datasets.iemocap) datasets.iemocap.labels = o.labels;
+  raw.datasets = datasets;
+  if (o.until) raw.until = o.until;
+  if (o.store) raw.store = parseStoreFlag(o.store, o.s3Endpoint);
+  if (o.chunkMiB) raw.acquire = { ...((raw.acquire as object) ?? {}), chunkMiB: o.chunkMiB };
+  const temporal = { ...((raw.temporal as Record<string, unknown>) ?? {}) };
+  if (o.heartbeatTimeoutSec) temporal.heartbeatTimeoutSec = o.heartbeatTimeoutSec;
+  if (o.taskQueuePrefix) temporal.taskQueues = { cpu: `${o.taskQueuePrefix}-cpu`, gpu: `${o.taskQueuePrefix}-gpu` };
+  raw.temporal = temporal;
+  if (!datasets.iemocap && !datasets.meld) {
+    throw new ConfigError(
+      'no dataset to run: pass --meld (public archive) and/or --iemocap <url|archive|folder>, or a --config file naming datasets',
+    );
+  }
+  return { config: parseConfigObject(raw, file ?? 'command line'), baseDir };
+}
+
+/** `--store DIR` or `--store s3://bucket/prefix`. */
+export function parseStoreFlag(value: string, endpoint?: string): Record<string, unknown> {
+  if (value.startsWith('s3://')) {
+    const rest = value.slice(5);
+    const [bucket, ...prefix] = rest.split('/');
+    return {
+      kind: 's3',
+      bucket,
+      ...(prefix.join('/') ? { prefix: prefix.join('/') } : {}),
+      ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+    };
+  }
+  return { kind: 'local', root: value };
+}
+
+const ARCHIVE_RE = /\.(tar\.gz|tgz|tar|zip)$/i;
+
+export function resolveSource(dataset: DatasetName, source: string, sha256: string | undefined, baseDir: string): SourceSpec {
+  if (/^https?:\/\//i.test(source)) return { kind: 'url', url: source, ...(sha256 ? { sha256 } : {}) };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) {
+    throw new ConfigError(`datasets.${dataset}.source: unsupported URL scheme in ${source.split('?')[0]} (use http(s), a local archive or a folder)`);
+  }
+  const path = isAbsolute(source) ? source : resolve(baseDir, source);
+  if (!existsSync(path)) throw new ConfigError(`datasets.${dataset}.source: ${path} does not exist`);
+  if (statSync(path).isDirectory()) return { kind: 'folder', path };
+  if (!ARCHIVE_RE.test(path)) throw new ConfigError(`datasets.${dataset}.source: ${path} is neither a folder nor a .tar.gz/.tgz/.tar/.zip archive`);
+  return { kind: 'archive', path, ...(sha256 ? { sha256 } : {}) };
+}
+
+const DEFAULT_LABELS: Record<DatasetName, string> = { iemocap: '6class', meld: 'meld7' };
+const ALLOWED_LABELS: Record<DatasetName, string[]> = { iemocap: ['6class', '4class'], meld: ['meld7', 'sentiment3'] };
+
+export function stagesUntil(until: string): StageName[] {
+  const i = (STAGES as readonly string[]).indexOf(until);
+  if (i >= 0) return STAGES.slice(0, i + 1) as StageName[];
+  if ((PLANNED_STAGES as readonly string[]).includes(until)) {
+    throw new ConfigError(`until: stage "${until}" is not built yet; stages available now: ${STAGES.join(', ')}`);
+  }
+  throw new ConfigError(`until: unknown stage "${until}"; stages: ${[...STAGES, ...PLANNED_STAGES].join(', ')}`);
+}
+
+/** Everything the workflow needs, paths absolute; the hash covers what determines the outputs. */
+export function toPipelineInput(config: RunConfig, baseDir: string, searchAttributes: boolean): PipelineInput {
+  const stages = stagesUntil(config.until);
+  const datasets: DatasetPlan[] = [];
+  for (const name of DATASETS) {
+    const d = config.datasets[name];
+    if (!d) continue;
+    const labels = d.labels ?? DEFAULT_LABELS[name];
+    if (!ALLOWED_LABELS[name].includes(labels)) {
+      throw new ConfigError(`datasets.${name}.labels: "${labels}" is not a label set of ${name} (use ${ALLOWED_LABELS[name].join(' or ')})`);
+    }
+    datasets.push({ dataset: name, source: resolveSource(name, d.source, d.sha256, baseDir), labels });
+  }
+  const store =
+    config.store.kind === 'local'
+      ? { kind: 'local' as const, root: isAbsolute(config.store.root) ? config.store.root : resolve(baseDir, config.store.root) }
+      : config.store;
+  const configHash = contentKey({ store, stages, datasets, acquire: config.acquire });
+  return { configHash, name: config.name, store, stages, datasets, acquire: config.acquire, temporal: config.temporal, searchAttributes };
+}
+
+export function defaultStoreRoot(): string {
+  return resolve(merHome(), 'store');
+}
+
+export { z };

@@ -1,0 +1,99 @@
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { merHome, requireTemporalCli } from '../activities/common/tools.ts';
+import { SEARCH_ATTRIBUTE_FLAGS } from '../workflows/search-attributes.ts';
+
+export interface DevServerSettings {
+  ip: string;
+  port: number;
+  uiPort: number;
+  dbFile: string;
+  namespace: string;
+}
+
+export function devServerSettings(env: NodeJS.ProcessEnv = process.env): DevServerSettings {
+  const port = Number(env.MER_DEV_PORT ?? 7233);
+  return {
+    ip: env.MER_DEV_IP ?? '127.0.0.1',
+    port,
+    uiPort: Number(env.MER_DEV_UI_PORT ?? 8233),
+    dbFile: join(merHome(), 'temporal', 'dev.db'),
+    namespace: 'default',
+  };
+}
+
+export const devAddress = (s: DevServerSettings) => `${s.ip}:${s.port}`;
+export const devUiUrl = (s: DevServerSettings) => `http://localhost:${s.uiPort}`;
+const pidFile = () => join(merHome(), 'temporal', 'dev.pid');
+const logFile = () => join(merHome(), 'temporal', 'dev.log');
+
+export function devServerArgs(s: DevServerSettings): string[] {
+  const args = ['server', 'start-dev', '--db-filename', s.dbFile, '--ip', s.ip, '--port', String(s.port), '--ui-port', String(s.uiPort), '--namespace', s.namespace, '--log-level', 'warn'];
+  for (const [name, type] of SEARCH_ATTRIBUTE_FLAGS) args.push('--search-attribute', `${name}=${type}`);
+  return args;
+}
+
+export async function isServerUp(address: string, timeoutMs = 1500): Promise<boolean> {
+  let conn: Connection | undefined;
+  try {
+    conn = await Connection.connect({ address, connectTimeout: timeoutMs });
+    await conn.workflowService.getSystemInfo({});
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await conn?.close().catch(() => undefined);
+  }
+}
+
+/** Starts the persistent dev server in the background (it outlives this process) unless one answers. */
+export async function ensureDevServer(s: DevServerSettings = devServerSettings(), log: (m: string) => void = () => {}): Promise<{ started: boolean }> {
+  if (await isServerUp(devAddress(s))) return { started: false };
+  const cli = requireTemporalCli();
+  mkdirSync(join(merHome(), 'temporal'), { recursive: true });
+  const out = openSync(logFile(), 'a');
+  const child = spawn(cli, devServerArgs(s), { detached: true, stdio: ['ignore', out, out] });
+  closeSync(out);
+  child.unref();
+  writeFileSync(pidFile(), String(child.pid));
+  log(`starting Temporal dev server (db ${s.dbFile}, log ${logFile()})`);
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) break;
+    if (await isServerUp(devAddress(s))) return { started: true };
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`Temporal dev server did not come up on ${devAddress(s)}; see ${logFile()}`);
+}
+
+/** Runs the dev server in the foreground (`mer dev`): Ctrl-C stops it. */
+export async function runDevServerForeground(s: DevServerSettings = devServerSettings()): Promise<number> {
+  if (await isServerUp(devAddress(s))) {
+    console.log(`a Temporal server already answers on ${devAddress(s)} (UI ${devUiUrl(s)}); stop it with \`mer dev --stop\``);
+    return 0;
+  }
+  mkdirSync(join(merHome(), 'temporal'), { recursive: true });
+  const child = spawn(requireTemporalCli(), devServerArgs(s), { stdio: 'inherit' });
+  writeFileSync(pidFile(), String(child.pid));
+  const code: number = await new Promise((res) => child.on('exit', (c) => res(c ?? 0)));
+  rmSync(pidFile(), { force: true });
+  return code;
+}
+
+export async function stopDevServer(): Promise<boolean> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(pidFile(), 'utf8'));
+  } catch {
+    return false;
+  }
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    // already gone
+  }
+  rmSync(pidFile(), { force: true });
+  return true;
+}

@@ -1,0 +1,205 @@
+import { Command, Option, InvalidArgumentError } from 'commander';
+import { Client } from '@temporalio/client';
+import { resolve } from 'node:path';
+import { createMerWorkers, runWorkers, shutdownOnSignals, type QueueKind } from '../workers/factory.ts';
+import { clusterFromEnv, connectClient, connectWorker } from '../workers/connection.ts';
+import { ConfigError, resolveSource, parseStoreFlag } from './config.ts';
+import { devAddress, devServerSettings, devUiUrl, ensureDevServer, runDevServerForeground, stopDevServer } from './devserver.ts';
+import { pipelineWorkflowId } from './run.ts';
+import { acquireDirect, exportManifest, manifestReport } from './direct.ts';
+import { renderProgress } from './progress-view.ts';
+import { progressQuery } from '../workflows/progress.ts';
+import { failureMessage } from '../workflows/pipeline.ts';
+import { AcquireParamsSchema, StoreConfigSchema, type DatasetName } from '../schemas/config.ts';
+import { runDemo } from './demo.ts';
+import { executeRun, type RunFlags } from './run-command.ts';
+import { installRuntime } from '../workers/runtime.ts';
+import { synthesize } from './synth/index.ts';
+
+const positiveInt = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+};
+const positiveNum = (v: string) => {
+  const n = Number(v);
+  if (!(n > 0)) throw new InvalidArgumentError('must be a positive number');
+  return n;
+};
+
+const program = new Command('mer')
+  .description('Durable IEMOCAP/MELD -> DeepMSI-MER pipelines on Temporal')
+  .showHelpAfterError()
+  .configureHelp({ sortSubcommands: false });
+
+program
+  .command('dev')
+  .description('Run the persistent local Temporal dev server (SQLite under .mer/, Web UI on port 8233)')
+  .option('--detach', 'start it in the background and return')
+  .option('--stop', 'stop a background dev server started by mer')
+  .action(async (o: { detach?: boolean; stop?: boolean }) => {
+    const s = devServerSettings();
+    if (o.stop) {
+      console.log((await stopDevServer()) ? 'dev server stopped' : 'no dev server started by mer is running');
+      return;
+    }
+    if (o.detach) {
+      const r = await ensureDevServer(s, (m) => console.error(m));
+      console.log(`${r.started ? 'started' : 'already running'}: Temporal ${devAddress(s)}, UI ${devUiUrl(s)}`);
+      return;
+    }
+    console.error(`Temporal dev server on ${devAddress(s)}, UI ${devUiUrl(s)}, database ${s.dbFile}`);
+    process.exitCode = await runDevServerForeground(s);
+  });
+
+program
+  .command('run')
+  .description('Launch (or attach to) the pipeline for a config and wait for it, showing progress')
+  .option('-c, --config <file>', 'run config (YAML or JSON), see README')
+  .option('--until <stage>', 'last stage to run (built now: acquire)')
+  .option('--iemocap <source>', 'IEMOCAP source: your licensed download URL, a local archive or an extracted folder')
+  .option('--meld [source]', 'include MELD; source defaults to the public archive URL')
+  .option('--iemocap-sha256 <hex>', 'expected sha256 of the IEMOCAP archive')
+  .option('--meld-sha256 <hex>', 'expected sha256 of the MELD archive')
+  .addOption(new Option('--labels <set>', 'IEMOCAP label set').choices(['6class', '4class']))
+  .option('--store <dir|s3://bucket/prefix>', 'object store (default .mer/store)')
+  .option('--s3-endpoint <url>', 'S3-compatible endpoint (path-style) for an s3:// store')
+  .option('--chunk-mib <n>', 'download part size in MiB', positiveNum)
+  .option('--heartbeat-timeout <sec>', 'seconds without heartbeat before an activity is retried elsewhere', positiveNum)
+  .option('--workers', 'run workers in this process (the default without TEMPORAL_ADDRESS)')
+  .option('--no-workers', 'run no workers here (a cluster has `mer worker` processes)')
+  .option('--no-wait', 'start and return the workflow id')
+  .option('--concurrency <n>', 'in-process cpu activities at once', positiveInt)
+  .option('--json', 'print the result as JSON only')
+  .action(async (o: RunFlags) => {
+    await executeRun(o);
+  });
+
+program
+  .command('worker')
+  .description('Run workers for a Temporal cluster (TEMPORAL_ADDRESS etc.) or the local dev server')
+  .addOption(new Option('-q, --queue <kind...>', 'task queues to serve').choices(['cpu', 'gpu']).default(['cpu']))
+  .option('--task-queue-prefix <name>', 'task queue names are <prefix>-cpu / <prefix>-gpu', 'mer')
+  .option('--concurrency <n>', 'concurrent activities (default cpu 4, gpu 1 per GPU)', positiveInt)
+  .option('--no-workflows', 'activities only (workflow tasks are cheap: a few workers serve them)')
+  .option('--shutdown-grace <duration>', 'time running activities get to finish on SIGTERM', '30 seconds')
+  .option('--identity <name>', 'worker identity shown in the UI')
+  .action(async (o: { queue: QueueKind[]; taskQueuePrefix: string; concurrency?: number; workflows: boolean; shutdownGrace: string; identity?: string }) => {
+    const s = devServerSettings();
+    const cluster = clusterFromEnv() ?? { address: devAddress(s), namespace: s.namespace };
+    const connection = await connectWorker(cluster);
+    const concurrency: Partial<Record<QueueKind, number>> = {};
+    if (o.concurrency) for (const q of o.queue) concurrency[q] = o.concurrency;
+    const workers = await createMerWorkers({
+      connection,
+      namespace: cluster.namespace,
+      taskQueues: { cpu: `${o.taskQueuePrefix}-cpu`, gpu: `${o.taskQueuePrefix}-gpu` },
+      queues: o.queue,
+      workflows: o.workflows,
+      concurrency,
+      shutdownGraceTime: o.shutdownGrace as `${number} seconds`,
+      identity: o.identity,
+    });
+    shutdownOnSignals(workers);
+    console.error(`worker on ${cluster.address} (${cluster.namespace}) serving ${o.queue.map((q) => `${o.taskQueuePrefix}-${q}`).join(', ')}${o.workflows ? ' + workflows' : ''}`);
+    await runWorkers(workers);
+    await connection.close();
+  });
+
+program
+  .command('status')
+  .description('Show the progress of a run (workflow id or config hash)')
+  .argument('<run>', 'workflow id (mer-<hash>) or config hash')
+  .option('--json', 'machine-readable')
+  .action(async (run: string, o: { json?: boolean }) => {
+    const s = devServerSettings();
+    const cluster = clusterFromEnv() ?? { address: devAddress(s), namespace: s.namespace };
+    const connection = await connectClient(cluster);
+    const client = new Client({ connection, namespace: cluster.namespace });
+    const id = run.startsWith('mer-') ? run : pipelineWorkflowId(run);
+    const handle = client.workflow.getHandle(id);
+    const desc = await handle.describe();
+    const progress = await handle.query(progressQuery).catch(() => null);
+    if (o.json) console.log(JSON.stringify({ workflowId: id, runId: desc.runId, status: desc.status.name, progress }, null, 2));
+    else {
+      console.log(`${id}  ${desc.status.name}  started ${desc.startTime.toISOString()}`);
+      if (progress) for (const l of renderProgress(progress)) console.log(l);
+      if (!clusterFromEnv()) console.log(`UI: ${devUiUrl(s)}/namespaces/${cluster.namespace}/workflows/${encodeURIComponent(id)}`);
+    }
+    await connection.close();
+  });
+
+program
+  .command('manifest')
+  .description('Acquire one dataset in this process (no Temporal) and print its manifest summary')
+  .addOption(new Option('--dataset <name>', 'dataset').choices(['iemocap', 'meld']).makeOptionMandatory())
+  .requiredOption('--source <dir|archive|url>', 'extracted folder, archive (.tar.gz/.tgz/.tar/.zip) or URL')
+  .addOption(new Option('--labels <set>', 'label set').choices(['6class', '4class', 'meld7', 'sentiment3']))
+  .option('--sha256 <hex>', 'expected sha256 of the archive')
+  .option('--store <dir|s3://bucket/prefix>', 'object store (default .mer/store)')
+  .option('--s3-endpoint <url>', 'S3-compatible endpoint for an s3:// store')
+  .option('--out <file>', 'also write the manifest: Parquet, or JSON Lines if it ends in .jsonl')
+  .option('--json', 'print the summary as JSON (rows, per split, per label, issues with reasons)')
+  .action(async (o: { dataset: DatasetName; source: string; labels?: string; sha256?: string; store?: string; s3Endpoint?: string; out?: string; json?: boolean }) => {
+    const store = StoreConfigSchema.parse(parseStoreFlag(o.store ?? '.mer/store', o.s3Endpoint));
+    const storeResolved = store.kind === 'local' ? { ...store, root: resolve(store.root) } : store;
+    const labels = o.labels ?? (o.dataset === 'iemocap' ? '6class' : 'meld7');
+    const plan = { dataset: o.dataset, source: resolveSource(o.dataset, o.source, o.sha256, process.cwd()), labels };
+    const r = await acquireDirect({
+      store: storeResolved,
+      plan,
+      acquire: AcquireParamsSchema.parse({}),
+      onProgress: (step, d) => {
+        if (!o.json && process.stderr.isTTY) process.stderr.write(`\r\x1b[2K${step}: ${JSON.stringify(d).slice(0, 110)}`);
+      },
+    });
+    if (!o.json && process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
+    const report = await manifestReport(storeResolved, r.plan.manifestPrefix);
+    if (o.out) await exportManifest(storeResolved, r.result.manifestKey, resolve(o.out));
+    if (o.json) console.log(JSON.stringify({ ...report, manifestKey: r.result.manifestKey, ran: r.ran }, null, 2));
+    else {
+      const rep = report as { rows: number; perSplit: Record<string, number>; perLabel: Record<string, number>; issueList: Array<{ file: string; line?: number; reason: string }> };
+      console.log(`${o.dataset}: ${rep.rows} utterances -> ${r.result.manifestKey}${r.ran.manifest ? '' : ' (reused)'}`);
+      console.log(`  per split: ${JSON.stringify(rep.perSplit)}`);
+      console.log(`  per label: ${JSON.stringify(rep.perLabel)}`);
+      console.log(`  issues: ${rep.issueList.length}`);
+      for (const i of rep.issueList.slice(0, 20)) console.log(`    ${i.file}${i.line ? `:${i.line}` : ''}: ${i.reason}`);
+      if (rep.issueList.length > 20) console.log(`    ... ${rep.issueList.length - 20} more (--json lists all)`);
+      if (o.out) console.log(`  written to ${o.out}`);
+    }
+  });
+
+program
+  .command('synth')
+  .description('Generate a small synthetic corpus in the exact IEMOCAP or MELD layout (media made with ffmpeg)')
+  .addOption(new Option('--dataset <name>', 'layout').choices(['iemocap', 'meld']).makeOptionMandatory())
+  .requiredOption('--out <dir>', 'output folder')
+  .option('--archive', 'also pack it as the real archive (IEMOCAP_full_release.tar.gz / MELD.Raw.tar.gz)')
+  .option('--seed <n>', 'random seed', positiveInt, 1)
+  .addOption(new Option('--scale <size>', 'corpus size').choices(['tiny', 'small']).default('tiny'))
+  .action(async (o: { dataset: 'iemocap' | 'meld'; out: string; archive?: boolean; seed: number; scale: 'tiny' | 'small' }) => {
+    const r = await synthesize({ dataset: o.dataset, out: resolve(o.out), archive: o.archive ?? false, seed: o.seed, scale: o.scale });
+    console.log(`corpus: ${r.root}`);
+    if (r.archive) console.log(`archive: ${r.archive}`);
+  });
+
+program
+  .command('demo')
+  .description('Synthesize both corpora and run the pipeline on them through the local Temporal dev server')
+  .option('--fresh', 'use a new store so every stage runs instead of being reused')
+  .action(async (o: { fresh?: boolean }) => {
+    await runDemo({ fresh: o.fresh ?? false });
+  });
+
+export async function main(argv: string[]): Promise<void> {
+  installRuntime();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    const msg = err instanceof ConfigError ? err.message : failureMessage(err);
+    console.error(`mer: ${msg}`);
+    process.exitCode = process.exitCode || 1;
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,106 @@
+import { z } from 'zod';
+import { StoreSpecSchema, type StoreSpec } from './store.ts';
+
+/** Stages that exist today, in pipeline order. Later stages are added here as they are built. */
+export const STAGES = ['acquire'] as const;
+export type StageName = (typeof STAGES)[number];
+/** Stages planned by the architecture but not built yet: asking for them is an error, never a fake. */
+export const PLANNED_STAGES = ['segment', 'extract', 'compress', 'train', 'evaluate'] as const;
+
+export const DATASETS = ['iemocap', 'meld'] as const;
+export type DatasetName = (typeof DATASETS)[number];
+
+export const MELD_PUBLIC_URL = 'http://web.eecs.umich.edu/~mihalcea/downloads/MELD.Raw.tar.gz';
+
+const sha256 = z
+  .string()
+  .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex characters (a sha256 digest)')
+  .transform((s) => s.toLowerCase());
+
+export const DatasetConfigSchema = z.strictObject({
+  /** https/http URL, local archive (.tar.gz, .tgz, .tar, .zip) or an already extracted folder. */
+  source: z.string().min(1, 'must name a URL, an archive or a folder'),
+  sha256: sha256.optional(),
+  labels: z.enum(['6class', '4class', 'meld7', 'sentiment3']).optional(),
+});
+export type DatasetConfig = z.infer<typeof DatasetConfigSchema>;
+
+export const AcquireParamsSchema = z.strictObject({
+  chunkMiB: z.number().positive().max(4096).default(64),
+  maxExtractGiB: z.number().positive().default(64),
+  maxEntries: z.number().int().positive().default(2_000_000),
+  keepDownloads: z.boolean().default(false),
+});
+export type AcquireParams = z.infer<typeof AcquireParamsSchema>;
+
+export const TemporalSettingsSchema = z.strictObject({
+  taskQueues: z
+    .strictObject({ cpu: z.string().min(1).default('mer-cpu'), gpu: z.string().min(1).default('mer-gpu') })
+    .default({ cpu: 'mer-cpu', gpu: 'mer-gpu' }),
+  /** A dead worker is noticed after this long without a heartbeat; its activity then retries elsewhere. */
+  heartbeatTimeoutSec: z.number().positive().max(3600).default(60),
+  activityMaxAttempts: z.number().int().positive().default(10),
+});
+export type TemporalSettings = z.infer<typeof TemporalSettingsSchema>;
+
+/** The store part of a run config: the same schema the store factory validates with. */
+export const StoreConfigSchema = StoreSpecSchema;
+
+/** The run config file (YAML or JSON) as users write it. */
+export const RunConfigSchema = z.strictObject({
+  name: z.string().optional(),
+  store: StoreConfigSchema.default({ kind: 'local', root: '.mer/store' }),
+  until: z.string().default('acquire'),
+  datasets: z
+    .strictObject({ iemocap: DatasetConfigSchema.optional(), meld: DatasetConfigSchema.optional() })
+    .refine((d) => d.iemocap || d.meld, 'name at least one dataset (iemocap or meld)'),
+  acquire: AcquireParamsSchema.default(AcquireParamsSchema.parse({})),
+  temporal: TemporalSettingsSchema.default(TemporalSettingsSchema.parse({})),
+});
+export type RunConfig = z.infer<typeof RunConfigSchema>;
+
+export type SourceSpec =
+  | { kind: 'url'; url: string; sha256?: string }
+  | { kind: 'archive'; path: string; sha256?: string }
+  | { kind: 'folder'; path: string };
+
+/** A store spec whose local root is absolute (resolved by the CLI against the config's folder). */
+export type StoreSpecResolved = StoreSpec;
+
+export interface DatasetPlan {
+  dataset: DatasetName;
+  source: SourceSpec;
+  labels: string;
+}
+
+/** What the workflow receives: every path absolute, every source typed, the stage list explicit. */
+export interface PipelineInput {
+  configHash: string;
+  name?: string;
+  store: StoreSpecResolved;
+  stages: StageName[];
+  datasets: DatasetPlan[];
+  acquire: AcquireParams;
+  temporal: TemporalSettings;
+  /** Whether the server has the Mer* search attributes registered (dev server: always). */
+  searchAttributes: boolean;
+}
+
+export interface DatasetAcquireResult {
+  dataset: DatasetName;
+  sourceKey: string;
+  rawPrefix: string;
+  manifestKey: string;
+  summaryKey: string;
+  rows: number;
+  inLabelSet: number;
+  issues: number;
+  /** Which steps ran in this execution; reused ones were found committed in the store. */
+  ran: { download: boolean; extract: boolean; manifest: boolean };
+}
+
+export interface PipelineResult {
+  configHash: string;
+  stages: StageName[];
+  datasets: Record<string, DatasetAcquireResult>;
+}

@@ -1,0 +1,73 @@
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities } from '../activities/index.ts';
+import { workflowBundle } from './bundle.ts';
+
+export type QueueKind = 'cpu' | 'gpu';
+
+export interface MerWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueues: { cpu: string; gpu: string };
+  queues: QueueKind[];
+  /** Run workflow tasks too (on the cpu queue). Activity-only workers scale out the heavy work. */
+  workflows: boolean;
+  /** Run activities (default true); false makes a workflow-only worker. */
+  activities?: boolean;
+  /** Concurrent activities per queue; a GPU worker runs one per GPU. */
+  concurrency?: Partial<Record<QueueKind, number>>;
+  /** How long running activities may take to finish or checkpoint when the worker shuts down. */
+  shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
+  identity?: string;
+}
+
+export const DEFAULT_CONCURRENCY: Record<QueueKind, number> = { cpu: 4, gpu: 1 };
+
+/**
+ * Workers for the mer-cpu and mer-gpu task queues. Both queues carry the same activity
+ * implementations (every activity runs on CPU); routing decides which fleet runs what.
+ */
+export async function createMerWorkers(opts: MerWorkerOptions): Promise<Worker[]> {
+  const activities = createActivities();
+  const workers: Worker[] = [];
+  for (const q of opts.queues) {
+    const withWorkflows = opts.workflows && q === 'cpu';
+    if (!withWorkflows && opts.activities === false) continue;
+    workers.push(
+      await Worker.create({
+        connection: opts.connection,
+        namespace: opts.namespace,
+        taskQueue: opts.taskQueues[q],
+        ...(opts.activities === false ? {} : { activities }),
+        ...(withWorkflows ? { workflowBundle: await workflowBundle() } : {}),
+        maxConcurrentActivityTaskExecutions: opts.concurrency?.[q] ?? DEFAULT_CONCURRENCY[q],
+        shutdownGraceTime: opts.shutdownGraceTime ?? '30 seconds',
+        ...(opts.identity ? { identity: `${opts.identity}/${q}` } : {}),
+      }),
+    );
+  }
+  return workers;
+}
+
+/** Runs workers until `until` settles (or forever), then shuts them down gracefully. */
+export async function runWorkers<T>(workers: Worker[], until?: Promise<T>): Promise<T | undefined> {
+  if (!until) {
+    await Promise.all(workers.map((w) => w.run()));
+    return undefined;
+  }
+  // Every worker stops when `until` settles, whichever way; its outcome is returned only after they have.
+  const settled = until.then(
+    () => undefined,
+    () => undefined,
+  );
+  await Promise.all(workers.map((w) => w.runUntil(settled)));
+  return until;
+}
+
+/** SIGINT/SIGTERM begin a graceful shutdown: running activities get shutdownGraceTime to finish. */
+export function shutdownOnSignals(workers: Worker[]): void {
+  const stop = () => {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
