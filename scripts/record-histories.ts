@@ -1,0 +1,61 @@
+// Records workflow histories of the current workflow code as JSON fixtures for the replay test
+// (test/workflow/replay.test.ts). Run it when a workflow version ships:
+//   node --import tsx scripts/record-histories.ts <label>
+// Committed histories must keep replaying: a workflow change that breaks one needs `patched()`.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { requireTemporalCli } from '../activities/common/tools.ts';
+import { buildRunConfig, toPipelineInput } from '../cli/config.ts';
+import { startPipeline } from '../cli/run.ts';
+import { synthesize } from '../cli/synth/index.ts';
+import { createMerWorkers, runWorkers } from '../workers/factory.ts';
+import { startArchiveServer } from '../test/helpers/http-server.ts';
+import { startTemporal } from '../test/helpers/temporal.ts';
+
+const label = process.argv[2] ?? 'v1';
+const dir = await mkdtemp(join(tmpdir(), 'mer-record-'));
+const env = await startTemporal();
+try {
+  const [i, m] = await Promise.all([
+    synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: true, seed: 11, scale: 'tiny' }),
+    synthesize({ dataset: 'meld', out: join(dir, 'meld'), archive: true, seed: 11, scale: 'tiny' }),
+  ]);
+  const http = await startArchiveServer([m.archive!]);
+  const { config, baseDir } = buildRunConfig(undefined, {
+    iemocap: i.archive!,
+    meld: http.urlOf(m.archive!),
+    store: join(dir, 'store'),
+    until: 'acquire',
+    chunkMiB: 0.5,
+    taskQueuePrefix: 'record',
+  });
+  const input = toPipelineInput(config, baseDir, true);
+  const workers = await createMerWorkers({
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueues: input.temporal.taskQueues,
+    queues: ['cpu'],
+    workflows: true,
+  });
+  const { handle } = await startPipeline(env.client, input);
+  await runWorkers(workers, handle.result());
+  await http.close();
+  const indexFile = join('test', 'fixtures', 'histories', 'index.json');
+  const index = JSON.parse(await readFile(indexFile, 'utf8').catch(() => '{}')) as Record<string, string>;
+  for (const id of [handle.workflowId, `${handle.workflowId}/acquire/iemocap`, `${handle.workflowId}/acquire/meld`]) {
+    // The CLI writes the standard proto-JSON history format that the replayer and the UI read.
+    const json = execFileSync(requireTemporalCli(), ['workflow', 'show', '-w', id, '--address', env.address, '--output', 'json'], { maxBuffer: 64 << 20 });
+    const type = id.includes('/acquire/') ? `acquire-${id.split('/').pop()}` : 'pipeline';
+    const file = join('test', 'fixtures', 'histories', `${label}-${type}.json`);
+    await writeFile(file, json);
+    index[`${label}-${type}.json`] = id;
+    console.log(`wrote ${file} (${(JSON.parse(json.toString()) as { events: unknown[] }).events.length} events)`);
+  }
+  // Replay needs each history's original workflow id (child ids derive from it).
+  await writeFile(indexFile, JSON.stringify(index, null, 2) + '\n');
+} finally {
+  await env.teardown();
+  await rm(dir, { recursive: true, force: true });
+}
