@@ -23,8 +23,13 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Reads a YAML or JSON run config; errors name the file, line and field. */
-export function loadConfigFile(file: string): RunConfig {
+interface ConfigDocument {
+  raw: Record<string, unknown>;
+  lineOfPath: (path: PropertyKey[]) => number | undefined;
+}
+
+/** Parses YAML or JSON keeping positions, so later validation can name lines; syntax errors name line:col. */
+function readConfigDocument(file: string): ConfigDocument {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -35,11 +40,19 @@ export function loadConfigFile(file: string): RunConfig {
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   if (doc.errors.length) {
     const e = doc.errors[0];
-    const pos = e.linePos?.[0];
+    // linePos is only filled in with prettyErrors, which would also reformat the message.
+    const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
     throw new ConfigError(`${file}${pos ? `:${pos.line}:${pos.col}` : ''}: not valid YAML/JSON: ${e.message.split('\n')[0]}`);
   }
-  const raw = doc.toJS() ?? {};
-  return parseConfigObject(raw, file, (path) => lineOf(doc, lineCounter, path));
+  const raw = (doc.toJS() ?? {}) as unknown;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`${file}:1: the config must be a mapping of settings`);
+  return { raw: raw as Record<string, unknown>, lineOfPath: (path) => lineOf(doc, lineCounter, path) };
+}
+
+/** Reads and validates a YAML or JSON run config; errors name the file, line and field. */
+export function loadConfigFile(file: string): RunConfig {
+  const { raw, lineOfPath } = readConfigDocument(file);
+  return parseConfigObject(raw, file, lineOfPath);
 }
 
 export function parseConfigObject(raw: unknown, file: string, lineOfPath?: (p: PropertyKey[]) => number | undefined): RunConfig {
@@ -74,17 +87,25 @@ export interface RunOverrides {
 /** Config file (optional) + command-line flags -> a validated RunConfig. */
 export function buildRunConfig(file: string | undefined, o: RunOverrides): { config: RunConfig; baseDir: string } {
   const baseDir = file ? dirname(resolve(file)) : process.cwd();
-  const raw: Record<string, unknown> = file ? (structuredClone(loadConfigFile(file)) as unknown as Record<string, unknown>) : {};
+  // Flags are merged into the file's raw content before validation, so a file may leave out what the
+  // flags give (e.g. a store-only config plus --iemocap); errors still name the file's lines.
+  const docu = file ? readConfigDocument(file) : undefined;
+  const raw: Record<string, unknown> = docu ? structuredClone(docu.raw) : {};
   const datasets = { ...((raw.datasets as Record<string, unknown>) ?? {}) } as Record<string, Record<string, unknown> | undefined>;
-  if (o.iemocap) datasets.iemocap = { ...(datasets.iemocap ?? {}), source: o.iemocap };
+  // Paths typed on the command line are relative to where the command runs, not to the config file.
+  const fromCwd = (p: string) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(p) || isAbsolute(p) ? p : resolve(p));
+  if (o.iemocap) datasets.iemocap = { ...(datasets.iemocap ?? {}), source: fromCwd(o.iemocap) };
   if (o.iemocapSha256 && datasets.iemocap) datasets.iemocap.sha256 = o.iemocapSha256;
   if (o.meld === true) datasets.meld = { ...(datasets.meld ?? {}), source: MELD_PUBLIC_URL };
-  else if (typeof o.meld === 'string') datasets.meld = { ...(datasets.meld ?? {}), source: o.meld };
+  else if (typeof o.meld === 'string') datasets.meld = { ...(datasets.meld ?? {}), source: fromCwd(o.meld) };
   if (o.meldSha256 && datasets.meld) datasets.meld.sha256 = o.meldSha256;
   if (o.labels && datasets.iemocap) datasets.iemocap.labels = o.labels;
   raw.datasets = datasets;
   if (o.until) raw.until = o.until;
-  if (o.store) raw.store = parseStoreFlag(o.store, o.s3Endpoint);
+  if (o.store) {
+    const store = parseStoreFlag(o.store, o.s3Endpoint);
+    raw.store = store.kind === 'local' ? { ...store, root: fromCwd(String(store.root)) } : store;
+  }
   if (o.chunkMiB) raw.acquire = { ...((raw.acquire as object) ?? {}), chunkMiB: o.chunkMiB };
   const temporal = { ...((raw.temporal as Record<string, unknown>) ?? {}) };
   if (o.heartbeatTimeoutSec) temporal.heartbeatTimeoutSec = o.heartbeatTimeoutSec;
@@ -95,7 +116,7 @@ export function buildRunConfig(file: string | undefined, o: RunOverrides): { con
       'no dataset to run: pass --meld (public archive) and/or --iemocap <url|archive|folder>, or a --config file naming datasets',
     );
   }
-  return { config: parseConfigObject(raw, file ?? 'command line'), baseDir };
+  return { config: parseConfigObject(raw, file ?? 'command line', docu?.lineOfPath), baseDir };
 }
 
 /** `--store DIR` or `--store s3://bucket/prefix`. */

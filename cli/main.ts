@@ -11,6 +11,7 @@ import { renderProgress } from './progress-view.ts';
 import { progressQuery } from '../workflows/progress.ts';
 import { failureMessage } from '../workflows/pipeline.ts';
 import { AcquireParamsSchema, StoreConfigSchema, type DatasetName } from '../schemas/config.ts';
+import { LABEL_SETS_BY_DATASET } from '../schemas/manifest.ts';
 import { runDemo } from './demo.ts';
 import { executeRun, type RunFlags } from './run-command.ts';
 import { installRuntime } from '../workers/runtime.ts';
@@ -144,6 +145,10 @@ program
     const store = StoreConfigSchema.parse(parseStoreFlag(o.store ?? '.mer/store', o.s3Endpoint));
     const storeResolved = store.kind === 'local' ? { ...store, root: resolve(store.root) } : store;
     const labels = o.labels ?? (o.dataset === 'iemocap' ? '6class' : 'meld7');
+    // Checked here because the manifest builder would only notice after extracting the whole archive.
+    if (!(LABEL_SETS_BY_DATASET[o.dataset] as readonly string[]).includes(labels)) {
+      throw new ConfigError(`--labels: ${labels} is not a label set of ${o.dataset} (use ${LABEL_SETS_BY_DATASET[o.dataset].join(' or ')})`);
+    }
     const plan = { dataset: o.dataset, source: resolveSource(o.dataset, o.source, o.sha256, process.cwd()), labels };
     const r = await acquireDirect({
       store: storeResolved,

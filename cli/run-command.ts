@@ -43,6 +43,9 @@ export async function executeRun(o: RunFlags): Promise<{ result: PipelineResult;
     chunkMiB: o.chunkMib,
     heartbeatTimeoutSec: o.heartbeatTimeout,
   });
+  // Stages and sources are checked before any server is started or dialled: a typo must not cost a
+  // dev-server start (or hang on an unreachable cluster) before it is reported.
+  const checked = toPipelineInput(config, baseDir, false);
   const cluster = clusterFromEnv();
   const log = (m: string) => {
     if (!o.json) console.error(m);
@@ -63,7 +66,7 @@ export async function executeRun(o: RunFlags): Promise<{ result: PipelineResult;
   const settings = cluster ?? { address, namespace };
   const connection = await connectClient(settings);
   const client = new Client({ connection, namespace });
-  const input = toPipelineInput(config, baseDir, await hasSearchAttributes(client, namespace));
+  const input = { ...checked, searchAttributes: await hasSearchAttributes(client, namespace) };
   const { handle, attached } = await startPipeline(client, input);
   log(`${attached ? 'attached to running' : 'started'} ${handle.workflowId} (${input.stages.join(' → ')}; store ${describeStore(input.store)})`);
   if (uiUrl) log(`Temporal UI: ${uiUrl}/namespaces/${namespace}/workflows/${encodeURIComponent(handle.workflowId)}`);

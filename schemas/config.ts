@@ -52,7 +52,11 @@ export const RunConfigSchema = z.strictObject({
   store: StoreConfigSchema.default({ kind: 'local', root: '.mer/store' }),
   until: z.string().default('acquire'),
   datasets: z
-    .strictObject({ iemocap: DatasetConfigSchema.optional(), meld: DatasetConfigSchema.optional() })
+    .strictObject({
+      // Per-dataset label sets here (not only in the CLI) so a wrong one is reported with the file's line.
+      iemocap: DatasetConfigSchema.extend({ labels: z.enum(['6class', '4class']).optional() }).optional(),
+      meld: DatasetConfigSchema.extend({ labels: z.enum(['meld7', 'sentiment3']).optional() }).optional(),
+    })
     .refine((d) => d.iemocap || d.meld, 'name at least one dataset (iemocap or meld)'),
   acquire: AcquireParamsSchema.default(AcquireParamsSchema.parse({})),
   temporal: TemporalSettingsSchema.default(TemporalSettingsSchema.parse({})),

@@ -5,10 +5,16 @@ import { z } from 'zod';
  * and the field. Every schema failure in the project is reported through this.
  */
 export function describeZodError(file: string, error: z.ZodError, lineOf?: (path: PropertyKey[]) => number | undefined): string {
-  const lines = error.issues.map((issue) => {
-    const field = issue.path.length ? issue.path.map(String).join('.') : '(root)';
-    const line = lineOf?.(issue.path);
-    return `${file}${line ? `:${line}` : ''}: field ${field}: ${issue.message}`;
+  const lines = error.issues.flatMap((issue) => {
+    // zod reports unknown keys on their parent object; pointing at each key's own line and path is
+    // what lets a user find the typo.
+    const paths = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
+    return paths.map((path) => {
+      const field = path.length ? path.map(String).join('.') : '(root)';
+      const line = lineOf?.(path);
+      const message = issue.code === 'unrecognized_keys' ? 'unknown key (check its spelling and the README for the allowed keys)' : issue.message;
+      return `${file}${line ? `:${line}` : ''}: field ${field}: ${message}`;
+    });
   });
   return lines.join('\n');
 }
