@@ -1,0 +1,32 @@
+import { z } from 'zod';
+
+/**
+ * What the segment stage writes for every utterance, and what the extract stage reads. Media objects:
+ *  - audio: 16 kHz mono 16-bit PCM WAV (44-byte canonical header), `segments/<segKey>/audio/<utteranceId>.wav`
+ *  - frames: F frames of 224x224 RGB, uint8, laid out [F, 224, 224, 3] row-major, deflate-compressed
+ *    (node:zlib deflateRaw), `segments/<segKey>/frames/<utteranceId>.rgb.deflate`
+ * Per shard, a Parquet index `segments/<segKey>/shards/<shard>.parquet` with one row per utterance of
+ * the shard (quarantined ones included, with their reason), and `segments/<segKey>/report.json`.
+ */
+export const SEGMENT_FRAME_SIZE = 224;
+
+export const SegmentRowSchema = z.strictObject({
+  utteranceId: z.string().min(1),
+  dataset: z.enum(['iemocap', 'meld']),
+  /** 'ok' rows have media; 'quarantined' rows have none and say why. */
+  status: z.enum(['ok', 'quarantined']),
+  reason: z.string().nullable(),
+  audioKey: z.string().nullable(),
+  sampleRate: z.number().int().nullable(),
+  samples: z.number().int().nonnegative().nullable(),
+  framesKey: z.string().nullable(),
+  frameCount: z.number().int().nonnegative().nullable(),
+  frameHeight: z.number().int().nullable(),
+  frameWidth: z.number().int().nullable(),
+  /** Seconds of the source the utterance was cut from (after any over-long clip policy). */
+  startSec: z.number().nullable(),
+  endSec: z.number().nullable(),
+  /** e.g. 'overlong_clip_cut', 'two_frame_clip', 'audio_from_dialog', 'no_audio_stream'. */
+  flags: z.array(z.string()),
+});
+export type SegmentRow = z.infer<typeof SegmentRowSchema>;
