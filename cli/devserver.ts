@@ -2,8 +2,9 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
-import { merHome, requireTemporalCli } from '../activities/common/tools.ts';
-import { SEARCH_ATTRIBUTE_FLAGS } from '../workflows/search-attributes.ts';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { merHome, requireTemporalCli, resolveTemporalCli } from '../activities/common/tools.ts';
+import { MER_SEARCH_ATTRIBUTES, SEARCH_ATTRIBUTE_FLAGS } from '../workflows/search-attributes.ts';
 
 export interface DevServerSettings {
   ip: string;
@@ -48,10 +49,39 @@ export async function isServerUp(address: string, timeoutMs = 1500): Promise<boo
   }
 }
 
-/** Starts the persistent dev server in the background (it outlives this process) unless one answers. */
-export async function ensureDevServer(s: DevServerSettings = devServerSettings(), log: (m: string) => void = () => {}): Promise<{ started: boolean }> {
+/**
+ * Without the Temporal CLI (no TEMPORAL_CLI, not on PATH, not in .mer/tools), an online user still gets
+ * a dev server: the SDK downloads one. It lives only as long as this process, with the same database.
+ */
+async function sdkDownloadedServer(s: DevServerSettings, log: (m: string) => void): Promise<() => Promise<void>> {
+  log('Temporal CLI not found (run `bash scripts/setup-tools.sh` to install the pinned one); downloading a dev server through the Temporal SDK instead (needs internet; it stops when this command ends)');
+  mkdirSync(join(merHome(), 'temporal'), { recursive: true });
+  const env = await TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'cached-download' },
+      dbFilename: s.dbFile,
+      ip: s.ip,
+      port: s.port,
+      ui: true,
+      uiPort: s.uiPort,
+      namespace: s.namespace,
+      searchAttributes: MER_SEARCH_ATTRIBUTES,
+    },
+  });
+  return () => env.teardown();
+}
+
+/**
+ * Starts the persistent dev server in the background (it outlives this process) unless one answers.
+ * `stop` is set only when the server had to be run inside this process (SDK download fallback).
+ */
+export async function ensureDevServer(
+  s: DevServerSettings = devServerSettings(),
+  log: (m: string) => void = () => {},
+): Promise<{ started: boolean; stop?: () => Promise<void> }> {
   if (await isServerUp(devAddress(s))) return { started: false };
-  const cli = requireTemporalCli();
+  const cli = resolveTemporalCli();
+  if (!cli) return { started: true, stop: await sdkDownloadedServer(s, log) };
   mkdirSync(join(merHome(), 'temporal'), { recursive: true });
   const out = openSync(logFile(), 'a');
   const child = spawn(cli, devServerArgs(s), { detached: true, stdio: ['ignore', out, out] });
@@ -72,6 +102,15 @@ export async function ensureDevServer(s: DevServerSettings = devServerSettings()
 export async function runDevServerForeground(s: DevServerSettings = devServerSettings()): Promise<number> {
   if (await isServerUp(devAddress(s))) {
     console.log(`a Temporal server already answers on ${devAddress(s)} (UI ${devUiUrl(s)}); stop it with \`mer dev --stop\``);
+    return 0;
+  }
+  if (!resolveTemporalCli()) {
+    const stop = await sdkDownloadedServer(s, (m) => console.error(m));
+    await new Promise<void>((res) => {
+      process.once('SIGINT', res);
+      process.once('SIGTERM', res);
+    });
+    await stop();
     return 0;
   }
   mkdirSync(join(merHome(), 'temporal'), { recursive: true });

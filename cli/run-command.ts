@@ -53,12 +53,13 @@ export async function executeRun(o: RunFlags): Promise<{ result: PipelineResult;
   let address: string;
   let namespace: string;
   let uiUrl: string | undefined;
+  let stopServer: (() => Promise<void>) | undefined;
   if (cluster) {
     address = cluster.address;
     namespace = cluster.namespace;
   } else {
     const s = devServerSettings();
-    await ensureDevServer(s, log);
+    stopServer = (await ensureDevServer(s, log)).stop;
     address = devAddress(s);
     namespace = s.namespace;
     uiUrl = devUiUrl(s);
@@ -73,6 +74,8 @@ export async function executeRun(o: RunFlags): Promise<{ result: PipelineResult;
   if (o.wait === false) {
     console.log(handle.workflowId);
     await connection.close();
+    if (stopServer) log('note: the SDK-downloaded dev server stops with this command; install the Temporal CLI for a persistent one');
+    await stopServer?.();
     return undefined;
   }
   const runLocal = o.workers ?? !cluster;
@@ -98,6 +101,7 @@ export async function executeRun(o: RunFlags): Promise<{ result: PipelineResult;
     throw new Error(`run ${handle.workflowId} failed: ${failureMessage(err)}`);
   } finally {
     await connection.close();
+    await stopServer?.();
   }
   printResult(result!, o.json ?? false);
   return { result: result!, input, workflowId: handle.workflowId };

@@ -10,6 +10,10 @@ export const PLANNED_STAGES = ['segment', 'extract', 'compress', 'train', 'evalu
 export const DATASETS = ['iemocap', 'meld'] as const;
 export type DatasetName = (typeof DATASETS)[number];
 
+/** IEMOCAP has no public URL: say how to get it instead of a bare 'required'. */
+export const IEMOCAP_LICENSE_HINT =
+  'IEMOCAP is licensed and has no public download: request it from USC SAIL (sail.usc.edu/iemocap), then give the emailed link (valid ~48 h), the IEMOCAP_full_release.tar.gz archive or the extracted folder';
+
 export const MELD_PUBLIC_URL = 'http://web.eecs.umich.edu/~mihalcea/downloads/MELD.Raw.tar.gz';
 
 const sha256 = z
@@ -54,7 +58,10 @@ export const RunConfigSchema = z.strictObject({
   datasets: z
     .strictObject({
       // Per-dataset label sets here (not only in the CLI) so a wrong one is reported with the file's line.
-      iemocap: DatasetConfigSchema.extend({ labels: z.enum(['6class', '4class']).optional() }).optional(),
+      iemocap: DatasetConfigSchema.extend({
+        source: z.string({ error: IEMOCAP_LICENSE_HINT }).min(1, IEMOCAP_LICENSE_HINT),
+        labels: z.enum(['6class', '4class']).optional(),
+      }).optional(),
       meld: DatasetConfigSchema.extend({ labels: z.enum(['meld7', 'sentiment3']).optional() }).optional(),
     })
     .refine((d) => d.iemocap || d.meld, 'name at least one dataset (iemocap or meld)'),
