@@ -7,25 +7,11 @@ import { contentKey } from '../common/hash.ts';
 import { sha256Stream } from '../common/hash-stream.ts';
 import type { StepContext } from '../common/context.ts';
 import type { ObjectStore } from '../store/types.ts';
+import { redactUrlForLog } from './download.ts';
+import { isIgnoredPath } from './manifest-common.ts';
 
 /** Bumped when extraction or import would lay files out differently: old raw copies then don't match. */
 export const RAW_LAYOUT_VERSION = 1;
-
-/** Removes the query string and fragment: IEMOCAP links carry expiring tokens that must not leak. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    return `${u.origin}${u.pathname}`;
-  } catch {
-    return url.split(/[?#]/)[0];
-  }
-}
-
-export function isMacResidue(relPath: string): boolean {
-  return relPath.split('/').some((seg) => seg.startsWith('._') || seg === '__MACOSX' || seg === '.DS_Store');
-}
 
 /**
  * Identity of a source for the cache. A sha256, when given, is the identity (a fresh download link
@@ -38,7 +24,7 @@ export async function sourceKey(dataset: DatasetName, source: SourceSpec): Promi
   if ('sha256' in source && source.sha256) return contentKey({ ...base, sha256: source.sha256 });
   switch (source.kind) {
     case 'url':
-      return contentKey({ ...base, url: redactUrl(source.url) });
+      return contentKey({ ...base, url: redactUrlForLog(source.url) });
     case 'archive': {
       const s = await statOrMissing(source.path, 'archive');
       if (!s.isFile()) throw new MerError(ErrorTypes.SourceMissing, `${source.path}: not a file (expected an archive)`);
@@ -75,7 +61,7 @@ export async function listFolder(root: string): Promise<FolderFile[]> {
     for (const e of await readdir(dir, { withFileTypes: true })) {
       const abs = join(dir, e.name);
       const rel = relative(root, abs).split(sep).join('/');
-      if (isMacResidue(rel)) continue;
+      if (isIgnoredPath(rel)) continue;
       if (e.isDirectory()) await walk(abs);
       else if (e.isFile()) {
         const s = await stat(abs);

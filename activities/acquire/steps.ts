@@ -6,11 +6,11 @@ import { contentKey } from '../common/hash.ts';
 import { tableToParquet } from '../common/parquet.ts';
 import { createStore } from '../store/index.ts';
 import type { ObjectStore } from '../store/types.ts';
-import { downloadToStore, partsReadable } from './download.ts';
+import { downloadToStore, partsReadable, redactUrlForLog } from './download.ts';
 import { extractToStore } from './extract.ts';
 import { buildIemocapManifest } from './iemocap.ts';
 import { buildMeldManifest } from './meld.ts';
-import { importFolder, redactUrl, sourceKey } from './source.ts';
+import { importFolder, sourceKey } from './source.ts';
 
 /** Bumped whenever the parsers would produce different rows: old manifests are then not reused. */
 export const MANIFEST_CODE_VERSION = 1;
@@ -98,12 +98,12 @@ export async function downloadStep(
     partsPrefix: input.downloadsPrefix,
     chunkBytes: Math.round(input.acquire.chunkMiB * 1024 * 1024),
     resume: hasParts ? { partsDone: Number.MAX_SAFE_INTEGER } : undefined,
-    onProgress: (p) => ctx.heartbeat({ ...p, url: redactUrl(plan.source.kind === 'url' ? plan.source.url : '') }),
+    onProgress: (p) => ctx.heartbeat({ ...p, url: redactUrlForLog(plan.source.kind === 'url' ? plan.source.url : '') }),
     signal: ctx.signal,
   });
   await store.commit(input.downloadsPrefix, {
     stage: 'acquire/download',
-    summary: { url: redactUrl(plan.source.url), totalBytes: r.totalBytes, parts: r.parts },
+    summary: { url: redactUrlForLog(plan.source.url), totalBytes: r.totalBytes, parts: r.parts },
   });
   return { totalBytes: r.totalBytes, parts: r.parts.length, bytesFetched: r.bytesFetched, reconnects: r.reconnects };
 }
@@ -143,7 +143,7 @@ export async function extractStep(
       archiveName = basename(plan.source.path);
     } else {
       const dl = await store.committed(input.downloadsPrefix);
-      if (!dl) throw new Error(`download of ${redactUrl(plan.source.url)} is not committed at ${input.downloadsPrefix}`);
+      if (!dl) throw new Error(`download of ${redactUrlForLog(plan.source.url)} is not committed at ${input.downloadsPrefix}`);
       const s = dl.summary as { parts: string[] };
       input2 = { kind: 'stream', stream: partsReadable(store, s.parts) };
       archiveName = basename(new URL(plan.source.url).pathname) || 'download';
