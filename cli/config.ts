@@ -2,7 +2,9 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { z } from 'zod';
-import { contentKey } from '../activities/common/hash.ts';
+import { contentKey, sha256Hex } from '../activities/common/hash.ts';
+import { redactUrlForLog } from '../activities/acquire/download.ts';
+import { createStore } from '../activities/store/index.ts';
 import { merHome } from '../activities/common/tools.ts';
 import {
   DATASETS,
@@ -177,8 +179,44 @@ export function toPipelineInput(config: RunConfig, baseDir: string, searchAttrib
     config.store.kind === 'local'
       ? { kind: 'local' as const, root: isAbsolute(config.store.root) ? config.store.root : resolve(baseDir, config.store.root) }
       : config.store;
-  const configHash = contentKey({ store, stages, datasets, acquire: config.acquire });
-  return { configHash, name: config.name, store, stages, datasets, acquire: config.acquire, temporal: config.temporal, searchAttributes };
+  // A stage's parameters join the hash only when the run includes that stage: adding a stage to the
+  // pipeline must not change the identity (workflow id) of runs that never reach it.
+  const segment = stages.includes('segment') ? config.segment : undefined;
+  // The hash names the data, not the credentials: a fresh link for the same file is the same run.
+  const hashed = datasets.map((d) => (d.source.kind === 'url' ? { ...d, source: { ...d.source, url: redactUrlForLog(d.source.url) } } : d));
+  const configHash = contentKey({ store, stages, datasets: hashed, acquire: config.acquire, ...(segment ? { segment } : {}) });
+  return {
+    configHash,
+    name: config.name,
+    store,
+    stages,
+    datasets,
+    acquire: config.acquire,
+    ...(segment ? { segment } : {}),
+    temporal: config.temporal,
+    searchAttributes,
+  };
+}
+
+/**
+ * Moves each URL source's query string and user info (IEMOCAP links carry an expiring token) out of
+ * the workflow input: the full URL is written to the run's store under a content-addressed key and
+ * the input keeps the bare URL plus that key. Only the download activity reads it, and deletes it
+ * once the download is committed.
+ */
+export async function sealUrlSecrets(input: PipelineInput): Promise<PipelineInput> {
+  const datasets: DatasetPlan[] = [];
+  for (const d of input.datasets) {
+    const s = d.source;
+    if (s.kind !== 'url' || s.secretRef || redactUrlForLog(s.url) === s.url) {
+      datasets.push(d);
+      continue;
+    }
+    const secretRef = `secrets/url/${sha256Hex(s.url)}`;
+    await createStore(input.store).put(secretRef, JSON.stringify({ url: s.url }));
+    datasets.push({ ...d, source: { ...s, url: redactUrlForLog(s.url), secretRef } });
+  }
+  return { ...input, datasets };
 }
 
 export function defaultStoreRoot(): string {

@@ -2,10 +2,10 @@ import { z } from 'zod';
 import { StoreSpecSchema, type StoreSpec } from './store.ts';
 
 /** Stages that exist today, in pipeline order. Later stages are added here as they are built. */
-export const STAGES = ['acquire'] as const;
+export const STAGES = ['acquire', 'segment'] as const;
 export type StageName = (typeof STAGES)[number];
 /** Stages planned by the architecture but not built yet: asking for them is an error, never a fake. */
-export const PLANNED_STAGES = ['segment', 'extract', 'compress', 'train', 'evaluate'] as const;
+export const PLANNED_STAGES = ['extract', 'compress', 'train', 'evaluate'] as const;
 
 export const DATASETS = ['iemocap', 'meld'] as const;
 export type DatasetName = (typeof DATASETS)[number];
@@ -37,6 +37,38 @@ export const AcquireParamsSchema = z.strictObject({
 });
 export type AcquireParams = z.infer<typeof AcquireParamsSchema>;
 
+/**
+ * How the segment stage cuts utterances (README, "Segment stage"). Everything here except shardSize,
+ * parallelism and iemocapDecode determines the stored media and so is part of the stage's cache key.
+ */
+export const SegmentParamsSchema = z.strictObject({
+  /** Frames per utterance, sampled uniformly over it; with `fps`, the most frames per utterance. */
+  frames: z.int().min(1).max(1024).default(15),
+  /** Fixed sampling rate instead of a fixed count: round(duration x fps) frames, at least 1, at most `frames`. */
+  fps: z.number().positive().max(120).optional(),
+  /**
+   * Fitting a crop into 224x224: pad keeps the whole picture undistorted (black bars), crop fills the
+   * square from the centre and loses the edges of the longer side, stretch distorts.
+   */
+  aspect: z.enum(['pad', 'crop', 'stretch']).default('pad'),
+  /** IEMOCAP: the speaker's half of the split-screen frame, or only its picture panel (no letterbox). */
+  iemocapCrop: z.enum(['half', 'tight']).default('half'),
+  /** MELD clips longer than overlongFactor x their CSV duration: cut to that duration, keep whole, or quarantine. */
+  overlong: z.enum(['cut', 'keep', 'quarantine']).default('cut'),
+  overlongFactor: z.number().min(1).max(1000).default(3),
+  /** Utterances per shard activity: the unit of retry, heartbeat and worker memory. */
+  shardSize: z.int().min(64, 'shards hold 64 to 512 utterances').max(512, 'shards hold 64 to 512 utterances').default(128),
+  /** Shard activities in flight per dataset; workers' activity slots bound it further. */
+  parallelism: z.int().min(1).max(256).default(4),
+  /**
+   * IEMOCAP frame decoding: one pass over each dialog video for all of a shard's turns in it, or a seek
+   * per turn. Same frames either way (tested to the frame); `dialog` measured 1.7-2.2x faster
+   * (bench/segment/iemocap-decode.bench.ts).
+   */
+  iemocapDecode: z.enum(['dialog', 'utterance']).default('dialog'),
+});
+export type SegmentParams = z.infer<typeof SegmentParamsSchema>;
+
 export const TemporalSettingsSchema = z.strictObject({
   taskQueues: z
     .strictObject({ cpu: z.string().min(1).default('mer-cpu'), gpu: z.string().min(1).default('mer-gpu') })
@@ -66,12 +98,18 @@ export const RunConfigSchema = z.strictObject({
     })
     .refine((d) => d.iemocap || d.meld, 'name at least one dataset (iemocap or meld)'),
   acquire: AcquireParamsSchema.default(AcquireParamsSchema.parse({})),
+  segment: SegmentParamsSchema.default(SegmentParamsSchema.parse({})),
   temporal: TemporalSettingsSchema.default(TemporalSettingsSchema.parse({})),
 });
 export type RunConfig = z.infer<typeof RunConfigSchema>;
 
 export type SourceSpec =
-  | { kind: 'url'; url: string; sha256?: string }
+  /**
+   * `url` never carries a query string or user info once the CLI has prepared the run: those (IEMOCAP's
+   * expiring token) are kept as an object in the run's store, named by `secretRef`, and read by the
+   * download activity alone, so they stay out of workflow inputs and histories.
+   */
+  | { kind: 'url'; url: string; secretRef?: string; sha256?: string }
   | { kind: 'archive'; path: string; sha256?: string }
   | { kind: 'folder'; path: string };
 
@@ -92,6 +130,8 @@ export interface PipelineInput {
   stages: StageName[];
   datasets: DatasetPlan[];
   acquire: AcquireParams;
+  /** Present exactly when `stages` includes segment (acquire-only inputs, and their hashes, stay as they were). */
+  segment?: SegmentParams;
   temporal: TemporalSettings;
   /** Whether the server has the Mer* search attributes registered (dev server: always). */
   searchAttributes: boolean;
@@ -110,8 +150,28 @@ export interface DatasetAcquireResult {
   ran: { download: boolean; extract: boolean; manifest: boolean };
 }
 
+/** What the segment child returns: where the stage output lives and its headline numbers. */
+export interface DatasetSegmentResult {
+  dataset: DatasetName;
+  segKey: string;
+  /** `segments/<segKey>`: audio/, frames/, rows/, shards/, report.json, _COMMIT. */
+  prefix: string;
+  reportKey: string;
+  shardKeys: string[];
+  utterances: number;
+  ok: number;
+  quarantined: number;
+  audioSeconds: number;
+  frames: number;
+  /** False when the whole stage output was found committed and nothing ran. */
+  ran: boolean;
+}
+
 export interface PipelineResult {
   configHash: string;
   stages: StageName[];
+  /** Acquire results per dataset. */
   datasets: Record<string, DatasetAcquireResult>;
+  /** Segment results per dataset, when the run included the segment stage. */
+  segments?: Record<string, DatasetSegmentResult>;
 }

@@ -7,6 +7,11 @@ import { z } from 'zod';
  *    (node:zlib deflateRaw), `segments/<segKey>/frames/<utteranceId>.rgb.deflate`
  * Per shard, a Parquet index `segments/<segKey>/shards/<shard>.parquet` with one row per utterance of
  * the shard (quarantined ones included, with their reason), and `segments/<segKey>/report.json`.
+ * `<shard>` is the shard's 0-based index, zero-padded to 5 digits; report.json lists the shard keys.
+ * `segments/<segKey>/rows/<utteranceId>.json` holds each utterance's row as soon as its media are
+ * stored: the per-utterance commit that lets a retried shard skip finished utterances.
+ * An 'ok' row has at least one modality; a modality that could not be produced has null keys/counts
+ * and a flag saying why (e.g. 'no_audio_stream', 'video_missing').
  */
 export const SEGMENT_FRAME_SIZE = 224;
 

@@ -1,11 +1,13 @@
 // Records workflow histories of the current workflow code as JSON fixtures for the replay test
 // (test/workflow/replay.test.ts). Run it when a workflow version ships:
-//   node --import tsx scripts/record-histories.ts <label>
+//   node --import tsx scripts/record-histories.ts <label> [--until acquire|segment]
+// e.g. `acquire-v1` (acquire only, the default) and `segment-v1 --until segment`.
 // Committed histories must keep replaying: a workflow change that breaks one needs `patched()`.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
 import { requireTemporalCli } from '../activities/common/tools.ts';
 import { buildRunConfig, toPipelineInput } from '../cli/config.ts';
 import { startPipeline } from '../cli/run.ts';
@@ -14,7 +16,9 @@ import { createMerWorkers, runWorkers } from '../workers/factory.ts';
 import { startArchiveServer } from '../test/helpers/http-server.ts';
 import { startTemporal } from '../test/helpers/temporal.ts';
 
-const label = process.argv[2] ?? 'v1';
+const { positionals, values } = parseArgs({ allowPositionals: true, options: { until: { type: 'string', default: 'acquire' } } });
+const label = positionals[0] ?? 'v1';
+const until = values.until!;
 const dir = await mkdtemp(join(tmpdir(), 'mer-record-'));
 const env = await startTemporal();
 try {
@@ -27,11 +31,14 @@ try {
     iemocap: i.archive!,
     meld: http.urlOf(m.archive!),
     store: join(dir, 'store'),
-    until: 'acquire',
+    until,
     chunkMiB: 0.5,
     taskQueuePrefix: 'record',
   });
-  const input = toPipelineInput(config, baseDir, true);
+  const base = toPipelineInput(config, baseDir, true);
+  // Shards of 16, two in flight: the tiny corpora then fan out over several shard activities at once,
+  // which is what the recorded segment histories are for (the config minimum of 64 would give one).
+  const input = base.segment ? { ...base, segment: { ...base.segment, shardSize: 16, parallelism: 2 } } : base;
   const workers = await createMerWorkers({
     connection: env.nativeConnection,
     namespace: 'default',
@@ -44,10 +51,11 @@ try {
   await http.close();
   const indexFile = join('test', 'fixtures', 'histories', 'index.json');
   const index = JSON.parse(await readFile(indexFile, 'utf8').catch(() => '{}')) as Record<string, string>;
-  for (const id of [handle.workflowId, `${handle.workflowId}/acquire/iemocap`, `${handle.workflowId}/acquire/meld`]) {
+  const children = input.stages.flatMap((stage) => input.datasets.map((d) => `${handle.workflowId}/${stage}/${d.dataset}`));
+  for (const id of [handle.workflowId, ...children]) {
     // The CLI writes the standard proto-JSON history format that the replayer and the UI read.
     const json = execFileSync(requireTemporalCli(), ['workflow', 'show', '-w', id, '--address', env.address, '--output', 'json'], { maxBuffer: 64 << 20 });
-    const type = id.includes('/acquire/') ? `acquire-${id.split('/').pop()}` : 'pipeline';
+    const type = id === handle.workflowId ? 'pipeline' : id.slice(handle.workflowId.length + 1).replace('/', '-');
     const file = join('test', 'fixtures', 'histories', `${label}-${type}.json`);
     await writeFile(file, json);
     index[`${label}-${type}.json`] = id;

@@ -1,3 +1,4 @@
 // The workflow bundle's entry point: every workflow type a worker can run.
 export { MerPipeline } from './pipeline.ts';
 export { AcquireDataset } from './acquire.ts';
+export { SegmentDataset } from './segment.ts';

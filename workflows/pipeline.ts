@@ -8,14 +8,16 @@ import {
   ParentClosePolicy,
 } from '@temporalio/workflow';
 import type { SearchAttributePair } from '@temporalio/common';
-import type { DatasetAcquireResult, PipelineInput, PipelineResult } from '../schemas/config.ts';
+import type { DatasetAcquireResult, DatasetPlan, DatasetSegmentResult, PipelineInput, PipelineResult } from '../schemas/config.ts';
 import { AcquireDataset, acquireWorkflowId, describeSource } from './acquire.ts';
+import { SegmentDataset, segmentWorkflowId } from './segment.ts';
 import { progressQuery, stageProgressSignal, type ProgressSnapshot, type StageProgress } from './progress.ts';
 import { SA_CONFIG_HASH, SA_DATASET, SA_STAGE } from './search-attributes.ts';
 
 /**
- * One run of the pipeline for one config: a child workflow per stage per dataset, stage by stage.
- * Large data never passes through here: children return store keys and small summaries.
+ * One run of the pipeline for one config: a child workflow per stage per dataset, each dataset's
+ * stages in order, the datasets side by side. Large data never passes through here: children return
+ * store keys and small summaries.
  */
 export async function MerPipeline(input: PipelineInput): Promise<PipelineResult> {
   const now = () => new Date().toISOString();
@@ -43,34 +45,40 @@ export async function MerPipeline(input: PipelineInput): Promise<PipelineResult>
 
   const me = workflowInfo().workflowId;
   const result: PipelineResult = { configHash: input.configHash, stages: input.stages, datasets: {} };
+  // MerStage shows the furthest stage any dataset has entered.
+  let furthest = -1;
+  const enter = (i: number): void => {
+    if (i <= furthest) return;
+    furthest = i;
+    if (input.searchAttributes) upsertSearchAttributes([{ key: SA_STAGE, value: input.stages[i] }]);
+  };
   try {
-    for (const stage of input.stages) {
-      if (input.searchAttributes) upsertSearchAttributes([{ key: SA_STAGE, value: stage }]);
-      // Datasets are independent: run their children side by side.
-      await Promise.all(
-        input.datasets.map(async (plan) => {
+    // Each dataset runs its stages in order, independently of the other: IEMOCAP is segmented while
+    // MELD may still be downloading. For an acquire-only run this issues exactly the commands of the
+    // earlier stage-by-stage loop (search attribute, then one child per dataset), so its histories replay.
+    await Promise.all(
+      input.datasets.map(async (plan) => {
+        let acquired: DatasetAcquireResult | undefined;
+        for (let i = 0; i < input.stages.length; i++) {
+          const stage = input.stages[i];
+          enter(i);
           update({ dataset: plan.dataset, stage, status: 'running' });
           try {
-            const out: DatasetAcquireResult = await executeChild(AcquireDataset, {
-              workflowId: acquireWorkflowId(me, plan.dataset),
-              taskQueue: input.temporal.taskQueues.cpu,
-              args: [
-                {
-                  plan,
-                  store: input.store,
-                  acquire: input.acquire,
-                  temporal: input.temporal,
-                  parentWorkflowId: me,
-                  searchAttributes: input.searchAttributes,
-                },
-              ],
-              parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-              staticSummary: `acquire ${plan.dataset} from ${describeSource(plan)}`,
-              staticDetails: `Downloads (if a URL), safely extracts and parses **${plan.dataset}** into a \`${plan.labels}\` manifest.`,
-              memo: { dataset: plan.dataset, stage, configHash: input.configHash },
-              ...(input.searchAttributes ? { typedSearchAttributes: childSearchAttributes(plan.dataset, stage, input.configHash) } : {}),
-            });
-            result.datasets[plan.dataset] = out;
+            switch (stage) {
+              case 'acquire':
+                acquired = await runAcquire(input, plan, me);
+                result.datasets[plan.dataset] = acquired;
+                break;
+              case 'segment':
+                if (!acquired) throw new Error(`segment of ${plan.dataset} needs its acquire result`);
+                (result.segments ??= {})[plan.dataset] = await runSegment(input, plan, acquired, me);
+                break;
+              default: {
+                // A stage added to STAGES without a child here fails to compile.
+                const unhandled: never = stage;
+                throw new Error(`no child workflow for stage ${String(unhandled)}`);
+              }
+            }
           } catch (err) {
             update({
               dataset: plan.dataset,
@@ -80,9 +88,9 @@ export async function MerPipeline(input: PipelineInput): Promise<PipelineResult>
             });
             throw err;
           }
-        }),
-      );
-    }
+        }
+      }),
+    );
     snapshot.status = 'completed';
     snapshot.updatedAt = now();
     return result;
@@ -97,6 +105,56 @@ export async function MerPipeline(input: PipelineInput): Promise<PipelineResult>
       nonRetryable: true,
     });
   }
+}
+
+function runAcquire(input: PipelineInput, plan: DatasetPlan, me: string): Promise<DatasetAcquireResult> {
+  return executeChild(AcquireDataset, {
+    workflowId: acquireWorkflowId(me, plan.dataset),
+    taskQueue: input.temporal.taskQueues.cpu,
+    args: [
+      {
+        plan,
+        store: input.store,
+        acquire: input.acquire,
+        temporal: input.temporal,
+        parentWorkflowId: me,
+        searchAttributes: input.searchAttributes,
+      },
+    ],
+    parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+    staticSummary: `acquire ${plan.dataset} from ${describeSource(plan)}`,
+    staticDetails: `Downloads (if a URL), safely extracts and parses **${plan.dataset}** into a \`${plan.labels}\` manifest.`,
+    memo: { dataset: plan.dataset, stage: 'acquire', configHash: input.configHash },
+    ...(input.searchAttributes ? { typedSearchAttributes: childSearchAttributes(plan.dataset, 'acquire', input.configHash) } : {}),
+  });
+}
+
+function runSegment(input: PipelineInput, plan: DatasetPlan, acquired: DatasetAcquireResult, me: string): Promise<DatasetSegmentResult> {
+  const segment = input.segment;
+  if (!segment) throw ApplicationFailure.create({ type: 'MerConfigInvalid', message: 'segment stage requested without segment parameters', nonRetryable: true });
+  const sampling = segment.fps ? `${segment.fps} fps (at most ${segment.frames} frames)` : `${segment.frames} frames`;
+  return executeChild(SegmentDataset, {
+    workflowId: segmentWorkflowId(me, plan.dataset),
+    taskQueue: input.temporal.taskQueues.cpu,
+    args: [
+      {
+        dataset: plan.dataset,
+        acquired,
+        store: input.store,
+        segment,
+        temporal: input.temporal,
+        parentWorkflowId: me,
+        searchAttributes: input.searchAttributes,
+      },
+    ],
+    parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+    staticSummary: `segment ${plan.dataset}: ${acquired.rows} utterances into 16 kHz audio and ${sampling}`,
+    staticDetails:
+      `Cuts every utterance of the **${plan.dataset}** manifest \`${acquired.manifestKey}\` into 16 kHz mono audio and ` +
+      `${sampling} of 224x224 (${segment.aspect}), in shards of ${segment.shardSize}, ${segment.parallelism} at a time.`,
+    memo: { dataset: plan.dataset, stage: 'segment', configHash: input.configHash },
+    ...(input.searchAttributes ? { typedSearchAttributes: childSearchAttributes(plan.dataset, 'segment', input.configHash) } : {}),
+  });
 }
 
 function childSearchAttributes(dataset: string, stage: string, configHash: string): SearchAttributePair[] {

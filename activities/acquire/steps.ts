@@ -5,7 +5,8 @@ import type { StepContext } from '../common/context.ts';
 import { contentKey } from '../common/hash.ts';
 import { tableToParquet } from '../common/parquet.ts';
 import { createStore } from '../store/index.ts';
-import type { ObjectStore } from '../store/types.ts';
+import { StoreNotFoundError, type ObjectStore } from '../store/types.ts';
+import { ErrorTypes, MerError } from '../common/errors.ts';
 import { downloadToStore, partsReadable, redactUrlForLog } from './download.ts';
 import { extractToStore } from './extract.ts';
 import { buildIemocapManifest } from './iemocap.ts';
@@ -92,9 +93,10 @@ export async function downloadStep(
   // SIGKILLed worker's last parts may be stored but never reported. The downloader trusts only the
   // leading run of full-size parts recorded against the same source validators.
   const hasParts = (await store.list(`${input.downloadsPrefix}/`)).length > 0;
+  const url = plan.source.secretRef ? await readUrlSecret(store, plan.source.secretRef, plan.source.url) : plan.source.url;
   const r = await downloadToStore({
     store,
-    url: plan.source.url,
+    url,
     partsPrefix: input.downloadsPrefix,
     chunkBytes: Math.round(input.acquire.chunkMiB * 1024 * 1024),
     resume: hasParts ? { partsDone: Number.MAX_SAFE_INTEGER } : undefined,
@@ -105,7 +107,21 @@ export async function downloadStep(
     stage: 'acquire/download',
     summary: { url: redactUrlForLog(plan.source.url), totalBytes: r.totalBytes, parts: r.parts },
   });
+  // The link is not needed once the bytes are committed; a token must not outlive its use.
+  if (plan.source.secretRef) await store.delete(plan.source.secretRef);
   return { totalBytes: r.totalBytes, parts: r.parts.length, bytesFetched: r.bytesFetched, reconnects: r.reconnects };
+}
+
+async function readUrlSecret(store: ObjectStore, ref: string, bareUrl: string): Promise<string> {
+  try {
+    const { url } = JSON.parse((await store.get(ref)).toString('utf8')) as { url: string };
+    return url;
+  } catch (err) {
+    if (err instanceof StoreNotFoundError) {
+      throw new MerError(ErrorTypes.ConfigInvalid, `the full link for ${bareUrl} is no longer in the store (${ref}); run \`mer run\` again with the link`);
+    }
+    throw err;
+  }
 }
 
 /** MELD ships its clips as archives inside the archive; they are expanded where they lie. */

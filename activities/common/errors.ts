@@ -15,6 +15,16 @@ export const ErrorTypes = {
   ArchiveTooLarge: 'MerArchiveTooLarge',
   AnnotationsMissing: 'MerAnnotationsMissing',
   StoreNotFound: 'MerStoreNotFound',
+  /** Extract stage: an encoder folder or file is absent. */
+  ModelMissing: 'MerModelMissing',
+  /** Extract stage: a model, tokenizer or preprocessor file does not parse. */
+  ModelCorrupt: 'MerModelCorrupt',
+  /** Extract stage: the model's inputs, outputs or dimensions are not what its modality needs. */
+  ModelMismatch: 'MerModelMismatch',
+  /** Extract stage: a segment shard index breaks the schemas/segment.ts contract. */
+  SegmentsInvalid: 'MerSegmentsInvalid',
+  /** Segment stage: this worker's ffmpeg differs from the one the stage's cache key was computed with. */
+  ToolMismatch: 'MerToolMismatch',
 } as const;
 export type ErrorType = (typeof ErrorTypes)[keyof typeof ErrorTypes];
 

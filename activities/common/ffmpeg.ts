@@ -286,6 +286,8 @@ export interface ProbeStream {
   codec: string;
   /** Seconds, when the container states it per stream. */
   duration?: number;
+  /** Timestamp of the stream's first frame/sample, seconds (non-zero e.g. for MP4 edit lists). */
+  startTime?: number;
   /** Frames (video) or packets (audio) when the container states them. */
   frames?: number;
   width?: number;
@@ -330,6 +332,7 @@ const rawProbeSchema = z.object({
           sample_rate: numLike,
           channels: z.number().optional(),
           duration: numLike,
+          start_time: numLike,
           nb_frames: numLike,
         })
         .loose(),
@@ -371,6 +374,8 @@ export function parseProbeJson(json: unknown): ProbeResult {
     const out: ProbeStream = { index: s.index, kind, codec: s.codec_name ?? 'unknown' };
     const duration = num(s.duration);
     if (duration !== undefined) out.duration = duration;
+    const startTime = num(s.start_time);
+    if (startTime !== undefined) out.startTime = startTime;
     const frames = num(s.nb_frames);
     if (frames !== undefined) out.frames = frames;
     if (kind === 'video') {

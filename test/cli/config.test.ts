@@ -151,11 +151,12 @@ describe('config file validation names file, line and field', () => {
 });
 
 describe('stages and sources', () => {
-  test('--until segment says it is not built yet and lists the available stages', () => {
-    const err = configErrorOf(() => stagesUntil('segment'));
-    assert.match(err.message, /"segment" is not built yet/);
-    assert.match(err.message, /stages available now: acquire/);
+  test('--until extract says it is not built yet and lists the available stages', () => {
+    const err = configErrorOf(() => stagesUntil('extract'));
+    assert.match(err.message, /"extract" is not built yet/);
+    assert.match(err.message, /stages available now: acquire, segment/);
     assert.deepEqual(stagesUntil('acquire'), ['acquire']);
+    assert.deepEqual(stagesUntil('segment'), ['acquire', 'segment']);
   });
 
   test('an unknown stage lists every stage, built or planned', () => {
@@ -206,19 +207,19 @@ describe('stages and sources', () => {
     assert.match(err.message, /--iemocap/);
   });
 
-  test('`mer run --until segment` fails before any Temporal server is started or dialled', async () => {
+  test('`mer run --until extract` fails before any Temporal server is started or dialled', async () => {
     // An unreachable cluster: if validation came after connecting, the error would be a connection one.
     const env = { ...process.env, TEMPORAL_ADDRESS: '127.0.0.1:9', NODE_OPTIONS: '' };
-    const r = await run(process.execPath, ['cli/mer.mjs', 'run', '--until', 'segment', '--meld', archive, '--store', join(dir, 'store')], {
+    const r = await run(process.execPath, ['cli/mer.mjs', 'run', '--until', 'extract', '--meld', archive, '--store', join(dir, 'store')], {
       cwd: REPO_ROOT,
       env,
       timeout: 30_000,
     }).then(
-      () => assert.fail('mer run --until segment must fail'),
+      () => assert.fail('mer run --until extract must fail'),
       (e: { code?: number; stderr: string }) => e,
     );
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^mer: until: stage "segment" is not built yet; stages available now: acquire/m);
+    assert.match(r.stderr, /^mer: until: stage "extract" is not built yet; stages available now: acquire, segment/m);
   });
 });
 
