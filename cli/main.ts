@@ -1,16 +1,15 @@
 import { Command, Option, InvalidArgumentError } from 'commander';
-import { Client } from '@temporalio/client';
 import { resolve } from 'node:path';
 import { createMerWorkers, runWorkers, shutdownOnSignals, type QueueKind } from '../workers/factory.ts';
-import { clusterFromEnv, connectClient, connectWorker } from '../workers/connection.ts';
+import { clusterFromEnv, connectWorker } from '../workers/connection.ts';
 import { ConfigError, resolveSource, parseStoreFlag } from './config.ts';
 import { devAddress, devServerSettings, devUiUrl, ensureDevServer, runDevServerForeground, stopDevServer } from './devserver.ts';
-import { pipelineWorkflowId } from './run.ts';
+import { listRuns, renderRuns, renderStatus, runStatus, RUN_STATUS_FILTERS } from './inspect.ts';
+import { resumeRun } from './resume.ts';
+import { openSession, printResult, uiListUrl, uiWorkflowUrl, waitForRun } from './session.ts';
 import { acquireDirect, exportManifest, manifestReport } from './direct.ts';
-import { renderProgress } from './progress-view.ts';
-import { progressQuery } from '../workflows/progress.ts';
 import { failureMessage } from '../workflows/pipeline.ts';
-import { AcquireParamsSchema, StoreConfigSchema, type DatasetName } from '../schemas/config.ts';
+import { AcquireParamsSchema, StoreConfigSchema, type DatasetName, type PipelineResult } from '../schemas/config.ts';
 import { LABEL_SETS_BY_DATASET } from '../schemas/manifest.ts';
 import { runDemo } from './demo.ts';
 import { executeRun, type RunFlags } from './run-command.ts';
@@ -71,7 +70,7 @@ program
   .option('--no-workers', 'run no workers here (a cluster has `mer worker` processes)')
   .option('--no-wait', 'start and return the workflow id')
   .option('--concurrency <n>', 'in-process cpu activities at once', positiveInt)
-  .option('--json', 'print the result as JSON only')
+  .option('--json', 'progress as NDJSON events on stderr, the result as one JSON document on stdout')
   .action(async (o: RunFlags) => {
     await executeRun(o);
   });
@@ -108,26 +107,82 @@ program
   });
 
 program
-  .command('status')
-  .description('Show the progress of a run (workflow id or config hash)')
+  .command('resume')
+  .description('Continue a failed, terminated or cancelled run: a new run of the same config (default) or a Temporal reset (--reset)')
   .argument('<run>', 'workflow id (mer-<hash>) or config hash')
-  .option('--json', 'machine-readable')
-  .action(async (run: string, o: { json?: boolean }) => {
-    const s = devServerSettings();
-    const cluster = clusterFromEnv() ?? { address: devAddress(s), namespace: s.namespace };
-    const connection = await connectClient(cluster);
-    const client = new Client({ connection, namespace: cluster.namespace });
-    const id = run.startsWith('mer-') ? run : pipelineWorkflowId(run);
-    const handle = client.workflow.getHandle(id);
-    const desc = await handle.describe();
-    const progress = await handle.query(progressQuery).catch(() => null);
-    if (o.json) console.log(JSON.stringify({ workflowId: id, runId: desc.runId, status: desc.status.name, progress }, null, 2));
-    else {
-      console.log(`${id}  ${desc.status.name}  started ${desc.startTime.toISOString()}`);
-      if (progress) for (const l of renderProgress(progress)) console.log(l);
-      if (!clusterFromEnv()) console.log(`UI: ${devUiUrl(s)}/namespaces/${cluster.namespace}/workflows/${encodeURIComponent(id)}`);
+  .option('--reset', 'reset the failed run to just before the failed stage instead of starting a new run')
+  .option('--workers', 'run workers in this process (the default without TEMPORAL_ADDRESS)')
+  .option('--no-workers', 'run no workers here (a cluster has `mer worker` processes)')
+  .option('--no-wait', 'resume and return the workflow id')
+  .option('--concurrency <n>', 'in-process cpu activities at once', positiveInt)
+  .option('--json', 'progress as NDJSON on stderr, the result as JSON on stdout')
+  .action(async (run: string, o: { reset?: boolean; workers?: boolean; wait?: boolean; concurrency?: number; json?: boolean }) => {
+    const log = (m: string) => {
+      if (!o.json) console.error(m);
+    };
+    const session = await openSession({ startDevServer: true, log });
+    let result: PipelineResult;
+    try {
+      const r = await resumeRun(session.client, run, { reset: o.reset ?? false });
+      const ui = session.uiBase ? uiWorkflowUrl(session.uiBase, session.namespace, r.handle.workflowId) : null;
+      if (r.mode === 'attached') log(`${r.handle.workflowId} is still running: attached to it`);
+      else if (r.mode === 'reset') {
+        log(`reset ${r.handle.workflowId} (${r.fromStatus.toLowerCase()} run ${r.fromRunId}) to event ${r.reset!.eventId}: ${r.reset!.stage ?? 'the run'} starts again (${r.reset!.children.join(', ') || 'no children'})`);
+      } else log(`started a new run of ${r.handle.workflowId} with the input of ${r.fromStatus.toLowerCase()} run ${r.fromRunId}; committed outputs are reused`);
+      if (ui) log(`Temporal UI: ${ui}`);
+      if (o.json) process.stderr.write(`${JSON.stringify({ event: 'resumed', workflowId: r.handle.workflowId, mode: r.mode, fromRunId: r.fromRunId, reset: r.reset ?? null, ui })}\n`);
+      if (o.wait === false) {
+        console.log(r.handle.workflowId);
+        return;
+      }
+      result = await waitForRun(session, r.handle, r.input, { workers: o.workers ?? !session.cluster, json: o.json ?? false, concurrency: o.concurrency });
+    } finally {
+      await session.close();
     }
-    await connection.close();
+    printResult(result, o.json ?? false);
+  });
+
+program
+  .command('status')
+  .description('Show a run: per-stage state and counts, quarantined items, failure, UI link')
+  .argument('<run>', 'workflow id (mer-<hash>) or config hash')
+  .option('--run-id <id>', 'a particular run of that workflow id (default: the latest)')
+  .option('--json', 'machine-readable')
+  .action(async (run: string, o: { json?: boolean; runId?: string }) => {
+    const session = await openSession({ startDevServer: false });
+    try {
+      const base = session.uiBase;
+      const st = await runStatus(session.client, run, {
+        runId: o.runId,
+        maxItems: o.json ? 200 : 10,
+        ui: base ? (id, runId) => uiWorkflowUrl(base, session.namespace, id, runId) : undefined,
+      });
+      if (o.json) console.log(JSON.stringify(st, null, 2));
+      else for (const l of renderStatus(st)) console.log(l);
+    } finally {
+      await session.close();
+    }
+  });
+
+program
+  .command('runs')
+  .description('List recent pipeline runs (Temporal visibility: workflow type MerPipeline), newest first')
+  .option('-n, --limit <n>', 'how many', positiveInt, 20)
+  .addOption(new Option('--status <status>', 'only runs in this state').choices(RUN_STATUS_FILTERS))
+  .option('--dataset <name>', 'only runs that include this dataset (needs the MerDataset search attribute)')
+  .option('--json', 'machine-readable')
+  .action(async (o: { limit: number; status?: string; dataset?: string; json?: boolean }) => {
+    const session = await openSession({ startDevServer: false });
+    try {
+      const runs = await listRuns(session.client, { limit: o.limit, status: o.status, dataset: o.dataset });
+      if (o.json) console.log(JSON.stringify(runs, null, 2));
+      else {
+        for (const l of renderRuns(runs)) console.log(l);
+        if (session.uiBase && runs.length) console.log(`UI: ${uiListUrl(session.uiBase, session.namespace, 'WorkflowType="MerPipeline"')}`);
+      }
+    } finally {
+      await session.close();
+    }
   });
 
 program

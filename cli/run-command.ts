@@ -1,11 +1,7 @@
-import { Client } from '@temporalio/client';
 import type { PipelineInput, PipelineResult } from '../schemas/config.ts';
-import { failureMessage } from '../workflows/pipeline.ts';
-import { createMerWorkers, runWorkers, shutdownOnSignals } from '../workers/factory.ts';
-import { clusterFromEnv, connectClient, connectWorker } from '../workers/connection.ts';
-import { buildRunConfig, toPipelineInput } from './config.ts';
-import { devAddress, devServerSettings, devUiUrl, ensureDevServer } from './devserver.ts';
-import { hasSearchAttributes, startPipeline, watchPipeline } from './run.ts';
+import { buildRunConfig, sealUrlSecrets, toPipelineInput } from './config.ts';
+import { hasSearchAttributes, startPipeline } from './run.ts';
+import { describeStore, openSession, printResult, uiWorkflowUrl, waitForRun } from './session.ts';
 
 export interface RunFlags {
   config?: string;
@@ -46,81 +42,31 @@ export async function executeRun(o: RunFlags): Promise<{ result: PipelineResult;
   // Stages and sources are checked before any server is started or dialled: a typo must not cost a
   // dev-server start (or hang on an unreachable cluster) before it is reported.
   const checked = toPipelineInput(config, baseDir, false);
-  const cluster = clusterFromEnv();
   const log = (m: string) => {
     if (!o.json) console.error(m);
   };
-  let address: string;
-  let namespace: string;
-  let uiUrl: string | undefined;
-  let stopServer: (() => Promise<void>) | undefined;
-  if (cluster) {
-    address = cluster.address;
-    namespace = cluster.namespace;
-  } else {
-    const s = devServerSettings();
-    stopServer = (await ensureDevServer(s, log)).stop;
-    address = devAddress(s);
-    namespace = s.namespace;
-    uiUrl = devUiUrl(s);
-  }
-  const settings = cluster ?? { address, namespace };
-  const connection = await connectClient(settings);
-  const client = new Client({ connection, namespace });
-  const input = { ...checked, searchAttributes: await hasSearchAttributes(client, namespace) };
-  const { handle, attached } = await startPipeline(client, input);
-  log(`${attached ? 'attached to running' : 'started'} ${handle.workflowId} (${input.stages.join(' → ')}; store ${describeStore(input.store)})`);
-  if (uiUrl) log(`Temporal UI: ${uiUrl}/namespaces/${namespace}/workflows/${encodeURIComponent(handle.workflowId)}`);
-  if (o.wait === false) {
-    console.log(handle.workflowId);
-    await connection.close();
-    if (stopServer) log('note: the SDK-downloaded dev server stops with this command; install the Temporal CLI for a persistent one');
-    await stopServer?.();
-    return undefined;
-  }
-  const runLocal = o.workers ?? !cluster;
-  let result: PipelineResult | undefined;
+  const session = await openSession({ startDevServer: true, log });
+  const { client, namespace } = session;
+  let result: PipelineResult;
+  let workflowId: string;
+  let input: PipelineInput;
   try {
-    if (runLocal) {
-      const wconn = await connectWorker(settings);
-      const workers = await createMerWorkers({
-        connection: wconn,
-        namespace,
-        taskQueues: input.temporal.taskQueues,
-        queues: ['cpu', 'gpu'],
-        workflows: true,
-        concurrency: o.concurrency ? { cpu: o.concurrency } : undefined,
-      });
-      shutdownOnSignals(workers);
-      result = await runWorkers(workers, watchPipeline(handle, { quiet: o.json }));
-      await wconn.close();
-    } else {
-      result = await watchPipeline(handle, { quiet: o.json });
+    input = await sealUrlSecrets({ ...checked, searchAttributes: await hasSearchAttributes(client, namespace) });
+    const { handle, attached } = await startPipeline(client, input);
+    workflowId = handle.workflowId;
+    log(`${attached ? 'attached to running' : 'started'} ${handle.workflowId} (${input.stages.join(' → ')}; store ${describeStore(input.store)})`);
+    const ui = session.uiBase ? uiWorkflowUrl(session.uiBase, namespace, handle.workflowId) : undefined;
+    if (ui) log(`Temporal UI: ${ui}`);
+    if (o.json && o.wait !== false) process.stderr.write(`${JSON.stringify({ event: 'started', workflowId: handle.workflowId, attached, ui: ui ?? null })}\n`);
+    if (o.wait === false) {
+      console.log(handle.workflowId);
+      if (session.stopServer) log('note: the SDK-downloaded dev server stops with this command; install the Temporal CLI for a persistent one');
+      return undefined;
     }
-  } catch (err) {
-    throw new Error(`run ${handle.workflowId} failed: ${failureMessage(err)}`);
+    result = await waitForRun(session, handle, input, { workers: o.workers ?? !session.cluster, json: o.json ?? false, concurrency: o.concurrency });
   } finally {
-    await connection.close();
-    await stopServer?.();
+    await session.close();
   }
-  printResult(result!, o.json ?? false);
-  return { result: result!, input, workflowId: handle.workflowId };
+  printResult(result, o.json ?? false);
+  return { result, input, workflowId };
 }
-
-function describeStore(s: { kind: string; root?: string; bucket?: string; prefix?: string }): string {
-  return s.kind === 'local' ? s.root! : `s3://${s.bucket}/${s.prefix ?? ''}`;
-}
-
-function printResult(r: PipelineResult, json: boolean): void {
-  if (json) {
-    console.log(JSON.stringify(r, null, 2));
-    return;
-  }
-  for (const d of Object.values(r.datasets)) {
-    const reused = !d.ran.download && !d.ran.extract && !d.ran.manifest;
-    console.log(`${d.dataset}: ${d.rows} utterances, ${d.inLabelSet} in label set, ${d.issues} issues${reused ? ' (reused)' : ''}`);
-    console.log(`  manifest ${d.manifestKey}`);
-    console.log(`  summary  ${d.summaryKey}`);
-  }
-}
-

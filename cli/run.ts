@@ -1,10 +1,10 @@
-import { Client, WorkflowExecutionAlreadyStartedError, type WorkflowHandle } from '@temporalio/client';
+import { Client, WorkflowExecutionAlreadyStartedError, isGrpcServiceError, type WorkflowHandle } from '@temporalio/client';
 import type { SearchAttributePair } from '@temporalio/common';
 import type { PipelineInput, PipelineResult } from '../schemas/config.ts';
 import { progressQuery, type ProgressSnapshot } from '../workflows/progress.ts';
 import { SA_CONFIG_HASH, SA_DATASET, SA_STAGE, SEARCH_ATTRIBUTE_FLAGS } from '../workflows/search-attributes.ts';
 import type { MerPipeline } from '../workflows/pipeline.ts';
-import { ProgressPrinter } from './progress-view.ts';
+import { ProgressPrinter, type ProgressMode, type ProgressOut } from './progress-view.ts';
 
 export const pipelineWorkflowId = (configHash: string) => `mer-${configHash}`;
 
@@ -62,36 +62,96 @@ export async function startPipeline(client: Client, input: PipelineInput): Promi
   }
 }
 
-/** Waits for the result while polling the progress query. */
+/**
+ * Waits for the result while polling the progress query. A Temporal server that goes away (a restart of
+ * the dev server, a cluster frontend roll) is waited for rather than reported as a failed run: the run
+ * itself is durable, only this client's view of it was interrupted.
+ */
 export async function watchPipeline(
   handle: WorkflowHandle<typeof MerPipeline>,
-  opts: { quiet?: boolean; intervalMs?: number; onProgress?: (p: ProgressSnapshot) => void } = {},
+  opts: {
+    quiet?: boolean;
+    /** 'auto' (table on a TTY, nothing otherwise), 'quiet', or 'json' (NDJSON progress events). */
+    progress?: ProgressMode;
+    /** Where progress goes (default stderr). */
+    out?: ProgressOut;
+    intervalMs?: number;
+    onProgress?: (p: ProgressSnapshot) => void;
+    /** How long the server may stay unreachable before waiting gives up (default 15 min). */
+    reconnectForMs?: number;
+  } = {},
 ): Promise<PipelineResult> {
-  const printer = new ProgressPrinter(process.stderr, opts.quiet ?? !process.stderr.isTTY);
+  const mode: ProgressMode = opts.progress ?? (opts.quiet ? 'quiet' : 'auto');
+  const printer = new ProgressPrinter(opts.out ?? process.stderr, mode, { workflowId: handle.workflowId });
   let stop = false;
+  let wake: (() => void) | undefined;
   const poll = (async () => {
     while (!stop) {
       try {
-        const p = await handle.query(progressQuery);
+        // Bounded: a query waits for a worker, and a run whose workers are gone must not block the loop.
+        const p = await handle.client.connection.withDeadline(Date.now() + 10_000, () => handle.query(progressQuery));
         printer.update(p);
         opts.onProgress?.(p);
       } catch {
         // The workflow may not have had its first task yet, or just finished.
       }
-      await new Promise((r) => setTimeout(r, opts.intervalMs ?? 1000));
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, opts.intervalMs ?? 1000);
+        wake = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
     }
   })();
   try {
-    return await handle.result();
+    return await resultSurvivingOutages(handle, opts.reconnectForMs ?? 15 * 60_000);
   } finally {
     stop = true;
+    wake?.();
     await poll;
     try {
-      const final = await handle.query(progressQuery);
+      const final = await handle.client.connection.withDeadline(Date.now() + 10_000, () => handle.query(progressQuery));
       printer.update(final);
       opts.onProgress?.(final);
     } catch {
       // closed workflows can still be queried; if not, the last printed state stands
+    }
+  }
+}
+
+// gRPC status codes (stable across implementations; @grpc/grpc-js is only a transitive dependency here).
+const GRPC_DEADLINE_EXCEEDED = 4;
+const GRPC_UNAVAILABLE = 14;
+
+/** gRPC UNAVAILABLE or DEADLINE_EXCEEDED anywhere in the cause chain: the server, not the run, is gone. */
+export function isServerUnavailable(err: unknown): boolean {
+  let e: unknown = err;
+  for (let i = 0; i < 6 && e && typeof e === 'object'; i++) {
+    if (isGrpcServiceError(e) && (e.code === GRPC_UNAVAILABLE || e.code === GRPC_DEADLINE_EXCEEDED)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+async function resultSurvivingOutages(handle: WorkflowHandle<typeof MerPipeline>, reconnectForMs: number): Promise<PipelineResult> {
+  let outageSince: number | undefined;
+  let delay = 500;
+  for (;;) {
+    const asked = Date.now();
+    try {
+      return await handle.result();
+    } catch (err) {
+      if (!isServerUnavailable(err)) throw err;
+      // A call that was answered for a while before failing means the server had come back in between.
+      if (Date.now() - asked > 30_000) {
+        outageSince = undefined;
+        delay = 500;
+      }
+      outageSince ??= Date.now();
+      if (Date.now() - outageSince > reconnectForMs) throw err;
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 10_000);
     }
   }
 }

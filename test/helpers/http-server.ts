@@ -15,9 +15,16 @@ export interface ServedRequest {
 export async function startArchiveServer(files: string[], opts: { bytesPerSecond?: number } = {}) {
   const data = new Map(files.map((f) => [`/${basename(f)}`, readFileSync(f)]));
   const requests: ServedRequest[] = [];
-  const server = createServer((req, res) => {
-    const body = data.get((req.url ?? '').split('?')[0]);
+  const hidden = new Set<string>();
+  const held = new Map<string, { released: Promise<void>; release: () => void }>();
+  const notFound: string[] = [];
+  const server = createServer(async (req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    const gate = held.get(path);
+    if (gate) await gate.released;
+    const body = hidden.has(path) ? undefined : data.get(path);
     if (!body) {
+      notFound.push(req.url ?? '');
       res.writeHead(404).end();
       return;
     }
@@ -49,12 +56,33 @@ export async function startArchiveServer(files: string[], opts: { bytesPerSecond
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
+  const key = (f: string) => `/${basename(f)}`;
   return {
     requests,
+    /** Request URLs answered 404 (unknown or hidden files), query strings included. */
+    notFound,
     urlOf: (f: string) => `http://127.0.0.1:${port}/${basename(f)}`,
     bytesServed: () => requests.reduce((a, r) => a + r.bytesSent, 0),
+    /** Bytes sent for one file (all its requests, ranges included). */
+    bytesServedFor: (f: string) => requests.filter((r) => r.path.split('?')[0] === key(f)).reduce((a, r) => a + r.bytesSent, 0),
+    /** Answer 404 for this file until show(): a link that is broken and later fixed. */
+    hide: (f: string) => void hidden.add(key(f)),
+    show: (f: string) => void hidden.delete(key(f)),
+    /** Requests for this file wait until release(): lets a test order events across downloads. */
+    hold: (f: string) => {
+      if (held.has(key(f))) return;
+      let release = () => {};
+      const released = new Promise<void>((r) => (release = r));
+      held.set(key(f), { released, release });
+    },
+    release: (f: string) => {
+      held.get(key(f))?.release();
+      held.delete(key(f));
+    },
     close: () =>
       new Promise<void>((r) => {
+        for (const g of held.values()) g.release();
+        held.clear();
         server.closeAllConnections();
         server.close(() => r());
       }),

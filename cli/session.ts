@@ -1,0 +1,139 @@
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { PipelineInput, PipelineResult } from '../schemas/config.ts';
+import { failureMessage, type MerPipeline } from '../workflows/pipeline.ts';
+import { createMerWorkers, runWorkers, shutdownOnSignals } from '../workers/factory.ts';
+import { clusterFromEnv, connectClient, connectWorker, type ClusterSettings } from '../workers/connection.ts';
+import { devAddress, devServerSettings, devUiUrl, ensureDevServer } from './devserver.ts';
+import { watchPipeline } from './run.ts';
+
+/** A CLI command's connection to Temporal: the cluster from the environment, else the local dev server. */
+export interface CliSession {
+  client: Client;
+  connection: Connection;
+  namespace: string;
+  settings: ClusterSettings;
+  /** Set when TEMPORAL_ADDRESS names a cluster; null for the embedded local dev server. */
+  cluster: ClusterSettings | null;
+  /** Base URL of the Temporal Web UI, when known (the dev server's, or MER_UI_URL for a cluster). */
+  uiBase?: string;
+  /** Stops a dev server that lives only as long as this process (SDK-downloaded fallback). */
+  stopServer?: () => Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the client side of a command. `startDevServer` starts (or reuses) the persistent local dev
+ * server when no cluster is configured; read-only commands (`status`, `runs`) pass false so that
+ * looking at runs never starts a server.
+ */
+export async function openSession(opts: { startDevServer: boolean; log?: (m: string) => void }): Promise<CliSession> {
+  const cluster = clusterFromEnv();
+  let stopServer: (() => Promise<void>) | undefined;
+  let settings: ClusterSettings;
+  let uiBase = process.env.MER_UI_URL?.replace(/\/+$/, '') || undefined;
+  if (cluster) {
+    settings = cluster;
+  } else {
+    const s = devServerSettings();
+    if (opts.startDevServer) stopServer = (await ensureDevServer(s, opts.log ?? (() => {}))).stop;
+    settings = { address: devAddress(s), namespace: s.namespace };
+    uiBase ??= devUiUrl(s);
+  }
+  let connection: Connection;
+  try {
+    connection = await connectClient(settings);
+  } catch (err) {
+    await stopServer?.();
+    const hint = cluster ? '' : ' (no local dev server is running: `mer dev --detach` starts one, `mer run` does too)';
+    throw new Error(`cannot reach Temporal at ${settings.address}${hint}: ${failureMessage(err)}`);
+  }
+  const client = new Client({ connection, namespace: settings.namespace });
+  return {
+    client,
+    connection,
+    namespace: settings.namespace,
+    settings,
+    cluster,
+    uiBase,
+    stopServer,
+    close: async () => {
+      await connection.close();
+      await stopServer?.();
+    },
+  };
+}
+
+/** The Temporal UI page of a workflow (its latest run, or one run's history when runId is given). */
+export function uiWorkflowUrl(base: string, namespace: string, workflowId: string, runId?: string): string {
+  const page = `${base}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+  return runId ? `${page}/${encodeURIComponent(runId)}/history` : page;
+}
+
+/** The UI's workflow list filtered by a visibility query, e.g. `MerConfigHash="..."`. */
+export function uiListUrl(base: string, namespace: string, query: string): string {
+  return `${base}/namespaces/${encodeURIComponent(namespace)}/workflows?query=${encodeURIComponent(query)}`;
+}
+
+export interface WaitOptions {
+  /** Run cpu+gpu workers in this process while waiting (the embedded default does). */
+  workers: boolean;
+  /** NDJSON progress on stderr instead of the table; see `mer run --json`. */
+  json: boolean;
+  concurrency?: number;
+}
+
+/**
+ * Waits for a pipeline run to finish, running workers for its task queues in this process when asked,
+ * and shows progress (table on a TTY, NDJSON with --json, nothing otherwise).
+ */
+export async function waitForRun(
+  session: CliSession,
+  handle: WorkflowHandle<typeof MerPipeline>,
+  input: Pick<PipelineInput, 'temporal'>,
+  o: WaitOptions,
+): Promise<PipelineResult> {
+  const watch = () => watchPipeline(handle, { progress: o.json ? 'json' : 'auto' });
+  try {
+    if (!o.workers) return await watch();
+    const wconn = await connectWorker(session.settings);
+    try {
+      const workers = await createMerWorkers({
+        connection: wconn,
+        namespace: session.namespace,
+        taskQueues: input.temporal.taskQueues,
+        queues: ['cpu', 'gpu'],
+        workflows: true,
+        concurrency: o.concurrency ? { cpu: o.concurrency } : undefined,
+      });
+      shutdownOnSignals(workers);
+      return (await runWorkers(workers, watch()))!;
+    } finally {
+      await wconn.close();
+    }
+  } catch (err) {
+    throw new Error(`run ${handle.workflowId} failed: ${failureMessage(err)}`);
+  }
+}
+
+export function describeStore(s: { kind: string; root?: string; bucket?: string; prefix?: string }): string {
+  return s.kind === 'local' ? s.root! : `s3://${s.bucket}/${s.prefix ?? ''}`;
+}
+
+/** The result for people (a few lines per dataset) or as one JSON document on stdout. */
+export function printResult(r: PipelineResult, json: boolean): void {
+  if (json) {
+    console.log(JSON.stringify(r, null, 2));
+    return;
+  }
+  for (const d of Object.values(r.datasets)) {
+    const reused = !d.ran.download && !d.ran.extract && !d.ran.manifest;
+    console.log(`${d.dataset}: ${d.rows} utterances, ${d.inLabelSet} in label set, ${d.issues} issues${reused ? ' (reused)' : ''}`);
+    console.log(`  manifest ${d.manifestKey}`);
+    console.log(`  summary  ${d.summaryKey}`);
+    const seg = r.segments?.[d.dataset];
+    if (seg) {
+      console.log(`  segment  ${seg.ok}/${seg.utterances} utterances cut, ${seg.quarantined} quarantined, ${seg.audioSeconds.toFixed(1)} s audio, ${seg.frames} frames${seg.ran ? '' : ' (reused)'}`);
+      console.log(`  report   ${seg.reportKey}`);
+    }
+  }
+}
