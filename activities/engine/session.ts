@@ -15,18 +15,24 @@ export interface RuntimeOptions {
 
 export type Feeds = Record<string, ort.Tensor>;
 
-export async function openSession(model: Uint8Array, options: RuntimeOptions = {}): Promise<ort.InferenceSession> {
+/** Session options shared by the training engine and the extract stage's encoders. */
+export function sessionOptions(options: RuntimeOptions = {}): ort.InferenceSession.SessionOptions {
   const ep = options.executionProvider ?? 'cpu';
   const providers: ort.InferenceSession.ExecutionProviderConfig[] =
     ep === 'cuda' ? [{ name: 'cuda', deviceId: options.deviceId ?? 0 }] : ['cpu'];
+  return {
+    executionProviders: providers,
+    graphOptimizationLevel: options.optimizationLevel ?? 'all',
+    executionMode: 'sequential',
+    interOpNumThreads: 1,
+    ...(options.threads !== undefined ? { intraOpNumThreads: options.threads } : {}),
+  };
+}
+
+export async function openSession(model: Uint8Array, options: RuntimeOptions = {}): Promise<ort.InferenceSession> {
+  const ep = options.executionProvider ?? 'cpu';
   try {
-    return await ort.InferenceSession.create(model, {
-      executionProviders: providers,
-      graphOptimizationLevel: options.optimizationLevel ?? 'all',
-      executionMode: 'sequential',
-      interOpNumThreads: 1,
-      ...(options.threads !== undefined ? { intraOpNumThreads: options.threads } : {}),
-    });
+    return await ort.InferenceSession.create(model, sessionOptions(options));
   } catch (err) {
     if (ep === 'cuda') {
       throw new Error(

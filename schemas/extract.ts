@@ -1,0 +1,65 @@
+import { z } from 'zod';
+
+/**
+ * Parameters of the extract stage: which encoder folders to run and how to prepare their inputs.
+ * Everything here that changes the features is part of their cache key; how they are computed
+ * (execution provider, threads) is a worker setting (`ExtractRuntime`) and is not.
+ */
+export const EXTRACT_MODALITIES = ['text', 'audio', 'visual'] as const;
+export type Modality = (typeof EXTRACT_MODALITIES)[number];
+export const ModalitySchema = z.enum(EXTRACT_MODALITIES);
+
+/** An encoder in the Hugging Face folder layout: config.json, tokenizer or preprocessor config, onnx/model.onnx. */
+const modelFolder = z.string({ error: 'model must be the path of a model folder on the worker' }).min(1, 'model must name a folder');
+const onnxFile = z
+  .string()
+  .min(1)
+  .refine((s) => !s.startsWith('/') && !s.split('/').includes('..'), { message: 'file is relative to the model folder' })
+  .default('onnx/model.onnx');
+
+export const TextEncoderParamsSchema = z.strictObject({
+  model: modelFolder.default('.mer/models/bert-base-uncased'),
+  file: onnxFile,
+  /** Utterances per batch; padded to the longest in the batch (BERT attends only to real tokens). */
+  batchSize: z.int().min(1).max(1024).default(16),
+  /** Previous utterances of the dialogue prepended as context (sequence A). */
+  contextUtterances: z.int().min(0).max(32).default(0),
+  maxTokens: z.int().min(8).max(512).default(128),
+});
+
+export const AudioEncoderParamsSchema = z.strictObject({
+  model: modelFolder.default('.mer/models/wav2vec2-base'),
+  file: onnxFile,
+  /** Utterances per batch; only utterances of exactly equal length share one (group norm over time). */
+  batchSize: z.int().min(1).max(256).default(4),
+  /** Longer utterances are cut to their first maxSeconds and flagged `audio_truncated`. */
+  maxSeconds: z.number().positive().max(120).default(15),
+});
+
+export const VisualEncoderParamsSchema = z.strictObject({
+  model: modelFolder.default('.mer/models/swin-tiny-patch4-window7-224'),
+  file: onnxFile,
+  /** Frames per inference call; whole utterances are grouped up to this many frames. */
+  batchFrames: z.int().min(1).max(1024).default(32),
+});
+
+export const ExtractParamsSchema = z.strictObject({
+  text: TextEncoderParamsSchema.default(TextEncoderParamsSchema.parse({})),
+  audio: AudioEncoderParamsSchema.default(AudioEncoderParamsSchema.parse({})),
+  visual: VisualEncoderParamsSchema.default(VisualEncoderParamsSchema.parse({})),
+});
+
+export type TextEncoderParams = z.infer<typeof TextEncoderParamsSchema>;
+export type AudioEncoderParams = z.infer<typeof AudioEncoderParamsSchema>;
+export type VisualEncoderParams = z.infer<typeof VisualEncoderParamsSchema>;
+export type ExtractParams = z.infer<typeof ExtractParamsSchema>;
+
+/** How a worker runs the encoders (from `mer worker --device`), never part of a cache key. */
+export const ExtractRuntimeSchema = z.strictObject({
+  device: z.enum(['cpu', 'cuda']).default('cpu'),
+  deviceId: z.int().min(0).default(0),
+  /** Intra-op threads per session; 0 = onnxruntime's default (one per physical core). */
+  threads: z.int().min(0).default(0),
+  graphOptimization: z.enum(['disabled', 'basic', 'extended', 'all']).default('all'),
+});
+export type ExtractRuntime = z.infer<typeof ExtractRuntimeSchema>;

@@ -1,0 +1,87 @@
+"""Exports a pretrained Hugging Face encoder into the folder layout the extract stage reads:
+
+    DIR/config.json
+    DIR/tokenizer.json + tokenizer_config.json     (text)
+    DIR/preprocessor_config.json                   (audio, visual)
+    DIR/onnx/model.onnx                            (torch.onnx.export, opset 17, output last_hidden_state)
+
+    python export_pretrained.py --kind text   --model bert-base-uncased                     --out .mer/models/bert-base-uncased
+    python export_pretrained.py --kind audio  --model facebook/wav2vec2-base                --out .mer/models/wav2vec2-base
+    python export_pretrained.py --kind visual --model microsoft/swin-tiny-patch4-window7-224 --out .mer/models/swin-tiny-patch4-window7-224
+
+--model is a Hub name (downloaded once, needs network) or a local folder saved with save_pretrained.
+After exporting, onnxruntime's output is compared with PyTorch's on a sample input and the largest
+difference printed; the export fails if it exceeds 1e-3.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+from transformers import AutoFeatureExtractor, AutoImageProcessor, AutoModel, AutoTokenizer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_tiny_models import AudioWrapper, TextWrapper, VisualWrapper, export  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kind", choices=["text", "audio", "visual"], required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    out = os.path.abspath(a.out)
+    os.makedirs(out, exist_ok=True)
+    kwargs = {"add_pooling_layer": False} if a.kind != "audio" else {}
+    model = AutoModel.from_pretrained(a.model, attn_implementation="eager", **kwargs).eval()
+    model.config.save_pretrained(out)
+    onnx_path = os.path.join(out, "onnx", "model.onnx")
+
+    if a.kind == "text":
+        tok = AutoTokenizer.from_pretrained(a.model)
+        tok.backend_tokenizer.save(os.path.join(out, "tokenizer.json"), pretty=False)
+        tok.save_pretrained(os.path.join(out, ".tokenizer-tmp"))
+        cfg = json.load(open(os.path.join(out, ".tokenizer-tmp", "tokenizer_config.json")))
+        # JS loaders read the class from here; transformers 5 writes a generic backend name
+        cfg["tokenizer_class"] = "BertTokenizer"
+        json.dump(cfg, open(os.path.join(out, "tokenizer_config.json"), "w"), indent=2)
+        for n in os.listdir(os.path.join(out, ".tokenizer-tmp")):
+            os.remove(os.path.join(out, ".tokenizer-tmp", n))
+        os.rmdir(os.path.join(out, ".tokenizer-tmp"))
+        enc = tok(["Hello, world! How are you?", "Fine."], padding=True, return_tensors="pt")
+        args = (enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids", torch.zeros_like(enc["input_ids"])))
+        names = ["input_ids", "attention_mask", "token_type_ids"]
+        axes = {n: {0: "batch", 1: "sequence"} for n in names} | {"last_hidden_state": {0: "batch", 1: "sequence"}}
+        wrapper = TextWrapper(model)
+    elif a.kind == "audio":
+        AutoFeatureExtractor.from_pretrained(a.model).save_pretrained(out)
+        args = (torch.randn(1, 16000),)
+        names = ["input_values"]
+        axes = {"input_values": {0: "batch", 1: "samples"}, "last_hidden_state": {0: "batch", 1: "frames"}}
+        wrapper = AudioWrapper(model)
+    else:
+        AutoImageProcessor.from_pretrained(a.model, use_fast=False).save_pretrained(out)
+        args = (torch.randn(2, 3, 224, 224),)
+        names = ["pixel_values"]
+        axes = {"pixel_values": {0: "batch"}, "last_hidden_state": {0: "batch"}}
+        wrapper = VisualWrapper(model)
+
+    export(wrapper, args, names, axes, onnx_path)
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    got = sess.run(["last_hidden_state"], {n: t.numpy() for n, t in zip(names, args)})[0]
+    with torch.no_grad():
+        want = wrapper(*args).numpy()
+    diff = float(np.abs(got - want).max())
+    print(f"wrote {out}: onnxruntime vs PyTorch max abs difference {diff:.2e}", file=sys.stderr)
+    if diff > 1e-3:
+        sys.exit(f"export check failed: difference {diff} > 1e-3")
+
+
+if __name__ == "__main__":
+    main()
