@@ -1,0 +1,27 @@
+import { temporalStepContext, type StepContext } from '../common/context.ts';
+import { toStageFailure } from './errors.ts';
+import { finalizeCompressStep, type FinalizeCompressInput } from './finalize.ts';
+import { compressShardStep, type CompressShardInput, type CompressShardResult } from './steps.ts';
+
+/**
+ * The compress stage's Temporal activities (for `mer-cpu`): adapters that give each step the activity
+ * context and fail corrupt shards without retries. Registered by activities/index.ts.
+ */
+export function createCompressActivities() {
+  const wrap =
+    <A, R>(fn: (input: A, ctx: StepContext) => Promise<R>) =>
+    async (input: A): Promise<R> => {
+      try {
+        return await fn(input, temporalStepContext());
+      } catch (err) {
+        throw toStageFailure(err);
+      }
+    };
+  return {
+    compressVisualShard: wrap((i: CompressShardInput, ctx) => compressShardStep(i, ctx)),
+    finalizeCompress: wrap((i: FinalizeCompressInput) => finalizeCompressStep(i)),
+  };
+}
+
+export type CompressActivities = ReturnType<typeof createCompressActivities>;
+export type { CompressShardInput, CompressShardResult, FinalizeCompressInput };

@@ -1,0 +1,125 @@
+import { z } from 'zod';
+import {
+  Field,
+  FixedSizeList,
+  Float32,
+  Int32,
+  Schema,
+  Utf8,
+} from 'apache-arrow';
+
+/**
+ * The compress (VSC) stage: its parameters (every one of them is part of the cache key), its output
+ * layout and its reports. Output per visual features shard:
+ *  - `visual-vsc/<vscKey>/<shard>.parquet`: one row per utterance, columns `utteranceId` (utf8),
+ *    `length` (int32, valid frames 0..maxFrames) and `sequence` (FixedSizeList<float32>[maxFrames*dim],
+ *    frames left-aligned, zeros after `length`: exactly the trainer's `v` layout, so loading is a copy);
+ *  - `visual-vsc/<vscKey>/<shard>/_COMMIT`: the shard's marker, its summary is the shard report;
+ *  - `visual-vsc/<vscKey>/report.json` + `visual-vsc/<vscKey>/_COMMIT`: the stage report, written
+ *    once every shard is committed.
+ */
+
+const cosine = z.number().min(-1).max(1);
+
+export const VscParamsSchema = z.strictObject({
+  /** false: the ablation without VSC: every frame is the mean of all its tokens, no frame merging. */
+  enabled: z.boolean().default(true),
+  /** Tokens kept per frame (of 49 for Swin-Tiny); at least the frame's token count keeps them all. */
+  topK: z.int().min(1).default(16),
+  /** A dropped token is merged into a kept one when their cosine similarity exceeds this. */
+  mergeThreshold: cosine.default(0.6),
+  /** X_r <- (1 - alpha) X_r + alpha * sum theta X_n. */
+  alpha: z.number().min(0).max(1).default(0.1),
+  /** `accumulate`: every merging dropped token contributes; `reference`: the last one in spatial
+   * order overwrites the others, as the reference code does. */
+  mergeMode: z.enum(['accumulate', 'reference']).default('accumulate'),
+  /** Consecutive frame vectors whose cosine with the running group mean exceeds this are averaged. */
+  temporalThreshold: cosine.default(0.97),
+  /** F_out: frames per utterance after compression (the trainer's `inputs.frames`). */
+  maxFrames: z.int().min(1).default(15),
+  /** More groups than maxFrames: `merge` joins the most similar neighbours until they fit (keeps
+   * every frame's content); `truncate` keeps the first maxFrames (what fixed-length padding does). */
+  cap: z.enum(['merge', 'truncate']).default('merge'),
+  /** Guidance G([t; a]) added to each frame mean: `none` (zero) or `fixed` (seeded random linear map). */
+  guidance: z.enum(['none', 'fixed']).default('none'),
+  guidanceSeed: z.int().min(0).max(0xffffffff).default(0),
+});
+export type VscParams = z.infer<typeof VscParamsSchema>;
+export type VscParamsInput = z.input<typeof VscParamsSchema>;
+
+export function vscParams(input: VscParamsInput = {}): VscParams {
+  return VscParamsSchema.parse(input);
+}
+
+/** Bumped whenever the same parameters would compute different sequences. */
+export const VSC_CODE_VERSION = 1;
+
+export const VSC_OUTPUT_ROOT = 'visual-vsc';
+
+export const vscPrefix = (vscKey: string): string => `${VSC_OUTPUT_ROOT}/${vscKey}`;
+export const vscShardKey = (vscKey: string, shard: string): string => `${vscPrefix(vscKey)}/${shard}.parquet`;
+/** Commit prefix of one shard: its marker lives at `<this>/_COMMIT`. */
+export const vscShardCommitPrefix = (vscKey: string, shard: string): string => `${vscPrefix(vscKey)}/${shard}`;
+export const vscReportKey = (vscKey: string): string => `${vscPrefix(vscKey)}/report.json`;
+/** Chunks of a shard in progress; removed once the shard is committed. */
+export const vscPartialPrefix = (vscKey: string, shard: string): string => `${vscPrefix(vscKey)}/_partial/${shard}`;
+
+export const ShardNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'shard names are letters, digits, dots, underscores and hyphens');
+
+/** Arrow schema of an output shard; dims are in the metadata too, for readers that check them first. */
+export function vscArrowSchema(maxFrames: number, dim: number, vscKey: string): Schema {
+  return new Schema(
+    [
+      new Field('utteranceId', new Utf8(), false),
+      new Field('length', new Int32(), false),
+      new Field('sequence', new FixedSizeList(maxFrames * dim, new Field('item', new Float32(), false)), false),
+    ],
+    new Map([
+      ['mer.schema', 'visual-vsc-shard'],
+      ['mer.schemaVersion', '1'],
+      ['mer.frames', String(maxFrames)],
+      ['mer.dim', String(dim)],
+      ['mer.vscKey', vscKey],
+    ]),
+  );
+}
+
+const count = z.int().nonnegative();
+
+export const VscShardReportSchema = z.object({
+  shard: z.string(),
+  utterances: count,
+  /** Input visual values (frames x tokens x dim summed over utterances) and valid output values. */
+  valuesIn: count,
+  valuesOut: count,
+  /** valuesIn / valuesOut: how many times smaller the visual representation became. */
+  ratio: z.number().nonnegative(),
+  /** Bytes of the stored float16 sequences read, and of the written shard file. */
+  bytesIn: count,
+  bytesOut: count,
+  framesIn: count,
+  framesOut: count,
+  /** Utterances whose `fixed` guidance lacked the text or audio vector (zeros were used). */
+  guidanceMissing: count,
+  /** Wall time of the attempt that committed the shard, and how many utterances an earlier attempt had done. */
+  seconds: z.number().nonnegative(),
+  resumedFrom: count,
+});
+export type VscShardReport = z.infer<typeof VscShardReportSchema>;
+
+export const VscStageReportSchema = z.object({
+  vscKey: z.string(),
+  params: VscParamsSchema,
+  shards: z.array(VscShardReportSchema),
+  utterances: count,
+  valuesIn: count,
+  valuesOut: count,
+  ratio: z.number().nonnegative(),
+  bytesIn: count,
+  bytesOut: count,
+  byteRatio: z.number().nonnegative(),
+  /** Sum over shards of each committing attempt's wall time (shards run in parallel, so not elapsed time). */
+  seconds: z.number().nonnegative(),
+  utterancesPerSecond: z.number().nonnegative(),
+});
+export type VscStageReport = z.infer<typeof VscStageReportSchema>;
