@@ -19,6 +19,7 @@ import {
   type SourceSpec,
   type StageName,
 } from '../schemas/config.ts';
+import { EXTRACT_MODALITIES, ExtractParamsSchema, type ExtractParams } from '../schemas/extract.ts';
 import { describeZodError } from '../schemas/issues.ts';
 
 export class ConfigError extends Error {
@@ -84,6 +85,8 @@ export interface RunOverrides {
   chunkMiB?: number;
   heartbeatTimeoutSec?: number;
   taskQueuePrefix?: string;
+  /** A folder with text/, audio/ and visual/ encoder folders (`--models`). */
+  models?: string;
 }
 
 /** Config file (optional) + command-line flags -> a validated RunConfig. */
@@ -113,6 +116,11 @@ export function buildRunConfig(file: string | undefined, o: RunOverrides): { con
   if (o.heartbeatTimeoutSec) temporal.heartbeatTimeoutSec = o.heartbeatTimeoutSec;
   if (o.taskQueuePrefix) temporal.taskQueues = { cpu: `${o.taskQueuePrefix}-cpu`, gpu: `${o.taskQueuePrefix}-gpu` };
   raw.temporal = temporal;
+  if (o.models) {
+    const extract = { ...((raw.extract as Record<string, Record<string, unknown> | undefined>) ?? {}) };
+    for (const m of EXTRACT_MODALITIES) extract[m] = { ...(extract[m] ?? {}), model: fromCwd(resolve(o.models, m)) };
+    raw.extract = extract;
+  }
   if (!datasets.iemocap && !datasets.meld) {
     throw new ConfigError(
       'no dataset to run: pass --meld (public archive) and/or --iemocap <url|archive|folder>, or a --config file naming datasets',
@@ -162,6 +170,30 @@ export function stagesUntil(until: string): StageName[] {
   throw new ConfigError(`until: unknown stage "${until}"; stages: ${[...STAGES, ...PLANNED_STAGES].join(', ')}`);
 }
 
+const DEFAULT_EXTRACT = ExtractParamsSchema.parse({});
+
+/**
+ * Model folders resolve against the config file's folder. A folder given explicitly is taken as is
+ * (it is a path on the worker machines, which need not be this one); a modality left at its default
+ * folder must have that folder here, else the run would only fail once it reached a worker.
+ */
+export function resolveExtract(params: ExtractParams, baseDir: string): ExtractParams {
+  const out = structuredClone(params);
+  const missing: string[] = [];
+  for (const m of EXTRACT_MODALITIES) {
+    const path = isAbsolute(params[m].model) ? params[m].model : resolve(baseDir, params[m].model);
+    if (params[m].model === DEFAULT_EXTRACT[m].model && !existsSync(path)) missing.push(`extract.${m}.model (default ${path})`);
+    out[m].model = path;
+  }
+  if (missing.length) {
+    throw new ConfigError(
+      `until: the extract stage needs an encoder folder per modality; not found: ${missing.join(', ')}. ` +
+        'Set extract.text.model, extract.audio.model and extract.visual.model in the config, or pass --models <dir> holding text/, audio/ and visual/ (README, "Extract stage")',
+    );
+  }
+  return out;
+}
+
 /** Everything the workflow needs, paths absolute; the hash covers what determines the outputs. */
 export function toPipelineInput(config: RunConfig, baseDir: string, searchAttributes: boolean): PipelineInput {
   const stages = stagesUntil(config.until);
@@ -182,9 +214,10 @@ export function toPipelineInput(config: RunConfig, baseDir: string, searchAttrib
   // A stage's parameters join the hash only when the run includes that stage: adding a stage to the
   // pipeline must not change the identity (workflow id) of runs that never reach it.
   const segment = stages.includes('segment') ? config.segment : undefined;
+  const extract = stages.includes('extract') ? resolveExtract(config.extract, baseDir) : undefined;
   // The hash names the data, not the credentials: a fresh link for the same file is the same run.
   const hashed = datasets.map((d) => (d.source.kind === 'url' ? { ...d, source: { ...d.source, url: redactUrlForLog(d.source.url) } } : d));
-  const configHash = contentKey({ store, stages, datasets: hashed, acquire: config.acquire, ...(segment ? { segment } : {}) });
+  const configHash = contentKey({ store, stages, datasets: hashed, acquire: config.acquire, ...(segment ? { segment } : {}), ...(extract ? { extract } : {}) });
   return {
     configHash,
     name: config.name,
@@ -193,6 +226,7 @@ export function toPipelineInput(config: RunConfig, baseDir: string, searchAttrib
     datasets,
     acquire: config.acquire,
     ...(segment ? { segment } : {}),
+    ...(extract ? { extract } : {}),
     temporal: config.temporal,
     searchAttributes,
   };

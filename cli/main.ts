@@ -9,7 +9,7 @@ import { resumeRun } from './resume.ts';
 import { openSession, printResult, uiListUrl, uiWorkflowUrl, waitForRun } from './session.ts';
 import { acquireDirect, exportManifest, manifestReport } from './direct.ts';
 import { failureMessage } from '../workflows/pipeline.ts';
-import { AcquireParamsSchema, StoreConfigSchema, type DatasetName, type PipelineResult } from '../schemas/config.ts';
+import { AcquireParamsSchema, STAGES, StoreConfigSchema, type DatasetName, type PipelineResult } from '../schemas/config.ts';
 import { LABEL_SETS_BY_DATASET } from '../schemas/manifest.ts';
 import { runDemo } from './demo.ts';
 import { executeRun, type RunFlags } from './run-command.ts';
@@ -56,7 +56,7 @@ program
   .command('run')
   .description('Launch (or attach to) the pipeline for a config and wait for it, showing progress')
   .option('-c, --config <file>', 'run config (YAML or JSON), see README')
-  .option('--until <stage>', 'last stage to run (built now: acquire)')
+  .option('--until <stage>', `last stage to run (built now: ${STAGES.join(', ')})`)
   .option('--iemocap <source>', 'IEMOCAP source: your licensed download URL, a local archive or an extracted folder')
   .option('--meld [source]', 'include MELD; source defaults to the public archive URL')
   .option('--iemocap-sha256 <hex>', 'expected sha256 of the IEMOCAP archive')
@@ -65,6 +65,7 @@ program
   .option('--store <dir|s3://bucket/prefix>', 'object store (default .mer/store)')
   .option('--s3-endpoint <url>', 'S3-compatible endpoint (path-style) for an s3:// store')
   .option('--chunk-mib <n>', 'download part size in MiB', positiveNum)
+  .option('--models <dir>', 'encoder folders for extract: <dir>/text, <dir>/audio, <dir>/visual (or extract.*.model in the config)')
   .option('--heartbeat-timeout <sec>', 'seconds without heartbeat before an activity is retried elsewhere', positiveNum)
   .option('--workers', 'run workers in this process (the default without TEMPORAL_ADDRESS)')
   .option('--no-workers', 'run no workers here (a cluster has `mer worker` processes)')
@@ -84,7 +85,12 @@ program
   .option('--no-workflows', 'activities only (workflow tasks are cheap: a few workers serve them)')
   .option('--shutdown-grace <duration>', 'time running activities get to finish on SIGTERM', '30 seconds')
   .option('--identity <name>', 'worker identity shown in the UI')
-  .action(async (o: { queue: QueueKind[]; taskQueuePrefix: string; concurrency?: number; workflows: boolean; shutdownGrace: string; identity?: string }) => {
+  .addOption(
+    new Option('--device <ep>', 'execution provider for the ONNX encoders (cuda needs ONNXRUNTIME_NODE_INSTALL=cuda12 at npm ci; falls back to CPU with a warning)')
+      .choices(['cpu', 'cuda'])
+      .default('cpu'),
+  )
+  .action(async (o: { queue: QueueKind[]; taskQueuePrefix: string; concurrency?: number; workflows: boolean; shutdownGrace: string; identity?: string; device: 'cpu' | 'cuda' }) => {
     const s = devServerSettings();
     const cluster = clusterFromEnv() ?? { address: devAddress(s), namespace: s.namespace };
     const connection = await connectWorker(cluster);
@@ -99,6 +105,7 @@ program
       concurrency,
       shutdownGraceTime: o.shutdownGrace as `${number} seconds`,
       identity: o.identity,
+      device: o.device,
     });
     shutdownOnSignals(workers);
     console.error(`worker on ${cluster.address} (${cluster.namespace}) serving ${o.queue.map((q) => `${o.taskQueuePrefix}-${q}`).join(', ')}${o.workflows ? ' + workflows' : ''}`);

@@ -19,6 +19,7 @@ export interface RunFlags {
   json?: boolean;
   wait?: boolean;
   concurrency?: number;
+  models?: string;
 }
 
 /**
@@ -38,6 +39,7 @@ export async function executeRun(o: RunFlags): Promise<{ result: PipelineResult;
     s3Endpoint: o.s3Endpoint,
     chunkMiB: o.chunkMib,
     heartbeatTimeoutSec: o.heartbeatTimeout,
+    models: o.models,
   });
   // Stages and sources are checked before any server is started or dialled: a typo must not cost a
   // dev-server start (or hang on an unreachable cluster) before it is reported.

@@ -135,5 +135,11 @@ export function printResult(r: PipelineResult, json: boolean): void {
       console.log(`  segment  ${seg.ok}/${seg.utterances} utterances cut, ${seg.quarantined} quarantined, ${seg.audioSeconds.toFixed(1)} s audio, ${seg.frames} frames${seg.ran ? '' : ' (reused)'}`);
       console.log(`  report   ${seg.reportKey}`);
     }
+    const feats = r.features?.[d.dataset];
+    if (feats) {
+      for (const f of Object.values(feats.modalities)) {
+        console.log(`  ${f.modality.padEnd(8)} ${f.ok}/${f.rows} utterances encoded (${f.dim}-d), ${f.quarantined} quarantined, ${f.featuresPrefix}${f.ran ? '' : ' (reused)'}`);
+      }
+    }
   }
 }

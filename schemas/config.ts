@@ -1,11 +1,12 @@
 import { z } from 'zod';
+import { ExtractParamsSchema, type ExtractParams, type Modality } from './extract.ts';
 import { StoreSpecSchema, type StoreSpec } from './store.ts';
 
 /** Stages that exist today, in pipeline order. Later stages are added here as they are built. */
-export const STAGES = ['acquire', 'segment'] as const;
+export const STAGES = ['acquire', 'segment', 'extract'] as const;
 export type StageName = (typeof STAGES)[number];
 /** Stages planned by the architecture but not built yet: asking for them is an error, never a fake. */
-export const PLANNED_STAGES = ['extract', 'compress', 'train', 'evaluate'] as const;
+export const PLANNED_STAGES = ['compress', 'train', 'evaluate'] as const;
 
 export const DATASETS = ['iemocap', 'meld'] as const;
 export type DatasetName = (typeof DATASETS)[number];
@@ -99,6 +100,8 @@ export const RunConfigSchema = z.strictObject({
     .refine((d) => d.iemocap || d.meld, 'name at least one dataset (iemocap or meld)'),
   acquire: AcquireParamsSchema.default(AcquireParamsSchema.parse({})),
   segment: SegmentParamsSchema.default(SegmentParamsSchema.parse({})),
+  /** Encoder folders (relative paths resolve against the config file's folder) and their input settings. */
+  extract: ExtractParamsSchema.default(ExtractParamsSchema.parse({})),
   temporal: TemporalSettingsSchema.default(TemporalSettingsSchema.parse({})),
 });
 export type RunConfig = z.infer<typeof RunConfigSchema>;
@@ -132,6 +135,8 @@ export interface PipelineInput {
   acquire: AcquireParams;
   /** Present exactly when `stages` includes segment (acquire-only inputs, and their hashes, stay as they were). */
   segment?: SegmentParams;
+  /** Present exactly when `stages` includes extract; model folders are absolute paths on the workers. */
+  extract?: ExtractParams;
   temporal: TemporalSettings;
   /** Whether the server has the Mer* search attributes registered (dev server: always). */
   searchAttributes: boolean;
@@ -174,4 +179,32 @@ export interface PipelineResult {
   datasets: Record<string, DatasetAcquireResult>;
   /** Segment results per dataset, when the run included the segment stage. */
   segments?: Record<string, DatasetSegmentResult>;
+  /** Extract results per dataset, when the run included the extract stage. */
+  features?: Record<string, DatasetExtractResult>;
+}
+
+/** One modality's features of one dataset. */
+export interface ModalityFeaturesResult {
+  modality: Modality;
+  /** `features/<modality>/<featuresKey>`: shards/<shard>/features.parquet, report.json, _COMMIT. */
+  featuresPrefix: string;
+  reportKey: string;
+  /** Feature shard keys, in the order of the segment shards. */
+  shardKeys: string[];
+  modelSha256: string;
+  dim: number;
+  rows: number;
+  ok: number;
+  quarantined: number;
+  quarantineReasons: Record<string, number>;
+  /** False when the modality was found committed and nothing ran. */
+  ran: boolean;
+}
+
+/** What the extract child returns: per modality where the features live and their counts. */
+export interface DatasetExtractResult {
+  dataset: DatasetName;
+  modalities: Record<Modality, ModalityFeaturesResult>;
+  /** False when every modality was found committed and nothing ran. */
+  ran: boolean;
 }

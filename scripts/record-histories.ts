@@ -1,12 +1,14 @@
 // Records workflow histories of the current workflow code as JSON fixtures for the replay test
 // (test/workflow/replay.test.ts). Run it when a workflow version ships:
-//   node --import tsx scripts/record-histories.ts <label> [--until acquire|segment]
-// e.g. `acquire-v1` (acquire only, the default) and `segment-v1 --until segment`.
+//   node --import tsx scripts/record-histories.ts <label> [--until acquire|segment|extract]
+// e.g. `acquire-v1` (acquire only, the default), `segment-v1 --until segment`, `extract-v1 --until extract`
+// (extract runs the tiny encoders of test/fixtures/models/).
 // Committed histories must keep replaying: a workflow change that breaks one needs `patched()`.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { requireTemporalCli } from '../activities/common/tools.ts';
 import { buildRunConfig, toPipelineInput } from '../cli/config.ts';
@@ -35,6 +37,12 @@ try {
     chunkMiB: 0.5,
     taskQueuePrefix: 'record',
   });
+  if (until === 'extract') {
+    const models = fileURLToPath(new URL('../test/fixtures/models/', import.meta.url));
+    config.extract.text.model = join(models, 'tiny-bert');
+    config.extract.audio.model = join(models, 'tiny-wav2vec2');
+    config.extract.visual.model = join(models, 'tiny-swin');
+  }
   const base = toPipelineInput(config, baseDir, true);
   // Shards of 16, two in flight: the tiny corpora then fan out over several shard activities at once,
   // which is what the recorded segment histories are for (the config minimum of 64 would give one).
@@ -43,7 +51,7 @@ try {
     connection: env.nativeConnection,
     namespace: 'default',
     taskQueues: input.temporal.taskQueues,
-    queues: ['cpu'],
+    queues: ['cpu', 'gpu'],
     workflows: true,
   });
   const { handle } = await startPipeline(env.client, input);

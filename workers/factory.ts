@@ -18,6 +18,8 @@ export interface MerWorkerOptions {
   /** How long running activities may take to finish or checkpoint when the worker shuts down. */
   shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
   identity?: string;
+  /** Execution provider for the ONNX encoders: 'cuda' needs onnxruntime-node installed with cuda12. */
+  device?: 'cpu' | 'cuda';
 }
 
 export const DEFAULT_CONCURRENCY: Record<QueueKind, number> = { cpu: 4, gpu: 1 };
@@ -27,7 +29,7 @@ export const DEFAULT_CONCURRENCY: Record<QueueKind, number> = { cpu: 4, gpu: 1 }
  * implementations (every activity runs on CPU); routing decides which fleet runs what.
  */
 export async function createMerWorkers(opts: MerWorkerOptions): Promise<Worker[]> {
-  const activities = createActivities();
+  const activities = createActivities(opts.device ? { device: opts.device } : {});
   const workers: Worker[] = [];
   for (const q of opts.queues) {
     const withWorkflows = opts.workflows && q === 'cpu';

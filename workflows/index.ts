@@ -2,3 +2,4 @@
 export { MerPipeline } from './pipeline.ts';
 export { AcquireDataset } from './acquire.ts';
 export { SegmentDataset } from './segment.ts';
+export { ExtractDataset } from './extract.ts';

@@ -8,8 +8,9 @@ import {
   ParentClosePolicy,
 } from '@temporalio/workflow';
 import type { SearchAttributePair } from '@temporalio/common';
-import type { DatasetAcquireResult, DatasetPlan, DatasetSegmentResult, PipelineInput, PipelineResult } from '../schemas/config.ts';
+import type { DatasetAcquireResult, DatasetExtractResult, DatasetPlan, DatasetSegmentResult, PipelineInput, PipelineResult } from '../schemas/config.ts';
 import { AcquireDataset, acquireWorkflowId, describeSource } from './acquire.ts';
+import { ExtractDataset, extractWorkflowId } from './extract.ts';
 import { SegmentDataset, segmentWorkflowId } from './segment.ts';
 import { progressQuery, stageProgressSignal, type ProgressSnapshot, type StageProgress } from './progress.ts';
 import { SA_CONFIG_HASH, SA_DATASET, SA_STAGE } from './search-attributes.ts';
@@ -59,6 +60,7 @@ export async function MerPipeline(input: PipelineInput): Promise<PipelineResult>
     await Promise.all(
       input.datasets.map(async (plan) => {
         let acquired: DatasetAcquireResult | undefined;
+        let segmented: DatasetSegmentResult | undefined;
         for (let i = 0; i < input.stages.length; i++) {
           const stage = input.stages[i];
           enter(i);
@@ -71,7 +73,12 @@ export async function MerPipeline(input: PipelineInput): Promise<PipelineResult>
                 break;
               case 'segment':
                 if (!acquired) throw new Error(`segment of ${plan.dataset} needs its acquire result`);
-                (result.segments ??= {})[plan.dataset] = await runSegment(input, plan, acquired, me);
+                segmented = await runSegment(input, plan, acquired, me);
+                (result.segments ??= {})[plan.dataset] = segmented;
+                break;
+              case 'extract':
+                if (!acquired || !segmented) throw new Error(`extract of ${plan.dataset} needs its acquire and segment results`);
+                (result.features ??= {})[plan.dataset] = await runExtract(input, plan, acquired, segmented, me);
                 break;
               default: {
                 // A stage added to STAGES without a child here fails to compile.
@@ -154,6 +161,41 @@ function runSegment(input: PipelineInput, plan: DatasetPlan, acquired: DatasetAc
       `${sampling} of 224x224 (${segment.aspect}), in shards of ${segment.shardSize}, ${segment.parallelism} at a time.`,
     memo: { dataset: plan.dataset, stage: 'segment', configHash: input.configHash },
     ...(input.searchAttributes ? { typedSearchAttributes: childSearchAttributes(plan.dataset, 'segment', input.configHash) } : {}),
+  });
+}
+
+function runExtract(
+  input: PipelineInput,
+  plan: DatasetPlan,
+  acquired: DatasetAcquireResult,
+  segmented: DatasetSegmentResult,
+  me: string,
+): Promise<DatasetExtractResult> {
+  const extract = input.extract;
+  if (!extract) throw ApplicationFailure.create({ type: 'MerConfigInvalid', message: 'extract stage requested without extract parameters', nonRetryable: true });
+  return executeChild(ExtractDataset, {
+    workflowId: extractWorkflowId(me, plan.dataset),
+    taskQueue: input.temporal.taskQueues.cpu,
+    args: [
+      {
+        dataset: plan.dataset,
+        acquired,
+        segmented,
+        store: input.store,
+        extract,
+        parallelism: input.segment?.parallelism ?? 1,
+        temporal: input.temporal,
+        parentWorkflowId: me,
+        searchAttributes: input.searchAttributes,
+      },
+    ],
+    parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+    staticSummary: `extract ${plan.dataset}: text, audio and visual features of ${segmented.ok} utterances`,
+    staticDetails:
+      `Encodes the **${plan.dataset}** segments \`${segmented.prefix}\` (${segmented.shardKeys.length} shards) with frozen encoders on the gpu queue: ` +
+      `text \`${extract.text.model}\`, audio \`${extract.audio.model}\`, visual \`${extract.visual.model}\`.`,
+    memo: { dataset: plan.dataset, stage: 'extract', configHash: input.configHash },
+    ...(input.searchAttributes ? { typedSearchAttributes: childSearchAttributes(plan.dataset, 'extract', input.configHash) } : {}),
   });
 }
 

@@ -120,7 +120,7 @@ export async function SegmentDataset(input: SegmentDatasetInput): Promise<Datase
 }
 
 /** At most `limit` of `fn` in flight, started in item order (deterministic: workflow code). */
-async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   const lane = async (): Promise<void> => {
     while (next < items.length) await fn(items[next++]);

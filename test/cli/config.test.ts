@@ -151,12 +151,27 @@ describe('config file validation names file, line and field', () => {
 });
 
 describe('stages and sources', () => {
-  test('--until extract says it is not built yet and lists the available stages', () => {
-    const err = configErrorOf(() => stagesUntil('extract'));
-    assert.match(err.message, /"extract" is not built yet/);
-    assert.match(err.message, /stages available now: acquire, segment/);
+  test('--until compress says it is not built yet and lists the available stages', () => {
+    const err = configErrorOf(() => stagesUntil('compress'));
+    assert.match(err.message, /"compress" is not built yet/);
+    assert.match(err.message, /stages available now: acquire, segment, extract/);
     assert.deepEqual(stagesUntil('acquire'), ['acquire']);
     assert.deepEqual(stagesUntil('segment'), ['acquire', 'segment']);
+    assert.deepEqual(stagesUntil('extract'), ['acquire', 'segment', 'extract']);
+  });
+
+  test('--models <dir> names text/, audio/ and visual/ under it; extract params join the hash only with the stage', () => {
+    const models = join(dir, 'models');
+    const ext = toPipelineInput(buildRunConfig(undefined, { meld: archive, until: 'extract', models }).config, dir, false);
+    assert.deepEqual(
+      [ext.extract!.text.model, ext.extract!.audio.model, ext.extract!.visual.model],
+      [join(models, 'text'), join(models, 'audio'), join(models, 'visual')],
+    );
+    const seg = toPipelineInput(buildRunConfig(undefined, { meld: archive, until: 'segment', models }).config, dir, false);
+    const segPlain = toPipelineInput(buildRunConfig(undefined, { meld: archive, until: 'segment' }).config, dir, false);
+    assert.equal(seg.extract, undefined);
+    assert.equal(seg.configHash, segPlain.configHash, 'model folders do not change a segment run');
+    assert.notEqual(ext.configHash, seg.configHash);
   });
 
   test('an unknown stage lists every stage, built or planned', () => {
@@ -207,7 +222,7 @@ describe('stages and sources', () => {
     assert.match(err.message, /--iemocap/);
   });
 
-  test('`mer run --until extract` fails before any Temporal server is started or dialled', async () => {
+  test('`mer run --until extract` without encoder folders fails before any Temporal server is started or dialled', async () => {
     // An unreachable cluster: if validation came after connecting, the error would be a connection one.
     const env = { ...process.env, TEMPORAL_ADDRESS: '127.0.0.1:9', NODE_OPTIONS: '' };
     const r = await run(process.execPath, ['cli/mer.mjs', 'run', '--until', 'extract', '--meld', archive, '--store', join(dir, 'store')], {
@@ -219,7 +234,8 @@ describe('stages and sources', () => {
       (e: { code?: number; stderr: string }) => e,
     );
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^mer: until: stage "extract" is not built yet; stages available now: acquire, segment/m);
+    assert.match(r.stderr, /^mer: until: the extract stage needs an encoder folder per modality; not found: extract\.text\.model .*extract\.audio\.model .*extract\.visual\.model/m);
+    assert.match(r.stderr, /--models <dir>/);
   });
 });
 

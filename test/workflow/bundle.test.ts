@@ -32,13 +32,14 @@ describe('workflow bundle', () => {
     assert.ok(bundle.sourceMap, 'bundle has a source map');
   });
 
-  test('the bundle carries MerPipeline, AcquireDataset and SegmentDataset', async () => {
+  test('the bundle carries MerPipeline, AcquireDataset, SegmentDataset and ExtractDataset', async () => {
     assert.match(bundle.code, /\bMerPipeline\b/);
     assert.match(bundle.code, /\bAcquireDataset\b/);
     assert.match(bundle.code, /\bSegmentDataset\b/);
+    assert.match(bundle.code, /\bExtractDataset\b/);
     // The workflow type names are the exported names: importing the entry (no sandbox needed) shows them.
     const workflows = (await import('../../workflows/index.ts')) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(workflows).sort(), ['AcquireDataset', 'MerPipeline', 'SegmentDataset']);
+    assert.deepEqual(Object.keys(workflows).sort(), ['AcquireDataset', 'ExtractDataset', 'MerPipeline', 'SegmentDataset']);
     for (const w of Object.values(workflows)) assert.equal(typeof w, 'function');
   });
 

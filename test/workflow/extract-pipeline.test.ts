@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { parquetToTable } from '../../activities/common/parquet.ts';
+import { LocalStore } from '../../activities/store/local.ts';
+import { buildRunConfig, ConfigError, toPipelineInput } from '../../cli/config.ts';
+import { startPipeline, watchPipeline } from '../../cli/run.ts';
+import { synthesize } from '../../cli/synth/index.ts';
+import type { ModalityFeaturesResult, PipelineInput } from '../../schemas/config.ts';
+import { EXTRACT_MODALITIES } from '../../schemas/extract.ts';
+import { tableToFeatureRows } from '../../schemas/features.ts';
+import { tableToSegmentRows } from '../../schemas/segment-table.ts';
+import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
+import type { ProgressSnapshot } from '../../workflows/progress.ts';
+import { TINY } from '../extract/inputs.ts';
+import { startTemporal } from '../helpers/temporal.ts';
+
+let env: TestWorkflowEnvironment;
+let dir: string;
+let iemocapArchive: string;
+let meldArchive: string;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'mer-ext-wf-'));
+  const [i, m] = await Promise.all([
+    synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: true, seed: 7, scale: 'tiny' }),
+    synthesize({ dataset: 'meld', out: join(dir, 'meld'), archive: true, seed: 7, scale: 'tiny' }),
+  ]);
+  iemocapArchive = i.archive!;
+  meldArchive = m.archive!;
+  env = await startTemporal();
+});
+
+after(async () => {
+  await env?.teardown();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A config file naming the tiny models relative to its own folder, as a user's would. */
+async function pipelineInput(store: string): Promise<PipelineInput> {
+  const file = join(dir, 'mer.json');
+  const rel = (p: string) => relative(dir, p);
+  const extract = { text: { model: rel(TINY.text), batchSize: 4 }, audio: { model: rel(TINY.audio) }, visual: { model: rel(TINY.visual) } };
+  await writeFile(file, JSON.stringify({ extract }));
+  const { config, baseDir } = buildRunConfig(file, { iemocap: iemocapArchive, meld: meldArchive, store, until: 'extract', taskQueuePrefix: 'ext-wf' });
+  const input = toPipelineInput(config, baseDir, true);
+  assert.equal(input.extract!.text.model, TINY.text, 'model folders resolve against the config file');
+  return { ...input, segment: { ...input.segment!, shardSize: 16, parallelism: 2 } };
+}
+
+async function run(input: PipelineInput) {
+  const workers = await createMerWorkers({
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueues: input.temporal.taskQueues,
+    queues: ['cpu', 'gpu'],
+    workflows: true,
+  });
+  const { handle } = await startPipeline(env.client, input);
+  const seen: ProgressSnapshot[] = [];
+  const result = await runWorkers(workers, watchPipeline(handle, { quiet: true, intervalMs: 200, onProgress: (p) => seen.push(p) }));
+  return { result: result!, progress: seen.at(-1)!, seen };
+}
+
+describe('MerPipeline --until extract', () => {
+  test('config: extract params join the hash only with the stage; default model folders that are missing are a ConfigError', () => {
+    const seg = toPipelineInput(buildRunConfig(undefined, { iemocap: iemocapArchive, until: 'segment' }).config, dir, false);
+    assert.equal(seg.extract, undefined);
+    assert.deepEqual(seg.stages, ['acquire', 'segment']);
+    const { config } = buildRunConfig(undefined, { iemocap: iemocapArchive, until: 'extract' });
+    assert.throws(() => toPipelineInput(config, dir, false), (e: Error) => e instanceof ConfigError && /extract\.text\.model/.test(e.message) && /--models/.test(e.message));
+  });
+
+  test('encodes both corpora in three modalities on the gpu queue, carries quarantined rows, and a rerun runs no inference', async () => {
+    const storeRoot = join(dir, 'store');
+    const input = await pipelineInput(storeRoot);
+    const store = new LocalStore(storeRoot);
+
+    const first = await run(input);
+    assert.equal(first.progress.status, 'completed');
+    for (const ds of ['iemocap', 'meld'] as const) {
+      const seg = first.result.segments![ds];
+      const feats = first.result.features?.[ds];
+      assert.ok(feats, `${ds} extract result`);
+      assert.equal(feats.ran, true);
+      const segRows = (await Promise.all(seg.shardKeys.map(async (k) => tableToSegmentRows(parquetToTable(await store.get(k)))))).flat();
+      const segQuarantined = new Set(segRows.filter((r) => r.status !== 'ok').map((r) => r.utteranceId));
+      assert.equal(segQuarantined.size, seg.quarantined);
+      for (const m of EXTRACT_MODALITIES) {
+        const f: ModalityFeaturesResult = feats.modalities[m];
+        assert.equal(f.ran, true);
+        assert.ok(await store.committed(f.featuresPrefix), `${ds} ${m} committed`);
+        assert.equal(f.rows, seg.utterances, `${ds} ${m}: a row per segmented utterance`);
+        assert.equal(f.ok + f.quarantined, f.rows);
+        // Media problems quarantine audio and visual rows; text comes from the manifest and is still encoded.
+        const carried = m !== 'text';
+        if (carried) assert.ok(f.quarantined >= seg.quarantined, `${ds} ${m}: ${f.quarantined} quarantined, segment ${seg.quarantined}`);
+        assert.equal(f.shardKeys.length, seg.shardKeys.length);
+        const rows = (await Promise.all(f.shardKeys.map(async (k: string) => tableToFeatureRows(parquetToTable(await store.get(k)))))).flat();
+        assert.deepEqual(rows.map((r) => r.utteranceId).sort(), segRows.map((r) => r.utteranceId).sort());
+        for (const r of rows) {
+          if (carried && segQuarantined.has(r.utteranceId)) assert.notEqual(r.status, 'ok', `${r.utteranceId}: quarantined by segment stays quarantined in ${m}`);
+          if (r.status === 'ok') assert.equal(r.pooled?.length, f.dim);
+        }
+        assert.equal(rows.filter((r) => r.status === 'ok').length, f.ok);
+      }
+      // The synthetic corpora have text and frames for every utterance segmentation kept.
+      assert.equal(feats.modalities.visual.ok, seg.ok);
+      assert.ok(feats.modalities.text.ok >= seg.ok);
+      assert.ok(feats.modalities.audio.ok > 0 && feats.modalities.audio.ok <= seg.ok);
+      const row = first.progress.stages.find((s) => s.dataset === ds && s.stage === 'extract');
+      assert.equal(row?.status, 'done');
+      assert.equal(row?.done, seg.shardKeys.length * 3, 'progress counts shards of every modality');
+    }
+    assert.equal(first.result.segments!.meld.quarantined > 0, true, 'MELD has quarantined segments to carry');
+
+    const objects = (await store.list('features/')).length;
+    const second = await run(input);
+    assert.equal(second.progress.status, 'completed');
+    for (const ds of ['iemocap', 'meld'] as const) {
+      const f = second.result.features![ds];
+      assert.equal(f.ran, false);
+      for (const m of EXTRACT_MODALITIES) assert.deepEqual(f.modalities[m], { ...first.result.features![ds].modalities[m], ran: false });
+    }
+    assert.ok(second.progress.stages.every((s) => s.status === 'skipped'));
+    assert.equal((await store.list('features/')).length, objects, 'nothing written on the rerun');
+  });
+});

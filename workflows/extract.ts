@@ -1,0 +1,130 @@
+import { getExternalWorkflowHandle, log, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import type { ExtractActivities, ExtractShardResult } from '../activities/extract/activities.ts';
+import type {
+  DatasetAcquireResult,
+  DatasetExtractResult,
+  DatasetName,
+  DatasetSegmentResult,
+  ModalityFeaturesResult,
+  StoreSpecResolved,
+  TemporalSettings,
+} from '../schemas/config.ts';
+import type { ExtractParams, Modality } from '../schemas/extract.ts';
+import { stageProgressSignal, type StageProgress } from './progress.ts';
+import { SA_STAGE } from './search-attributes.ts';
+import { forEachLimit } from './segment.ts';
+
+/** The modalities in the order they run (schemas/extract.ts EXTRACT_MODALITIES; not imported: zod stays out of the bundle). */
+const MODALITIES: readonly Modality[] = ['text', 'audio', 'visual'];
+
+export interface ExtractDatasetInput {
+  dataset: DatasetName;
+  /** The acquire child's result: text reads utterance texts and dialogues from its manifest. */
+  acquired: DatasetAcquireResult;
+  /** The segment child's result: the committed shards this stage encodes. */
+  segmented: DatasetSegmentResult;
+  store: StoreSpecResolved;
+  extract: ExtractParams;
+  /** Shard activities in flight per modality (the segment stage's parallelism). */
+  parallelism: number;
+  temporal: TemporalSettings;
+  parentWorkflowId?: string;
+  searchAttributes: boolean;
+}
+
+const NON_RETRYABLE = ['MerConfigInvalid', 'MerModelMissing', 'MerModelCorrupt', 'MerModelMismatch', 'MerSegmentsInvalid'];
+
+/** Mirrors activities/extract/steps.ts featureShardKey (pure string work, kept out of the Node-only module). */
+export function featureShardKey(featuresPrefix: string, shardKey: string): string {
+  const name = (shardKey.split('/').pop() ?? shardKey).replace(/\.parquet$/, '');
+  return `${featuresPrefix}/shards/${name}/features.parquet`;
+}
+
+/**
+ * Extract one dataset's features: per modality (text, audio, visual) plan (model fingerprint ->
+ * content-addressed prefix, pending shards) -> one activity per pending segment shard on the gpu
+ * queue, at most `parallelism` at a time -> report + commit. A committed modality runs nothing.
+ */
+export async function ExtractDataset(input: ExtractDatasetInput): Promise<DatasetExtractResult> {
+  const { dataset, acquired, segmented, store, extract, temporal } = input;
+  const retry = { maximumAttempts: temporal.activityMaxAttempts, nonRetryableErrorTypes: NON_RETRYABLE };
+  const gpu = temporal.taskQueues.gpu;
+  // Planning hashes the model files (hundreds of MB): it runs where the models are, on the gpu queue.
+  const quick = { taskQueue: gpu, startToCloseTimeout: '30 minutes', retry };
+  const long = {
+    taskQueue: gpu,
+    startToCloseTimeout: '12 hours',
+    heartbeatTimeout: `${temporal.heartbeatTimeoutSec} seconds`,
+    retry: { ...retry, initialInterval: '2 seconds', maximumInterval: '2 minutes' },
+  };
+  const acts = proxyActivities<ExtractActivities>(long);
+
+  const report = async (p: Partial<StageProgress>): Promise<void> => {
+    if (!input.parentWorkflowId) return;
+    try {
+      await getExternalWorkflowHandle(input.parentWorkflowId).signal(stageProgressSignal, { dataset, stage: 'extract', ...p });
+    } catch (err) {
+      log.warn('progress signal failed', { error: String(err) });
+    }
+  };
+  if (input.searchAttributes) upsertSearchAttributes([{ key: SA_STAGE, value: 'extract' }]);
+
+  const shards = segmented.shardKeys.length;
+  const total = shards * MODALITIES.length;
+  let done = 0;
+  let quarantined = 0;
+  const modalities = {} as Record<Modality, ModalityFeaturesResult>;
+  await report({ status: 'running', step: 'plan', note: `${segmented.utterances} utterances, ${shards} shards x 3 modalities`, done, total });
+
+  for (const modality of MODALITIES) {
+    const base = { store, modality, segmentPrefix: segmented.prefix, manifestKey: acquired.manifestKey, params: extract };
+    const plan = await acts.planExtract.executeWithOptions(
+      { ...quick, summary: `plan ${dataset} ${modality} features of ${shards} shards` },
+      [{ ...base, shardKeys: segmented.shardKeys }],
+    );
+    done += shards - plan.pendingShardKeys.length;
+    await report({ step: modality, note: `${modality}: ${plan.pendingShardKeys.length} of ${shards} shards to encode`, done, total, quarantined });
+    await forEachLimit(plan.pendingShardKeys, input.parallelism, async (shardKey) => {
+      const r: ExtractShardResult = await acts.extractShard.executeWithOptions(
+        { ...long, summary: `encode ${dataset} ${modality} ${shardKey.split('/').pop()}` },
+        [{ ...base, shardKey, featuresPrefix: plan.featuresPrefix, modelSha256: plan.modelSha256 }],
+      );
+      done++;
+      await report({ note: `${modality}: ${r.rows} utterances of ${r.shard} encoded (${r.quarantined} quarantined)`, done, total, quarantined });
+    });
+    const summary = await acts.finalizeExtract.executeWithOptions(
+      { ...quick, summary: `write the ${dataset} ${modality} features report and commit ${plan.featuresPrefix}` },
+      [{ store, modality, featuresPrefix: plan.featuresPrefix, modelSha256: plan.modelSha256, dim: plan.dim, shardKeys: segmented.shardKeys }],
+    );
+    quarantined = Math.max(quarantined, summary.quarantined);
+    modalities[modality] = {
+      modality,
+      featuresPrefix: plan.featuresPrefix,
+      reportKey: `${plan.featuresPrefix}/report.json`,
+      shardKeys: segmented.shardKeys.map((k) => featureShardKey(plan.featuresPrefix, k)),
+      modelSha256: plan.modelSha256,
+      dim: summary.dim,
+      rows: summary.rows,
+      ok: summary.ok,
+      quarantined: summary.quarantined,
+      quarantineReasons: summary.quarantineReasons,
+      ran: !plan.committed,
+    };
+  }
+
+  const ran = MODALITIES.some((m) => modalities[m].ran);
+  const counts = MODALITIES.map((m) => `${m} ${modalities[m].ok}/${modalities[m].rows}`).join(', ');
+  await report({
+    status: ran ? 'done' : 'skipped',
+    step: 'report',
+    note: `features ${counts}${ran ? '' : ', reused from the store'}`,
+    done: total,
+    total,
+    quarantined,
+  });
+  return { dataset, modalities, ran };
+}
+
+export function extractWorkflowId(parentId: string, dataset: string): string {
+  return `${parentId}/extract/${dataset}`;
+}
