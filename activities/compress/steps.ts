@@ -15,7 +15,7 @@ import { createStore } from '../store/index.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { FeatureShardCorruptError } from './errors.ts';
 import { readFeatureIndex, readPooled, readSequenceGroup, type FeatureIndex } from './feature-shard.ts';
-import { decodeFloat16 } from './float16.ts';
+import { decodeFloat16 } from '../common/float16.ts';
 import { createGuidance, type Guidance } from './guidance.ts';
 import { openParquetGroups, openStoredParquet, type ParquetGroups } from './parquet-groups.ts';
 import { readVscGroup, vscRowsToParquet, vscShardShape, type VscRows } from './vsc-table.ts';

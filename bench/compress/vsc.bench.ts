@@ -15,7 +15,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { vscParams, type VscParamsInput } from '../../schemas/compress.ts';
-import { decodeFloat16, encodeFloat16 } from '../../activities/compress/float16.ts';
+import { decodeFloat16, encodeFloat16 } from '../../activities/common/float16.ts';
 import { createGuidance } from '../../activities/compress/guidance.ts';
 import { createVsc, reduction } from '../../activities/compress/vsc.ts';
 import { Rng } from '../../activities/model/rng.ts';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { vscParams, vscShardCommitPrefix, vscShardKey, vscPartialPrefix, vscPrefix } from '../../schemas/compress.ts';
 import { toStageFailure, FeatureShardCorruptError } from '../../activities/compress/errors.ts';
-import { decodeFloat16, encodeFloat16 } from '../../activities/compress/float16.ts';
+import { decodeFloat16, encodeFloat16 } from '../../activities/common/float16.ts';
 import { createGuidance } from '../../activities/compress/guidance.ts';
 import { vscKey } from '../../activities/compress/key.ts';
 import { openParquetGroups } from '../../activities/compress/parquet-groups.ts';

@@ -1,7 +1,7 @@
 /** Feature shards in the extract stage's format (schemas/features.ts), generated for tests. */
 import { featureArrowSchema, featureRowsToBatch, featureTable, type FeatureRow } from '../../schemas/features.ts';
 import type { Modality } from '../../schemas/extract.ts';
-import { encodeFloat16 } from '../../activities/compress/float16.ts';
+import { encodeFloat16 } from '../../activities/common/float16.ts';
 import { tableToParquet } from '../../activities/common/parquet.ts';
 import { Rng } from '../../activities/model/rng.ts';
 

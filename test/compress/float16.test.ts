@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeFloat16, encodeFloat16, floatToHalfBits } from '../../activities/compress/float16.ts';
+import { decodeFloat16, encodeFloat16, floatToHalfBits } from '../../activities/common/float16.ts';
 import { Rng } from '../../activities/model/rng.ts';
 
 describe('float16', () => {
@@ -40,7 +40,7 @@ describe('float16', () => {
       if (isNaN) assert.ok(Number.isNaN(decoded[h]!));
       else assert.equal(back[2 * h]! | (back[2 * h + 1]! << 8), h, `0x${h.toString(16)}`);
     }
-    assert.throws(() => decodeFloat16(new Uint8Array(3)), /odd byte count/);
+    assert.throws(() => decodeFloat16(new Uint8Array(3)), /odd byte/);
   });
 
   test('relative rounding error of normal values is at most 2^-11', () => {
