@@ -1,18 +1,6 @@
 import { z } from 'zod';
-import {
-  Field,
-  Float64,
-  Int32,
-  List,
-  RecordBatch,
-  Schema,
-  Struct,
-  Table,
-  Utf8,
-  makeBuilder,
-  makeData,
-} from 'apache-arrow';
-import type { DataType, Vector } from 'apache-arrow';
+import type { Table } from 'apache-arrow';
+import { defineRowTable, type ColumnSpec } from './arrow-table.ts';
 
 /**
  * One row per utterance: the acquire stage's output and every later stage's input. Media locations
@@ -147,10 +135,8 @@ export type ManifestSummary = z.infer<typeof ManifestSummarySchema>;
 // ---------------------------------------------------------------------------------------------------
 // Arrow
 
-type ColumnKind = 'utf8' | 'int32' | 'float64' | 'utf8list';
-
 /** Column order and types of the manifest table; nullability follows the zod schema. */
-const COLUMNS: ReadonlyArray<{ name: keyof ManifestRow; kind: ColumnKind; nullable: boolean }> = [
+const COLUMNS: ReadonlyArray<ColumnSpec<ManifestRow>> = [
   { name: 'utteranceId', kind: 'utf8', nullable: false },
   { name: 'dataset', kind: 'utf8', nullable: false },
   { name: 'split', kind: 'utf8', nullable: false },
@@ -183,58 +169,18 @@ const COLUMNS: ReadonlyArray<{ name: keyof ManifestRow; kind: ColumnKind; nullab
 
 export const MANIFEST_SCHEMA_VERSION = '1';
 
-function arrowType(kind: ColumnKind): DataType {
-  switch (kind) {
-    case 'utf8':
-      return new Utf8();
-    case 'int32':
-      return new Int32();
-    case 'float64':
-      return new Float64();
-    case 'utf8list':
-      // Child nullable=false: a flag is never null, and readers in other languages see that contract.
-      return new List(new Field('item', new Utf8(), false));
-  }
-}
+const manifestTable = defineRowTable({
+  label: 'manifest',
+  schemaName: 'manifest',
+  version: MANIFEST_SCHEMA_VERSION,
+  columns: COLUMNS,
+  rowSchema: ManifestRowSchema,
+});
 
-export const manifestArrowSchema = new Schema(
-  COLUMNS.map((c) => new Field(c.name, arrowType(c.kind), c.nullable)),
-  new Map([
-    ['mer.schema', 'manifest'],
-    ['mer.schemaVersion', MANIFEST_SCHEMA_VERSION],
-  ]),
-);
+export const manifestArrowSchema = manifestTable.schema;
 
 export function rowsToArrowTable(rows: readonly ManifestRow[]): Table {
-  const children = manifestArrowSchema.fields.map((field) => {
-    const builder = makeBuilder({ type: field.type, nullValues: [null, undefined] });
-    const name = field.name as keyof ManifestRow;
-    for (const row of rows) builder.append(row[name]);
-    return builder.finish().flush();
-  });
-  const struct = makeData({
-    type: new Struct(manifestArrowSchema.fields),
-    length: rows.length,
-    nullCount: 0,
-    children,
-  });
-  return new Table(manifestArrowSchema, [new RecordBatch(manifestArrowSchema, struct)]);
-}
-
-function columnValues(vector: Vector, kind: ColumnKind): unknown[] {
-  const out: unknown[] = new Array(vector.length);
-  let i = 0;
-  for (const v of vector) {
-    if (kind === 'utf8list') {
-      out[i++] = v === null ? null : Array.from(v as Iterable<string>);
-    } else if (kind === 'int32' || kind === 'float64') {
-      // Readers such as parquet-wasm may widen to Int64; bring those back to JS numbers.
-      out[i++] = typeof v === 'bigint' ? Number(v) : v;
-    } else {
-      out[i++] = v;
-    }
-  }
-  return out;
+  return manifestTable.toTable(rows);
 }
 
 /**
@@ -243,27 +189,5 @@ function columnValues(vector: Vector, kind: ColumnKind): unknown[] {
  * error naming the column or the row.
  */
 export function arrowTableToRows(table: Table): ManifestRow[] {
-  const columns = new Map<string, unknown[]>();
-  const missing: string[] = [];
-  for (const c of COLUMNS) {
-    const vector = table.getChild(c.name);
-    if (!vector) {
-      missing.push(c.name);
-      continue;
-    }
-    columns.set(c.name, columnValues(vector, c.kind));
-  }
-  if (missing.length) throw new Error(`manifest table lacks column(s): ${missing.join(', ')}`);
-  const rows: ManifestRow[] = new Array(table.numRows);
-  for (let i = 0; i < table.numRows; i++) {
-    const raw: Record<string, unknown> = {};
-    for (const c of COLUMNS) raw[c.name] = columns.get(c.name)![i];
-    const parsed = ManifestRowSchema.safeParse(raw);
-    if (!parsed.success) {
-      const first = parsed.error.issues[0];
-      throw new Error(`manifest row ${i} (${String(raw.utteranceId)}): field ${first?.path.join('.')}: ${first?.message}`);
-    }
-    rows[i] = parsed.data;
-  }
-  return rows;
+  return manifestTable.fromTable(table);
 }
