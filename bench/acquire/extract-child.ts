@@ -8,25 +8,11 @@
  * Prints one JSON line. `--baseline` loads the same modules and extracts nothing: the RSS floor.
  * `process.resourceUsage().maxRSS` is printed too, but the peak reported is VmHWM (see peakRssKiB).
  */
-import { readFileSync } from 'node:fs';
+import { peakRssKiB } from '../peak-rss.ts';
 import { basename } from 'node:path';
 import { extractToStore } from '../../activities/acquire/extract.ts';
 import { LocalStore } from '../../activities/store/local.ts';
 
-/**
- * VmHWM is the high-water mark of this process's own memory since exec. getrusage's maxRSS is not: on
- * Linux a spawned child's maxRSS starts at its parent's RSS (measured: a 40 MiB child of a 450 MiB
- * parent reports ~410 MiB), which would hide exactly the flatness these benches are meant to show.
- */
-function peakRssKiB(): number {
-  try {
-    const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    if (m) return Number(m[1]);
-  } catch {
-    // not Linux: fall back to getrusage
-  }
-  return process.resourceUsage().maxRSS;
-}
 
 export interface ExtractChildResult {
   ms: number;

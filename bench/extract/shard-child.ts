@@ -6,7 +6,8 @@
  *
  *   node --import tsx bench/extract/shard-child.ts <modality> <modelFolder> <utterancesPerShard> <threads>
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { peakRssKiB } from '../peak-rss.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExtractParamsSchema, type Modality } from '../../schemas/extract.ts';
@@ -17,16 +18,6 @@ import { closeStores, createStore } from '../../activities/store/index.ts';
 import { buildSegments, type UtteranceSpec } from '../../test/extract/segment-fixture.ts';
 import { benchTexts } from './encoders.bench.ts';
 
-/** VmHWM, not getrusage's maxRSS, which on Linux starts at the parent's RSS at fork (bench/acquire/download-child.ts). */
-function peakMiB(): number {
-  try {
-    const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
-    if (m) return Number(m[1]) / 1024;
-  } catch {
-    // not Linux
-  }
-  return process.resourceUsage().maxRSS / 1024;
-}
 
 const [modality, model, sizeArg, threadsArg] = process.argv.slice(2) as [Modality, string, string, string];
 const size = Number(sizeArg);
@@ -56,11 +47,11 @@ try {
     const t0 = performance.now();
     await extractShardStep({ ...base, shardKey, featuresPrefix: plan.featuresPrefix, modelSha256: plan.modelSha256 }, localStepContext(), runtime);
     shardSeconds.push((performance.now() - t0) / 1000);
-    peaks.push(peakMiB());
+    peaks.push(peakRssKiB() / 1024);
   }
   await closeStores();
   console.log(
-    JSON.stringify({ modality, utterancesPerShard: size, shards: seg.shardKeys.length, shardSeconds, maxRssMiB: peakMiB(), peakAfterShardsMiB: peaks, sessions: sessionsCreated() }),
+    JSON.stringify({ modality, utterancesPerShard: size, shards: seg.shardKeys.length, shardSeconds, maxRssMiB: peakRssKiB() / 1024, peakAfterShardsMiB: peaks, sessions: sessionsCreated() }),
   );
 } finally {
   rmSync(root, { recursive: true, force: true });

@@ -9,7 +9,7 @@
  * `plan` plans the stage as the plan activity does; `shard` runs shard 0 of the plan it is given, as
  * the shard activity does. Prints one JSON line.
  */
-import { readFileSync } from 'node:fs';
+import { peakRssKiB } from '../peak-rss.ts';
 import { localStepContext } from '../../activities/common/context.ts';
 import { planSegmentStep, type SegmentPlan } from '../../activities/segment/plan.ts';
 import { segmentShardStep } from '../../activities/segment/shard.ts';
@@ -24,10 +24,6 @@ export interface ShardChildResult {
   plan?: SegmentPlan;
 }
 
-function peakRssKiB(): number {
-  const m = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync('/proc/self/status', 'utf8'));
-  return m ? Number(m[1]) : process.resourceUsage().maxRSS;
-}
 
 const [mode, storeRoot, manifestKey, dataset, shardSize, planJson] = process.argv.slice(2);
 const t0 = performance.now();
