@@ -12,7 +12,6 @@ import { peakRssKiB } from '../peak-rss.ts';
 import { downloadToStore } from '../../activities/acquire/download.ts';
 import { LocalStore } from '../../activities/store/local.ts';
 
-
 export interface DownloadChildResult {
   ms: number;
   /** Peak RSS of this process since exec, KiB: VmHWM on Linux, else `maxRssKiB`. */

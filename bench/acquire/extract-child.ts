@@ -13,7 +13,6 @@ import { basename } from 'node:path';
 import { extractToStore } from '../../activities/acquire/extract.ts';
 import { LocalStore } from '../../activities/store/local.ts';
 
-
 export interface ExtractChildResult {
   ms: number;
   /** Peak RSS of this process since exec, KiB: VmHWM on Linux, else `maxRssKiB`. */

@@ -18,7 +18,6 @@ import { closeStores, createStore } from '../../activities/store/index.ts';
 import { buildSegments, type UtteranceSpec } from '../../test/extract/segment-fixture.ts';
 import { benchTexts } from './encoders.bench.ts';
 
-
 const [modality, model, sizeArg, threadsArg] = process.argv.slice(2) as [Modality, string, string, string];
 const size = Number(sizeArg);
 const SHARDS = 2;

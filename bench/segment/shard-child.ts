@@ -24,7 +24,6 @@ export interface ShardChildResult {
   plan?: SegmentPlan;
 }
 
-
 const [mode, storeRoot, manifestKey, dataset, shardSize, planJson] = process.argv.slice(2);
 const t0 = performance.now();
 const store = { kind: 'local' as const, root: storeRoot };
