@@ -10,32 +10,11 @@ import {
   parseIemocapTurnId,
 } from '../../activities/acquire/iemocap.ts';
 import { IEMOCAP_4CLASS, IEMOCAP_6CLASS, mapLabel } from '../../activities/acquire/labels.ts';
-import type { CorpusFile } from '../../activities/acquire/manifest-common.ts';
+import { memoryCorpus } from '../helpers/memory-corpus.ts';
 import { MerError } from '../../activities/common/errors.ts';
 import { ManifestRowSchema, arrowTableToRows, manifestArrowSchema, rowsToArrowTable } from '../../schemas/manifest.ts';
 
-/** An in-memory corpus: string/bytes entries are readable files, numbers are media of that size. */
-function corpus(entries: Record<string, string | Uint8Array | number>) {
-  const files: CorpusFile[] = [];
-  const contents = new Map<string, Uint8Array>();
-  for (const [path, v] of Object.entries(entries)) {
-    if (typeof v === 'number') {
-      files.push({ path, size: v });
-      continue;
-    }
-    const bytes = typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
-    contents.set(path, bytes);
-    files.push({ path, size: bytes.length });
-  }
-  const reads: string[] = [];
-  const read = async (path: string) => {
-    reads.push(path);
-    const b = contents.get(path);
-    if (!b) throw new Error(`test corpus has no readable file ${path}`);
-    return b;
-  };
-  return { files, read, reads };
-}
+const corpus = memoryCorpus;
 
 const T = '\t';
 function evalFile(turns: Array<[string, string, string, string]>, eol = '\n'): string {

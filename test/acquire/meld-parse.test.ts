@@ -2,7 +2,7 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { tableFromIPC, tableToIPC } from 'apache-arrow';
 import { MELD_EMOTIONS, MELD_SENTIMENTS, mapLabel } from '../../activities/acquire/labels.ts';
-import type { CorpusFile } from '../../activities/acquire/manifest-common.ts';
+import { memoryCorpus } from '../helpers/memory-corpus.ts';
 import { decodeCorpusText } from '../../activities/acquire/manifest-common.ts';
 import { ORPHAN_LIST_CAP, buildMeldManifest, parseCsv, parseMeldCsv, parseMeldTime } from '../../activities/acquire/meld.ts';
 import { MerError } from '../../activities/common/errors.ts';
@@ -20,25 +20,7 @@ function csv(lines: string[], eol = '\r\n'): Buffer {
   return Buffer.from([HEADER, ...lines].join(eol) + eol, 'utf8');
 }
 
-function corpus(entries: Record<string, string | Uint8Array | number>) {
-  const files: CorpusFile[] = [];
-  const contents = new Map<string, Uint8Array>();
-  for (const [path, v] of Object.entries(entries)) {
-    if (typeof v === 'number') {
-      files.push({ path, size: v });
-      continue;
-    }
-    const bytes = typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
-    contents.set(path, bytes);
-    files.push({ path, size: bytes.length });
-  }
-  const read = async (path: string) => {
-    const b = contents.get(path);
-    if (!b) throw new Error(`test corpus has no readable file ${path}`);
-    return b;
-  };
-  return { files, read };
-}
+const corpus = memoryCorpus;
 
 describe('CSV reader', () => {
   test('quoted fields: doubled quotes, embedded commas and newlines; physical line numbers stay right', () => {
