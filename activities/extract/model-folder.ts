@@ -44,18 +44,25 @@ const MODEL_TYPES: Record<Modality, readonly string[]> = {
 
 const EXPORT_HINT = 'see "Extract stage" in README.md for exporting encoders into this layout';
 
-const hashCache = new Map<string, { size: number; mtimeMs: number; sha256: string }>();
+const hashCache = new Map<string, { stamp: string; sha256: string }>();
 
-/** sha256 of a file, remembered per process while its size and mtime are unchanged (models are large). */
+/**
+ * sha256 of a file, remembered per process while the file is unchanged (models are large). Size and
+ * mtime alone are not enough: `rsync -a`, `cp -p` or `touch -r` put another checkpoint of the same
+ * size in place with the old mtime, which would keep the old fingerprint (and the old cached
+ * session). The inode and ctime cannot be carried over: a replaced or rewritten file changes one.
+ */
 async function fileSha256(path: string): Promise<{ size: number; sha256: string }> {
-  const st = await stat(path);
+  const st = await stat(path, { bigint: true });
+  const stamp = [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(':');
+  const size = Number(st.size);
   const hit = hashCache.get(path);
-  if (hit && hit.size === st.size && hit.mtimeMs === st.mtimeMs) return { size: st.size, sha256: hit.sha256 };
+  if (hit && hit.stamp === stamp) return { size, sha256: hit.sha256 };
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
   const sha256 = hash.digest('hex');
-  hashCache.set(path, { size: st.size, mtimeMs: st.mtimeMs, sha256 });
-  return { size: st.size, sha256 };
+  hashCache.set(path, { stamp, sha256 });
+  return { size, sha256 };
 }
 
 async function isFile(path: string): Promise<boolean> {
