@@ -1,30 +1,20 @@
 import assert from 'node:assert/strict';
-import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { REPO_ROOT } from '../../activities/common/tools.ts';
 import { buildRunConfig, toPipelineInput } from '../../cli/config.ts';
 import { startPipeline, watchPipeline } from '../../cli/run.ts';
 import { uiListUrl, uiWorkflowUrl } from '../../cli/session.ts';
 import { synthesize } from '../../cli/synth/index.ts';
 import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
+import { launchChromium } from '../helpers/chromium.ts';
 import { startTemporal } from '../helpers/temporal.ts';
-
-/** Debian's chromium (scripts/setup-tools.sh --test installs it); MER_CHROMIUM overrides. */
-function chromiumPath(): string {
-  const p = process.env.MER_CHROMIUM || '/usr/bin/chromium';
-  try {
-    accessSync(p, constants.X_OK);
-  } catch {
-    throw new Error(`Chromium not found at ${p}: run \`bash scripts/setup-tools.sh --test\` (installs Debian's chromium) or set MER_CHROMIUM`);
-  }
-  return p;
-}
 
 async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -85,12 +75,7 @@ describe('Temporal Web UI', () => {
     assert.ok(result?.datasets.iemocap.rows);
     const runId = (await handle.describe()).runId;
 
-    browser = await chromium.launch({
-      executablePath: chromiumPath(),
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-      timeout: 30_000,
-    });
+    browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     page.setDefaultTimeout(30_000);
 
