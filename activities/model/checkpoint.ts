@@ -42,6 +42,8 @@ export const EpochRecordSchema = z.object({
   contrastive: z.number(),
   gradNorm: z.number(),
   validation: MetricsSchema.nullable(),
+  /** Running metrics over the epoch's training batches (train mode, as the batches were seen); absent in older checkpoints. */
+  train: MetricsSchema.nullable().optional(),
   improved: z.boolean(),
   seconds: z.number(),
 });
@@ -55,6 +57,8 @@ export const AccumulatorSchema = z.object({
   contrastive: z.number(),
   gradNorm: z.number(),
   seconds: z.number(),
+  /** confusion[true][predicted] over the epoch's training batches so far. */
+  confusion: z.array(z.array(z.number().int())).optional(),
 });
 export type Accumulator = z.infer<typeof AccumulatorSchema>;
 

@@ -21,6 +21,8 @@ export interface StepStats {
   readonly ce: number;
   readonly contrastive: number;
   readonly gradNorm: number;
+  /** [n, C] logits of the step's forward pass (train mode: dropout on), for running training metrics. */
+  readonly logits: FloatArray;
 }
 
 /** Host copy of the full optimiser state. */
@@ -97,7 +99,7 @@ export class TrainStepRunner {
       if (next) this.state.set(name, next);
     }
     const read = (k: string): number => floatData(out[k]!)[0]!;
-    return { loss: read(IO.loss), ce: read(IO.lossCe), contrastive: read(IO.lossCon), gradNorm: read(IO.gradNorm) };
+    return { loss: read(IO.loss), ce: read(IO.lossCe), contrastive: read(IO.lossCon), gradNorm: read(IO.gradNorm), logits: floatData(out[IO.logits]!) };
   }
 
   private scalar(v: number): FloatArray {

@@ -105,7 +105,9 @@ export async function train(data: TrainData, config: TrainerConfig, options: Tra
     let best: { params: Map<string, FloatArray>; buffers: Map<string, FloatArray> } | null = null;
     if (options.resumeFrom) {
       const ck = decodeCheckpoint(options.resumeFrom);
-      if (stableJson(ck.header.config) !== stableJson(cfg)) {
+      // How often checkpoints are written changes no weight: a resume may use another interval.
+      const comparable = (c: TrainerConfig) => stableJson({ ...c, checkpointEverySteps: 0 });
+      if (comparable(ck.header.config) !== comparable(cfg)) {
         throw new Error('trainer: the checkpoint was written with a different configuration; exact resume needs the same one');
       }
       if (ck.header.data !== fingerprint) throw new Error('trainer: the checkpoint was written for different training or validation features');
@@ -149,6 +151,7 @@ export async function train(data: TrainData, config: TrainerConfig, options: Tra
         const step = meta.progress.step + 1;
         const stats = await runner.step(batch, stepMasks(layout.masks, batch.n, cfg.seed, step), step);
         if (!Number.isFinite(stats.loss)) throw new Error(`trainer: loss became ${stats.loss} at step ${step} (epoch ${epoch}); lower the learning rate or enable gradient clipping`);
+        const confusion = addToConfusion(acc.confusion, cfg.model.numClasses, batch.labels!, argmaxRows(stats.logits, cfg.model.numClasses));
         acc = {
           steps: acc.steps + 1,
           samples: acc.samples + batch.n,
@@ -157,6 +160,8 @@ export async function train(data: TrainData, config: TrainerConfig, options: Tra
           contrastive: acc.contrastive + stats.contrastive * batch.n,
           gradNorm: acc.gradNorm + stats.gradNorm,
           seconds: acc.seconds + (performance.now() - started) / 1000,
+          // Last: the checkpoint header is compared byte for byte after a schema round trip.
+          confusion,
         };
         meta = { ...meta, accumulator: acc, progress: { ...meta.progress, step, batchInEpoch: b + 1 } };
         await options.onStep?.({ epoch, batch: b, batches: nBatches, step, loss: stats.loss });
@@ -179,6 +184,7 @@ export async function train(data: TrainData, config: TrainerConfig, options: Tra
         contrastive: acc.contrastive / acc.samples,
         gradNorm: acc.gradNorm / acc.steps,
         validation: validation ? { accuracy: validation.accuracy, weightedF1: validation.weightedF1, macroF1: validation.macroF1, n: validation.n } : null,
+        train: acc.confusion ? confusionSummary(acc.confusion) : null,
         improved,
         seconds: acc.seconds,
       };
@@ -246,4 +252,26 @@ function stableJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
     v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))) : v,
   );
+}
+
+function addToConfusion(prev: readonly (readonly number[])[] | undefined, classes: number, labels: BigInt64Array, predicted: Int32Array): number[][] {
+  const m = prev ? prev.map((r) => [...r]) : Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
+  for (let i = 0; i < labels.length; i++) m[Number(labels[i])]![predicted[i]!]!++;
+  return m;
+}
+
+/** Accuracy and F1 of a confusion matrix, through the one metrics implementation. */
+function confusionSummary(confusion: readonly (readonly number[])[]): { accuracy: number; weightedF1: number; macroF1: number; n: number } {
+  const labels: number[] = [];
+  const predicted: number[] = [];
+  confusion.forEach((row, t) =>
+    row.forEach((count, p) => {
+      for (let k = 0; k < count; k++) {
+        labels.push(t);
+        predicted.push(p);
+      }
+    }),
+  );
+  const m = classificationMetrics(labels, predicted, confusion.length);
+  return { accuracy: m.accuracy, weightedF1: m.weightedF1, macroF1: m.macroF1, n: m.n };
 }
