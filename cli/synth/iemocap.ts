@@ -450,7 +450,9 @@ function videoSource(plan: DialogPlan): string {
     const span = [t.start / 10000, t.end / 10000] as const;
     // A "mouth" that is only visible while the actor talks: a visual speaking trace, as on real video.
     filters.push(drawbox(p.x + 150, p.y + 140, 50, 14, [120, 30, 40], span));
-    if (t.render.patchRgb) filters.push(drawbox(p.x + 10, p.y + 185, 100, 45, t.render.patchRgb, span));
+    // A band across the panel's foot (a fifth of the speaker's picture): small patches vanish into the
+    // token means of tiny random-weight encoders, and the cue corpus must be learnable with those.
+    if (t.render.patchRgb) filters.push(drawbox(p.x, p.y + 185, p.w, p.h - 185, t.render.patchRgb, span));
   }
   return filters.join(',');
 }

@@ -462,7 +462,8 @@ async function encodeClip(ffmpeg: string, job: ClipJob, outPath: string, seed: n
   const { width, height } = MELD_SIZE;
   // One frame is drawn, then repeated by `loop`: per-frame drawing would cost more than the encode.
   const filters = [`color=c=${hex(spk.rgb)}:s=${width}x${height}:r=${MELD_FPS}:d=0.05`, drawbox(540, 200, 200, 260, [225, 190, 160])];
-  if (job.render.patchRgb) filters.push(drawbox(60, 520, 260, 140, job.render.patchRgb));
+  // A band across the bottom fifth of the picture, large enough to survive tiny encoders' token means.
+  if (job.render.patchRgb) filters.push(drawbox(0, 560, 1280, 160, job.render.patchRgb));
   filters.push('loop=loop=-1:size=1:start=0');
   const dur = job.durationSec.toFixed(6);
   await runTool(
