@@ -20,6 +20,8 @@ import {
   type StageName,
 } from '../schemas/config.ts';
 import { EXTRACT_MODALITIES, ExtractParamsSchema, type ExtractParams } from '../schemas/extract.ts';
+import type { VscParams } from '../schemas/compress.ts';
+import { PROTOCOLS_BY_DATASET, resolveVariants, type ResolvedVariant } from '../schemas/train.ts';
 import { describeZodError } from '../schemas/issues.ts';
 
 export class ConfigError extends Error {
@@ -87,6 +89,14 @@ export interface RunOverrides {
   taskQueuePrefix?: string;
   /** A folder with text/, audio/ and visual/ encoder folders (`--models`). */
   models?: string;
+  /** train.ablations */
+  ablations?: string;
+  /** train.preset */
+  preset?: string;
+  /** train.splits.<dataset>.protocol for each dataset that has this protocol. */
+  protocol?: string;
+  /** train.maxEpochs */
+  epochs?: number;
 }
 
 /** Config file (optional) + command-line flags -> a validated RunConfig. */
@@ -121,6 +131,20 @@ export function buildRunConfig(file: string | undefined, o: RunOverrides): { con
     for (const m of EXTRACT_MODALITIES) extract[m] = { ...(extract[m] ?? {}), model: fromCwd(resolve(o.models, m)) };
     raw.extract = extract;
   }
+  const train = { ...((raw.train as Record<string, unknown>) ?? {}) };
+  if (o.ablations) train.ablations = o.ablations;
+  if (o.preset) train.preset = o.preset;
+  if (o.epochs) train.maxEpochs = o.epochs;
+  if (o.protocol) {
+    const splits = { ...((train.splits as Record<string, Record<string, unknown> | undefined>) ?? {}) };
+    const fits = (Object.keys(PROTOCOLS_BY_DATASET) as (keyof typeof PROTOCOLS_BY_DATASET)[]).filter((d) =>
+      (PROTOCOLS_BY_DATASET[d] as readonly string[]).includes(o.protocol!),
+    );
+    if (!fits.length) throw new ConfigError(`--protocol: "${o.protocol}" is not a protocol (IEMOCAP: loso, s5, paper; MELD: official, paper)`);
+    for (const d of fits) splits[d] = { ...(splits[d] ?? {}), protocol: o.protocol };
+    train.splits = splits;
+  }
+  if (Object.keys(train).length) raw.train = train;
   if (!datasets.iemocap && !datasets.meld) {
     throw new ConfigError(
       'no dataset to run: pass --meld (public archive) and/or --iemocap <url|archive|folder>, or a --config file naming datasets',
@@ -194,6 +218,12 @@ export function resolveExtract(params: ExtractParams, baseDir: string): ExtractP
   return out;
 }
 
+/** The run's VSC configuration, plus VSC off when a variant that reads the video trains without it. */
+export function vscSettings(params: VscParams, variants: readonly ResolvedVariant[] = []): VscParams[] {
+  const off = variants.some((v) => v.modalities.includes('v') && !v.vsc);
+  return off && params.enabled ? [params, { ...params, enabled: false }] : [params];
+}
+
 /** Everything the workflow needs, paths absolute; the hash covers what determines the outputs. */
 export function toPipelineInput(config: RunConfig, baseDir: string, searchAttributes: boolean): PipelineInput {
   const stages = stagesUntil(config.until);
@@ -215,9 +245,11 @@ export function toPipelineInput(config: RunConfig, baseDir: string, searchAttrib
   // pipeline must not change the identity (workflow id) of runs that never reach it.
   const segment = stages.includes('segment') ? config.segment : undefined;
   const extract = stages.includes('extract') ? resolveExtract(config.extract, baseDir) : undefined;
+  const train = stages.includes('train') ? { params: config.train, variants: resolveVariants(config.train) } : undefined;
+  const compress = stages.includes('compress') ? { settings: vscSettings(config.compress, train?.variants) } : undefined;
   // The hash names the data, not the credentials: a fresh link for the same file is the same run.
   const hashed = datasets.map((d) => (d.source.kind === 'url' ? { ...d, source: { ...d.source, url: redactUrlForLog(d.source.url) } } : d));
-  const configHash = contentKey({ store, stages, datasets: hashed, acquire: config.acquire, ...(segment ? { segment } : {}), ...(extract ? { extract } : {}) });
+  const configHash = contentKey({ store, stages, datasets: hashed, acquire: config.acquire, ...(segment ? { segment } : {}), ...(extract ? { extract } : {}), ...(compress ? { compress } : {}), ...(train ? { train } : {}) });
   return {
     configHash,
     name: config.name,
@@ -227,6 +259,8 @@ export function toPipelineInput(config: RunConfig, baseDir: string, searchAttrib
     acquire: config.acquire,
     ...(segment ? { segment } : {}),
     ...(extract ? { extract } : {}),
+    ...(compress ? { compress } : {}),
+    ...(train ? { train } : {}),
     temporal: config.temporal,
     searchAttributes,
   };

@@ -67,6 +67,10 @@ program
   .option('--chunk-mib <n>', 'download part size in MiB', positiveNum)
   .option('--models <dir>', 'encoder folders for extract: <dir>/text, <dir>/audio, <dir>/visual (or extract.*.model in the config)')
   .option('--heartbeat-timeout <sec>', 'seconds without heartbeat before an activity is retried elsewhere', positiveNum)
+  .option('--protocol <name>', 'train protocol: IEMOCAP loso|s5|paper, MELD official|paper (applies to the datasets that have it)')
+  .option('--preset <name>', 'fusion model size: compact (256 TCN channels) or paper (1024)')
+  .option('--ablations <set>', 'also train ablations: none, modalities (T, A, V, T+A, T+V, A+V) or paper (modalities plus without VSC / contrastive loss)')
+  .option('--epochs <n>', 'at most this many training epochs (default 30)', positiveInt)
   .option('--workers', 'run workers in this process (the default without TEMPORAL_ADDRESS)')
   .option('--no-workers', 'run no workers here (a cluster has `mer worker` processes)')
   .option('--no-wait', 'start and return the workflow id')
@@ -244,8 +248,11 @@ program
   .option('--archive', 'also pack it as the real archive (IEMOCAP_full_release.tar.gz / MELD.Raw.tar.gz)')
   .option('--seed <n>', 'random seed', positiveInt, 1)
   .addOption(new Option('--scale <size>', 'corpus size').choices(['tiny', 'small']).default('tiny'))
-  .action(async (o: { dataset: 'iemocap' | 'meld'; out: string; archive?: boolean; seed: number; scale: 'tiny' | 'small' }) => {
-    const r = await synthesize({ dataset: o.dataset, out: resolve(o.out), archive: o.archive ?? false, seed: o.seed, scale: o.scale });
+  .option('--cue', 'each label leaves a learnable trace per modality (a word, a pitch, a colour patch), each in only part of the utterances')
+  .option('--cue-presence <p>', 'probability that a modality carries the cue in an utterance (default 0.6)', parseFloat)
+  .action(async (o: { dataset: 'iemocap' | 'meld'; out: string; archive?: boolean; seed: number; scale: 'tiny' | 'small'; cue?: boolean; cuePresence?: number }) => {
+    const cue = o.cue || o.cuePresence !== undefined ? (o.cuePresence !== undefined ? { presence: o.cuePresence } : true) : undefined;
+    const r = await synthesize({ dataset: o.dataset, out: resolve(o.out), archive: o.archive ?? false, seed: o.seed, scale: o.scale, ...(cue ? { cue } : {}) });
     console.log(`corpus: ${r.root}`);
     if (r.archive) console.log(`archive: ${r.archive}`);
   });

@@ -20,6 +20,10 @@ export interface RunFlags {
   wait?: boolean;
   concurrency?: number;
   models?: string;
+  protocol?: string;
+  preset?: string;
+  ablations?: string;
+  epochs?: number;
 }
 
 /**
@@ -40,6 +44,10 @@ export async function executeRun(o: RunFlags): Promise<{ result: PipelineResult;
     chunkMiB: o.chunkMib,
     heartbeatTimeoutSec: o.heartbeatTimeout,
     models: o.models,
+    protocol: o.protocol,
+    preset: o.preset,
+    ablations: o.ablations,
+    epochs: o.epochs,
   });
   // Stages and sources are checked before any server is started or dialled: a typo must not cost a
   // dev-server start (or hang on an unreachable cluster) before it is reported.

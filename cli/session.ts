@@ -141,5 +141,19 @@ export function printResult(r: PipelineResult, json: boolean): void {
         console.log(`  ${f.modality.padEnd(8)} ${f.ok}/${f.rows} utterances encoded (${f.dim}-d), ${f.quarantined} quarantined, ${f.featuresPrefix}${f.ran ? '' : ' (reused)'}`);
       }
     }
+    for (const o of r.compressed?.[d.dataset]?.outputs ?? []) {
+      const what = o.enabled ? 'VSC' : 'no VSC';
+      console.log(`  compress ${what}: ${o.utterances} sequences of ${o.frames} x ${o.dim}, ${o.ratio.toFixed(1)}x fewer values, ${o.prefix}${o.ran ? '' : ' (reused)'}`);
+    }
+    const trained = r.trained?.[d.dataset];
+    if (trained) {
+      console.log(`  train    ${trained.protocol} protocol, ${trained.folds.length} fold(s)${trained.optimistic ? ' (optimistic: selection on the test fold)' : ''}, splits ${trained.splitsKey}`);
+      for (const v of trained.variants) {
+        const runs = trained.runs.filter((x) => x.variant === v);
+        const mean = (f: (x: (typeof runs)[number]) => number) => (runs.reduce((a, x) => a + f(x), 0) / Math.max(1, runs.length)) * 100;
+        const reused = runs.every((x) => x.reused) ? ' (reused)' : '';
+        console.log(`    ${v.padEnd(14)} test accuracy ${mean((x) => x.test.accuracy).toFixed(1)}%, weighted F1 ${mean((x) => x.test.weightedF1).toFixed(1)}% (mean of ${runs.length} fold(s))${reused}`);
+      }
+    }
   }
 }

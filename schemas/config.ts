@@ -1,12 +1,14 @@
 import { z } from 'zod';
 import { ExtractParamsSchema, type ExtractParams, type Modality } from './extract.ts';
 import { StoreSpecSchema, type StoreSpec } from './store.ts';
+import { VscParamsSchema, type VscParams } from './compress.ts';
+import { TrainParamsSchema, type FoldSummaryShape, type Protocol, type ResolvedVariant, type TrainParams } from './train.ts';
 
 /** Stages that exist today, in pipeline order. Later stages are added here as they are built. */
-export const STAGES = ['acquire', 'segment', 'extract'] as const;
+export const STAGES = ['acquire', 'segment', 'extract', 'compress', 'train'] as const;
 export type StageName = (typeof STAGES)[number];
 /** Stages planned by the architecture but not built yet: asking for them is an error, never a fake. */
-export const PLANNED_STAGES = ['compress', 'train', 'evaluate'] as const;
+export const PLANNED_STAGES = ['evaluate'] as const;
 
 export const DATASETS = ['iemocap', 'meld'] as const;
 export type DatasetName = (typeof DATASETS)[number];
@@ -102,6 +104,10 @@ export const RunConfigSchema = z.strictObject({
   segment: SegmentParamsSchema.default(SegmentParamsSchema.parse({})),
   /** Encoder folders (relative paths resolve against the config file's folder) and their input settings. */
   extract: ExtractParamsSchema.default(ExtractParamsSchema.parse({})),
+  /** Visual sequence compression (model-spec section 2); every field is part of the stage's cache key. */
+  compress: VscParamsSchema.default(VscParamsSchema.parse({})),
+  /** Protocols, trainer settings and ablations (README, "Train stage"). */
+  train: TrainParamsSchema.default(TrainParamsSchema.parse({})),
   temporal: TemporalSettingsSchema.default(TemporalSettingsSchema.parse({})),
 });
 export type RunConfig = z.infer<typeof RunConfigSchema>;
@@ -137,6 +143,10 @@ export interface PipelineInput {
   segment?: SegmentParams;
   /** Present exactly when `stages` includes extract; model folders are absolute paths on the workers. */
   extract?: ExtractParams;
+  /** Present exactly when `stages` includes compress: the VSC configurations to compute (the run's, then `enabled: false` when a variant trains without VSC). */
+  compress?: { settings: VscParams[] };
+  /** Present exactly when `stages` includes train: parameters and the resolved variants (the first is the full model). */
+  train?: TrainRunInput;
   temporal: TemporalSettings;
   /** Whether the server has the Mer* search attributes registered (dev server: always). */
   searchAttributes: boolean;
@@ -181,6 +191,10 @@ export interface PipelineResult {
   segments?: Record<string, DatasetSegmentResult>;
   /** Extract results per dataset, when the run included the extract stage. */
   features?: Record<string, DatasetExtractResult>;
+  /** Compress results per dataset, when the run included the compress stage. */
+  compressed?: Record<string, DatasetCompressResult>;
+  /** Train results per dataset, when the run included the train stage. */
+  trained?: Record<string, DatasetTrainResult>;
 }
 
 /** One modality's features of one dataset. */
@@ -206,5 +220,71 @@ export interface DatasetExtractResult {
   dataset: DatasetName;
   modalities: Record<Modality, ModalityFeaturesResult>;
   /** False when every modality was found committed and nothing ran. */
+  ran: boolean;
+}
+
+export interface TrainRunInput {
+  params: TrainParams;
+  variants: ResolvedVariant[];
+}
+
+/** One VSC configuration's output for one dataset. */
+export interface VscOutputResult {
+  enabled: boolean;
+  vscKey: string;
+  /** `visual-vsc/<vscKey>`: <shard>.parquet, <shard>/_COMMIT, report.json, _COMMIT. */
+  prefix: string;
+  reportKey: string;
+  shardKeys: string[];
+  frames: number;
+  dim: number;
+  utterances: number;
+  /** Input visual values / output values. */
+  ratio: number;
+  byteRatio: number;
+  seconds: number;
+  ran: boolean;
+}
+
+export interface DatasetCompressResult {
+  dataset: DatasetName;
+  /** In the order of PipelineInput.compress.settings. */
+  outputs: VscOutputResult[];
+  ran: boolean;
+}
+
+interface HeadlineMetrics {
+  accuracy: number;
+  weightedF1: number;
+  macroF1: number;
+  n: number;
+}
+
+/** A fold's training as the workflow keeps it; `resultKey` holds the full FoldTrainResult. */
+export interface TrainRunSummary {
+  trainKey: string;
+  variant: string;
+  fold: string;
+  bestEpoch: number | null;
+  validation: HeadlineMetrics | null;
+  test: HeadlineMetrics;
+  epochs: number;
+  resumedFromStep: number;
+  resultKey: string;
+  /** Found committed: nothing was trained. */
+  reused: boolean;
+}
+
+export interface DatasetTrainResult {
+  dataset: DatasetName;
+  splitsKey: string;
+  planKey: string;
+  protocol: Protocol;
+  optimistic: boolean;
+  classes: string[];
+  folds: FoldSummaryShape[];
+  variants: string[];
+  /** Variant-major: every fold of the first variant, then the next. */
+  runs: TrainRunSummary[];
   ran: boolean;
 }

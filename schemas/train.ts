@@ -76,3 +76,177 @@ export const SplitPlanSchema = z.object({
   folds: z.array(FoldSchema).min(1),
 });
 export type SplitPlan = z.infer<typeof SplitPlanSchema>;
+
+// ---------------------------------------------------------------------------------------------------
+// The train stage's configuration (run config `train:`), its variants (ablations) and its outputs.
+
+export const VARIANT_MODALITIES = ['t', 'a', 'v'] as const;
+export type VariantModality = (typeof VARIANT_MODALITIES)[number];
+
+/**
+ * One trained configuration of the fusion model. Every variant trains on the same splits and the
+ * same cached features: an ablation costs training time only.
+ */
+export const VariantSchema = z.strictObject({
+  /** Shown in reports; derived from the settings when absent (`T+A+V`, `T+V-noVSC`, `A+V-noCL`). */
+  name: z.string().regex(/^[A-Za-z0-9+._-]+$/, 'variant names are letters, digits and + . _ -').optional(),
+  modalities: z.array(z.enum(VARIANT_MODALITIES)).min(1).default(['t', 'a', 'v']),
+  /** false: visual frames without VSC (token mean per frame, no merging; the compress stage's `enabled: false`). */
+  vsc: z.boolean().default(true),
+  /** false: cross-entropy only (contrastive weight 0). */
+  contrastive: z.boolean().default(true),
+});
+export type Variant = z.infer<typeof VariantSchema>;
+export type ResolvedVariant = Variant & { name: string };
+
+/** `modalities`: T, A, V, T+A, T+V, A+V, T+A+V; `paper`: those plus T+A+V without VSC, without the contrastive loss, and without both. */
+export const ABLATION_SETS = ['none', 'modalities', 'paper'] as const;
+
+const DEFAULT_SPLITS = {
+  iemocap: SplitParamsSchema.parse({ protocol: 'loso' }),
+  meld: SplitParamsSchema.parse({ protocol: 'official' }),
+};
+
+export const TrainParamsSchema = z.strictObject({
+  /** model-spec section 3: `paper` has 1024 TCN channels, `compact` 256. */
+  preset: z.enum(['compact', 'paper']).default('compact'),
+  summary: z.enum(['guided', 'last']).default('guided'),
+  /** Protocol per dataset (model-spec section 6). */
+  splits: z
+    .strictObject({
+      iemocap: SplitParamsSchema.default(DEFAULT_SPLITS.iemocap),
+      meld: SplitParamsSchema.default(DEFAULT_SPLITS.meld),
+    })
+    .default(DEFAULT_SPLITS)
+    .superRefine((s, ctx) => {
+      for (const d of MANIFEST_DATASETS) {
+        if (!PROTOCOLS_BY_DATASET[d].includes(s[d].protocol)) {
+          ctx.addIssue({ code: 'custom', path: [d, 'protocol'], message: `${d} protocols are ${PROTOCOLS_BY_DATASET[d].join(', ')}` });
+        }
+      }
+    }),
+  batchSize: z.int().min(2).default(32),
+  maxEpochs: z.int().min(1).default(30),
+  /** Early stopping after this many epochs without a validation weighted-F1 gain. */
+  patience: z.int().min(1).default(4),
+  /** Seeds initialisation, shuffles and dropout; the same seed gives bit-identical weights on CPU. */
+  seed: z.int().min(0).max(0xffffffff).default(0),
+  /** Default per dataset: 5e-5 IEMOCAP, 1e-4 MELD (model-spec section 5). */
+  lr: z.number().positive().optional(),
+  weightDecay: z.number().nonnegative().default(1e-5),
+  contrastiveWeight: z.number().nonnegative().default(0.5),
+  temperature: z.number().positive().default(0.5),
+  clipGradNorm: z.number().positive().optional(),
+  /**
+   * A checkpoint (and its key in a heartbeat) every this many optimiser steps, besides every epoch
+   * end: the most work a lost GPU worker costs. Not part of the cache key (it changes no weight).
+   */
+  checkpointEverySteps: z.int().min(0).default(200),
+  ablations: z.enum(ABLATION_SETS).default('none'),
+  /** An explicit list of variants instead of `ablations`. */
+  variants: z.array(VariantSchema).min(1).optional(),
+  /** Fold trainings in flight per dataset; GPU workers (one slot each) bound it further. */
+  parallelism: z.int().min(1).max(256).default(16),
+});
+export type TrainParams = z.infer<typeof TrainParamsSchema>;
+export type TrainParamsInput = z.input<typeof TrainParamsSchema>;
+
+const LETTER: Record<VariantModality, string> = { t: 'T', a: 'A', v: 'V' };
+
+export function variantName(v: Variant): string {
+  const mods = VARIANT_MODALITIES.filter((m) => v.modalities.includes(m));
+  const base = mods.map((m) => LETTER[m]).join('+');
+  const usesV = mods.includes('v');
+  // The contrastive pairs all involve the visual head (vt, va): without V, or alone, there is none.
+  const hasPairs = usesV && mods.length > 1;
+  return base + (usesV && !v.vsc ? '-noVSC' : '') + (hasPairs && !v.contrastive ? '-noCL' : '');
+}
+
+/** The variants a train config asks for, named, in report order, without duplicates. */
+export function resolveVariants(params: Pick<TrainParams, 'ablations' | 'variants'>): ResolvedVariant[] {
+  const all: Variant[] = [];
+  const v = (modalities: VariantModality[], vsc = true, contrastive = true): Variant => ({ modalities, vsc, contrastive });
+  if (params.variants) all.push(...params.variants.map((x) => VariantSchema.parse(x)));
+  else {
+    all.push(v(['t', 'a', 'v']));
+    if (params.ablations !== 'none') all.push(v(['t']), v(['a']), v(['v']), v(['t', 'a']), v(['t', 'v']), v(['a', 'v']));
+    if (params.ablations === 'paper') all.push(v(['t', 'a', 'v'], false), v(['t', 'a', 'v'], true, false), v(['t', 'a', 'v'], false, false));
+  }
+  const out: ResolvedVariant[] = [];
+  const seen = new Set<string>();
+  for (const x of all) {
+    const modalities = VARIANT_MODALITIES.filter((m) => x.modalities.includes(m));
+    const name = x.name ?? variantName({ ...x, modalities });
+    if (seen.has(name)) continue;
+    seen.add(name);
+    out.push({ ...x, modalities, name });
+  }
+  return out;
+}
+
+/** Store layout of one fold's training (`models/<trainKey>/...`). */
+export const modelPrefix = (trainKey: string): string => `models/${trainKey}`;
+export const modelKeys = (trainKey: string) => {
+  const p = modelPrefix(trainKey);
+  return {
+    prefix: p,
+    checkpoints: `${p}/checkpoints/`,
+    checkpoint: (step: number) => `${p}/checkpoints/step-${String(step).padStart(9, '0')}.ckpt`,
+    /** The last checkpoint (training finished): optimiser state included, for continued training. */
+    final: `${p}/final.ckpt`,
+    /** The selected (best validation) weights, checkpoint format with the params and buffers groups only. */
+    weights: `${p}/best-weights.ckpt`,
+    onnx: `${p}/model.onnx`,
+    history: `${p}/history.json`,
+    predictions: `${p}/test-predictions.parquet`,
+    result: `${p}/result.json`,
+  };
+};
+
+const MetricsSummarySchema = z.object({
+  accuracy: z.number(),
+  weightedF1: z.number(),
+  macroF1: z.number(),
+  n: z.int().nonnegative(),
+});
+
+/** `models/<trainKey>/result.json`, also the commit summary and what the workflow carries. */
+export const FoldTrainResultSchema = z.object({
+  trainKey: z.string(),
+  dataset: z.enum(MANIFEST_DATASETS),
+  variant: z.string(),
+  modalities: z.array(z.enum(VARIANT_MODALITIES)),
+  vsc: z.boolean(),
+  contrastive: z.boolean(),
+  fold: z.string(),
+  foldIndex: z.int().nonnegative(),
+  testGroup: z.string(),
+  classes: z.array(z.string()),
+  optimistic: z.boolean(),
+  /** Selected epoch (0-based) and its validation metrics; null when training had no validation split. */
+  bestEpoch: z.int().nullable(),
+  validation: MetricsSummarySchema.nullable(),
+  /** The selected weights on the fold's test split. */
+  test: MetricsSummarySchema,
+  epochs: z.int().nonnegative(),
+  steps: z.int().nonnegative(),
+  stoppedEarly: z.boolean(),
+  /** Optimiser step the committing attempt resumed from (0: trained from scratch). */
+  resumedFromStep: z.int().nonnegative(),
+  /** Wall time of the committing attempt. */
+  seconds: z.number().nonnegative(),
+  executionProvider: z.string(),
+  keys: z.object({ onnx: z.string(), weights: z.string(), final: z.string(), history: z.string(), predictions: z.string() }),
+});
+export type FoldTrainResult = z.infer<typeof FoldTrainResultSchema>;
+
+/** A fold's sizes as the split plan summary gives them (activities/train/split-step.ts FoldSummary). */
+export interface FoldSummaryShape {
+  index: number;
+  name: string;
+  testGroup: string;
+  train: number;
+  validation: number;
+  test: number;
+  optimistic: boolean;
+}

@@ -3,3 +3,5 @@ export { MerPipeline } from './pipeline.ts';
 export { AcquireDataset } from './acquire.ts';
 export { SegmentDataset } from './segment.ts';
 export { ExtractDataset } from './extract.ts';
+export { CompressDataset } from './compress.ts';
+export { TrainDataset } from './train.ts';

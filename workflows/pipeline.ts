@@ -8,12 +8,23 @@ import {
   ParentClosePolicy,
 } from '@temporalio/workflow';
 import type { SearchAttributePair } from '@temporalio/common';
-import type { DatasetAcquireResult, DatasetExtractResult, DatasetPlan, DatasetSegmentResult, PipelineInput, PipelineResult } from '../schemas/config.ts';
+import type {
+  DatasetAcquireResult,
+  DatasetCompressResult,
+  DatasetExtractResult,
+  DatasetPlan,
+  DatasetSegmentResult,
+  DatasetTrainResult,
+  PipelineInput,
+  PipelineResult,
+} from '../schemas/config.ts';
 import { AcquireDataset, acquireWorkflowId, describeSource } from './acquire.ts';
+import { CompressDataset, compressWorkflowId } from './compress.ts';
+import { TrainDataset, trainWorkflowId } from './train.ts';
 import { ExtractDataset, extractWorkflowId } from './extract.ts';
 import { SegmentDataset, segmentWorkflowId } from './segment.ts';
 import { progressQuery, stageProgressSignal, type ProgressSnapshot, type StageProgress } from './progress.ts';
-import { SA_CONFIG_HASH, SA_DATASET, SA_STAGE } from './search-attributes.ts';
+import { SA_CONFIG_HASH, SA_DATASET, SA_PROTOCOL, SA_STAGE } from './search-attributes.ts';
 
 /**
  * One run of the pipeline for one config: a child workflow per stage per dataset, each dataset's
@@ -61,6 +72,8 @@ export async function MerPipeline(input: PipelineInput): Promise<PipelineResult>
       input.datasets.map(async (plan) => {
         let acquired: DatasetAcquireResult | undefined;
         let segmented: DatasetSegmentResult | undefined;
+        let features: DatasetExtractResult | undefined;
+        let compressed: DatasetCompressResult | undefined;
         for (let i = 0; i < input.stages.length; i++) {
           const stage = input.stages[i];
           enter(i);
@@ -78,7 +91,17 @@ export async function MerPipeline(input: PipelineInput): Promise<PipelineResult>
                 break;
               case 'extract':
                 if (!acquired || !segmented) throw new Error(`extract of ${plan.dataset} needs its acquire and segment results`);
-                (result.features ??= {})[plan.dataset] = await runExtract(input, plan, acquired, segmented, me);
+                features = await runExtract(input, plan, acquired, segmented, me);
+                (result.features ??= {})[plan.dataset] = features;
+                break;
+              case 'compress':
+                if (!features) throw new Error(`compress of ${plan.dataset} needs its extract result`);
+                compressed = await runCompress(input, plan, features, me);
+                (result.compressed ??= {})[plan.dataset] = compressed;
+                break;
+              case 'train':
+                if (!acquired || !features || !compressed) throw new Error(`train of ${plan.dataset} needs its acquire, extract and compress results`);
+                (result.trained ??= {})[plan.dataset] = await runTrain(input, plan, acquired, features, compressed, me);
                 break;
               default: {
                 // A stage added to STAGES without a child here fails to compile.
@@ -196,6 +219,76 @@ function runExtract(
       `text \`${extract.text.model}\`, audio \`${extract.audio.model}\`, visual \`${extract.visual.model}\`.`,
     memo: { dataset: plan.dataset, stage: 'extract', configHash: input.configHash },
     ...(input.searchAttributes ? { typedSearchAttributes: childSearchAttributes(plan.dataset, 'extract', input.configHash) } : {}),
+  });
+}
+
+function runCompress(input: PipelineInput, plan: DatasetPlan, features: DatasetExtractResult, me: string): Promise<DatasetCompressResult> {
+  const compress = input.compress;
+  if (!compress?.settings.length) throw ApplicationFailure.create({ type: 'MerConfigInvalid', message: 'compress stage requested without compress parameters', nonRetryable: true });
+  const main = compress.settings[0]!;
+  const what = compress.settings.map((p) => (p.enabled ? `VSC (top-${p.topK} tokens, ${p.maxFrames} frames, guidance ${p.guidance})` : `no VSC (${p.maxFrames} frames)`)).join(' and ');
+  return executeChild(CompressDataset, {
+    workflowId: compressWorkflowId(me, plan.dataset),
+    taskQueue: input.temporal.taskQueues.cpu,
+    args: [
+      {
+        dataset: plan.dataset,
+        features,
+        store: input.store,
+        settings: compress.settings,
+        parallelism: input.segment?.parallelism ?? 1,
+        temporal: input.temporal,
+        parentWorkflowId: me,
+        searchAttributes: input.searchAttributes,
+      },
+    ],
+    parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+    staticSummary: `compress ${plan.dataset}: ${what} of ${features.modalities.visual.ok} visual sequences`,
+    staticDetails:
+      `Visual sequence compression of **${plan.dataset}** features \`${features.modalities.visual.featuresPrefix}\` on the cpu queue: ` +
+      `${what}; merge mode ${main.mergeMode}, temporal threshold ${main.temporalThreshold}.`,
+    memo: { dataset: plan.dataset, stage: 'compress', configHash: input.configHash },
+    ...(input.searchAttributes ? { typedSearchAttributes: childSearchAttributes(plan.dataset, 'compress', input.configHash) } : {}),
+  });
+}
+
+function runTrain(
+  input: PipelineInput,
+  plan: DatasetPlan,
+  acquired: DatasetAcquireResult,
+  features: DatasetExtractResult,
+  compressed: DatasetCompressResult,
+  me: string,
+): Promise<DatasetTrainResult> {
+  const train = input.train;
+  if (!train) throw ApplicationFailure.create({ type: 'MerConfigInvalid', message: 'train stage requested without train parameters', nonRetryable: true });
+  const protocol = train.params.splits[plan.dataset].protocol;
+  const names = train.variants.map((v) => v.name).join(', ');
+  return executeChild(TrainDataset, {
+    workflowId: trainWorkflowId(me, plan.dataset),
+    taskQueue: input.temporal.taskQueues.cpu,
+    args: [
+      {
+        dataset: plan.dataset,
+        acquired,
+        features,
+        compressed,
+        store: input.store,
+        train,
+        temporal: input.temporal,
+        parentWorkflowId: me,
+        searchAttributes: input.searchAttributes,
+      },
+    ],
+    parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+    staticSummary: `train ${plan.dataset}: ${train.params.preset} fusion model, ${protocol} protocol, ${train.variants.length} variant(s)`,
+    staticDetails:
+      `Trains the **${train.params.preset}** fusion model on every \`${protocol}\` fold of **${plan.dataset}** (\`${plan.labels}\`) on the gpu queue; ` +
+      `variants: ${names}. Up to ${train.params.maxEpochs} epochs, batch ${train.params.batchSize}, seed ${train.params.seed}.`,
+    memo: { dataset: plan.dataset, stage: 'train', configHash: input.configHash, protocol },
+    ...(input.searchAttributes
+      ? { typedSearchAttributes: [...childSearchAttributes(plan.dataset, 'train', input.configHash), { key: SA_PROTOCOL, value: protocol }] }
+      : {}),
   });
 }
 

@@ -1,6 +1,7 @@
 import { temporalStepContext, type StepContext } from '../common/context.ts';
 import { toStageFailure } from './errors.ts';
 import { finalizeCompressStep, type FinalizeCompressInput } from './finalize.ts';
+import { planCompressStep, type PlanCompressInput, type PlanCompressResult } from './plan.ts';
 import { compressShardStep, type CompressShardInput, type CompressShardResult } from './steps.ts';
 
 /**
@@ -18,10 +19,11 @@ export function createCompressActivities() {
       }
     };
   return {
+    planCompress: wrap((i: PlanCompressInput) => planCompressStep(i)),
     compressVisualShard: wrap((i: CompressShardInput, ctx) => compressShardStep(i, ctx)),
     finalizeCompress: wrap((i: FinalizeCompressInput) => finalizeCompressStep(i)),
   };
 }
 
 export type CompressActivities = ReturnType<typeof createCompressActivities>;
-export type { CompressShardInput, CompressShardResult, FinalizeCompressInput };
+export type { CompressShardInput, CompressShardResult, FinalizeCompressInput, PlanCompressInput, PlanCompressResult };

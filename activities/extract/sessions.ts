@@ -52,7 +52,7 @@ function options(runtime: ExtractRuntime, device: 'cpu' | 'cuda', tuning: Sessio
  * them onnxruntime would fail anyway, after printing a native error; checking first keeps the
  * fallback to one clear warning.
  */
-function cudaLibrariesMissing(): string | null {
+export function cudaLibrariesMissing(): string | null {
   if (process.platform !== 'linux') return null;
   const bin = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
   const missing = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'].filter((f) => !existsSync(join(bin, f)));

@@ -151,10 +151,11 @@ describe('config file validation names file, line and field', () => {
 });
 
 describe('stages and sources', () => {
-  test('--until compress says it is not built yet and lists the available stages', () => {
-    const err = configErrorOf(() => stagesUntil('compress'));
-    assert.match(err.message, /"compress" is not built yet/);
-    assert.match(err.message, /stages available now: acquire, segment, extract/);
+  test('--until evaluate says it is not built yet and lists the available stages', () => {
+    const err = configErrorOf(() => stagesUntil('evaluate'));
+    assert.match(err.message, /"evaluate" is not built yet/);
+    assert.match(err.message, /stages available now: acquire, segment, extract, compress, train/);
+    assert.deepEqual(stagesUntil('train'), ['acquire', 'segment', 'extract', 'compress', 'train']);
     assert.deepEqual(stagesUntil('acquire'), ['acquire']);
     assert.deepEqual(stagesUntil('segment'), ['acquire', 'segment']);
     assert.deepEqual(stagesUntil('extract'), ['acquire', 'segment', 'extract']);
@@ -174,6 +175,24 @@ describe('stages and sources', () => {
     assert.notEqual(ext.configHash, seg.configHash);
   });
 
+  test('train settings: protocols per dataset, ablation sets, variants without VSC add a VSC-off compress output', () => {
+    const models = join(dir, 'models');
+    const base = toPipelineInput(buildRunConfig(undefined, { meld: archive, until: 'train', models }).config, dir, false);
+    assert.equal(base.train!.params.splits.meld.protocol, 'official');
+    assert.equal(base.train!.params.splits.iemocap.protocol, 'loso');
+    assert.deepEqual(base.train!.variants.map((v) => v.name), ['T+A+V']);
+    assert.equal(base.compress!.settings.length, 1);
+    const paper = toPipelineInput(buildRunConfig(undefined, { meld: archive, until: 'train', models, ablations: 'paper', protocol: 'paper' }).config, dir, false);
+    assert.deepEqual(paper.train!.variants.map((v) => v.name), ['T+A+V', 'T', 'A', 'V', 'T+A', 'T+V', 'A+V', 'T+A+V-noVSC', 'T+A+V-noCL', 'T+A+V-noVSC-noCL']);
+    assert.deepEqual(paper.compress!.settings.map((s) => s.enabled), [true, false]);
+    assert.equal(paper.train!.params.splits.meld.protocol, 'paper');
+    assert.notEqual(paper.configHash, base.configHash);
+    const upToExtract = toPipelineInput(buildRunConfig(undefined, { meld: archive, until: 'extract', models, ablations: 'paper' }).config, dir, false);
+    const plainExtract = toPipelineInput(buildRunConfig(undefined, { meld: archive, until: 'extract', models }).config, dir, false);
+    assert.equal(upToExtract.configHash, plainExtract.configHash, 'train settings do not change an extract run');
+    assert.match(configErrorOf(() => buildRunConfig(undefined, { meld: archive, protocol: 'loo' })).message, /not a protocol/);
+  });
+
   test('an unknown stage lists every stage, built or planned', () => {
     const err = configErrorOf(() => stagesUntil('segmnet'));
     assert.match(err.message, /unknown stage "segmnet"/);
@@ -181,8 +200,8 @@ describe('stages and sources', () => {
   });
 
   test('the until stage is checked when the pipeline input is built', () => {
-    const { config, baseDir } = buildRunConfig(undefined, { meld: archive, until: 'train' });
-    assert.match(configErrorOf(() => toPipelineInput(config, baseDir, false)).message, /"train" is not built yet/);
+    const { config, baseDir } = buildRunConfig(undefined, { meld: archive, until: 'evaluate' });
+    assert.match(configErrorOf(() => toPipelineInput(config, baseDir, false)).message, /"evaluate" is not built yet/);
   });
 
   test('a source path that does not exist is named', () => {

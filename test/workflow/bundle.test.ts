@@ -32,14 +32,16 @@ describe('workflow bundle', () => {
     assert.ok(bundle.sourceMap, 'bundle has a source map');
   });
 
-  test('the bundle carries MerPipeline, AcquireDataset, SegmentDataset and ExtractDataset', async () => {
+  test('the bundle carries MerPipeline and a child workflow per stage', async () => {
     assert.match(bundle.code, /\bMerPipeline\b/);
     assert.match(bundle.code, /\bAcquireDataset\b/);
     assert.match(bundle.code, /\bSegmentDataset\b/);
     assert.match(bundle.code, /\bExtractDataset\b/);
+    assert.match(bundle.code, /\bCompressDataset\b/);
+    assert.match(bundle.code, /\bTrainDataset\b/);
     // The workflow type names are the exported names: importing the entry (no sandbox needed) shows them.
     const workflows = (await import('../../workflows/index.ts')) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(workflows).sort(), ['AcquireDataset', 'ExtractDataset', 'MerPipeline', 'SegmentDataset']);
+    assert.deepEqual(Object.keys(workflows).sort(), ['AcquireDataset', 'CompressDataset', 'ExtractDataset', 'MerPipeline', 'SegmentDataset', 'TrainDataset']);
     for (const w of Object.values(workflows)) assert.equal(typeof w, 'function');
   });
 

@@ -1,0 +1,107 @@
+import { getExternalWorkflowHandle, log, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import type { CompressActivities } from '../activities/compress/activities.ts';
+import type { VscParams } from '../schemas/compress.ts';
+import type { DatasetCompressResult, DatasetExtractResult, DatasetName, StoreSpecResolved, TemporalSettings, VscOutputResult } from '../schemas/config.ts';
+import { stageProgressSignal, type StageProgress } from './progress.ts';
+import { SA_STAGE } from './search-attributes.ts';
+import { forEachLimit } from './segment.ts';
+
+export interface CompressDatasetInput {
+  dataset: DatasetName;
+  /** The extract child's result: the visual features VSC reads (text and audio for `fixed` guidance). */
+  features: DatasetExtractResult;
+  store: StoreSpecResolved;
+  /** The VSC configurations to compute: the run's own, plus `enabled: false` when an ablation trains without VSC. */
+  settings: VscParams[];
+  /** Shard activities in flight. */
+  parallelism: number;
+  temporal: TemporalSettings;
+  parentWorkflowId?: string;
+  searchAttributes: boolean;
+}
+
+const NON_RETRYABLE = ['MerConfigInvalid', 'MerFeatureShardCorrupt'];
+
+/**
+ * Visual sequence compression of one dataset's visual features on the cpu queue: per configuration
+ * plan (content address, pending shards) -> one heartbeating activity per pending shard, at most
+ * `parallelism` at a time -> stage report + commit. A committed configuration runs nothing.
+ */
+export async function CompressDataset(input: CompressDatasetInput): Promise<DatasetCompressResult> {
+  const { dataset, features, store, temporal } = input;
+  const retry = { maximumAttempts: temporal.activityMaxAttempts, nonRetryableErrorTypes: NON_RETRYABLE };
+  const cpu = temporal.taskQueues.cpu;
+  const quick = { taskQueue: cpu, startToCloseTimeout: '30 minutes', retry };
+  const long = {
+    taskQueue: cpu,
+    startToCloseTimeout: '12 hours',
+    heartbeatTimeout: `${temporal.heartbeatTimeoutSec} seconds`,
+    retry: { ...retry, initialInterval: '2 seconds', maximumInterval: '2 minutes' },
+  };
+  const acts = proxyActivities<CompressActivities>(long);
+  const report = async (p: Partial<StageProgress>): Promise<void> => {
+    if (!input.parentWorkflowId) return;
+    try {
+      await getExternalWorkflowHandle(input.parentWorkflowId).signal(stageProgressSignal, { dataset, stage: 'compress', ...p });
+    } catch (err) {
+      log.warn('progress signal failed', { error: String(err) });
+    }
+  };
+  if (input.searchAttributes) upsertSearchAttributes([{ key: SA_STAGE, value: 'compress' }]);
+
+  const ref = (m: 'text' | 'audio' | 'visual') => ({ prefix: features.modalities[m].featuresPrefix, shardKeys: features.modalities[m].shardKeys });
+  const shards = features.modalities.visual.shardKeys.length;
+  const total = shards * input.settings.length;
+  let done = 0;
+  const outputs: VscOutputResult[] = [];
+  await report({ status: 'running', step: 'plan', note: `${shards} visual shards x ${input.settings.length} configuration(s)`, done, total });
+
+  for (const params of input.settings) {
+    const label = params.enabled ? `VSC top-${params.topK}, ${params.maxFrames} frames` : `no VSC, ${params.maxFrames} frames`;
+    const plan = await acts.planCompress.executeWithOptions(
+      { ...quick, summary: `plan ${dataset} visual compression (${label})` },
+      [{ store, params, visual: ref('visual'), text: ref('text'), audio: ref('audio') }],
+    );
+    done += shards - plan.pending.length;
+    await report({ step: label, note: `${label}: ${plan.pending.length} of ${shards} shards to compress`, done, total });
+    await forEachLimit(plan.pending, input.parallelism, async (task) => {
+      const r = await acts.compressVisualShard.executeWithOptions(
+        { ...long, summary: `compress ${dataset} ${task.shard} (${label})` },
+        [{ store, params, vscKey: plan.vscKey, ...task }],
+      );
+      done++;
+      await report({ note: `${label}: ${r.utterances} utterances of ${r.shard}, ${r.ratio.toFixed(1)}x smaller`, done, total });
+    });
+    const summary = await acts.finalizeCompress.executeWithOptions(
+      { ...quick, summary: `write the ${dataset} compression report and commit ${plan.prefix}` },
+      [{ store, params, vscKey: plan.vscKey, shards: plan.shards }],
+    );
+    outputs.push({
+      enabled: params.enabled,
+      vscKey: plan.vscKey,
+      prefix: plan.prefix,
+      reportKey: `${plan.prefix}/report.json`,
+      shardKeys: plan.shardKeys,
+      frames: params.maxFrames,
+      dim: features.modalities.visual.dim,
+      utterances: summary.utterances,
+      ratio: summary.ratio,
+      byteRatio: summary.byteRatio,
+      seconds: summary.seconds,
+      ran: !plan.committed,
+    });
+  }
+  const ran = outputs.some((o) => o.ran);
+  await report({
+    status: ran ? 'done' : 'skipped',
+    step: 'report',
+    note: outputs.map((o) => `${o.enabled ? 'VSC' : 'no VSC'}: ${o.utterances} utterances, ${o.ratio.toFixed(1)}x smaller`).join('; ') + (ran ? '' : ', reused from the store'),
+    done: total,
+    total,
+  });
+  return { dataset, outputs, ran };
+}
+
+export function compressWorkflowId(parentId: string, dataset: string): string {
+  return `${parentId}/compress/${dataset}`;
+}

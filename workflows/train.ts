@@ -1,0 +1,160 @@
+import { getExternalWorkflowHandle, log, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import type { TrainActivities, TrainFoldResult } from '../activities/train/activities.ts';
+import type {
+  DatasetAcquireResult,
+  DatasetCompressResult,
+  DatasetExtractResult,
+  DatasetName,
+  DatasetTrainResult,
+  StoreSpecResolved,
+  TemporalSettings,
+  TrainRunInput,
+  TrainRunSummary,
+} from '../schemas/config.ts';
+import type { FoldTrainResult } from '../schemas/train.ts';
+import { stageProgressSignal, type StageProgress } from './progress.ts';
+import { SA_STAGE } from './search-attributes.ts';
+import { forEachLimit } from './segment.ts';
+
+export interface TrainDatasetInput {
+  dataset: DatasetName;
+  acquired: DatasetAcquireResult;
+  features: DatasetExtractResult;
+  compressed: DatasetCompressResult;
+  store: StoreSpecResolved;
+  train: TrainRunInput;
+  temporal: TemporalSettings;
+  parentWorkflowId?: string;
+  searchAttributes: boolean;
+}
+
+const NON_RETRYABLE = ['MerConfigInvalid', 'MerFeatureShardCorrupt'];
+
+/**
+ * Trains every variant on every fold of the dataset's protocol: the split plan first (cpu), then one
+ * `trainFold` activity per (variant, fold) on the gpu queue, up to `parallelism` in flight, so folds
+ * spread over however many GPU workers there are. A training activity heartbeats its checkpoint key
+ * and a retry (another worker, after a crash) resumes from the newest stored checkpoint.
+ */
+export async function TrainDataset(input: TrainDatasetInput): Promise<DatasetTrainResult> {
+  const { dataset, acquired, features, compressed, store, temporal } = input;
+  const { params, variants } = input.train;
+  const retry = { maximumAttempts: temporal.activityMaxAttempts, nonRetryableErrorTypes: NON_RETRYABLE };
+  const quick = { taskQueue: temporal.taskQueues.cpu, startToCloseTimeout: '30 minutes', retry };
+  const long = {
+    taskQueue: temporal.taskQueues.gpu,
+    startToCloseTimeout: '7 days',
+    heartbeatTimeout: `${temporal.heartbeatTimeoutSec} seconds`,
+    retry: { ...retry, initialInterval: '5 seconds', maximumInterval: '2 minutes' },
+  };
+  const acts = proxyActivities<TrainActivities>(long);
+  const report = async (p: Partial<StageProgress>): Promise<void> => {
+    if (!input.parentWorkflowId) return;
+    try {
+      await getExternalWorkflowHandle(input.parentWorkflowId).signal(stageProgressSignal, { dataset, stage: 'train', ...p });
+    } catch (err) {
+      log.warn('progress signal failed', { error: String(err) });
+    }
+  };
+  if (input.searchAttributes) upsertSearchAttributes([{ key: SA_STAGE, value: 'train' }]);
+
+  const splitParams = params.splits[dataset];
+  const m = features.modalities;
+  const splits = await acts.planSplits.executeWithOptions(
+    { ...quick, summary: `plan ${dataset} ${splitParams.protocol} folds` },
+    [
+      {
+        store,
+        manifest: acquired.manifestKey,
+        params: splitParams,
+        // Every variant trains and tests on the same utterances: any modality's quarantine removes one.
+        quarantineFrom: [...m.text.shardKeys, ...m.audio.shardKeys, ...m.visual.shardKeys],
+      },
+    ],
+  );
+  const tasks = variants.flatMap((variant) => splits.folds.map((fold) => ({ variant, fold })));
+  const total = tasks.length;
+  let done = 0;
+  await report({
+    status: 'running',
+    step: 'train',
+    note: `${variants.length} variant(s) x ${splits.folds.length} ${splitParams.protocol} fold(s), ${splits.counts.used} utterances${splits.optimistic ? ' (optimistic: selection on the test fold)' : ''}`,
+    done,
+    total,
+  });
+
+  const main = compressed.outputs[0];
+  if (!main) throw new Error(`train ${dataset}: the compress stage returned no output`);
+  const results: TrainFoldResult[] = new Array(tasks.length);
+  await forEachLimit(
+    tasks.map((t, i) => ({ ...t, i })),
+    params.parallelism,
+    async ({ variant, fold, i }) => {
+      const visual = variant.vsc ? main : (compressed.outputs.find((o) => !o.enabled) ?? main);
+      results[i] = await acts.trainFold.executeWithOptions(
+        { ...long, summary: `train ${dataset} ${variant.name} on fold ${fold.name} (${fold.train} train, ${fold.validation} validation, ${fold.test} test)` },
+        [
+          {
+            store,
+            dataset,
+            splitsKey: splits.splitsKey,
+            foldIndex: fold.index,
+            variant,
+            params,
+            features: {
+              text: { prefix: m.text.featuresPrefix, dim: m.text.dim },
+              audio: { prefix: m.audio.featuresPrefix, dim: m.audio.dim },
+              visual: { prefix: visual.prefix, dim: visual.dim, frames: visual.frames },
+            },
+          },
+        ],
+      );
+      done++;
+      const r = results[i]!;
+      await report({ note: `${variant.name} ${fold.name}: test accuracy ${(r.test.accuracy * 100).toFixed(1)}%, weighted F1 ${(r.test.weightedF1 * 100).toFixed(1)}%${r.skipped ? ' (reused)' : ''}`, done, total });
+    },
+  );
+
+  const runs: TrainRunSummary[] = results.map(({ skipped, ...r }) => ({ ...summarise(r), reused: skipped }));
+  const ran = results.some((r) => !r.skipped);
+  const full = runs.filter((r) => r.variant === variants[0]?.name);
+  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+  await report({
+    status: ran ? 'done' : 'skipped',
+    step: 'report',
+    note: `${variants[0]?.name}: mean test weighted F1 ${(mean(full.map((r) => r.test.weightedF1)) * 100).toFixed(1)}% over ${full.length} fold(s)${ran ? '' : ', reused from the store'}`,
+    done: total,
+    total,
+  });
+  return {
+    dataset,
+    splitsKey: splits.splitsKey,
+    planKey: splits.planKey,
+    protocol: splitParams.protocol,
+    optimistic: splits.optimistic,
+    classes: results[0]?.classes ?? [],
+    folds: splits.folds,
+    variants: variants.map((v) => v.name),
+    runs,
+    ran,
+  };
+}
+
+/** What the parent keeps of a fold's training: keys and headline metrics (the rest is in the store). */
+function summarise(r: FoldTrainResult): Omit<TrainRunSummary, 'reused'> {
+  return {
+    trainKey: r.trainKey,
+    variant: r.variant,
+    fold: r.fold,
+    bestEpoch: r.bestEpoch,
+    validation: r.validation,
+    test: r.test,
+    epochs: r.epochs,
+    resumedFromStep: r.resumedFromStep,
+    resultKey: `models/${r.trainKey}/result.json`,
+  };
+}
+
+export function trainWorkflowId(parentId: string, dataset: string): string {
+  return `${parentId}/train/${dataset}`;
+}
