@@ -1,0 +1,202 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { WorkflowFailedError } from '@temporalio/client';
+import { parquetReadObjects } from 'hyparquet';
+import { compressors } from 'hyparquet-compressors';
+import { decodeCheckpoint } from '../../activities/model/checkpoint.ts';
+import { exportedConfig, predict } from '../../activities/model/predict.ts';
+import { LocalStore } from '../../activities/store/local.ts';
+import { loadFeatureSets } from '../../activities/train/dataset.ts';
+import { readSplitPlan } from '../../activities/train/split-step.ts';
+import { buildRunConfig, toPipelineInput } from '../../cli/config.ts';
+import { pipelineWorkflowId, startPipeline, watchPipeline } from '../../cli/run.ts';
+import { synthesize } from '../../cli/synth/index.ts';
+import type { PipelineInput, TrainRunSummary } from '../../schemas/config.ts';
+import { FoldTrainResultSchema, modelKeys } from '../../schemas/train.ts';
+import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
+import { failureMessage } from '../../workflows/pipeline.ts';
+import type { ProgressSnapshot } from '../../workflows/progress.ts';
+import { TINY } from '../extract/inputs.ts';
+import { startTemporal } from '../helpers/temporal.ts';
+
+/**
+ * The cue corpus end to end: every label leaves a trace in the words, the pitch and a colour band of
+ * the video, each in 60% of the utterances, so only a model that combines modalities can be right
+ * most of the time. acquire -> segment -> extract (tiny encoders) -> compress -> train through the
+ * real Temporal server, five leave-one-session-out folds, the full model and each single modality.
+ */
+
+let env: TestWorkflowEnvironment;
+let dir: string;
+let archive: string;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'mer-train-wf-'));
+  const c = await synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: true, seed: 3, scale: 'small', cue: true });
+  archive = c.archive!;
+  env = await startTemporal();
+});
+
+after(async () => {
+  await env?.teardown();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const TRAIN = {
+  lr: 0.001,
+  maxEpochs: 20,
+  patience: 6,
+  batchSize: 16,
+  checkpointEverySteps: 5,
+  splits: { iemocap: { protocol: 'loso' } },
+  variants: [{}, { modalities: ['t'] }, { modalities: ['a'] }, { modalities: ['v'] }],
+};
+
+async function pipelineInput(store: string, train: Record<string, unknown> = TRAIN): Promise<PipelineInput> {
+  const file = join(dir, 'mer.json');
+  const rel = (p: string) => relative(dir, p);
+  const extract = { text: { model: rel(TINY.text) }, audio: { model: rel(TINY.audio) }, visual: { model: rel(TINY.visual) } };
+  await writeFile(file, JSON.stringify({ extract, train, segment: { shardSize: 64, parallelism: 2 } }));
+  const { config, baseDir } = buildRunConfig(file, { iemocap: archive, store, until: 'train', taskQueuePrefix: 'train-wf' });
+  return toPipelineInput(config, baseDir, true);
+}
+
+async function run(input: PipelineInput) {
+  const workers = await createMerWorkers({
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueues: input.temporal.taskQueues,
+    queues: ['cpu', 'gpu'],
+    workflows: true,
+  });
+  const { handle } = await startPipeline(env.client, input);
+  let last: ProgressSnapshot | undefined;
+  const result = await runWorkers(workers, watchPipeline(handle, { quiet: true, intervalMs: 300, onProgress: (p) => (last = p) }));
+  return { result: result!, progress: last!, handle };
+}
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+describe('MerPipeline --until train on the cue corpus', () => {
+  test('the full model beats every single modality on held-out sessions; outputs are content-addressed and a rerun trains nothing; a corrupt shard fails the stage naming it', async () => {
+    const storeRoot = join(dir, 'store');
+    const store = new LocalStore(storeRoot);
+    const input = await pipelineInput(storeRoot);
+    const { result, progress } = await run(input);
+    assert.equal(progress.status, 'completed');
+
+    const compressed = result.compressed!.iemocap;
+    assert.equal(compressed.outputs.length, 1, 'no variant trains without VSC: one compress output');
+    const vsc = compressed.outputs[0]!;
+    assert.ok(vsc.ratio > 1, `VSC shrank the visual data (${vsc.ratio}x)`);
+    assert.ok(await store.committed(vsc.prefix));
+    const report = JSON.parse((await store.get(vsc.reportKey)).toString('utf8')) as { utterances: number; seconds: number };
+    assert.equal(report.utterances, vsc.utterances);
+
+    const trained = result.trained!.iemocap;
+    assert.equal(trained.protocol, 'loso');
+    assert.equal(trained.folds.length, 5);
+    assert.deepEqual(trained.variants, ['T+A+V', 'T', 'A', 'V']);
+    assert.equal(trained.runs.length, 20);
+    assert.equal(new Set(trained.runs.map((r) => r.trainKey)).size, 20, 'every (variant, fold) has its own key');
+
+    // Held-out data: each fold tests on a session it never trained or selected on.
+    const plan = await readSplitPlan(store, trained.splitsKey);
+    for (const f of plan.folds) {
+      const train = new Set(f.train.utteranceIds);
+      assert.ok(f.test.utteranceIds.every((id) => !train.has(id)) && f.validation.utteranceIds.every((id) => !train.has(id)));
+      assert.equal(f.optimistic, false);
+    }
+    const byVariant = (v: string): TrainRunSummary[] => trained.runs.filter((r) => r.variant === v);
+    const score = (v: string) => ({
+      weightedF1: mean(byVariant(v).map((r) => r.test.weightedF1)),
+      accuracy: mean(byVariant(v).map((r) => r.test.accuracy)),
+    });
+    const full = score('T+A+V');
+    for (const single of ['T', 'A', 'V']) {
+      const s = score(single);
+      console.log(`# ${single}: accuracy ${s.accuracy.toFixed(3)}, weighted F1 ${s.weightedF1.toFixed(3)}; T+A+V ${full.accuracy.toFixed(3)}, ${full.weightedF1.toFixed(3)}`);
+      assert.ok(full.weightedF1 > s.weightedF1, `T+A+V weighted F1 ${full.weightedF1} beats ${single} ${s.weightedF1}`);
+      assert.ok(full.accuracy > s.accuracy, `T+A+V accuracy ${full.accuracy} beats ${single} ${s.accuracy}`);
+    }
+
+    // One fold's outputs in full: committed, readable by an independent Parquet reader, consistent.
+    const first = trained.runs[0]!;
+    const keys = modelKeys(first.trainKey);
+    assert.ok(await store.committed(keys.prefix));
+    const full0 = FoldTrainResultSchema.parse(JSON.parse((await store.get(keys.result)).toString('utf8')));
+    assert.equal(full0.resumedFromStep, 0);
+    assert.deepEqual((await store.list(keys.checkpoints)).map((o) => o.key), [], 'mid-run checkpoints are gone after commit');
+    assert.equal(decodeCheckpoint(await store.get(keys.final)).header.progress.finished, true);
+    const weights = decodeCheckpoint(await store.get(keys.weights));
+    assert.ok(weights.tensors.params.size > 0 && weights.tensors.adamM.size === 0, 'best weights carry parameters, not optimiser state');
+    const history = JSON.parse((await store.get(keys.history)).toString('utf8')) as { history: { train?: { accuracy: number; weightedF1: number }; validation: { accuracy: number; weightedF1: number } | null; loss: number }[] };
+    assert.equal(history.history.length, full0.epochs);
+    for (const e of history.history) {
+      assert.ok(e.train && Number.isFinite(e.train.accuracy) && Number.isFinite(e.train.weightedF1), 'train metrics every epoch');
+      assert.ok(e.validation && Number.isFinite(e.validation.weightedF1), 'validation metrics every epoch');
+    }
+    const fold = plan.folds[0]!;
+    const rows = (await parquetReadObjects({ file: (await readFile(join(storeRoot, keys.predictions))).buffer as ArrayBuffer, compressors })) as {
+      utteranceId: string;
+      fold: string;
+      label: number;
+      predicted: number;
+      probabilities: number[];
+    }[];
+    assert.deepEqual(rows.map((r) => r.utteranceId), fold.test.utteranceIds);
+    assert.deepEqual(rows.map((r) => r.label), fold.test.labels);
+    for (const r of rows) {
+      assert.equal(r.fold, fold.name);
+      assert.ok(Math.abs(r.probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-4);
+      assert.equal(r.predicted, r.probabilities.indexOf(Math.max(...r.probabilities)));
+    }
+    assert.equal(rows.filter((r) => r.label === r.predicted).length / rows.length, full0.test.accuracy);
+    // The exported model stands alone: fed the fold's test features it gives the stored predictions.
+    const onnx = new Uint8Array(await store.get(keys.onnx));
+    assert.deepEqual(exportedConfig(onnx).modalities, ['t', 'a', 'v']);
+    const refs = (keys: string[]) => keys.map((key) => ({ key }));
+    const sources = {
+      text: refs(result.features!.iemocap.modalities.text.shardKeys),
+      audio: refs(result.features!.iemocap.modalities.audio.shardKeys),
+      visual: refs(vsc.shardKeys),
+    };
+    const { sets } = await loadFeatureSets(store, sources, { test: fold.test });
+    const again = await predict(onnx, sets.test);
+    assert.deepEqual([...again.predicted], rows.map((r) => r.predicted));
+
+    // Rerun: every training is found committed; nothing new is written under models/.
+    const objects = (await store.list('models/')).map((o) => o.key).sort();
+    const second = await run(input);
+    assert.equal(second.result.trained!.iemocap.ran, false);
+    assert.ok(second.result.trained!.iemocap.runs.every((r) => r.reused));
+    assert.deepEqual(second.result.trained!.iemocap.runs.map((r) => r.test), trained.runs.map((r) => r.test));
+    assert.equal(second.result.compressed!.iemocap.ran, false);
+    assert.deepEqual((await store.list('models/')).map((o) => o.key).sort(), objects);
+
+    // A corrupt feature shard: the stage fails without retries, naming the shard; committed models stay.
+    const textShard = sources.text[1]!.key;
+    const bytes = await store.get(textShard);
+    await writeFile(join(storeRoot, textShard), bytes.subarray(0, Math.floor(bytes.length / 2)));
+    const other = await pipelineInput(storeRoot, { ...TRAIN, seed: 1, variants: [{}] });
+    const failed = await run(other).then(
+      () => assert.fail('the run should fail on the corrupt shard'),
+      (err: unknown) => err,
+    );
+    assert.ok(failed instanceof WorkflowFailedError, String(failed));
+    const msg = failureMessage(failed);
+    assert.match(msg, /corrupt shard/);
+    assert.ok(msg.includes(textShard), `the failure names the shard: ${msg}`);
+    // Retrying reads the same bytes: the failing activity ran once.
+    const child = await env.client.workflow.getHandle(`${pipelineWorkflowId(other.configHash)}/train/iemocap`).fetchHistory();
+    const failures = (child.events ?? []).filter((e) => e.activityTaskFailedEventAttributes);
+    assert.equal(failures.length, 1);
+    assert.equal(failures[0]!.activityTaskFailedEventAttributes!.failure?.applicationFailureInfo?.type, 'MerFeatureShardCorrupt');
+    const models = (await store.list('models/')).map((o) => o.key).sort();
+    assert.deepEqual(models, objects, 'nothing committed was lost or touched');
+  });
+});
