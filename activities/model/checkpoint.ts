@@ -162,7 +162,10 @@ export function decodeCheckpoint(bytes: Uint8Array): DecodedCheckpoint {
     if (start + 4 * e.length > bytes.length - 4) throw new Error(`checkpoint: tensor ${e.group}/${e.name} runs past the data`);
     let values: Float32Array;
     if (LITTLE_ENDIAN_HOST) {
-      values = new Float32Array(bytes.slice(start, start + 4 * e.length).buffer);
+      // A copy into a fresh buffer: a Node Buffer's slice() is a view whose .buffer is the whole
+      // (pooled or file-sized) ArrayBuffer, so `new Float32Array(bytes.slice(..).buffer)` would not do.
+      values = new Float32Array(e.length);
+      new Uint8Array(values.buffer).set(bytes.subarray(start, start + 4 * e.length));
     } else {
       values = new Float32Array(e.length);
       for (let i = 0; i < e.length; i++) values[i] = view.getFloat32(start + 4 * i, true);

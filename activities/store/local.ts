@@ -139,7 +139,13 @@ export class LocalStore implements ObjectStore {
         if (e.isDirectory()) await walk(full);
         else if (e.isFile()) {
           const key = relative(this.root, full).split(sep).join('/');
-          if (key.startsWith(prefix)) out.push({ key, size: (await stat(full)).size });
+          if (!key.startsWith(prefix)) continue;
+          try {
+            out.push({ key, size: (await stat(full)).size });
+          } catch (err) {
+            // Deleted between readdir and stat (a concurrent delete): not listed, like any object gone.
+            if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+          }
         }
       }
     };
