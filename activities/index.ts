@@ -1,5 +1,6 @@
 import { createAcquireActivities } from './acquire/activities.ts';
 import { createCompressActivities } from './compress/activities.ts';
+import { createEvaluateActivities } from './evaluate/activities.ts';
 import { createExtractActivities } from './extract/activities.ts';
 import { createSegmentActivities } from './segment/activities.ts';
 import { createTrainActivities } from './train/activities.ts';
@@ -15,6 +16,7 @@ export function createActivities(runtime: Partial<ExtractRuntime> = {}) {
     ...createExtractActivities(runtime),
     ...createCompressActivities(),
     ...createTrainActivities(runtime),
+    ...createEvaluateActivities(),
   };
 }
 

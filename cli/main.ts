@@ -12,6 +12,7 @@ import { failureMessage } from '../workflows/pipeline.ts';
 import { AcquireParamsSchema, STAGES, StoreConfigSchema, type DatasetName, type PipelineResult } from '../schemas/config.ts';
 import { LABEL_SETS_BY_DATASET } from '../schemas/manifest.ts';
 import { runDemo } from './demo.ts';
+import { fetchReports, openFile } from './report.ts';
 import { executeRun, type RunFlags } from './run-command.ts';
 import { installRuntime } from '../workers/runtime.ts';
 import { synthesize } from './synth/index.ts';
@@ -176,6 +177,34 @@ program
   });
 
 program
+  .command('report')
+  .description('Fetch the evaluation report of a run (report.html, report.md, metrics.json, figures, predictions) from its store')
+  .argument('<run>', 'workflow id (mer-<hash>) or config hash')
+  .option('--run-id <id>', 'a particular run of that workflow id (default: the latest)')
+  .option('--out <dir>', 'where to put it (default ./mer-reports/<workflow id>); one folder per dataset')
+  .option('--open', 'open report.html in the default browser')
+  .option('--json', 'machine-readable list of the fetched files')
+  .action(async (run: string, o: { runId?: string; out?: string; open?: boolean; json?: boolean }) => {
+    const session = await openSession({ startDevServer: false });
+    try {
+      const reports = await fetchReports(session.client, run, o.out, o.runId);
+      if (o.json) console.log(JSON.stringify(reports, null, 2));
+      else {
+        for (const r of reports) {
+          const h = r.headline;
+          console.log(`${r.dataset}: ${h.variant} accuracy ${(h.accuracy * 100).toFixed(1)}%, weighted F1 ${(h.weightedF1 * 100).toFixed(1)}% over ${h.folds} fold(s)`);
+          console.log(`  ${r.html}`);
+          console.log(`  ${r.markdown}`);
+          console.log(`  ${r.metrics} (${r.files} files)`);
+        }
+      }
+      if (o.open) openFile(reports[0]!.html);
+    } finally {
+      await session.close();
+    }
+  });
+
+program
   .command('runs')
   .description('List recent pipeline runs (Temporal visibility: workflow type MerPipeline), newest first')
   .option('-n, --limit <n>', 'how many', positiveInt, 20)
@@ -263,6 +292,24 @@ program
   .option('--fresh', 'use a new store so every stage runs instead of being reused')
   .action(async (o: { fresh?: boolean }) => {
     await runDemo({ fresh: o.fresh ?? false });
+  });
+
+program
+  .command('predict')
+  .description('Run a trained model on new clips: segment -> extract -> compress as at training, then its exported graph; prints per-clip class probabilities')
+  .requiredOption('--model <key|file>', 'exported model: a model.onnx file, or a training key (models/<key>/model.onnx in the store; a unique prefix will do)')
+  .requiredOption('--input <video|folder>', 'a video file, or a folder of them (.mp4 .avi .mkv .mov .webm; not searched recursively)')
+  .option('--text <words>', 'transcript of a single clip (otherwise <name>.txt next to each video)')
+  .option('--models <dir>', 'encoder folders <dir>/text, <dir>/audio, <dir>/visual (default: the folders the model was trained with)')
+  .option('--allow-encoder-mismatch', 'warn instead of failing when an encoder folder is not the one the model was trained with')
+  .option('--store <dir|s3://bucket/prefix>', 'object store holding models/<key>/model.onnx (default .mer/store)')
+  .option('--s3-endpoint <url>', 'S3-compatible endpoint for an s3:// store')
+  .addOption(new Option('--device <ep>', 'execution provider for the encoders and the model').choices(['cpu', 'cuda']).default('cpu'))
+  .option('--threads <n>', 'onnxruntime intra-op threads (default: one per physical core)', positiveInt)
+  .option('--json', 'print a JSON array of {clip, predicted, probabilities: {class: p}, flags}')
+  .action(async (o: import('./predict.ts').PredictFlags) => {
+    const { runPredict } = await import('./predict.ts');
+    await runPredict(o);
   });
 
 export async function main(argv: string[]): Promise<void> {

@@ -155,5 +155,7 @@ export function printResult(r: PipelineResult, json: boolean): void {
         console.log(`    ${v.padEnd(14)} test accuracy ${mean((x) => x.test.accuracy).toFixed(1)}%, weighted F1 ${mean((x) => x.test.weightedF1).toFixed(1)}% (mean of ${runs.length} fold(s))${reused}`);
       }
     }
+    const rep = r.reports?.[d.dataset];
+    if (rep) console.log(`  report   ${rep.htmlKey}${rep.ran ? '' : ' (reused)'}: \`mer report ${r.configHash}\` fetches it`);
   }
 }

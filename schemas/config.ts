@@ -5,10 +5,10 @@ import { VscParamsSchema, type VscParams } from './compress.ts';
 import { TrainParamsSchema, type FoldSummaryShape, type Protocol, type ResolvedVariant, type TrainParams } from './train.ts';
 
 /** Stages that exist today, in pipeline order. Later stages are added here as they are built. */
-export const STAGES = ['acquire', 'segment', 'extract', 'compress', 'train'] as const;
+export const STAGES = ['acquire', 'segment', 'extract', 'compress', 'train', 'evaluate'] as const;
 export type StageName = (typeof STAGES)[number];
 /** Stages planned by the architecture but not built yet: asking for them is an error, never a fake. */
-export const PLANNED_STAGES = ['evaluate'] as const;
+export const PLANNED_STAGES: readonly string[] = [];
 
 export const DATASETS = ['iemocap', 'meld'] as const;
 export type DatasetName = (typeof DATASETS)[number];
@@ -89,7 +89,8 @@ export const StoreConfigSchema = StoreSpecSchema;
 export const RunConfigSchema = z.strictObject({
   name: z.string().optional(),
   store: StoreConfigSchema.default({ kind: 'local', root: '.mer/store' }),
-  until: z.string().default('acquire'),
+  /** Last stage to run; the default is the whole pipeline, ending with the evaluation report. */
+  until: z.string().default('evaluate'),
   datasets: z
     .strictObject({
       // Per-dataset label sets here (not only in the CLI) so a wrong one is reported with the file's line.
@@ -195,6 +196,21 @@ export interface PipelineResult {
   compressed?: Record<string, DatasetCompressResult>;
   /** Train results per dataset, when the run included the train stage. */
   trained?: Record<string, DatasetTrainResult>;
+  /** Evaluation reports per dataset, when the run included the evaluate stage. */
+  reports?: Record<string, DatasetEvaluateResult>;
+}
+
+/** Where a dataset's evaluation report lives (`reports/<evalKey>/`) and its headline. */
+export interface DatasetEvaluateResult {
+  dataset: DatasetName;
+  evalKey: string;
+  prefix: string;
+  metricsKey: string;
+  htmlKey: string;
+  markdownKey: string;
+  headline: { variant: string; accuracy: number; weightedF1: number; macroF1: number; folds: number };
+  /** False when the report was found committed. */
+  ran: boolean;
 }
 
 /** One modality's features of one dataset. */

@@ -250,3 +250,19 @@ export interface FoldSummaryShape {
   test: number;
   optimistic: boolean;
 }
+
+/**
+ * What turns a new clip into this model's inputs, stored in the exported ONNX model's metadata
+ * (`mer_inference`, JSON) so `mer predict` can redo segment -> extract -> compress exactly.
+ * Loosely typed here (the stage schemas validate their parts) to keep schemas free of cycles.
+ */
+export interface InferenceRecipe {
+  dataset: string;
+  labelSet: string;
+  classes?: string[];
+  segment: Record<string, unknown>;
+  extract: Record<string, unknown>;
+  vsc: Record<string, unknown>;
+  /** sha256 fingerprints of the encoder folders the features were made with. */
+  encoders: { text: string; audio: string; visual: string };
+}

@@ -5,3 +5,4 @@ export { SegmentDataset } from './segment.ts';
 export { ExtractDataset } from './extract.ts';
 export { CompressDataset } from './compress.ts';
 export { TrainDataset } from './train.ts';
+export { EvaluateDataset } from './evaluate.ts';

@@ -11,6 +11,7 @@ import type { SearchAttributePair } from '@temporalio/common';
 import type {
   DatasetAcquireResult,
   DatasetCompressResult,
+  DatasetEvaluateResult,
   DatasetExtractResult,
   DatasetPlan,
   DatasetSegmentResult,
@@ -20,6 +21,7 @@ import type {
 } from '../schemas/config.ts';
 import { AcquireDataset, acquireWorkflowId, describeSource } from './acquire.ts';
 import { CompressDataset, compressWorkflowId } from './compress.ts';
+import { EvaluateDataset, evaluateWorkflowId, type EvaluateDatasetInput } from './evaluate.ts';
 import { TrainDataset, trainWorkflowId } from './train.ts';
 import { ExtractDataset, extractWorkflowId } from './extract.ts';
 import { SegmentDataset, segmentWorkflowId } from './segment.ts';
@@ -74,6 +76,7 @@ export async function MerPipeline(input: PipelineInput): Promise<PipelineResult>
         let segmented: DatasetSegmentResult | undefined;
         let features: DatasetExtractResult | undefined;
         let compressed: DatasetCompressResult | undefined;
+        let trained: DatasetTrainResult | undefined;
         for (let i = 0; i < input.stages.length; i++) {
           const stage = input.stages[i];
           enter(i);
@@ -101,8 +104,25 @@ export async function MerPipeline(input: PipelineInput): Promise<PipelineResult>
                 break;
               case 'train':
                 if (!acquired || !features || !compressed) throw new Error(`train of ${plan.dataset} needs its acquire, extract and compress results`);
-                (result.trained ??= {})[plan.dataset] = await runTrain(input, plan, acquired, features, compressed, me);
+                trained = await runTrain(input, plan, acquired, features, compressed, me);
+                (result.trained ??= {})[plan.dataset] = trained;
                 break;
+              case 'evaluate': {
+                if (!acquired || !segmented || !features || !compressed || !trained) throw new Error(`evaluate of ${plan.dataset} needs the results of every earlier stage`);
+                // Stage timings as the progress rows recorded them (workflow time: deterministic on replay).
+                const timings = snapshot.stages
+                  .filter((s) => s.dataset === plan.dataset && s.stage !== 'evaluate')
+                  .map((s) => ({
+                    stage: s.stage,
+                    status: s.status,
+                    ...(s.startedAt ? { startedAt: s.startedAt } : {}),
+                    ...(s.endedAt ? { endedAt: s.endedAt } : {}),
+                    ...(s.startedAt && s.endedAt ? { seconds: (Date.parse(s.endedAt) - Date.parse(s.startedAt)) / 1000 } : {}),
+                  }));
+                const evaluated = await runEvaluate(input, plan, { acquired, segmented, features, compressed, trained, timings }, me);
+                (result.reports ??= {})[plan.dataset] = evaluated;
+                break;
+              }
               default: {
                 // A stage added to STAGES without a child here fails to compile.
                 const unhandled: never = stage;
@@ -275,6 +295,22 @@ function runTrain(
         compressed,
         store: input.store,
         train,
+        ...(input.segment && input.extract && input.compress?.settings[0]
+          ? {
+              inference: {
+                dataset: plan.dataset,
+                labelSet: plan.labels,
+                segment: { ...input.segment },
+                extract: { ...input.extract },
+                vsc: { ...input.compress.settings[0] },
+                encoders: {
+                  text: features.modalities.text.modelSha256,
+                  audio: features.modalities.audio.modelSha256,
+                  visual: features.modalities.visual.modelSha256,
+                },
+              },
+            }
+          : {}),
         temporal: input.temporal,
         parentWorkflowId: me,
         searchAttributes: input.searchAttributes,
@@ -288,6 +324,40 @@ function runTrain(
     memo: { dataset: plan.dataset, stage: 'train', configHash: input.configHash, protocol },
     ...(input.searchAttributes
       ? { typedSearchAttributes: [...childSearchAttributes(plan.dataset, 'train', input.configHash), { key: SA_PROTOCOL, value: protocol }] }
+      : {}),
+  });
+}
+
+function runEvaluate(
+  input: PipelineInput,
+  plan: DatasetPlan,
+  done: Pick<EvaluateDatasetInput, 'acquired' | 'segmented' | 'features' | 'compressed' | 'trained' | 'timings'>,
+  me: string,
+): Promise<DatasetEvaluateResult> {
+  const train = input.train;
+  if (!train) throw ApplicationFailure.create({ type: 'MerConfigInvalid', message: 'evaluate stage requested without train parameters', nonRetryable: true });
+  return executeChild(EvaluateDataset, {
+    workflowId: evaluateWorkflowId(me, plan.dataset),
+    taskQueue: input.temporal.taskQueues.cpu,
+    args: [
+      {
+        dataset: plan.dataset,
+        configHash: input.configHash,
+        labels: plan.labels,
+        ...done,
+        variants: train.variants,
+        store: input.store,
+        temporal: input.temporal,
+        parentWorkflowId: me,
+        searchAttributes: input.searchAttributes,
+      },
+    ],
+    parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+    staticSummary: `evaluate ${plan.dataset}: ${done.trained.protocol} metrics, tables and figures of ${done.trained.runs.length} trainings`,
+    staticDetails: `Per-fold and pooled metrics, the reference's per-class figures, confusion matrices, training curves and the ablation table of **${plan.dataset}**, written as metrics.json, report.md and report.html.`,
+    memo: { dataset: plan.dataset, stage: 'evaluate', configHash: input.configHash, protocol: done.trained.protocol },
+    ...(input.searchAttributes
+      ? { typedSearchAttributes: [...childSearchAttributes(plan.dataset, 'evaluate', input.configHash), { key: SA_PROTOCOL, value: done.trained.protocol }] }
       : {}),
   });
 }

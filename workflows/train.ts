@@ -11,7 +11,7 @@ import type {
   TrainRunInput,
   TrainRunSummary,
 } from '../schemas/config.ts';
-import type { FoldTrainResult } from '../schemas/train.ts';
+import type { FoldTrainResult, InferenceRecipe } from '../schemas/train.ts';
 import { stageProgressSignal, type StageProgress } from './progress.ts';
 import { SA_STAGE } from './search-attributes.ts';
 import { forEachLimit } from './segment.ts';
@@ -23,6 +23,8 @@ export interface TrainDatasetInput {
   compressed: DatasetCompressResult;
   store: StoreSpecResolved;
   train: TrainRunInput;
+  /** Stored in each exported model so `mer predict` can prepare new clips the same way. */
+  inference?: InferenceRecipe;
   temporal: TemporalSettings;
   parentWorkflowId?: string;
   searchAttributes: boolean;
@@ -106,6 +108,7 @@ export async function TrainDataset(input: TrainDatasetInput): Promise<DatasetTra
               audio: { prefix: m.audio.featuresPrefix, dim: m.audio.dim },
               visual: { prefix: visual.prefix, dim: visual.dim, frames: visual.frames },
             },
+            ...(input.inference ? { inference: { ...input.inference, vsc: variant.vsc ? input.inference.vsc : { ...input.inference.vsc, enabled: false } } } : {}),
           },
         ],
       );

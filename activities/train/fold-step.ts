@@ -7,6 +7,7 @@ import {
   modelKeys,
   modelPrefix,
   type FoldTrainResult,
+  type InferenceRecipe,
   type ResolvedVariant,
   type TrainParams,
   type TrainParamsInput,
@@ -45,6 +46,8 @@ export interface TrainFoldInput {
   variant: ResolvedVariant;
   params: TrainParams | TrainParamsInput;
   features: TrainFeatureRefs;
+  /** Goes into the exported model's metadata (`mer_inference`); not part of the key (the feature keys already are). */
+  inference?: InferenceRecipe;
 }
 
 export type TrainFoldResult = FoldTrainResult & { skipped: boolean };
@@ -210,6 +213,7 @@ export async function trainFoldStep(input: TrainFoldInput, ctx: StepContext, run
     fold: fold.name,
     variant: input.variant.name,
     trainKey,
+    ...(input.inference ? { mer_inference: JSON.stringify({ ...input.inference, classes: plan.classes }) } : {}),
   });
   const predicted = await predict(onnx, test, { executionProvider: device, ...(rt.threads > 0 ? { threads: rt.threads } : {}) });
   const testMetrics = classificationMetrics(test.labels, predicted.predicted, plan.classes.length);

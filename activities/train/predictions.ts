@@ -9,7 +9,8 @@ import { parquetToTable, tableToParquet } from '../common/parquet.ts';
 
 export interface PredictionRows {
   readonly utteranceIds: readonly string[];
-  readonly fold: string;
+  /** One fold for every row, or a fold per row (pooled predictions of several folds). */
+  readonly fold: string | readonly string[];
   readonly labels: Int32Array;
   readonly predicted: Int32Array;
   /** [n x classes] row-major. */
@@ -33,13 +34,14 @@ export function predictionsSchema(classes: readonly string[], meta: Record<strin
 export function predictionsToParquet(rows: PredictionRows, meta: Record<string, string> = {}): Uint8Array {
   const n = rows.utteranceIds.length;
   const c = rows.classes.length;
+  if (typeof rows.fold !== 'string' && rows.fold.length !== n) throw new RangeError(`predictions: ${rows.fold.length} folds for ${n} rows`);
   if (rows.labels.length !== n || rows.predicted.length !== n || rows.probabilities.length !== n * c) {
     throw new RangeError(`predictions: ${n} ids, ${rows.labels.length} labels, ${rows.predicted.length} predictions, ${rows.probabilities.length} probabilities for ${c} classes`);
   }
   const schema = predictionsSchema(rows.classes, meta);
   const children = [
     vectorFromArray([...rows.utteranceIds], new Utf8()).data[0]!,
-    vectorFromArray(new Array<string>(n).fill(rows.fold), new Utf8()).data[0]!,
+    vectorFromArray(typeof rows.fold === 'string' ? new Array<string>(n).fill(rows.fold) : [...rows.fold], new Utf8()).data[0]!,
     makeData({ type: new Int32(), length: n, nullCount: 0, data: rows.labels }),
     makeData({ type: new Int32(), length: n, nullCount: 0, data: rows.predicted }),
     makeData({ type: schema.fields[4]!.type as FixedSizeList, length: n, nullCount: 0, child: makeData({ type: new Float32(), length: n * c, nullCount: 0, data: rows.probabilities }) }),
@@ -49,7 +51,7 @@ export function predictionsToParquet(rows: PredictionRows, meta: Record<string, 
 }
 
 /** Reads a predictions file back, checking its shape; `name` appears in errors. */
-export function parquetToPredictions(bytes: Uint8Array, name: string): PredictionRows {
+export function parquetToPredictions(bytes: Uint8Array, name: string): PredictionRows & { fold: string[] } {
   const table = parquetToTable(bytes);
   const fail = (msg: string): never => {
     throw new Error(`predictions ${name}: ${msg}`);
@@ -79,5 +81,5 @@ export function parquetToPredictions(bytes: Uint8Array, name: string): Predictio
   for (let r = 0; r < ids.length; r++) {
     if (!(labels[r]! >= 0 && labels[r]! < c) || !(predicted[r]! >= 0 && predicted[r]! < c)) fail(`row ${r} (${ids[r]}): class index outside 0..${c - 1}`);
   }
-  return { utteranceIds: ids, fold: folds[0] ?? '', labels, predicted, probabilities, classes };
+  return { utteranceIds: ids, fold: folds, labels, predicted, probabilities, classes };
 }

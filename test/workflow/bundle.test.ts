@@ -39,9 +39,10 @@ describe('workflow bundle', () => {
     assert.match(bundle.code, /\bExtractDataset\b/);
     assert.match(bundle.code, /\bCompressDataset\b/);
     assert.match(bundle.code, /\bTrainDataset\b/);
+    assert.match(bundle.code, /\bEvaluateDataset\b/);
     // The workflow type names are the exported names: importing the entry (no sandbox needed) shows them.
     const workflows = (await import('../../workflows/index.ts')) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(workflows).sort(), ['AcquireDataset', 'CompressDataset', 'ExtractDataset', 'MerPipeline', 'SegmentDataset', 'TrainDataset']);
+    assert.deepEqual(Object.keys(workflows).sort(), ['AcquireDataset', 'CompressDataset', 'EvaluateDataset', 'ExtractDataset', 'MerPipeline', 'SegmentDataset', 'TrainDataset']);
     for (const w of Object.values(workflows)) assert.equal(typeof w, 'function');
   });
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -13,14 +14,17 @@ import { LocalStore } from '../../activities/store/local.ts';
 import { loadFeatureSets } from '../../activities/train/dataset.ts';
 import { readSplitPlan } from '../../activities/train/split-step.ts';
 import { buildRunConfig, toPipelineInput } from '../../cli/config.ts';
+import { fetchReports } from '../../cli/report.ts';
 import { pipelineWorkflowId, startPipeline, watchPipeline } from '../../cli/run.ts';
 import { synthesize } from '../../cli/synth/index.ts';
 import type { PipelineInput, TrainRunSummary } from '../../schemas/config.ts';
+import { MetricsReportSchema } from '../../schemas/report.ts';
 import { FoldTrainResultSchema, modelKeys } from '../../schemas/train.ts';
 import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
 import { failureMessage } from '../../workflows/pipeline.ts';
 import type { ProgressSnapshot } from '../../workflows/progress.ts';
 import { TINY } from '../extract/inputs.ts';
+import { launchChromium } from '../helpers/chromium.ts';
 import { startTemporal } from '../helpers/temporal.ts';
 
 /**
@@ -61,7 +65,7 @@ async function pipelineInput(store: string, train: Record<string, unknown> = TRA
   const rel = (p: string) => relative(dir, p);
   const extract = { text: { model: rel(TINY.text) }, audio: { model: rel(TINY.audio) }, visual: { model: rel(TINY.visual) } };
   await writeFile(file, JSON.stringify({ extract, train, segment: { shardSize: 64, parallelism: 2 } }));
-  const { config, baseDir } = buildRunConfig(file, { iemocap: archive, store, until: 'train', taskQueuePrefix: 'train-wf' });
+  const { config, baseDir } = buildRunConfig(file, { iemocap: archive, store, until: 'evaluate', taskQueuePrefix: 'train-wf' });
   return toPipelineInput(config, baseDir, true);
 }
 
@@ -79,9 +83,44 @@ async function run(input: PipelineInput) {
   return { result: result!, progress: last!, handle };
 }
 
+/** The pipeline's own report in headless Chromium: every figure drawn and visible; a screenshot kept. */
+async function renderInChromium(html: string, classes: readonly string[]): Promise<void> {
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.setDefaultTimeout(30_000);
+    const requests: string[] = [];
+    page.on('request', (r) => requests.push(r.url()));
+    const url = pathToFileURL(html).href;
+    await page.goto(url, { waitUntil: 'load' });
+    assert.match(await page.title(), /DeepMSI-MER evaluation: IEMOCAP 6class, loso protocol/);
+    for (const id of ['confusion', 'curves', 'ablation']) {
+      const svg = page.locator(`figure#${id} svg[data-chart="${id}"]`);
+      assert.equal(await svg.count(), 1, `${id}: one chart`);
+      assert.ok(await svg.isVisible(), `${id}: visible`);
+      const box = await svg.boundingBox();
+      assert.ok(box && box.width > 300 && box.height > 200, `${id}: bounding box ${JSON.stringify(box)}`);
+    }
+    const labels = (await page.locator('figure#confusion svg text').allTextContents()).map((t) => t.trim());
+    for (const c of classes) assert.ok(labels.includes(c), `confusion labels ${c}`);
+    assert.equal(await page.locator('figure#confusion g.mark-rect.cells_marks path').count(), classes.length ** 2);
+    assert.equal(await page.locator('figure#curves svg g.curve_loss_marks path').count(), 5, 'a loss curve per fold');
+    const text = await page.locator('main').innerText();
+    assert.match(text, /Reference per-class figures/);
+    assert.match(text, /quarantined/);
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'pipeline-report.png'), fullPage: true });
+    assert.deepEqual(requests, [url], 'the report loads nothing but itself');
+  } finally {
+    await browser.close();
+  }
+}
+
+const ARTIFACTS = fileURLToPath(new URL('../../artifacts/report/', import.meta.url));
+
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
-describe('MerPipeline --until train on the cue corpus', () => {
+describe('MerPipeline on the cue corpus, through evaluate', () => {
   test('the full model beats every single modality on held-out sessions; outputs are content-addressed and a rerun trains nothing; a corrupt shard fails the stage naming it', async () => {
     const storeRoot = join(dir, 'store');
     const store = new LocalStore(storeRoot);
@@ -169,6 +208,21 @@ describe('MerPipeline --until train on the cue corpus', () => {
     const again = await predict(onnx, sets.test);
     assert.deepEqual([...again.predicted], rows.map((r) => r.predicted));
 
+    // The report: metrics.json validates and agrees with the trainings; the HTML shows its charts.
+    const rep = result.reports!.iemocap;
+    assert.equal(rep.ran, true);
+    const metrics = MetricsReportSchema.parse(JSON.parse((await store.get(rep.metricsKey)).toString('utf8')));
+    assert.deepEqual(metrics.variants.map((v) => v.name), ['T+A+V', 'T', 'A', 'V']);
+    assert.equal(metrics.variants[0]!.aggregate.mean.weightedF1, full.weightedF1);
+    assert.equal(metrics.variants[0]!.aggregate.pooled.n, plan.folds.reduce((n, f) => n + f.test.utteranceIds.length, 0));
+    assert.equal(metrics.ablation?.length, 4);
+    assert.equal(metrics.provenance.encoders.visual, result.features!.iemocap.modalities.visual.modelSha256);
+    assert.deepEqual(metrics.figures.map((f) => f.id), ['confusion', 'curves', 'ablation']);
+    assert.ok(metrics.stages.timings.some((t) => t.stage === 'train' && (t.seconds ?? 0) > 0), 'stage timings are reported');
+    const fetched = await fetchReports(env.client, input.configHash, join(dir, 'fetched'));
+    assert.equal(fetched.length, 1);
+    await renderInChromium(fetched[0]!.html, metrics.classes);
+
     // Rerun: every training is found committed; nothing new is written under models/.
     const objects = (await store.list('models/')).map((o) => o.key).sort();
     const second = await run(input);
@@ -176,6 +230,8 @@ describe('MerPipeline --until train on the cue corpus', () => {
     assert.ok(second.result.trained!.iemocap.runs.every((r) => r.reused));
     assert.deepEqual(second.result.trained!.iemocap.runs.map((r) => r.test), trained.runs.map((r) => r.test));
     assert.equal(second.result.compressed!.iemocap.ran, false);
+    assert.equal(second.result.reports!.iemocap.ran, false);
+    assert.equal(second.result.reports!.iemocap.evalKey, rep.evalKey);
     assert.deepEqual((await store.list('models/')).map((o) => o.key).sort(), objects);
 
     // A corrupt feature shard: the stage fails without retries, naming the shard; committed models stay.

@@ -1,0 +1,87 @@
+import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { createStore } from '../activities/store/index.ts';
+import type { DatasetEvaluateResult, PipelineResult } from '../schemas/config.ts';
+import { MetricsReportSchema } from '../schemas/report.ts';
+import { decodePayload, describeRun, fetchEvents, inputFromHistory } from './inspect.ts';
+
+export interface FetchedReport {
+  dataset: string;
+  evalKey: string;
+  /** Local paths of the fetched files. */
+  dir: string;
+  html: string;
+  markdown: string;
+  metrics: string;
+  files: number;
+  headline: DatasetEvaluateResult['headline'];
+}
+
+/**
+ * The evaluation reports of a run: the run's result names them (`reports/<evalKey>/`); an unfinished
+ * or failed run still has the reports its evaluate children committed. Every object under each
+ * report prefix is copied from the run's store to `<out>/<dataset>/`.
+ */
+export async function fetchReports(client: Client, run: string, out: string | undefined, runId?: string): Promise<FetchedReport[]> {
+  const ref = await describeRun(client, run, runId);
+  const events = await fetchEvents(client, ref.workflowId, ref.runId);
+  const input = inputFromHistory(events);
+  const completed = events.find((e) => e.workflowExecutionCompletedEventAttributes)?.workflowExecutionCompletedEventAttributes;
+  const result = decodePayload<PipelineResult>(completed?.result?.payloads?.[0]);
+  const reports: DatasetEvaluateResult[] = Object.values(result?.reports ?? {});
+  if (!result) {
+    for (const d of input.datasets) {
+      try {
+        reports.push(await client.workflow.getHandle(`${ref.workflowId}/evaluate/${d.dataset}`).result());
+      } catch {
+        // no committed report for this dataset
+      }
+    }
+  }
+  if (!reports.length) {
+    const until = input.stages[input.stages.length - 1];
+    throw new Error(
+      until === 'evaluate'
+        ? `run ${ref.workflowId} has no evaluation report yet (${ref.description.status.name}); \`mer status ${run}\` shows where it stands`
+        : `run ${ref.workflowId} stopped after ${until}: rerun it with --until evaluate (or without --until) to get a report`,
+    );
+  }
+  const store = createStore(input.store);
+  const base = resolve(out ?? join('mer-reports', ref.workflowId));
+  const fetched: FetchedReport[] = [];
+  for (const r of reports) {
+    const dir = join(base, r.dataset);
+    let files = 0;
+    for (const o of await store.list(`${r.prefix}/`)) {
+      const rel = o.key.slice(r.prefix.length + 1);
+      if (rel === '_COMMIT' || rel.startsWith('_')) continue;
+      const path = join(dir, ...rel.split('/'));
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, await store.get(o.key));
+      files++;
+    }
+    // A report someone can open is only useful if it is whole: metrics.json must validate.
+    MetricsReportSchema.parse(JSON.parse((await store.get(r.metricsKey)).toString('utf8')));
+    fetched.push({
+      dataset: r.dataset,
+      evalKey: r.evalKey,
+      dir,
+      html: join(dir, 'report.html'),
+      markdown: join(dir, 'report.md'),
+      metrics: join(dir, 'metrics.json'),
+      files,
+      headline: r.headline,
+    });
+  }
+  return fetched;
+}
+
+/** Opens a file with the desktop's default application (no shell). */
+export function openFile(path: string): void {
+  const cmd = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
+  const child = spawn(cmd, [path], { detached: true, stdio: 'ignore' });
+  child.on('error', (err) => console.error(`could not open ${path} with ${cmd}: ${err.message}`));
+  child.unref();
+}

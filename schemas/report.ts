@@ -1,0 +1,101 @@
+import { z } from 'zod';
+import { AggregateMetricsSchema, FoldMetricsSchema } from './metrics.ts';
+
+/**
+ * `reports/<evalKey>/metrics.json`: everything the evaluate stage measured for one dataset of a run,
+ * machine-readable. report.md and report.html are renderings of this document (plus figures).
+ * Bump `version` when a field changes meaning; readers check it.
+ */
+
+export const REPORT_SCHEMA = 'mer-metrics';
+export const REPORT_VERSION = 1;
+
+const meanStd = z.strictObject({ mean: z.number(), std: z.number() });
+
+export const VariantFoldSchema = z.strictObject({
+  fold: z.string(),
+  /** What the fold tests on (`Session3`, `fold 3 of 10`, `test`). */
+  testGroup: z.string(),
+  trainKey: z.string(),
+  /** Selected epoch (0-based); null when the fold had no validation split. */
+  bestEpoch: z.int().nullable(),
+  epochs: z.int().nonnegative(),
+  /** Optimiser step a retry resumed from (0: uninterrupted). */
+  resumedFromStep: z.int().nonnegative(),
+  seconds: z.number().nonnegative(),
+  metrics: FoldMetricsSchema,
+});
+
+export const VariantReportSchema = z.strictObject({
+  name: z.string(),
+  modalities: z.array(z.enum(['t', 'a', 'v'])),
+  vsc: z.boolean(),
+  contrastive: z.boolean(),
+  folds: z.array(VariantFoldSchema).min(1),
+  aggregate: AggregateMetricsSchema,
+  /** `predictions/<variant>.parquet` under the report: utteranceId, fold, label, predicted, probabilities. */
+  predictionsKey: z.string(),
+});
+export type VariantReport = z.infer<typeof VariantReportSchema>;
+
+export const AblationRowSchema = z.strictObject({
+  variant: z.string(),
+  modalities: z.array(z.enum(['t', 'a', 'v'])),
+  vsc: z.boolean(),
+  contrastive: z.boolean(),
+  accuracy: meanStd,
+  weightedF1: meanStd,
+  macroF1: meanStd,
+});
+
+export const StageTimeSchema = z.strictObject({
+  stage: z.string(),
+  status: z.string(),
+  startedAt: z.string().optional(),
+  endedAt: z.string().optional(),
+  /** Wall time of the stage in the run that produced this report (reused stages take seconds). */
+  seconds: z.number().nonnegative().optional(),
+});
+export type StageTime = z.infer<typeof StageTimeSchema>;
+
+export const MetricsReportSchema = z.strictObject({
+  schema: z.literal(REPORT_SCHEMA),
+  version: z.literal(REPORT_VERSION),
+  evalKey: z.string(),
+  dataset: z.enum(['iemocap', 'meld']),
+  labelSet: z.string(),
+  classes: z.array(z.string()).min(2),
+  protocol: z.string(),
+  /** True when model selection looked at the test folds (`paper` protocol): the results are optimistic. */
+  optimistic: z.boolean(),
+  provenance: z.strictObject({
+    configHash: z.string(),
+    /** Content address of the downloaded or imported source, and the manifest parsed from it. */
+    sourceKey: z.string(),
+    manifestKey: z.string(),
+    /** sha256 fingerprints of the encoder folders. */
+    encoders: z.strictObject({ text: z.string(), audio: z.string(), visual: z.string() }),
+    featureKeys: z.strictObject({ text: z.string(), audio: z.string(), visual: z.string() }),
+    vscKeys: z.array(z.string()),
+    splitsKey: z.string(),
+    /** The package version and the code versions that enter the stage cache keys. */
+    code: z.strictObject({ package: z.string(), train: z.int(), vsc: z.int(), evaluate: z.int() }),
+  }),
+  /** In the order of the run's variants; the first is the full model. */
+  variants: z.array(VariantReportSchema).min(1),
+  /** The paper's ablation layout when the run trained more than one variant, else null. */
+  ablation: z.array(AblationRowSchema).nullable(),
+  stages: z.strictObject({
+    acquire: z.strictObject({ rows: z.int(), inLabelSet: z.int(), issues: z.int() }),
+    segment: z.strictObject({ utterances: z.int(), ok: z.int(), quarantined: z.int(), reasons: z.record(z.string(), z.int()), audioSeconds: z.number() }),
+    extract: z.record(z.string(), z.strictObject({ ok: z.int(), quarantined: z.int(), reasons: z.record(z.string(), z.int()), dim: z.int() })),
+    compress: z.array(
+      z.strictObject({ vscKey: z.string(), enabled: z.boolean(), utterances: z.int(), ratio: z.number(), byteRatio: z.number(), seconds: z.number() }),
+    ),
+    train: z.strictObject({ trainings: z.int(), seconds: z.number(), resumed: z.int() }),
+    splits: z.strictObject({ rows: z.int(), unlabelled: z.int(), excluded: z.int(), used: z.int() }),
+    timings: z.array(StageTimeSchema),
+  }),
+  figures: z.array(z.strictObject({ id: z.string(), file: z.string(), caption: z.string() })),
+});
+export type MetricsReport = z.infer<typeof MetricsReportSchema>;

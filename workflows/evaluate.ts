@@ -1,0 +1,74 @@
+import { getExternalWorkflowHandle, log, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import type { EvaluateActivities } from '../activities/evaluate/activities.ts';
+import type {
+  DatasetAcquireResult,
+  DatasetCompressResult,
+  DatasetEvaluateResult,
+  DatasetExtractResult,
+  DatasetName,
+  DatasetSegmentResult,
+  DatasetTrainResult,
+  StoreSpecResolved,
+  TemporalSettings,
+} from '../schemas/config.ts';
+import type { StageTime } from '../schemas/report.ts';
+import type { ResolvedVariant } from '../schemas/train.ts';
+import { stageProgressSignal, type StageProgress } from './progress.ts';
+import { SA_STAGE } from './search-attributes.ts';
+
+export interface EvaluateDatasetInput {
+  dataset: DatasetName;
+  configHash: string;
+  labels: string;
+  acquired: DatasetAcquireResult;
+  segmented: DatasetSegmentResult;
+  features: DatasetExtractResult;
+  compressed: DatasetCompressResult;
+  trained: DatasetTrainResult;
+  variants: ResolvedVariant[];
+  timings: StageTime[];
+  store: StoreSpecResolved;
+  temporal: TemporalSettings;
+  parentWorkflowId?: string;
+  searchAttributes: boolean;
+}
+
+/**
+ * Metrics, tables, figures and the report of one dataset's trainings, on the cpu queue: one activity,
+ * since it reads only small outputs (predictions, histories, stage reports).
+ */
+export async function EvaluateDataset(input: EvaluateDatasetInput): Promise<DatasetEvaluateResult> {
+  const { dataset, temporal } = input;
+  const acts = proxyActivities<EvaluateActivities>({
+    taskQueue: temporal.taskQueues.cpu,
+    startToCloseTimeout: '1 hour',
+    retry: { maximumAttempts: temporal.activityMaxAttempts, nonRetryableErrorTypes: ['MerConfigInvalid', 'MerFeatureShardCorrupt'] },
+  });
+  const report = async (p: Partial<StageProgress>): Promise<void> => {
+    if (!input.parentWorkflowId) return;
+    try {
+      await getExternalWorkflowHandle(input.parentWorkflowId).signal(stageProgressSignal, { dataset, stage: 'evaluate', ...p });
+    } catch (err) {
+      log.warn('progress signal failed', { error: String(err) });
+    }
+  };
+  if (input.searchAttributes) upsertSearchAttributes([{ key: SA_STAGE, value: 'evaluate' }]);
+  await report({ status: 'running', step: 'report', note: `${input.trained.runs.length} trainings`, done: 0, total: 1 });
+  const { dataset: _d, parentWorkflowId: _p, searchAttributes: _s, temporal: _t, ...rest } = input;
+  const r = await acts.evaluateDataset.executeWithOptions(
+    { startToCloseTimeout: '1 hour', summary: `evaluate ${dataset}: metrics, tables and figures of ${input.trained.runs.length} trainings` },
+    [rest],
+  );
+  const h = r.headline;
+  await report({
+    status: r.skipped ? 'skipped' : 'done',
+    note: `${h.variant}: accuracy ${(h.accuracy * 100).toFixed(1)}%, weighted F1 ${(h.weightedF1 * 100).toFixed(1)}% over ${h.folds} fold(s); ${r.htmlKey}${r.skipped ? ' (reused)' : ''}`,
+    done: 1,
+    total: 1,
+  });
+  return { dataset, evalKey: r.evalKey, prefix: r.prefix, metricsKey: r.metricsKey, htmlKey: r.htmlKey, markdownKey: r.markdownKey, headline: h, ran: !r.skipped };
+}
+
+export function evaluateWorkflowId(parentId: string, dataset: string): string {
+  return `${parentId}/evaluate/${dataset}`;
+}
