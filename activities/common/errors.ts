@@ -25,6 +25,8 @@ export const ErrorTypes = {
   SegmentsInvalid: 'MerSegmentsInvalid',
   /** Segment stage: this worker's ffmpeg differs from the one the stage's cache key was computed with. */
   ToolMismatch: 'MerToolMismatch',
+  /** Compress, train and evaluate: a stored feature, VSC or prediction shard is unreadable or breaks its schema. */
+  FeatureShardCorrupt: 'MerFeatureShardCorrupt',
 } as const;
 export type ErrorType = (typeof ErrorTypes)[keyof typeof ErrorTypes];
 

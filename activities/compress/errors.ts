@@ -1,8 +1,8 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { toFailure } from '../common/errors.ts';
+import { ErrorTypes, toFailure } from '../common/errors.ts';
 
 /** Failure type of a feature or VSC shard that cannot be read; retrying reads the same bytes. */
-export const FEATURE_SHARD_CORRUPT = 'MerFeatureShardCorrupt';
+export const FEATURE_SHARD_CORRUPT = ErrorTypes.FeatureShardCorrupt;
 
 /**
  * A stored shard that is unreadable or violates its schema. The message always names the store key
