@@ -1,12 +1,10 @@
 import {
-  getExternalWorkflowHandle,
   proxyActivities,
   upsertSearchAttributes,
-  log,
 } from '@temporalio/workflow';
 import type { AcquireActivities } from '../activities/acquire/activities.ts';
 import type { AcquireParams, DatasetAcquireResult, DatasetPlan, StoreSpecResolved, TemporalSettings } from '../schemas/config.ts';
-import { stageProgressSignal, type StageProgress } from './progress.ts';
+import { stageReporter } from './progress.ts';
 import { SA_STAGE } from './search-attributes.ts';
 
 export interface AcquireDatasetInput {
@@ -47,19 +45,8 @@ export async function AcquireDataset(input: AcquireDatasetInput): Promise<Datase
   };
   const acts = proxyActivities<AcquireActivities>(long);
 
-  const report = async (p: Partial<StageProgress>): Promise<void> => {
-    if (!input.parentWorkflowId) return;
-    try {
-      await getExternalWorkflowHandle(input.parentWorkflowId).signal(stageProgressSignal, {
-        dataset: plan.dataset,
-        stage: 'acquire',
-        ...p,
-      });
-    } catch (err) {
-      // Progress is informational: a parent that is gone must not fail the stage.
-      log.warn('progress signal failed', { error: String(err) });
-    }
-  };
+  const report = stageReporter(input.parentWorkflowId, plan.dataset, 'acquire');
+
   if (input.searchAttributes) upsertSearchAttributes([{ key: SA_STAGE, value: 'acquire' }]);
 
   const sourceLabel = describeSource(plan);

@@ -1,8 +1,8 @@
-import { getExternalWorkflowHandle, log, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { CompressActivities } from '../activities/compress/activities.ts';
 import type { VscParams } from '../schemas/compress.ts';
 import type { DatasetCompressResult, DatasetExtractResult, DatasetName, StoreSpecResolved, TemporalSettings, VscOutputResult } from '../schemas/config.ts';
-import { stageProgressSignal, type StageProgress } from './progress.ts';
+import { stageReporter } from './progress.ts';
 import { SA_STAGE } from './search-attributes.ts';
 import { forEachLimit } from './segment.ts';
 
@@ -39,14 +39,8 @@ export async function CompressDataset(input: CompressDatasetInput): Promise<Data
     retry: { ...retry, initialInterval: '2 seconds', maximumInterval: '2 minutes' },
   };
   const acts = proxyActivities<CompressActivities>(long);
-  const report = async (p: Partial<StageProgress>): Promise<void> => {
-    if (!input.parentWorkflowId) return;
-    try {
-      await getExternalWorkflowHandle(input.parentWorkflowId).signal(stageProgressSignal, { dataset, stage: 'compress', ...p });
-    } catch (err) {
-      log.warn('progress signal failed', { error: String(err) });
-    }
-  };
+  const report = stageReporter(input.parentWorkflowId, dataset, 'compress');
+
   if (input.searchAttributes) upsertSearchAttributes([{ key: SA_STAGE, value: 'compress' }]);
 
   const ref = (m: 'text' | 'audio' | 'visual') => ({ prefix: features.modalities[m].featuresPrefix, shardKeys: features.modalities[m].shardKeys });

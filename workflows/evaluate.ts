@@ -1,4 +1,4 @@
-import { getExternalWorkflowHandle, log, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { EvaluateActivities } from '../activities/evaluate/activities.ts';
 import type {
   DatasetAcquireResult,
@@ -13,7 +13,7 @@ import type {
 } from '../schemas/config.ts';
 import type { StageTime } from '../schemas/report.ts';
 import type { ResolvedVariant } from '../schemas/train.ts';
-import { stageProgressSignal, type StageProgress } from './progress.ts';
+import { stageReporter } from './progress.ts';
 import { SA_STAGE } from './search-attributes.ts';
 
 export interface EvaluateDatasetInput {
@@ -44,14 +44,8 @@ export async function EvaluateDataset(input: EvaluateDatasetInput): Promise<Data
     startToCloseTimeout: '1 hour',
     retry: { maximumAttempts: temporal.activityMaxAttempts, nonRetryableErrorTypes: ['MerConfigInvalid', 'MerFeatureShardCorrupt'] },
   });
-  const report = async (p: Partial<StageProgress>): Promise<void> => {
-    if (!input.parentWorkflowId) return;
-    try {
-      await getExternalWorkflowHandle(input.parentWorkflowId).signal(stageProgressSignal, { dataset, stage: 'evaluate', ...p });
-    } catch (err) {
-      log.warn('progress signal failed', { error: String(err) });
-    }
-  };
+  const report = stageReporter(input.parentWorkflowId, dataset, 'evaluate');
+
   if (input.searchAttributes) upsertSearchAttributes([{ key: SA_STAGE, value: 'evaluate' }]);
   await report({ status: 'running', step: 'report', note: `${input.trained.runs.length} trainings`, done: 0, total: 1 });
   const { dataset: _d, parentWorkflowId: _p, searchAttributes: _s, temporal: _t, ...rest } = input;

@@ -1,4 +1,4 @@
-import { getExternalWorkflowHandle, log, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { ExtractActivities, ExtractShardResult } from '../activities/extract/activities.ts';
 import type {
   DatasetAcquireResult,
@@ -10,7 +10,7 @@ import type {
   TemporalSettings,
 } from '../schemas/config.ts';
 import type { ExtractParams, Modality } from '../schemas/extract.ts';
-import { stageProgressSignal, type StageProgress } from './progress.ts';
+import { stageReporter } from './progress.ts';
 import { SA_STAGE } from './search-attributes.ts';
 import { forEachLimit } from './segment.ts';
 
@@ -59,14 +59,8 @@ export async function ExtractDataset(input: ExtractDatasetInput): Promise<Datase
   };
   const acts = proxyActivities<ExtractActivities>(long);
 
-  const report = async (p: Partial<StageProgress>): Promise<void> => {
-    if (!input.parentWorkflowId) return;
-    try {
-      await getExternalWorkflowHandle(input.parentWorkflowId).signal(stageProgressSignal, { dataset, stage: 'extract', ...p });
-    } catch (err) {
-      log.warn('progress signal failed', { error: String(err) });
-    }
-  };
+  const report = stageReporter(input.parentWorkflowId, dataset, 'extract');
+
   if (input.searchAttributes) upsertSearchAttributes([{ key: SA_STAGE, value: 'extract' }]);
 
   const shards = segmented.shardKeys.length;

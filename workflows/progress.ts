@@ -1,4 +1,4 @@
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, getExternalWorkflowHandle, log } from '@temporalio/workflow';
 
 export type StageStatus = 'pending' | 'running' | 'skipped' | 'done' | 'failed' | 'cancelled';
 
@@ -33,3 +33,18 @@ export const progressQuery = defineQuery<ProgressSnapshot>('progress');
 export const stageProgressSignal = defineSignal<[Partial<StageProgress> & { dataset: string; stage: string }]>(
   'stageProgress',
 );
+
+/**
+ * How a stage child reports progress to the pipeline that started it: a signal per update. Progress
+ * is informational: a parent that is gone (or a child run on its own) must not fail the stage.
+ */
+export function stageReporter(parentWorkflowId: string | undefined, dataset: string, stage: string): (p: Partial<StageProgress>) => Promise<void> {
+  return async (p) => {
+    if (!parentWorkflowId) return;
+    try {
+      await getExternalWorkflowHandle(parentWorkflowId).signal(stageProgressSignal, { dataset, stage, ...p });
+    } catch (err) {
+      log.warn('progress signal failed', { error: String(err) });
+    }
+  };
+}

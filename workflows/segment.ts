@@ -1,4 +1,4 @@
-import { getExternalWorkflowHandle, log, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { SegmentActivities, SegmentShardStats, ShardSpec } from '../activities/segment/activities.ts';
 import type {
   DatasetAcquireResult,
@@ -8,7 +8,7 @@ import type {
   StoreSpecResolved,
   TemporalSettings,
 } from '../schemas/config.ts';
-import { stageProgressSignal, type StageProgress } from './progress.ts';
+import { stageReporter } from './progress.ts';
 import { SA_STAGE } from './search-attributes.ts';
 
 export interface SegmentDatasetInput {
@@ -43,15 +43,8 @@ export async function SegmentDataset(input: SegmentDatasetInput): Promise<Datase
   };
   const acts = proxyActivities<SegmentActivities>(long);
 
-  const report = async (p: Partial<StageProgress>): Promise<void> => {
-    if (!input.parentWorkflowId) return;
-    try {
-      await getExternalWorkflowHandle(input.parentWorkflowId).signal(stageProgressSignal, { dataset, stage: 'segment', ...p });
-    } catch (err) {
-      // Progress is informational: a parent that is gone must not fail the stage.
-      log.warn('progress signal failed', { error: String(err) });
-    }
-  };
+  const report = stageReporter(input.parentWorkflowId, dataset, 'segment');
+
   if (input.searchAttributes) upsertSearchAttributes([{ key: SA_STAGE, value: 'segment' }]);
 
   await report({ status: 'running', step: 'plan', note: `${acquired.rows} utterances`, done: 0, total: 0 });

@@ -1,4 +1,4 @@
-import { getExternalWorkflowHandle, log, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { TrainActivities, TrainFoldResult } from '../activities/train/activities.ts';
 import type {
   DatasetAcquireResult,
@@ -12,7 +12,7 @@ import type {
   TrainRunSummary,
 } from '../schemas/config.ts';
 import type { FoldTrainResult, InferenceRecipe } from '../schemas/train.ts';
-import { stageProgressSignal, type StageProgress } from './progress.ts';
+import { stageReporter } from './progress.ts';
 import { SA_STAGE } from './search-attributes.ts';
 import { forEachLimit } from './segment.ts';
 
@@ -50,14 +50,8 @@ export async function TrainDataset(input: TrainDatasetInput): Promise<DatasetTra
     retry: { ...retry, initialInterval: '5 seconds', maximumInterval: '2 minutes' },
   };
   const acts = proxyActivities<TrainActivities>(long);
-  const report = async (p: Partial<StageProgress>): Promise<void> => {
-    if (!input.parentWorkflowId) return;
-    try {
-      await getExternalWorkflowHandle(input.parentWorkflowId).signal(stageProgressSignal, { dataset, stage: 'train', ...p });
-    } catch (err) {
-      log.warn('progress signal failed', { error: String(err) });
-    }
-  };
+  const report = stageReporter(input.parentWorkflowId, dataset, 'train');
+
   if (input.searchAttributes) upsertSearchAttributes([{ key: SA_STAGE, value: 'train' }]);
 
   const splitParams = params.splits[dataset];
