@@ -97,7 +97,7 @@ describe('credentials stay out of histories, logs and reports', () => {
     const url = `${http.urlOf(meldArchive)}?token=${token}&expires=2099`;
     const prefix = 'runs/secrets';
     run = await runMer(
-      ['run', '--iemocap', iemocapFolder, '--meld', url, '--store', `s3://${s3.bucket}/${prefix}`, '--s3-endpoint', s3.endpoint, '--chunk-mib', '0.25', '--workers', '--json'],
+      ['run', '--until', 'acquire', '--iemocap', iemocapFolder, '--meld', url, '--store', `s3://${s3.bucket}/${prefix}`, '--s3-endpoint', s3.endpoint, '--chunk-mib', '0.25', '--workers', '--json'],
       { env: cli, timeoutMs: 150_000 },
     );
     assert.equal(run.code, 0, `mer run failed:\n${run.stderr.slice(-4000)}`);
