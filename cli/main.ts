@@ -288,10 +288,11 @@ program
 
 program
   .command('demo')
-  .description('Synthesize both corpora and run the pipeline on them through the local Temporal dev server')
+  .description('Synthesize both corpora (with learnable cues) and run the whole pipeline on them with tiny encoders through the local Temporal dev server')
   .option('--fresh', 'use a new store so every stage runs instead of being reused')
-  .action(async (o: { fresh?: boolean }) => {
-    await runDemo({ fresh: o.fresh ?? false });
+  .option('--until <stage>', `stop after this stage (${STAGES.join(', ')}; default evaluate)`)
+  .action(async (o: { fresh?: boolean; until?: string }) => {
+    await runDemo({ fresh: o.fresh ?? false, until: o.until });
   });
 
 program
