@@ -68,6 +68,11 @@ export const MetricsReportSchema = z.strictObject({
   protocol: z.string(),
   /** True when model selection looked at the test folds (`paper` protocol): the results are optimistic. */
   optimistic: z.boolean(),
+  /** The settings the trainings and their inputs were made with (train and VSC parameters as configured). */
+  config: z.strictObject({
+    train: z.record(z.string(), z.unknown()),
+    vsc: z.record(z.string(), z.unknown()),
+  }),
   provenance: z.strictObject({
     configHash: z.string(),
     /** Content address of the downloaded or imported source, and the manifest parsed from it. */

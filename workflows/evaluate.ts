@@ -1,33 +1,12 @@
 import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
-import type { EvaluateActivities } from '../activities/evaluate/activities.ts';
-import type {
-  DatasetAcquireResult,
-  DatasetCompressResult,
-  DatasetEvaluateResult,
-  DatasetExtractResult,
-  DatasetName,
-  DatasetSegmentResult,
-  DatasetTrainResult,
-  StoreSpecResolved,
-  TemporalSettings,
-} from '../schemas/config.ts';
-import type { StageTime } from '../schemas/report.ts';
-import type { ResolvedVariant } from '../schemas/train.ts';
+import type { EvaluateActivities, EvaluateDatasetInput as EvaluateActivityInput } from '../activities/evaluate/activities.ts';
+import type { DatasetEvaluateResult, DatasetName, TemporalSettings } from '../schemas/config.ts';
 import { stageReporter } from './progress.ts';
 import { SA_STAGE } from './search-attributes.ts';
 
-export interface EvaluateDatasetInput {
+/** The activity's input plus what the child needs to run and report. */
+export interface EvaluateDatasetInput extends EvaluateActivityInput {
   dataset: DatasetName;
-  configHash: string;
-  labels: string;
-  acquired: DatasetAcquireResult;
-  segmented: DatasetSegmentResult;
-  features: DatasetExtractResult;
-  compressed: DatasetCompressResult;
-  trained: DatasetTrainResult;
-  variants: ResolvedVariant[];
-  timings: StageTime[];
-  store: StoreSpecResolved;
   temporal: TemporalSettings;
   parentWorkflowId?: string;
   searchAttributes: boolean;

@@ -346,6 +346,7 @@ function runEvaluate(
         labels: plan.labels,
         ...done,
         variants: train.variants,
+        settings: { train: train.params, vsc: input.compress!.settings[0]! },
         store: input.store,
         temporal: input.temporal,
         parentWorkflowId: me,

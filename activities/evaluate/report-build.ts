@@ -118,6 +118,21 @@ export async function renderReport(report: Omit<MetricsReport, 'figures'>, curve
       ['report key', report.evalKey],
     ],
   });
+  const t = report.config.train;
+  const v = report.config.vsc;
+  const setting = (o: Record<string, unknown>, keys: string[]) =>
+    keys
+      .filter((k) => o[k] !== undefined)
+      .map((k) => `${k} ${typeof o[k] === 'object' ? JSON.stringify(o[k]) : String(o[k])}`)
+      .join(', ');
+  blocks.push({
+    kind: 'keyvalue',
+    rows: [
+      ['training', setting(t, ['preset', 'summary', 'batchSize', 'maxEpochs', 'patience', 'lr', 'weightDecay', 'contrastiveWeight', 'temperature', 'clipGradNorm', 'seed'])],
+      ['variants', report.variants.map((x) => x.name).join(', ')],
+      ['VSC', v.enabled === false ? 'off' : setting(v, ['topK', 'mergeThreshold', 'alpha', 'mergeMode', 'temporalThreshold', 'maxFrames', 'cap', 'guidance'])],
+    ],
+  });
 
   blocks.push({ kind: 'heading', level: 2, text: 'Results' });
   blocks.push(variantTable(report.variants));

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { VSC_CODE_VERSION } from '../../schemas/compress.ts';
+import { VSC_CODE_VERSION, type VscParams } from '../../schemas/compress.ts';
 import type {
   DatasetAcquireResult,
   DatasetCompressResult,
+  DatasetEvaluateResult,
   DatasetExtractResult,
   DatasetSegmentResult,
   DatasetTrainResult,
@@ -10,7 +11,7 @@ import type {
 import { MetricsReportSchema, REPORT_SCHEMA, REPORT_VERSION, type MetricsReport, type StageTime, type VariantReport } from '../../schemas/report.ts';
 import { SegmentReportSchema } from '../../schemas/segment-report.ts';
 import type { StoreSpec } from '../../schemas/store.ts';
-import { FoldTrainResultSchema, type ResolvedVariant } from '../../schemas/train.ts';
+import { FoldTrainResultSchema, type ResolvedVariant, type TrainParams } from '../../schemas/train.ts';
 import { contentKey } from '../common/hash.ts';
 import { EpochRecordSchema, type EpochRecord } from '../model/checkpoint.ts';
 import { createStore } from '../store/index.ts';
@@ -36,20 +37,14 @@ export interface EvaluateDatasetInput {
   compressed: DatasetCompressResult;
   trained: DatasetTrainResult;
   variants: ResolvedVariant[];
+  /** The run's train and VSC settings, shown in the report (the trainings' keys already cover them). */
+  settings: { train: TrainParams; vsc: VscParams };
   /** The run's stage timings so far (from the pipeline's progress), for the report; not part of the key. */
   timings: StageTime[];
 }
 
-export interface EvaluateDatasetResult {
-  evalKey: string;
-  prefix: string;
-  metricsKey: string;
-  htmlKey: string;
-  markdownKey: string;
-  /** Headline of the full model: mean over folds. */
-  headline: { variant: string; accuracy: number; weightedF1: number; macroF1: number; folds: number };
-  skipped: boolean;
-}
+/** Where the report went; the workflow adds the dataset and turns `skipped` into `ran`. */
+export type EvaluateDatasetResult = Omit<DatasetEvaluateResult, 'dataset' | 'ran'> & { skipped: boolean };
 
 function packageVersion(): string {
   try {
@@ -188,6 +183,7 @@ export async function evaluateDatasetStep(input: EvaluateDatasetInput): Promise<
     classes,
     protocol: trained.protocol,
     optimistic: trained.optimistic,
+    config: { train: { ...input.settings.train }, vsc: { ...input.settings.vsc } },
     provenance: {
       configHash: input.configHash,
       sourceKey: input.acquired.sourceKey,

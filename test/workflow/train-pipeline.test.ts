@@ -10,6 +10,7 @@ import { parquetReadObjects } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { decodeCheckpoint } from '../../activities/model/checkpoint.ts';
 import { exportedConfig, predict } from '../../activities/model/predict.ts';
+import { readInferenceModel } from '../../activities/predict/model.ts';
 import { LocalStore } from '../../activities/store/local.ts';
 import { loadFeatureSets } from '../../activities/train/dataset.ts';
 import { readSplitPlan } from '../../activities/train/split-step.ts';
@@ -234,6 +235,22 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
     assert.equal(second.result.reports!.iemocap.evalKey, rep.evalKey);
     assert.deepEqual((await store.list('models/')).map((o) => o.key).sort(), objects);
 
+    // An ablation without VSC and without the contrastive loss: one more compress output (VSC off)
+    // next to the cached one, trained on it; everything before compress is reused.
+    const off = await run(await pipelineInput(storeRoot, { ...TRAIN, splits: { iemocap: { protocol: 's5' } }, variants: [{ vsc: false, contrastive: false }] }));
+    const outs = off.result.compressed!.iemocap.outputs;
+    assert.deepEqual(outs.map((o) => [o.enabled, o.ran]), [[true, false], [false, true]]);
+    assert.equal(outs[0]!.vscKey, vsc.vscKey);
+    assert.ok(outs[1]!.ratio < vsc.ratio, 'without VSC the visual data shrinks less');
+    assert.equal(off.result.features!.iemocap.ran, false);
+    const offRun = off.result.trained!.iemocap.runs;
+    assert.deepEqual(offRun.map((r) => r.variant), ['T+A+V-noVSC-noCL']);
+    const offModel = readInferenceModel(new Uint8Array(await store.get(modelKeys(offRun[0]!.trainKey).onnx)), 'noVSC model');
+    assert.equal(offModel.recipe.vsc.enabled, false, 'the model records that its visual input had no VSC');
+    const offReport = MetricsReportSchema.parse(JSON.parse((await store.get(off.result.reports!.iemocap.metricsKey)).toString('utf8')));
+    assert.deepEqual(offReport.variants.map((v) => [v.name, v.vsc, v.contrastive]), [['T+A+V-noVSC-noCL', false, false]]);
+    assert.equal(offReport.provenance.vscKeys.length, 2);
+
     // A corrupt feature shard: the stage fails without retries, naming the shard; committed models stay.
     const textShard = sources.text[1]!.key;
     const bytes = await store.get(textShard);
@@ -252,7 +269,7 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
     const failures = (child.events ?? []).filter((e) => e.activityTaskFailedEventAttributes);
     assert.equal(failures.length, 1);
     assert.equal(failures[0]!.activityTaskFailedEventAttributes!.failure?.applicationFailureInfo?.type, 'MerFeatureShardCorrupt');
-    const models = (await store.list('models/')).map((o) => o.key).sort();
+    const models = (await store.list('models/')).map((o) => o.key).filter((k) => !k.includes(offRun[0]!.trainKey)).sort();
     assert.deepEqual(models, objects, 'nothing committed was lost or touched');
   });
 });
