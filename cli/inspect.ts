@@ -152,13 +152,21 @@ export function stagesFromHistory(events: HistoryEvent[], input: PipelineInput):
     if (e.childWorkflowExecutionCompletedEventAttributes) {
       const result = decodePayload<Record<string, unknown>>(e.childWorkflowExecutionCompletedEventAttributes.result?.payloads?.[0]) ?? {};
       for (const [k, v] of Object.entries(result)) if (typeof v === 'number') row.counts[k] = v;
+      Object.assign(row.counts, nestedCounts(row.stage, result));
       // acquire reports ran per step ({download, extract, manifest}), segment one boolean for the stage.
       const ran = result.ran;
       if (typeof ran === 'boolean') row.ran = { [row.stage]: ran };
       else if (ran && typeof ran === 'object') {
         row.ran = Object.fromEntries(Object.entries(ran).filter(([, v]) => typeof v === 'boolean')) as Record<string, boolean>;
       }
-      const report = typeof result.summaryKey === 'string' ? result.summaryKey : typeof result.reportKey === 'string' ? result.reportKey : undefined;
+      const report =
+        typeof result.summaryKey === 'string'
+          ? result.summaryKey
+          : typeof result.reportKey === 'string'
+            ? result.reportKey
+            : typeof result.htmlKey === 'string'
+              ? result.htmlKey
+              : undefined;
       if (report) row.summaryKey = report;
       row.status = row.ran && Object.values(row.ran).length && Object.values(row.ran).every((v) => !v) ? 'skipped' : 'done';
     } else if (e.childWorkflowExecutionFailedEventAttributes) {
@@ -178,6 +186,34 @@ export function stagesFromHistory(events: HistoryEvent[], input: PipelineInput):
     }
   }
   return rows;
+}
+
+/** The headline numbers of the stages whose results nest them (per modality, per VSC output, per fold). */
+function nestedCounts(stage: string, r: Record<string, unknown>): Record<string, number> {
+  const pct = (x: number) => Math.round(x * 1000) / 10;
+  switch (stage) {
+    case 'extract': {
+      const mods = Object.values((r.modalities ?? {}) as Record<string, { modality: string; ok: number; quarantined: number }>);
+      return Object.fromEntries(mods.flatMap((m) => [[`${m.modality}Ok`, m.ok], [`${m.modality}Quarantined`, m.quarantined]]));
+    }
+    case 'compress': {
+      const outs = (r.outputs ?? []) as { enabled: boolean; utterances: number; ratio: number }[];
+      return Object.fromEntries(outs.flatMap((o) => [[o.enabled ? 'sequences' : 'sequencesNoVsc', o.utterances], [o.enabled ? 'ratio' : 'ratioNoVsc', Math.round(o.ratio * 10) / 10]]));
+    }
+    case 'train': {
+      const runs = (r.runs ?? []) as { variant: string; test: { weightedF1: number } }[];
+      const first = (r.variants as string[] | undefined)?.[0];
+      const full = runs.filter((x) => x.variant === first);
+      const mean = full.length ? full.reduce((a, x) => a + x.test.weightedF1, 0) / full.length : 0;
+      return { trainings: runs.length, folds: ((r.folds ?? []) as unknown[]).length, testWeightedF1Pct: pct(mean) };
+    }
+    case 'evaluate': {
+      const h = r.headline as { accuracy: number; weightedF1: number; macroF1: number } | undefined;
+      return h ? { accuracyPct: pct(h.accuracy), weightedF1Pct: pct(h.weightedF1), macroF1Pct: pct(h.macroF1) } : {};
+    }
+    default:
+      return {};
+  }
 }
 
 /** Live rows from the progress query (only answerable while a worker serves the run's task queue). */
