@@ -25,7 +25,6 @@ import type { CompressShardInput, CompressShardResult } from '../../activities/c
 import { LocalStore } from '../../activities/store/local.ts';
 import { COMMIT_FILE, type ObjectStore } from '../../activities/store/types.ts';
 import { buildRunConfig, toPipelineInput } from '../../cli/config.ts';
-import { decodePayload, fetchEvents } from '../../cli/inspect.ts';
 import { startPipeline } from '../../cli/run.ts';
 import { synthesize } from '../../cli/synth/index.ts';
 import { vscPartialPrefix, vscPrefix, vscShardCommitPrefix } from '../../schemas/compress.ts';
@@ -35,6 +34,7 @@ import { compressWorkflowId } from '../../workflows/compress.ts';
 import { TINY } from '../extract/inputs.ts';
 import { killChildWorkers, spawnChildWorker, type ChildWorker } from '../helpers/child-worker.ts';
 import { COMPRESS_CHUNK_ENV, COMPRESS_SLOW_ENV, INFERENCE_LOG_ENV, readCompressChunks } from '../helpers/inference-log.ts';
+import { activityRuns, pendingActivity, within } from '../helpers/activity-history.ts';
 import { startTemporal } from '../helpers/temporal.ts';
 
 /** Shards of 25 utterances (two for the tiny corpus), stored in chunks of 5 by the child workers. */
@@ -85,17 +85,6 @@ async function runHere(input: PipelineInput): Promise<PipelineResult> {
 }
 
 /** `p`, or a failure naming what is stuck (`why`) after `ms`. */
-async function within<T>(p: Promise<T>, ms: number, why: () => Promise<string>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), ms)));
-  try {
-    const r = await Promise.race([p, late]);
-    if (r === 'late') assert.fail(await why());
-    return r as T;
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Wall-clock values, and the resume point (which is what differs between a resumed and an undisturbed shard). */
 const VARYING = new Set(['committedAt', 'seconds', 'utterancesPerSecond', 'resumedFrom']);
@@ -145,34 +134,12 @@ interface ShardActivity {
 
 /** Every compressVisualShard activity of the compress child: shard, last attempt and result. */
 async function shardActivities(workflowId: string): Promise<ShardActivity[]> {
-  const runId = (await env.client.workflow.getHandle(workflowId).describe()).runId;
-  const byId = new Map<string, ShardActivity>();
-  for (const e of await fetchEvents(env.client, workflowId, runId)) {
-    const s = e.activityTaskScheduledEventAttributes;
-    if (s?.activityType?.name === 'compressVisualShard') byId.set(String(e.eventId), { shard: decodePayload<CompressShardInput>(s.input?.payloads?.[0])!.shard, attempt: 0 });
-    const st = e.activityTaskStartedEventAttributes;
-    const a = st && byId.get(String(st.scheduledEventId));
-    if (a) a.attempt = Number(st.attempt ?? 1);
-    const c = e.activityTaskCompletedEventAttributes;
-    const done = c && byId.get(String(c.scheduledEventId));
-    if (done) done.result = decodePayload<CompressShardResult>(c.result?.payloads?.[0]);
-  }
-  return [...byId.values()];
+  const runs = await activityRuns<CompressShardInput, CompressShardResult>(env.client, workflowId, 'compressVisualShard');
+  return runs.map((a) => ({ shard: a.input.shard, attempt: a.attempt, ...(a.result ? { result: a.result } : {}) }));
 }
 
 /** The pending compressVisualShard activity: attempt and last heartbeat (null when none). */
-async function pendingShard(workflowId: string): Promise<{ attempt: number; details: unknown } | null> {
-  try {
-    const d = await env.client.workflow.getHandle(workflowId).describe();
-    for (const a of d.raw.pendingActivities ?? []) {
-      if (a.activityType?.name !== 'compressVisualShard') continue;
-      return { attempt: a.attempt ?? 1, details: decodePayload(a.heartbeatDetails?.payloads?.[0]) ?? null };
-    }
-  } catch {
-    // the compress child does not exist yet
-  }
-  return null;
-}
+const pendingShard = (workflowId: string) => pendingActivity(env.client, workflowId, 'compressVisualShard');
 
 describe('fault suite (compress)', () => {
   test('the cpu worker is SIGKILLed mid-shard: a fresh worker resumes after the stored chunks, redoes at most one, and the output equals an undisturbed run', { timeout: 180_000 }, async () => {

@@ -16,7 +16,6 @@ import type { ExtractShardInput, ExtractShardResult } from '../../activities/ext
 import { LocalStore } from '../../activities/store/local.ts';
 import { COMMIT_FILE, type ObjectStore } from '../../activities/store/types.ts';
 import { buildRunConfig, toPipelineInput } from '../../cli/config.ts';
-import { decodePayload, fetchEvents } from '../../cli/inspect.ts';
 import { startPipeline } from '../../cli/run.ts';
 import { synthesize } from '../../cli/synth/index.ts';
 import type { PipelineInput, PipelineResult } from '../../schemas/config.ts';
@@ -25,6 +24,7 @@ import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
 import { TINY } from '../extract/inputs.ts';
 import { killChildWorkers, spawnChildWorker, type ChildWorker } from '../helpers/child-worker.ts';
 import { INFERENCE_LOG_ENV, INFERENCE_SLOW_ENV, installInferenceLog, readInferenceLog, type InferenceTotals } from '../helpers/inference-log.ts';
+import { activityRuns, pendingActivity } from '../helpers/activity-history.ts';
 import { startTemporal } from '../helpers/temporal.ts';
 
 /** Frames per utterance and per visual batch: two utterances a batch, eight batches a 16-utterance shard. */
@@ -114,37 +114,12 @@ interface ShardActivity {
 
 /** Every extractShard activity of a workflow run: its input, last attempt and result. */
 async function shardActivities(workflowId: string): Promise<ShardActivity[]> {
-  const runId = (await env.client.workflow.getHandle(workflowId).describe()).runId;
-  const byId = new Map<string, ShardActivity>();
-  for (const e of await fetchEvents(env.client, workflowId, runId)) {
-    const s = e.activityTaskScheduledEventAttributes;
-    if (s?.activityType?.name === 'extractShard') {
-      const input = decodePayload<ExtractShardInput>(s.input?.payloads?.[0])!;
-      byId.set(String(e.eventId), { modality: input.modality, shardKey: input.shardKey, attempt: 0 });
-    }
-    const st = e.activityTaskStartedEventAttributes;
-    const a = st && byId.get(String(st.scheduledEventId));
-    if (a) a.attempt = Number(st.attempt ?? 1);
-    const c = e.activityTaskCompletedEventAttributes;
-    const done = c && byId.get(String(c.scheduledEventId));
-    if (done) done.result = decodePayload<ExtractShardResult>(c.result?.payloads?.[0]);
-  }
-  return [...byId.values()];
+  const runs = await activityRuns<ExtractShardInput, ExtractShardResult>(env.client, workflowId, 'extractShard');
+  return runs.map((a) => ({ modality: a.input.modality, shardKey: a.input.shardKey, attempt: a.attempt, ...(a.result ? { result: a.result } : {}) }));
 }
 
 /** The pending extractShard activity of the extract child (null when none or the child is not there yet). */
-async function pendingShard(workflowId: string): Promise<{ attempt: number; details: unknown } | null> {
-  try {
-    const d = await env.client.workflow.getHandle(workflowId).describe();
-    for (const a of d.raw.pendingActivities ?? []) {
-      if (a.activityType?.name !== 'extractShard') continue;
-      return { attempt: a.attempt ?? 1, details: decodePayload(a.heartbeatDetails?.payloads?.[0]) ?? null };
-    }
-  } catch {
-    // not started yet
-  }
-  return null;
-}
+const pendingShard = (workflowId: string) => pendingActivity(env.client, workflowId, 'extractShard');
 
 const diff = (a: InferenceTotals, b: InferenceTotals): InferenceTotals => ({ calls: a.calls - b.calls, items: a.items - b.items });
 const sum = (a: InferenceTotals, b: InferenceTotals): InferenceTotals => ({ calls: a.calls + b.calls, items: a.items + b.items });

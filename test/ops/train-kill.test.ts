@@ -26,7 +26,6 @@ import { LocalStore } from '../../activities/store/local.ts';
 import type { TrainFoldInput, TrainFoldResult } from '../../activities/train/activities.ts';
 import { trainFoldStep, type TrainHeartbeat } from '../../activities/train/fold-step.ts';
 import { buildRunConfig, toPipelineInput } from '../../cli/config.ts';
-import { decodePayload, fetchEvents } from '../../cli/inspect.ts';
 import { startPipeline } from '../../cli/run.ts';
 import { synthesize } from '../../cli/synth/index.ts';
 import type { PipelineInput } from '../../schemas/config.ts';
@@ -36,6 +35,7 @@ import { trainWorkflowId } from '../../workflows/train.ts';
 import { TINY } from '../extract/inputs.ts';
 import { killChildWorkers, spawnChildWorker, type ChildWorker } from '../helpers/child-worker.ts';
 import { INFERENCE_LOG_ENV, TRAIN_STEP_SLOW_ENV, readTrainSteps } from '../helpers/inference-log.ts';
+import { activityRuns, pendingActivity, within } from '../helpers/activity-history.ts';
 import { startTemporal } from '../helpers/temporal.ts';
 
 /** Batches of 4 (six steps an epoch on this corpus), a step checkpoint every 2 steps, 3 epochs. */
@@ -82,17 +82,6 @@ async function pipelineInput(until: 'compress' | 'train', storeRoot: string, tas
 }
 
 /** `p`, or a failure naming what is stuck (`why`) after `ms`. */
-async function within<T>(p: Promise<T>, ms: number, why: () => Promise<string>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), ms)));
-  try {
-    const r = await Promise.race([p, late]);
-    if (r === 'late') assert.fail(await why());
-    return r as T;
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Decoded checkpoints by key: a stored checkpoint never changes, so each is read and checked once. */
 const decoded = new Map<string, DecodedCheckpoint>();
@@ -120,35 +109,10 @@ async function storedCheckpoints(store: LocalStore): Promise<Array<{ key: string
 }
 
 /** The pending trainFold activity: its attempt and last heartbeat (null before it starts). */
-async function pendingTrain(workflowId: string): Promise<{ attempt: number; details: TrainHeartbeat | null; lastFailure: string | null } | null> {
-  try {
-    const d = await env.client.workflow.getHandle(workflowId).describe();
-    for (const a of d.raw.pendingActivities ?? []) {
-      if (a.activityType?.name !== 'trainFold') continue;
-      return { attempt: a.attempt ?? 1, details: decodePayload<TrainHeartbeat>(a.heartbeatDetails?.payloads?.[0]) ?? null, lastFailure: a.lastFailure?.message ?? null };
-    }
-  } catch {
-    // the train child does not exist yet
-  }
-  return null;
-}
+const pendingTrain = (workflowId: string) => pendingActivity<TrainHeartbeat>(env.client, workflowId, 'trainFold');
 
 /** Every trainFold activity of the train child: its input, last attempt and result. */
-async function trainActivities(workflowId: string): Promise<Array<{ input: TrainFoldInput; attempt: number; result?: TrainFoldResult }>> {
-  const runId = (await env.client.workflow.getHandle(workflowId).describe()).runId;
-  const byId = new Map<string, { input: TrainFoldInput; attempt: number; result?: TrainFoldResult }>();
-  for (const e of await fetchEvents(env.client, workflowId, runId)) {
-    const s = e.activityTaskScheduledEventAttributes;
-    if (s?.activityType?.name === 'trainFold') byId.set(String(e.eventId), { input: decodePayload<TrainFoldInput>(s.input?.payloads?.[0])!, attempt: 0 });
-    const st = e.activityTaskStartedEventAttributes;
-    const a = st && byId.get(String(st.scheduledEventId));
-    if (a) a.attempt = Number(st.attempt ?? 1);
-    const c = e.activityTaskCompletedEventAttributes;
-    const done = c && byId.get(String(c.scheduledEventId));
-    if (done) done.result = decodePayload<TrainFoldResult>(c.result?.payloads?.[0]);
-  }
-  return [...byId.values()];
-}
+const trainActivities = (workflowId: string) => activityRuns<TrainFoldInput, TrainFoldResult>(env.client, workflowId, 'trainFold');
 
 /** Every tensor of a checkpoint, by `group/name`, as plain arrays (compared exactly). */
 function tensorsOf(ck: DecodedCheckpoint): Record<string, number[]> {
