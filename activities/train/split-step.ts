@@ -1,6 +1,6 @@
 import { arrowTableToRows } from '../../schemas/manifest.ts';
 import type { StoreSpec } from '../../schemas/store.ts';
-import { SplitParamsSchema, SplitPlanSchema, type SplitParams, type SplitParamsInput, type SplitPlan } from '../../schemas/train.ts';
+import { SplitParamsSchema, SplitPlanSchema, type FoldSummaryShape, type SplitParams, type SplitParamsInput, type SplitPlan } from '../../schemas/train.ts';
 import { parquetToTable } from '../common/parquet.ts';
 import { createStore } from '../store/index.ts';
 import type { ObjectStore } from '../store/types.ts';
@@ -26,15 +26,8 @@ export interface PlanSplitsInput {
   exclude?: string[];
 }
 
-export interface FoldSummary {
-  index: number;
-  name: string;
-  testGroup: string;
-  train: number;
-  validation: number;
-  test: number;
-  optimistic: boolean;
-}
+/** A fold's sizes, what workflows carry instead of the plan. */
+export type FoldSummary = FoldSummaryShape;
 
 export interface PlanSplitsResult {
   splitsKey: string;

@@ -11,10 +11,11 @@ import { findResetPoint } from '../../cli/resume.ts';
 import { startPipeline, watchPipeline } from '../../cli/run.ts';
 import { synthesize } from '../../cli/synth/index.ts';
 import type { PipelineResult } from '../../schemas/config.ts';
-import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
+import { runWorkers } from '../../workers/factory.ts';
 import { progressQuery } from '../../workflows/progress.ts';
 import { clusterEnv, runMer } from '../helpers/cli.ts';
 import { startArchiveServer } from '../helpers/http-server.ts';
+import { inProcessWorkers } from '../helpers/pipeline.ts';
 import { startTemporal } from '../helpers/temporal.ts';
 
 let env: TestWorkflowEnvironment;
@@ -73,13 +74,7 @@ async function failedRun(name: string) {
   const input = toPipelineInput(config, baseDir, true);
   http.hide(meldArchive);
   http.hold(meldArchive);
-  const workers = await createMerWorkers({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueues: input.temporal.taskQueues,
-    queues: ['cpu', 'gpu'],
-    workflows: true,
-  });
+  const workers = await inProcessWorkers(env, input);
   const { handle } = await startPipeline(env.client, input);
   const released = (async () => {
     const deadline = Date.now() + 60_000;

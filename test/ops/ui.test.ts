@@ -14,6 +14,7 @@ import { uiListUrl, uiWorkflowUrl } from '../../cli/session.ts';
 import { synthesize } from '../../cli/synth/index.ts';
 import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
 import { launchChromium } from '../helpers/chromium.ts';
+import { inProcessWorkers } from '../helpers/pipeline.ts';
 import { startTemporal } from '../helpers/temporal.ts';
 
 async function freePort(): Promise<number> {
@@ -63,13 +64,7 @@ describe('Temporal Web UI', () => {
       taskQueuePrefix: 'ui',
     });
     const input = { ...toPipelineInput(config, baseDir, true), name: 'ui-e2e' };
-    const workers = await createMerWorkers({
-      connection: env.nativeConnection,
-      namespace: 'default',
-      taskQueues: input.temporal.taskQueues,
-      queues: ['cpu', 'gpu'],
-      workflows: true,
-    });
+    const workers = await inProcessWorkers(env, input);
     const { handle } = await startPipeline(env.client, input);
     const result = await runWorkers(workers, watchPipeline(handle, { quiet: true, intervalMs: 300 }));
     assert.ok(result?.datasets.iemocap.rows);

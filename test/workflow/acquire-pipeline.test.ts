@@ -9,12 +9,12 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { parquetToTable } from '../../activities/common/parquet.ts';
 import { LocalStore } from '../../activities/store/local.ts';
 import { buildRunConfig, toPipelineInput } from '../../cli/config.ts';
-import { startPipeline, watchPipeline } from '../../cli/run.ts';
+import { startPipeline } from '../../cli/run.ts';
 import { synthesize } from '../../cli/synth/index.ts';
 import { arrowTableToRows } from '../../schemas/manifest.ts';
 import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
-import type { ProgressSnapshot } from '../../workflows/progress.ts';
 import { startArchiveServer } from '../helpers/http-server.ts';
+import { runInProcess } from '../helpers/pipeline.ts';
 import { startTemporal } from '../helpers/temporal.ts';
 
 let env: TestWorkflowEnvironment;
@@ -49,17 +49,7 @@ async function runOnce(opts: { store: string; meldUrl: string; meldSha?: string;
     taskQueuePrefix: opts.prefix,
   });
   const input = toPipelineInput(config, baseDir, true);
-  const workers = await createMerWorkers({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueues: input.temporal.taskQueues,
-    queues: ['cpu', 'gpu'],
-    workflows: true,
-  });
-  const { handle } = await startPipeline(env.client, input);
-  let progress: ProgressSnapshot | undefined;
-  const result = await runWorkers(workers, watchPipeline(handle, { quiet: true, intervalMs: 300, onProgress: (p) => (progress = p) }));
-  return { result: result!, handle, input, progress: progress! };
+  return { ...(await runInProcess(env, input)), input };
 }
 
 describe('MerPipeline --until acquire', () => {

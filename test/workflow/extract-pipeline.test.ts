@@ -7,15 +7,14 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { parquetToTable } from '../../activities/common/parquet.ts';
 import { LocalStore } from '../../activities/store/local.ts';
 import { buildRunConfig, ConfigError, toPipelineInput } from '../../cli/config.ts';
-import { startPipeline, watchPipeline } from '../../cli/run.ts';
 import { synthesize } from '../../cli/synth/index.ts';
 import type { ModalityFeaturesResult, PipelineInput } from '../../schemas/config.ts';
 import { EXTRACT_MODALITIES } from '../../schemas/extract.ts';
 import { tableToFeatureRows } from '../../schemas/features.ts';
 import { tableToSegmentRows } from '../../schemas/segment-table.ts';
-import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
 import type { ProgressSnapshot } from '../../workflows/progress.ts';
 import { TINY } from '../extract/inputs.ts';
+import { runInProcess } from '../helpers/pipeline.ts';
 import { startTemporal } from '../helpers/temporal.ts';
 
 let env: TestWorkflowEnvironment;
@@ -52,17 +51,9 @@ async function pipelineInput(store: string): Promise<PipelineInput> {
 }
 
 async function run(input: PipelineInput) {
-  const workers = await createMerWorkers({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueues: input.temporal.taskQueues,
-    queues: ['cpu', 'gpu'],
-    workflows: true,
-  });
-  const { handle } = await startPipeline(env.client, input);
   const seen: ProgressSnapshot[] = [];
-  const result = await runWorkers(workers, watchPipeline(handle, { quiet: true, intervalMs: 200, onProgress: (p) => seen.push(p) }));
-  return { result: result!, progress: seen.at(-1)!, seen };
+  const r = await runInProcess(env, input, { intervalMs: 200, onProgress: (p) => seen.push(p) });
+  return { ...r, seen };
 }
 
 describe('MerPipeline --until extract', () => {

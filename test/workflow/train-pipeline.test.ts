@@ -16,16 +16,15 @@ import { loadFeatureSets } from '../../activities/train/dataset.ts';
 import { readSplitPlan } from '../../activities/train/split-step.ts';
 import { buildRunConfig, toPipelineInput } from '../../cli/config.ts';
 import { fetchReports } from '../../cli/report.ts';
-import { pipelineWorkflowId, startPipeline, watchPipeline } from '../../cli/run.ts';
+import { pipelineWorkflowId } from '../../cli/run.ts';
 import { synthesize } from '../../cli/synth/index.ts';
 import type { PipelineInput, TrainRunSummary } from '../../schemas/config.ts';
 import { MetricsReportSchema } from '../../schemas/report.ts';
 import { FoldTrainResultSchema, modelKeys } from '../../schemas/train.ts';
-import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
 import { failureMessage } from '../../workflows/pipeline.ts';
-import type { ProgressSnapshot } from '../../workflows/progress.ts';
 import { TINY } from '../extract/inputs.ts';
 import { launchChromium } from '../helpers/chromium.ts';
+import { runInProcess } from '../helpers/pipeline.ts';
 import { startTemporal } from '../helpers/temporal.ts';
 
 /**
@@ -70,19 +69,7 @@ async function pipelineInput(store: string, train: Record<string, unknown> = TRA
   return toPipelineInput(config, baseDir, true);
 }
 
-async function run(input: PipelineInput) {
-  const workers = await createMerWorkers({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueues: input.temporal.taskQueues,
-    queues: ['cpu', 'gpu'],
-    workflows: true,
-  });
-  const { handle } = await startPipeline(env.client, input);
-  let last: ProgressSnapshot | undefined;
-  const result = await runWorkers(workers, watchPipeline(handle, { quiet: true, intervalMs: 300, onProgress: (p) => (last = p) }));
-  return { result: result!, progress: last!, handle };
-}
+const run = (input: PipelineInput) => runInProcess(env, input);
 
 /** The pipeline's own report in headless Chromium: every figure drawn and visible; a screenshot kept. */
 async function renderInChromium(html: string, classes: readonly string[]): Promise<void> {
