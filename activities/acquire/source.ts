@@ -8,6 +8,7 @@ import { sha256Stream } from '../common/hash-stream.ts';
 import type { StepContext } from '../common/context.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { redactUrlForLog } from './download.ts';
+import { extractToStore, type ExtractLimits } from './extract.ts';
 import { isIgnoredPath } from './manifest-common.ts';
 
 /** Bumped when extraction or import would lay files out differently: old raw copies then don't match. */
@@ -34,7 +35,8 @@ export async function sourceKey(dataset: DatasetName, source: SourceSpec): Promi
       const s = await statOrMissing(source.path, 'folder');
       if (!s.isDirectory()) throw new MerError(ErrorTypes.SourceMissing, `${source.path}: not a folder`);
       const listing = (await listFolder(source.path)).map((f) => [f.rel, f.size, f.mtimeMs]);
-      return contentKey({ ...base, listing });
+      // MELD's nested train/dev/test archives in a folder are expanded since folder layout 2.
+      return contentKey({ ...base, listing, ...(dataset === 'meld' ? { folderLayout: 2 } : {}) });
     }
   }
 }
@@ -90,9 +92,17 @@ export async function importFolder(opts: {
   destPrefix: string;
   ctx: StepContext;
   concurrency?: number;
+  /**
+   * Files (relative paths) that are archives to expand in place rather than copy, as `tar -xf` in
+   * their folder would: a folder made by extracting MELD.Raw.tar.gz still holds train/dev/test.tar.gz.
+   */
+  nested?: (path: string) => boolean;
+  limits?: ExtractLimits;
 }): Promise<ImportResult> {
   const { store, root, destPrefix, ctx } = opts;
-  const files = await listFolder(root);
+  const listed = await listFolder(root);
+  const archives = opts.nested ? listed.filter((f) => opts.nested!(f.rel)) : [];
+  const files = listed.filter((f) => !archives.includes(f));
   const resumeAfter = Number(ctx.resumeDetails<{ filesDone?: number }>()?.filesDone ?? 0);
   const results: ImportResult['files'] = new Array(files.length);
   let next = 0;
@@ -117,7 +127,28 @@ export async function importFolder(opts: {
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 4) }, worker));
-  return { files: results, skipped: [], bytesOut };
+  const skipped: ImportResult['skipped'] = [];
+  for (const a of archives) {
+    const dir = a.rel.includes('/') ? a.rel.slice(0, a.rel.lastIndexOf('/')) : '';
+    const r = await extractToStore({
+      store,
+      input: { kind: 'file', path: a.abs },
+      archiveName: basename(a.rel),
+      destPrefix: dir ? `${destPrefix}/${dir}` : destPrefix,
+      ...(opts.limits ? { limits: opts.limits } : {}),
+      onProgress: (p) => ctx.heartbeat({ filesDone: files.length, files: files.length, nested: a.rel, ...p }),
+      signal: ctx.signal,
+    });
+    for (const f of r.files) {
+      const path = dir ? `${dir}/${f.path}` : f.path;
+      results.push({ path, size: f.size, sha256: f.sha256 });
+      bytesOut += f.size;
+    }
+    for (const k of r.skipped) skipped.push({ entry: `${a.rel}: ${k.entry}`, reason: k.reason });
+  }
+  // A folder that already holds the expanded files next to the archive: one entry per path.
+  const byPath = new Map(results.map((f) => [f.path, f]));
+  return { files: [...byPath.values()].sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0)), skipped, bytesOut };
 }
 
 /** Resume point = files done without a gap, since uploads complete out of order. */

@@ -144,7 +144,14 @@ export async function extractStep(
   const destPrefix = `${rawPrefix}/files`;
   let index: RawIndex;
   if (plan.source.kind === 'folder') {
-    const r = await importFolder({ store, root: plan.source.path, destPrefix, ctx });
+    const r = await importFolder({
+      store,
+      root: plan.source.path,
+      destPrefix,
+      ctx,
+      nested: nestedFor(plan.dataset),
+      limits: { maxTotalBytes: Math.round(acquire.maxExtractGiB * 1024 ** 3), maxEntries: acquire.maxEntries },
+    });
     index = { files: r.files, skipped: r.skipped };
   } else {
     const resumeAfter = Number(ctx.resumeDetails<{ entriesDone?: number }>()?.entriesDone ?? 0);

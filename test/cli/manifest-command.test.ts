@@ -215,6 +215,15 @@ describe('mer manifest (MELD archive)', () => {
     for (const issue of report.issueList) assert.ok(issue.file && issue.reason, JSON.stringify(issue));
   });
 
+  test('the folder a user gets by extracting MELD.Raw.tar.gz (nested train/dev/test archives inside) gives the same manifest', async () => {
+    const folder = join(dir, 'meld', 'MELD.Raw');
+    assert.ok((await readdir(folder)).includes('train.tar.gz'), 'the synthetic folder holds the nested archives, like the real one');
+    const fromFolder = await manifestJson(['--dataset', 'meld', '--source', folder, '--store', join(dir, 'store-meld-folder')]);
+    assert.deepEqual(fromFolder.perSplit, report.perSplit);
+    assert.deepEqual(fromFolder.mediaMissing, report.mediaMissing, 'clips inside the nested archives are found');
+    assert.ok(fromFolder.mediaMissing.video < fromFolder.rows / 4);
+  });
+
   test('clips without a CSV row are reported by name', () => {
     const orphans = meldTruth.extraClips.filter((c) => c.kind === 'orphan');
     assert.ok(orphans.length > 0, 'the synthetic corpus carries orphan clips');
