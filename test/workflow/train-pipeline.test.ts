@@ -55,7 +55,8 @@ const TRAIN = {
   maxEpochs: 20,
   patience: 6,
   batchSize: 16,
-  checkpointEverySteps: 5,
+  // Epoch-end checkpoints only (mid-epoch ones are the train kill test's subject): each is ~40 MB.
+  checkpointEverySteps: 0,
   splits: { iemocap: { protocol: 'loso' } },
   variants: [{}, { modalities: ['t'] }, { modalities: ['a'] }, { modalities: ['v'] }],
 };
