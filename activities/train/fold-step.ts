@@ -158,8 +158,8 @@ export async function trainFoldStep(input: TrainFoldInput, ctx: StepContext, run
   });
   const { train: trainSet, validation, test } = loaded.sets;
 
-  // Resume: the newest checkpoint that decodes. The heartbeat names the last one this activity
-  // announced; the store may hold a newer one written just before the worker died.
+  // Resume: the newest checkpoint in the store that decodes. Heartbeats announce checkpoint keys for
+  // the UI, but the store decides: it may hold a newer one written just before the worker died.
   let resumeFrom: Uint8Array | undefined;
   let resumedFromStep = 0;
   let latest: string | undefined;
