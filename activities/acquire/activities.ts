@@ -3,8 +3,8 @@ import type {
   DatasetPlan,
   StoreSpecResolved,
 } from '../../schemas/config.ts';
-import { temporalStepContext, type StepContext } from '../common/context.ts';
-import { toFailure } from '../common/errors.ts';
+import { stepActivity } from '../common/activity.ts';
+import type { StepContext } from '../common/context.ts';
 import {
   buildManifestStep,
   downloadStep,
@@ -21,15 +21,7 @@ import {
  * (heartbeats, cancellation, resume details) and turn known failures into non-retryable ones.
  */
 export function createAcquireActivities() {
-  const wrap =
-    <A, R>(fn: (input: A, ctx: StepContext) => Promise<R>) =>
-    async (input: A): Promise<R> => {
-      try {
-        return await fn(input, temporalStepContext());
-      } catch (err) {
-        throw toFailure(err);
-      }
-    };
+  const wrap = <A, R>(fn: (input: A, ctx: StepContext) => Promise<R>) => stepActivity(fn);
   return {
     planAcquire: wrap((i: { store: StoreSpecResolved; plan: DatasetPlan; acquire: AcquireParams }) => planStep(i)),
     downloadSource: wrap(downloadStep),

@@ -1,4 +1,5 @@
-import { temporalStepContext, type StepContext } from '../common/context.ts';
+import { stepActivity } from '../common/activity.ts';
+import type { StepContext } from '../common/context.ts';
 import { toStageFailure } from './errors.ts';
 import { finalizeCompressStep, type FinalizeCompressInput } from './finalize.ts';
 import { planCompressStep, type PlanCompressInput, type PlanCompressResult } from './plan.ts';
@@ -9,15 +10,7 @@ import { compressShardStep, type CompressShardInput, type CompressShardResult } 
  * context and fail corrupt shards without retries. Registered by activities/index.ts.
  */
 export function createCompressActivities() {
-  const wrap =
-    <A, R>(fn: (input: A, ctx: StepContext) => Promise<R>) =>
-    async (input: A): Promise<R> => {
-      try {
-        return await fn(input, temporalStepContext());
-      } catch (err) {
-        throw toStageFailure(err);
-      }
-    };
+  const wrap = <A, R>(fn: (input: A, ctx: StepContext) => Promise<R>) => stepActivity(fn, toStageFailure);
   return {
     planCompress: wrap((i: PlanCompressInput) => planCompressStep(i)),
     compressVisualShard: wrap((i: CompressShardInput, ctx) => compressShardStep(i, ctx)),

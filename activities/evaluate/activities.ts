@@ -1,16 +1,11 @@
+import { stepActivity } from '../common/activity.ts';
 import { toStageFailure } from '../compress/errors.ts';
 import { evaluateDatasetStep, type EvaluateDatasetInput, type EvaluateDatasetResult } from './steps.ts';
 
 /** The evaluate stage's activity (mer-cpu). Registered by activities/index.ts. */
 export function createEvaluateActivities() {
   return {
-    async evaluateDataset(input: EvaluateDatasetInput): Promise<EvaluateDatasetResult> {
-      try {
-        return await evaluateDatasetStep(input);
-      } catch (err) {
-        throw toStageFailure(err);
-      }
-    },
+    evaluateDataset: stepActivity((input: EvaluateDatasetInput): Promise<EvaluateDatasetResult> => evaluateDatasetStep(input), toStageFailure),
   };
 }
 

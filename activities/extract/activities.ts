@@ -1,6 +1,5 @@
 import { ExtractRuntimeSchema, type ExtractRuntime } from '../../schemas/extract.ts';
-import { temporalStepContext } from '../common/context.ts';
-import { toFailure } from '../common/errors.ts';
+import { stepActivity } from '../common/activity.ts';
 import {
   extractShardStep,
   finalizeExtractStep,
@@ -21,17 +20,10 @@ import {
  */
 export function createExtractActivities(runtime: Partial<ExtractRuntime> = {}) {
   const rt = ExtractRuntimeSchema.parse(runtime);
-  const guard = async <R>(fn: () => Promise<R>): Promise<R> => {
-    try {
-      return await fn();
-    } catch (err) {
-      throw toFailure(err);
-    }
-  };
   return {
-    planExtract: (input: ExtractPlanInput): Promise<ExtractPlan> => guard(() => planExtractStep(input)),
-    extractShard: (input: ExtractShardInput): Promise<ExtractShardResult> => guard(() => extractShardStep(input, temporalStepContext(), rt)),
-    finalizeExtract: (input: ExtractFinalizeInput): Promise<ExtractReport> => guard(() => finalizeExtractStep(input)),
+    planExtract: stepActivity((input: ExtractPlanInput): Promise<ExtractPlan> => planExtractStep(input)),
+    extractShard: stepActivity((input: ExtractShardInput, ctx): Promise<ExtractShardResult> => extractShardStep(input, ctx, rt)),
+    finalizeExtract: stepActivity((input: ExtractFinalizeInput): Promise<ExtractReport> => finalizeExtractStep(input)),
   };
 }
 

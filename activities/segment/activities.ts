@@ -1,21 +1,13 @@
 import type { SegmentShardStats } from '../../schemas/segment-report.ts';
-import { temporalStepContext, type StepContext } from '../common/context.ts';
-import { toFailure } from '../common/errors.ts';
+import { stepActivity } from '../common/activity.ts';
+import type { StepContext } from '../common/context.ts';
 import { planSegmentStep, type SegmentPlan, type SegmentPlanInput, type SegmentSummary, type ShardSpec } from './plan.ts';
 import { finalizeSegmentStep, type FinalizeSegmentInput } from './report.ts';
 import { segmentShardStep, type SegmentShardInput } from './shard.ts';
 
 /** The segment stage's Temporal activities: thin adapters over the step functions. */
 export function createSegmentActivities() {
-  const wrap =
-    <A, R>(fn: (input: A, ctx: StepContext) => Promise<R>) =>
-    async (input: A): Promise<R> => {
-      try {
-        return await fn(input, temporalStepContext());
-      } catch (err) {
-        throw toFailure(err);
-      }
-    };
+  const wrap = <A, R>(fn: (input: A, ctx: StepContext) => Promise<R>) => stepActivity(fn);
   return {
     planSegment: wrap((i: SegmentPlanInput, ctx) => planSegmentStep(i, ctx.signal)),
     segmentShard: wrap(segmentShardStep),

@@ -1,4 +1,4 @@
-import type { DatasetName, SegmentParams, StoreSpecResolved } from '../../schemas/config.ts';
+import type { DatasetName, DatasetSegmentResult, SegmentParams, StoreSpecResolved } from '../../schemas/config.ts';
 import { arrowTableToRows, type ManifestRow } from '../../schemas/manifest.ts';
 import { SEGMENT_FRAME_SIZE } from '../../schemas/segment.ts';
 import { ffmpegVersion } from '../common/ffmpeg.ts';
@@ -20,17 +20,7 @@ export interface ShardSpec {
 }
 
 /** What a committed segment output holds: kept in its commit marker, returned by the child workflow. */
-export interface SegmentSummary {
-  segKey: string;
-  prefix: string;
-  reportKey: string;
-  shardKeys: string[];
-  utterances: number;
-  ok: number;
-  quarantined: number;
-  audioSeconds: number;
-  frames: number;
-}
+export type SegmentSummary = Omit<DatasetSegmentResult, 'dataset' | 'ran'>;
 
 export interface SegmentPlan {
   segKey: string;

@@ -1,5 +1,5 @@
 import type { ExtractRuntime } from '../../schemas/extract.ts';
-import { temporalStepContext } from '../common/context.ts';
+import { stepActivity } from '../common/activity.ts';
 import { toStageFailure } from '../compress/errors.ts';
 import { trainFoldStep, type TrainFoldInput, type TrainFoldResult } from './fold-step.ts';
 import { planSplitsStep, type PlanSplitsInput, type PlanSplitsResult } from './split-step.ts';
@@ -10,20 +10,8 @@ import { planSplitsStep, type PlanSplitsInput, type PlanSplitsResult } from './s
  */
 export function createTrainActivities(runtime: Partial<ExtractRuntime> = {}) {
   return {
-    async planSplits(input: PlanSplitsInput): Promise<PlanSplitsResult> {
-      try {
-        return await planSplitsStep(input);
-      } catch (err) {
-        throw toStageFailure(err);
-      }
-    },
-    async trainFold(input: TrainFoldInput): Promise<TrainFoldResult> {
-      try {
-        return await trainFoldStep(input, temporalStepContext(), runtime);
-      } catch (err) {
-        throw toStageFailure(err);
-      }
-    },
+    planSplits: stepActivity((input: PlanSplitsInput): Promise<PlanSplitsResult> => planSplitsStep(input), toStageFailure),
+    trainFold: stepActivity((input: TrainFoldInput, ctx): Promise<TrainFoldResult> => trainFoldStep(input, ctx, runtime), toStageFailure),
   };
 }
 
