@@ -10,11 +10,13 @@ import type { BenchRow } from './types.ts';
 const here = fileURLToPath(new URL('.', import.meta.url));
 
 function findBenches(dir: string): string[] {
-  return readdirSync(dir).sort().flatMap((n) => {
-    const p = join(dir, n);
-    if (statSync(p).isDirectory()) return n === 'results' ? [] : findBenches(p);
-    return n.endsWith('.bench.ts') ? [p] : [];
-  });
+  return readdirSync(dir)
+    .sort()
+    .flatMap((n) => {
+      const p = join(dir, n);
+      if (statSync(p).isDirectory()) return n === 'results' ? [] : findBenches(p);
+      return n.endsWith('.bench.ts') ? [p] : [];
+    });
 }
 
 const filter = process.argv[2];
@@ -51,7 +53,11 @@ const table = rows.map((r) => [
   r.notes ?? '',
 ]);
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
-const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+const line = (cells: string[]) =>
+  cells
+    .map((c, i) => c.padEnd(widths[i]))
+    .join('  ')
+    .trimEnd();
 console.log(line(header));
 console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const row of table) console.log(line(row));
@@ -59,7 +65,12 @@ for (const row of table) console.log(line(row));
 const outDir = join(here, 'results');
 mkdirSync(outDir, { recursive: true });
 const file = join(outDir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version };
+const machine = {
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model,
+  memGiB: Math.round(totalmem() / 2 ** 30),
+  node: process.version,
+};
 writeFileSync(file, JSON.stringify({ machine, rows, failures }, null, 2));
 console.log(`\nresults: ${relative(process.cwd(), file)}`);
 if (failures.length) process.exitCode = 1;

@@ -47,10 +47,13 @@ function readConfigDocument(file: string): ConfigDocument {
     const e = doc.errors[0];
     // linePos is only filled in with prettyErrors, which would also reformat the message.
     const pos = e.linePos?.[0] ?? lineCounter.linePos(e.pos[0]);
-    throw new ConfigError(`${file}${pos ? `:${pos.line}:${pos.col}` : ''}: not valid YAML/JSON: ${e.message.split('\n')[0]}`);
+    throw new ConfigError(
+      `${file}${pos ? `:${pos.line}:${pos.col}` : ''}: not valid YAML/JSON: ${e.message.split('\n')[0]}`,
+    );
   }
   const raw = (doc.toJS() ?? {}) as unknown;
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(`${file}:1: the config must be a mapping of settings`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new ConfigError(`${file}:1: the config must be a mapping of settings`);
   return { raw: raw as Record<string, unknown>, lineOfPath: (path) => lineOf(doc, lineCounter, path) };
 }
 
@@ -60,7 +63,11 @@ export function loadConfigFile(file: string): RunConfig {
   return parseConfigObject(raw, file, lineOfPath);
 }
 
-export function parseConfigObject(raw: unknown, file: string, lineOfPath?: (p: PropertyKey[]) => number | undefined): RunConfig {
+export function parseConfigObject(
+  raw: unknown,
+  file: string,
+  lineOfPath?: (p: PropertyKey[]) => number | undefined,
+): RunConfig {
   const r = RunConfigSchema.safeParse(raw);
   if (!r.success) throw new ConfigError(describeZodError(file, r.error, lineOfPath));
   return r.data;
@@ -106,7 +113,10 @@ export function buildRunConfig(file: string | undefined, o: RunOverrides): { con
   // flags give (e.g. a store-only config plus --iemocap); errors still name the file's lines.
   const docu = file ? readConfigDocument(file) : undefined;
   const raw: Record<string, unknown> = docu ? structuredClone(docu.raw) : {};
-  const datasets = { ...((raw.datasets as Record<string, unknown>) ?? {}) } as Record<string, Record<string, unknown> | undefined>;
+  const datasets = { ...((raw.datasets as Record<string, unknown>) ?? {}) } as Record<
+    string,
+    Record<string, unknown> | undefined
+  >;
   // Paths typed on the command line are relative to where the command runs, not to the config file.
   const fromCwd = (p: string) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(p) || isAbsolute(p) ? p : resolve(p));
   if (o.iemocap) datasets.iemocap = { ...(datasets.iemocap ?? {}), source: fromCwd(o.iemocap) };
@@ -140,7 +150,10 @@ export function buildRunConfig(file: string | undefined, o: RunOverrides): { con
     const fits = (Object.keys(PROTOCOLS_BY_DATASET) as (keyof typeof PROTOCOLS_BY_DATASET)[]).filter((d) =>
       (PROTOCOLS_BY_DATASET[d] as readonly string[]).includes(o.protocol!),
     );
-    if (!fits.length) throw new ConfigError(`--protocol: "${o.protocol}" is not a protocol (IEMOCAP: loso, s5, paper; MELD: official, paper)`);
+    if (!fits.length)
+      throw new ConfigError(
+        `--protocol: "${o.protocol}" is not a protocol (IEMOCAP: loso, s5, paper; MELD: official, paper)`,
+      );
     for (const d of fits) splits[d] = { ...(splits[d] ?? {}), protocol: o.protocol };
     train.splits = splits;
   }
@@ -170,15 +183,25 @@ export function parseStoreFlag(value: string, endpoint?: string): Record<string,
 
 const ARCHIVE_RE = /\.(tar\.gz|tgz|tar|zip)$/i;
 
-export function resolveSource(dataset: DatasetName, source: string, sha256: string | undefined, baseDir: string): SourceSpec {
+export function resolveSource(
+  dataset: DatasetName,
+  source: string,
+  sha256: string | undefined,
+  baseDir: string,
+): SourceSpec {
   if (/^https?:\/\//i.test(source)) return { kind: 'url', url: source, ...(sha256 ? { sha256 } : {}) };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(source)) {
-    throw new ConfigError(`datasets.${dataset}.source: unsupported URL scheme in ${source.split('?')[0]} (use http(s), a local archive or a folder)`);
+    throw new ConfigError(
+      `datasets.${dataset}.source: unsupported URL scheme in ${source.split('?')[0]} (use http(s), a local archive or a folder)`,
+    );
   }
   const path = isAbsolute(source) ? source : resolve(baseDir, source);
   if (!existsSync(path)) throw new ConfigError(`datasets.${dataset}.source: ${path} does not exist`);
   if (statSync(path).isDirectory()) return { kind: 'folder', path };
-  if (!ARCHIVE_RE.test(path)) throw new ConfigError(`datasets.${dataset}.source: ${path} is neither a folder nor a .tar.gz/.tgz/.tar/.zip archive`);
+  if (!ARCHIVE_RE.test(path))
+    throw new ConfigError(
+      `datasets.${dataset}.source: ${path} is neither a folder nor a .tar.gz/.tgz/.tar/.zip archive`,
+    );
   return { kind: 'archive', path, ...(sha256 ? { sha256 } : {}) };
 }
 
@@ -206,7 +229,8 @@ export function resolveExtract(params: ExtractParams, baseDir: string): ExtractP
   const missing: string[] = [];
   for (const m of EXTRACT_MODALITIES) {
     const path = isAbsolute(params[m].model) ? params[m].model : resolve(baseDir, params[m].model);
-    if (params[m].model === DEFAULT_EXTRACT[m].model && !existsSync(path)) missing.push(`extract.${m}.model (default ${path})`);
+    if (params[m].model === DEFAULT_EXTRACT[m].model && !existsSync(path))
+      missing.push(`extract.${m}.model (default ${path})`);
     out[m].model = path;
   }
   if (missing.length) {
@@ -233,23 +257,43 @@ export function toPipelineInput(config: RunConfig, baseDir: string, searchAttrib
     if (!d) continue;
     const labels = d.labels ?? DEFAULT_LABELS[name];
     if (!ALLOWED_LABELS[name].includes(labels)) {
-      throw new ConfigError(`datasets.${name}.labels: "${labels}" is not a label set of ${name} (use ${ALLOWED_LABELS[name].join(' or ')})`);
+      throw new ConfigError(
+        `datasets.${name}.labels: "${labels}" is not a label set of ${name} (use ${ALLOWED_LABELS[name].join(' or ')})`,
+      );
     }
     datasets.push({ dataset: name, source: resolveSource(name, d.source, d.sha256, baseDir), labels });
   }
   const store =
     config.store.kind === 'local'
-      ? { kind: 'local' as const, root: isAbsolute(config.store.root) ? config.store.root : resolve(baseDir, config.store.root) }
+      ? {
+          kind: 'local' as const,
+          root: isAbsolute(config.store.root) ? config.store.root : resolve(baseDir, config.store.root),
+        }
       : config.store;
   // A stage's parameters join the hash only when the run includes that stage: adding a stage to the
   // pipeline must not change the identity (workflow id) of runs that never reach it.
   const segment = stages.includes('segment') ? config.segment : undefined;
   const extract = stages.includes('extract') ? resolveExtract(config.extract, baseDir) : undefined;
-  const train = stages.includes('train') ? { params: config.train, variants: resolveVariants(config.train) } : undefined;
-  const compress = stages.includes('compress') ? { settings: vscSettings(config.compress, train?.variants) } : undefined;
+  const train = stages.includes('train')
+    ? { params: config.train, variants: resolveVariants(config.train) }
+    : undefined;
+  const compress = stages.includes('compress')
+    ? { settings: vscSettings(config.compress, train?.variants) }
+    : undefined;
   // The hash names the data, not the credentials: a fresh link for the same file is the same run.
-  const hashed = datasets.map((d) => (d.source.kind === 'url' ? { ...d, source: { ...d.source, url: redactUrlForLog(d.source.url) } } : d));
-  const configHash = contentKey({ store, stages, datasets: hashed, acquire: config.acquire, ...(segment ? { segment } : {}), ...(extract ? { extract } : {}), ...(compress ? { compress } : {}), ...(train ? { train } : {}) });
+  const hashed = datasets.map((d) =>
+    d.source.kind === 'url' ? { ...d, source: { ...d.source, url: redactUrlForLog(d.source.url) } } : d,
+  );
+  const configHash = contentKey({
+    store,
+    stages,
+    datasets: hashed,
+    acquire: config.acquire,
+    ...(segment ? { segment } : {}),
+    ...(extract ? { extract } : {}),
+    ...(compress ? { compress } : {}),
+    ...(train ? { train } : {}),
+  });
   return {
     configHash,
     name: config.name,

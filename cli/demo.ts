@@ -68,7 +68,15 @@ export async function runDemo(opts: { fresh: boolean; until?: string }): Promise
         2,
       ),
     );
-    const r = await executeRun({ config, iemocap, meld: server.urlOf(meld), meldSha256: meldSha, until, store, chunkMib: 1 });
+    const r = await executeRun({
+      config,
+      iemocap,
+      meld: server.urlOf(meld),
+      meldSha256: meldSha,
+      until,
+      store,
+      chunkMib: 1,
+    });
     if (r) {
       console.log(`\nthe store is ${store}`);
       for (const d of Object.values(r.result.datasets)) console.log(`  manifest ${join(store, d.manifestKey)}`);

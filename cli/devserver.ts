@@ -31,7 +31,22 @@ const pidFile = () => join(merHome(), 'temporal', 'dev.pid');
 const logFile = () => join(merHome(), 'temporal', 'dev.log');
 
 export function devServerArgs(s: DevServerSettings): string[] {
-  const args = ['server', 'start-dev', '--db-filename', s.dbFile, '--ip', s.ip, '--port', String(s.port), '--ui-port', String(s.uiPort), '--namespace', s.namespace, '--log-level', 'warn'];
+  const args = [
+    'server',
+    'start-dev',
+    '--db-filename',
+    s.dbFile,
+    '--ip',
+    s.ip,
+    '--port',
+    String(s.port),
+    '--ui-port',
+    String(s.uiPort),
+    '--namespace',
+    s.namespace,
+    '--log-level',
+    'warn',
+  ];
   for (const [name, type] of SEARCH_ATTRIBUTE_FLAGS) args.push('--search-attribute', `${name}=${type}`);
   return args;
 }
@@ -54,7 +69,9 @@ export async function isServerUp(address: string, timeoutMs = 1500): Promise<boo
  * a dev server: the SDK downloads one. It lives only as long as this process, with the same database.
  */
 async function sdkDownloadedServer(s: DevServerSettings, log: (m: string) => void): Promise<() => Promise<void>> {
-  log('Temporal CLI not found (run `bash scripts/setup-tools.sh` to install the pinned one); downloading a dev server through the Temporal SDK instead (needs internet; it stops when this command ends)');
+  log(
+    'Temporal CLI not found (run `bash scripts/setup-tools.sh` to install the pinned one); downloading a dev server through the Temporal SDK instead (needs internet; it stops when this command ends)',
+  );
   mkdirSync(join(merHome(), 'temporal'), { recursive: true });
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
@@ -101,7 +118,9 @@ export async function ensureDevServer(
 /** Runs the dev server in the foreground (`mer dev`): Ctrl-C stops it. */
 export async function runDevServerForeground(s: DevServerSettings = devServerSettings()): Promise<number> {
   if (await isServerUp(devAddress(s))) {
-    console.log(`a Temporal server already answers on ${devAddress(s)} (UI ${devUiUrl(s)}); stop it with \`mer dev --stop\``);
+    console.log(
+      `a Temporal server already answers on ${devAddress(s)} (UI ${devUiUrl(s)}); stop it with \`mer dev --stop\``,
+    );
     return 0;
   }
   if (!resolveTemporalCli()) {

@@ -25,7 +25,8 @@ export async function acquireDirect(opts: {
   signal?: AbortSignal;
 }) {
   const { store, plan, acquire } = opts;
-  const ctx = (step: string) => localStepContext({ signal: opts.signal, onProgress: (d) => opts.onProgress?.(step, d) });
+  const ctx = (step: string) =>
+    localStepContext({ signal: opts.signal, onProgress: (d) => opts.onProgress?.(step, d) });
   const p = await planStep({ store, plan, acquire });
   const ran = { download: false, extract: false, manifest: false };
   if (!p.manifestCommitted && !p.rawCommitted && plan.source.kind === 'url' && !p.downloadCommitted) {
@@ -33,12 +34,18 @@ export async function acquireDirect(opts: {
     ran.download = true;
   }
   if (!p.manifestCommitted && !p.rawCommitted) {
-    await extractStep({ store, plan, acquire, rawPrefix: p.rawPrefix, downloadsPrefix: p.downloadsPrefix }, ctx('extract'));
+    await extractStep(
+      { store, plan, acquire, rawPrefix: p.rawPrefix, downloadsPrefix: p.downloadsPrefix },
+      ctx('extract'),
+    );
     ran.extract = true;
   }
   const result = p.manifestCommitted
     ? await readSummaryStep({ store, manifestPrefix: p.manifestPrefix })
-    : await buildManifestStep({ store, plan, rawPrefix: p.rawPrefix, manifestPrefix: p.manifestPrefix }, ctx('manifest'));
+    : await buildManifestStep(
+        { store, plan, rawPrefix: p.rawPrefix, manifestPrefix: p.manifestPrefix },
+        ctx('manifest'),
+      );
   if (!p.manifestCommitted) ran.manifest = true;
   return { plan: p, result, ran };
 }
@@ -49,7 +56,10 @@ export async function manifestReport(store: StoreSpecResolved, manifestPrefix: s
   const keys = manifestFiles(manifestPrefix);
   const summary = JSON.parse((await s.get(keys.summary)).toString('utf8')) as Record<string, unknown>;
   const issuesText = (await s.get(keys.issues)).toString('utf8');
-  const issues = issuesText.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const issues = issuesText
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   return { ...summary, issueList: issues };
 }
 

@@ -12,7 +12,9 @@ import { describeStore } from './session.ts';
 
 export type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
 export type HistoryEvent = NonNullable<History['events']>[number];
-type Payload = NonNullable<NonNullable<NonNullable<HistoryEvent['workflowExecutionStartedEventAttributes']>['input']>['payloads']>[number];
+type Payload = NonNullable<
+  NonNullable<NonNullable<HistoryEvent['workflowExecutionStartedEventAttributes']>['input']>['payloads']
+>[number];
 type ProtoFailure = NonNullable<NonNullable<HistoryEvent['workflowExecutionFailedEventAttributes']>['failure']>;
 
 /** `mer-<hash>` as given, or a bare config hash. */
@@ -35,7 +37,9 @@ export function eventTime(e: HistoryEvent): Date | undefined {
 
 /** The project uses the default data converter (JSON payloads, no codec). */
 export function decodePayload<T>(p: Payload | null | undefined): T | undefined {
-  return p ? defaultPayloadConverter.fromPayload<T>(p as Parameters<typeof defaultPayloadConverter.fromPayload>[0]) : undefined;
+  return p
+    ? defaultPayloadConverter.fromPayload<T>(p as Parameters<typeof defaultPayloadConverter.fromPayload>[0])
+    : undefined;
 }
 
 function decodeMemo(fields: Record<string, Payload> | null | undefined): Record<string, unknown> {
@@ -111,22 +115,28 @@ export interface StageRow {
  */
 export function stagesFromHistory(events: HistoryEvent[], input: PipelineInput): StageRow[] {
   const rows: StageRow[] = [];
-  for (const stage of input.stages) for (const d of input.datasets) rows.push({ stage, dataset: d.dataset, status: 'pending', counts: {} });
+  for (const stage of input.stages)
+    for (const d of input.datasets) rows.push({ stage, dataset: d.dataset, status: 'pending', counts: {} });
   const byInitiated = new Map<number, StageRow>();
   for (const e of events) {
     const init = e.startChildWorkflowExecutionInitiatedEventAttributes;
     if (init) {
       const memo = decodeMemo(init.memo?.fields as Record<string, Payload> | undefined);
       const parts = (init.workflowId ?? '').split('/');
-      const stage = typeof memo.stage === 'string' ? memo.stage : parts.at(-2) ?? '?';
-      const dataset = typeof memo.dataset === 'string' ? memo.dataset : parts.at(-1) ?? '?';
+      const stage = typeof memo.stage === 'string' ? memo.stage : (parts.at(-2) ?? '?');
+      const dataset = typeof memo.dataset === 'string' ? memo.dataset : (parts.at(-1) ?? '?');
       let row = rows.find((r) => r.stage === stage && r.dataset === dataset);
       if (!row) {
         row = { stage, dataset, status: 'pending', counts: {} };
         rows.push(row);
       }
       // A stage started again (after a reset or retry) starts its row over.
-      Object.assign(row, { status: 'running', childWorkflowId: init.workflowId ?? undefined, startedAt: eventTime(e)?.toISOString(), counts: {} });
+      Object.assign(row, {
+        status: 'running',
+        childWorkflowId: init.workflowId ?? undefined,
+        startedAt: eventTime(e)?.toISOString(),
+        counts: {},
+      });
       delete row.error;
       delete row.endedAt;
       byInitiated.set(num(e.eventId), row);
@@ -150,14 +160,20 @@ export function stagesFromHistory(events: HistoryEvent[], input: PipelineInput):
     if (!row) continue;
     row.endedAt = eventTime(e)?.toISOString();
     if (e.childWorkflowExecutionCompletedEventAttributes) {
-      const result = decodePayload<Record<string, unknown>>(e.childWorkflowExecutionCompletedEventAttributes.result?.payloads?.[0]) ?? {};
+      const result =
+        decodePayload<Record<string, unknown>>(
+          e.childWorkflowExecutionCompletedEventAttributes.result?.payloads?.[0],
+        ) ?? {};
       for (const [k, v] of Object.entries(result)) if (typeof v === 'number') row.counts[k] = v;
       Object.assign(row.counts, nestedCounts(row.stage, result));
       // acquire reports ran per step ({download, extract, manifest}), segment one boolean for the stage.
       const ran = result.ran;
       if (typeof ran === 'boolean') row.ran = { [row.stage]: ran };
       else if (ran && typeof ran === 'object') {
-        row.ran = Object.fromEntries(Object.entries(ran).filter(([, v]) => typeof v === 'boolean')) as Record<string, boolean>;
+        row.ran = Object.fromEntries(Object.entries(ran).filter(([, v]) => typeof v === 'boolean')) as Record<
+          string,
+          boolean
+        >;
       }
       const report =
         typeof result.summaryKey === 'string'
@@ -168,7 +184,8 @@ export function stagesFromHistory(events: HistoryEvent[], input: PipelineInput):
               ? result.htmlKey
               : undefined;
       if (report) row.summaryKey = report;
-      row.status = row.ran && Object.values(row.ran).length && Object.values(row.ran).every((v) => !v) ? 'skipped' : 'done';
+      row.status =
+        row.ran && Object.values(row.ran).length && Object.values(row.ran).every((v) => !v) ? 'skipped' : 'done';
     } else if (e.childWorkflowExecutionFailedEventAttributes) {
       row.status = 'failed';
       row.error = protoFailureMessage(e.childWorkflowExecutionFailedEventAttributes.failure);
@@ -193,12 +210,24 @@ function nestedCounts(stage: string, r: Record<string, unknown>): Record<string,
   const pct = (x: number) => Math.round(x * 1000) / 10;
   switch (stage) {
     case 'extract': {
-      const mods = Object.values((r.modalities ?? {}) as Record<string, { modality: string; ok: number; quarantined: number }>);
-      return Object.fromEntries(mods.flatMap((m) => [[`${m.modality}Ok`, m.ok], [`${m.modality}Quarantined`, m.quarantined]]));
+      const mods = Object.values(
+        (r.modalities ?? {}) as Record<string, { modality: string; ok: number; quarantined: number }>,
+      );
+      return Object.fromEntries(
+        mods.flatMap((m) => [
+          [`${m.modality}Ok`, m.ok],
+          [`${m.modality}Quarantined`, m.quarantined],
+        ]),
+      );
     }
     case 'compress': {
       const outs = (r.outputs ?? []) as { enabled: boolean; utterances: number; ratio: number }[];
-      return Object.fromEntries(outs.flatMap((o) => [[o.enabled ? 'sequences' : 'sequencesNoVsc', o.utterances], [o.enabled ? 'ratio' : 'ratioNoVsc', Math.round(o.ratio * 10) / 10]]));
+      return Object.fromEntries(
+        outs.flatMap((o) => [
+          [o.enabled ? 'sequences' : 'sequencesNoVsc', o.utterances],
+          [o.enabled ? 'ratio' : 'ratioNoVsc', Math.round(o.ratio * 10) / 10],
+        ]),
+      );
     }
     case 'train': {
       const runs = (r.runs ?? []) as { variant: string; test: { weightedF1: number } }[];
@@ -253,7 +282,11 @@ export interface QuarantineReport {
 }
 
 /** Reads the quarantine lists of finished stages from their summaries in the store. */
-export async function quarantineFromStore(input: PipelineInput, rows: StageRow[], maxItems = 20): Promise<QuarantineReport[]> {
+export async function quarantineFromStore(
+  input: PipelineInput,
+  rows: StageRow[],
+  maxItems = 20,
+): Promise<QuarantineReport[]> {
   const out: QuarantineReport[] = [];
   for (const r of rows) {
     if (!r.summaryKey) continue;
@@ -267,9 +300,15 @@ export async function quarantineFromStore(input: PipelineInput, rows: StageRow[]
       const rep = (await manifestReport(input.store, prefix)) as Record<string, unknown> & {
         issueList: Array<Record<string, unknown>>;
       };
-      const skipped = Array.isArray(rep.extractionSkipped) ? (rep.extractionSkipped as Array<{ entry?: string; reason?: string }>) : [];
+      const skipped = Array.isArray(rep.extractionSkipped)
+        ? (rep.extractionSkipped as Array<{ entry?: string; reason?: string }>)
+        : [];
       const items = [
-        ...skipped.map((s) => ({ file: String(s.entry ?? '?'), reason: String(s.reason ?? ''), kind: 'archive-entry-skipped' })),
+        ...skipped.map((s) => ({
+          file: String(s.entry ?? '?'),
+          reason: String(s.reason ?? ''),
+          kind: 'archive-entry-skipped',
+        })),
         ...rep.issueList.map((i) => ({
           file: String(i.file ?? '?'),
           ...(typeof i.line === 'number' ? { line: i.line } : {}),
@@ -286,7 +325,14 @@ export async function quarantineFromStore(input: PipelineInput, rows: StageRow[]
         issuesKey: `${prefix}/issues.jsonl`,
       });
     } catch (err) {
-      out.push({ dataset: r.dataset, stage: r.stage, issues: r.counts.issues ?? 0, skippedEntries: 0, items: [], unavailable: (err as Error).message });
+      out.push({
+        dataset: r.dataset,
+        stage: r.stage,
+        issues: r.counts.issues ?? 0,
+        skippedEntries: 0,
+        items: [],
+        unavailable: (err as Error).message,
+      });
     }
   }
   return out;
@@ -299,10 +345,28 @@ async function segmentQuarantine(input: PipelineInput, r: StageRow, maxItems: nu
       quarantined?: number;
       quarantinedItems?: Array<{ utteranceId?: string; reason?: string }>;
     };
-    const items = (rep.quarantinedItems ?? []).map((q) => ({ file: String(q.utteranceId ?? '?'), reason: String(q.reason ?? ''), kind: 'utterance-quarantined' }));
-    return { dataset: r.dataset, stage: r.stage, issues: rep.quarantined ?? items.length, skippedEntries: 0, items: items.slice(0, maxItems), issuesKey: key };
+    const items = (rep.quarantinedItems ?? []).map((q) => ({
+      file: String(q.utteranceId ?? '?'),
+      reason: String(q.reason ?? ''),
+      kind: 'utterance-quarantined',
+    }));
+    return {
+      dataset: r.dataset,
+      stage: r.stage,
+      issues: rep.quarantined ?? items.length,
+      skippedEntries: 0,
+      items: items.slice(0, maxItems),
+      issuesKey: key,
+    };
   } catch (err) {
-    return { dataset: r.dataset, stage: r.stage, issues: r.counts.quarantined ?? 0, skippedEntries: 0, items: [], unavailable: (err as Error).message };
+    return {
+      dataset: r.dataset,
+      stage: r.stage,
+      issues: r.counts.quarantined ?? 0,
+      skippedEntries: 0,
+      items: [],
+      unavailable: (err as Error).message,
+    };
   }
 }
 
@@ -333,7 +397,11 @@ export function redactedSource(s: PipelineInput['datasets'][number]['source']): 
   return s.kind === 'url' ? redactUrlForLog(s.url) : s.path;
 }
 
-export async function runStatus(client: Client, run: string, opts: { ui?: (workflowId: string, runId: string) => string; runId?: string; maxItems?: number } = {}): Promise<RunStatus> {
+export async function runStatus(
+  client: Client,
+  run: string,
+  opts: { ui?: (workflowId: string, runId: string) => string; runId?: string; maxItems?: number } = {},
+): Promise<RunStatus> {
   const ref = await describeRun(client, run, opts.runId);
   const events = await fetchEvents(client, ref.workflowId, ref.runId);
   const input = inputFromHistory(events);
@@ -355,7 +423,14 @@ export async function runStatus(client: Client, run: string, opts: { ui?: (workf
     for (const r of stages.filter((s) => s.status === 'running' && s.childWorkflowId)) {
       try {
         const d = await client.workflow.getHandle(r.childWorkflowId!, r.childRunId).describe();
-        r.status = d.status.name === 'COMPLETED' ? 'done' : d.status.name === 'RUNNING' ? 'running' : d.status.name === 'CANCELLED' ? 'cancelled' : 'failed';
+        r.status =
+          d.status.name === 'COMPLETED'
+            ? 'done'
+            : d.status.name === 'RUNNING'
+              ? 'running'
+              : d.status.name === 'CANCELLED'
+                ? 'cancelled'
+                : 'failed';
         if (r.status === 'failed') r.error ??= `child workflow ${d.status.name.toLowerCase()}`;
       } catch {
         // child history already deleted by retention
@@ -365,7 +440,9 @@ export async function runStatus(client: Client, run: string, opts: { ui?: (workf
   const last = events.at(-1);
   const failure =
     protoFailureMessage(last?.workflowExecutionFailedEventAttributes?.failure) ||
-    (last?.workflowExecutionTerminatedEventAttributes ? `terminated${last.workflowExecutionTerminatedEventAttributes.reason ? `: ${last.workflowExecutionTerminatedEventAttributes.reason}` : ''}` : '') ||
+    (last?.workflowExecutionTerminatedEventAttributes
+      ? `terminated${last.workflowExecutionTerminatedEventAttributes.reason ? `: ${last.workflowExecutionTerminatedEventAttributes.reason}` : ''}`
+      : '') ||
     (last?.workflowExecutionTimedOutEventAttributes ? 'timed out' : '') ||
     null;
   return {
@@ -379,7 +456,12 @@ export async function runStatus(client: Client, run: string, opts: { ui?: (workf
       name: input.name ?? null,
       stages: input.stages,
       store: describeStore(input.store),
-      datasets: input.datasets.map((d) => ({ dataset: d.dataset, source: redactedSource(d.source), sourceKind: d.source.kind, labels: d.labels })),
+      datasets: input.datasets.map((d) => ({
+        dataset: d.dataset,
+        source: redactedSource(d.source),
+        sourceKind: d.source.kind,
+        labels: d.labels,
+      })),
     },
     stages,
     quarantined: await quarantineFromStore(input, stages, opts.maxItems),
@@ -389,13 +471,25 @@ export async function runStatus(client: Client, run: string, opts: { ui?: (workf
   };
 }
 
-const ICON: Record<StageRowStatus, string> = { pending: '·', running: '▶', skipped: '↺', done: '✔', failed: '✖', cancelled: '■' };
+const ICON: Record<StageRowStatus, string> = {
+  pending: '·',
+  running: '▶',
+  skipped: '↺',
+  done: '✔',
+  failed: '✖',
+  cancelled: '■',
+};
 
 export function renderStatus(s: RunStatus): string[] {
   const lines: string[] = [];
-  lines.push(`${s.workflowId}  ${s.status}  started ${s.startTime}${s.closeTime ? `  closed ${s.closeTime}` : ''}  (run ${s.runId})`);
-  lines.push(`  config ${s.config.configHash}${s.config.name ? ` "${s.config.name}"` : ''}: ${s.config.stages.join(' → ')}, store ${s.config.store}`);
-  for (const d of s.config.datasets) lines.push(`  ${d.dataset.padEnd(8)} ${d.sourceKind} ${d.source}, labels ${d.labels}`);
+  lines.push(
+    `${s.workflowId}  ${s.status}  started ${s.startTime}${s.closeTime ? `  closed ${s.closeTime}` : ''}  (run ${s.runId})`,
+  );
+  lines.push(
+    `  config ${s.config.configHash}${s.config.name ? ` "${s.config.name}"` : ''}: ${s.config.stages.join(' → ')}, store ${s.config.store}`,
+  );
+  for (const d of s.config.datasets)
+    lines.push(`  ${d.dataset.padEnd(8)} ${d.sourceKind} ${d.source}, labels ${d.labels}`);
   lines.push(`  stages${s.live ? ' (live)' : ''}:`);
   for (const r of s.stages) {
     const c = r.counts;
@@ -410,7 +504,9 @@ export function renderStatus(s: RunStatus): string[] {
               .join(', ');
     const reused = r.status === 'skipped' ? ' (reused from the store)' : '';
     const tail = r.error ? `  ${r.error}` : r.note && r.status === 'running' ? `  ${r.note}` : '';
-    lines.push(`    ${ICON[r.status]} ${r.stage.padEnd(9)} ${r.dataset.padEnd(8)} ${r.status.padEnd(9)} ${counts}${reused}${tail}`);
+    lines.push(
+      `    ${ICON[r.status]} ${r.stage.padEnd(9)} ${r.dataset.padEnd(8)} ${r.status.padEnd(9)} ${counts}${reused}${tail}`,
+    );
   }
   for (const q of s.quarantined) {
     if (q.unavailable) {
@@ -418,8 +514,13 @@ export function renderStatus(s: RunStatus): string[] {
       continue;
     }
     if (!q.issues && !q.skippedEntries) continue;
-    const what = q.stage === 'acquire' ? `${q.issues} manifest issues, ${q.skippedEntries} archive entries skipped` : `${q.issues} items`;
-    lines.push(`  quarantined ${q.dataset}/${q.stage}: ${what} (full list: ${q.issuesKey}${q.skippedEntries ? ' and summary.json' : ''})`);
+    const what =
+      q.stage === 'acquire'
+        ? `${q.issues} manifest issues, ${q.skippedEntries} archive entries skipped`
+        : `${q.issues} items`;
+    lines.push(
+      `  quarantined ${q.dataset}/${q.stage}: ${what} (full list: ${q.issuesKey}${q.skippedEntries ? ' and summary.json' : ''})`,
+    );
     for (const i of q.items) lines.push(`    ${i.file}${i.line ? `:${i.line}` : ''}: ${i.reason}`);
     const more = q.issues + q.skippedEntries - q.items.length;
     if (more > 0) lines.push(`    ... ${more} more`);
@@ -459,7 +560,10 @@ const STATUS_FILTER: Record<string, string> = {
 export const RUN_STATUS_FILTERS = Object.keys(STATUS_FILTER);
 
 /** Recent MerPipeline runs from visibility (newest first), optionally by status or dataset. */
-export async function listRuns(client: Client, opts: { limit?: number; status?: string; dataset?: string; searchAttributes?: boolean } = {}): Promise<RunListing[]> {
+export async function listRuns(
+  client: Client,
+  opts: { limit?: number; status?: string; dataset?: string; searchAttributes?: boolean } = {},
+): Promise<RunListing[]> {
   const clauses = ['WorkflowType = "MerPipeline"'];
   if (opts.status) {
     const s = STATUS_FILTER[opts.status];
@@ -481,7 +585,8 @@ export async function listRuns(client: Client, opts: { limit?: number; status?: 
       status: w.status.name,
       startTime: w.startTime.toISOString(),
       closeTime: w.closeTime?.toISOString() ?? null,
-      configHash: w.typedSearchAttributes.get(SA_CONFIG_HASH) ?? (typeof memo.configHash === 'string' ? memo.configHash : null),
+      configHash:
+        w.typedSearchAttributes.get(SA_CONFIG_HASH) ?? (typeof memo.configHash === 'string' ? memo.configHash : null),
       name: typeof memo.name === 'string' ? memo.name : null,
       datasets: w.typedSearchAttributes.get(SA_DATASET) ?? memoList(memo.datasets),
       stages: memoList(memo.stages),
@@ -505,11 +610,19 @@ export function renderRuns(runs: RunListing[]): string[] {
   ]);
   const head = ['RUN', 'STATUS', 'STARTED', 'TOOK', 'DATASETS', 'UNTIL', 'NAME'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const fmt = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  const fmt = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   return [fmt(head), ...rows.map(fmt)];
 }
 
 function fmtSpan(ms: number): string {
   const s = Math.round(ms / 1000);
-  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, '0')}m`;
+  return s < 60
+    ? `${s}s`
+    : s < 3600
+      ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
+      : `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, '0')}m`;
 }

@@ -3,13 +3,26 @@ import { resolve } from 'node:path';
 import { createMerWorkers, runWorkers, shutdownOnSignals, type QueueKind } from '../workers/factory.ts';
 import { clusterFromEnv, connectWorker } from '../workers/connection.ts';
 import { ConfigError, resolveSource, parseStoreFlag } from './config.ts';
-import { devAddress, devServerSettings, devUiUrl, ensureDevServer, runDevServerForeground, stopDevServer } from './devserver.ts';
+import {
+  devAddress,
+  devServerSettings,
+  devUiUrl,
+  ensureDevServer,
+  runDevServerForeground,
+  stopDevServer,
+} from './devserver.ts';
 import { listRuns, renderRuns, renderStatus, runStatus, RUN_STATUS_FILTERS } from './inspect.ts';
 import { resumeRun } from './resume.ts';
 import { openSession, printResult, uiListUrl, uiWorkflowUrl, waitForRun } from './session.ts';
 import { acquireDirect, exportManifest, manifestReport } from './direct.ts';
 import { failureMessage } from '../workflows/pipeline.ts';
-import { AcquireParamsSchema, STAGES, StoreConfigSchema, type DatasetName, type PipelineResult } from '../schemas/config.ts';
+import {
+  AcquireParamsSchema,
+  STAGES,
+  StoreConfigSchema,
+  type DatasetName,
+  type PipelineResult,
+} from '../schemas/config.ts';
 import { LABEL_SETS_BY_DATASET } from '../schemas/manifest.ts';
 import { runDemo } from './demo.ts';
 import { fetchReports, openFile } from './report.ts';
@@ -66,11 +79,20 @@ program
   .option('--store <dir|s3://bucket/prefix>', 'object store (default .mer/store)')
   .option('--s3-endpoint <url>', 'S3-compatible endpoint (path-style) for an s3:// store')
   .option('--chunk-mib <n>', 'download part size in MiB', positiveNum)
-  .option('--models <dir>', 'encoder folders for extract: <dir>/text, <dir>/audio, <dir>/visual (or extract.*.model in the config)')
+  .option(
+    '--models <dir>',
+    'encoder folders for extract: <dir>/text, <dir>/audio, <dir>/visual (or extract.*.model in the config)',
+  )
   .option('--heartbeat-timeout <sec>', 'seconds without heartbeat before an activity is retried elsewhere', positiveNum)
-  .option('--protocol <name>', 'train protocol: IEMOCAP loso|s5|paper, MELD official|paper (applies to the datasets that have it)')
+  .option(
+    '--protocol <name>',
+    'train protocol: IEMOCAP loso|s5|paper, MELD official|paper (applies to the datasets that have it)',
+  )
   .option('--preset <name>', 'fusion model size: compact (256 TCN channels) or paper (1024)')
-  .option('--ablations <set>', 'also train ablations: none, modalities (T, A, V, T+A, T+V, A+V) or paper (modalities plus without VSC / contrastive loss)')
+  .option(
+    '--ablations <set>',
+    'also train ablations: none, modalities (T, A, V, T+A, T+V, A+V) or paper (modalities plus without VSC / contrastive loss)',
+  )
   .option('--epochs <n>', 'at most this many training epochs (default 30)', positiveInt)
   .option('--workers', 'run workers in this process (the default without TEMPORAL_ADDRESS)')
   .option('--no-workers', 'run no workers here (a cluster has `mer worker` processes)')
@@ -91,36 +113,53 @@ program
   .option('--shutdown-grace <duration>', 'time running activities get to finish on SIGTERM', '30 seconds')
   .option('--identity <name>', 'worker identity shown in the UI')
   .addOption(
-    new Option('--device <ep>', 'execution provider for the ONNX encoders (cuda needs ONNXRUNTIME_NODE_INSTALL=cuda12 at npm ci; falls back to CPU with a warning)')
+    new Option(
+      '--device <ep>',
+      'execution provider for the ONNX encoders (cuda needs ONNXRUNTIME_NODE_INSTALL=cuda12 at npm ci; falls back to CPU with a warning)',
+    )
       .choices(['cpu', 'cuda'])
       .default('cpu'),
   )
-  .action(async (o: { queue: QueueKind[]; taskQueuePrefix: string; concurrency?: number; workflows: boolean; shutdownGrace: string; identity?: string; device: 'cpu' | 'cuda' }) => {
-    const s = devServerSettings();
-    const cluster = clusterFromEnv() ?? { address: devAddress(s), namespace: s.namespace };
-    const connection = await connectWorker(cluster);
-    const concurrency: Partial<Record<QueueKind, number>> = {};
-    if (o.concurrency) for (const q of o.queue) concurrency[q] = o.concurrency;
-    const workers = await createMerWorkers({
-      connection,
-      namespace: cluster.namespace,
-      taskQueues: { cpu: `${o.taskQueuePrefix}-cpu`, gpu: `${o.taskQueuePrefix}-gpu` },
-      queues: o.queue,
-      workflows: o.workflows,
-      concurrency,
-      shutdownGraceTime: o.shutdownGrace as `${number} seconds`,
-      identity: o.identity,
-      device: o.device,
-    });
-    shutdownOnSignals(workers);
-    console.error(`worker on ${cluster.address} (${cluster.namespace}) serving ${o.queue.map((q) => `${o.taskQueuePrefix}-${q}`).join(', ')}${o.workflows ? ' + workflows' : ''}`);
-    await runWorkers(workers);
-    await connection.close();
-  });
+  .action(
+    async (o: {
+      queue: QueueKind[];
+      taskQueuePrefix: string;
+      concurrency?: number;
+      workflows: boolean;
+      shutdownGrace: string;
+      identity?: string;
+      device: 'cpu' | 'cuda';
+    }) => {
+      const s = devServerSettings();
+      const cluster = clusterFromEnv() ?? { address: devAddress(s), namespace: s.namespace };
+      const connection = await connectWorker(cluster);
+      const concurrency: Partial<Record<QueueKind, number>> = {};
+      if (o.concurrency) for (const q of o.queue) concurrency[q] = o.concurrency;
+      const workers = await createMerWorkers({
+        connection,
+        namespace: cluster.namespace,
+        taskQueues: { cpu: `${o.taskQueuePrefix}-cpu`, gpu: `${o.taskQueuePrefix}-gpu` },
+        queues: o.queue,
+        workflows: o.workflows,
+        concurrency,
+        shutdownGraceTime: o.shutdownGrace as `${number} seconds`,
+        identity: o.identity,
+        device: o.device,
+      });
+      shutdownOnSignals(workers);
+      console.error(
+        `worker on ${cluster.address} (${cluster.namespace}) serving ${o.queue.map((q) => `${o.taskQueuePrefix}-${q}`).join(', ')}${o.workflows ? ' + workflows' : ''}`,
+      );
+      await runWorkers(workers);
+      await connection.close();
+    },
+  );
 
 program
   .command('resume')
-  .description('Continue a failed, terminated or cancelled run: a new run of the same config (default) or a Temporal reset (--reset)')
+  .description(
+    'Continue a failed, terminated or cancelled run: a new run of the same config (default) or a Temporal reset (--reset)',
+  )
   .argument('<run>', 'workflow id (mer-<hash>) or config hash')
   .option('--reset', 'reset the failed run to just before the failed stage instead of starting a new run')
   .option('--workers', 'run workers in this process (the default without TEMPORAL_ADDRESS)')
@@ -128,31 +167,48 @@ program
   .option('--no-wait', 'resume and return the workflow id')
   .option('--concurrency <n>', 'in-process cpu activities at once', positiveInt)
   .option('--json', 'progress as NDJSON on stderr, the result as JSON on stdout')
-  .action(async (run: string, o: { reset?: boolean; workers?: boolean; wait?: boolean; concurrency?: number; json?: boolean }) => {
-    const log = (m: string) => {
-      if (!o.json) console.error(m);
-    };
-    const session = await openSession({ startDevServer: true, log });
-    let result: PipelineResult;
-    try {
-      const r = await resumeRun(session.client, run, { reset: o.reset ?? false });
-      const ui = session.uiBase ? uiWorkflowUrl(session.uiBase, session.namespace, r.handle.workflowId) : null;
-      if (r.mode === 'attached') log(`${r.handle.workflowId} is still running: attached to it`);
-      else if (r.mode === 'reset') {
-        log(`reset ${r.handle.workflowId} (${r.fromStatus.toLowerCase()} run ${r.fromRunId}) to event ${r.reset!.eventId}: ${r.reset!.stage ?? 'the run'} starts again (${r.reset!.children.join(', ') || 'no children'})`);
-      } else log(`started a new run of ${r.handle.workflowId} with the input of ${r.fromStatus.toLowerCase()} run ${r.fromRunId}; committed outputs are reused`);
-      if (ui) log(`Temporal UI: ${ui}`);
-      if (o.json) process.stderr.write(`${JSON.stringify({ event: 'resumed', workflowId: r.handle.workflowId, mode: r.mode, fromRunId: r.fromRunId, reset: r.reset ?? null, ui })}\n`);
-      if (o.wait === false) {
-        console.log(r.handle.workflowId);
-        return;
+  .action(
+    async (
+      run: string,
+      o: { reset?: boolean; workers?: boolean; wait?: boolean; concurrency?: number; json?: boolean },
+    ) => {
+      const log = (m: string) => {
+        if (!o.json) console.error(m);
+      };
+      const session = await openSession({ startDevServer: true, log });
+      let result: PipelineResult;
+      try {
+        const r = await resumeRun(session.client, run, { reset: o.reset ?? false });
+        const ui = session.uiBase ? uiWorkflowUrl(session.uiBase, session.namespace, r.handle.workflowId) : null;
+        if (r.mode === 'attached') log(`${r.handle.workflowId} is still running: attached to it`);
+        else if (r.mode === 'reset') {
+          log(
+            `reset ${r.handle.workflowId} (${r.fromStatus.toLowerCase()} run ${r.fromRunId}) to event ${r.reset!.eventId}: ${r.reset!.stage ?? 'the run'} starts again (${r.reset!.children.join(', ') || 'no children'})`,
+          );
+        } else
+          log(
+            `started a new run of ${r.handle.workflowId} with the input of ${r.fromStatus.toLowerCase()} run ${r.fromRunId}; committed outputs are reused`,
+          );
+        if (ui) log(`Temporal UI: ${ui}`);
+        if (o.json)
+          process.stderr.write(
+            `${JSON.stringify({ event: 'resumed', workflowId: r.handle.workflowId, mode: r.mode, fromRunId: r.fromRunId, reset: r.reset ?? null, ui })}\n`,
+          );
+        if (o.wait === false) {
+          console.log(r.handle.workflowId);
+          return;
+        }
+        result = await waitForRun(session, r.handle, r.input, {
+          workers: o.workers ?? !session.cluster,
+          json: o.json ?? false,
+          concurrency: o.concurrency,
+        });
+      } finally {
+        await session.close();
       }
-      result = await waitForRun(session, r.handle, r.input, { workers: o.workers ?? !session.cluster, json: o.json ?? false, concurrency: o.concurrency });
-    } finally {
-      await session.close();
-    }
-    printResult(result, o.json ?? false);
-  });
+      printResult(result, o.json ?? false);
+    },
+  );
 
 program
   .command('status')
@@ -178,7 +234,9 @@ program
 
 program
   .command('report')
-  .description('Fetch the evaluation report of a run (report.html, report.md, metrics.json, figures, predictions) from its store')
+  .description(
+    'Fetch the evaluation report of a run (report.html, report.md, metrics.json, figures, predictions) from its store',
+  )
   .argument('<run>', 'workflow id (mer-<hash>) or config hash')
   .option('--run-id <id>', 'a particular run of that workflow id (default: the latest)')
   .option('--out <dir>', 'where to put it (default ./mer-reports/<workflow id>); one folder per dataset')
@@ -192,7 +250,9 @@ program
       else {
         for (const r of reports) {
           const h = r.headline;
-          console.log(`${r.dataset}: ${h.variant} accuracy ${(h.accuracy * 100).toFixed(1)}%, weighted F1 ${(h.weightedF1 * 100).toFixed(1)}% over ${h.folds} fold(s)`);
+          console.log(
+            `${r.dataset}: ${h.variant} accuracy ${(h.accuracy * 100).toFixed(1)}%, weighted F1 ${(h.weightedF1 * 100).toFixed(1)}% over ${h.folds} fold(s)`,
+          );
           console.log(`  ${r.html}`);
           console.log(`  ${r.markdown}`);
           console.log(`  ${r.metrics} (${r.files} files)`);
@@ -218,7 +278,8 @@ program
       if (o.json) console.log(JSON.stringify(runs, null, 2));
       else {
         for (const l of renderRuns(runs)) console.log(l);
-        if (session.uiBase && runs.length) console.log(`UI: ${uiListUrl(session.uiBase, session.namespace, 'WorkflowType="MerPipeline"')}`);
+        if (session.uiBase && runs.length)
+          console.log(`UI: ${uiListUrl(session.uiBase, session.namespace, 'WorkflowType="MerPipeline"')}`);
       }
     } finally {
       await session.close();
@@ -236,38 +297,60 @@ program
   .option('--s3-endpoint <url>', 'S3-compatible endpoint for an s3:// store')
   .option('--out <file>', 'also write the manifest: Parquet, or JSON Lines if it ends in .jsonl')
   .option('--json', 'print the summary as JSON (rows, per split, per label, issues with reasons)')
-  .action(async (o: { dataset: DatasetName; source: string; labels?: string; sha256?: string; store?: string; s3Endpoint?: string; out?: string; json?: boolean }) => {
-    const store = StoreConfigSchema.parse(parseStoreFlag(o.store ?? '.mer/store', o.s3Endpoint));
-    const storeResolved = store.kind === 'local' ? { ...store, root: resolve(store.root) } : store;
-    const labels = o.labels ?? (o.dataset === 'iemocap' ? '6class' : 'meld7');
-    // Checked here because the manifest builder would only notice after extracting the whole archive.
-    if (!(LABEL_SETS_BY_DATASET[o.dataset] as readonly string[]).includes(labels)) {
-      throw new ConfigError(`--labels: ${labels} is not a label set of ${o.dataset} (use ${LABEL_SETS_BY_DATASET[o.dataset].join(' or ')})`);
-    }
-    const plan = { dataset: o.dataset, source: resolveSource(o.dataset, o.source, o.sha256, process.cwd()), labels };
-    const r = await acquireDirect({
-      store: storeResolved,
-      plan,
-      acquire: AcquireParamsSchema.parse({}),
-      onProgress: (step, d) => {
-        if (!o.json && process.stderr.isTTY) process.stderr.write(`\r\x1b[2K${step}: ${JSON.stringify(d).slice(0, 110)}`);
-      },
-    });
-    if (!o.json && process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
-    const report = await manifestReport(storeResolved, r.plan.manifestPrefix);
-    if (o.out) await exportManifest(storeResolved, r.result.manifestKey, resolve(o.out));
-    if (o.json) console.log(JSON.stringify({ ...report, manifestKey: r.result.manifestKey, ran: r.ran }, null, 2));
-    else {
-      const rep = report as { rows: number; perSplit: Record<string, number>; perLabel: Record<string, number>; issueList: Array<{ file: string; line?: number; reason: string }> };
-      console.log(`${o.dataset}: ${rep.rows} utterances -> ${r.result.manifestKey}${r.ran.manifest ? '' : ' (reused)'}`);
-      console.log(`  per split: ${JSON.stringify(rep.perSplit)}`);
-      console.log(`  per label: ${JSON.stringify(rep.perLabel)}`);
-      console.log(`  issues: ${rep.issueList.length}`);
-      for (const i of rep.issueList.slice(0, 20)) console.log(`    ${i.file}${i.line ? `:${i.line}` : ''}: ${i.reason}`);
-      if (rep.issueList.length > 20) console.log(`    ... ${rep.issueList.length - 20} more (--json lists all)`);
-      if (o.out) console.log(`  written to ${o.out}`);
-    }
-  });
+  .action(
+    async (o: {
+      dataset: DatasetName;
+      source: string;
+      labels?: string;
+      sha256?: string;
+      store?: string;
+      s3Endpoint?: string;
+      out?: string;
+      json?: boolean;
+    }) => {
+      const store = StoreConfigSchema.parse(parseStoreFlag(o.store ?? '.mer/store', o.s3Endpoint));
+      const storeResolved = store.kind === 'local' ? { ...store, root: resolve(store.root) } : store;
+      const labels = o.labels ?? (o.dataset === 'iemocap' ? '6class' : 'meld7');
+      // Checked here because the manifest builder would only notice after extracting the whole archive.
+      if (!(LABEL_SETS_BY_DATASET[o.dataset] as readonly string[]).includes(labels)) {
+        throw new ConfigError(
+          `--labels: ${labels} is not a label set of ${o.dataset} (use ${LABEL_SETS_BY_DATASET[o.dataset].join(' or ')})`,
+        );
+      }
+      const plan = { dataset: o.dataset, source: resolveSource(o.dataset, o.source, o.sha256, process.cwd()), labels };
+      const r = await acquireDirect({
+        store: storeResolved,
+        plan,
+        acquire: AcquireParamsSchema.parse({}),
+        onProgress: (step, d) => {
+          if (!o.json && process.stderr.isTTY)
+            process.stderr.write(`\r\x1b[2K${step}: ${JSON.stringify(d).slice(0, 110)}`);
+        },
+      });
+      if (!o.json && process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
+      const report = await manifestReport(storeResolved, r.plan.manifestPrefix);
+      if (o.out) await exportManifest(storeResolved, r.result.manifestKey, resolve(o.out));
+      if (o.json) console.log(JSON.stringify({ ...report, manifestKey: r.result.manifestKey, ran: r.ran }, null, 2));
+      else {
+        const rep = report as {
+          rows: number;
+          perSplit: Record<string, number>;
+          perLabel: Record<string, number>;
+          issueList: Array<{ file: string; line?: number; reason: string }>;
+        };
+        console.log(
+          `${o.dataset}: ${rep.rows} utterances -> ${r.result.manifestKey}${r.ran.manifest ? '' : ' (reused)'}`,
+        );
+        console.log(`  per split: ${JSON.stringify(rep.perSplit)}`);
+        console.log(`  per label: ${JSON.stringify(rep.perLabel)}`);
+        console.log(`  issues: ${rep.issueList.length}`);
+        for (const i of rep.issueList.slice(0, 20))
+          console.log(`    ${i.file}${i.line ? `:${i.line}` : ''}: ${i.reason}`);
+        if (rep.issueList.length > 20) console.log(`    ... ${rep.issueList.length - 20} more (--json lists all)`);
+        if (o.out) console.log(`  written to ${o.out}`);
+      }
+    },
+  );
 
 program
   .command('synth')
@@ -277,18 +360,45 @@ program
   .option('--archive', 'also pack it as the real archive (IEMOCAP_full_release.tar.gz / MELD.Raw.tar.gz)')
   .option('--seed <n>', 'random seed', positiveInt, 1)
   .addOption(new Option('--scale <size>', 'corpus size').choices(['tiny', 'small']).default('tiny'))
-  .option('--cue', 'each label leaves a learnable trace per modality (a word, a pitch, a colour patch), each in only part of the utterances')
+  .option(
+    '--cue',
+    'each label leaves a learnable trace per modality (a word, a pitch, a colour patch), each in only part of the utterances',
+  )
   .option('--cue-presence <p>', 'probability that a modality carries the cue in an utterance (default 0.6)', parseFloat)
-  .action(async (o: { dataset: 'iemocap' | 'meld'; out: string; archive?: boolean; seed: number; scale: 'tiny' | 'small'; cue?: boolean; cuePresence?: number }) => {
-    const cue = o.cue || o.cuePresence !== undefined ? (o.cuePresence !== undefined ? { presence: o.cuePresence } : true) : undefined;
-    const r = await synthesize({ dataset: o.dataset, out: resolve(o.out), archive: o.archive ?? false, seed: o.seed, scale: o.scale, ...(cue ? { cue } : {}) });
-    console.log(`corpus: ${r.root}`);
-    if (r.archive) console.log(`archive: ${r.archive}`);
-  });
+  .action(
+    async (o: {
+      dataset: 'iemocap' | 'meld';
+      out: string;
+      archive?: boolean;
+      seed: number;
+      scale: 'tiny' | 'small';
+      cue?: boolean;
+      cuePresence?: number;
+    }) => {
+      const cue =
+        o.cue || o.cuePresence !== undefined
+          ? o.cuePresence !== undefined
+            ? { presence: o.cuePresence }
+            : true
+          : undefined;
+      const r = await synthesize({
+        dataset: o.dataset,
+        out: resolve(o.out),
+        archive: o.archive ?? false,
+        seed: o.seed,
+        scale: o.scale,
+        ...(cue ? { cue } : {}),
+      });
+      console.log(`corpus: ${r.root}`);
+      if (r.archive) console.log(`archive: ${r.archive}`);
+    },
+  );
 
 program
   .command('demo')
-  .description('Synthesize both corpora (with learnable cues) and run the whole pipeline on them with tiny encoders through the local Temporal dev server')
+  .description(
+    'Synthesize both corpora (with learnable cues) and run the whole pipeline on them with tiny encoders through the local Temporal dev server',
+  )
   .option('--fresh', 'use a new store so every stage runs instead of being reused')
   .option('--until <stage>', `stop after this stage (${STAGES.join(', ')}; default evaluate)`)
   .action(async (o: { fresh?: boolean; until?: string }) => {
@@ -297,15 +407,33 @@ program
 
 program
   .command('predict')
-  .description('Run a trained model on new clips: segment -> extract -> compress as at training, then its exported graph; prints per-clip class probabilities')
-  .requiredOption('--model <key|file>', 'exported model: a model.onnx file, or a training key (models/<key>/model.onnx in the store; a unique prefix will do)')
-  .requiredOption('--input <video|folder>', 'a video file, or a folder of them (.mp4 .avi .mkv .mov .webm; not searched recursively)')
+  .description(
+    'Run a trained model on new clips: segment -> extract -> compress as at training, then its exported graph; prints per-clip class probabilities',
+  )
+  .requiredOption(
+    '--model <key|file>',
+    'exported model: a model.onnx file, or a training key (models/<key>/model.onnx in the store; a unique prefix will do)',
+  )
+  .requiredOption(
+    '--input <video|folder>',
+    'a video file, or a folder of them (.mp4 .avi .mkv .mov .webm; not searched recursively)',
+  )
   .option('--text <words>', 'transcript of a single clip (otherwise <name>.txt next to each video)')
-  .option('--models <dir>', 'encoder folders <dir>/text, <dir>/audio, <dir>/visual (default: the folders the model was trained with)')
-  .option('--allow-encoder-mismatch', 'warn instead of failing when an encoder folder is not the one the model was trained with')
+  .option(
+    '--models <dir>',
+    'encoder folders <dir>/text, <dir>/audio, <dir>/visual (default: the folders the model was trained with)',
+  )
+  .option(
+    '--allow-encoder-mismatch',
+    'warn instead of failing when an encoder folder is not the one the model was trained with',
+  )
   .option('--store <dir|s3://bucket/prefix>', 'object store holding models/<key>/model.onnx (default .mer/store)')
   .option('--s3-endpoint <url>', 'S3-compatible endpoint for an s3:// store')
-  .addOption(new Option('--device <ep>', 'execution provider for the encoders and the model').choices(['cpu', 'cuda']).default('cpu'))
+  .addOption(
+    new Option('--device <ep>', 'execution provider for the encoders and the model')
+      .choices(['cpu', 'cuda'])
+      .default('cpu'),
+  )
   .option('--threads <n>', 'onnxruntime intra-op threads (default: one per physical core)', positiveInt)
   .option('--json', 'print a JSON array of {clip, predicted, probabilities: {class: p}, flags}')
   .action(async (o: import('./predict.ts').PredictFlags) => {

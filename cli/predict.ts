@@ -35,13 +35,20 @@ async function isFile(path: string): Promise<boolean> {
 }
 
 /** `--model`: an existing file, else a training key (`<key>`, `models/<key>` or `models/<key>/model.onnx`, or a unique prefix of a key) in the store. */
-export async function loadModel(model: string, storeFlag: string | undefined, endpoint: string | undefined): Promise<{ bytes: Uint8Array; name: string }> {
+export async function loadModel(
+  model: string,
+  storeFlag: string | undefined,
+  endpoint: string | undefined,
+): Promise<{ bytes: Uint8Array; name: string }> {
   if (!model.trim()) throw new ConfigError('--model: give a training key or a model.onnx file');
   const file = resolve(model);
   if (await isFile(file)) return { bytes: await readFile(file), name: file };
   const key = model.replace(/^models\//, '').replace(/\/(model\.onnx)?$/, '');
   if (model.endsWith('.onnx') && !model.startsWith('models/')) throw new ConfigError(`--model: ${file} does not exist`);
-  if (!/^[A-Za-z0-9._-]+$/.test(key)) throw new ConfigError(`--model: ${model} is neither a file nor a training key (models/<key>/model.onnx in the store)`);
+  if (!/^[A-Za-z0-9._-]+$/.test(key))
+    throw new ConfigError(
+      `--model: ${model} is neither a file nor a training key (models/<key>/model.onnx in the store)`,
+    );
   const parsed = StoreConfigSchema.safeParse(parseStoreFlag(storeFlag ?? defaultStoreRoot(), endpoint));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -56,12 +63,21 @@ export async function loadModel(model: string, storeFlag: string | undefined, en
     if (!(err instanceof StoreNotFoundError)) throw err;
   }
   // a unique prefix of a training key, as with git hashes
-  const matches = (await store.list(`models/${key}`)).map((o) => o.key).filter((k) => /^models\/[^/]+\/model\.onnx$/.test(k));
+  const matches = (await store.list(`models/${key}`))
+    .map((o) => o.key)
+    .filter((k) => /^models\/[^/]+\/model\.onnx$/.test(k));
   if (matches.length === 1) return { bytes: await store.get(matches[0]!), name: `${store.describe}/${matches[0]}` };
   if (matches.length > 1) {
-    throw new ConfigError(`--model: ${key} matches ${matches.length} models in ${store.describe}: ${matches.slice(0, 5).map((k) => k.split('/')[1]).join(', ')}${matches.length > 5 ? ', ...' : ''}; give more of the key`);
+    throw new ConfigError(
+      `--model: ${key} matches ${matches.length} models in ${store.describe}: ${matches
+        .slice(0, 5)
+        .map((k) => k.split('/')[1])
+        .join(', ')}${matches.length > 5 ? ', ...' : ''}; give more of the key`,
+    );
   }
-  throw new ConfigError(`--model: no file ${file} and no ${exact} in the store ${store.describe} (--store picks another store)`);
+  throw new ConfigError(
+    `--model: no file ${file} and no ${exact} in the store ${store.describe} (--store picks another store)`,
+  );
 }
 
 const fixed = (p: number) => p.toFixed(3);
@@ -70,7 +86,12 @@ const fixed = (p: number) => p.toFixed(3);
 export function renderTable(r: PredictResult): string[] {
   const anyFlags = r.predictions.some((p) => p.flags.length > 0);
   const header = ['clip', 'predicted', ...r.classes, ...(anyFlags ? ['flags'] : [])];
-  const rows = r.predictions.map((p) => [p.clip, p.predicted, ...r.classes.map((c) => fixed(p.probabilities[c]!)), ...(anyFlags ? [p.flags.join(',')] : [])]);
+  const rows = r.predictions.map((p) => [
+    p.clip,
+    p.predicted,
+    ...r.classes.map((c) => fixed(p.probabilities[c]!)),
+    ...(anyFlags ? [p.flags.join(',')] : []),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const numeric = (i: number) => i >= 2 && i < 2 + r.classes.length;
   const line = (cells: string[]) =>
@@ -98,7 +119,18 @@ export async function runPredict(o: PredictFlags): Promise<void> {
     });
     if (progress) process.stderr.write('\r\x1b[2K');
     if (o.json) {
-      console.log(JSON.stringify(r.predictions.map((p) => ({ clip: p.clip, predicted: p.predicted, probabilities: p.probabilities, flags: p.flags })), null, 2));
+      console.log(
+        JSON.stringify(
+          r.predictions.map((p) => ({
+            clip: p.clip,
+            predicted: p.predicted,
+            probabilities: p.probabilities,
+            flags: p.flags,
+          })),
+          null,
+          2,
+        ),
+      );
     } else {
       const m = r.model.metadata;
       const about = [m.variant, m.dataset, m.fold ? `fold ${m.fold}` : ''].filter(Boolean).join(', ');

@@ -38,11 +38,17 @@ export interface ProgressEvent {
   workflowId?: string;
   status: ProgressSnapshot['status'];
   stages: Array<
-    Pick<StageProgress, 'stage' | 'dataset' | 'status' | 'done' | 'total' | 'quarantined' | 'step' | 'note' | 'error'> & StageRate
+    Pick<StageProgress, 'stage' | 'dataset' | 'status' | 'done' | 'total' | 'quarantined' | 'step' | 'note' | 'error'> &
+      StageRate
   >;
 }
 
-export function progressEvent(p: ProgressSnapshot, rates: Map<string, StageRate>, atMs: number, workflowId?: string): ProgressEvent {
+export function progressEvent(
+  p: ProgressSnapshot,
+  rates: Map<string, StageRate>,
+  atMs: number,
+  workflowId?: string,
+): ProgressEvent {
   return {
     event: 'progress',
     time: new Date(atMs).toISOString(),
@@ -104,7 +110,10 @@ export class ProgressPrinter {
     if (this.mode === 'quiet') return;
     if (this.mode === 'json') {
       const ev = progressEvent(p, rates, at, this.opts.workflowId);
-      const key = JSON.stringify([ev.status, ev.stages.map((s) => [s.status, s.step, s.done, s.total, s.quarantined, s.note, s.error])]);
+      const key = JSON.stringify([
+        ev.status,
+        ev.stages.map((s) => [s.status, s.step, s.done, s.total, s.quarantined, s.note, s.error]),
+      ]);
       if (key === this.lastJsonKey) return;
       this.lastJsonKey = key;
       this.out.write(`${JSON.stringify(ev)}\n`);

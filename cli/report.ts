@@ -24,11 +24,18 @@ export interface FetchedReport {
  * or failed run still has the reports its evaluate children committed. Every object under each
  * report prefix is copied from the run's store to `<out>/<dataset>/`.
  */
-export async function fetchReports(client: Client, run: string, out: string | undefined, runId?: string): Promise<FetchedReport[]> {
+export async function fetchReports(
+  client: Client,
+  run: string,
+  out: string | undefined,
+  runId?: string,
+): Promise<FetchedReport[]> {
   const ref = await describeRun(client, run, runId);
   const events = await fetchEvents(client, ref.workflowId, ref.runId);
   const input = inputFromHistory(events);
-  const completed = events.find((e) => e.workflowExecutionCompletedEventAttributes)?.workflowExecutionCompletedEventAttributes;
+  const completed = events.find(
+    (e) => e.workflowExecutionCompletedEventAttributes,
+  )?.workflowExecutionCompletedEventAttributes;
   const result = decodePayload<PipelineResult>(completed?.result?.payloads?.[0]);
   const reports: DatasetEvaluateResult[] = Object.values(result?.reports ?? {});
   if (!result) {

@@ -34,7 +34,9 @@ export function findResetPoint(events: HistoryEvent[]): ResetPoint {
     const c = e.childWorkflowExecutionCompletedEventAttributes;
     if (c) completedChildren.add(num(c.initiatedEventId));
   }
-  const unfinished = events.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes && !completedChildren.has(num(e.eventId)));
+  const unfinished = events.filter(
+    (e) => e.startChildWorkflowExecutionInitiatedEventAttributes && !completedChildren.has(num(e.eventId)),
+  );
   const firstUnfinished = unfinished.length ? num(unfinished[0].eventId) : Number.POSITIVE_INFINITY;
   let point: HistoryEvent | undefined;
   for (const e of events) {
@@ -45,13 +47,18 @@ export function findResetPoint(events: HistoryEvent[]): ResetPoint {
   const eventId = num(point.eventId);
   // Every child started by that task's commands runs again, not only the one that failed.
   const restarted = events.filter(
-    (e) => e.startChildWorkflowExecutionInitiatedEventAttributes && num(e.eventId) > eventId && num(e.startChildWorkflowExecutionInitiatedEventAttributes.workflowTaskCompletedEventId) === eventId,
+    (e) =>
+      e.startChildWorkflowExecutionInitiatedEventAttributes &&
+      num(e.eventId) > eventId &&
+      num(e.startChildWorkflowExecutionInitiatedEventAttributes.workflowTaskCompletedEventId) === eventId,
   );
   const stage = unfinished[0]?.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId?.split('/').at(-2);
   return {
     eventId,
     ...(stage ? { stage } : {}),
-    children: (restarted.length ? restarted : unfinished).map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes!.workflowId ?? '?'),
+    children: (restarted.length ? restarted : unfinished).map(
+      (e) => e.startChildWorkflowExecutionInitiatedEventAttributes!.workflowId ?? '?',
+    ),
   };
 }
 
@@ -79,16 +86,28 @@ export interface ResumeOutcome {
  *
  * A run still running is attached to; a completed one is an error (`mer run` starts a new one).
  */
-export async function resumeRun(client: Client, run: string, opts: { reset: boolean; identity?: string }): Promise<ResumeOutcome> {
+export async function resumeRun(
+  client: Client,
+  run: string,
+  opts: { reset: boolean; identity?: string },
+): Promise<ResumeOutcome> {
   const ref = await describeRun(client, run);
   const status = ref.description.status.name;
   const events = await fetchEvents(client, ref.workflowId, ref.runId);
   const input = inputFromHistory(events);
   if (status === 'RUNNING') {
-    return { handle: client.workflow.getHandle<typeof MerPipeline>(ref.workflowId, ref.runId), input, mode: 'attached', fromRunId: ref.runId, fromStatus: status };
+    return {
+      handle: client.workflow.getHandle<typeof MerPipeline>(ref.workflowId, ref.runId),
+      input,
+      mode: 'attached',
+      fromRunId: ref.runId,
+      fromStatus: status,
+    };
   }
   if (!(RESUMABLE as readonly string[]).includes(status)) {
-    throw new Error(`${ref.workflowId} is ${status.toLowerCase()}: nothing to resume (\`mer run\` with the same config starts a new run that reuses every output)`);
+    throw new Error(
+      `${ref.workflowId} is ${status.toLowerCase()}: nothing to resume (\`mer run\` with the same config starts a new run that reuses every output)`,
+    );
   }
   if (opts.reset) {
     const point = findResetPoint(events);

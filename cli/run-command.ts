@@ -31,7 +31,9 @@ export interface RunFlags {
  * workers for both task queues in this process; with TEMPORAL_ADDRESS it talks to that cluster and
  * leaves the work to `mer worker` fleets unless --workers is given.
  */
-export async function executeRun(o: RunFlags): Promise<{ result: PipelineResult; input: PipelineInput; workflowId: string } | undefined> {
+export async function executeRun(
+  o: RunFlags,
+): Promise<{ result: PipelineResult; input: PipelineInput; workflowId: string } | undefined> {
   const { config, baseDir } = buildRunConfig(o.config, {
     until: o.until,
     iemocap: o.iemocap,
@@ -64,16 +66,28 @@ export async function executeRun(o: RunFlags): Promise<{ result: PipelineResult;
     input = await sealUrlSecrets({ ...checked, searchAttributes: await hasSearchAttributes(client, namespace) });
     const { handle, attached } = await startPipeline(client, input);
     workflowId = handle.workflowId;
-    log(`${attached ? 'attached to running' : 'started'} ${handle.workflowId} (${input.stages.join(' → ')}; store ${describeStore(input.store)})`);
+    log(
+      `${attached ? 'attached to running' : 'started'} ${handle.workflowId} (${input.stages.join(' → ')}; store ${describeStore(input.store)})`,
+    );
     const ui = session.uiBase ? uiWorkflowUrl(session.uiBase, namespace, handle.workflowId) : undefined;
     if (ui) log(`Temporal UI: ${ui}`);
-    if (o.json && o.wait !== false) process.stderr.write(`${JSON.stringify({ event: 'started', workflowId: handle.workflowId, attached, ui: ui ?? null })}\n`);
+    if (o.json && o.wait !== false)
+      process.stderr.write(
+        `${JSON.stringify({ event: 'started', workflowId: handle.workflowId, attached, ui: ui ?? null })}\n`,
+      );
     if (o.wait === false) {
       console.log(handle.workflowId);
-      if (session.stopServer) log('note: the SDK-downloaded dev server stops with this command; install the Temporal CLI for a persistent one');
+      if (session.stopServer)
+        log(
+          'note: the SDK-downloaded dev server stops with this command; install the Temporal CLI for a persistent one',
+        );
       return undefined;
     }
-    result = await waitForRun(session, handle, input, { workers: o.workers ?? !session.cluster, json: o.json ?? false, concurrency: o.concurrency });
+    result = await waitForRun(session, handle, input, {
+      workers: o.workers ?? !session.cluster,
+      json: o.json ?? false,
+      concurrency: o.concurrency,
+    });
   } finally {
     await session.close();
   }

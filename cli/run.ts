@@ -1,4 +1,9 @@
-import { Client, WorkflowExecutionAlreadyStartedError, isGrpcServiceError, type WorkflowHandle } from '@temporalio/client';
+import {
+  Client,
+  WorkflowExecutionAlreadyStartedError,
+  isGrpcServiceError,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import type { SearchAttributePair } from '@temporalio/common';
 import type { PipelineInput, PipelineResult } from '../schemas/config.ts';
 import { progressQuery, type ProgressSnapshot } from '../workflows/progress.ts';
@@ -24,7 +29,10 @@ export async function hasSearchAttributes(client: Client, namespace: string): Pr
  * workflow id). A finished run of the same config is started again: every committed stage output
  * is found in the store and reused, so the new run only redoes what is missing.
  */
-export async function startPipeline(client: Client, input: PipelineInput): Promise<{ handle: WorkflowHandle<typeof MerPipeline>; attached: boolean }> {
+export async function startPipeline(
+  client: Client,
+  input: PipelineInput,
+): Promise<{ handle: WorkflowHandle<typeof MerPipeline>; attached: boolean }> {
   const workflowId = pipelineWorkflowId(input.configHash);
   const datasets = input.datasets.map((d) => d.dataset);
   const sa: SearchAttributePair[] = [
@@ -134,7 +142,10 @@ export function isServerUnavailable(err: unknown): boolean {
   return false;
 }
 
-async function resultSurvivingOutages(handle: WorkflowHandle<typeof MerPipeline>, reconnectForMs: number): Promise<PipelineResult> {
+async function resultSurvivingOutages(
+  handle: WorkflowHandle<typeof MerPipeline>,
+  reconnectForMs: number,
+): Promise<PipelineResult> {
   let outageSince: number | undefined;
   let delay = 500;
   for (;;) {

@@ -6,7 +6,9 @@ import { basename } from 'node:path';
  * Serves files over HTTP on 127.0.0.1 with byte-range support, like the archive hosts do. The demo
  * uses it to fetch the synthetic MELD archive through the same resumable download path as the real one.
  */
-export async function serveFiles(files: string[]): Promise<{ urlOf(path: string): string; close(): Promise<void>; server: Server }> {
+export async function serveFiles(
+  files: string[],
+): Promise<{ urlOf(path: string): string; close(): Promise<void>; server: Server }> {
   const byName = new Map(files.map((f) => [`/${basename(f)}`, f]));
   const server = createServer((req, res) => {
     const path = byName.get((req.url ?? '').split('?')[0]);
@@ -23,7 +25,11 @@ export async function serveFiles(files: string[]): Promise<{ urlOf(path: string)
         res.writeHead(416, { 'Content-Range': `bytes */${size}` }).end();
         return;
       }
-      res.writeHead(206, { 'Content-Range': `bytes ${start}-${end}/${size}`, 'Content-Length': end - start + 1, 'Accept-Ranges': 'bytes' });
+      res.writeHead(206, {
+        'Content-Range': `bytes ${start}-${end}/${size}`,
+        'Content-Length': end - start + 1,
+        'Accept-Ranges': 'bytes',
+      });
       if (req.method === 'HEAD') res.end();
       else createReadStream(path, { start, end }).pipe(res);
       return;

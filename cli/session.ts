@@ -127,35 +127,49 @@ export function printResult(r: PipelineResult, json: boolean): void {
   }
   for (const d of Object.values(r.datasets)) {
     const reused = !d.ran.download && !d.ran.extract && !d.ran.manifest;
-    console.log(`${d.dataset}: ${d.rows} utterances, ${d.inLabelSet} in label set, ${d.issues} issues${reused ? ' (reused)' : ''}`);
+    console.log(
+      `${d.dataset}: ${d.rows} utterances, ${d.inLabelSet} in label set, ${d.issues} issues${reused ? ' (reused)' : ''}`,
+    );
     console.log(`  manifest ${d.manifestKey}`);
     console.log(`  summary  ${d.summaryKey}`);
     const seg = r.segments?.[d.dataset];
     if (seg) {
-      console.log(`  segment  ${seg.ok}/${seg.utterances} utterances cut, ${seg.quarantined} quarantined, ${seg.audioSeconds.toFixed(1)} s audio, ${seg.frames} frames${seg.ran ? '' : ' (reused)'}`);
+      console.log(
+        `  segment  ${seg.ok}/${seg.utterances} utterances cut, ${seg.quarantined} quarantined, ${seg.audioSeconds.toFixed(1)} s audio, ${seg.frames} frames${seg.ran ? '' : ' (reused)'}`,
+      );
       console.log(`  report   ${seg.reportKey}`);
     }
     const feats = r.features?.[d.dataset];
     if (feats) {
       for (const f of Object.values(feats.modalities)) {
-        console.log(`  ${f.modality.padEnd(8)} ${f.ok}/${f.rows} utterances encoded (${f.dim}-d), ${f.quarantined} quarantined, ${f.featuresPrefix}${f.ran ? '' : ' (reused)'}`);
+        console.log(
+          `  ${f.modality.padEnd(8)} ${f.ok}/${f.rows} utterances encoded (${f.dim}-d), ${f.quarantined} quarantined, ${f.featuresPrefix}${f.ran ? '' : ' (reused)'}`,
+        );
       }
     }
     for (const o of r.compressed?.[d.dataset]?.outputs ?? []) {
       const what = o.enabled ? 'VSC' : 'no VSC';
-      console.log(`  compress ${what}: ${o.utterances} sequences of ${o.frames} x ${o.dim}, ${o.ratio.toFixed(1)}x fewer values, ${o.prefix}${o.ran ? '' : ' (reused)'}`);
+      console.log(
+        `  compress ${what}: ${o.utterances} sequences of ${o.frames} x ${o.dim}, ${o.ratio.toFixed(1)}x fewer values, ${o.prefix}${o.ran ? '' : ' (reused)'}`,
+      );
     }
     const trained = r.trained?.[d.dataset];
     if (trained) {
-      console.log(`  train    ${trained.protocol} protocol, ${trained.folds.length} fold(s)${trained.optimistic ? ' (optimistic: selection on the test fold)' : ''}, splits ${trained.splitsKey}`);
+      console.log(
+        `  train    ${trained.protocol} protocol, ${trained.folds.length} fold(s)${trained.optimistic ? ' (optimistic: selection on the test fold)' : ''}, splits ${trained.splitsKey}`,
+      );
       for (const v of trained.variants) {
         const runs = trained.runs.filter((x) => x.variant === v);
-        const mean = (f: (x: (typeof runs)[number]) => number) => (runs.reduce((a, x) => a + f(x), 0) / Math.max(1, runs.length)) * 100;
+        const mean = (f: (x: (typeof runs)[number]) => number) =>
+          (runs.reduce((a, x) => a + f(x), 0) / Math.max(1, runs.length)) * 100;
         const reused = runs.every((x) => x.reused) ? ' (reused)' : '';
-        console.log(`    ${v.padEnd(14)} test accuracy ${mean((x) => x.test.accuracy).toFixed(1)}%, weighted F1 ${mean((x) => x.test.weightedF1).toFixed(1)}% (mean of ${runs.length} fold(s))${reused}`);
+        console.log(
+          `    ${v.padEnd(14)} test accuracy ${mean((x) => x.test.accuracy).toFixed(1)}%, weighted F1 ${mean((x) => x.test.weightedF1).toFixed(1)}% (mean of ${runs.length} fold(s))${reused}`,
+        );
       }
     }
     const rep = r.reports?.[d.dataset];
-    if (rep) console.log(`  report   ${rep.htmlKey}${rep.ran ? '' : ' (reused)'}: \`mer report ${r.configHash}\` fetches it`);
+    if (rep)
+      console.log(`  report   ${rep.htmlKey}${rep.ran ? '' : ' (reused)'}: \`mer report ${r.configHash}\` fetches it`);
   }
 }

@@ -1,4 +1,16 @@
-import { Field, Float64, Int32, List, RecordBatch, Schema, Struct, Table, Utf8, makeBuilder, makeData } from 'apache-arrow';
+import {
+  Field,
+  Float64,
+  Int32,
+  List,
+  RecordBatch,
+  Schema,
+  Struct,
+  Table,
+  Utf8,
+  makeBuilder,
+  makeData,
+} from 'apache-arrow';
 import type { DataType, Vector } from 'apache-arrow';
 import type { z } from 'zod';
 
@@ -85,7 +97,9 @@ export function defineRowTable<S extends z.ZodType>(opts: {
       const parsed = opts.rowSchema.safeParse(raw);
       if (!parsed.success) {
         const first = parsed.error.issues[0];
-        throw new Error(`${opts.label} row ${i} (${String(raw.utteranceId)}): field ${first?.path.join('.')}: ${first?.message}`);
+        throw new Error(
+          `${opts.label} row ${i} (${String(raw.utteranceId)}): field ${first?.path.join('.')}: ${first?.message}`,
+        );
       }
       rows[i] = parsed.data as Row;
     }

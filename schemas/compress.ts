@@ -1,12 +1,5 @@
 import { z } from 'zod';
-import {
-  Field,
-  FixedSizeList,
-  Float32,
-  Int32,
-  Schema,
-  Utf8,
-} from 'apache-arrow';
+import { Field, FixedSizeList, Float32, Int32, Schema, Utf8 } from 'apache-arrow';
 
 /**
  * The compress (VSC) stage: its parameters (every one of them is part of the cache key), its output
@@ -64,7 +57,9 @@ export const vscReportKey = (vscKey: string): string => `${vscPrefix(vscKey)}/re
 /** Chunks of a shard in progress; removed once the shard is committed. */
 export const vscPartialPrefix = (vscKey: string, shard: string): string => `${vscPrefix(vscKey)}/_partial/${shard}`;
 
-export const ShardNameSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'shard names are letters, digits, dots, underscores and hyphens');
+export const ShardNameSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'shard names are letters, digits, dots, underscores and hyphens');
 
 /** Arrow schema of an output shard; dims are in the metadata too, for readers that check them first. */
 export function vscArrowSchema(maxFrames: number, dim: number, vscKey: string): Schema {

@@ -2,7 +2,13 @@ import { z } from 'zod';
 import { ExtractParamsSchema, type ExtractParams, type Modality } from './extract.ts';
 import { StoreSpecSchema, type StoreSpec } from './store.ts';
 import { VscParamsSchema, type VscParams } from './compress.ts';
-import { TrainParamsSchema, type FoldSummaryShape, type Protocol, type ResolvedVariant, type TrainParams } from './train.ts';
+import {
+  TrainParamsSchema,
+  type FoldSummaryShape,
+  type Protocol,
+  type ResolvedVariant,
+  type TrainParams,
+} from './train.ts';
 
 /** Stages that exist today, in pipeline order. Later stages are added here as they are built. */
 export const STAGES = ['acquire', 'segment', 'extract', 'compress', 'train', 'evaluate'] as const;
@@ -60,7 +66,11 @@ export const SegmentParamsSchema = z.strictObject({
   overlong: z.enum(['cut', 'keep', 'quarantine']).default('cut'),
   overlongFactor: z.number().min(1).max(1000).default(3),
   /** Utterances per shard activity: the unit of retry, heartbeat and worker memory. */
-  shardSize: z.int().min(64, 'shards hold 64 to 512 utterances').max(512, 'shards hold 64 to 512 utterances').default(128),
+  shardSize: z
+    .int()
+    .min(64, 'shards hold 64 to 512 utterances')
+    .max(512, 'shards hold 64 to 512 utterances')
+    .default(128),
   /** Shard activities in flight per dataset; workers' activity slots bound it further. */
   parallelism: z.int().min(1).max(256).default(4),
   /**

@@ -10,11 +10,15 @@ export type Modality = (typeof EXTRACT_MODALITIES)[number];
 export const ModalitySchema = z.enum(EXTRACT_MODALITIES);
 
 /** An encoder in the Hugging Face folder layout: config.json, tokenizer or preprocessor config, onnx/model.onnx. */
-const modelFolder = z.string({ error: 'model must be the path of a model folder on the worker' }).min(1, 'model must name a folder');
+const modelFolder = z
+  .string({ error: 'model must be the path of a model folder on the worker' })
+  .min(1, 'model must name a folder');
 const onnxFile = z
   .string()
   .min(1)
-  .refine((s) => !s.startsWith('/') && !s.split('/').includes('..'), { message: 'file is relative to the model folder' })
+  .refine((s) => !s.startsWith('/') && !s.split('/').includes('..'), {
+    message: 'file is relative to the model folder',
+  })
   .default('onnx/model.onnx');
 
 export const TextEncoderParamsSchema = z.strictObject({

@@ -108,7 +108,8 @@ export function featureRowsToBatch(rows: readonly FeatureRow[], schema: Schema):
   const pooledValues = new Float32Array(n * dim);
   rows.forEach((r, i) => {
     if (!r.pooled) return;
-    if (r.pooled.length !== dim) throw new Error(`features: ${r.utteranceId} has a pooled vector of ${r.pooled.length}, schema says ${dim}`);
+    if (r.pooled.length !== dim)
+      throw new Error(`features: ${r.utteranceId} has a pooled vector of ${r.pooled.length}, schema says ${dim}`);
     pooledValues.set(r.pooled, i * dim);
   });
   const pv = validity(rows, (r) => r.pooled !== null);
@@ -125,26 +126,61 @@ export function featureRowsToBatch(rows: readonly FeatureRow[], schema: Schema):
   let total = 0;
   rows.forEach((r, i) => {
     total += r.sequence?.length ?? 0;
-    if (total > 0x7fffffff) throw new RangeError('features: one record batch holds more than 2 GiB of sequences; use smaller batches');
+    if (total > 0x7fffffff)
+      throw new RangeError('features: one record batch holds more than 2 GiB of sequences; use smaller batches');
     offsets[i + 1] = total;
   });
   const blob = new Uint8Array(total);
   rows.forEach((r, i) => r.sequence && blob.set(r.sequence, offsets[i]));
   const sv = validity(rows, (r) => r.sequence !== null);
-  const sequence = makeData({ type: new Binary(), length: n, nullCount: sv.nulls, nullBitmap: sv.bitmap, valueOffsets: offsets, data: blob });
+  const sequence = makeData({
+    type: new Binary(),
+    length: n,
+    nullCount: sv.nulls,
+    nullBitmap: sv.bitmap,
+    valueOffsets: offsets,
+    data: blob,
+  });
 
   const children = [
-    builtColumn(new Utf8(), rows.map((r) => r.utteranceId)),
-    builtColumn(new Utf8(), rows.map((r) => r.status)),
-    builtColumn(new Utf8(), rows.map((r) => r.reason)),
+    builtColumn(
+      new Utf8(),
+      rows.map((r) => r.utteranceId),
+    ),
+    builtColumn(
+      new Utf8(),
+      rows.map((r) => r.status),
+    ),
+    builtColumn(
+      new Utf8(),
+      rows.map((r) => r.reason),
+    ),
     pooled,
     sequence,
-    builtColumn(new Utf8(), rows.map((r) => r.dtype)),
-    builtColumn(new Int32(), rows.map((r) => r.seqSteps)),
-    builtColumn(new Int32(), rows.map((r) => r.seqTokens)),
-    builtColumn(new Int32(), rows.map((r) => r.seqDim)),
-    builtColumn(new Int32(), rows.map((r) => r.utteranceTokenStart)),
-    builtColumn(schema.fields[10].type, rows.map((r) => r.flags)),
+    builtColumn(
+      new Utf8(),
+      rows.map((r) => r.dtype),
+    ),
+    builtColumn(
+      new Int32(),
+      rows.map((r) => r.seqSteps),
+    ),
+    builtColumn(
+      new Int32(),
+      rows.map((r) => r.seqTokens),
+    ),
+    builtColumn(
+      new Int32(),
+      rows.map((r) => r.seqDim),
+    ),
+    builtColumn(
+      new Int32(),
+      rows.map((r) => r.utteranceTokenStart),
+    ),
+    builtColumn(
+      schema.fields[10].type,
+      rows.map((r) => r.flags),
+    ),
   ];
   const struct = makeData({ type: new Struct(schema.fields), length: n, nullCount: 0, children });
   return new RecordBatch(schema, struct);
@@ -164,7 +200,17 @@ export function tableToFeatureRows(table: Table): FeatureRow[] {
     return c;
   };
   const [id, status, reason, pooled, sequence, dtype, steps, tokens, dimC, start, flags] = [
-    'utteranceId', 'status', 'reason', 'pooled', 'sequence', 'dtype', 'seqSteps', 'seqTokens', 'seqDim', 'utteranceTokenStart', 'flags',
+    'utteranceId',
+    'status',
+    'reason',
+    'pooled',
+    'sequence',
+    'dtype',
+    'seqSteps',
+    'seqTokens',
+    'seqDim',
+    'utteranceTokenStart',
+    'flags',
   ].map(col);
   const rows: FeatureRow[] = [];
   for (let i = 0; i < table.numRows; i++) {

@@ -4,7 +4,11 @@ import { z } from 'zod';
  * Error text for invalid external input: names the file, the line when the input format has lines,
  * and the field. Every schema failure in the project is reported through this.
  */
-export function describeZodError(file: string, error: z.ZodError, lineOf?: (path: PropertyKey[]) => number | undefined): string {
+export function describeZodError(
+  file: string,
+  error: z.ZodError,
+  lineOf?: (path: PropertyKey[]) => number | undefined,
+): string {
   const lines = error.issues.flatMap((issue) => {
     // zod reports unknown keys on their parent object; pointing at each key's own line and path is
     // what lets a user find the typo.
@@ -12,7 +16,10 @@ export function describeZodError(file: string, error: z.ZodError, lineOf?: (path
     return paths.map((path) => {
       const field = path.length ? path.map(String).join('.') : '(root)';
       const line = lineOf?.(path);
-      const message = issue.code === 'unrecognized_keys' ? 'unknown key (check its spelling and the README for the allowed keys)' : issue.message;
+      const message =
+        issue.code === 'unrecognized_keys'
+          ? 'unknown key (check its spelling and the README for the allowed keys)'
+          : issue.message;
       return `${file}${line ? `:${line}` : ''}: field ${field}: ${message}`;
     });
   });

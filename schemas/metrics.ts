@@ -72,12 +72,19 @@ export const FoldMetricsSchema = z
   })
   .superRefine((m, ctx) => {
     const c = m.perClass.length;
-    if (m.confusion.length !== c || !square(m.confusion)) ctx.addIssue({ code: 'custom', message: `confusion must be ${c} x ${c}`, path: ['confusion'] });
+    if (m.confusion.length !== c || !square(m.confusion))
+      ctx.addIssue({ code: 'custom', message: `confusion must be ${c} x ${c}`, path: ['confusion'] });
     if (m.confusionNormalized.length !== c || !square(m.confusionNormalized)) {
-      ctx.addIssue({ code: 'custom', message: `confusionNormalized must be ${c} x ${c}`, path: ['confusionNormalized'] });
+      ctx.addIssue({
+        code: 'custom',
+        message: `confusionNormalized must be ${c} x ${c}`,
+        path: ['confusionNormalized'],
+      });
     }
-    if (m.reference.perClass.length !== c) ctx.addIssue({ code: 'custom', message: `reference.perClass needs ${c} rows`, path: ['reference', 'perClass'] });
-    if (m.perClass.reduce((s, p) => s + p.support, 0) !== m.n) ctx.addIssue({ code: 'custom', message: 'supports must add up to n', path: ['n'] });
+    if (m.reference.perClass.length !== c)
+      ctx.addIssue({ code: 'custom', message: `reference.perClass needs ${c} rows`, path: ['reference', 'perClass'] });
+    if (m.perClass.reduce((s, p) => s + p.support, 0) !== m.n)
+      ctx.addIssue({ code: 'custom', message: 'supports must add up to n', path: ['n'] });
   });
 export type FoldMetrics = z.infer<typeof FoldMetricsSchema>;
 

@@ -92,10 +92,26 @@ export const MetricsReportSchema = z.strictObject({
   ablation: z.array(AblationRowSchema).nullable(),
   stages: z.strictObject({
     acquire: z.strictObject({ rows: z.int(), inLabelSet: z.int(), issues: z.int() }),
-    segment: z.strictObject({ utterances: z.int(), ok: z.int(), quarantined: z.int(), reasons: z.record(z.string(), z.int()), audioSeconds: z.number() }),
-    extract: z.record(z.string(), z.strictObject({ ok: z.int(), quarantined: z.int(), reasons: z.record(z.string(), z.int()), dim: z.int() })),
+    segment: z.strictObject({
+      utterances: z.int(),
+      ok: z.int(),
+      quarantined: z.int(),
+      reasons: z.record(z.string(), z.int()),
+      audioSeconds: z.number(),
+    }),
+    extract: z.record(
+      z.string(),
+      z.strictObject({ ok: z.int(), quarantined: z.int(), reasons: z.record(z.string(), z.int()), dim: z.int() }),
+    ),
     compress: z.array(
-      z.strictObject({ vscKey: z.string(), enabled: z.boolean(), utterances: z.int(), ratio: z.number(), byteRatio: z.number(), seconds: z.number() }),
+      z.strictObject({
+        vscKey: z.string(),
+        enabled: z.boolean(),
+        utterances: z.int(),
+        ratio: z.number(),
+        byteRatio: z.number(),
+        seconds: z.number(),
+      }),
     ),
     train: z.strictObject({ trainings: z.int(), seconds: z.number(), resumed: z.int() }),
     splits: z.strictObject({ rows: z.int(), unlabelled: z.int(), excluded: z.int(), used: z.int() }),

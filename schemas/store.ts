@@ -2,7 +2,9 @@ import { z } from 'zod';
 
 /** S3's bucket naming rules (what AWS and versitygw enforce); checked here so a typo fails before any request. */
 const bucketName = z
-  .string({ error: (iss) => (iss.input === undefined ? 'bucket is required for an s3 store' : 'bucket must be a string') })
+  .string({
+    error: (iss) => (iss.input === undefined ? 'bucket is required for an s3 store' : 'bucket must be a string'),
+  })
   .min(3, 'bucket names are 3-63 characters long')
   .max(63, 'bucket names are 3-63 characters long')
   .regex(
@@ -28,7 +30,11 @@ const endpointUrl = z
 export const LocalStoreSpecSchema = z.strictObject({
   kind: z.literal('local'),
   /** Folder that holds the store; relative paths resolve against the worker's working directory. */
-  root: z.string({ error: (iss) => (iss.input === undefined ? 'root is required for a local store' : 'root must be a folder path') }).min(1, 'root must name a folder'),
+  root: z
+    .string({
+      error: (iss) => (iss.input === undefined ? 'root is required for a local store' : 'root must be a folder path'),
+    })
+    .min(1, 'root must name a folder'),
 });
 
 export const S3StoreSpecSchema = z.strictObject({
@@ -49,8 +55,7 @@ export const S3StoreSpecSchema = z.strictObject({
  * provider chain on each worker, so specs can travel in workflow payloads and logs.
  */
 export const StoreSpecSchema = z.discriminatedUnion('kind', [LocalStoreSpecSchema, S3StoreSpecSchema], {
-  error: (issue) =>
-    issue.code === 'invalid_union' ? "store.kind must be 'local' or 's3'" : undefined,
+  error: (issue) => (issue.code === 'invalid_union' ? "store.kind must be 'local' or 's3'" : undefined),
 });
 
 export type LocalStoreSpec = z.infer<typeof LocalStoreSpecSchema>;

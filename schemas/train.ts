@@ -89,7 +89,10 @@ export type VariantModality = (typeof VARIANT_MODALITIES)[number];
  */
 export const VariantSchema = z.strictObject({
   /** Shown in reports; derived from the settings when absent (`T+A+V`, `T+V-noVSC`, `A+V-noCL`). */
-  name: z.string().regex(/^[A-Za-z0-9+._-]+$/, 'variant names are letters, digits and + . _ -').optional(),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9+._-]+$/, 'variant names are letters, digits and + . _ -')
+    .optional(),
   modalities: z.array(z.enum(VARIANT_MODALITIES)).min(1).default(['t', 'a', 'v']),
   /** false: visual frames without VSC (token mean per frame, no merging; the compress stage's `enabled: false`). */
   vsc: z.boolean().default(true),
@@ -121,7 +124,11 @@ export const TrainParamsSchema = z.strictObject({
     .superRefine((s, ctx) => {
       for (const d of MANIFEST_DATASETS) {
         if (!PROTOCOLS_BY_DATASET[d].includes(s[d].protocol)) {
-          ctx.addIssue({ code: 'custom', path: [d, 'protocol'], message: `${d} protocols are ${PROTOCOLS_BY_DATASET[d].join(', ')}` });
+          ctx.addIssue({
+            code: 'custom',
+            path: [d, 'protocol'],
+            message: `${d} protocols are ${PROTOCOLS_BY_DATASET[d].join(', ')}`,
+          });
         }
       }
     }),
@@ -165,12 +172,18 @@ export function variantName(v: Variant): string {
 /** The variants a train config asks for, named, in report order, without duplicates. */
 export function resolveVariants(params: Pick<TrainParams, 'ablations' | 'variants'>): ResolvedVariant[] {
   const all: Variant[] = [];
-  const v = (modalities: VariantModality[], vsc = true, contrastive = true): Variant => ({ modalities, vsc, contrastive });
+  const v = (modalities: VariantModality[], vsc = true, contrastive = true): Variant => ({
+    modalities,
+    vsc,
+    contrastive,
+  });
   if (params.variants) all.push(...params.variants.map((x) => VariantSchema.parse(x)));
   else {
     all.push(v(['t', 'a', 'v']));
-    if (params.ablations !== 'none') all.push(v(['t']), v(['a']), v(['v']), v(['t', 'a']), v(['t', 'v']), v(['a', 'v']));
-    if (params.ablations === 'paper') all.push(v(['t', 'a', 'v'], false), v(['t', 'a', 'v'], true, false), v(['t', 'a', 'v'], false, false));
+    if (params.ablations !== 'none')
+      all.push(v(['t']), v(['a']), v(['v']), v(['t', 'a']), v(['t', 'v']), v(['a', 'v']));
+    if (params.ablations === 'paper')
+      all.push(v(['t', 'a', 'v'], false), v(['t', 'a', 'v'], true, false), v(['t', 'a', 'v'], false, false));
   }
   const out: ResolvedVariant[] = [];
   const seen = new Set<string>();
@@ -236,7 +249,13 @@ export const FoldTrainResultSchema = z.object({
   /** Wall time of the committing attempt. */
   seconds: z.number().nonnegative(),
   executionProvider: z.string(),
-  keys: z.object({ onnx: z.string(), weights: z.string(), final: z.string(), history: z.string(), predictions: z.string() }),
+  keys: z.object({
+    onnx: z.string(),
+    weights: z.string(),
+    final: z.string(),
+    history: z.string(),
+    predictions: z.string(),
+  }),
 });
 export type FoldTrainResult = z.infer<typeof FoldTrainResultSchema>;
 

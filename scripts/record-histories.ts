@@ -19,7 +19,10 @@ import { createMerWorkers, runWorkers } from '../workers/factory.ts';
 import { startArchiveServer } from '../test/helpers/http-server.ts';
 import { startTemporal } from '../test/helpers/temporal.ts';
 
-const { positionals, values } = parseArgs({ allowPositionals: true, options: { until: { type: 'string', default: 'acquire' }, children: { type: 'string' } } });
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: { until: { type: 'string', default: 'acquire' }, children: { type: 'string' } },
+});
 const label = positionals[0] ?? 'v1';
 const until = values.until!;
 const dir = await mkdtemp(join(tmpdir(), 'mer-record-'));
@@ -62,10 +65,16 @@ try {
   const indexFile = join('test', 'fixtures', 'histories', 'index.json');
   const index = JSON.parse(await readFile(indexFile, 'utf8').catch(() => '{}')) as Record<string, string>;
   const only = values.children?.split(',');
-  const children = input.stages.filter((s) => !only || only.includes(s)).flatMap((stage) => input.datasets.map((d) => `${handle.workflowId}/${stage}/${d.dataset}`));
+  const children = input.stages
+    .filter((s) => !only || only.includes(s))
+    .flatMap((stage) => input.datasets.map((d) => `${handle.workflowId}/${stage}/${d.dataset}`));
   for (const id of [handle.workflowId, ...children]) {
     // The CLI writes the standard proto-JSON history format that the replayer and the UI read.
-    const json = execFileSync(requireTemporalCli(), ['workflow', 'show', '-w', id, '--address', env.address, '--output', 'json'], { maxBuffer: 64 << 20 });
+    const json = execFileSync(
+      requireTemporalCli(),
+      ['workflow', 'show', '-w', id, '--address', env.address, '--output', 'json'],
+      { maxBuffer: 64 << 20 },
+    );
     const type = id === handle.workflowId ? 'pipeline' : id.slice(handle.workflowId.length + 1).replace('/', '-');
     const file = join('test', 'fixtures', 'histories', `${label}-${type}.json`);
     await writeFile(file, json);

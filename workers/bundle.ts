@@ -23,7 +23,9 @@ async function sourceHash(): Promise<string> {
     const names = (await readdir(join(REPO_ROOT, dir))).filter((n) => n.endsWith('.ts')).sort();
     for (const n of names) h.update(n).update(await readFile(join(REPO_ROOT, dir, n)));
   }
-  const sdk = JSON.parse(await readFile(join(REPO_ROOT, 'node_modules', '@temporalio', 'workflow', 'package.json'), 'utf8')) as { version: string };
+  const sdk = JSON.parse(
+    await readFile(join(REPO_ROOT, 'node_modules', '@temporalio', 'workflow', 'package.json'), 'utf8'),
+  ) as { version: string };
   h.update(sdk.version);
   return h.digest('hex').slice(0, 16);
 }
@@ -45,4 +47,11 @@ async function loadOrBuild(): Promise<WorkflowBundleWithSourceMap> {
 }
 
 const noop = () => {};
-const quietLogger = { trace: noop, debug: noop, info: noop, warn: (m: string) => console.warn(m), error: (m: string) => console.error(m), log: noop };
+const quietLogger = {
+  trace: noop,
+  debug: noop,
+  info: noop,
+  warn: (m: string) => console.warn(m),
+  error: (m: string) => console.error(m),
+  log: noop,
+};

@@ -26,7 +26,9 @@ export function clusterFromEnv(env: NodeJS.ProcessEnv = process.env): ClusterSet
   const keyPath = env.TEMPORAL_TLS_CLIENT_KEY_PATH;
   const caPath = env.TEMPORAL_TLS_SERVER_CA_CERT_PATH;
   const apiKey = env.TEMPORAL_API_KEY || undefined;
-  const wantTls = env.TEMPORAL_TLS ? env.TEMPORAL_TLS === 'true' || env.TEMPORAL_TLS === '1' : Boolean(certPath || apiKey);
+  const wantTls = env.TEMPORAL_TLS
+    ? env.TEMPORAL_TLS === 'true' || env.TEMPORAL_TLS === '1'
+    : Boolean(certPath || apiKey);
   if ((certPath && !keyPath) || (keyPath && !certPath)) {
     throw new Error('set both TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH for mTLS');
   }

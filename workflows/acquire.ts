@@ -1,9 +1,12 @@
-import {
-  proxyActivities,
-  upsertSearchAttributes,
-} from '@temporalio/workflow';
+import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { AcquireActivities } from '../activities/acquire/activities.ts';
-import type { AcquireParams, DatasetAcquireResult, DatasetPlan, StoreSpecResolved, TemporalSettings } from '../schemas/config.ts';
+import type {
+  AcquireParams,
+  DatasetAcquireResult,
+  DatasetPlan,
+  StoreSpecResolved,
+  TemporalSettings,
+} from '../schemas/config.ts';
 import { stageReporter } from './progress.ts';
 import { SA_STAGE } from './search-attributes.ts';
 
@@ -111,7 +114,6 @@ export async function AcquireDataset(input: AcquireDatasetInput): Promise<Datase
     issues: summary.issues,
     ran,
   };
-
 }
 
 export function describeSource(plan: DatasetPlan): string {
@@ -124,4 +126,3 @@ export function describeSource(plan: DatasetPlan): string {
 export function acquireWorkflowId(parentId: string, dataset: string): string {
   return `${parentId}/acquire/${dataset}`;
 }
-

@@ -1,7 +1,14 @@
 import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { CompressActivities } from '../activities/compress/activities.ts';
 import type { VscParams } from '../schemas/compress.ts';
-import type { DatasetCompressResult, DatasetExtractResult, DatasetName, StoreSpecResolved, TemporalSettings, VscOutputResult } from '../schemas/config.ts';
+import type {
+  DatasetCompressResult,
+  DatasetExtractResult,
+  DatasetName,
+  StoreSpecResolved,
+  TemporalSettings,
+  VscOutputResult,
+} from '../schemas/config.ts';
 import { stageReporter } from './progress.ts';
 import { SA_STAGE } from './search-attributes.ts';
 import { forEachLimit } from './segment.ts';
@@ -43,28 +50,48 @@ export async function CompressDataset(input: CompressDatasetInput): Promise<Data
 
   if (input.searchAttributes) upsertSearchAttributes([{ key: SA_STAGE, value: 'compress' }]);
 
-  const ref = (m: 'text' | 'audio' | 'visual') => ({ prefix: features.modalities[m].featuresPrefix, shardKeys: features.modalities[m].shardKeys });
+  const ref = (m: 'text' | 'audio' | 'visual') => ({
+    prefix: features.modalities[m].featuresPrefix,
+    shardKeys: features.modalities[m].shardKeys,
+  });
   const shards = features.modalities.visual.shardKeys.length;
   const total = shards * input.settings.length;
   let done = 0;
   const outputs: VscOutputResult[] = [];
-  await report({ status: 'running', step: 'plan', note: `${shards} visual shards x ${input.settings.length} configuration(s)`, done, total });
+  await report({
+    status: 'running',
+    step: 'plan',
+    note: `${shards} visual shards x ${input.settings.length} configuration(s)`,
+    done,
+    total,
+  });
 
   for (const params of input.settings) {
-    const label = params.enabled ? `VSC top-${params.topK}, ${params.maxFrames} frames` : `no VSC, ${params.maxFrames} frames`;
+    const label = params.enabled
+      ? `VSC top-${params.topK}, ${params.maxFrames} frames`
+      : `no VSC, ${params.maxFrames} frames`;
     const plan = await acts.planCompress.executeWithOptions(
       { ...quick, summary: `plan ${dataset} visual compression (${label})` },
       [{ store, params, visual: ref('visual'), text: ref('text'), audio: ref('audio') }],
     );
     done += shards - plan.pending.length;
-    await report({ step: label, note: `${label}: ${plan.pending.length} of ${shards} shards to compress`, done, total });
+    await report({
+      step: label,
+      note: `${label}: ${plan.pending.length} of ${shards} shards to compress`,
+      done,
+      total,
+    });
     await forEachLimit(plan.pending, input.parallelism, async (task) => {
       const r = await acts.compressVisualShard.executeWithOptions(
         { ...long, summary: `compress ${dataset} ${task.shard} (${label})` },
         [{ store, params, vscKey: plan.vscKey, ...task }],
       );
       done++;
-      await report({ note: `${label}: ${r.utterances} utterances of ${r.shard}, ${r.ratio.toFixed(1)}x smaller`, done, total });
+      await report({
+        note: `${label}: ${r.utterances} utterances of ${r.shard}, ${r.ratio.toFixed(1)}x smaller`,
+        done,
+        total,
+      });
     });
     const summary = await acts.finalizeCompress.executeWithOptions(
       { ...quick, summary: `write the ${dataset} compression report and commit ${plan.prefix}` },
@@ -89,7 +116,10 @@ export async function CompressDataset(input: CompressDatasetInput): Promise<Data
   await report({
     status: ran ? 'done' : 'skipped',
     step: 'report',
-    note: outputs.map((o) => `${o.enabled ? 'VSC' : 'no VSC'}: ${o.utterances} utterances, ${o.ratio.toFixed(1)}x smaller`).join('; ') + (ran ? '' : ', reused from the store'),
+    note:
+      outputs
+        .map((o) => `${o.enabled ? 'VSC' : 'no VSC'}: ${o.utterances} utterances, ${o.ratio.toFixed(1)}x smaller`)
+        .join('; ') + (ran ? '' : ', reused from the store'),
     done: total,
     total,
   });

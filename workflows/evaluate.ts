@@ -1,5 +1,8 @@
 import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
-import type { EvaluateActivities, EvaluateDatasetInput as EvaluateActivityInput } from '../activities/evaluate/activities.ts';
+import type {
+  EvaluateActivities,
+  EvaluateDatasetInput as EvaluateActivityInput,
+} from '../activities/evaluate/activities.ts';
 import type { DatasetEvaluateResult, DatasetName, TemporalSettings } from '../schemas/config.ts';
 import { stageReporter } from './progress.ts';
 import { SA_STAGE } from './search-attributes.ts';
@@ -21,15 +24,27 @@ export async function EvaluateDataset(input: EvaluateDatasetInput): Promise<Data
   const acts = proxyActivities<EvaluateActivities>({
     taskQueue: temporal.taskQueues.cpu,
     startToCloseTimeout: '1 hour',
-    retry: { maximumAttempts: temporal.activityMaxAttempts, nonRetryableErrorTypes: ['MerConfigInvalid', 'MerFeatureShardCorrupt'] },
+    retry: {
+      maximumAttempts: temporal.activityMaxAttempts,
+      nonRetryableErrorTypes: ['MerConfigInvalid', 'MerFeatureShardCorrupt'],
+    },
   });
   const report = stageReporter(input.parentWorkflowId, dataset, 'evaluate');
 
   if (input.searchAttributes) upsertSearchAttributes([{ key: SA_STAGE, value: 'evaluate' }]);
-  await report({ status: 'running', step: 'report', note: `${input.trained.runs.length} trainings`, done: 0, total: 1 });
+  await report({
+    status: 'running',
+    step: 'report',
+    note: `${input.trained.runs.length} trainings`,
+    done: 0,
+    total: 1,
+  });
   const { dataset: _d, parentWorkflowId: _p, searchAttributes: _s, temporal: _t, ...rest } = input;
   const r = await acts.evaluateDataset.executeWithOptions(
-    { startToCloseTimeout: '1 hour', summary: `evaluate ${dataset}: metrics, tables and figures of ${input.trained.runs.length} trainings` },
+    {
+      startToCloseTimeout: '1 hour',
+      summary: `evaluate ${dataset}: metrics, tables and figures of ${input.trained.runs.length} trainings`,
+    },
     [rest],
   );
   const h = r.headline;
@@ -39,7 +54,16 @@ export async function EvaluateDataset(input: EvaluateDatasetInput): Promise<Data
     done: 1,
     total: 1,
   });
-  return { dataset, evalKey: r.evalKey, prefix: r.prefix, metricsKey: r.metricsKey, htmlKey: r.htmlKey, markdownKey: r.markdownKey, headline: h, ran: !r.skipped };
+  return {
+    dataset,
+    evalKey: r.evalKey,
+    prefix: r.prefix,
+    metricsKey: r.metricsKey,
+    htmlKey: r.htmlKey,
+    markdownKey: r.markdownKey,
+    headline: h,
+    ran: !r.skipped,
+  };
 }
 
 export function evaluateWorkflowId(parentId: string, dataset: string): string {

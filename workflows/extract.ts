@@ -32,7 +32,13 @@ export interface ExtractDatasetInput {
   searchAttributes: boolean;
 }
 
-const NON_RETRYABLE = ['MerConfigInvalid', 'MerModelMissing', 'MerModelCorrupt', 'MerModelMismatch', 'MerSegmentsInvalid'];
+const NON_RETRYABLE = [
+  'MerConfigInvalid',
+  'MerModelMissing',
+  'MerModelCorrupt',
+  'MerModelMismatch',
+  'MerSegmentsInvalid',
+];
 
 /** Mirrors activities/extract/steps.ts featureShardKey (pure string work, kept out of the Node-only module). */
 export function featureShardKey(featuresPrefix: string, shardKey: string): string {
@@ -68,27 +74,59 @@ export async function ExtractDataset(input: ExtractDatasetInput): Promise<Datase
   let done = 0;
   let quarantined = 0;
   const modalities = {} as Record<Modality, ModalityFeaturesResult>;
-  await report({ status: 'running', step: 'plan', note: `${segmented.utterances} utterances, ${shards} shards x 3 modalities`, done, total });
+  await report({
+    status: 'running',
+    step: 'plan',
+    note: `${segmented.utterances} utterances, ${shards} shards x 3 modalities`,
+    done,
+    total,
+  });
 
   for (const modality of MODALITIES) {
-    const base = { store, modality, segmentPrefix: segmented.prefix, manifestKey: acquired.manifestKey, params: extract };
+    const base = {
+      store,
+      modality,
+      segmentPrefix: segmented.prefix,
+      manifestKey: acquired.manifestKey,
+      params: extract,
+    };
     const plan = await acts.planExtract.executeWithOptions(
       { ...quick, summary: `plan ${dataset} ${modality} features of ${shards} shards` },
       [{ ...base, shardKeys: segmented.shardKeys }],
     );
     done += shards - plan.pendingShardKeys.length;
-    await report({ step: modality, note: `${modality}: ${plan.pendingShardKeys.length} of ${shards} shards to encode`, done, total, quarantined });
+    await report({
+      step: modality,
+      note: `${modality}: ${plan.pendingShardKeys.length} of ${shards} shards to encode`,
+      done,
+      total,
+      quarantined,
+    });
     await forEachLimit(plan.pendingShardKeys, input.parallelism, async (shardKey) => {
       const r: ExtractShardResult = await acts.extractShard.executeWithOptions(
         { ...long, summary: `encode ${dataset} ${modality} ${shardKey.split('/').pop()}` },
         [{ ...base, shardKey, featuresPrefix: plan.featuresPrefix, modelSha256: plan.modelSha256 }],
       );
       done++;
-      await report({ note: `${modality}: ${r.rows} utterances of ${r.shard} encoded (${r.quarantined} quarantined)`, done, total, quarantined });
+      await report({
+        note: `${modality}: ${r.rows} utterances of ${r.shard} encoded (${r.quarantined} quarantined)`,
+        done,
+        total,
+        quarantined,
+      });
     });
     const summary = await acts.finalizeExtract.executeWithOptions(
       { ...quick, summary: `write the ${dataset} ${modality} features report and commit ${plan.featuresPrefix}` },
-      [{ store, modality, featuresPrefix: plan.featuresPrefix, modelSha256: plan.modelSha256, dim: plan.dim, shardKeys: segmented.shardKeys }],
+      [
+        {
+          store,
+          modality,
+          featuresPrefix: plan.featuresPrefix,
+          modelSha256: plan.modelSha256,
+          dim: plan.dim,
+          shardKeys: segmented.shardKeys,
+        },
+      ],
     );
     quarantined = Math.max(quarantined, summary.quarantined);
     modalities[modality] = {

@@ -41,7 +41,14 @@ export async function MerPipeline(input: PipelineInput): Promise<PipelineResult>
     startedAt: now(),
     updatedAt: now(),
     stages: input.stages.flatMap((stage) =>
-      input.datasets.map((d): StageProgress => ({ dataset: d.dataset, stage, status: 'pending', done: 0, total: 0, quarantined: 0 })),
+      input.datasets.map((d): StageProgress => ({
+        dataset: d.dataset,
+        stage,
+        status: 'pending',
+        done: 0,
+        total: 0,
+        quarantined: 0,
+      })),
     ),
   };
   const row = (dataset: string, stage: string): StageProgress | undefined =>
@@ -93,7 +100,8 @@ export async function MerPipeline(input: PipelineInput): Promise<PipelineResult>
                 (result.segments ??= {})[plan.dataset] = segmented;
                 break;
               case 'extract':
-                if (!acquired || !segmented) throw new Error(`extract of ${plan.dataset} needs its acquire and segment results`);
+                if (!acquired || !segmented)
+                  throw new Error(`extract of ${plan.dataset} needs its acquire and segment results`);
                 features = await runExtract(input, plan, acquired, segmented, me);
                 (result.features ??= {})[plan.dataset] = features;
                 break;
@@ -103,12 +111,14 @@ export async function MerPipeline(input: PipelineInput): Promise<PipelineResult>
                 (result.compressed ??= {})[plan.dataset] = compressed;
                 break;
               case 'train':
-                if (!acquired || !features || !compressed) throw new Error(`train of ${plan.dataset} needs its acquire, extract and compress results`);
+                if (!acquired || !features || !compressed)
+                  throw new Error(`train of ${plan.dataset} needs its acquire, extract and compress results`);
                 trained = await runTrain(input, plan, acquired, features, compressed, me);
                 (result.trained ??= {})[plan.dataset] = trained;
                 break;
               case 'evaluate': {
-                if (!acquired || !segmented || !features || !compressed || !trained) throw new Error(`evaluate of ${plan.dataset} needs the results of every earlier stage`);
+                if (!acquired || !segmented || !features || !compressed || !trained)
+                  throw new Error(`evaluate of ${plan.dataset} needs the results of every earlier stage`);
                 // Stage timings as the progress rows recorded them (workflow time: deterministic on replay).
                 const timings = snapshot.stages
                   .filter((s) => s.dataset === plan.dataset && s.stage !== 'evaluate')
@@ -117,9 +127,16 @@ export async function MerPipeline(input: PipelineInput): Promise<PipelineResult>
                     status: s.status,
                     ...(s.startedAt ? { startedAt: s.startedAt } : {}),
                     ...(s.endedAt ? { endedAt: s.endedAt } : {}),
-                    ...(s.startedAt && s.endedAt ? { seconds: (Date.parse(s.endedAt) - Date.parse(s.startedAt)) / 1000 } : {}),
+                    ...(s.startedAt && s.endedAt
+                      ? { seconds: (Date.parse(s.endedAt) - Date.parse(s.startedAt)) / 1000 }
+                      : {}),
                   }));
-                const evaluated = await runEvaluate(input, plan, { acquired, segmented, features, compressed, trained, timings }, me);
+                const evaluated = await runEvaluate(
+                  input,
+                  plan,
+                  { acquired, segmented, features, compressed, trained, timings },
+                  me,
+                );
                 (result.reports ??= {})[plan.dataset] = evaluated;
                 break;
               }
@@ -175,13 +192,25 @@ function runAcquire(input: PipelineInput, plan: DatasetPlan, me: string): Promis
     staticSummary: `acquire ${plan.dataset} from ${describeSource(plan)}`,
     staticDetails: `Downloads (if a URL), safely extracts and parses **${plan.dataset}** into a \`${plan.labels}\` manifest.`,
     memo: { dataset: plan.dataset, stage: 'acquire', configHash: input.configHash },
-    ...(input.searchAttributes ? { typedSearchAttributes: childSearchAttributes(plan.dataset, 'acquire', input.configHash) } : {}),
+    ...(input.searchAttributes
+      ? { typedSearchAttributes: childSearchAttributes(plan.dataset, 'acquire', input.configHash) }
+      : {}),
   });
 }
 
-function runSegment(input: PipelineInput, plan: DatasetPlan, acquired: DatasetAcquireResult, me: string): Promise<DatasetSegmentResult> {
+function runSegment(
+  input: PipelineInput,
+  plan: DatasetPlan,
+  acquired: DatasetAcquireResult,
+  me: string,
+): Promise<DatasetSegmentResult> {
   const segment = input.segment;
-  if (!segment) throw ApplicationFailure.create({ type: 'MerConfigInvalid', message: 'segment stage requested without segment parameters', nonRetryable: true });
+  if (!segment)
+    throw ApplicationFailure.create({
+      type: 'MerConfigInvalid',
+      message: 'segment stage requested without segment parameters',
+      nonRetryable: true,
+    });
   const sampling = segment.fps ? `${segment.fps} fps (at most ${segment.frames} frames)` : `${segment.frames} frames`;
   return executeChild(SegmentDataset, {
     workflowId: segmentWorkflowId(me, plan.dataset),
@@ -203,7 +232,9 @@ function runSegment(input: PipelineInput, plan: DatasetPlan, acquired: DatasetAc
       `Cuts every utterance of the **${plan.dataset}** manifest \`${acquired.manifestKey}\` into 16 kHz mono audio and ` +
       `${sampling} of 224x224 (${segment.aspect}), in shards of ${segment.shardSize}, ${segment.parallelism} at a time.`,
     memo: { dataset: plan.dataset, stage: 'segment', configHash: input.configHash },
-    ...(input.searchAttributes ? { typedSearchAttributes: childSearchAttributes(plan.dataset, 'segment', input.configHash) } : {}),
+    ...(input.searchAttributes
+      ? { typedSearchAttributes: childSearchAttributes(plan.dataset, 'segment', input.configHash) }
+      : {}),
   });
 }
 
@@ -215,7 +246,12 @@ function runExtract(
   me: string,
 ): Promise<DatasetExtractResult> {
   const extract = input.extract;
-  if (!extract) throw ApplicationFailure.create({ type: 'MerConfigInvalid', message: 'extract stage requested without extract parameters', nonRetryable: true });
+  if (!extract)
+    throw ApplicationFailure.create({
+      type: 'MerConfigInvalid',
+      message: 'extract stage requested without extract parameters',
+      nonRetryable: true,
+    });
   return executeChild(ExtractDataset, {
     workflowId: extractWorkflowId(me, plan.dataset),
     taskQueue: input.temporal.taskQueues.cpu,
@@ -238,15 +274,33 @@ function runExtract(
       `Encodes the **${plan.dataset}** segments \`${segmented.prefix}\` (${segmented.shardKeys.length} shards) with frozen encoders on the gpu queue: ` +
       `text \`${extract.text.model}\`, audio \`${extract.audio.model}\`, visual \`${extract.visual.model}\`.`,
     memo: { dataset: plan.dataset, stage: 'extract', configHash: input.configHash },
-    ...(input.searchAttributes ? { typedSearchAttributes: childSearchAttributes(plan.dataset, 'extract', input.configHash) } : {}),
+    ...(input.searchAttributes
+      ? { typedSearchAttributes: childSearchAttributes(plan.dataset, 'extract', input.configHash) }
+      : {}),
   });
 }
 
-function runCompress(input: PipelineInput, plan: DatasetPlan, features: DatasetExtractResult, me: string): Promise<DatasetCompressResult> {
+function runCompress(
+  input: PipelineInput,
+  plan: DatasetPlan,
+  features: DatasetExtractResult,
+  me: string,
+): Promise<DatasetCompressResult> {
   const compress = input.compress;
-  if (!compress?.settings.length) throw ApplicationFailure.create({ type: 'MerConfigInvalid', message: 'compress stage requested without compress parameters', nonRetryable: true });
+  if (!compress?.settings.length)
+    throw ApplicationFailure.create({
+      type: 'MerConfigInvalid',
+      message: 'compress stage requested without compress parameters',
+      nonRetryable: true,
+    });
   const main = compress.settings[0]!;
-  const what = compress.settings.map((p) => (p.enabled ? `VSC (top-${p.topK} tokens, ${p.maxFrames} frames, guidance ${p.guidance})` : `no VSC (${p.maxFrames} frames)`)).join(' and ');
+  const what = compress.settings
+    .map((p) =>
+      p.enabled
+        ? `VSC (top-${p.topK} tokens, ${p.maxFrames} frames, guidance ${p.guidance})`
+        : `no VSC (${p.maxFrames} frames)`,
+    )
+    .join(' and ');
   return executeChild(CompressDataset, {
     workflowId: compressWorkflowId(me, plan.dataset),
     taskQueue: input.temporal.taskQueues.cpu,
@@ -268,7 +322,9 @@ function runCompress(input: PipelineInput, plan: DatasetPlan, features: DatasetE
       `Visual sequence compression of **${plan.dataset}** features \`${features.modalities.visual.featuresPrefix}\` on the cpu queue: ` +
       `${what}; merge mode ${main.mergeMode}, temporal threshold ${main.temporalThreshold}.`,
     memo: { dataset: plan.dataset, stage: 'compress', configHash: input.configHash },
-    ...(input.searchAttributes ? { typedSearchAttributes: childSearchAttributes(plan.dataset, 'compress', input.configHash) } : {}),
+    ...(input.searchAttributes
+      ? { typedSearchAttributes: childSearchAttributes(plan.dataset, 'compress', input.configHash) }
+      : {}),
   });
 }
 
@@ -281,7 +337,12 @@ function runTrain(
   me: string,
 ): Promise<DatasetTrainResult> {
   const train = input.train;
-  if (!train) throw ApplicationFailure.create({ type: 'MerConfigInvalid', message: 'train stage requested without train parameters', nonRetryable: true });
+  if (!train)
+    throw ApplicationFailure.create({
+      type: 'MerConfigInvalid',
+      message: 'train stage requested without train parameters',
+      nonRetryable: true,
+    });
   const protocol = train.params.splits[plan.dataset].protocol;
   const names = train.variants.map((v) => v.name).join(', ');
   return executeChild(TrainDataset, {
@@ -323,7 +384,12 @@ function runTrain(
       `variants: ${names}. Up to ${train.params.maxEpochs} epochs, batch ${train.params.batchSize}, seed ${train.params.seed}.`,
     memo: { dataset: plan.dataset, stage: 'train', configHash: input.configHash, protocol },
     ...(input.searchAttributes
-      ? { typedSearchAttributes: [...childSearchAttributes(plan.dataset, 'train', input.configHash), { key: SA_PROTOCOL, value: protocol }] }
+      ? {
+          typedSearchAttributes: [
+            ...childSearchAttributes(plan.dataset, 'train', input.configHash),
+            { key: SA_PROTOCOL, value: protocol },
+          ],
+        }
       : {}),
   });
 }
@@ -335,7 +401,12 @@ function runEvaluate(
   me: string,
 ): Promise<DatasetEvaluateResult> {
   const train = input.train;
-  if (!train) throw ApplicationFailure.create({ type: 'MerConfigInvalid', message: 'evaluate stage requested without train parameters', nonRetryable: true });
+  if (!train)
+    throw ApplicationFailure.create({
+      type: 'MerConfigInvalid',
+      message: 'evaluate stage requested without train parameters',
+      nonRetryable: true,
+    });
   return executeChild(EvaluateDataset, {
     workflowId: evaluateWorkflowId(me, plan.dataset),
     taskQueue: input.temporal.taskQueues.cpu,
@@ -358,7 +429,12 @@ function runEvaluate(
     staticDetails: `Per-fold and pooled metrics, the reference's per-class figures, confusion matrices, training curves and the ablation table of **${plan.dataset}**, written as metrics.json, report.md and report.html.`,
     memo: { dataset: plan.dataset, stage: 'evaluate', configHash: input.configHash, protocol: done.trained.protocol },
     ...(input.searchAttributes
-      ? { typedSearchAttributes: [...childSearchAttributes(plan.dataset, 'evaluate', input.configHash), { key: SA_PROTOCOL, value: done.trained.protocol }] }
+      ? {
+          typedSearchAttributes: [
+            ...childSearchAttributes(plan.dataset, 'evaluate', input.configHash),
+            { key: SA_PROTOCOL, value: done.trained.protocol },
+          ],
+        }
       : {}),
   });
 }

@@ -30,15 +30,18 @@ export interface ProgressSnapshot {
 export const progressQuery = defineQuery<ProgressSnapshot>('progress');
 
 /** Children report stage progress to the parent, which owns the run's progress table. */
-export const stageProgressSignal = defineSignal<[Partial<StageProgress> & { dataset: string; stage: string }]>(
-  'stageProgress',
-);
+export const stageProgressSignal =
+  defineSignal<[Partial<StageProgress> & { dataset: string; stage: string }]>('stageProgress');
 
 /**
  * How a stage child reports progress to the pipeline that started it: a signal per update. Progress
  * is informational: a parent that is gone (or a child run on its own) must not fail the stage.
  */
-export function stageReporter(parentWorkflowId: string | undefined, dataset: string, stage: string): (p: Partial<StageProgress>) => Promise<void> {
+export function stageReporter(
+  parentWorkflowId: string | undefined,
+  dataset: string,
+  stage: string,
+): (p: Partial<StageProgress>) => Promise<void> {
   return async (p) => {
     if (!parentWorkflowId) return;
     try {

@@ -76,7 +76,17 @@ export async function SegmentDataset(input: SegmentDatasetInput): Promise<Datase
         ...long,
         summary: `segment ${dataset} shard ${shard.index + 1}/${total}: utterances ${shard.first}-${shard.first + shard.count - 1}`,
       },
-      [{ store, dataset, manifestKey: acquired.manifestKey, prefix: plan.prefix, ffmpegVersion: plan.ffmpegVersion, params: segment, shard }],
+      [
+        {
+          store,
+          dataset,
+          manifestKey: acquired.manifestKey,
+          prefix: plan.prefix,
+          ffmpegVersion: plan.ffmpegVersion,
+          params: segment,
+          shard,
+        },
+      ],
     );
     done++;
     quarantined += stats.quarantined;
@@ -113,7 +123,11 @@ export async function SegmentDataset(input: SegmentDatasetInput): Promise<Datase
 }
 
 /** At most `limit` of `fn` in flight, started in item order (deterministic: workflow code). */
-export async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const lane = async (): Promise<void> => {
     while (next < items.length) await fn(items[next++]);

@@ -88,7 +88,10 @@ export async function TrainDataset(input: TrainDatasetInput): Promise<DatasetTra
     async ({ variant, fold, i }) => {
       const visual = variant.vsc ? main : (compressed.outputs.find((o) => !o.enabled) ?? main);
       results[i] = await acts.trainFold.executeWithOptions(
-        { ...long, summary: `train ${dataset} ${variant.name} on fold ${fold.name} (${fold.train} train, ${fold.validation} validation, ${fold.test} test)` },
+        {
+          ...long,
+          summary: `train ${dataset} ${variant.name} on fold ${fold.name} (${fold.train} train, ${fold.validation} validation, ${fold.test} test)`,
+        },
         [
           {
             store,
@@ -102,13 +105,24 @@ export async function TrainDataset(input: TrainDatasetInput): Promise<DatasetTra
               audio: { prefix: m.audio.featuresPrefix, dim: m.audio.dim },
               visual: { prefix: visual.prefix, dim: visual.dim, frames: visual.frames },
             },
-            ...(input.inference ? { inference: { ...input.inference, vsc: variant.vsc ? input.inference.vsc : { ...input.inference.vsc, enabled: false } } } : {}),
+            ...(input.inference
+              ? {
+                  inference: {
+                    ...input.inference,
+                    vsc: variant.vsc ? input.inference.vsc : { ...input.inference.vsc, enabled: false },
+                  },
+                }
+              : {}),
           },
         ],
       );
       done++;
       const r = results[i]!;
-      await report({ note: `${variant.name} ${fold.name}: test accuracy ${(r.test.accuracy * 100).toFixed(1)}%, weighted F1 ${(r.test.weightedF1 * 100).toFixed(1)}%${r.skipped ? ' (reused)' : ''}`, done, total });
+      await report({
+        note: `${variant.name} ${fold.name}: test accuracy ${(r.test.accuracy * 100).toFixed(1)}%, weighted F1 ${(r.test.weightedF1 * 100).toFixed(1)}%${r.skipped ? ' (reused)' : ''}`,
+        done,
+        total,
+      });
     },
   );
 

@@ -1,8 +1,4 @@
-import type {
-  AcquireParams,
-  DatasetPlan,
-  StoreSpecResolved,
-} from '../../schemas/config.ts';
+import type { AcquireParams, DatasetPlan, StoreSpecResolved } from '../../schemas/config.ts';
 import { stepActivity } from '../common/activity.ts';
 import type { StepContext } from '../common/context.ts';
 import {

@@ -177,36 +177,58 @@ async function openResponse(args: OpenArgs): Promise<IncomingMessage> {
     if (![301, 302, 303, 307, 308].includes(status)) return res;
     res.resume();
     const location = headerValue(res, 'location');
-    if (!location) throw new TransientError(`HTTP ${status} redirect without a Location header from ${redactUrlForLog(url)}`);
+    if (!location)
+      throw new TransientError(`HTTP ${status} redirect without a Location header from ${redactUrlForLog(url)}`);
     if (hop >= args.maxRedirects) {
-      throw new MerError(ErrorTypes.SourceUnreachable, `download failed: more than ${args.maxRedirects} redirects starting at ${args.safeUrl}`, {
-        url: args.safeUrl,
-      });
+      throw new MerError(
+        ErrorTypes.SourceUnreachable,
+        `download failed: more than ${args.maxRedirects} redirects starting at ${args.safeUrl}`,
+        {
+          url: args.safeUrl,
+        },
+      );
     }
     let next: URL;
     try {
       next = new URL(location, url);
     } catch {
-      throw new MerError(ErrorTypes.SourceUnreachable, `download failed: invalid redirect target from ${redactUrlForLog(url)}`, { url: args.safeUrl });
+      throw new MerError(
+        ErrorTypes.SourceUnreachable,
+        `download failed: invalid redirect target from ${redactUrlForLog(url)}`,
+        { url: args.safeUrl },
+      );
     }
     if (next.protocol !== 'http:' && next.protocol !== 'https:') {
-      throw new MerError(ErrorTypes.SourceUnreachable, `download failed: redirect to unsupported scheme ${next.protocol} from ${redactUrlForLog(url)}`, {
-        url: args.safeUrl,
-      });
+      throw new MerError(
+        ErrorTypes.SourceUnreachable,
+        `download failed: redirect to unsupported scheme ${next.protocol} from ${redactUrlForLog(url)}`,
+        {
+          url: args.safeUrl,
+        },
+      );
     }
     // Like browsers and curl: credentials meant for one origin are not handed to another.
     if (next.origin !== url.origin) {
-      headers = Object.fromEntries(Object.entries(headers).filter(([k]) => !SENSITIVE_HEADERS.includes(k.toLowerCase())));
+      headers = Object.fromEntries(
+        Object.entries(headers).filter(([k]) => !SENSITIVE_HEADERS.includes(k.toLowerCase())),
+      );
     }
     url = next;
   }
 }
 
-function requestOnce(url: URL, headers: OutgoingHttpHeaders, idleTimeoutMs: number, signal?: AbortSignal): Promise<IncomingMessage> {
+function requestOnce(
+  url: URL,
+  headers: OutgoingHttpHeaders,
+  idleTimeoutMs: number,
+  signal?: AbortSignal,
+): Promise<IncomingMessage> {
   return new Promise<IncomingMessage>((resolve, reject) => {
     const mod = url.protocol === 'https:' ? https : http;
     const req = mod.request(url, { method: 'GET', headers, signal });
-    req.setTimeout(idleTimeoutMs, () => req.destroy(new TransientError(`no data for ${Math.round(idleTimeoutMs / 1000)} s`)));
+    req.setTimeout(idleTimeoutMs, () =>
+      req.destroy(new TransientError(`no data for ${Math.round(idleTimeoutMs / 1000)} s`)),
+    );
     req.once('response', resolve);
     req.once('error', reject);
     req.end();
@@ -223,7 +245,10 @@ export async function downloadToStore(opts: DownloadOptions): Promise<DownloadRe
   const { store, signal } = opts;
   const chunkBytes = opts.chunkBytes ?? DEFAULT_CHUNK_BYTES;
   if (!Number.isSafeInteger(chunkBytes) || chunkBytes <= 0) {
-    throw new MerError(ErrorTypes.ConfigInvalid, `download chunk size must be a positive integer number of bytes, got ${chunkBytes}`);
+    throw new MerError(
+      ErrorTypes.ConfigInvalid,
+      `download chunk size must be a positive integer number of bytes, got ${chunkBytes}`,
+    );
   }
   assertValidKey(partKey(opts.partsPrefix, 1));
   let baseUrl: URL;
@@ -341,7 +366,9 @@ export async function downloadToStore(opts: DownloadOptions): Promise<DownloadRe
     restarted = true;
     restartReasons.push(reason);
     if (++sourceChanges > maxRestarts) {
-      throw new Error(`download of ${safeUrl} restarted ${sourceChanges} times because the source kept changing (${reason}); giving up for now`);
+      throw new Error(
+        `download of ${safeUrl} restarted ${sourceChanges} times because the source kept changing (${reason}); giving up for now`,
+      );
     }
     await rewind(false);
   };
@@ -366,7 +393,8 @@ export async function downloadToStore(opts: DownloadOptions): Promise<DownloadRe
         let trusted = 0;
         let trustedBytes = 0;
         for (let i = 1; i <= hint; i++) {
-          const expected = record.totalBytes === null ? chunkBytes : Math.min(chunkBytes, record.totalBytes - (i - 1) * chunkBytes);
+          const expected =
+            record.totalBytes === null ? chunkBytes : Math.min(chunkBytes, record.totalBytes - (i - 1) * chunkBytes);
           if (expected <= 0 || sizes.get(i) !== expected) break;
           trusted = i;
           trustedBytes += expected;
@@ -416,7 +444,9 @@ export async function downloadToStore(opts: DownloadOptions): Promise<DownloadRe
         if (status === 416) {
           const total = parseContentRange(headerValue(res, 'content-range'))?.total;
           res.resume();
-          await restartForChange(`server answered 416 to a range from byte ${want}${total !== undefined ? ` (size now ${total})` : ''}`);
+          await restartForChange(
+            `server answered 416 to a range from byte ${want}${total !== undefined ? ` (size now ${total})` : ''}`,
+          );
           continue;
         }
         if (status >= 400 && status < 500 && status !== 408 && status !== 429) {
@@ -425,10 +455,14 @@ export async function downloadToStore(opts: DownloadOptions): Promise<DownloadRe
         }
         if (status !== 200 && status !== 206) {
           res.resume();
-          throw new TransientError(`HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`, parseRetryAfter(headerValue(res, 'retry-after')));
+          throw new TransientError(
+            `HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ''}`,
+            parseRetryAfter(headerValue(res, 'retry-after')),
+          );
         }
         const lengthHeader = headerValue(res, 'content-length');
-        const contentLength = lengthHeader !== undefined && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
+        const contentLength =
+          lengthHeader !== undefined && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : undefined;
         let start = 0;
         let end: number | undefined; // exclusive end of this body, in file offsets
         const now: Validators = { etag: headerValue(res, 'etag'), lastModified: headerValue(res, 'last-modified') };
@@ -436,7 +470,9 @@ export async function downloadToStore(opts: DownloadOptions): Promise<DownloadRe
           const cr = parseContentRange(headerValue(res, 'content-range'));
           if (!cr || cr.start !== want || cr.end < cr.start) {
             res.resume();
-            throw new TransientError(`asked for bytes from ${want}, got HTTP 206 with Content-Range ${headerValue(res, 'content-range') ?? '(none)'}`);
+            throw new TransientError(
+              `asked for bytes from ${want}, got HTTP 206 with Content-Range ${headerValue(res, 'content-range') ?? '(none)'}`,
+            );
           }
           start = cr.start;
           end = cr.end + 1;
@@ -461,7 +497,9 @@ export async function downloadToStore(opts: DownloadOptions): Promise<DownloadRe
           if (!rangesUnsupported) {
             rangesUnsupported = true;
             restarted = true;
-            restartReasons.push(`server ignored the Range request (HTTP 200 instead of 206) at byte ${want}: refetching from byte 0`);
+            restartReasons.push(
+              `server ignored the Range request (HTTP 200 instead of 206) at byte ${want}: refetching from byte 0`,
+            );
           }
           await rewind(provablySame);
         }
@@ -501,10 +539,12 @@ export async function downloadToStore(opts: DownloadOptions): Promise<DownloadRe
         }
         if (end !== undefined && pos < end) throw new TransientError(`connection closed at byte ${pos} of ${end}`);
         const total = validators.totalBytes;
-        if (total !== undefined && pos > total) throw new Error(`server sent ${pos} bytes of a ${total}-byte file at ${safeUrl}`);
+        if (total !== undefined && pos > total)
+          throw new Error(`server sent ${pos} bytes of a ${total}-byte file at ${safeUrl}`);
         // A clean end short of the total is a server capping range sizes: the next range follows.
         if (total === undefined || pos >= total) done = true;
-        else if (highWater === reachedBefore) throw new TransientError(`response ended at byte ${pos} without new data`);
+        else if (highWater === reachedBefore)
+          throw new TransientError(`response ended at byte ${pos} without new data`);
         failures = 0;
       } catch (err) {
         res?.destroy();
@@ -613,7 +653,11 @@ export function partsReadable(store: ObjectStore, parts: readonly string[]): Rea
         s = await store.getStream(key);
       } catch (err) {
         if (err instanceof StoreNotFoundError) {
-          throw new MerError(ErrorTypes.SourceMissing, `downloaded part ${key} is missing from ${store.describe}: download again`, { key });
+          throw new MerError(
+            ErrorTypes.SourceMissing,
+            `downloaded part ${key} is missing from ${store.describe}: download again`,
+            { key },
+          );
         }
         throw err;
       }

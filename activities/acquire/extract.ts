@@ -169,7 +169,8 @@ export function checkEntryPath(name: string): { path: string } | { reason: strin
   }
   if (dotdot) return { reason: "'..' segment in path" };
   if (segs.length === 0) return { reason: 'empty name' };
-  if (segs.some((s) => Buffer.byteLength(s) > MAX_SEGMENT_BYTES)) return { reason: `path segment longer than ${MAX_SEGMENT_BYTES} bytes` };
+  if (segs.some((s) => Buffer.byteLength(s) > MAX_SEGMENT_BYTES))
+    return { reason: `path segment longer than ${MAX_SEGMENT_BYTES} bytes` };
   return { path: segs.join('/') };
 }
 
@@ -203,7 +204,11 @@ function typeFromName(name: string): ArchiveType | null {
 
 function tarChecksumOk(head: Buffer): boolean {
   if (head.length < 512) return false;
-  const field = head.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/g, '').trim();
+  const field = head
+    .subarray(148, 156)
+    .toString('latin1')
+    .replace(/[\0 ]+$/g, '')
+    .trim();
   if (!/^[0-7]+$/.test(field)) return false;
   let sum = 0;
   for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : head[i];
@@ -233,20 +238,40 @@ export function detectArchiveType(name: string, head: Buffer): ArchiveType {
   if (head.length === 0) throw new MerError(ErrorTypes.ArchiveCorrupt, `archive ${name} is empty`, { archive: name });
   const byContent = sniff(head);
   if (byContent && typeof byContent === 'object') {
-    throw new MerError(ErrorTypes.ArchiveUnsupported, `archive ${name} is ${byContent.unsupported}-compressed, which is not supported (${supported})`, {
-      archive: name,
-    });
+    throw new MerError(
+      ErrorTypes.ArchiveUnsupported,
+      `archive ${name} is ${byContent.unsupported}-compressed, which is not supported (${supported})`,
+      {
+        archive: name,
+      },
+    );
   }
   if (byContent) return byContent;
   const byName = typeFromName(name);
-  if (byName === 'tar.gz') throw new MerError(ErrorTypes.ArchiveCorrupt, `archive ${name} does not start with a gzip header`, { archive: name });
-  if (byName === 'zip') throw new MerError(ErrorTypes.ArchiveCorrupt, `archive ${name} does not start with a zip header`, { archive: name });
-  if (byName === 'tar') throw new MerError(ErrorTypes.ArchiveCorrupt, `archive ${name} does not start with a valid tar header`, { archive: name });
-  throw new MerError(ErrorTypes.ArchiveUnsupported, `cannot tell what kind of archive ${name} is, by name or content (${supported})`, { archive: name });
+  if (byName === 'tar.gz')
+    throw new MerError(ErrorTypes.ArchiveCorrupt, `archive ${name} does not start with a gzip header`, {
+      archive: name,
+    });
+  if (byName === 'zip')
+    throw new MerError(ErrorTypes.ArchiveCorrupt, `archive ${name} does not start with a zip header`, {
+      archive: name,
+    });
+  if (byName === 'tar')
+    throw new MerError(ErrorTypes.ArchiveCorrupt, `archive ${name} does not start with a valid tar header`, {
+      archive: name,
+    });
+  throw new MerError(
+    ErrorTypes.ArchiveUnsupported,
+    `cannot tell what kind of archive ${name} is, by name or content (${supported})`,
+    { archive: name },
+  );
 }
 
 /** Reads the first n bytes and hands back a stream of everything, those bytes included. */
-async function peek(source: AsyncIterable<Buffer>, n: number): Promise<{ head: Buffer; all: AsyncIterable<Buffer>; close: () => Promise<void> }> {
+async function peek(
+  source: AsyncIterable<Buffer>,
+  n: number,
+): Promise<{ head: Buffer; all: AsyncIterable<Buffer>; close: () => Promise<void> }> {
   const it = source[Symbol.asyncIterator]();
   const chunks: Buffer[] = [];
   let len = 0;
@@ -301,9 +326,16 @@ const crc32: Crc32 =
 // zip plumbing
 
 /** yauzl exports this but its type declarations do not. */
-const getZipFileName = (yauzl as unknown as {
-  getFileNameLowLevel(flags: number, raw: Buffer, extraFields: Array<{ id: number; data: Buffer }>, strict: boolean): string;
-}).getFileNameLowLevel;
+const getZipFileName = (
+  yauzl as unknown as {
+    getFileNameLowLevel(
+      flags: number,
+      raw: Buffer,
+      extraFields: Array<{ id: number; data: Buffer }>,
+      strict: boolean,
+    ): string;
+  }
+).getFileNameLowLevel;
 
 const S_IFMT = 0o170000;
 const S_IFLNK = 0o120000;
@@ -316,8 +348,10 @@ function openZip(path: string): Promise<yauzl.ZipFile> {
   return new Promise((resolve, reject) => {
     // Names are decoded here, not by yauzl: with decoding on, yauzl rejects the whole archive at the
     // first `../` name, whereas one bad entry should be skipped and reported.
-    yauzl.open(path, { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true }, (err, zip) =>
-      err ? reject(err) : resolve(zip),
+    yauzl.open(
+      path,
+      { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true },
+      (err, zip) => (err ? reject(err) : resolve(zip)),
     );
   });
 }
@@ -501,7 +535,9 @@ class Extraction {
     }
     this.current = null;
     this.report();
-    const files = this.files.sort((a, b) => a.ordinal - b.ordinal).map(({ path, size, sha256: s }) => ({ path, size, sha256: s }));
+    const files = this.files
+      .sort((a, b) => a.ordinal - b.ordinal)
+      .map(({ path, size, sha256: s }) => ({ path, size, sha256: s }));
     return {
       files,
       skipped: this.skipped,
@@ -521,7 +557,8 @@ class Extraction {
       if (!s.isFile()) throw new MerError(ErrorTypes.SourceMissing, `archive ${path} is not a regular file`, { path });
       fh = await open(path, 'r');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new MerError(ErrorTypes.SourceMissing, `archive not found: ${path}`, { path });
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new MerError(ErrorTypes.SourceMissing, `archive not found: ${path}`, { path });
       throw err;
     }
     try {
@@ -599,7 +636,11 @@ class Extraction {
             ? 'file'
             : h.type === 'link'
               ? 'hardlink'
-              : h.type === 'symlink' || h.type === 'directory' || h.type === 'character-device' || h.type === 'block-device' || h.type === 'fifo'
+              : h.type === 'symlink' ||
+                  h.type === 'directory' ||
+                  h.type === 'character-device' ||
+                  h.type === 'block-device' ||
+                  h.type === 'fifo'
                 ? h.type
                 : 'other';
         await this.handleEntry(
@@ -635,7 +676,8 @@ class Extraction {
     const tag = (err: unknown): void => this.tagDecoderError(err, level);
     zip.on('error', tag);
     try {
-      if (this.entriesSeen + zip.entryCount > this.maxEntries) this.tooManyEntries(level, this.entriesSeen + zip.entryCount);
+      if (this.entriesSeen + zip.entryCount > this.maxEntries)
+        this.tooManyEntries(level, this.entriesSeen + zip.entryCount);
       for (;;) {
         this.checkAbort();
         const e = await nextZipEntry(zip);
@@ -661,7 +703,8 @@ class Extraction {
     else if (mode === S_IFIFO) [kind, label] = ['fifo', 'fifo'];
     let unreadable: string | undefined;
     if (e.isEncrypted()) unreadable = 'encrypted entry';
-    else if (e.compressionMethod !== 0 && e.compressionMethod !== 8) unreadable = `unsupported zip compression method ${e.compressionMethod}`;
+    else if (e.compressionMethod !== 0 && e.compressionMethod !== 8)
+      unreadable = `unsupported zip compression method ${e.compressionMethod}`;
     return {
       name,
       kind,
@@ -701,7 +744,11 @@ class Extraction {
         this.markDone(ordinal);
         break;
       case 'skip':
-        this.skipped.push({ entry: raw.name, reason: verdict.reason, ...(level.nestedPath ? { archive: level.nestedPath } : {}) });
+        this.skipped.push({
+          entry: raw.name,
+          reason: verdict.reason,
+          ...(level.nestedPath ? { archive: level.nestedPath } : {}),
+        });
         // Skipped tar data still has to be read past; a skipped zip entry costs nothing.
         if (raw.sequential) this.countBytes(raw, level);
         await this.discard(raw, level);
@@ -747,7 +794,8 @@ class Extraction {
     if (raw.kind === 'other') return { kind: 'skip', reason: `unsupported entry type (${raw.label})` };
     if (raw.unreadable) return { kind: 'skip', reason: raw.unreadable };
     const key = joinKey(this.destPrefix, path);
-    if (Buffer.byteLength(key) > MAX_KEY_BYTES) return { kind: 'skip', reason: `store key longer than ${MAX_KEY_BYTES} bytes` };
+    if (Buffer.byteLength(key) > MAX_KEY_BYTES)
+      return { kind: 'skip', reason: `store key longer than ${MAX_KEY_BYTES} bytes` };
     try {
       assertValidKey(key);
     } catch {
@@ -829,7 +877,12 @@ class Extraction {
 
   private async expandNested(raw: RawEntry, path: string, level: Level): Promise<void> {
     const slash = path.lastIndexOf('/');
-    const inner: Level = { archive: path, nestedPath: path, baseDir: slash >= 0 ? path.slice(0, slash) : '', depth: level.depth + 1 };
+    const inner: Level = {
+      archive: path,
+      nestedPath: path,
+      baseDir: slash >= 0 ? path.slice(0, slash) : '',
+      depth: level.depth + 1,
+    };
     const hash = createHash('sha256');
     let size = 0;
     const data = this.meter(await raw.open(), raw, level);
@@ -878,15 +931,26 @@ class Extraction {
     for await (const chunk of data) {
       this.checkAbort();
       n += chunk.length;
-      if (n > raw.size) throw this.corrupt(level, raw.name, new Error(`entry holds more than the ${raw.size} bytes its header declares`));
+      if (n > raw.size)
+        throw this.corrupt(
+          level,
+          raw.name,
+          new Error(`entry holds more than the ${raw.size} bytes its header declares`),
+        );
       if (checkCrc) crc = crc32(chunk, crc);
       hash?.update(chunk);
       this.movedBytes += chunk.length;
       if (this.movedBytes - this.lastReportBytes >= PROGRESS_EVERY_BYTES) this.report();
       yield chunk;
     }
-    if (n !== raw.size) throw this.corrupt(level, raw.name, new Error(`entry ended after ${n} of the ${raw.size} bytes its header declares`));
-    if (checkCrc && crc !== raw.crc32) throw this.corrupt(level, raw.name, new Error('CRC-32 of the data does not match the zip directory'));
+    if (n !== raw.size)
+      throw this.corrupt(
+        level,
+        raw.name,
+        new Error(`entry ended after ${n} of the ${raw.size} bytes its header declares`),
+      );
+    if (checkCrc && crc !== raw.crc32)
+      throw this.corrupt(level, raw.name, new Error('CRC-32 of the data does not match the zip directory'));
   }
 
   private async slot(): Promise<void> {
@@ -943,11 +1007,15 @@ class Extraction {
     if (entry !== null) where = `in entry ${entry}`;
     else if (last !== undefined) where = `after entry ${last}`;
     else where = 'before its first entry';
-    return new MerError(ErrorTypes.ArchiveCorrupt, `archive ${this.where(level)} is corrupt or truncated ${where}: ${detail}`, {
-      archive: this.opts.archiveName,
-      ...(level.nestedPath ? { nestedArchive: level.nestedPath } : {}),
-      entry,
-    });
+    return new MerError(
+      ErrorTypes.ArchiveCorrupt,
+      `archive ${this.where(level)} is corrupt or truncated ${where}: ${detail}`,
+      {
+        archive: this.opts.archiveName,
+        ...(level.nestedPath ? { nestedArchive: level.nestedPath } : {}),
+        entry,
+      },
+    );
   }
 
   /** Sorts a failure into: cancelled, already typed, the input's own (retryable), or a bad archive. */

@@ -106,7 +106,13 @@ export function parseIemocapEmoEvaluation(input: Uint8Array | string, file: stri
     const line = i + 1;
     const m = EVAL_RE.exec(raw);
     if (!m) {
-      issues.push({ file, line, value: clip(raw), reason: 'summary line does not read as [start - end] id label [v, a, d]', kind: 'bad_line' });
+      issues.push({
+        file,
+        line,
+        value: clip(raw),
+        reason: 'summary line does not read as [start - end] id label [v, a, d]',
+        kind: 'bad_line',
+      });
       continue;
     }
     const startSec = Number(m[1]);
@@ -119,7 +125,14 @@ export function parseIemocapEmoEvaluation(input: Uint8Array | string, file: stri
       [valence, arousal, dominance] = vad.map(Number);
     } else {
       // The label is what most users need; a turn with unreadable dimensions keeps it and loses only VAD.
-      issues.push({ file, line, field: 'vad', value: clip(m[5] ?? ''), reason: 'valence/arousal/dominance not three numbers; kept with null VAD', kind: 'bad_field' });
+      issues.push({
+        file,
+        line,
+        field: 'vad',
+        value: clip(m[5] ?? ''),
+        reason: 'valence/arousal/dominance not three numbers; kept with null VAD',
+        kind: 'bad_field',
+      });
     }
     turns.push({ line, turnId: m[3], startSec, endSec, label: m[4].toLowerCase(), valence, arousal, dominance });
   }
@@ -163,13 +176,22 @@ export function parseIemocapTranscription(input: Uint8Array | string, file: stri
         file,
         line,
         value: clip(m ? m[1] : raw),
-        reason: m ? 'transcription id is not an evaluated turn id (e.g. an XX turn); skipped' : 'line is not `id [start-end]: text`; skipped',
+        reason: m
+          ? 'transcription id is not an evaluated turn id (e.g. an XX turn); skipped'
+          : 'line is not `id [start-end]: text`; skipped',
         kind: 'transcription_skipped',
       });
       continue;
     }
     if (byTurn.has(m[1])) {
-      issues.push({ file, line, field: 'id', value: m[1], reason: 'turn transcribed twice; the first is kept', kind: 'duplicate_key' });
+      issues.push({
+        file,
+        line,
+        field: 'id',
+        value: m[1],
+        reason: 'turn transcribed twice; the first is kept',
+        kind: 'duplicate_key',
+      });
       continue;
     }
     byTurn.set(m[1], { line, startSec: Number(m[2]), endSec: Number(m[3]), text: m[4].trim() });
@@ -273,11 +295,20 @@ export async function buildIemocapManifest(input: BuildManifestInput): Promise<M
   for (const [dialog, copies] of [...emoCandidates].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
     const { chosen, ignored } = preferShallowest(copies);
     for (const other of ignored) {
-      issues.push({ file: other.path, reason: `another copy of ${dialog} is used: ${chosen.path}`, kind: 'ignored_copy' });
+      issues.push({
+        file: other.path,
+        reason: `another copy of ${dialog} is used: ${chosen.path}`,
+        kind: 'ignored_copy',
+      });
     }
     const parsedDialog = parseIemocapDialogId(dialog);
     if (!parsedDialog) {
-      issues.push({ file: chosen.path, value: dialog, reason: 'file name is not an IEMOCAP dialog id (SesNN[FM]_impro../script..); skipped', kind: 'unrecognised_file' });
+      issues.push({
+        file: chosen.path,
+        value: dialog,
+        reason: 'file name is not an IEMOCAP dialog id (SesNN[FM]_impro../script..); skipped',
+        kind: 'unrecognised_file',
+      });
       continue;
     }
     if (parsedDialog.session !== chosen.session.sessionNumber) {
@@ -295,7 +326,9 @@ export async function buildIemocapManifest(input: BuildManifestInput): Promise<M
     const evaluation = parseIemocapEmoEvaluation(await read(emo.path), emo.path);
     const transcriptRel = `dialog/transcriptions/${dialog}.txt`;
     const transcriptFile = lookupMedia(index, emo.session, transcriptRel);
-    const transcription = transcriptFile ? parseIemocapTranscription(await read(transcriptFile.path), transcriptFile.path) : null;
+    const transcription = transcriptFile
+      ? parseIemocapTranscription(await read(transcriptFile.path), transcriptFile.path)
+      : null;
     return { evaluation, transcription, transcriptPath: `${emo.session.root}/${transcriptRel}` };
   });
 
@@ -306,7 +339,12 @@ export async function buildIemocapManifest(input: BuildManifestInput): Promise<M
     const { evaluation, transcription, transcriptPath } = parsed[d];
     issues.push(...evaluation.issues);
     if (transcription) issues.push(...transcription.issues);
-    else issues.push({ file: transcriptPath, reason: `transcription of ${dialog} not found; its turns have empty text`, kind: 'transcription_missing' });
+    else
+      issues.push({
+        file: transcriptPath,
+        reason: `transcription of ${dialog} not found; its turns have empty text`,
+        kind: 'transcription_missing',
+      });
     if (evaluation.turns.length === 0) {
       issues.push({ file: emo.path, reason: 'no [start - end] turn lines found', kind: 'empty_file' });
     }
@@ -314,12 +352,26 @@ export async function buildIemocapManifest(input: BuildManifestInput): Promise<M
     for (const turn of evaluation.turns) {
       const id = parseIemocapTurnId(turn.turnId);
       if (!id) {
-        issues.push({ file: emo.path, line: turn.line, field: 'id', value: clip(turn.turnId), reason: 'not an IEMOCAP turn id (SesNN[FM]_<dialog>_[FM]NNN); skipped', kind: 'bad_id' });
+        issues.push({
+          file: emo.path,
+          line: turn.line,
+          field: 'id',
+          value: clip(turn.turnId),
+          reason: 'not an IEMOCAP turn id (SesNN[FM]_<dialog>_[FM]NNN); skipped',
+          kind: 'bad_id',
+        });
         continue;
       }
       const firstAt = seen.get(id.utteranceId);
       if (firstAt !== undefined) {
-        issues.push({ file: emo.path, line: turn.line, field: 'id', value: id.utteranceId, reason: `turn already evaluated in ${firstAt}; this line skipped`, kind: 'duplicate_key' });
+        issues.push({
+          file: emo.path,
+          line: turn.line,
+          field: 'id',
+          value: id.utteranceId,
+          reason: `turn already evaluated in ${firstAt}; this line skipped`,
+          kind: 'duplicate_key',
+        });
         continue;
       }
       seen.set(id.utteranceId, `${emo.path}:${turn.line}`);
@@ -327,19 +379,39 @@ export async function buildIemocapManifest(input: BuildManifestInput): Promise<M
       const flags: RowFlag[] = [];
       if (id.dialogId !== dialog) {
         flags.push('dialog_mismatch');
-        issues.push({ file: emo.path, line: turn.line, field: 'id', value: id.utteranceId, reason: `turn belongs to dialog ${id.dialogId}, not ${dialog}; media are looked up under ${id.dialogId}`, kind: 'dialog_mismatch' });
+        issues.push({
+          file: emo.path,
+          line: turn.line,
+          field: 'id',
+          value: id.utteranceId,
+          reason: `turn belongs to dialog ${id.dialogId}, not ${dialog}; media are looked up under ${id.dialogId}`,
+          kind: 'dialog_mismatch',
+        });
       }
       if (turn.endSec === turn.startSec) flags.push('zero_duration');
       if (turn.endSec < turn.startSec) {
         flags.push('negative_duration');
-        issues.push({ file: emo.path, line: turn.line, field: 'time', value: `${turn.startSec} - ${turn.endSec}`, reason: 'end before start; kept and flagged', kind: 'negative_duration' });
+        issues.push({
+          file: emo.path,
+          line: turn.line,
+          field: 'time',
+          value: `${turn.startSec} - ${turn.endSec}`,
+          reason: 'end before start; kept and flagged',
+          kind: 'negative_duration',
+        });
       }
 
       const transcript = transcription?.byTurn.get(id.utteranceId);
       if (!transcript) {
         flags.push('text_missing');
         if (transcription) {
-          issues.push({ file: transcriptPath, field: 'id', value: id.utteranceId, reason: 'evaluated turn has no transcription line; text left empty', kind: 'text_missing' });
+          issues.push({
+            file: transcriptPath,
+            field: 'id',
+            value: id.utteranceId,
+            reason: 'evaluated turn has no transcription line; text left empty',
+            kind: 'text_missing',
+          });
         }
       }
 

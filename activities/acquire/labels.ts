@@ -6,7 +6,19 @@ import type { LabelSetName, ManifestDataset } from '../../schemas/manifest.ts';
  */
 
 /** IEMOCAP majority-vote codes as they appear in EmoEvaluation files. */
-export const IEMOCAP_NATIVE_LABELS = ['neu', 'fru', 'ang', 'sad', 'exc', 'hap', 'sur', 'fea', 'oth', 'dis', 'xxx'] as const;
+export const IEMOCAP_NATIVE_LABELS = [
+  'neu',
+  'fru',
+  'ang',
+  'sad',
+  'exc',
+  'hap',
+  'sur',
+  'fea',
+  'oth',
+  'dis',
+  'xxx',
+] as const;
 
 /** The paper's six classes, in its order. */
 export const IEMOCAP_6CLASS = ['hap', 'sad', 'neu', 'ang', 'exc', 'fru'] as const;
@@ -43,7 +55,8 @@ export const LABEL_SET_DEFINITIONS: Readonly<Record<LabelSetName, LabelSetDefini
 
 export function labelSetDefinition(name: LabelSetName): LabelSetDefinition {
   const def = LABEL_SET_DEFINITIONS[name];
-  if (!def) throw new Error(`unknown label set ${String(name)}; known: ${Object.keys(LABEL_SET_DEFINITIONS).join(', ')}`);
+  if (!def)
+    throw new Error(`unknown label set ${String(name)}; known: ${Object.keys(LABEL_SET_DEFINITIONS).join(', ')}`);
   return def;
 }
 

@@ -1,4 +1,10 @@
-import type { AcquireIssue, LabelSetName, ManifestDataset, ManifestRow, ManifestSummary } from '../../schemas/manifest.ts';
+import type {
+  AcquireIssue,
+  LabelSetName,
+  ManifestDataset,
+  ManifestRow,
+  ManifestSummary,
+} from '../../schemas/manifest.ts';
 import { LABEL_SETS_BY_DATASET, ManifestRowSchema } from '../../schemas/manifest.ts';
 import { ErrorTypes, MerError } from '../common/errors.ts';
 import { labelSetDefinition } from './labels.ts';
@@ -39,8 +45,8 @@ export interface DecodedText {
 
 /** cp1252 code points for bytes 0x80-0x9F; 0 marks the five bytes cp1252 leaves undefined. */
 const CP1252_HIGH = [
-  0x20ac, 0, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021, 0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0, 0x017d, 0,
-  0, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0, 0x017e, 0x0178,
+  0x20ac, 0, 0x201a, 0x0192, 0x201e, 0x2026, 0x2020, 0x2021, 0x02c6, 0x2030, 0x0160, 0x2039, 0x0152, 0, 0x017d, 0, 0,
+  0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x02dc, 0x2122, 0x0161, 0x203a, 0x0153, 0, 0x017e, 0x0178,
 ];
 
 function cp1252CodeUnit(byte: number): number {
@@ -62,7 +68,7 @@ function decodeUtf8OrCp1252(bytes: Uint8Array): { text: string; multibyte: numbe
   let invalid = 0;
   const n = bytes.length;
   const cont = (k: number) => k < n && (bytes[k] & 0xc0) === 0x80;
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     const b = bytes[i];
     if (b < 0x80) {
       out[o++] = b;
@@ -193,12 +199,18 @@ function depth(path: string): number {
  * choice never depends on listing order). Returns the winner and the others, for reporting.
  */
 export function preferShallowest<T extends { path: string }>(copies: readonly T[]): { chosen: T; ignored: T[] } {
-  const sorted = [...copies].sort((a, b) => depth(a.path) - depth(b.path) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const sorted = [...copies].sort(
+    (a, b) => depth(a.path) - depth(b.path) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0),
+  );
   return { chosen: sorted[0], ignored: sorted.slice(1) };
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
   const worker = async () => {
@@ -226,7 +238,9 @@ export function assertValidRow(row: ManifestRow): void {
   const parsed = ManifestRowSchema.safeParse(row);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
-    throw new Error(`internal error: manifest row ${row.utteranceId} invalid at ${first?.path.join('.')}: ${first?.message}`);
+    throw new Error(
+      `internal error: manifest row ${row.utteranceId} invalid at ${first?.path.join('.')}: ${first?.message}`,
+    );
   }
 }
 

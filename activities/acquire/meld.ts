@@ -80,7 +80,11 @@ export function parseCsv(text: string): { records: CsvRecord[]; problems: CsvPro
           break;
         }
         if (!closed) {
-          problems.push({ line: recordLine, reason: 'quoted field never closed; the rest of the file is unreadable', fatal: true });
+          problems.push({
+            line: recordLine,
+            reason: 'quoted field never closed; the rest of the file is unreadable',
+            fatal: true,
+          });
           line += countLineBreaks(text, i, n);
           i = n;
           dropped = true;
@@ -94,7 +98,11 @@ export function parseCsv(text: string): { records: CsvRecord[]; problems: CsvPro
           stray++;
         }
         if (stray > pos) {
-          problems.push({ line: recordLine, reason: `text after a closing quote (${clip(text.slice(pos, stray), 40)}) kept as part of the field`, fatal: false });
+          problems.push({
+            line: recordLine,
+            reason: `text after a closing quote (${clip(text.slice(pos, stray), 40)}) kept as part of the field`,
+            fatal: false,
+          });
           buf += text.slice(pos, stray);
         }
         i = stray;
@@ -205,7 +213,13 @@ export function parseMeldCsv(bytes: Uint8Array, fileName: string, split: MeldSpl
   const decoded = decodeCorpusText(bytes);
   const issues: AcquireIssue[] = [];
   const rows: MeldCsvRow[] = [];
-  const result = (readable: boolean): MeldCsvParse => ({ rows, issues, encoding: decoded.encoding, repaired: decoded.repaired, readable });
+  const result = (readable: boolean): MeldCsvParse => ({
+    rows,
+    issues,
+    encoding: decoded.encoding,
+    repaired: decoded.repaired,
+    readable,
+  });
 
   const { records, problems } = parseCsv(decoded.text);
   for (const p of problems) {
@@ -236,7 +250,10 @@ export function parseMeldCsv(bytes: Uint8Array, fileName: string, split: MeldSpl
     return result(false);
   }
   // Columns are addressed by name so a reordered but complete header still reads correctly.
-  const col = Object.fromEntries(MELD_COLUMNS.map((c) => [c, names.indexOf(c)])) as Record<(typeof MELD_COLUMNS)[number], number>;
+  const col = Object.fromEntries(MELD_COLUMNS.map((c) => [c, names.indexOf(c)])) as Record<
+    (typeof MELD_COLUMNS)[number],
+    number
+  >;
 
   const firstLineOf = new Map<string, number>();
   for (let r = 1; r < records.length; r++) {
@@ -253,7 +270,14 @@ export function parseMeldCsv(bytes: Uint8Array, fileName: string, split: MeldSpl
     }
     const get = (c: (typeof MELD_COLUMNS)[number]) => fields[col[c]];
     const bad = (field: string, value: string, reason: string) =>
-      issues.push({ file: fileName, line, field, value: clip(value), reason: `${reason}; row skipped`, kind: 'bad_field' });
+      issues.push({
+        file: fileName,
+        line,
+        field,
+        value: clip(value),
+        reason: `${reason}; row skipped`,
+        kind: 'bad_field',
+      });
     let ok = true;
     const count = (c: (typeof MELD_COLUMNS)[number]): number => {
       const v = parseCount(get(c));
@@ -310,7 +334,14 @@ export function parseMeldCsv(bytes: Uint8Array, fileName: string, split: MeldSpl
     if (endSec === startSec) flags.push('zero_duration');
     if (endSec < startSec) {
       flags.push('negative_duration');
-      issues.push({ file: fileName, line, field: 'EndTime', value: get('EndTime'), reason: 'end before start; kept and flagged (the clip, not these times, is cut)', kind: 'negative_duration' });
+      issues.push({
+        file: fileName,
+        line,
+        field: 'EndTime',
+        value: get('EndTime'),
+        reason: 'end before start; kept and flagged (the clip, not these times, is cut)',
+        kind: 'negative_duration',
+      });
     }
     rows.push({
       line,
@@ -397,24 +428,39 @@ export async function buildMeldManifest(input: BuildManifestInput): Promise<Mani
   for (const [key, copies] of clipCandidates) {
     const { chosen, ignored } = preferShallowest(copies);
     clips.set(key, chosen);
-    for (const other of ignored) issues.push({ file: other.path, reason: `another copy of this clip is used: ${chosen.path}`, kind: 'ignored_copy' });
+    for (const other of ignored)
+      issues.push({
+        file: other.path,
+        reason: `another copy of this clip is used: ${chosen.path}`,
+        kind: 'ignored_copy',
+      });
   }
 
   const csvs: Array<{ split: MeldSplit; file: CorpusFile }> = [];
   for (const split of MELD_SPLITS) {
     const copies = csvCandidates.get(split);
     if (!copies) {
-      issues.push({ file: MELD_CSV_NAMES[split], reason: `no ${MELD_CSV_NAMES[split]} found; the ${split} split has no rows`, kind: 'annotation_missing' });
+      issues.push({
+        file: MELD_CSV_NAMES[split],
+        reason: `no ${MELD_CSV_NAMES[split]} found; the ${split} split has no rows`,
+        kind: 'annotation_missing',
+      });
       continue;
     }
     const { chosen, ignored } = preferShallowest(copies);
     for (const other of ignored) {
-      issues.push({ file: other.path, reason: `the copy nearest the corpus root is used: ${chosen.path}`, kind: 'ignored_copy' });
+      issues.push({
+        file: other.path,
+        reason: `the copy nearest the corpus root is used: ${chosen.path}`,
+        kind: 'ignored_copy',
+      });
     }
     csvs.push({ split, file: chosen });
   }
 
-  const parsed = await mapLimit(csvs, 3, async ({ split, file }) => parseMeldCsv(await read(file.path), file.path, split));
+  const parsed = await mapLimit(csvs, 3, async ({ split, file }) =>
+    parseMeldCsv(await read(file.path), file.path, split),
+  );
 
   const rows: ManifestRow[] = [];
   const rowKeys = new Set<string>();

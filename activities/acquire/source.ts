@@ -45,7 +45,9 @@ async function statOrMissing(path: string, what: string) {
   try {
     return await stat(path);
   } catch {
-    throw new MerError(ErrorTypes.SourceMissing, `${path}: ${what} not found (is the path visible to this worker?)`, { path });
+    throw new MerError(ErrorTypes.SourceMissing, `${path}: ${what} not found (is the path visible to this worker?)`, {
+      path,
+    });
   }
 }
 
@@ -123,7 +125,8 @@ export async function importFolder(opts: {
         bytesOut += r.size;
       }
       done++;
-      if (done % 16 === 0 || done === files.length) ctx.heartbeat({ filesDone: contiguousDone(results), files: files.length, bytesOut });
+      if (done % 16 === 0 || done === files.length)
+        ctx.heartbeat({ filesDone: contiguousDone(results), files: files.length, bytesOut });
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 4) }, worker));
@@ -148,7 +151,11 @@ export async function importFolder(opts: {
   }
   // A folder that already holds the expanded files next to the archive: one entry per path.
   const byPath = new Map(results.map((f) => [f.path, f]));
-  return { files: [...byPath.values()].sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0)), skipped, bytesOut };
+  return {
+    files: [...byPath.values()].sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0)),
+    skipped,
+    bytesOut,
+  };
 }
 
 /** Resume point = files done without a gap, since uploads complete out of order. */

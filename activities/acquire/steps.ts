@@ -53,7 +53,11 @@ export const manifestFiles = (prefix: string) => ({
   issues: `${prefix}/issues.jsonl`,
 });
 
-export async function planStep(input: { store: StoreSpecResolved; plan: DatasetPlan; acquire?: AcquireParams }): Promise<AcquirePlan> {
+export async function planStep(input: {
+  store: StoreSpecResolved;
+  plan: DatasetPlan;
+  acquire?: AcquireParams;
+}): Promise<AcquirePlan> {
   const { plan } = input;
   const store = createStore(input.store);
   const sk = await sourceKey(plan.dataset, plan.source);
@@ -93,7 +97,9 @@ export async function downloadStep(
   // SIGKILLed worker's last parts may be stored but never reported. The downloader trusts only the
   // leading run of full-size parts recorded against the same source validators.
   const hasParts = (await store.list(`${input.downloadsPrefix}/`)).length > 0;
-  const url = plan.source.secretRef ? await readUrlSecret(store, plan.source.secretRef, plan.source.url) : plan.source.url;
+  const url = plan.source.secretRef
+    ? await readUrlSecret(store, plan.source.secretRef, plan.source.url)
+    : plan.source.url;
   const r = await downloadToStore({
     store,
     url,
@@ -118,7 +124,10 @@ async function readUrlSecret(store: ObjectStore, ref: string, bareUrl: string): 
     return url;
   } catch (err) {
     if (err instanceof StoreNotFoundError) {
-      throw new MerError(ErrorTypes.ConfigInvalid, `the full link for ${bareUrl} is no longer in the store (${ref}); run \`mer run\` again with the link`);
+      throw new MerError(
+        ErrorTypes.ConfigInvalid,
+        `the full link for ${bareUrl} is no longer in the store (${ref}); run \`mer run\` again with the link`,
+      );
     }
     throw err;
   }
@@ -131,7 +140,13 @@ function nestedFor(dataset: string): ((path: string) => boolean) | undefined {
 }
 
 export async function extractStep(
-  input: { store: StoreSpecResolved; plan: DatasetPlan; acquire: AcquireParams; rawPrefix: string; downloadsPrefix: string },
+  input: {
+    store: StoreSpecResolved;
+    plan: DatasetPlan;
+    acquire: AcquireParams;
+    rawPrefix: string;
+    downloadsPrefix: string;
+  },
   ctx: StepContext,
 ): Promise<ExtractStepResult> {
   const { plan, acquire, rawPrefix } = input;
@@ -166,7 +181,8 @@ export async function extractStep(
       archiveName = basename(plan.source.path);
     } else {
       const dl = await store.committed(input.downloadsPrefix);
-      if (!dl) throw new Error(`download of ${redactUrlForLog(plan.source.url)} is not committed at ${input.downloadsPrefix}`);
+      if (!dl)
+        throw new Error(`download of ${redactUrlForLog(plan.source.url)} is not committed at ${input.downloadsPrefix}`);
       const s = dl.summary as { parts: string[] };
       input2 = { kind: 'stream', stream: partsReadable(store, s.parts) };
       archiveName = basename(new URL(plan.source.url).pathname) || 'download';
@@ -188,7 +204,10 @@ export async function extractStep(
   const bytesOut = index.files.reduce((a, f) => a + f.size, 0);
   await store.put(`${rawPrefix}/index.json`, JSON.stringify(index));
   const summary: ExtractStepResult = { files: index.files.length, skipped: index.skipped.length, bytesOut };
-  await store.commit(rawPrefix, { stage: 'acquire/extract', summary: { ...summary, sourceSha256: index.sourceSha256 ?? null } });
+  await store.commit(rawPrefix, {
+    stage: 'acquire/extract',
+    summary: { ...summary, sourceSha256: index.sourceSha256 ?? null },
+  });
   if (!acquire.keepDownloads && plan.source.kind === 'url') await store.deletePrefix(`${input.downloadsPrefix}/`);
   return summary;
 }
@@ -222,16 +241,41 @@ export async function buildManifestStep(
   const built = plan.dataset === 'iemocap' ? await buildIemocapManifest(args) : await buildMeldManifest(args);
   const rows = built.rows;
   await store.put(keys.manifest, tableToParquet(rowsToArrowTable(rows)));
-  await store.put(keys.issues, built.issues.map((i) => JSON.stringify(i)).join('\n') + (built.issues.length ? '\n' : ''));
-  const summary = { ...built.summary, manifestKey: keys.manifest, sourceRawPrefix: rawPrefix, extractionSkipped: index.skipped };
+  await store.put(
+    keys.issues,
+    built.issues.map((i) => JSON.stringify(i)).join('\n') + (built.issues.length ? '\n' : ''),
+  );
+  const summary = {
+    ...built.summary,
+    manifestKey: keys.manifest,
+    sourceRawPrefix: rawPrefix,
+    extractionSkipped: index.skipped,
+  };
   await store.put(keys.summary, JSON.stringify(summary, null, 2));
-  await store.commit(manifestPrefix, { stage: 'acquire/manifest', summary: { rows: rows.length, issues: built.issues.length } });
+  await store.commit(manifestPrefix, {
+    stage: 'acquire/manifest',
+    summary: { rows: rows.length, issues: built.issues.length },
+  });
   return readSummaryStep(input);
 }
 
-export async function readSummaryStep(input: { store: StoreSpecResolved; manifestPrefix: string }): Promise<ManifestStepResult> {
+export async function readSummaryStep(input: {
+  store: StoreSpecResolved;
+  manifestPrefix: string;
+}): Promise<ManifestStepResult> {
   const store = createStore(input.store);
   const keys = manifestFiles(input.manifestPrefix);
-  const s = JSON.parse((await store.get(keys.summary)).toString('utf8')) as { rows: number; inLabelSet: number; issues: number };
-  return { manifestKey: keys.manifest, summaryKey: keys.summary, issuesKey: keys.issues, rows: s.rows, inLabelSet: s.inLabelSet, issues: s.issues };
+  const s = JSON.parse((await store.get(keys.summary)).toString('utf8')) as {
+    rows: number;
+    inLabelSet: number;
+    issues: number;
+  };
+  return {
+    manifestKey: keys.manifest,
+    summaryKey: keys.summary,
+    issuesKey: keys.issues,
+    rows: s.rows,
+    inLabelSet: s.inLabelSet,
+    issues: s.issues,
+  };
 }

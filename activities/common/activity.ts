@@ -6,7 +6,10 @@ import { toFailure } from './errors.ts';
  * resume details), and known failures leave as non-retryable ApplicationFailures (`failure` maps them;
  * stages with their own typed errors pass their mapper).
  */
-export function stepActivity<A, R>(fn: (input: A, ctx: StepContext) => Promise<R>, failure: (err: unknown) => unknown = toFailure): (input: A) => Promise<R> {
+export function stepActivity<A, R>(
+  fn: (input: A, ctx: StepContext) => Promise<R>,
+  failure: (err: unknown) => unknown = toFailure,
+): (input: A) => Promise<R> {
   return async (input: A): Promise<R> => {
     try {
       return await fn(input, temporalStepContext());

@@ -21,7 +21,9 @@ export function temporalStepContext(): StepContext {
   };
 }
 
-export function localStepContext(opts: { signal?: AbortSignal; onProgress?: (d: Record<string, unknown>) => void } = {}): StepContext {
+export function localStepContext(
+  opts: { signal?: AbortSignal; onProgress?: (d: Record<string, unknown>) => void } = {},
+): StepContext {
   return {
     signal: opts.signal,
     heartbeat: (d) => opts.onProgress?.(d),

@@ -44,7 +44,12 @@ export class MerError extends Error {
 
 export function toFailure(err: unknown): unknown {
   if (err instanceof MerError) {
-    return ApplicationFailure.create({ type: err.type, message: err.message, nonRetryable: true, details: [err.details] });
+    return ApplicationFailure.create({
+      type: err.type,
+      message: err.message,
+      nonRetryable: true,
+      details: [err.details],
+    });
   }
   return err;
 }

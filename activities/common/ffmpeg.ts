@@ -178,7 +178,11 @@ export function runTool(bin: string, args: readonly string[], opts: RunToolOptio
   const maxStdout = opts.maxStdoutBytes ?? 512 * 1024 * 1024;
   return new Promise<RunToolResult>((resolvePromise, reject) => {
     if (opts.signal?.aborted) {
-      reject(new ToolError(`aborted before start: ${command}`, 'aborted', command, null, null, '', { cause: opts.signal.reason }));
+      reject(
+        new ToolError(`aborted before start: ${command}`, 'aborted', command, null, null, '', {
+          cause: opts.signal.reason,
+        }),
+      );
       return;
     }
     const child = spawn(bin, [...args], {
@@ -229,20 +233,39 @@ export function runTool(bin: string, args: readonly string[], opts: RunToolOptio
       child.stdin.end(opts.input);
     }
     child.on('error', (err) => {
-      finish(new ToolError(`failed to start ${command}: ${err.message}`, 'spawn', command, null, null, '', { cause: err }));
+      finish(
+        new ToolError(`failed to start ${command}: ${err.message}`, 'spawn', command, null, null, '', { cause: err }),
+      );
     });
     child.on('close', (code, signal) => {
       const stderrTail = tail(stderr, STDERR_TAIL_IN_MESSAGE);
       if (failure) {
         const f = failure as { reason: ToolFailureReason; detail: string; cause?: unknown };
         finish(
-          new ToolError(`${f.detail}: ${command}${stderrTail ? `\n${stderrTail}` : ''}`, f.reason, command, code, signal, stderrTail, {
-            cause: f.cause,
-          }),
+          new ToolError(
+            `${f.detail}: ${command}${stderrTail ? `\n${stderrTail}` : ''}`,
+            f.reason,
+            command,
+            code,
+            signal,
+            stderrTail,
+            {
+              cause: f.cause,
+            },
+          ),
         );
       } else if (code !== 0) {
         const how = code === null ? `killed by ${signal}` : `exit code ${code}`;
-        finish(new ToolError(`${how}: ${command}${stderrTail ? `\n${stderrTail}` : ''}`, 'exit', command, code, signal, stderrTail));
+        finish(
+          new ToolError(
+            `${how}: ${command}${stderrTail ? `\n${stderrTail}` : ''}`,
+            'exit',
+            command,
+            code,
+            signal,
+            stderrTail,
+          ),
+        );
       } else {
         finish(null);
       }
@@ -408,7 +431,10 @@ export function parseProbeJson(json: unknown): ProbeResult {
 }
 
 /** ffprobe a file; a corrupt or unreadable file rejects with ToolError carrying ffprobe's message. */
-export async function ffprobeJson(path: string, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<ProbeResult> {
+export async function ffprobeJson(
+  path: string,
+  opts: { timeoutMs?: number; signal?: AbortSignal } = {},
+): Promise<ProbeResult> {
   const bin = await ffprobePath();
   const { stdout } = await runTool(bin, ['-v', 'error', '-show_format', '-show_streams', '-of', 'json', path], {
     timeoutMs: opts.timeoutMs ?? 60_000,

@@ -1,13 +1,7 @@
 import { tableFromIPC, tableToIPC, type Table as ArrowTable } from 'apache-arrow';
 // The package's "node" export condition resolves this to the CommonJS build, which instantiates the
 // wasm module synchronously at import time: no async init call is needed anywhere.
-import {
-  Compression,
-  Table as WasmTable,
-  WriterPropertiesBuilder,
-  readParquet,
-  writeParquet,
-} from 'parquet-wasm';
+import { Compression, Table as WasmTable, WriterPropertiesBuilder, readParquet, writeParquet } from 'parquet-wasm';
 
 export type ParquetCompression = 'zstd' | 'snappy' | 'lz4' | 'gzip' | 'none';
 

@@ -23,7 +23,12 @@ export class FeatureShardCorruptError extends Error {
 /** The activity edge: corrupt shards and the project's typed errors fail without retries. */
 export function toStageFailure(err: unknown): unknown {
   if (err instanceof FeatureShardCorruptError) {
-    return ApplicationFailure.create({ type: err.type, message: err.message, nonRetryable: true, details: [{ shardKey: err.shardKey }] });
+    return ApplicationFailure.create({
+      type: err.type,
+      message: err.message,
+      nonRetryable: true,
+      details: [{ shardKey: err.shardKey }],
+    });
   }
   return toFailure(err);
 }

@@ -28,7 +28,8 @@ const INDEX_COLUMNS = ['utteranceId', 'status', 'dtype', 'seqSteps', 'seqTokens'
 
 function fileDim(groups: ParquetGroups): number {
   const dim = Number(groups.metadata.get('mer.dim'));
-  if (!Number.isInteger(dim) || dim < 1) throw new FeatureShardCorruptError(groups.name, `metadata mer.dim is ${String(groups.metadata.get('mer.dim'))}`);
+  if (!Number.isInteger(dim) || dim < 1)
+    throw new FeatureShardCorruptError(groups.name, `metadata mer.dim is ${String(groups.metadata.get('mer.dim'))}`);
   return dim;
 }
 
@@ -75,7 +76,10 @@ export async function readFeatureIndex(groups: ParquetGroups): Promise<FeatureIn
  * Pooled vectors of the ok rows, copied out of the decoded buffers; only the ids in `want` when
  * given. Quarantined rows are absent from the result.
  */
-export async function readPooled(groups: ParquetGroups, want?: ReadonlySet<string>): Promise<{ dim: number; vectors: Map<string, Float32Array> }> {
+export async function readPooled(
+  groups: ParquetGroups,
+  want?: ReadonlySet<string>,
+): Promise<{ dim: number; vectors: Map<string, Float32Array> }> {
   const dim = fileDim(groups);
   const vectors = new Map<string, Float32Array>();
   let at = 0;
@@ -83,14 +87,16 @@ export async function readPooled(groups: ParquetGroups, want?: ReadonlySet<strin
     const ids = stringColumn(t, 'utteranceId', groups.name);
     const status = stringColumn(t, 'status', groups.name);
     const pooled = fixedFloat32Column(t, 'pooled', groups.name);
-    if (pooled.width !== dim) throw new FeatureShardCorruptError(groups.name, `pooled width ${pooled.width}, metadata mer.dim ${dim}`);
+    if (pooled.width !== dim)
+      throw new FeatureShardCorruptError(groups.name, `pooled width ${pooled.width}, metadata mer.dim ${dim}`);
     for (let j = 0; j < ids.length; j++, at++) {
       const id = ids[j]!;
       if (status[j] !== 'ok') continue;
       const v = pooled.rows[j];
       if (!v) throw new FeatureShardCorruptError(groups.name, `row ${at} (${id}): status ok but no pooled vector`);
       if (want && !want.has(id)) continue;
-      if (vectors.has(id)) throw new FeatureShardCorruptError(groups.name, `row ${at} (${id}): utteranceId appears twice`);
+      if (vectors.has(id))
+        throw new FeatureShardCorruptError(groups.name, `row ${at} (${id}): utteranceId appears twice`);
       vectors.set(id, Float32Array.from(v));
     }
   }
@@ -98,7 +104,12 @@ export async function readPooled(groups: ParquetGroups, want?: ReadonlySet<strin
 }
 
 /** The float16 sequence blobs of one row group (views; null for quarantined rows), checked against the index. */
-export async function readSequenceGroup(groups: ParquetGroups, group: number, firstRow: number, index: FeatureIndex): Promise<Array<Uint8Array | null>> {
+export async function readSequenceGroup(
+  groups: ParquetGroups,
+  group: number,
+  firstRow: number,
+  index: FeatureIndex,
+): Promise<Array<Uint8Array | null>> {
   const t = await groups.readGroup(group, ['utteranceId', 'sequence']);
   const ids = stringColumn(t, 'utteranceId', groups.name);
   const blobs = binaryColumn(t, 'sequence', groups.name);
@@ -111,7 +122,10 @@ export async function readSequenceGroup(groups: ParquetGroups, group: number, fi
     if (!row!.ok) return null;
     const want = row!.steps * row!.tokens * row!.dim * 2;
     if (!blob) fail('status ok but no sequence');
-    if (blob!.length !== want) fail(`sequence has ${blob!.length} bytes, shape [${row!.steps}, ${row!.tokens}, ${row!.dim}] float16 needs ${want}`);
+    if (blob!.length !== want)
+      fail(
+        `sequence has ${blob!.length} bytes, shape [${row!.steps}, ${row!.tokens}, ${row!.dim}] float16 needs ${want}`,
+      );
     return blob;
   });
 }

@@ -51,12 +51,14 @@ function projection(seed: number, dims: GuidanceDims): Projection {
 
 export function createGuidance(seed: number, dims: GuidanceDims): Guidance {
   for (const [k, v] of Object.entries(dims)) {
-    if (!Number.isInteger(v) || v < 1) throw new RangeError(`guidance: ${k} dimension must be a positive integer, got ${v}`);
+    if (!Number.isInteger(v) || v < 1)
+      throw new RangeError(`guidance: ${k} dimension must be a positive integer, got ${v}`);
   }
   const { weight, bias } = projection(seed, dims);
   const inputs = dims.text + dims.audio;
   const check = (name: string, x: Float32Array | null, want: number) => {
-    if (x && x.length !== want) throw new RangeError(`guidance: ${name} vector has ${x.length} values, expected ${want}`);
+    if (x && x.length !== want)
+      throw new RangeError(`guidance: ${name} vector has ${x.length} values, expected ${want}`);
   };
   const x = new Float64Array(inputs);
   return {

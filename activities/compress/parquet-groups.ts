@@ -52,14 +52,21 @@ export async function openStoredParquet(store: ObjectStore, key: string): Promis
 }
 
 /** `source`: the file's bytes or a Blob over them; `cleanup` runs once on close. */
-export async function openParquetGroups(source: Uint8Array | Blob, name: string, cleanup?: () => Promise<void>): Promise<ParquetGroups> {
+export async function openParquetGroups(
+  source: Uint8Array | Blob,
+  name: string,
+  cleanup?: () => Promise<void>,
+): Promise<ParquetGroups> {
   let file: ParquetFile;
   let groupRows: number[];
   let fieldNames: Set<string>;
   let metadata: Map<string, string>;
   try {
     file = await ParquetFile.fromFile(source instanceof Blob ? source : new Blob([source]));
-    groupRows = file.metadata().rowGroups().map((g) => g.numRows());
+    groupRows = file
+      .metadata()
+      .rowGroups()
+      .map((g) => g.numRows());
     const schema = tableFromIPC(file.schema().intoIPCStream()).schema;
     fieldNames = new Set(schema.fields.map((f) => f.name));
     metadata = schema.metadata;
@@ -72,10 +79,17 @@ export async function openParquetGroups(source: Uint8Array | Blob, name: string,
     if (missing.length) throw new FeatureShardCorruptError(name, `no column(s) ${missing.join(', ')}`);
     try {
       // One batch per group keeps every column a single contiguous chunk for the readers below.
-      const t = await file.read({ rowGroups: [index], columns: [...columns], batchSize: Math.max(1, groupRows[index]!) });
+      const t = await file.read({
+        rowGroups: [index],
+        columns: [...columns],
+        batchSize: Math.max(1, groupRows[index]!),
+      });
       return tableFromIPC(t.intoIPCStream());
     } catch (err) {
-      throw new FeatureShardCorruptError(name, `row group ${index} cannot be decoded (${(err as Error).message ?? String(err)})`);
+      throw new FeatureShardCorruptError(
+        name,
+        `row group ${index} cannot be decoded (${(err as Error).message ?? String(err)})`,
+      );
     }
   };
   return {
@@ -118,7 +132,11 @@ export function intColumn(table: Table, name: string, shard: string): Array<numb
  * A FixedSizeList<float32> column as per-row views into the decoded buffers (no copies); null rows
  * give null. `width` is checked against the column type.
  */
-export function fixedFloat32Column(table: Table, name: string, shard: string): { width: number; rows: Array<Float32Array | null> } {
+export function fixedFloat32Column(
+  table: Table,
+  name: string,
+  shard: string,
+): { width: number; rows: Array<Float32Array | null> } {
   const vec = column(table, name, shard);
   const type = vec.type as { listSize?: number; children?: Array<{ type: { typeId: number; precision?: number } }> };
   const width = type.listSize;

@@ -1,4 +1,11 @@
-import { VscParamsSchema, vscPrefix, vscShardCommitPrefix, vscShardKey, type VscParams, type VscParamsInput } from '../../schemas/compress.ts';
+import {
+  VscParamsSchema,
+  vscPrefix,
+  vscShardCommitPrefix,
+  vscShardKey,
+  type VscParams,
+  type VscParamsInput,
+} from '../../schemas/compress.ts';
 import type { StoreSpec } from '../../schemas/store.ts';
 import { createStore } from '../store/index.ts';
 import { vscKey } from './key.ts';
@@ -45,7 +52,10 @@ export function featureShardName(key: string): string {
 export async function planCompressStep(input: PlanCompressInput): Promise<PlanCompressResult> {
   const params = VscParamsSchema.parse(input.params);
   const guided = params.enabled && params.guidance === 'fixed';
-  const key = vscKey(params, { visual: input.visual.prefix, ...(guided ? { text: input.text.prefix, audio: input.audio.prefix } : {}) });
+  const key = vscKey(params, {
+    visual: input.visual.prefix,
+    ...(guided ? { text: input.text.prefix, audio: input.audio.prefix } : {}),
+  });
   const store = createStore(input.store);
   const shards = input.visual.shardKeys.map(featureShardName);
   const base = { vscKey: key, prefix: vscPrefix(key), shards, shardKeys: shards.map((s) => vscShardKey(key, s)) };

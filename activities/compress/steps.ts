@@ -58,14 +58,16 @@ export async function compressShardStep(input: CompressShardInput, ctx: StepCont
   const params = VscParamsSchema.parse(input.params);
   const shard = ShardNameSchema.parse(input.shard);
   const chunkSize = input.chunkUtterances ?? DEFAULT_CHUNK;
-  if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new RangeError(`chunkUtterances must be a positive integer, got ${chunkSize}`);
+  if (!Number.isInteger(chunkSize) || chunkSize < 1)
+    throw new RangeError(`chunkUtterances must be a positive integer, got ${chunkSize}`);
   const store = createStore(input.store);
   const commitPrefix = vscShardCommitPrefix(input.vscKey, shard);
   const done = await store.committed(commitPrefix);
   if (done) return { ...VscShardReportSchema.parse(done.summary), skipped: true };
 
   const guided = params.enabled && params.guidance === 'fixed';
-  if (guided && (!input.text || !input.audio)) throw new Error(`compress ${shard}: fixed guidance needs the text and audio feature shards`);
+  if (guided && (!input.text || !input.audio))
+    throw new Error(`compress ${shard}: fixed guidance needs the text and audio feature shards`);
 
   const visual = await openStoredParquet(store, input.visual);
   try {
@@ -73,9 +75,15 @@ export async function compressShardStep(input: CompressShardInput, ctx: StepCont
     const okIds = new Set(index.rows.filter((r) => r.ok).map((r) => r.utteranceId));
     const tokens = index.rows.find((r) => r.ok)?.tokens ?? 1;
     for (const [i, r] of index.rows.entries()) {
-      if (r.ok && r.tokens !== tokens) throw new FeatureShardCorruptError(input.visual, `row ${i} (${r.utteranceId}) has ${r.tokens} tokens per frame, earlier rows ${tokens}`);
+      if (r.ok && r.tokens !== tokens)
+        throw new FeatureShardCorruptError(
+          input.visual,
+          `row ${i} (${r.utteranceId}) has ${r.tokens} tokens per frame, earlier rows ${tokens}`,
+        );
     }
-    const guide = guided ? await guidanceFor(store, input.text!, input.audio!, okIds, index.dim, params.guidanceSeed) : null;
+    const guide = guided
+      ? await guidanceFor(store, input.text!, input.audio!, okIds, index.dim, params.guidanceSeed)
+      : null;
 
     const partial = vscPartialPrefix(input.vscKey, shard);
     const parts = await resumeParts(store, partial, index, params.maxFrames);
@@ -93,7 +101,10 @@ export async function compressShardStep(input: CompressShardInput, ctx: StepCont
         lengths: Int32Array.from(pending.lengths),
         sequences: concat(pending.seqs, width),
       };
-      await store.put(chunkKey(partial, rows.start, end), vscRowsToParquet(rows, { maxFrames: params.maxFrames, dim: index.dim }, input.vscKey));
+      await store.put(
+        chunkKey(partial, rows.start, end),
+        vscRowsToParquet(rows, { maxFrames: params.maxFrames, dim: index.dim }, input.vscKey),
+      );
       parts.push(rows);
       ctx.heartbeat({ shard, cursor: end, total: index.rows.length, resumedFrom });
       pending = { start: end, ids: [], lengths: [], seqs: [] };
@@ -128,7 +139,10 @@ export async function compressShardStep(input: CompressShardInput, ctx: StepCont
     const all: VscRows = {
       ids: parts.flatMap((p) => p.ids),
       lengths: Int32Array.from(parts.flatMap((p) => [...p.lengths])),
-      sequences: concat(parts.map((p) => p.sequences), 0),
+      sequences: concat(
+        parts.map((p) => p.sequences),
+        0,
+      ),
     };
     const bytes = vscRowsToParquet(all, { maxFrames: params.maxFrames, dim: index.dim }, input.vscKey);
     await store.put(vscShardKey(input.vscKey, shard), bytes);
@@ -181,7 +195,14 @@ interface GuideMap {
 }
 
 /** G([t; a]) for every ok utterance of the shard; a quarantined text or audio row contributes zeros. */
-async function guidanceFor(store: ObjectStore, textKey: string, audioKey: string, ids: ReadonlySet<string>, dim: number, seed: number): Promise<GuideMap> {
+async function guidanceFor(
+  store: ObjectStore,
+  textKey: string,
+  audioKey: string,
+  ids: ReadonlySet<string>,
+  dim: number,
+  seed: number,
+): Promise<GuideMap> {
   const pooled = async (key: string) => {
     const groups = await openStoredParquet(store, key);
     try {
@@ -208,7 +229,12 @@ async function guidanceFor(store: ObjectStore, textKey: string, audioKey: string
  * The leading run of stored chunks from row 0, each checked against the input: a chunk whose ids are
  * not the input's ok rows of its range was written for other data, and everything is redone.
  */
-async function resumeParts(store: ObjectStore, partial: string, index: FeatureIndex, maxFrames: number): Promise<Part[]> {
+async function resumeParts(
+  store: ObjectStore,
+  partial: string,
+  index: FeatureIndex,
+  maxFrames: number,
+): Promise<Part[]> {
   const listed = await store.list(`${partial}/`);
   const chunks = listed
     .map((o) => /\/(\d{8})-(\d{8})\.parquet$/.exec(o.key))
@@ -219,7 +245,10 @@ async function resumeParts(store: ObjectStore, partial: string, index: FeatureIn
   let next = 0;
   for (const c of chunks) {
     if (c.start !== next || c.end <= c.start || c.end > index.rows.length) break;
-    const expected = index.rows.slice(c.start, c.end).filter((r) => r.ok).map((r) => r.utteranceId);
+    const expected = index.rows
+      .slice(c.start, c.end)
+      .filter((r) => r.ok)
+      .map((r) => r.utteranceId);
     const part = await readChunk(store, c.key, c.start, c.end);
     const shapeOk = part !== null && part.sequences.length === part.ids.length * maxFrames * index.dim;
     if (!shapeOk || part.ids.length !== expected.length || part.ids.some((id, i) => id !== expected[i])) {

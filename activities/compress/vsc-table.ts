@@ -1,4 +1,14 @@
-import { Float32, Int32, RecordBatch, Struct, Table, Utf8, makeData, vectorFromArray, type FixedSizeList } from 'apache-arrow';
+import {
+  Float32,
+  Int32,
+  RecordBatch,
+  Struct,
+  Table,
+  Utf8,
+  makeData,
+  vectorFromArray,
+  type FixedSizeList,
+} from 'apache-arrow';
 import { vscArrowSchema } from '../../schemas/compress.ts';
 import { tableToParquet } from '../common/parquet.ts';
 import { FeatureShardCorruptError } from './errors.ts';
@@ -23,14 +33,21 @@ export function vscRowsToParquet(rows: VscRows, shape: VscOutputShape, vscKey: s
   const n = rows.ids.length;
   const width = shape.maxFrames * shape.dim;
   if (rows.lengths.length !== n || rows.sequences.length !== n * width) {
-    throw new RangeError(`vsc rows: ${n} ids, ${rows.lengths.length} lengths, ${rows.sequences.length} values (width ${width})`);
+    throw new RangeError(
+      `vsc rows: ${n} ids, ${rows.lengths.length} lengths, ${rows.sequences.length} values (width ${width})`,
+    );
   }
   const schema = vscArrowSchema(shape.maxFrames, shape.dim, vscKey);
   const seqType = schema.fields[2]!.type as FixedSizeList;
   const children = [
     vectorFromArray([...rows.ids], new Utf8()).data[0]!,
     makeData({ type: new Int32(), length: n, nullCount: 0, data: rows.lengths }),
-    makeData({ type: seqType, length: n, nullCount: 0, child: makeData({ type: new Float32(), length: n * width, nullCount: 0, data: rows.sequences }) }),
+    makeData({
+      type: seqType,
+      length: n,
+      nullCount: 0,
+      child: makeData({ type: new Float32(), length: n * width, nullCount: 0, data: rows.sequences }),
+    }),
   ];
   const struct = makeData({ type: new Struct(schema.fields), length: n, nullCount: 0, children });
   const table = new Table(schema, [new RecordBatch(schema, struct)]);
@@ -62,14 +79,20 @@ export async function readVscGroup(groups: ParquetGroups, group: number, shape: 
   const lengths = intColumn(t, 'length', groups.name);
   const seq = fixedFloat32Column(t, 'sequence', groups.name);
   if (seq.width !== shape.maxFrames * shape.dim) {
-    throw new FeatureShardCorruptError(groups.name, `sequence width ${seq.width}, metadata says ${shape.maxFrames} x ${shape.dim}`);
+    throw new FeatureShardCorruptError(
+      groups.name,
+      `sequence width ${seq.width}, metadata says ${shape.maxFrames} x ${shape.dim}`,
+    );
   }
   const sequences: Float32Array[] = [];
   ids.forEach((id, j) => {
     const len = lengths[j];
     const s = seq.rows[j];
     if (!id || len === null || !(len >= 0 && len <= shape.maxFrames) || !s) {
-      throw new FeatureShardCorruptError(groups.name, `row group ${group} row ${j} (${id ?? 'no id'}): length ${String(len)} or sequence missing`);
+      throw new FeatureShardCorruptError(
+        groups.name,
+        `row group ${group} row ${j} (${id ?? 'no id'}): length ${String(len)} or sequence missing`,
+      );
     }
     sequences.push(s);
   });

@@ -53,7 +53,15 @@ export interface Vsc {
   compress(tokens: Float32Array, frames: number, guide?: Float32Array | null): VscOutput;
 }
 
-function cosine(a: ArrayLike<number>, ao: number, na: number, b: ArrayLike<number>, bo: number, nb: number, d: number): number {
+function cosine(
+  a: ArrayLike<number>,
+  ao: number,
+  na: number,
+  b: ArrayLike<number>,
+  bo: number,
+  nb: number,
+  d: number,
+): number {
   if (na === 0 || nb === 0) return 0;
   let s = 0;
   for (let i = 0; i < d; i++) s += a[ao + i]! * b[bo + i]!;
@@ -85,7 +93,10 @@ class FrameScratch {
   readonly keptNorms: Float64Array;
   readonly keptIdx: Int32Array;
 
-  constructor(readonly P: number, readonly D: number) {
+  constructor(
+    readonly P: number,
+    readonly D: number,
+  ) {
     this.mean = new Float64Array(D);
     this.norms = new Float64Array(P);
     this.scores = new Float64Array(P);
@@ -262,7 +273,12 @@ function meanInto(s: FrameScratch, x: Float32Array, off: number, out: Float64Arr
  * One frame of [P x D] tokens: selection and merging (steps 1-4 of the spec). Exposed for tests and
  * inspection; `createVsc` runs the same code without allocating per frame.
  */
-export function compressFrame(tokens: Float32Array, shape: VscShape, params: VscParams, guide: ArrayLike<number> | null = null): FrameResult {
+export function compressFrame(
+  tokens: Float32Array,
+  shape: VscShape,
+  params: VscParams,
+  guide: ArrayLike<number> | null = null,
+): FrameResult {
   const { tokens: P, dim: D } = shape;
   if (tokens.length !== P * D) throw new RangeError(`frame has ${tokens.length} values, expected ${P} x ${D}`);
   const s = new FrameScratch(P, D);
@@ -318,7 +334,15 @@ export function capGroups(t: TemporalGroups, dim: number, maxFrames: number, mod
     let best = 0;
     let bestCos = -Infinity;
     for (let j = 0; j + 1 < g; j++) {
-      const c = cosine(sums, j * dim, norm(sums, j * dim, dim), sums, (j + 1) * dim, norm(sums, (j + 1) * dim, dim), dim);
+      const c = cosine(
+        sums,
+        j * dim,
+        norm(sums, j * dim, dim),
+        sums,
+        (j + 1) * dim,
+        norm(sums, (j + 1) * dim, dim),
+        dim,
+      );
       if (c > bestCos) {
         bestCos = c;
         best = j;

@@ -18,7 +18,8 @@ export function gradients(loss: Value, wrt: readonly Value[], seed?: Value): Val
     if (entry.inputs.some((i) => active.has(i.name))) for (const o of entry.outputs) active.add(o.name);
   }
   if (!active.has(loss.name)) throw new Error(`autodiff: ${loss.name} does not depend on any of the requested values`);
-  if (seed && !sameShape(seed.shape, loss.shape)) throw new Error(`autodiff: seed shape [${seed.shape}] differs from loss [${loss.shape}]`);
+  if (seed && !sameShape(seed.shape, loss.shape))
+    throw new Error(`autodiff: seed shape [${seed.shape}] differs from loss [${loss.shape}]`);
 
   return g.untaped(() =>
     g.scope('grad', () => {

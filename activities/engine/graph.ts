@@ -146,7 +146,8 @@ export class Graph {
 
   initializer(name: string, dtype: DType, shape: readonly number[], data: TensorData): Value {
     const count = shape.reduce((p, d) => p * d, 1);
-    if (data.length !== count) throw new Error(`graph: initializer ${name} has ${data.length} values for shape [${shape}]`);
+    if (data.length !== count)
+      throw new Error(`graph: initializer ${name} has ${data.length} values for shape [${shape}]`);
     const unique = this.uniqueName(name);
     this.initializers.push({ name: unique, dtype, shape: [...shape], data });
     return new Value(this, unique, dtype, shape);
@@ -172,8 +173,14 @@ export class Graph {
   }
 
   /** Emits one ONNX node; returns its outputs. Optional inputs may be passed as null. */
-  node(opType: string, inputs: readonly (Value | null)[], attrs: Record<string, Attr>, outputs: readonly OutputSpec[]): Value[] {
-    for (const v of inputs) if (v && v.graph !== this) throw new Error(`graph: ${opType} input ${v.name} belongs to another graph`);
+  node(
+    opType: string,
+    inputs: readonly (Value | null)[],
+    attrs: Record<string, Attr>,
+    outputs: readonly OutputSpec[],
+  ): Value[] {
+    for (const v of inputs)
+      if (v && v.graph !== this) throw new Error(`graph: ${opType} input ${v.name} belongs to another graph`);
     const outs = outputs.map((o) => new Value(this, this.uniqueName(o.name ?? opType.toLowerCase()), o.dtype, o.shape));
     for (const o of outs) this.produced.add(o.name);
     this.nodes.push({ opType, inputs: inputs.map((v) => (v ? v.name : '')), outputs: outs.map((o) => o.name), attrs });
@@ -181,7 +188,14 @@ export class Graph {
   }
 
   /** Single-output shorthand for `node`. */
-  op(opType: string, inputs: readonly (Value | null)[], attrs: Record<string, Attr>, dtype: DType, shape: Shape, name?: string): Value {
+  op(
+    opType: string,
+    inputs: readonly (Value | null)[],
+    attrs: Record<string, Attr>,
+    dtype: DType,
+    shape: Shape,
+    name?: string,
+  ): Value {
     const [out] = this.node(opType, inputs, attrs, [{ dtype, shape, name }]);
     return out!;
   }

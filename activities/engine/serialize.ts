@@ -44,7 +44,12 @@ export function serializeGraph(graph: Graph, options: SerializeOptions = {}): Ui
       // unused initializers (e.g. a constant only a pruned branch referenced) are left out
       initializer: graph.initializers
         .filter((t) => used.has(t.name))
-        .map((t) => ({ name: t.name, dims: [...t.shape], dataType: onnxTypeCode(t.dtype), rawData: littleEndianBytes(t.data) })),
+        .map((t) => ({
+          name: t.name,
+          dims: [...t.shape],
+          dataType: onnxTypeCode(t.dtype),
+          rawData: littleEndianBytes(t.data),
+        })),
     },
   });
   return onnx.ModelProto.encode(model).finish();

@@ -5,7 +5,10 @@ import { evaluateDatasetStep, type EvaluateDatasetInput, type EvaluateDatasetRes
 /** The evaluate stage's activity (mer-cpu). Registered by activities/index.ts. */
 export function createEvaluateActivities() {
   return {
-    evaluateDataset: stepActivity((input: EvaluateDatasetInput): Promise<EvaluateDatasetResult> => evaluateDatasetStep(input), toStageFailure),
+    evaluateDataset: stepActivity(
+      (input: EvaluateDatasetInput): Promise<EvaluateDatasetResult> => evaluateDatasetStep(input),
+      toStageFailure,
+    ),
   };
 }
 

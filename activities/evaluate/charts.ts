@@ -78,8 +78,12 @@ export async function confusionHeatmapSvg(input: ConfusionHeatmapInput): Promise
   const n = classes.length;
   if (n === 0) throw new Error('confusionHeatmapSvg: no classes');
   if (new Set(classes).size !== n) throw new Error('confusionHeatmapSvg: class names must be distinct');
-  for (const [name, m] of [['counts', counts], ['normalized', normalized]] as const) {
-    if (m.length !== n || m.some((row) => row.length !== n)) throw new Error(`confusionHeatmapSvg: ${name} must be ${n}×${n} (one row and one column per class)`);
+  for (const [name, m] of [
+    ['counts', counts],
+    ['normalized', normalized],
+  ] as const) {
+    if (m.length !== n || m.some((row) => row.length !== n))
+      throw new Error(`confusionHeatmapSvg: ${name} must be ${n}×${n} (one row and one column per class)`);
   }
   const cells: Record<string, unknown>[] = [];
   for (let i = 0; i < n; i++) {
@@ -106,7 +110,12 @@ export async function confusionHeatmapSvg(input: ConfusionHeatmapInput): Promise
     height: size,
     data: { values: cells },
     encoding: {
-      x: { field: 'pred', ...axisClass, title: 'Predicted class', axis: { orient: 'bottom', labelAngle: 0, domain: false, ticks: false } },
+      x: {
+        field: 'pred',
+        ...axisClass,
+        title: 'Predicted class',
+        axis: { orient: 'bottom', labelAngle: 0, domain: false, ticks: false },
+      },
       y: { field: 'truth', ...axisClass, title: 'True class', axis: { domain: false, ticks: false } },
     },
     layer: [
@@ -151,7 +160,8 @@ export async function trainingCurvesSvg(input: TrainingCurvesInput): Promise<str
   const { title, points } = input;
   if (points.length === 0) throw new Error('trainingCurvesSvg: no points');
   for (const p of points) {
-    if (!METRIC_ORDER.includes(p.metric)) throw new Error(`trainingCurvesSvg: unknown metric ${JSON.stringify(p.metric)}`);
+    if (!METRIC_ORDER.includes(p.metric))
+      throw new Error(`trainingCurvesSvg: unknown metric ${JSON.stringify(p.metric)}`);
     if (!SPLIT_ORDER.includes(p.split)) throw new Error(`trainingCurvesSvg: unknown split ${JSON.stringify(p.split)}`);
   }
   const series = firstSeen(points.map((p) => p.series));
@@ -174,15 +184,31 @@ export async function trainingCurvesSvg(input: TrainingCurvesInput): Promise<str
         transform: [{ filter: { field: 'metric', equal: metric } }],
         mark: { type: 'line' as const, point: { size: 18 }, strokeWidth: 2 },
         encoding: {
-          x: { field: 'epoch', type: 'quantitative' as const, title: 'Epoch', axis: { tickMinStep: 1, format: 'd' }, scale: { nice: false } },
+          x: {
+            field: 'epoch',
+            type: 'quantitative' as const,
+            title: 'Epoch',
+            axis: { tickMinStep: 1, format: 'd' },
+            scale: { nice: false },
+          },
           y: { field: 'value', type: 'quantitative' as const, title: METRIC_LABEL[metric], scale: { zero: false } },
-          color: { field: 'series', type: 'nominal' as const, title: 'Series', scale: { domain: series, scheme: 'tableau10' } },
+          color: {
+            field: 'series',
+            type: 'nominal' as const,
+            title: 'Series',
+            scale: { domain: series, scheme: 'tableau10' },
+          },
           strokeDash: {
             field: 'split',
             type: 'nominal' as const,
             title: 'Split',
             scale: { domain: splits, range: splits.map((s) => (s === 'train' ? [1, 0] : [6, 3])) },
-            legend: { symbolType: 'stroke', symbolStrokeWidth: 2, symbolSize: 300, encode: { symbols: { update: { stroke: { value: '#444' } } } } },
+            legend: {
+              symbolType: 'stroke',
+              symbolStrokeWidth: 2,
+              symbolSize: 300,
+              encode: { symbols: { update: { stroke: { value: '#444' } } } },
+            },
           },
           order: { field: 'epoch', type: 'quantitative' as const },
         },
@@ -204,7 +230,14 @@ export async function ablationBarsSvg(input: AblationBarsInput): Promise<string>
     const std = Number.isFinite(r.std) ? Math.abs(r.std) : 0;
     return { variant: r.variant, metric: r.metric, mean: r.mean, std, lo: r.mean - std, hi: r.mean + std };
   });
-  const x = { field: 'metric', type: 'nominal' as const, sort: metrics, title: 'Metric', axis: { labelAngle: 0 }, scale: { paddingInner: 0.2 } };
+  const x = {
+    field: 'metric',
+    type: 'nominal' as const,
+    sort: metrics,
+    title: 'Metric',
+    axis: { labelAngle: 0 },
+    scale: { paddingInner: 0.2 },
+  };
   const xOffset = { field: 'variant', type: 'nominal' as const, sort: variants, scale: { paddingInner: 0.08 } };
   const spec: TopLevelSpec = {
     title,
@@ -218,7 +251,13 @@ export async function ablationBarsSvg(input: AblationBarsInput): Promise<string>
         mark: { type: 'bar' },
         encoding: {
           y: { field: 'mean', type: 'quantitative', title: 'Score (mean ± std)' },
-          color: { field: 'variant', type: 'nominal', title: 'Variant', sort: variants, scale: { domain: variants, scheme: 'tableau10' } },
+          color: {
+            field: 'variant',
+            type: 'nominal',
+            title: 'Variant',
+            sort: variants,
+            scale: { domain: variants, scheme: 'tableau10' },
+          },
         },
       },
       {

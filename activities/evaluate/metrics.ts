@@ -14,9 +14,21 @@
  * code model selection uses, so the evaluate stage and early stopping report the same weighted F1.
  */
 import { classificationMetrics } from '../model/metrics.ts';
-import type { AggregateMetrics, ClassMetrics, FoldMetrics, ReferenceClass, SummaryFigures } from '../../schemas/metrics.ts';
+import type {
+  AggregateMetrics,
+  ClassMetrics,
+  FoldMetrics,
+  ReferenceClass,
+  SummaryFigures,
+} from '../../schemas/metrics.ts';
 
-export type { AggregateMetrics, ClassMetrics, FoldMetrics, ReferenceClass, SummaryFigures } from '../../schemas/metrics.ts';
+export type {
+  AggregateMetrics,
+  ClassMetrics,
+  FoldMetrics,
+  ReferenceClass,
+  SummaryFigures,
+} from '../../schemas/metrics.ts';
 
 /** One fold's test labels and predictions, class indices into the label set. */
 export interface FoldPredictions {
@@ -25,7 +37,7 @@ export interface FoldPredictions {
 }
 
 export const REFERENCE_NOTE =
-  'Per-class figures as the reference implementation reports them, for comparison with the paper\'s tables only: ' +
+  "Per-class figures as the reference implementation reports them, for comparison with the paper's tables only: " +
   '"accuracy" is the class recall R, and "F1" is 2R/(1+R) (F1 with precision taken as 1, so false positives are ' +
   'ignored and it is never below the true F1). The standard per-class precision/recall/F1 are in perClass.';
 
@@ -52,7 +64,11 @@ function checkIndices(what: string, values: ArrayLike<number>, classes: number):
  * Metrics of one fold's test predictions. `labels` and `predicted` are class indices into `classes`
  * (any ArrayLike: number[], Int32Array, ...), one per test sample.
  */
-export function foldMetrics(labels: ArrayLike<number>, predicted: ArrayLike<number>, classes: readonly string[]): FoldMetrics {
+export function foldMetrics(
+  labels: ArrayLike<number>,
+  predicted: ArrayLike<number>,
+  classes: readonly string[],
+): FoldMetrics {
   checkClasses(classes);
   if (labels.length !== predicted.length) {
     throw new Error(`metrics: ${labels.length} labels but ${predicted.length} predictions`);

@@ -42,12 +42,36 @@ function curvePoints(curves: readonly FoldCurves[]): CurvePoint[] {
     for (const e of c.history) {
       points.push({ series: c.fold, epoch: e.epoch + 1, metric: 'loss', split: 'train', value: e.loss });
       if (e.train) {
-        points.push({ series: c.fold, epoch: e.epoch + 1, metric: 'accuracy', split: 'train', value: e.train.accuracy });
-        points.push({ series: c.fold, epoch: e.epoch + 1, metric: 'weightedF1', split: 'train', value: e.train.weightedF1 });
+        points.push({
+          series: c.fold,
+          epoch: e.epoch + 1,
+          metric: 'accuracy',
+          split: 'train',
+          value: e.train.accuracy,
+        });
+        points.push({
+          series: c.fold,
+          epoch: e.epoch + 1,
+          metric: 'weightedF1',
+          split: 'train',
+          value: e.train.weightedF1,
+        });
       }
       if (e.validation) {
-        points.push({ series: c.fold, epoch: e.epoch + 1, metric: 'accuracy', split: 'validation', value: e.validation.accuracy });
-        points.push({ series: c.fold, epoch: e.epoch + 1, metric: 'weightedF1', split: 'validation', value: e.validation.weightedF1 });
+        points.push({
+          series: c.fold,
+          epoch: e.epoch + 1,
+          metric: 'accuracy',
+          split: 'validation',
+          value: e.validation.accuracy,
+        });
+        points.push({
+          series: c.fold,
+          epoch: e.epoch + 1,
+          metric: 'weightedF1',
+          split: 'validation',
+          value: e.validation.weightedF1,
+        });
       }
     }
   }
@@ -57,7 +81,8 @@ function curvePoints(curves: readonly FoldCurves[]): CurvePoint[] {
 function variantTable(variants: readonly VariantReport[]): ReportBlock {
   return {
     kind: 'table',
-    caption: 'Test metrics per variant: mean ± std over folds (population std), and on all folds\u2019 predictions pooled (%)',
+    caption:
+      'Test metrics per variant: mean ± std over folds (population std), and on all folds\u2019 predictions pooled (%)',
     columns: ['variant', 'folds', 'accuracy', 'weighted F1', 'macro F1', 'pooled accuracy', 'pooled weighted F1'],
     align: ['left', 'right', 'right', 'right', 'right', 'right', 'right'],
     rows: variants.map((v) => [
@@ -76,7 +101,10 @@ function variantTable(variants: readonly VariantReport[]): ReportBlock {
  * Figures (Vega-Lite SVG) and the Markdown and HTML renderings of a metrics report. The figures
  * are listed in the report so metrics.json says which files belong to it.
  */
-export async function renderReport(report: Omit<MetricsReport, 'figures'>, curves: readonly FoldCurves[]): Promise<RenderedReport> {
+export async function renderReport(
+  report: Omit<MetricsReport, 'figures'>,
+  curves: readonly FoldCurves[],
+): Promise<RenderedReport> {
   const full = report.variants[0]!;
   const pooled = full.aggregate.pooled;
   const name = `${report.dataset.toUpperCase()} ${report.labelSet}, ${report.protocol} protocol`;
@@ -114,7 +142,10 @@ export async function renderReport(report: Omit<MetricsReport, 'figures'>, curve
       ['features', `${p.featureKeys.text}, ${p.featureKeys.audio}, ${p.featureKeys.visual}`],
       ['VSC outputs', p.vscKeys.join(', ')],
       ['splits', p.splitsKey],
-      ['code', `mer-pipeline ${p.code.package} (train v${p.code.train}, VSC v${p.code.vsc}, evaluate v${p.code.evaluate})`],
+      [
+        'code',
+        `mer-pipeline ${p.code.package} (train v${p.code.train}, VSC v${p.code.vsc}, evaluate v${p.code.evaluate})`,
+      ],
       ['report key', report.evalKey],
     ],
   });
@@ -128,9 +159,38 @@ export async function renderReport(report: Omit<MetricsReport, 'figures'>, curve
   blocks.push({
     kind: 'keyvalue',
     rows: [
-      ['training', setting(t, ['preset', 'summary', 'batchSize', 'maxEpochs', 'patience', 'lr', 'weightDecay', 'contrastiveWeight', 'temperature', 'clipGradNorm', 'seed'])],
+      [
+        'training',
+        setting(t, [
+          'preset',
+          'summary',
+          'batchSize',
+          'maxEpochs',
+          'patience',
+          'lr',
+          'weightDecay',
+          'contrastiveWeight',
+          'temperature',
+          'clipGradNorm',
+          'seed',
+        ]),
+      ],
       ['variants', report.variants.map((x) => x.name).join(', ')],
-      ['VSC', v.enabled === false ? 'off' : setting(v, ['topK', 'mergeThreshold', 'alpha', 'mergeMode', 'temporalThreshold', 'maxFrames', 'cap', 'guidance'])],
+      [
+        'VSC',
+        v.enabled === false
+          ? 'off'
+          : setting(v, [
+              'topK',
+              'mergeThreshold',
+              'alpha',
+              'mergeMode',
+              'temporalThreshold',
+              'maxFrames',
+              'cap',
+              'guidance',
+            ]),
+      ],
     ],
   });
 
@@ -176,7 +236,12 @@ export async function renderReport(report: Omit<MetricsReport, 'figures'>, curve
     figure(
       'confusion',
       `${full.name}: confusion matrix of all folds' test predictions (rows: true class; colour and % row-normalised, numbers are counts)`,
-      await confusionHeatmapSvg({ classes: report.classes, counts: pooled.confusion, normalized: pooled.confusionNormalized, title: `${name}: ${full.name} confusion` }),
+      await confusionHeatmapSvg({
+        classes: report.classes,
+        counts: pooled.confusion,
+        normalized: pooled.confusionNormalized,
+        title: `${name}: ${full.name} confusion`,
+      }),
     ),
   );
   const points = curvePoints(curves);
@@ -235,8 +300,18 @@ export async function renderReport(report: Omit<MetricsReport, 'figures'>, curve
     columns: ['stage', 'result', 'quarantined', 'time'],
     align: ['left', 'left', 'left', 'right'],
     rows: [
-      ['acquire', `${s.acquire.rows} utterances, ${s.acquire.inLabelSet} in the label set`, `${s.acquire.issues} annotation issues`, timing(s.timings, 'acquire')],
-      ['segment', `${s.segment.ok}/${s.segment.utterances} utterances cut, ${s.segment.audioSeconds.toFixed(0)} s of audio`, `${s.segment.quarantined} (${reasons(s.segment.reasons)})`, timing(s.timings, 'segment')],
+      [
+        'acquire',
+        `${s.acquire.rows} utterances, ${s.acquire.inLabelSet} in the label set`,
+        `${s.acquire.issues} annotation issues`,
+        timing(s.timings, 'acquire'),
+      ],
+      [
+        'segment',
+        `${s.segment.ok}/${s.segment.utterances} utterances cut, ${s.segment.audioSeconds.toFixed(0)} s of audio`,
+        `${s.segment.quarantined} (${reasons(s.segment.reasons)})`,
+        timing(s.timings, 'segment'),
+      ],
       [
         'extract',
         Object.entries(s.extract)
@@ -250,7 +325,10 @@ export async function renderReport(report: Omit<MetricsReport, 'figures'>, curve
       [
         'compress',
         s.compress
-          .map((c) => `${c.enabled ? 'VSC' : 'no VSC'}: ${c.utterances} sequences, ${c.ratio.toFixed(1)}x fewer values, ${c.byteRatio.toFixed(1)}x fewer bytes, ${duration(c.seconds)} of work`)
+          .map(
+            (c) =>
+              `${c.enabled ? 'VSC' : 'no VSC'}: ${c.utterances} sequences, ${c.ratio.toFixed(1)}x fewer values, ${c.byteRatio.toFixed(1)}x fewer bytes, ${duration(c.seconds)} of work`,
+          )
           .join('; '),
         '',
         timing(s.timings, 'compress'),
@@ -277,4 +355,3 @@ function timing(timings: MetricsReport['stages']['timings'], stage: string): str
   if (!t) return '';
   return `${duration(t.seconds)}${t.status === 'skipped' ? ' (reused)' : ''}`;
 }
-

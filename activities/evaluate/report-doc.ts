@@ -44,9 +44,13 @@ export function renderHtml(title: string, blocks: ReportBlock[]): string {
         tableNo++;
         const align = columnAlign(b);
         const head = b.columns.map((c, i) => `<th scope="col" class="${align[i]}">${escapeHtml(c)}</th>`).join('');
-        const rows = b.rows.map((r) => `<tr>${r.map((v, i) => `<td class="${align[i]}">${escapeHtml(formatCell(v))}</td>`).join('')}</tr>`);
+        const rows = b.rows.map(
+          (r) => `<tr>${r.map((v, i) => `<td class="${align[i]}">${escapeHtml(formatCell(v))}</td>`).join('')}</tr>`,
+        );
         const caption = b.caption !== undefined ? `<caption>Table ${tableNo}. ${escapeHtml(b.caption)}</caption>` : '';
-        body.push(`<div class="table-wrap"><table>${caption}<thead><tr>${head}</tr></thead><tbody>${rows.join('\n')}</tbody></table></div>`);
+        body.push(
+          `<div class="table-wrap"><table>${caption}<thead><tr>${head}</tr></thead><tbody>${rows.join('\n')}</tbody></table></div>`,
+        );
         break;
       }
       case 'figure':
@@ -99,7 +103,9 @@ export function renderMarkdown(title: string, blocks: ReportBlock[], figureFile:
         const lines: string[] = [];
         if (b.caption !== undefined) lines.push(`**Table ${tableNo}. ${escapeMdInline(b.caption)}**`, '');
         lines.push(mdRow(b.columns));
-        lines.push(`|${align.map((a) => (a === 'right' ? ' ---: ' : a === 'center' ? ' :---: ' : ' --- ')).join('|')}|`);
+        lines.push(
+          `|${align.map((a) => (a === 'right' ? ' ---: ' : a === 'center' ? ' :---: ' : ' --- ')).join('|')}|`,
+        );
         for (const r of b.rows) lines.push(mdRow(r.map(formatCell)));
         out.push(lines.join('\n'));
         break;
@@ -139,8 +145,10 @@ export function escapeMdInline(s: string): string {
 
 /** A paragraph: inline escaping, and a leading block marker (#, list bullet, numbered item, =) is escaped too. */
 function escapeMdParagraph(s: string): string {
-  return escapeMdInline(s).replace(/^(\s*)(?:([#+\-=])|(\d+)([.)]))/, (_, ws: string, mark?: string, num?: string, dot?: string) =>
-    mark !== undefined ? `${ws}\\${mark}` : `${ws}${num}\\${dot}`,
+  return escapeMdInline(s).replace(
+    /^(\s*)(?:([#+\-=])|(\d+)([.)]))/,
+    (_, ws: string, mark?: string, num?: string, dot?: string) =>
+      mark !== undefined ? `${ws}\\${mark}` : `${ws}${num}\\${dot}`,
   );
 }
 
@@ -150,7 +158,8 @@ function mdRow(cells: string[]): string {
 
 /** A link target; wrapped in <…> when it holds spaces or parentheses. */
 function mdUrl(url: string): string {
-  if (/[<>\n]/.test(url)) throw new Error(`figure file name ${JSON.stringify(url)} cannot be written as a Markdown link`);
+  if (/[<>\n]/.test(url))
+    throw new Error(`figure file name ${JSON.stringify(url)} cannot be written as a Markdown link`);
   return /[\s()]/.test(url) ? `<${url}>` : url;
 }
 
@@ -162,7 +171,9 @@ function formatCell(v: TableCell): string {
 }
 
 function columnAlign(b: Extract<ReportBlock, { kind: 'table' }>): ColumnAlign[] {
-  return b.columns.map((_, i) => b.align?.[i] ?? (b.rows.length > 0 && b.rows.every((r) => typeof r[i] === 'number') ? 'right' : 'left'));
+  return b.columns.map(
+    (_, i) => b.align?.[i] ?? (b.rows.length > 0 && b.rows.every((r) => typeof r[i] === 'number') ? 'right' : 'left'),
+  );
 }
 
 function clampLevel(level: number): HeadingLevel {
@@ -174,10 +185,17 @@ function validate(blocks: ReportBlock[]): void {
   for (const b of blocks) {
     if (b.kind === 'table') {
       const bad = b.rows.findIndex((r) => r.length !== b.columns.length);
-      if (bad >= 0) throw new Error(`table ${JSON.stringify(b.caption ?? b.columns.join(', '))}: row ${bad} has ${b.rows[bad].length} cells for ${b.columns.length} columns`);
-      if (b.align && b.align.length !== b.columns.length) throw new Error(`table ${JSON.stringify(b.caption ?? b.columns.join(', '))}: align has ${b.align.length} entries for ${b.columns.length} columns`);
+      if (bad >= 0)
+        throw new Error(
+          `table ${JSON.stringify(b.caption ?? b.columns.join(', '))}: row ${bad} has ${b.rows[bad].length} cells for ${b.columns.length} columns`,
+        );
+      if (b.align && b.align.length !== b.columns.length)
+        throw new Error(
+          `table ${JSON.stringify(b.caption ?? b.columns.join(', '))}: align has ${b.align.length} entries for ${b.columns.length} columns`,
+        );
     } else if (b.kind === 'figure') {
-      if (!FIGURE_ID.test(b.id)) throw new Error(`figure id ${JSON.stringify(b.id)}: use letters, digits, '-' and '_', starting with a letter`);
+      if (!FIGURE_ID.test(b.id))
+        throw new Error(`figure id ${JSON.stringify(b.id)}: use letters, digits, '-' and '_', starting with a letter`);
       if (ids.has(b.id)) throw new Error(`figure id ${JSON.stringify(b.id)} is used twice`);
       ids.add(b.id);
       checkSvg(b.id, b.svg);
@@ -188,14 +206,18 @@ function validate(blocks: ReportBlock[]): void {
 /** Figures are inlined verbatim: only a self-contained SVG with nothing active or external is accepted. */
 function checkSvg(id: string, svg: string): void {
   const s = svg.trim();
-  if (!/^<svg[\s>]/.test(s) || !s.endsWith('</svg>')) throw new Error(`figure ${id}: svg must be a single <svg>…</svg> element`);
+  if (!/^<svg[\s>]/.test(s) || !s.endsWith('</svg>'))
+    throw new Error(`figure ${id}: svg must be a single <svg>…</svg> element`);
   for (const [tag, name] of s.matchAll(/<([A-Za-z][\w:-]*)\b[^>]*>/g)) {
-    if (/^(script|foreignObject|iframe|object|embed|style)$/i.test(name)) throw new Error(`figure ${id}: svg holds a <${name}> element`);
+    if (/^(script|foreignObject|iframe|object|embed|style)$/i.test(name))
+      throw new Error(`figure ${id}: svg holds a <${name}> element`);
     for (const [, attr, dq, sq] of tag.matchAll(/\s([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)')/g)) {
       const v = dq ?? sq ?? '';
       if (/^on/i.test(attr)) throw new Error(`figure ${id}: svg holds an event handler (${attr})`);
-      if (/(^|:)(href|src)$/i.test(attr) && !/^(#|data:image\/)/i.test(v)) throw new Error(`figure ${id}: svg references an external resource (${attr}="${v}")`);
-      if (/url\(\s*["']?(?!#)/i.test(v)) throw new Error(`figure ${id}: svg references an external resource (${attr}="${v}")`);
+      if (/(^|:)(href|src)$/i.test(attr) && !/^(#|data:image\/)/i.test(v))
+        throw new Error(`figure ${id}: svg references an external resource (${attr}="${v}")`);
+      if (/url\(\s*["']?(?!#)/i.test(v))
+        throw new Error(`figure ${id}: svg references an external resource (${attr}="${v}")`);
     }
   }
 }

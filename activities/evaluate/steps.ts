@@ -8,7 +8,14 @@ import type {
   DatasetSegmentResult,
   DatasetTrainResult,
 } from '../../schemas/config.ts';
-import { MetricsReportSchema, REPORT_SCHEMA, REPORT_VERSION, type MetricsReport, type StageTime, type VariantReport } from '../../schemas/report.ts';
+import {
+  MetricsReportSchema,
+  REPORT_SCHEMA,
+  REPORT_VERSION,
+  type MetricsReport,
+  type StageTime,
+  type VariantReport,
+} from '../../schemas/report.ts';
 import { SegmentReportSchema } from '../../schemas/segment-report.ts';
 import type { StoreSpec } from '../../schemas/store.ts';
 import { FoldTrainResultSchema, type ResolvedVariant, type TrainParams } from '../../schemas/train.ts';
@@ -48,7 +55,8 @@ export type EvaluateDatasetResult = Omit<DatasetEvaluateResult, 'dataset' | 'ran
 
 function packageVersion(): string {
   try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
+      .version;
   } catch {
     return 'unknown';
   }
@@ -88,7 +96,8 @@ export async function evaluateDatasetStep(input: EvaluateDatasetInput): Promise<
     splits: trained.splitsKey,
   });
   const prefix = reportPrefix(evalKey);
-  if (await store.committed(prefix)) return summarise(evalKey, MetricsReportSchema.parse(await json(store, `${prefix}/metrics.json`)), true);
+  if (await store.committed(prefix))
+    return summarise(evalKey, MetricsReportSchema.parse(await json(store, `${prefix}/metrics.json`)), true);
 
   const plan = await readSplitPlan(store, trained.splitsKey);
   const classes = plan.classes;
@@ -100,12 +109,21 @@ export async function evaluateDatasetStep(input: EvaluateDatasetInput): Promise<
     const runs = trained.runs.filter((r) => r.variant === variant.name);
     if (!runs.length) throw new Error(`evaluate: no trainings of variant ${variant.name} in the train result`);
     const folds: VariantReport['folds'] = [];
-    const pooled = { ids: [] as string[], folds: [] as string[], labels: [] as number[], predicted: [] as number[], probabilities: [] as number[] };
+    const pooled = {
+      ids: [] as string[],
+      folds: [] as string[],
+      labels: [] as number[],
+      predicted: [] as number[],
+      probabilities: [] as number[],
+    };
     const perFold: { labels: Int32Array; predicted: Int32Array }[] = [];
     for (const run of runs) {
       const result = FoldTrainResultSchema.parse(await json(store, run.resultKey));
       const p = parquetToPredictions(await store.get(result.keys.predictions), result.keys.predictions);
-      if (p.classes.join('\u0000') !== classes.join('\u0000')) throw new Error(`evaluate: ${result.keys.predictions} has classes ${p.classes.join(',')}, the split plan ${classes.join(',')}`);
+      if (p.classes.join('\u0000') !== classes.join('\u0000'))
+        throw new Error(
+          `evaluate: ${result.keys.predictions} has classes ${p.classes.join(',')}, the split plan ${classes.join(',')}`,
+        );
       perFold.push({ labels: p.labels, predicted: p.predicted });
       pooled.ids.push(...p.utteranceIds);
       pooled.folds.push(...p.fold);
@@ -192,17 +210,38 @@ export async function evaluateDatasetStep(input: EvaluateDatasetInput): Promise<
       featureKeys: { text: m.text.featuresPrefix, audio: m.audio.featuresPrefix, visual: m.visual.featuresPrefix },
       vscKeys: input.compressed.outputs.map((o) => o.vscKey),
       splitsKey: trained.splitsKey,
-      code: { package: packageVersion(), train: TRAIN_CODE_VERSION, vsc: VSC_CODE_VERSION, evaluate: EVALUATE_CODE_VERSION },
+      code: {
+        package: packageVersion(),
+        train: TRAIN_CODE_VERSION,
+        vsc: VSC_CODE_VERSION,
+        evaluate: EVALUATE_CODE_VERSION,
+      },
     },
     variants,
     ablation,
     stages: {
       acquire: { rows: input.acquired.rows, inLabelSet: input.acquired.inLabelSet, issues: input.acquired.issues },
-      segment: { utterances: segment.utterances, ok: segment.ok, quarantined: segment.quarantined, reasons, audioSeconds: segment.audioSeconds },
+      segment: {
+        utterances: segment.utterances,
+        ok: segment.ok,
+        quarantined: segment.quarantined,
+        reasons,
+        audioSeconds: segment.audioSeconds,
+      },
       extract: Object.fromEntries(
-        Object.values(m).map((f) => [f.modality, { ok: f.ok, quarantined: f.quarantined, reasons: f.quarantineReasons, dim: f.dim }]),
+        Object.values(m).map((f) => [
+          f.modality,
+          { ok: f.ok, quarantined: f.quarantined, reasons: f.quarantineReasons, dim: f.dim },
+        ]),
       ),
-      compress: input.compressed.outputs.map((o) => ({ vscKey: o.vscKey, enabled: o.enabled, utterances: o.utterances, ratio: o.ratio, byteRatio: o.byteRatio, seconds: o.seconds })),
+      compress: input.compressed.outputs.map((o) => ({
+        vscKey: o.vscKey,
+        enabled: o.enabled,
+        utterances: o.utterances,
+        ratio: o.ratio,
+        byteRatio: o.byteRatio,
+        seconds: o.seconds,
+      })),
       train: { trainings: trained.runs.length, seconds: trainSeconds, resumed },
       splits: plan.counts,
       timings: input.timings,
@@ -210,12 +249,18 @@ export async function evaluateDatasetStep(input: EvaluateDatasetInput): Promise<
   };
 
   const rendered = await renderReport(draft, curves);
-  const report = MetricsReportSchema.parse({ ...draft, figures: rendered.figures.map(({ id, file, caption }) => ({ id, file, caption })) });
+  const report = MetricsReportSchema.parse({
+    ...draft,
+    figures: rendered.figures.map(({ id, file, caption }) => ({ id, file, caption })),
+  });
   for (const f of rendered.figures) await store.put(`${prefix}/${f.file}`, f.svg);
   await store.put(`${prefix}/report.md`, rendered.markdown);
   await store.put(`${prefix}/report.html`, rendered.html);
   await store.put(`${prefix}/metrics.json`, JSON.stringify(report, null, 2));
   const result = summarise(evalKey, report, false);
-  await store.commit(prefix, { stage: 'evaluate', summary: { dataset: report.dataset, protocol: report.protocol, headline: result.headline } });
+  await store.commit(prefix, {
+    stage: 'evaluate',
+    summary: { dataset: report.dataset, protocol: report.protocol, headline: result.headline },
+  });
   return result;
 }

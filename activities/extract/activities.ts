@@ -22,10 +22,19 @@ export function createExtractActivities(runtime: Partial<ExtractRuntime> = {}) {
   const rt = ExtractRuntimeSchema.parse(runtime);
   return {
     planExtract: stepActivity((input: ExtractPlanInput): Promise<ExtractPlan> => planExtractStep(input)),
-    extractShard: stepActivity((input: ExtractShardInput, ctx): Promise<ExtractShardResult> => extractShardStep(input, ctx, rt)),
+    extractShard: stepActivity((input: ExtractShardInput, ctx): Promise<ExtractShardResult> =>
+      extractShardStep(input, ctx, rt),
+    ),
     finalizeExtract: stepActivity((input: ExtractFinalizeInput): Promise<ExtractReport> => finalizeExtractStep(input)),
   };
 }
 
 export type ExtractActivities = ReturnType<typeof createExtractActivities>;
-export type { ExtractFinalizeInput, ExtractPlan, ExtractPlanInput, ExtractReport, ExtractShardInput, ExtractShardResult };
+export type {
+  ExtractFinalizeInput,
+  ExtractPlan,
+  ExtractPlanInput,
+  ExtractReport,
+  ExtractShardInput,
+  ExtractShardResult,
+};

@@ -36,16 +36,28 @@ export class Wav2Vec2AudioEncoder {
     const kernels = configIntList(folder, 'conv_kernel');
     const strides = configIntList(folder, 'conv_stride');
     if (kernels.length !== strides.length) {
-      throw new MerError(ErrorTypes.ModelMismatch, `${folder.dir}/config.json: conv_kernel and conv_stride differ in length`, { folder: folder.dir });
+      throw new MerError(
+        ErrorTypes.ModelMismatch,
+        `${folder.dir}/config.json: conv_kernel and conv_stride differ in length`,
+        { folder: folder.dir },
+      );
     }
     const pre = folder.preprocessor ?? {};
     const sampleRate = configInt(folder, 'sampling_rate', pre);
     if (sampleRate !== 16000) {
-      throw new MerError(ErrorTypes.ModelMismatch, `${folder.dir}/preprocessor_config.json: sampling_rate ${sampleRate}; segments are 16 kHz`, { folder: folder.dir });
+      throw new MerError(
+        ErrorTypes.ModelMismatch,
+        `${folder.dir}/preprocessor_config.json: sampling_rate ${sampleRate}; segments are 16 kHz`,
+        { folder: folder.dir },
+      );
     }
     const { session } = await encoderSession(folder, runtime, { cpuMemArena: false });
     // the feature extractor of wav2vec2-base returns no attention mask, so none is fed
-    validateIo(session, folder, [{ name: 'input_values', type: 'float32', dims: [null, null] }], { name: OUTPUT, type: 'float32', dims: [null, null, dim] });
+    validateIo(session, folder, [{ name: 'input_values', type: 'float32', dims: [null, null] }], {
+      name: OUTPUT,
+      type: 'float32',
+      dims: [null, null, dim],
+    });
     return new Wav2Vec2AudioEncoder(folder, session, dim, sampleRate, pre.do_normalize !== false, kernels, strides);
   }
 
@@ -76,7 +88,8 @@ export class Wav2Vec2AudioEncoder {
 
   /** Converts and normalises one utterance; too short for one frame means quarantine, never padding. */
   prepare(pcm: Int16Array, sampleRate: number, maxSeconds: number): AudioInput | Quarantine {
-    if (sampleRate !== this.sampleRate) return { quarantine: `audio_sample_rate: audio is ${sampleRate} Hz, the encoder needs ${this.sampleRate} Hz` };
+    if (sampleRate !== this.sampleRate)
+      return { quarantine: `audio_sample_rate: audio is ${sampleRate} Hz, the encoder needs ${this.sampleRate} Hz` };
     const rf = this.receptiveField;
     if (pcm.length < rf) {
       return { quarantine: this.tooShort(pcm.length) };
@@ -101,15 +114,25 @@ export class Wav2Vec2AudioEncoder {
 
   async encode(batch: readonly AudioInput[]): Promise<Encoded[]> {
     const n = batch[0].values.length;
-    if (batch.some((x) => x.values.length !== n)) throw new Error('wav2vec2 batches must hold utterances of equal length (group norm over time)');
+    if (batch.some((x) => x.values.length !== n))
+      throw new Error('wav2vec2 batches must hold utterances of equal length (group norm over time)');
     const input = new Float32Array(batch.length * n);
     batch.forEach((x, i) => input.set(x.values, i * n));
     const frames = this.framesFor(n);
-    const result = await this.session.run({ input_values: new ort.Tensor('float32', input, [batch.length, n]) }, [OUTPUT]);
+    const result = await this.session.run({ input_values: new ort.Tensor('float32', input, [batch.length, n]) }, [
+      OUTPUT,
+    ]);
     const h = outputData(result, this.folder, OUTPUT, [batch.length, frames, this.dim]);
     return batch.map((_, i) => {
       const sequence = h.slice(i * frames * this.dim, (i + 1) * frames * this.dim);
-      return { sequence, steps: frames, tokens: 1, dim: this.dim, pooled: meanRows(sequence, 0, frames, this.dim), utteranceTokenStart: null };
+      return {
+        sequence,
+        steps: frames,
+        tokens: 1,
+        dim: this.dim,
+        pooled: meanRows(sequence, 0, frames, this.dim),
+        utteranceTokenStart: null,
+      };
     });
   }
 }

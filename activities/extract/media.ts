@@ -25,14 +25,21 @@ export function parseWav(bytes: Uint8Array): Pcm {
       if (size < 16 || body + 16 > bytes.length) throw new Error('truncated fmt chunk');
       let format = view.getUint16(body, true);
       if (format === 0xfffe && size >= 26) format = view.getUint16(body + 24, true);
-      fmt = { format, channels: view.getUint16(body + 2, true), sampleRate: view.getUint32(body + 4, true), bits: view.getUint16(body + 14, true) };
+      fmt = {
+        format,
+        channels: view.getUint16(body + 2, true),
+        sampleRate: view.getUint32(body + 4, true),
+        bits: view.getUint16(body + 14, true),
+      };
     } else if (id === 'data') {
       if (!fmt) throw new Error('data chunk before fmt chunk');
-      if (fmt.format !== 1 || fmt.bits !== 16) throw new Error(`unsupported encoding (format ${fmt.format}, ${fmt.bits}-bit); expected 16-bit PCM`);
+      if (fmt.format !== 1 || fmt.bits !== 16)
+        throw new Error(`unsupported encoding (format ${fmt.format}, ${fmt.bits}-bit); expected 16-bit PCM`);
       // a writer that streamed without seeking back may leave the size at 0 or 0xFFFFFFFF: take what is there
       const avail = bytes.length - body;
       const len = size === 0 || size === 0xffffffff || size > avail ? avail - (avail % 2) : size;
-      if (size > avail && size !== 0xffffffff) throw new Error(`data chunk declares ${size} bytes but only ${avail} follow`);
+      if (size > avail && size !== 0xffffffff)
+        throw new Error(`data chunk declares ${size} bytes but only ${avail} follow`);
       const samples = new Int16Array(len / 2);
       for (let i = 0; i < samples.length; i++) samples[i] = view.getInt16(body + i * 2, true);
       return { sampleRate: fmt.sampleRate, channels: fmt.channels, samples };
@@ -51,6 +58,9 @@ export function inflateFrames(bytes: Uint8Array, frames: number, height: number,
   } catch (err) {
     throw new Error(`frames object does not inflate (${(err as Error).message})`);
   }
-  if (raw.length !== expected) throw new Error(`frames object holds ${raw.length} bytes, the index says ${frames} x ${height} x ${width} x 3 = ${expected}`);
+  if (raw.length !== expected)
+    throw new Error(
+      `frames object holds ${raw.length} bytes, the index says ${frames} x ${height} x ${width} x 3 = ${expected}`,
+    );
   return new Uint8Array(raw.buffer, raw.byteOffset, raw.length);
 }

@@ -92,7 +92,11 @@ async function externalDataFiles(onnxPath: string): Promise<string[]> {
   return names.filter((n) => n.startsWith(base) && /^[._]data$/.test(n.slice(base.length))).sort();
 }
 
-export async function readModelFolder(modality: Modality, folder: string, file = 'onnx/model.onnx'): Promise<ModelFolder> {
+export async function readModelFolder(
+  modality: Modality,
+  folder: string,
+  file = 'onnx/model.onnx',
+): Promise<ModelFolder> {
   const dir = resolve(folder);
   const need = ['config.json', modality === 'text' ? 'tokenizer.json' : 'preprocessor_config.json', file];
   const missing: string[] = [];
@@ -105,7 +109,10 @@ export async function readModelFolder(modality: Modality, folder: string, file =
     );
   }
   const onnxPath = join(dir, file);
-  const rels = [...need, ...(await externalDataFiles(onnxPath)).map((n) => join(dirname(file), n).split('\\').join('/'))];
+  const rels = [
+    ...need,
+    ...(await externalDataFiles(onnxPath)).map((n) => join(dirname(file), n).split('\\').join('/')),
+  ];
   const files: ModelFile[] = [];
   for (const rel of rels) files.push({ path: rel, ...(await fileSha256(join(dir, rel))) });
   const sha256 = sha256Hex(stableStringify(files.map((f) => [f.path, f.sha256])));
@@ -129,7 +136,11 @@ export async function readModelFolder(modality: Modality, folder: string, file =
 export function configInt(folder: ModelFolder, key: string, source: JsonObject = folder.config): number {
   const v = source[key];
   if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
-    throw new MerError(ErrorTypes.ModelMismatch, `${folder.dir}: ${key} is ${JSON.stringify(v)}, expected a positive integer`, { folder: folder.dir, key });
+    throw new MerError(
+      ErrorTypes.ModelMismatch,
+      `${folder.dir}: ${key} is ${JSON.stringify(v)}, expected a positive integer`,
+      { folder: folder.dir, key },
+    );
   }
   return v;
 }
@@ -137,7 +148,11 @@ export function configInt(folder: ModelFolder, key: string, source: JsonObject =
 export function configIntList(folder: ModelFolder, key: string): number[] {
   const v = folder.config[key];
   if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'number' && Number.isInteger(x) && x > 0)) {
-    throw new MerError(ErrorTypes.ModelMismatch, `${folder.dir}/config.json: ${key} is ${JSON.stringify(v)}, expected a list of positive integers`, { folder: folder.dir, key });
+    throw new MerError(
+      ErrorTypes.ModelMismatch,
+      `${folder.dir}/config.json: ${key} is ${JSON.stringify(v)}, expected a list of positive integers`,
+      { folder: folder.dir, key },
+    );
   }
   return v as number[];
 }

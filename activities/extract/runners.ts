@@ -6,7 +6,13 @@
  */
 import type { FeatureRow } from '../../schemas/features.ts';
 import { SEQUENCE_DTYPE } from '../../schemas/features.ts';
-import type { AudioEncoderParams, ExtractRuntime, Modality, TextEncoderParams, VisualEncoderParams } from '../../schemas/extract.ts';
+import type {
+  AudioEncoderParams,
+  ExtractRuntime,
+  Modality,
+  TextEncoderParams,
+  VisualEncoderParams,
+} from '../../schemas/extract.ts';
 import { SEGMENT_FRAME_SIZE, type SegmentRow } from '../../schemas/segment.ts';
 import { ErrorTypes, MerError } from '../common/errors.ts';
 import { encodeFloat16 } from '../common/float16.ts';
@@ -68,7 +74,9 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
 }
 
 function segmentReason(row: SegmentRow, what: string): string {
-  return row.status === 'quarantined' ? `segment_quarantined: ${row.reason ?? 'no reason given'}` : `no_${what}: the segment stage stored no ${what} for it`;
+  return row.status === 'quarantined'
+    ? `segment_quarantined: ${row.reason ?? 'no reason given'}`
+    : `no_${what}: the segment stage stored no ${what} for it`;
 }
 
 /** Encodes the prepared items of a batch and returns rows in the batch's order, quarantines included. */
@@ -107,11 +115,19 @@ class TextRunner implements ModalityRunner {
     if (!p) {
       const text = this.texts.text(row.utteranceId);
       if (text === undefined) {
-        throw new MerError(ErrorTypes.SegmentsInvalid, `utterance ${row.utteranceId} of the segment shard is not in the manifest ${this.manifestKey}`, {
-          utteranceId: row.utteranceId,
-        });
+        throw new MerError(
+          ErrorTypes.SegmentsInvalid,
+          `utterance ${row.utteranceId} of the segment shard is not in the manifest ${this.manifestKey}`,
+          {
+            utteranceId: row.utteranceId,
+          },
+        );
       }
-      p = this.encoder.prepare(text, this.texts.context(row.utteranceId, this.params.contextUtterances), this.params.maxTokens);
+      p = this.encoder.prepare(
+        text,
+        this.texts.context(row.utteranceId, this.params.contextUtterances),
+        this.params.maxTokens,
+      );
       this.prepared.set(row.utteranceId, p);
     }
     return p;
@@ -126,11 +142,18 @@ class TextRunner implements ModalityRunner {
     // sorted by length so a batch pads little; ties keep index order
     const len = (r: SegmentRow) => (this.prepare(r) as TextInput).ids.length;
     const order = rows.map((r, i) => ({ r, i, n: len(r) })).sort((a, b) => a.n - b.n || a.i - b.i);
-    return chunk(order.map((o) => o.r), this.params.batchSize);
+    return chunk(
+      order.map((o) => o.r),
+      this.params.batchSize,
+    );
   }
 
   run(rows: readonly SegmentRow[]): Promise<FeatureRow[]> {
-    return assemble(rows, rows.map((r) => this.prepare(r)), (items) => this.encoder.encode(items));
+    return assemble(
+      rows,
+      rows.map((r) => this.prepare(r)),
+      (items) => this.encoder.encode(items),
+    );
   }
 }
 
@@ -175,10 +198,13 @@ class AudioRunner implements ModalityRunner {
       } catch (err) {
         return { quarantine: `audio_unreadable: ${row.audioKey}: ${(err as Error).message}` };
       }
-      if (pcm.channels !== 1) return { quarantine: `audio_unreadable: ${row.audioKey} has ${pcm.channels} channels, expected mono` };
+      if (pcm.channels !== 1)
+        return { quarantine: `audio_unreadable: ${row.audioKey} has ${pcm.channels} channels, expected mono` };
       // the batch was planned from the index's sample count: a different object would break equal lengths
       if (pcm.samples.length !== row.samples) {
-        return { quarantine: `audio_unreadable: ${row.audioKey} holds ${pcm.samples.length} samples, the shard index says ${row.samples}` };
+        return {
+          quarantine: `audio_unreadable: ${row.audioKey} holds ${pcm.samples.length} samples, the shard index says ${row.samples}`,
+        };
       }
       return this.encoder.prepare(pcm.samples, pcm.sampleRate, this.params.maxSeconds);
     });
@@ -228,7 +254,10 @@ class VisualRunner implements ModalityRunner {
     const blobs = await Promise.all(rows.map((r) => this.store.get(r.framesKey!)));
     const prepared = rows.map((row, i): VisualInput | { quarantine: string } => {
       try {
-        return this.encoder.prepare(inflateFrames(blobs[i], row.frameCount!, SEGMENT_FRAME_SIZE, SEGMENT_FRAME_SIZE), row.frameCount!);
+        return this.encoder.prepare(
+          inflateFrames(blobs[i], row.frameCount!, SEGMENT_FRAME_SIZE, SEGMENT_FRAME_SIZE),
+          row.frameCount!,
+        );
       } catch (err) {
         return { quarantine: `frames_unreadable: ${row.framesKey}: ${(err as Error).message}` };
       }
@@ -254,7 +283,12 @@ export async function openRunner(input: RunnerInput): Promise<ModalityRunner> {
   switch (input.modality) {
     case 'text':
       if (!input.texts || !input.manifestKey) throw new Error('text extraction needs the manifest');
-      return new TextRunner(await BertTextEncoder.open(input.folder, input.runtime), input.texts, input.text, input.manifestKey);
+      return new TextRunner(
+        await BertTextEncoder.open(input.folder, input.runtime),
+        input.texts,
+        input.text,
+        input.manifestKey,
+      );
     case 'audio':
       return new AudioRunner(await Wav2Vec2AudioEncoder.open(input.folder, input.runtime), input.store, input.audio);
     case 'visual':

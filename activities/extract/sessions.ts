@@ -35,7 +35,11 @@ export interface SessionTuning {
   cpuMemArena?: boolean;
 }
 
-function options(runtime: ExtractRuntime, device: 'cpu' | 'cuda', tuning: SessionTuning): ort.InferenceSession.SessionOptions {
+function options(
+  runtime: ExtractRuntime,
+  device: 'cpu' | 'cuda',
+  tuning: SessionTuning,
+): ort.InferenceSession.SessionOptions {
   return {
     ...sessionOptions({
       executionProvider: device,
@@ -54,8 +58,17 @@ function options(runtime: ExtractRuntime, device: 'cpu' | 'cuda', tuning: Sessio
  */
 export function cudaLibrariesMissing(): string | null {
   if (process.platform !== 'linux') return null;
-  const bin = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
-  const missing = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'].filter((f) => !existsSync(join(bin, f)));
+  const bin = join(
+    dirname(createRequire(import.meta.url).resolve('onnxruntime-node')),
+    '..',
+    'bin',
+    'napi-v6',
+    process.platform,
+    process.arch,
+  );
+  const missing = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'].filter(
+    (f) => !existsSync(join(bin, f)),
+  );
   return missing.length ? `${missing.join(' and ')} not installed in ${bin}` : null;
 }
 
@@ -91,9 +104,21 @@ async function create(folder: ModelFolder, runtime: ExtractRuntime, tuning: Sess
   }
 }
 
-export function encoderSession(folder: ModelFolder, runtime: ExtractRuntime, tuning: SessionTuning = {}): Promise<EncoderSession> {
+export function encoderSession(
+  folder: ModelFolder,
+  runtime: ExtractRuntime,
+  tuning: SessionTuning = {},
+): Promise<EncoderSession> {
   const onnxFile = folder.files.find((f) => f.path.endsWith('.onnx'))?.path;
-  const key = [folder.sha256, onnxFile, runtime.device, runtime.deviceId, runtime.threads, runtime.graphOptimization, tuning.cpuMemArena ?? true].join('|');
+  const key = [
+    folder.sha256,
+    onnxFile,
+    runtime.device,
+    runtime.deviceId,
+    runtime.threads,
+    runtime.graphOptimization,
+    tuning.cpuMemArena ?? true,
+  ].join('|');
   let p = sessions.get(key);
   if (!p) {
     p = create(folder, runtime, tuning);
@@ -129,14 +154,23 @@ export interface TensorSpec {
  * Checks the graph's declared inputs and output against what the modality feeds and reads, so a
  * wrong or mis-exported model fails before any inference with a message naming the difference.
  */
-export function validateIo(session: ort.InferenceSession, folder: ModelFolder, inputs: readonly TensorSpec[], output: TensorSpec): void {
+export function validateIo(
+  session: ort.InferenceSession,
+  folder: ModelFolder,
+  inputs: readonly TensorSpec[],
+  output: TensorSpec,
+): void {
   const where = folder.onnxPath;
   const fail = (msg: string): never => {
-    throw new MerError(ErrorTypes.ModelMismatch, `${where}: ${msg} (a ${folder.modality} encoder needs inputs ${inputs.map((i) => i.name).join(', ')} and output ${output.name})`, {
-      file: where,
-      inputs: session.inputNames,
-      outputs: session.outputNames,
-    });
+    throw new MerError(
+      ErrorTypes.ModelMismatch,
+      `${where}: ${msg} (a ${folder.modality} encoder needs inputs ${inputs.map((i) => i.name).join(', ')} and output ${output.name})`,
+      {
+        file: where,
+        inputs: session.inputNames,
+        outputs: session.outputNames,
+      },
+    );
   };
   const check = (meta: ort.InferenceSession.ValueMetadata | undefined, spec: TensorSpec, kind: string) => {
     if (!meta) return fail(`has no ${kind} named ${spec.name}`);
@@ -144,10 +178,12 @@ export function validateIo(session: ort.InferenceSession, folder: ModelFolder, i
     if (meta.type !== spec.type) return fail(`${kind} ${spec.name} is ${meta.type}, expected ${spec.type}`);
     // an exporter without shape information declares no dims; the run-time output check covers it
     if (meta.shape.length === 0) return;
-    if (meta.shape.length !== spec.dims.length) return fail(`${kind} ${spec.name} has rank ${meta.shape.length}, expected ${spec.dims.length}`);
+    if (meta.shape.length !== spec.dims.length)
+      return fail(`${kind} ${spec.name} has rank ${meta.shape.length}, expected ${spec.dims.length}`);
     spec.dims.forEach((want, i) => {
       const got = meta.shape[i];
-      if (want !== null && typeof got === 'number' && got !== want) fail(`${kind} ${spec.name} has dimension ${i} = ${got}, expected ${want}`);
+      if (want !== null && typeof got === 'number' && got !== want)
+        fail(`${kind} ${spec.name} has dimension ${i} = ${got}, expected ${want}`);
     });
   };
   const inMeta = new Map(session.inputMetadata.map((m) => [m.name, m]));
@@ -158,13 +194,23 @@ export function validateIo(session: ort.InferenceSession, folder: ModelFolder, i
   const known = new Set(inputs.map((i) => i.name));
   const extra = session.inputNames.filter((n) => !known.has(n));
   if (extra.length) fail(`has input(s) ${extra.join(', ')} that this stage cannot feed`);
-  check(session.outputMetadata.find((m) => m.name === output.name), output, 'output');
+  check(
+    session.outputMetadata.find((m) => m.name === output.name),
+    output,
+    'output',
+  );
 }
 
 /** The output tensor's data, after checking its actual shape (symbolic dims are only known at run time). */
-export function outputData(result: ort.InferenceSession.OnnxValueMapType, folder: ModelFolder, name: string, dims: ReadonlyArray<number>): Float32Array {
+export function outputData(
+  result: ort.InferenceSession.OnnxValueMapType,
+  folder: ModelFolder,
+  name: string,
+  dims: ReadonlyArray<number>,
+): Float32Array {
   const t = result[name];
-  const ok = t && t.type === 'float32' && t.dims.length === dims.length && t.dims.every((d, i) => dims[i] < 0 || d === dims[i]);
+  const ok =
+    t && t.type === 'float32' && t.dims.length === dims.length && t.dims.every((d, i) => dims[i] < 0 || d === dims[i]);
   if (!ok) {
     throw new MerError(
       ErrorTypes.ModelMismatch,

@@ -14,7 +14,8 @@ const SEGMENT_FIELDS = Object.keys(SegmentRowSchema.shape) as Array<keyof Segmen
 
 function plain(v: unknown): unknown {
   if (typeof v === 'bigint') return Number(v);
-  if (v !== null && typeof v === 'object' && Symbol.iterator in v && typeof v !== 'string') return Array.from(v as Iterable<unknown>, plain);
+  if (v !== null && typeof v === 'object' && Symbol.iterator in v && typeof v !== 'string')
+    return Array.from(v as Iterable<unknown>, plain);
   return v;
 }
 
@@ -25,10 +26,17 @@ export async function readSegmentShard(store: ObjectStore, shardKey: string): Pr
     table = parquetToTable(await store.get(shardKey));
   } catch (err) {
     if ((err as Error).name === 'StoreNotFoundError') throw err;
-    throw new MerError(ErrorTypes.SegmentsInvalid, `${shardKey}: not a readable Parquet shard index (${(err as Error).message})`, { key: shardKey });
+    throw new MerError(
+      ErrorTypes.SegmentsInvalid,
+      `${shardKey}: not a readable Parquet shard index (${(err as Error).message})`,
+      { key: shardKey },
+    );
   }
   const missing = SEGMENT_FIELDS.filter((f) => !table.getChild(f));
-  if (missing.length) throw new MerError(ErrorTypes.SegmentsInvalid, `${shardKey}: shard index lacks column(s) ${missing.join(', ')}`, { key: shardKey });
+  if (missing.length)
+    throw new MerError(ErrorTypes.SegmentsInvalid, `${shardKey}: shard index lacks column(s) ${missing.join(', ')}`, {
+      key: shardKey,
+    });
   const cols = SEGMENT_FIELDS.map((f) => [f, table.getChild(f)!] as const);
   const rows: SegmentRow[] = [];
   for (let i = 0; i < table.numRows; i++) {
@@ -37,7 +45,11 @@ export async function readSegmentShard(store: ObjectStore, shardKey: string): Pr
     const parsed = SegmentRowSchema.safeParse(raw);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
-      throw new MerError(ErrorTypes.SegmentsInvalid, `${shardKey}: row ${i} (${String(raw.utteranceId)}): field ${issue?.path.join('.')}: ${issue?.message}`, { key: shardKey, row: i });
+      throw new MerError(
+        ErrorTypes.SegmentsInvalid,
+        `${shardKey}: row ${i} (${String(raw.utteranceId)}): field ${issue?.path.join('.')}: ${issue?.message}`,
+        { key: shardKey, row: i },
+      );
     }
     rows.push(parsed.data);
   }

@@ -10,7 +10,14 @@ import { basename } from 'node:path';
 import type { RecordBatch } from 'apache-arrow';
 import type { ExtractParams, ExtractRuntime, Modality } from '../../schemas/extract.ts';
 import { ExtractRuntimeSchema } from '../../schemas/extract.ts';
-import { featureArrowSchema, featureRowsToBatch, featureTable, tableToFeatureRows, type FeatureRow, type FeatureShardMeta } from '../../schemas/features.ts';
+import {
+  featureArrowSchema,
+  featureRowsToBatch,
+  featureTable,
+  tableToFeatureRows,
+  type FeatureRow,
+  type FeatureShardMeta,
+} from '../../schemas/features.ts';
 import type { StoreSpec } from '../../schemas/store.ts';
 import type { StepContext } from '../common/context.ts';
 import { ErrorTypes, MerError } from '../common/errors.ts';
@@ -96,8 +103,10 @@ export interface ExtractReport {
 }
 
 const shardName = (shardKey: string): string => basename(shardKey).replace(/\.parquet$/, '');
-const shardPrefix = (featuresPrefix: string, shardKey: string): string => `${featuresPrefix}/shards/${shardName(shardKey)}`;
-export const featureShardKey = (featuresPrefix: string, shardKey: string): string => `${shardPrefix(featuresPrefix, shardKey)}/features.parquet`;
+const shardPrefix = (featuresPrefix: string, shardKey: string): string =>
+  `${featuresPrefix}/shards/${shardName(shardKey)}`;
+export const featureShardKey = (featuresPrefix: string, shardKey: string): string =>
+  `${shardPrefix(featuresPrefix, shardKey)}/features.parquet`;
 
 /** Parameters that change the features (batch sizes do not: padding is masked, audio batches are equal-length). */
 function featureParams(params: ExtractParams, modality: Modality): Record<string, unknown> {
@@ -118,7 +127,11 @@ function modelFolder(params: ExtractParams, modality: Modality): Promise<ModelFo
 export async function planExtractStep(input: ExtractPlanInput): Promise<ExtractPlan> {
   const store = createStore(input.store);
   if (!(await store.committed(input.segmentPrefix))) {
-    throw new MerError(ErrorTypes.SegmentsInvalid, `segment output ${input.segmentPrefix} is not committed; run the segment stage first`, { prefix: input.segmentPrefix });
+    throw new MerError(
+      ErrorTypes.SegmentsInvalid,
+      `segment output ${input.segmentPrefix} is not committed; run the segment stage first`,
+      { prefix: input.segmentPrefix },
+    );
   }
   const folder = await modelFolder(input.params, input.modality);
   const featuresKey = contentKey({
@@ -132,7 +145,13 @@ export async function planExtractStep(input: ExtractPlanInput): Promise<ExtractP
     dtype: 'float16',
   });
   const featuresPrefix = `features/${input.modality}/${featuresKey}`;
-  const base = { modality: input.modality, featuresKey, featuresPrefix, modelSha256: folder.sha256, dim: configInt(folder, 'hidden_size') };
+  const base = {
+    modality: input.modality,
+    featuresKey,
+    featuresPrefix,
+    modelSha256: folder.sha256,
+    dim: configInt(folder, 'hidden_size'),
+  };
   if (await store.committed(featuresPrefix)) return { ...base, committed: true, pendingShardKeys: [] };
   const done = await Promise.all(input.shardKeys.map((k) => store.committed(shardPrefix(featuresPrefix, k))));
   return { ...base, committed: false, pendingShardKeys: input.shardKeys.filter((_, i) => !done[i]) };
@@ -150,7 +169,11 @@ async function reusablePart(store: ObjectStore, key: string, ids: readonly strin
   return null;
 }
 
-export async function extractShardStep(input: ExtractShardInput, ctx: StepContext, runtime: ExtractRuntime = ExtractRuntimeSchema.parse({})): Promise<ExtractShardResult> {
+export async function extractShardStep(
+  input: ExtractShardInput,
+  ctx: StepContext,
+  runtime: ExtractRuntime = ExtractRuntimeSchema.parse({}),
+): Promise<ExtractShardResult> {
   const store = createStore(input.store);
   const shard = shardName(input.shardKey);
   const prefix = shardPrefix(input.featuresPrefix, input.shardKey);
@@ -158,7 +181,18 @@ export async function extractShardStep(input: ExtractShardInput, ctx: StepContex
   const done = await store.committed(prefix);
   if (done) {
     const s = done.summary as { rows: number; ok: number; quarantined: number; batches: number };
-    return { shard, key, rows: s.rows, ok: s.ok, quarantined: s.quarantined, batches: s.batches, batchesComputed: 0, batchesReused: 0, skipped: true, inferenceMs: 0 };
+    return {
+      shard,
+      key,
+      rows: s.rows,
+      ok: s.ok,
+      quarantined: s.quarantined,
+      batches: s.batches,
+      batchesComputed: 0,
+      batchesReused: 0,
+      skipped: true,
+      inferenceMs: 0,
+    };
   }
 
   const folder = await modelFolder(input.params, input.modality);
@@ -170,8 +204,21 @@ export async function extractShardStep(input: ExtractShardInput, ctx: StepContex
     );
   }
   const texts = input.modality === 'text' ? await dialogueTexts(store, input.manifestKey) : undefined;
-  const runner = await openRunner({ modality: input.modality, folder, runtime, store, ...input.params, texts, manifestKey: input.manifestKey });
-  const meta: FeatureShardMeta = { modality: input.modality, dim: runner.dim, modelSha256: folder.sha256, featuresKey: input.featuresPrefix.split('/').pop()! };
+  const runner = await openRunner({
+    modality: input.modality,
+    folder,
+    runtime,
+    store,
+    ...input.params,
+    texts,
+    manifestKey: input.manifestKey,
+  });
+  const meta: FeatureShardMeta = {
+    modality: input.modality,
+    dim: runner.dim,
+    modelSha256: folder.sha256,
+    featuresKey: input.featuresPrefix.split('/').pop()!,
+  };
   const schema = featureArrowSchema(meta);
 
   const index = await readSegmentShard(store, input.shardKey);
@@ -228,7 +275,10 @@ export async function extractShardStep(input: ExtractShardInput, ctx: StepContex
   const table = featureTable(schema, out);
   await store.put(key, tableToParquet(table, { rowGroupSize: ROW_GROUP_SIZE, dictionary: false }));
   const summary = { rows: table.numRows, ok, quarantined: table.numRows - ok, batches: batches.length };
-  await store.commit(prefix, { stage: `extract/${input.modality}`, summary: { ...summary, quarantineReasons: reasons, dim: runner.dim, modelSha256: folder.sha256 } });
+  await store.commit(prefix, {
+    stage: `extract/${input.modality}`,
+    summary: { ...summary, quarantineReasons: reasons, dim: runner.dim, modelSha256: folder.sha256 },
+  });
   await store.deletePrefix(`${prefix}/parts/`);
   return { shard, key, ...summary, batchesComputed: computed, batchesReused: reused, skipped: false, inferenceMs };
 }
@@ -237,7 +287,8 @@ export async function extractShardStep(input: ExtractShardInput, ctx: StepContex
 export async function finalizeExtractStep(input: ExtractFinalizeInput): Promise<ExtractReport> {
   const store = createStore(input.store);
   const reportKey = `${input.featuresPrefix}/report.json`;
-  if (await store.committed(input.featuresPrefix)) return JSON.parse((await store.get(reportKey)).toString('utf8')) as ExtractReport;
+  if (await store.committed(input.featuresPrefix))
+    return JSON.parse((await store.get(reportKey)).toString('utf8')) as ExtractReport;
   const report: ExtractReport = {
     modality: input.modality,
     featuresPrefix: input.featuresPrefix,
@@ -256,9 +307,13 @@ export async function finalizeExtractStep(input: ExtractFinalizeInput): Promise<
     report.rows += s.rows;
     report.ok += s.ok;
     report.quarantined += s.quarantined;
-    for (const [r, n] of Object.entries(s.quarantineReasons)) report.quarantineReasons[r] = (report.quarantineReasons[r] ?? 0) + n;
+    for (const [r, n] of Object.entries(s.quarantineReasons))
+      report.quarantineReasons[r] = (report.quarantineReasons[r] ?? 0) + n;
   }
   await store.put(reportKey, JSON.stringify(report, null, 2));
-  await store.commit(input.featuresPrefix, { stage: `extract/${input.modality}`, summary: { rows: report.rows, ok: report.ok, quarantined: report.quarantined, shards: report.shards } });
+  await store.commit(input.featuresPrefix, {
+    stage: `extract/${input.modality}`,
+    summary: { rows: report.rows, ok: report.ok, quarantined: report.quarantined, shards: report.shards },
+  });
   return report;
 }

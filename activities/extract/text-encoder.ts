@@ -42,7 +42,14 @@ export class BertTextEncoder {
       { name: OUTPUT, type: 'float32', dims: [null, null, dim] },
     );
     const maxPositions = configInt(folder, 'max_position_embeddings');
-    return new BertTextEncoder(folder, session, tokenizer, dim, session.inputNames.includes('token_type_ids'), maxPositions);
+    return new BertTextEncoder(
+      folder,
+      session,
+      tokenizer,
+      dim,
+      session.inputNames.includes('token_type_ids'),
+      maxPositions,
+    );
   }
 
   /** Tokenises one utterance; empty text (nothing left after normalisation) is quarantined. */
@@ -50,7 +57,12 @@ export class BertTextEncoder {
     const limit = Math.min(maxTokens, this.maxPositions);
     const enc = this.tokenizer.encodeUtterance(text, context, limit);
     if (enc.utteranceTokens === 0) {
-      return { quarantine: text.trim() === '' ? 'empty_text: the utterance has no text' : `empty_text: no tokens after normalisation of ${JSON.stringify(text.slice(0, 80))}` };
+      return {
+        quarantine:
+          text.trim() === ''
+            ? 'empty_text: the utterance has no text'
+            : `empty_text: no tokens after normalisation of ${JSON.stringify(text.slice(0, 80))}`,
+      };
     }
     const flags: string[] = [];
     if (enc.utteranceTruncated) flags.push('text_truncated');

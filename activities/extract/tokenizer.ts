@@ -15,7 +15,8 @@ interface BertNormalizerSpec {
 }
 
 /** One piece of a post-processing template: a special token or the A/B sequence, with its type id. */
-type TemplatePiece = { kind: 'special'; ids: number[]; typeId: number } | { kind: 'sequence'; which: 'A' | 'B'; typeId: number };
+type TemplatePiece =
+  { kind: 'special'; ids: number[]; typeId: number } | { kind: 'sequence'; which: 'A' | 'B'; typeId: number };
 
 export interface TextEncoding {
   ids: number[];
@@ -59,7 +60,8 @@ function isChinese(cp: number): boolean {
 
 function isBertPunctuation(ch: string): boolean {
   const cp = ch.codePointAt(0)!;
-  const asciiPunct = (cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126);
+  const asciiPunct =
+    (cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) || (cp >= 123 && cp <= 126);
   return asciiPunct || PUNCT.test(ch);
 }
 
@@ -70,7 +72,11 @@ function escapeRegExp(s: string): string {
 type Json = Record<string, unknown>;
 
 function invalid(source: string, message: string): MerError {
-  return new MerError(ErrorTypes.ModelMismatch, `${source}: ${message}; the text encoder needs a BERT WordPiece tokenizer.json`, { file: source });
+  return new MerError(
+    ErrorTypes.ModelMismatch,
+    `${source}: ${message}; the text encoder needs a BERT WordPiece tokenizer.json`,
+    { file: source },
+  );
 }
 
 export class WordPieceTokenizer {
@@ -97,10 +103,13 @@ export class WordPieceTokenizer {
     try {
       json = JSON.parse(text) as Json;
     } catch (err) {
-      throw new MerError(ErrorTypes.ModelCorrupt, `${source}: not valid JSON (${(err as Error).message})`, { file: source });
+      throw new MerError(ErrorTypes.ModelCorrupt, `${source}: not valid JSON (${(err as Error).message})`, {
+        file: source,
+      });
     }
     const model = json.model as Json | undefined;
-    if (!model || model.type !== 'WordPiece') throw invalid(source, `model type is ${String(model?.type)}, not WordPiece`);
+    if (!model || model.type !== 'WordPiece')
+      throw invalid(source, `model type is ${String(model?.type)}, not WordPiece`);
     const vocabObj = model.vocab as Record<string, number> | undefined;
     if (!vocabObj || typeof vocabObj !== 'object') throw invalid(source, 'model.vocab is missing');
     const vocab = new Map(Object.entries(vocabObj));
@@ -111,22 +120,28 @@ export class WordPieceTokenizer {
     const maxChars = Number(model.max_input_chars_per_word ?? 100);
 
     const norm = json.normalizer as Json | null | undefined;
-    if (!norm || norm.type !== 'BertNormalizer') throw invalid(source, `normalizer is ${String(norm?.type ?? 'absent')}, not BertNormalizer`);
+    if (!norm || norm.type !== 'BertNormalizer')
+      throw invalid(source, `normalizer is ${String(norm?.type ?? 'absent')}, not BertNormalizer`);
     const lowercase = norm.lowercase !== false;
     const normalizer: BertNormalizerSpec = {
       cleanText: norm.clean_text !== false,
       handleChineseChars: norm.handle_chinese_chars !== false,
       // null means "follow lowercase", as in the Rust implementation
-      stripAccents: norm.strip_accents === null || norm.strip_accents === undefined ? lowercase : Boolean(norm.strip_accents),
+      stripAccents:
+        norm.strip_accents === null || norm.strip_accents === undefined ? lowercase : Boolean(norm.strip_accents),
       lowercase,
     };
     const pre = json.pre_tokenizer as Json | null | undefined;
-    if (!pre || pre.type !== 'BertPreTokenizer') throw invalid(source, `pre_tokenizer is ${String(pre?.type ?? 'absent')}, not BertPreTokenizer`);
+    if (!pre || pre.type !== 'BertPreTokenizer')
+      throw invalid(source, `pre_tokenizer is ${String(pre?.type ?? 'absent')}, not BertPreTokenizer`);
 
     const added = new Map<string, number>();
     for (const t of (json.added_tokens as Json[] | undefined) ?? []) {
       if (t.normalized === true || t.lstrip === true || t.rstrip === true || t.single_word === true) {
-        throw invalid(source, `added token ${String(t.content)} uses normalized/lstrip/rstrip/single_word, which this tokenizer does not implement`);
+        throw invalid(
+          source,
+          `added token ${String(t.content)} uses normalized/lstrip/rstrip/single_word, which this tokenizer does not implement`,
+        );
       }
       added.set(String(t.content), Number(t.id));
     }
@@ -175,7 +190,13 @@ export class WordPieceTokenizer {
     }
     const budget = maxTokens - single;
     const enc = applyTemplate(this.single, u.slice(0, budget), []);
-    return { ...enc, utteranceStart: 0, utteranceTokens: Math.min(u.length, budget), contextTruncated: c.length > 0, utteranceTruncated: u.length > budget };
+    return {
+      ...enc,
+      utteranceStart: 0,
+      utteranceTokens: Math.min(u.length, budget),
+      contextTruncated: c.length > 0,
+      utteranceTruncated: u.length > budget,
+    };
   }
 
   private normalize(text: string): string {
@@ -254,7 +275,11 @@ export class WordPieceTokenizer {
   }
 }
 
-function applyTemplate(template: TemplatePiece[], a: number[], b: number[]): Pick<TextEncoding, 'ids' | 'typeIds' | 'utteranceStart'> {
+function applyTemplate(
+  template: TemplatePiece[],
+  a: number[],
+  b: number[],
+): Pick<TextEncoding, 'ids' | 'typeIds' | 'utteranceStart'> {
   const ids: number[] = [];
   const typeIds: number[] = [];
   let utteranceStart = 0;
@@ -275,7 +300,11 @@ function applyTemplate(template: TemplatePiece[], a: number[], b: number[]): Pic
   return { ids, typeIds, utteranceStart };
 }
 
-function parsePostProcessor(pp: Json | null | undefined, vocab: Map<string, number>, source: string): { single: TemplatePiece[]; pair: TemplatePiece[] } {
+function parsePostProcessor(
+  pp: Json | null | undefined,
+  vocab: Map<string, number>,
+  source: string,
+): { single: TemplatePiece[]; pair: TemplatePiece[] } {
   if (!pp) throw invalid(source, 'post_processor is absent ([CLS]/[SEP] would be missing)');
   if (pp.type === 'BertProcessing') {
     const [, clsId] = pp.cls as [string, number];
@@ -295,7 +324,8 @@ function parsePostProcessor(pp: Json | null | undefined, vocab: Map<string, numb
       ],
     };
   }
-  if (pp.type !== 'TemplateProcessing') throw invalid(source, `post_processor is ${String(pp.type)}, not TemplateProcessing or BertProcessing`);
+  if (pp.type !== 'TemplateProcessing')
+    throw invalid(source, `post_processor is ${String(pp.type)}, not TemplateProcessing or BertProcessing`);
   const specials = (pp.special_tokens ?? {}) as Record<string, { ids?: number[] }>;
   const parse = (pieces: Json[], name: string): TemplatePiece[] =>
     pieces.map((piece) => {
@@ -313,7 +343,12 @@ function parsePostProcessor(pp: Json | null | undefined, vocab: Map<string, numb
     });
   const single = parse((pp.single as Json[]) ?? [], 'single');
   const pair = parse((pp.pair as Json[]) ?? [], 'pair');
-  const seqs = (t: TemplatePiece[]) => t.filter((p) => p.kind === 'sequence').map((p) => (p as { which: string }).which).join('');
-  if (seqs(single) !== 'A' || seqs(pair) !== 'AB') throw invalid(source, 'templates must hold sequence A (single) and A then B (pair)');
+  const seqs = (t: TemplatePiece[]) =>
+    t
+      .filter((p) => p.kind === 'sequence')
+      .map((p) => (p as { which: string }).which)
+      .join('');
+  if (seqs(single) !== 'A' || seqs(pair) !== 'AB')
+    throw invalid(source, 'templates must hold sequence A (single) and A then B (pair)');
   return { single, pair };
 }

@@ -32,17 +32,22 @@ interface ImageProcessing {
 function imageProcessing(folder: ModelFolder): ImageProcessing {
   const pre: JsonObject = folder.preprocessor ?? {};
   const bad = (msg: string): never => {
-    throw new MerError(ErrorTypes.ModelMismatch, `${folder.dir}/preprocessor_config.json: ${msg}`, { folder: folder.dir });
+    throw new MerError(ErrorTypes.ModelMismatch, `${folder.dir}/preprocessor_config.json: ${msg}`, {
+      folder: folder.dir,
+    });
   };
   const sz = pre.size as number | { height?: number; width?: number; shortest_edge?: number } | undefined;
   const h = typeof sz === 'number' ? sz : (sz?.height ?? sz?.shortest_edge);
   const w = typeof sz === 'number' ? sz : (sz?.width ?? sz?.shortest_edge);
   if (pre.do_resize !== false && (h !== SEGMENT_FRAME_SIZE || w !== SEGMENT_FRAME_SIZE)) {
-    bad(`resizes to ${JSON.stringify(sz)}; segment frames are ${SEGMENT_FRAME_SIZE}x${SEGMENT_FRAME_SIZE} and resampling is not implemented`);
+    bad(
+      `resizes to ${JSON.stringify(sz)}; segment frames are ${SEGMENT_FRAME_SIZE}x${SEGMENT_FRAME_SIZE} and resampling is not implemented`,
+    );
   }
   const triple = (v: unknown, name: string, dflt: [number, number, number]): [number, number, number] => {
     if (v === undefined) return dflt;
-    if (Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number')) return v as [number, number, number];
+    if (Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number'))
+      return v as [number, number, number];
     return bad(`${name} must be three numbers, got ${JSON.stringify(v)}`);
   };
   const normalize = pre.do_normalize !== false;
@@ -71,13 +76,26 @@ export class SwinVisualEncoder {
     const stages = configIntList(folder, 'depths').length;
     const dim = configInt(folder, 'hidden_size');
     if (image !== proc.size || configInt(folder, 'num_channels') !== 3) {
-      throw new MerError(ErrorTypes.ModelMismatch, `${folder.dir}/config.json: image_size ${image}, num_channels ${String(folder.config.num_channels)}; frames are ${proc.size}x${proc.size} RGB`, { folder: folder.dir });
+      throw new MerError(
+        ErrorTypes.ModelMismatch,
+        `${folder.dir}/config.json: image_size ${image}, num_channels ${String(folder.config.num_channels)}; frames are ${proc.size}x${proc.size} RGB`,
+        { folder: folder.dir },
+      );
     }
     const grid = image / patch / 2 ** (stages - 1);
-    if (!Number.isInteger(grid)) throw new MerError(ErrorTypes.ModelMismatch, `${folder.dir}/config.json: image_size ${image} does not tile into patches of ${patch} over ${stages} stages`, { folder: folder.dir });
+    if (!Number.isInteger(grid))
+      throw new MerError(
+        ErrorTypes.ModelMismatch,
+        `${folder.dir}/config.json: image_size ${image} does not tile into patches of ${patch} over ${stages} stages`,
+        { folder: folder.dir },
+      );
     const tokens = grid * grid;
     const { session } = await encoderSession(folder, runtime);
-    validateIo(session, folder, [{ name: 'pixel_values', type: 'float32', dims: [null, 3, image, image] }], { name: OUTPUT, type: 'float32', dims: [null, tokens, dim] });
+    validateIo(session, folder, [{ name: 'pixel_values', type: 'float32', dims: [null, 3, image, image] }], {
+      name: OUTPUT,
+      type: 'float32',
+      dims: [null, tokens, dim],
+    });
     return new SwinVisualEncoder(folder, session, dim, tokens, proc);
   }
 
@@ -86,12 +104,15 @@ export class SwinVisualEncoder {
     if (frames === 0) return { quarantine: 'no_frames: the utterance has no frames' };
     const { size, rescale, mean, std } = this.proc;
     const plane = size * size;
-    if (rgb.length !== frames * plane * 3) throw new Error(`frames buffer holds ${rgb.length} bytes, expected ${frames * plane * 3}`);
+    if (rgb.length !== frames * plane * 3)
+      throw new Error(`frames buffer holds ${rgb.length} bytes, expected ${frames * plane * 3}`);
     const pixels = new Float32Array(frames * 3 * plane);
     // a 256-entry table per channel with transformers' rounding: rescale in float64 then cast to
     // float32, normalise in float32
     const lut = [0, 1, 2].map((c) =>
-      Float32Array.from({ length: 256 }, (_, v) => Math.fround(Math.fround(Math.fround(v * rescale) - Math.fround(mean[c])) / Math.fround(std[c]))),
+      Float32Array.from({ length: 256 }, (_, v) =>
+        Math.fround(Math.fround(Math.fround(v * rescale) - Math.fround(mean[c])) / Math.fround(std[c])),
+      ),
     );
     for (let f = 0; f < frames; f++) {
       const src = f * plane * 3;
@@ -116,7 +137,10 @@ export class SwinVisualEncoder {
       const n = Math.min(batchFrames, total - start);
       const input = new Float32Array(n * per);
       for (let k = 0; k < n; k++) input.set(frames[start + k], k * per);
-      const result = await this.session.run({ pixel_values: new ort.Tensor('float32', input, [n, 3, this.proc.size, this.proc.size]) }, [OUTPUT]);
+      const result = await this.session.run(
+        { pixel_values: new ort.Tensor('float32', input, [n, 3, this.proc.size, this.proc.size]) },
+        [OUTPUT],
+      );
       all.set(outputData(result, this.folder, OUTPUT, [n, this.tokens, this.dim]), start * this.tokens * this.dim);
     }
     let offset = 0;
@@ -124,7 +148,14 @@ export class SwinVisualEncoder {
       const rows = x.frames * this.tokens;
       const sequence = all.slice(offset * this.dim, (offset + rows) * this.dim);
       offset += rows;
-      return { sequence, steps: x.frames, tokens: this.tokens, dim: this.dim, pooled: meanRows(sequence, 0, rows, this.dim), utteranceTokenStart: null };
+      return {
+        sequence,
+        steps: x.frames,
+        tokens: this.tokens,
+        dim: this.dim,
+        pooled: meanRows(sequence, 0, rows, this.dim),
+        utteranceTokenStart: null,
+      };
     });
   }
 }

@@ -46,7 +46,9 @@ export function adamUpdate(cfg: OptimizerConfig, slots: readonly AdamSlot[], sca
   const g = slots[0]!.param.graph;
   return g.untaped(() =>
     g.scope('adam', () => {
-      const squares = slots.map((s) => g.op('ReduceSumSquare', [s.grad], { keepdims: attr.int(0) }, s.grad.dtype, [], 'grad_sq'));
+      const squares = slots.map((s) =>
+        g.op('ReduceSumSquare', [s.grad], { keepdims: attr.int(0) }, s.grad.dtype, [], 'grad_sq'),
+      );
       const gradNorm = sqrt(squares.reduce((p, q) => add(p, q)));
       const clip = cfg.clipGradNorm === undefined ? null : min(div(cfg.clipGradNorm, add(gradNorm, 1e-6)), 1);
       const updates = slots.map((s) => {
@@ -67,7 +69,11 @@ export function adamUpdate(cfg: OptimizerConfig, slots: readonly AdamSlot[], sca
 }
 
 /** Host-side scalars for step t (1-based). */
-export function adamScalars(cfg: OptimizerConfig, step: number, lr = cfg.lr): { updateScale: number; epsHat: number; decay: number } {
+export function adamScalars(
+  cfg: OptimizerConfig,
+  step: number,
+  lr = cfg.lr,
+): { updateScale: number; epsHat: number; decay: number } {
   const bc1 = 1 - Math.pow(cfg.beta1, step);
   const bc2Sqrt = Math.sqrt(1 - Math.pow(cfg.beta2, step));
   const emaSqrt = Math.sqrt(1 - cfg.beta2);

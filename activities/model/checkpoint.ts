@@ -145,21 +145,30 @@ export function encodeCheckpoint(meta: CheckpointMeta, groups: TensorGroups, sha
 }
 
 export function decodeCheckpoint(bytes: Uint8Array): DecodedCheckpoint {
-  if (bytes.length < 20 || !MAGIC.every((b, i) => bytes[i] === b)) throw new Error('checkpoint: not a mer-fusion checkpoint (bad magic)');
+  if (bytes.length < 20 || !MAGIC.every((b, i) => bytes[i] === b))
+    throw new Error('checkpoint: not a mer-fusion checkpoint (bad magic)');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(8, true);
-  if (version !== CHECKPOINT_VERSION) throw new Error(`checkpoint: format version ${version} is not supported (this build reads ${CHECKPOINT_VERSION})`);
+  if (version !== CHECKPOINT_VERSION)
+    throw new Error(`checkpoint: format version ${version} is not supported (this build reads ${CHECKPOINT_VERSION})`);
   const stored = view.getUint32(bytes.length - 4, true);
   const actual = crc32(bytes.subarray(0, bytes.length - 4)) >>> 0;
   if (stored !== actual) throw new Error('checkpoint: CRC mismatch (truncated or corrupted bytes)');
   const headerLength = view.getUint32(12, true);
-  const header = CheckpointHeaderSchema.parse(JSON.parse(new TextDecoder().decode(bytes.subarray(16, 16 + headerLength))));
-  if (header.rng.algorithm !== RNG_ALGORITHM) throw new Error(`checkpoint: RNG ${header.rng.algorithm} differs from this build's ${RNG_ALGORITHM}`);
+  const header = CheckpointHeaderSchema.parse(
+    JSON.parse(new TextDecoder().decode(bytes.subarray(16, 16 + headerLength))),
+  );
+  if (header.rng.algorithm !== RNG_ALGORITHM)
+    throw new Error(`checkpoint: RNG ${header.rng.algorithm} differs from this build's ${RNG_ALGORITHM}`);
   const dataStart = align8(16 + headerLength);
-  const tensors = Object.fromEntries(TENSOR_GROUPS.map((g) => [g, new Map<string, Float32Array>()])) as Record<TensorGroup, Map<string, Float32Array>>;
+  const tensors = Object.fromEntries(TENSOR_GROUPS.map((g) => [g, new Map<string, Float32Array>()])) as Record<
+    TensorGroup,
+    Map<string, Float32Array>
+  >;
   for (const e of header.tensors) {
     const start = dataStart + e.offset;
-    if (start + 4 * e.length > bytes.length - 4) throw new Error(`checkpoint: tensor ${e.group}/${e.name} runs past the data`);
+    if (start + 4 * e.length > bytes.length - 4)
+      throw new Error(`checkpoint: tensor ${e.group}/${e.name} runs past the data`);
     let values: Float32Array;
     if (LITTLE_ENDIAN_HOST) {
       // A copy into a fresh buffer: a Node Buffer's slice() is a view whose .buffer is the whole

@@ -87,7 +87,12 @@ export interface PresetOptions {
 }
 
 /** The spec's architecture: `paper` has 1024 TCN channels, `compact` 256; everything else equal. */
-export function presetModelConfig(preset: Preset, inputs: InputDims, numClasses: number, options: PresetOptions = {}): ModelConfig {
+export function presetModelConfig(
+  preset: Preset,
+  inputs: InputDims,
+  numClasses: number,
+  options: PresetOptions = {},
+): ModelConfig {
   const meld = options.dataset === 'meld';
   return ModelConfigSchema.parse({
     preset,
@@ -111,7 +116,14 @@ export function defaultLossConfig(): LossConfig {
 }
 
 export function defaultOptimizerConfig(dataset: DatasetFlavour = 'iemocap'): OptimizerConfig {
-  return { lr: dataset === 'meld' ? 1e-4 : 5e-5, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 1e-5, decoupledWeightDecay: false };
+  return {
+    lr: dataset === 'meld' ? 1e-4 : 5e-5,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    weightDecay: 1e-5,
+    decoupledWeightDecay: false,
+  };
 }
 
 export function hasModality(cfg: ModelConfig, m: Modality): boolean {

@@ -31,8 +31,7 @@ export interface MaskSpec {
 export type FloatArray = Float32Array | Float64Array;
 
 export type ParamSource =
-  | { readonly kind: 'inputs' }
-  | { readonly kind: 'constants'; readonly values: ReadonlyMap<string, FloatArray> };
+  { readonly kind: 'inputs' } | { readonly kind: 'constants'; readonly values: ReadonlyMap<string, FloatArray> };
 
 export const BATCH = 'N';
 export const paramInput = (name: string): string => `param:${name}`;
@@ -92,7 +91,8 @@ export class ModelContext {
    * unbiased for the running estimate, running = (1 - momentum) running + momentum batch. */
   batchNorm(name: string, x: Value, eps: number, momentum: number): Value {
     const c = x.shape[1];
-    if (x.rank !== 2 || typeof c !== 'number') throw new Error(`model: batchNorm ${name} wants [N, C], got [${x.shape}]`);
+    if (x.rank !== 2 || typeof c !== 'number')
+      throw new Error(`model: batchNorm ${name} wants [N, C], got [${x.shape}]`);
     const gamma = this.param(`${name}.weight`, [c], { kind: 'const', value: 1 });
     const beta = this.param(`${name}.bias`, [c], { kind: 'const', value: 0 });
     const runningMean = this.buffer(`${name}.running_mean`, [c], { kind: 'const', value: 0 });
@@ -102,7 +102,8 @@ export class ModelContext {
     this.g.untaped(() => {
       const n = countAlong(x, [0], x.dtype);
       const unbiased = mul(variance, div(n, sub(n, 1)));
-      const flat = (v: Value): Value => this.g.op('Reshape', [v, this.g.constant([c], 'int64')], {}, v.dtype, [c], 'bn_stat');
+      const flat = (v: Value): Value =>
+        this.g.op('Reshape', [v, this.g.constant([c], 'int64')], {}, v.dtype, [c], 'bn_stat');
       this.bufferUpdates.set(`${name}.running_mean`, add(mul(runningMean, 1 - momentum), mul(flat(mean), momentum)));
       this.bufferUpdates.set(`${name}.running_var`, add(mul(runningVar, 1 - momentum), mul(flat(unbiased), momentum)));
     });

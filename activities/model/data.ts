@@ -23,10 +23,12 @@ export interface FeatureSet extends UnlabelledFeatureSet {
 
 export function validateFeatureSet(name: string, set: FeatureSet, cfg: ModelConfig): void {
   validateFeatures(name, set, cfg);
-  if (set.labels.length !== set.n) throw new Error(`features ${name}: ${set.labels.length} labels for ${set.n} samples`);
+  if (set.labels.length !== set.n)
+    throw new Error(`features ${name}: ${set.labels.length} labels for ${set.n} samples`);
   for (let i = 0; i < set.n; i++) {
     const y = set.labels[i]!;
-    if (!(y >= 0 && y < cfg.numClasses)) throw new Error(`features ${name}: label ${y} at ${i} outside 0..${cfg.numClasses - 1}`);
+    if (!(y >= 0 && y < cfg.numClasses))
+      throw new Error(`features ${name}: label ${y} at ${i} outside 0..${cfg.numClasses - 1}`);
   }
 }
 
@@ -62,7 +64,12 @@ function gatherRows(src: Float32Array, width: number, indices: ArrayLike<number>
 }
 
 /** Copies the rows `indices` of a feature set into one batch (labels included when present). */
-export function gatherBatch(set: UnlabelledFeatureSet & { readonly labels?: Int32Array }, cfg: ModelConfig, indices: ArrayLike<number>, withLabels = true): Batch {
+export function gatherBatch(
+  set: UnlabelledFeatureSet & { readonly labels?: Int32Array },
+  cfg: ModelConfig,
+  indices: ArrayLike<number>,
+  withLabels = true,
+): Batch {
   const labels = withLabels ? set.labels : undefined;
   const n = indices.length;
   return {
@@ -82,6 +89,9 @@ export function gatherBatch(set: UnlabelledFeatureSet & { readonly labels?: Int3
 /** Sample counts and CRC-32s of every array of the given sets: resuming a checkpoint on other data
  * would silently break the exact-resume guarantee, so the trainer refuses it. */
 export function dataFingerprint(sets: readonly (UnlabelledFeatureSet & { readonly labels?: Int32Array })[]): string {
-  const bytes = (a: ArrayBufferView | undefined): string => (a ? crc32(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).toString(16) : '-');
-  return sets.map((s) => [s.n, bytes(s.t), bytes(s.a), bytes(s.v), bytes(s.vLengths), bytes(s.labels)].join(',')).join(';');
+  const bytes = (a: ArrayBufferView | undefined): string =>
+    a ? crc32(new Uint8Array(a.buffer, a.byteOffset, a.byteLength)).toString(16) : '-';
+  return sets
+    .map((s) => [s.n, bytes(s.t), bytes(s.a), bytes(s.v), bytes(s.vLengths), bytes(s.labels)].join(','))
+    .join(';');
 }

@@ -72,7 +72,12 @@ export function maskFeeds(masks: readonly MaskSpec[], n: number, values: Readonl
   return feeds;
 }
 
-export function stateFeeds(specs: readonly TensorSpec[], inputName: (name: string) => string, values: ReadonlyMap<string, FloatArray>, dtype: FloatType): Feeds {
+export function stateFeeds(
+  specs: readonly TensorSpec[],
+  inputName: (name: string) => string,
+  values: ReadonlyMap<string, FloatArray>,
+  dtype: FloatType,
+): Feeds {
   const feeds: Feeds = {};
   for (const spec of specs) {
     const v = values.get(spec.name);

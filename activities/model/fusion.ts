@@ -62,11 +62,14 @@ export function fusionForward(ctx: ModelContext, cfg: ModelConfig, inputs: Fusio
       h = ctx.g.scope(`tcn${i}`, () => tcnBlock(ctx, `tcn.${i}`, h, cfg.tcn.channels, cfg.tcn.kernel, d, pOther));
     });
     const early = cfg.summary === 'guided' ? earlyFusion(ctx, cfg, inputs) : null;
-    const summary = cfg.summary === 'last' ? lastValid(h, vLen, cfg.inputs.frames) : guidedPool(ctx, cfg, h, vLen, early);
+    const summary =
+      cfg.summary === 'last' ? lastValid(h, vLen, cfg.inputs.frames) : guidedPool(ctx, cfg, h, vLen, early);
     projections.v = projectionHead(ctx, 'head_v', summary, cfg.headDim, cfg.dropout.heads, cfg.layerNormEps);
   }
-  if (inputs.t) projections.t = projectionHead(ctx, 'head_t', inputs.t, cfg.headDim, cfg.dropout.heads, cfg.layerNormEps);
-  if (inputs.a) projections.a = projectionHead(ctx, 'head_a', inputs.a, cfg.headDim, cfg.dropout.heads, cfg.layerNormEps);
+  if (inputs.t)
+    projections.t = projectionHead(ctx, 'head_t', inputs.t, cfg.headDim, cfg.dropout.heads, cfg.layerNormEps);
+  if (inputs.a)
+    projections.a = projectionHead(ctx, 'head_a', inputs.a, cfg.headDim, cfg.dropout.heads, cfg.layerNormEps);
 
   const fused = (['v', 't', 'a'] as const).map((m) => projections[m]).filter((p): p is Value => p !== undefined);
   let x = fused.length === 1 ? fused[0]! : concat(fused, 1);
@@ -87,7 +90,11 @@ function earlyFusion(ctx: ModelContext, cfg: ModelConfig, inputs: FusionInputs):
 /** [N, T] bool: t < length. */
 /** [1, T] int64: 0..T-1. */
 function timeIndex(like: Value, frames: number): Value {
-  return like.graph.constant(Array.from({ length: frames }, (_, i) => i), 'int64', [1, frames]);
+  return like.graph.constant(
+    Array.from({ length: frames }, (_, i) => i),
+    'int64',
+    [1, frames],
+  );
 }
 
 function validSteps(vLen: Value, frames: number): Value {
@@ -101,7 +108,9 @@ function lastValid(h: Value, vLen: Value, frames: number): Value {
 
 function guidedPool(ctx: ModelContext, cfg: ModelConfig, h: Value, vLen: Value, early: Value | null): Value {
   const c = cfg.tcn.channels;
-  const query = early ? linear(ctx, 'attention.query', early, c) : unsqueeze(ctx.param('attention.query_vector', [c], { kind: 'normal', std: 1 / Math.sqrt(c) }), [0]);
+  const query = early
+    ? linear(ctx, 'attention.query', early, c)
+    : unsqueeze(ctx.param('attention.query_vector', [c], { kind: 'normal', std: 1 / Math.sqrt(c) }), [0]);
   const scores = div(reduceSum(mul(h, unsqueeze(query, [1])), [2]), Math.sqrt(c));
   // a large finite negative rather than -inf keeps an all-padding row finite (uniform weights)
   const masked = where(validSteps(vLen, cfg.inputs.frames), scores, -1e9);

@@ -54,7 +54,11 @@ function layoutOf(ctx: ModelContext): ModelLayout {
 }
 
 function built(graph: Graph, ctx: ModelContext, metadata?: Record<string, string>): BuiltGraph {
-  return { graph, layout: layoutOf(ctx), serialize: () => serializeGraph(graph, { graphName: 'deepmsi_fusion', metadata }) };
+  return {
+    graph,
+    layout: layoutOf(ctx),
+    serialize: () => serializeGraph(graph, { graphName: 'deepmsi_fusion', metadata }),
+  };
 }
 
 /** Parameter, buffer and dropout-site layout of a configuration (builds a throwaway graph). */
@@ -83,7 +87,12 @@ function outputCommon(g: Graph, ctx: ModelContext, losses: ReturnType<typeof fus
   for (const [name, value] of ctx.bufferUpdates) g.output(value, IO.updated(bufferInput(name)));
 }
 
-export function buildTrainStepGraph(model: ModelConfig, loss: LossConfig, optim: OptimizerConfig, dtype: FloatType = 'float32'): BuiltGraph {
+export function buildTrainStepGraph(
+  model: ModelConfig,
+  loss: LossConfig,
+  optim: OptimizerConfig,
+  dtype: FloatType = 'float32',
+): BuiltGraph {
   const g = new Graph(dtype);
   const { ctx, out, losses, params } = forwardAndLoss(g, model, loss);
   const grads = gradients(losses.total, params);

@@ -15,7 +15,15 @@ export function linear(ctx: ModelContext, name: string, x: Value, out: number, b
 }
 
 /** Linear -> BatchNorm -> LeakyReLU -> Dropout, the block of the early-fusion MLP and classifier. */
-export function denseBlock(ctx: ModelContext, name: string, x: Value, out: number, slope: number, p: number, bn: { eps: number; momentum: number }): Value {
+export function denseBlock(
+  ctx: ModelContext,
+  name: string,
+  x: Value,
+  out: number,
+  slope: number,
+  p: number,
+  bn: { eps: number; momentum: number },
+): Value {
   const h = linear(ctx, `${name}.linear`, x, out);
   const n = ctx.batchNorm(`${name}.bn`, h, bn.eps, bn.momentum);
   return ctx.dropout(`${name}.dropout`, leakyRelu(n, slope), p);
@@ -38,7 +46,8 @@ export function causalConv(
   withWeightNorm: boolean,
 ): Value {
   const [, t, cin] = x.shape;
-  if (typeof t !== 'number' || typeof cin !== 'number') throw new Error(`model: conv ${name} needs static [N, T, C], got [${x.shape}]`);
+  if (typeof t !== 'number' || typeof cin !== 'number')
+    throw new Error(`model: conv ${name} needs static [N, T, C], got [${x.shape}]`);
   const fanIn = kernel * cin;
   let w: Value;
   if (withWeightNorm) {
@@ -65,16 +74,39 @@ export function causalConv(
 
 /** TCN residual block (Bai et al. 2018): two weight-normed causal convolutions with ReLU and
  * dropout, a 1x1 convolution on the skip path when the width changes, ReLU after the sum. */
-export function tcnBlock(ctx: ModelContext, name: string, x: Value, channels: number, kernel: number, dilation: number, p: number): Value {
-  const h1 = ctx.dropout(`${name}.dropout1`, relu(causalConv(ctx, `${name}.conv1`, x, channels, kernel, dilation, true)), p);
-  const h2 = ctx.dropout(`${name}.dropout2`, relu(causalConv(ctx, `${name}.conv2`, h1, channels, kernel, dilation, true)), p);
+export function tcnBlock(
+  ctx: ModelContext,
+  name: string,
+  x: Value,
+  channels: number,
+  kernel: number,
+  dilation: number,
+  p: number,
+): Value {
+  const h1 = ctx.dropout(
+    `${name}.dropout1`,
+    relu(causalConv(ctx, `${name}.conv1`, x, channels, kernel, dilation, true)),
+    p,
+  );
+  const h2 = ctx.dropout(
+    `${name}.dropout2`,
+    relu(causalConv(ctx, `${name}.conv2`, h1, channels, kernel, dilation, true)),
+    p,
+  );
   const skip = x.shape[2] === channels ? x : causalConv(ctx, `${name}.downsample`, x, channels, 1, 1, false);
   return relu(add(h2, skip));
 }
 
 /** Projection head: Linear -> GELU -> Linear -> Dropout, plus the first projection as residual,
  * then LayerNorm. */
-export function projectionHead(ctx: ModelContext, name: string, x: Value, dim: number, p: number, lnEps: number): Value {
+export function projectionHead(
+  ctx: ModelContext,
+  name: string,
+  x: Value,
+  dim: number,
+  p: number,
+  lnEps: number,
+): Value {
   const projected = linear(ctx, `${name}.projection`, x, dim);
   const h = ctx.dropout(`${name}.dropout`, linear(ctx, `${name}.fc`, gelu(projected), dim), p);
   const gamma = ctx.param(`${name}.layer_norm.weight`, [dim], { kind: 'const', value: 1 });

@@ -53,13 +53,18 @@ export function fusionLoss(
   }
   const g = logits.graph;
   const contrastive = terms.length === 0 ? g.constant(0, logits.dtype) : terms.reduce((p, t) => add(p, t));
-  const total = terms.length === 0 || cfg.contrastiveWeight === 0 ? ce : add(ce, mul(contrastive, cfg.contrastiveWeight));
+  const total =
+    terms.length === 0 || cfg.contrastiveWeight === 0 ? ce : add(ce, mul(contrastive, cfg.contrastiveWeight));
   return { total, ce, contrastive };
 }
 
 /** [N, C] one-hot of int64 labels in the logits' float type. */
 export function oneHot(labels: Value, classes: number, dtype: Value['dtype']): Value {
-  const idx = labels.graph.constant(Array.from({ length: classes }, (_, i) => i), 'int64', [1, classes]);
+  const idx = labels.graph.constant(
+    Array.from({ length: classes }, (_, i) => i),
+    'int64',
+    [1, classes],
+  );
   return cast(equal(unsqueeze(labels, [1]), idx), dtype);
 }
 
@@ -69,7 +74,8 @@ export function crossEntropy(logits: Value, labels: Value, classWeights?: readon
   const hot = oneHot(labels, classes, logits.dtype);
   const nll = neg(reduceSum(mul(hot, logSoftmax(logits, 1)), [1]));
   if (!classWeights) return reduceMean(nll, [0]);
-  if (classWeights.length !== classes) throw new Error(`loss: ${classWeights.length} class weights for ${classes} classes`);
+  if (classWeights.length !== classes)
+    throw new Error(`loss: ${classWeights.length} class weights for ${classes} classes`);
   const w = reduceSum(mul(hot, logits.graph.constant(classWeights, logits.dtype)), [1]);
   return div(reduceSum(mul(w, nll), [0]), reduceSum(w, [0]));
 }
@@ -98,8 +104,6 @@ export function supervisedContrastive(
   const l = sub(log(add(e, negSum)), s);
   const perAnchor = reduceSum(mul(l, positives), [1]);
   const count =
-    normalization === 'positives'
-      ? max(reduceSum(positives, [1]), 1)
-      : max(sub(countAlong(labels, [0], dt), 1), 1);
+    normalization === 'positives' ? max(reduceSum(positives, [1]), 1) : max(sub(countAlong(labels, [0], dt), 1), 1);
   return reduceMean(div(perAnchor, count), [0]);
 }

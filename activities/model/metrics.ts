@@ -7,7 +7,12 @@ export interface ClassificationMetrics {
   readonly weightedF1: number;
   /** Unweighted mean over classes that occur in labels or predictions (sklearn `macro`). */
   readonly macroF1: number;
-  readonly perClass: readonly { readonly precision: number; readonly recall: number; readonly f1: number; readonly support: number }[];
+  readonly perClass: readonly {
+    readonly precision: number;
+    readonly recall: number;
+    readonly f1: number;
+    readonly support: number;
+  }[];
   /** confusion[true][predicted] */
   readonly confusion: readonly (readonly number[])[];
 }
@@ -23,7 +28,11 @@ export function argmaxRows(logits: ArrayLike<number>, classes: number): Int32Arr
   return out;
 }
 
-export function classificationMetrics(labels: ArrayLike<number>, predictions: ArrayLike<number>, classes: number): ClassificationMetrics {
+export function classificationMetrics(
+  labels: ArrayLike<number>,
+  predictions: ArrayLike<number>,
+  classes: number,
+): ClassificationMetrics {
   if (labels.length !== predictions.length) throw new Error('metrics: labels and predictions differ in length');
   const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
   let correct = 0;

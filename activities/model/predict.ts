@@ -22,11 +22,17 @@ export interface Predictions {
 export function exportedConfig(model: Uint8Array): ModelConfig {
   const proto = onnxProto.onnx.ModelProto.decode(model);
   const entry = proto.metadataProps.find((p) => p.key === 'model_config');
-  if (!entry?.value) throw new Error('predict: the model carries no model_config metadata (not exported by this engine?)');
+  if (!entry?.value)
+    throw new Error('predict: the model carries no model_config metadata (not exported by this engine?)');
   return ModelConfigSchema.parse(JSON.parse(entry.value));
 }
 
-export async function predict(model: Uint8Array, features: UnlabelledFeatureSet, runtime: RuntimeOptions = {}, chunk = 512): Promise<Predictions> {
+export async function predict(
+  model: Uint8Array,
+  features: UnlabelledFeatureSet,
+  runtime: RuntimeOptions = {},
+  chunk = 512,
+): Promise<Predictions> {
   const cfg = exportedConfig(model);
   validateFeatures('predict', features, cfg);
   const session = await openSession(model, runtime);

@@ -36,7 +36,8 @@ export class Rng {
 
   /** Stream for (seed, purpose, ...counters); seed and counters are unsigned 32-bit integers. */
   constructor(seed: number, ...path: number[]) {
-    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error(`rng: seed must be a uint32, got ${seed}`);
+    if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+      throw new Error(`rng: seed must be a uint32, got ${seed}`);
     let h = mix(0x6a09e667, seed);
     for (const p of path) h = mix(h, p);
     this.a = h;

@@ -55,7 +55,13 @@ export class TrainStepRunner {
     readonly flopsPerStep: (batch: number) => number,
   ) {}
 
-  static async create(model: ModelConfig, loss: LossConfig, optimizer: OptimizerConfig, runtime: RuntimeOptions = {}, dtype: FloatType = 'float32'): Promise<TrainStepRunner> {
+  static async create(
+    model: ModelConfig,
+    loss: LossConfig,
+    optimizer: OptimizerConfig,
+    runtime: RuntimeOptions = {},
+    dtype: FloatType = 'float32',
+  ): Promise<TrainStepRunner> {
     const built = buildTrainStepGraph(model, loss, optimizer, dtype);
     const session = await openSession(built.serialize(), runtime);
     return new TrainStepRunner(model, optimizer, built.layout, dtype, session, (n) => built.graph.totalFlops({ N: n }));
@@ -66,7 +72,12 @@ export class TrainStepRunner {
   }
 
   /** Loads a full state; missing Adam moments start at zero (a fresh optimiser). */
-  load(tensors: { params: ReadonlyMap<string, FloatArray>; buffers: ReadonlyMap<string, FloatArray>; adamM?: ReadonlyMap<string, FloatArray>; adamV?: ReadonlyMap<string, FloatArray> }): void {
+  load(tensors: {
+    params: ReadonlyMap<string, FloatArray>;
+    buffers: ReadonlyMap<string, FloatArray>;
+    adamM?: ReadonlyMap<string, FloatArray>;
+    adamV?: ReadonlyMap<string, FloatArray>;
+  }): void {
     checkAgainstLayout('params', this.layout.params, tensors.params);
     checkAgainstLayout('buffers', this.layout.buffers, tensors.buffers);
     for (const group of ['params', 'buffers', 'adamM', 'adamV'] as const) {
@@ -82,7 +93,12 @@ export class TrainStepRunner {
   }
 
   /** One optimiser step (1-based `step` drives Adam's bias correction). */
-  async step(batch: Batch, masks: ReadonlyMap<string, Uint8Array>, step: number, lr = this.optimizer.lr): Promise<StepStats> {
+  async step(
+    batch: Batch,
+    masks: ReadonlyMap<string, Uint8Array>,
+    step: number,
+    lr = this.optimizer.lr,
+  ): Promise<StepStats> {
     if (this.state.size === 0) throw new Error('runtime: load a state before stepping');
     const s = adamScalars(this.optimizer, step, lr);
     const feeds: Feeds = {
@@ -99,7 +115,13 @@ export class TrainStepRunner {
       if (next) this.state.set(name, next);
     }
     const read = (k: string): number => floatData(out[k]!)[0]!;
-    return { loss: read(IO.loss), ce: read(IO.lossCe), contrastive: read(IO.lossCon), gradNorm: read(IO.gradNorm), logits: floatData(out[IO.logits]!) };
+    return {
+      loss: read(IO.loss),
+      ce: read(IO.lossCe),
+      contrastive: read(IO.lossCon),
+      gradNorm: read(IO.gradNorm),
+      logits: floatData(out[IO.logits]!),
+    };
   }
 
   private scalar(v: number): FloatArray {
@@ -117,7 +139,9 @@ export class TrainStepRunner {
   /** Copies the state out (for checkpoints and the best-model snapshot). */
   snapshot(): TrainingTensors {
     const take = (group: Group): Map<string, FloatArray> =>
-      new Map(this.specs(group).map((spec) => [spec.name, floatData(this.state.get(groupInput[group](spec.name))!).slice()]));
+      new Map(
+        this.specs(group).map((spec) => [spec.name, floatData(this.state.get(groupInput[group](spec.name))!).slice()]),
+      );
     return { params: take('params'), buffers: take('buffers'), adamM: take('adamM'), adamV: take('adamV') };
   }
 
@@ -133,7 +157,11 @@ export class Evaluator {
     private readonly session: ort.InferenceSession,
   ) {}
 
-  static async create(model: ModelConfig, runtime: RuntimeOptions = {}, dtype: FloatType = 'float32'): Promise<Evaluator> {
+  static async create(
+    model: ModelConfig,
+    runtime: RuntimeOptions = {},
+    dtype: FloatType = 'float32',
+  ): Promise<Evaluator> {
     const built = buildEvalGraph(model, dtype);
     return new Evaluator(model, dtype, await openSession(built.serialize(), runtime));
   }

@@ -53,7 +53,11 @@ export function columnNorms(matrix: FloatArray, cols: number, out: FloatArray): 
 }
 
 /** Checks that a set of tensors matches the layout exactly (names and sizes). */
-export function checkAgainstLayout(kind: string, specs: readonly TensorSpec[], values: ReadonlyMap<string, FloatArray>): void {
+export function checkAgainstLayout(
+  kind: string,
+  specs: readonly TensorSpec[],
+  values: ReadonlyMap<string, FloatArray>,
+): void {
   if (values.size !== specs.length) throw new Error(`${kind}: expected ${specs.length} tensors, got ${values.size}`);
   for (const s of specs) {
     const v = values.get(s.name);

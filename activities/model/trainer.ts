@@ -82,7 +82,15 @@ export interface TrainResult {
   exportInference(metadata?: Record<string, string>): Uint8Array;
 }
 
-const EMPTY_ACCUMULATOR: Accumulator = { steps: 0, samples: 0, loss: 0, ce: 0, contrastive: 0, gradNorm: 0, seconds: 0 };
+const EMPTY_ACCUMULATOR: Accumulator = {
+  steps: 0,
+  samples: 0,
+  loss: 0,
+  ce: 0,
+  contrastive: 0,
+  gradNorm: 0,
+  seconds: 0,
+};
 
 export function batchesPerEpoch(n: number, batchSize: number): number {
   const full = Math.floor(n / batchSize);
@@ -94,7 +102,8 @@ export async function train(data: TrainData, config: TrainerConfig, options: Tra
   const cfg = TrainerConfigSchema.parse(config);
   validateFeatureSet('train', data.train, cfg.model);
   if (data.validation) validateFeatureSet('validation', data.validation, cfg.model);
-  if (batchesPerEpoch(data.train.n, cfg.batchSize) === 0) throw new Error('trainer: the training set needs at least two samples');
+  if (batchesPerEpoch(data.train.n, cfg.batchSize) === 0)
+    throw new Error('trainer: the training set needs at least two samples');
 
   const fingerprint = dataFingerprint(data.validation ? [data.train, data.validation] : [data.train]);
   const runner = await TrainStepRunner.create(cfg.model, cfg.loss, cfg.optimizer, options.runtime);
@@ -108,9 +117,12 @@ export async function train(data: TrainData, config: TrainerConfig, options: Tra
       // How often checkpoints are written changes no weight: a resume may use another interval.
       const comparable = (c: TrainerConfig) => stableJson({ ...c, checkpointEverySteps: 0 });
       if (comparable(ck.header.config) !== comparable(cfg)) {
-        throw new Error('trainer: the checkpoint was written with a different configuration; exact resume needs the same one');
+        throw new Error(
+          'trainer: the checkpoint was written with a different configuration; exact resume needs the same one',
+        );
       }
-      if (ck.header.data !== fingerprint) throw new Error('trainer: the checkpoint was written for different training or validation features');
+      if (ck.header.data !== fingerprint)
+        throw new Error('trainer: the checkpoint was written for different training or validation features');
       runner.load(ck.tensors);
       if (ck.header.best) best = { params: ck.tensors.bestParams, buffers: ck.tensors.bestBuffers };
       const { format: _f, version: _v, tensors: _t, rng: _r, ...rest } = ck.header;
@@ -150,8 +162,16 @@ export async function train(data: TrainData, config: TrainerConfig, options: Tra
         const batch = gatherBatch(data.train, cfg.model, rows);
         const step = meta.progress.step + 1;
         const stats = await runner.step(batch, stepMasks(layout.masks, batch.n, cfg.seed, step), step);
-        if (!Number.isFinite(stats.loss)) throw new Error(`trainer: loss became ${stats.loss} at step ${step} (epoch ${epoch}); lower the learning rate or enable gradient clipping`);
-        const confusion = addToConfusion(acc.confusion, cfg.model.numClasses, batch.labels!, argmaxRows(stats.logits, cfg.model.numClasses));
+        if (!Number.isFinite(stats.loss))
+          throw new Error(
+            `trainer: loss became ${stats.loss} at step ${step} (epoch ${epoch}); lower the learning rate or enable gradient clipping`,
+          );
+        const confusion = addToConfusion(
+          acc.confusion,
+          cfg.model.numClasses,
+          batch.labels!,
+          argmaxRows(stats.logits, cfg.model.numClasses),
+        );
         acc = {
           steps: acc.steps + 1,
           samples: acc.samples + batch.n,
@@ -165,7 +185,8 @@ export async function train(data: TrainData, config: TrainerConfig, options: Tra
         };
         meta = { ...meta, accumulator: acc, progress: { ...meta.progress, step, batchInEpoch: b + 1 } };
         await options.onStep?.({ epoch, batch: b, batches: nBatches, step, loss: stats.loss });
-        if (cfg.checkpointEverySteps > 0 && step % cfg.checkpointEverySteps === 0 && b + 1 < nBatches) await emit(false);
+        if (cfg.checkpointEverySteps > 0 && step % cfg.checkpointEverySteps === 0 && b + 1 < nBatches)
+          await emit(false);
       }
 
       const validation = evaluator && data.validation ? await evaluate(evaluator, runner, data.validation, cfg) : null;
@@ -183,7 +204,14 @@ export async function train(data: TrainData, config: TrainerConfig, options: Tra
         ce: acc.ce / acc.samples,
         contrastive: acc.contrastive / acc.samples,
         gradNorm: acc.gradNorm / acc.steps,
-        validation: validation ? { accuracy: validation.accuracy, weightedF1: validation.weightedF1, macroF1: validation.macroF1, n: validation.n } : null,
+        validation: validation
+          ? {
+              accuracy: validation.accuracy,
+              weightedF1: validation.weightedF1,
+              macroF1: validation.macroF1,
+              n: validation.n,
+            }
+          : null,
         train: acc.confusion ? confusionSummary(acc.confusion) : null,
         improved,
         seconds: acc.seconds,
@@ -229,7 +257,13 @@ export async function train(data: TrainData, config: TrainerConfig, options: Tra
 }
 
 /** Eval-mode metrics of the runner's current weights on a feature set. */
-export async function evaluate(evaluator: Evaluator, runner: TrainStepRunner, set: FeatureSet, cfg: TrainerConfig, chunk = 256): Promise<ClassificationMetrics> {
+export async function evaluate(
+  evaluator: Evaluator,
+  runner: TrainStepRunner,
+  set: FeatureSet,
+  cfg: TrainerConfig,
+  chunk = 256,
+): Promise<ClassificationMetrics> {
   const weights = runner.weightFeeds();
   const predictions = new Int32Array(set.n);
   for (let start = 0; start < set.n; start += chunk) {
@@ -250,18 +284,30 @@ function shapeIn(layout: ModelLayout, group: TensorGroup, name: string): readonl
 /** JSON with sorted keys, so configurations compare by content. */
 function stableJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))) : v,
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
+      : v,
   );
 }
 
-function addToConfusion(prev: readonly (readonly number[])[] | undefined, classes: number, labels: BigInt64Array, predicted: Int32Array): number[][] {
+function addToConfusion(
+  prev: readonly (readonly number[])[] | undefined,
+  classes: number,
+  labels: BigInt64Array,
+  predicted: Int32Array,
+): number[][] {
   const m = prev ? prev.map((r) => [...r]) : Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
   for (let i = 0; i < labels.length; i++) m[Number(labels[i])]![predicted[i]!]!++;
   return m;
 }
 
 /** Accuracy and F1 of a confusion matrix, through the one metrics implementation. */
-function confusionSummary(confusion: readonly (readonly number[])[]): { accuracy: number; weightedF1: number; macroF1: number; n: number } {
+function confusionSummary(confusion: readonly (readonly number[])[]): {
+  accuracy: number;
+  weightedF1: number;
+  macroF1: number;
+  n: number;
+} {
   const labels: number[] = [];
   const predicted: number[] = [];
   confusion.forEach((row, t) =>

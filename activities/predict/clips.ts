@@ -38,18 +38,26 @@ export async function findClips(input: string): Promise<{ clips: ClipFile[]; fol
     throw inputError(`--input: ${path} does not exist`, { input: path });
   }
   if (st.isFile()) {
-    if (!isVideo(path)) throw inputError(`--input: ${path} is not a video file (${VIDEO_EXTENSIONS.join(' ')})`, { input: path });
+    if (!isVideo(path))
+      throw inputError(`--input: ${path} is not a video file (${VIDEO_EXTENSIONS.join(' ')})`, { input: path });
     return { clips: [{ clip: basename(path), path }], folder: false };
   }
   if (!st.isDirectory()) throw inputError(`--input: ${path} is neither a file nor a folder`, { input: path });
-  const names = (await readdir(path, { withFileTypes: true })).filter((e) => e.isFile() && isVideo(e.name)).map((e) => e.name);
+  const names = (await readdir(path, { withFileTypes: true }))
+    .filter((e) => e.isFile() && isVideo(e.name))
+    .map((e) => e.name);
   names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  if (!names.length) throw inputError(`--input: the folder ${path} holds no video files (${VIDEO_EXTENSIONS.join(' ')}; subfolders are not searched)`, { input: path });
+  if (!names.length)
+    throw inputError(
+      `--input: the folder ${path} holds no video files (${VIDEO_EXTENSIONS.join(' ')}; subfolders are not searched)`,
+      { input: path },
+    );
   return { clips: names.map((clip) => ({ clip, path: join(path, clip) })), folder: true };
 }
 
 /** `dia0_utt3.mp4` -> `dia0_utt3.txt` in the same folder. */
-export const sidecarPath = (videoPath: string): string => videoPath.slice(0, videoPath.length - extname(videoPath).length) + '.txt';
+export const sidecarPath = (videoPath: string): string =>
+  videoPath.slice(0, videoPath.length - extname(videoPath).length) + '.txt';
 
 async function readSidecar(path: string): Promise<string | null> {
   try {
@@ -64,10 +72,15 @@ async function readSidecar(path: string): Promise<string | null> {
  * Attaches transcripts. With `required` (the model reads text), a clip without one is an error that
  * names it; otherwise a missing transcript is null.
  */
-export async function attachTranscripts(clips: readonly ClipFile[], opts: { text?: string; folder: boolean; required: boolean }): Promise<ClipInput[]> {
+export async function attachTranscripts(
+  clips: readonly ClipFile[],
+  opts: { text?: string; folder: boolean; required: boolean },
+): Promise<ClipInput[]> {
   if (opts.text !== undefined) {
     if (opts.folder || clips.length !== 1) {
-      throw inputError(`--text gives the transcript of a single clip; for a folder put a <name>.txt next to each video (e.g. ${basename(sidecarPath(clips[0]!.path))})`);
+      throw inputError(
+        `--text gives the transcript of a single clip; for a folder put a <name>.txt next to each video (e.g. ${basename(sidecarPath(clips[0]!.path))})`,
+      );
     }
     return [{ ...clips[0]!, text: opts.text, textSource: '--text' }];
   }

@@ -36,7 +36,11 @@ export function encoderFolderPath(recipe: PredictRecipe, modality: Modality, mod
 }
 
 /** Reads and fingerprints the folders of `need`; every mismatch is reported before any session opens. */
-export async function checkEncoderFolders(recipe: PredictRecipe, need: readonly Modality[], opts: Omit<EncoderOptions, 'runtime'>): Promise<Partial<Record<Modality, ModelFolder>>> {
+export async function checkEncoderFolders(
+  recipe: PredictRecipe,
+  need: readonly Modality[],
+  opts: Omit<EncoderOptions, 'runtime'>,
+): Promise<Partial<Record<Modality, ModelFolder>>> {
   const folders: Partial<Record<Modality, ModelFolder>> = {};
   const problems: string[] = [];
   for (const m of need) {
@@ -47,14 +51,20 @@ export async function checkEncoderFolders(recipe: PredictRecipe, need: readonly 
     } catch (err) {
       // the recipe holds the training workers' paths, which need not exist here
       if (err instanceof MerError && err.type === ErrorTypes.ModelMissing && !opts.modelsDir) {
-        throw new MerError(err.type, `${err.message} (the folder the model was trained with; give --models DIR holding DIR/text, DIR/audio, DIR/visual)`, err.details);
+        throw new MerError(
+          err.type,
+          `${err.message} (the folder the model was trained with; give --models DIR holding DIR/text, DIR/audio, DIR/visual)`,
+          err.details,
+        );
       }
       throw err;
     }
     folders[m] = folder;
     const want = recipe.encoders[m];
     if (folder.sha256 !== want) {
-      problems.push(`the ${m} encoder folder ${folder.dir} has fingerprint sha256 ${folder.sha256}, but the model was trained with the ${m} encoder of fingerprint sha256 ${want}`);
+      problems.push(
+        `the ${m} encoder folder ${folder.dir} has fingerprint sha256 ${folder.sha256}, but the model was trained with the ${m} encoder of fingerprint sha256 ${want}`,
+      );
     }
   }
   if (problems.length) {
@@ -62,9 +72,13 @@ export async function checkEncoderFolders(recipe: PredictRecipe, need: readonly 
       ? 'give --models the encoder folders used at training'
       : 'the recipe names the folders used at training; give --models DIR (DIR/text, DIR/audio, DIR/visual) with those encoders';
     if (!opts.allowMismatch) {
-      throw new MerError(ErrorTypes.ModelMismatch, `${problems.join('; ')}. Another encoder gives features the model never saw: ${hint}, or pass --allow-encoder-mismatch to predict anyway`, {
-        folders: need.map((m) => folders[m]?.dir),
-      });
+      throw new MerError(
+        ErrorTypes.ModelMismatch,
+        `${problems.join('; ')}. Another encoder gives features the model never saw: ${hint}, or pass --allow-encoder-mismatch to predict anyway`,
+        {
+          folders: need.map((m) => folders[m]?.dir),
+        },
+      );
     }
     for (const p of problems) opts.warn?.(`${p}; predicting anyway (--allow-encoder-mismatch): results may be wrong`);
   }
@@ -72,22 +86,34 @@ export async function checkEncoderFolders(recipe: PredictRecipe, need: readonly 
 }
 
 /** Opens the encoders of `need` and checks their output sizes against the model's inputs. */
-export async function openEncoders(recipe: PredictRecipe, config: ModelConfig, need: readonly Modality[], opts: EncoderOptions): Promise<PredictEncoders> {
+export async function openEncoders(
+  recipe: PredictRecipe,
+  config: ModelConfig,
+  need: readonly Modality[],
+  opts: EncoderOptions,
+): Promise<PredictEncoders> {
   const folders = await checkEncoderFolders(recipe, need, opts);
   const out: PredictEncoders = { folders };
   const mismatch = (m: Modality, dim: number, want: number, what: string) =>
-    new MerError(ErrorTypes.ModelMismatch, `${folders[m]!.dir}: the ${m} encoder gives ${dim}-d vectors but the model reads ${want}-d ${what}`, { folder: folders[m]!.dir });
+    new MerError(
+      ErrorTypes.ModelMismatch,
+      `${folders[m]!.dir}: the ${m} encoder gives ${dim}-d vectors but the model reads ${want}-d ${what}`,
+      { folder: folders[m]!.dir },
+    );
   if (folders.text) {
     out.text = await BertTextEncoder.open(folders.text, opts.runtime);
-    if (config.modalities.includes('t') && out.text.dim !== config.inputs.text) throw mismatch('text', out.text.dim, config.inputs.text, 'text vectors');
+    if (config.modalities.includes('t') && out.text.dim !== config.inputs.text)
+      throw mismatch('text', out.text.dim, config.inputs.text, 'text vectors');
   }
   if (folders.audio) {
     out.audio = await Wav2Vec2AudioEncoder.open(folders.audio, opts.runtime);
-    if (config.modalities.includes('a') && out.audio.dim !== config.inputs.audio) throw mismatch('audio', out.audio.dim, config.inputs.audio, 'audio vectors');
+    if (config.modalities.includes('a') && out.audio.dim !== config.inputs.audio)
+      throw mismatch('audio', out.audio.dim, config.inputs.audio, 'audio vectors');
   }
   if (folders.visual) {
     out.visual = await SwinVisualEncoder.open(folders.visual, opts.runtime);
-    if (out.visual.dim !== config.inputs.visual) throw mismatch('visual', out.visual.dim, config.inputs.visual, 'frame vectors');
+    if (out.visual.dim !== config.inputs.visual)
+      throw mismatch('visual', out.visual.dim, config.inputs.visual, 'frame vectors');
   }
   return out;
 }

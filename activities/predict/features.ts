@@ -88,15 +88,20 @@ export class ClipFeaturizer {
           flags.push(...p.flags);
           a = (await this.encoders.audio.encode([p]))[0]!.pooled;
         }
-      } else if (this.uses('a')) return fail(`no_audio: the clip has no usable audio (${media.flags.join(', ') || 'no audio stream'})`);
+      } else if (this.uses('a'))
+        return fail(`no_audio: the clip has no usable audio (${media.flags.join(', ') || 'no audio stream'})`);
     }
 
     let v: Float32Array | null = null;
     let vLength = 0;
     if (this.uses('v')) {
       const enc = this.encoders.visual!;
-      if (!media.frames || media.frameCount === 0) return fail(`no_frames: the clip has no usable video frames (${media.flags.join(', ') || 'no video stream'})`);
-      const p = enc.prepare(new Uint8Array(media.frames.buffer, media.frames.byteOffset, media.frames.length), media.frameCount);
+      if (!media.frames || media.frameCount === 0)
+        return fail(`no_frames: the clip has no usable video frames (${media.flags.join(', ') || 'no video stream'})`);
+      const p = enc.prepare(
+        new Uint8Array(media.frames.buffer, media.frames.byteOffset, media.frames.length),
+        media.frameCount,
+      );
       if (isQuarantine(p)) return fail(p.quarantine);
       const e = (await enc.encode([p], this.recipe.extract.visual.batchFrames))[0]!;
       // what the compress stage reads: the stored float16 sequence
@@ -104,7 +109,11 @@ export class ClipFeaturizer {
       this.vsc ??= createVsc(this.recipe.vsc, { tokens: e.tokens, dim: e.dim });
       let guide: Float32Array | null = null;
       if (guided(this.recipe)) {
-        this.guidance ??= createGuidance(this.recipe.vsc.guidanceSeed, { text: this.encoders.text!.dim, audio: this.encoders.audio!.dim, visual: e.dim });
+        this.guidance ??= createGuidance(this.recipe.vsc.guidanceSeed, {
+          text: this.encoders.text!.dim,
+          audio: this.encoders.audio!.dim,
+          visual: e.dim,
+        });
         if (!t || !a) flags.push('guidance_missing');
         guide = this.guidance.apply(t, a);
       }
@@ -114,7 +123,13 @@ export class ClipFeaturizer {
     }
     return {
       ok: true,
-      features: { t: this.uses('t') ? t : null, a: this.uses('a') ? a : null, v, vLength, flags: [...new Set(flags)].sort() },
+      features: {
+        t: this.uses('t') ? t : null,
+        a: this.uses('a') ? a : null,
+        v,
+        vLength,
+        flags: [...new Set(flags)].sort(),
+      },
     };
   }
 }
@@ -127,7 +142,8 @@ export function featureSet(clips: readonly ClipFeatures[], config: ModelConfig):
     const out = new Float32Array(n * width);
     clips.forEach((c, i) => {
       const x = get(c);
-      if (!x || x.length !== width) throw new Error(`predict: clip ${i} has ${x ? x.length : 'no'} ${what} values, the model reads ${width}`);
+      if (!x || x.length !== width)
+        throw new Error(`predict: clip ${i} has ${x ? x.length : 'no'} ${what} values, the model reads ${width}`);
       out.set(x, i * width);
     });
     return out;
@@ -136,6 +152,8 @@ export function featureSet(clips: readonly ClipFeatures[], config: ModelConfig):
     n,
     ...(config.modalities.includes('t') ? { t: rows(text, (c) => c.t, 'text') } : {}),
     ...(config.modalities.includes('a') ? { a: rows(audio, (c) => c.a, 'audio') } : {}),
-    ...(config.modalities.includes('v') ? { v: rows(frames * visual, (c) => c.v, 'visual'), vLengths: Int32Array.from(clips, (c) => c.vLength) } : {}),
+    ...(config.modalities.includes('v')
+      ? { v: rows(frames * visual, (c) => c.v, 'visual'), vLengths: Int32Array.from(clips, (c) => c.vLength) }
+      : {}),
   };
 }

@@ -72,7 +72,11 @@ export async function prepareClips(opts: PredictOptions): Promise<PreparedClips>
   const model = readInferenceModel(opts.model, opts.modelName);
   const { config, recipe } = model;
   const found = await findClips(opts.input);
-  const clips = await attachTranscripts(found.clips, { text: opts.text, folder: found.folder, required: config.modalities.includes('t') });
+  const clips = await attachTranscripts(found.clips, {
+    text: opts.text,
+    folder: found.folder,
+    required: config.modalities.includes('t'),
+  });
   const runtime = ExtractRuntimeSchema.parse(opts.runtime ?? {});
   const encoders = await openEncoders(recipe, config, encodersNeeded(config, recipe), {
     modelsDir: opts.modelsDir,
@@ -103,7 +107,9 @@ export async function predictClips(opts: PredictOptions): Promise<PredictResult>
   const prepared = await prepareClips(opts);
   const { model } = prepared;
   const ok = prepared.clips.filter((c) => c.features !== null);
-  const failures = prepared.clips.filter((c) => c.features === null).map((c) => ({ clip: c.clip, path: c.path, reason: c.error ?? 'not prepared' }));
+  const failures = prepared.clips
+    .filter((c) => c.features === null)
+    .map((c) => ({ clip: c.clip, path: c.path, reason: c.error ?? 'not prepared' }));
   const predictions: ClipPrediction[] = [];
   if (ok.length) {
     const rt = ExtractRuntimeSchema.parse(opts.runtime ?? {});
@@ -113,16 +119,29 @@ export async function predictClips(opts: PredictOptions): Promise<PredictResult>
       opts.warn?.(`the CUDA execution provider is not installed (${why}); running the model on the CPU`);
       device = 'cpu';
     }
-    const out = await predict(model.bytes, featureSet(ok.map((c) => c.features!), model.config), {
-      executionProvider: device,
-      deviceId: rt.deviceId,
-      ...(rt.threads > 0 ? { threads: rt.threads } : {}),
-    });
+    const out = await predict(
+      model.bytes,
+      featureSet(
+        ok.map((c) => c.features!),
+        model.config,
+      ),
+      {
+        executionProvider: device,
+        deviceId: rt.deviceId,
+        ...(rt.threads > 0 ? { threads: rt.threads } : {}),
+      },
+    );
     const k = model.classes.length;
     ok.forEach((c, i) => {
       const probabilities: Record<string, number> = {};
       model.classes.forEach((name, j) => (probabilities[name] = out.probabilities[i * k + j]!));
-      predictions.push({ clip: c.clip, path: c.path, predicted: model.classes[out.predicted[i]!]!, probabilities, flags: c.features!.flags });
+      predictions.push({
+        clip: c.clip,
+        path: c.path,
+        predicted: model.classes[out.predicted[i]!]!,
+        probabilities,
+        flags: c.features!.flags,
+      });
     });
   }
   return { model, classes: model.classes, predictions, failures };

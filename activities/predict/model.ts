@@ -81,7 +81,11 @@ export function readInferenceModel(bytes: Uint8Array, name: string): InferenceMo
   const enc = (json.encoders ?? {}) as Record<string, unknown>;
   for (const m of ['text', 'audio', 'visual'] as const) {
     const v = enc[m];
-    if (typeof v !== 'string' || !SHA256.test(v)) throw invalid(name, `metadata mer_inference.encoders.${m} is ${JSON.stringify(v)}, expected a sha256 fingerprint`);
+    if (typeof v !== 'string' || !SHA256.test(v))
+      throw invalid(
+        name,
+        `metadata mer_inference.encoders.${m} is ${JSON.stringify(v)}, expected a sha256 fingerprint`,
+      );
     encoders[m] = v;
   }
   const recipe: PredictRecipe = {
@@ -92,10 +96,18 @@ export function readInferenceModel(bytes: Uint8Array, name: string): InferenceMo
     vsc: parsePart(name, 'vsc', VscParamsSchema, json.vsc),
     encoders,
   };
-  const fromMeta = metadata.classes ? metadata.classes.split(',') : Array.isArray(json.classes) ? (json.classes as unknown[]).map(String) : [];
-  const classes = fromMeta.length === config.numClasses ? fromMeta : Array.from({ length: config.numClasses }, (_, i) => `class${i}`);
+  const fromMeta = metadata.classes
+    ? metadata.classes.split(',')
+    : Array.isArray(json.classes)
+      ? (json.classes as unknown[]).map(String)
+      : [];
+  const classes =
+    fromMeta.length === config.numClasses ? fromMeta : Array.from({ length: config.numClasses }, (_, i) => `class${i}`);
   if (recipe.vsc.maxFrames !== config.inputs.frames && config.modalities.includes('v')) {
-    throw invalid(name, `metadata mer_inference.vsc.maxFrames is ${recipe.vsc.maxFrames} but the model reads ${config.inputs.frames} visual frames`);
+    throw invalid(
+      name,
+      `metadata mer_inference.vsc.maxFrames is ${recipe.vsc.maxFrames} but the model reads ${config.inputs.frames} visual frames`,
+    );
   }
   return { name, bytes, config, classes, recipe, metadata };
 }

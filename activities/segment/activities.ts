@@ -1,7 +1,13 @@
 import type { SegmentShardStats } from '../../schemas/segment-report.ts';
 import { stepActivity } from '../common/activity.ts';
 import type { StepContext } from '../common/context.ts';
-import { planSegmentStep, type SegmentPlan, type SegmentPlanInput, type SegmentSummary, type ShardSpec } from './plan.ts';
+import {
+  planSegmentStep,
+  type SegmentPlan,
+  type SegmentPlanInput,
+  type SegmentSummary,
+  type ShardSpec,
+} from './plan.ts';
 import { finalizeSegmentStep, type FinalizeSegmentInput } from './report.ts';
 import { segmentShardStep, type SegmentShardInput } from './shard.ts';
 
@@ -16,4 +22,12 @@ export function createSegmentActivities() {
 }
 
 export type SegmentActivities = ReturnType<typeof createSegmentActivities>;
-export type { FinalizeSegmentInput, SegmentPlan, SegmentPlanInput, SegmentShardInput, SegmentShardStats, SegmentSummary, ShardSpec };
+export type {
+  FinalizeSegmentInput,
+  SegmentPlan,
+  SegmentPlanInput,
+  SegmentShardInput,
+  SegmentShardStats,
+  SegmentSummary,
+  ShardSpec,
+};

@@ -34,21 +34,50 @@ export async function wholeFileAudio(tools: SegmentTools, media: LocalMedia, wha
 }
 
 /** `[startSec, startSec + durationSec)` of an audio (or audio+video) file that has been probed. */
-export async function spanAudio(tools: SegmentTools, media: LocalMedia, startSec: number, durationSec: number, what: string): Promise<AudioOut> {
+export async function spanAudio(
+  tools: SegmentTools,
+  media: LocalMedia,
+  startSec: number,
+  durationSec: number,
+  what: string,
+): Promise<AudioOut> {
   return convert(tools, media, ['-ss', startSec.toFixed(6), '-t', durationSec.toFixed(6)], what, durationSec);
 }
 
-async function convert(tools: SegmentTools, media: LocalMedia, inputArgs: string[], what: string, seconds: number): Promise<AudioOut> {
+async function convert(
+  tools: SegmentTools,
+  media: LocalMedia,
+  inputArgs: string[],
+  what: string,
+  seconds: number,
+): Promise<AudioOut> {
   try {
     const { stdout } = await tools.run(
-      ['-nostdin', '-hide_banner', '-loglevel', 'error', ...inputArgs, '-i', ffmpegInput(media.path), ...pcmOutputArgs('pipe:1')],
+      [
+        '-nostdin',
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        ...inputArgs,
+        '-i',
+        ffmpegInput(media.path),
+        ...pcmOutputArgs('pipe:1'),
+      ],
       { timeoutMs: 60_000 + seconds * 1000, maxStdoutBytes: Math.ceil((seconds + 60) * SEGMENT_SAMPLE_RATE * 2) },
     );
     const pcm = stdout.subarray(0, stdout.length - (stdout.length % 2));
-    return pcm.length ? { pcm, flags: [] } : { pcm: null, reason: `zero_length: no audio in the requested span of the ${what}` };
+    return pcm.length
+      ? { pcm, flags: [] }
+      : { pcm: null, reason: `zero_length: no audio in the requested span of the ${what}` };
   } catch (err) {
-    if (err instanceof ToolError && (err.reason === 'exit' || err.reason === 'timeout' || err.reason === 'output-limit')) {
-      return { pcm: null, reason: `corrupt: ffmpeg cannot decode the ${what}: ${err.reason === 'exit' ? toolMessage(err.stderrTail, media.path) : err.reason}` };
+    if (
+      err instanceof ToolError &&
+      (err.reason === 'exit' || err.reason === 'timeout' || err.reason === 'output-limit')
+    ) {
+      return {
+        pcm: null,
+        reason: `corrupt: ffmpeg cannot decode the ${what}: ${err.reason === 'exit' ? toolMessage(err.stderrTail, media.path) : err.reason}`,
+      };
     }
     throw err;
   }

@@ -41,7 +41,11 @@ const STDERR_KEEP = 64 * 1024;
 export function runPiped(bin: string, args: readonly string[], opts: PipedRunOptions): Promise<PipedRunResult> {
   const command = formatCommand(bin, args);
   if (opts.signal?.aborted) {
-    return Promise.reject(new ToolError(`aborted before start: ${command}`, 'aborted', command, null, null, '', { cause: opts.signal.reason }));
+    return Promise.reject(
+      new ToolError(`aborted before start: ${command}`, 'aborted', command, null, null, '', {
+        cause: opts.signal.reason,
+      }),
+    );
   }
   const child = spawn(bin, [...args], {
     stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', opts.fd3 ? 'pipe' : 'ignore'],
@@ -141,17 +145,34 @@ export function runPiped(bin: string, args: readonly string[], opts: PipedRunOpt
       exit = await closed;
     } catch (err) {
       finish();
-      throw new ToolError(`failed to start ${command}: ${(err as Error).message}`, 'spawn', command, null, null, '', { cause: err });
+      throw new ToolError(`failed to start ${command}: ${(err as Error).message}`, 'spawn', command, null, null, '', {
+        cause: err,
+      });
     }
     finish();
     const tail = stderr.trimEnd().slice(-2000);
     if (failure) {
       const f = failure as { reason: ToolFailureReason; detail: string; cause?: unknown };
-      throw new ToolError(`${f.detail}: ${command}${tail ? `\n${tail}` : ''}`, f.reason, command, exit.code, exit.signal, tail, { cause: f.cause });
+      throw new ToolError(
+        `${f.detail}: ${command}${tail ? `\n${tail}` : ''}`,
+        f.reason,
+        command,
+        exit.code,
+        exit.signal,
+        tail,
+        { cause: f.cause },
+      );
     }
     if (exit.code !== 0) {
       const how = exit.code === null ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
-      throw new ToolError(`${how}: ${command}${tail ? `\n${tail}` : ''}`, 'exit', command, exit.code, exit.signal, tail);
+      throw new ToolError(
+        `${how}: ${command}${tail ? `\n${tail}` : ''}`,
+        'exit',
+        command,
+        exit.code,
+        exit.signal,
+        tail,
+      );
     }
     return { ...consumed, fd3: Buffer.concat(fd3Chunks), stderr };
   })();

@@ -79,7 +79,8 @@ function copyVariant(record: Buffer, variants: number, v: number, target: Buffer
   }
   const row = SEGMENT_FRAME_SIZE * 3;
   const stride = row * variants;
-  for (let y = 0; y < SEGMENT_FRAME_SIZE; y++) record.copy(target, base + y * row, y * stride + v * row, y * stride + (v + 1) * row);
+  for (let y = 0; y < SEGMENT_FRAME_SIZE; y++)
+    record.copy(target, base + y * row, y * stride + v * row, y * stride + (v + 1) * row);
 }
 
 /** ffmpeg arguments shared by every frame pass: timestamps kept as in the file, showinfo at info level. */
@@ -88,7 +89,17 @@ export function framePassArgs(tools: SegmentTools): { global: string[]; output: 
     // info level is for showinfo's per-frame lines; `level+` tags every line so that only warnings and
     // errors make it into a failure message (frameStderr). -nostats drops the progress line.
     global: ['-nostdin', '-hide_banner', '-nostats', '-loglevel', 'level+info', '-copyts'],
-    output: [...tools.filterGraphFromStdin(), '-map', '[out]', ...tools.passthroughFrames(), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'],
+    output: [
+      ...tools.filterGraphFromStdin(),
+      '-map',
+      '[out]',
+      ...tools.passthroughFrames(),
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'rgb24',
+      'pipe:1',
+    ],
   };
 }
 
@@ -152,7 +163,12 @@ export async function decodeRequests<T>(
     buffers[ri] = null;
     const flags = new Set(r.indices).size < r.indices.length ? ['frames_repeated'] : [];
     if (!buf || !got) {
-      await done(r, { data: null, count: 0, flags: ['video_unreadable'], reason: `video_unreadable: the decoder produced none of frames ${r.indices[0]}-${r.indices.at(-1)}` });
+      await done(r, {
+        data: null,
+        count: 0,
+        flags: ['video_unreadable'],
+        reason: `video_unreadable: the decoder produced none of frames ${r.indices[0]}-${r.indices.at(-1)}`,
+      });
       return;
     }
     if (got.includes(0)) {
@@ -180,8 +196,10 @@ export async function decodeRequests<T>(
     ...pass.global,
     ...(first > 0 ? ['-ss', (video.startSec + seekSec).toFixed(6)] : []),
     // Bounds the decode to the span: nothing after the last wanted frame is read.
-    '-t', ((last + 1) / video.fps - seekSec).toFixed(6),
-    '-i', ffmpegInput(video.path),
+    '-t',
+    ((last + 1) / video.fps - seekSec).toFixed(6),
+    '-i',
+    ffmpegInput(video.path),
     ...pass.output,
   ];
   const identity = new ShowinfoFrames(video.fps, video.startSec);
@@ -242,6 +260,7 @@ export async function decodeAll<T>(
   }
   for (const r of pending) {
     const { failed, error } = await decodeRequests(tools, video, [r], aspect, after);
-    for (const f of failed) await after(f, { data: null, count: 0, flags: ['video_unreadable'], reason: `video_unreadable: ${error}` });
+    for (const f of failed)
+      await after(f, { data: null, count: 0, flags: ['video_unreadable'], reason: `video_unreadable: ${error}` });
   }
 }

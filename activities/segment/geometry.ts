@@ -37,7 +37,12 @@ export function iemocapCropRect(mode: IemocapCropMode, side: Side, width: number
   const sy = height / REFERENCE.height;
   const x = Math.min(width - 1, Math.round(r.x * sx));
   const y = Math.min(height - 1, Math.round(r.y * sy));
-  return { x, y, w: Math.max(1, Math.min(width - x, Math.round(r.w * sx))), h: Math.max(1, Math.min(height - y, Math.round(r.h * sy))) };
+  return {
+    x,
+    y,
+    w: Math.max(1, Math.min(width - x, Math.round(r.w * sx))),
+    h: Math.max(1, Math.min(height - y, Math.round(r.h * sy))),
+  };
 }
 
 export function cropFilter(r: Rect): string {

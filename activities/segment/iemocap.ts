@@ -36,8 +36,17 @@ async function cutDialog(rows: readonly ManifestRow[], env: CutterEnv, emit: Emi
     const extraFlags = new Map<ManifestRow, string[]>();
     const finish = async (r: ManifestRow, frames: FramesOut): Promise<void> => {
       const a = await audio.forTurn(r);
-      const audioPart = a.pcm ? { pcm: a.pcm, flags: a.flags, reason: null } : { pcm: null, flags: ['audio_unavailable'], reason: a.reason };
-      await emit(r, combine(audioPart, { ...frames, flags: [...frames.flags, ...(extraFlags.get(r) ?? [])] }, { startSec: r.startSec, endSec: r.endSec }));
+      const audioPart = a.pcm
+        ? { pcm: a.pcm, flags: a.flags, reason: null }
+        : { pcm: null, flags: ['audio_unavailable'], reason: a.reason };
+      await emit(
+        r,
+        combine(
+          audioPart,
+          { ...frames, flags: [...frames.flags, ...(extraFlags.get(r) ?? [])] },
+          { startSec: r.startSec, endSec: r.endSec },
+        ),
+      );
     };
     const noFrames = (flag: string, reason: string): FramesOut => ({ data: null, count: 0, flags: [flag], reason });
 
@@ -49,15 +58,27 @@ async function cutDialog(rows: readonly ManifestRow[], env: CutterEnv, emit: Emi
     const requests: FrameRequest<ManifestRow>[] = [];
     for (const r of live) {
       if (Math.floor(r.startSec * video.fps) >= video.frameCount) {
-        await finish(r, noFrames('video_too_short', `video_too_short: the turn starts at ${r.startSec} s, after the video's last frame`));
+        await finish(
+          r,
+          noFrames(
+            'video_too_short',
+            `video_too_short: the turn starts at ${r.startSec} s, after the video's last frame`,
+          ),
+        );
         continue;
       }
       if (r.endSec * video.fps > video.frameCount + 1) extraFlags.set(r, ['beyond_video_end']);
-      const indices = frameIndexes(sampleTimes(r.startSec, r.endSec, framesFor(r.endSec - r.startSec, env.params)), video.fps, video.frameCount);
+      const indices = frameIndexes(
+        sampleTimes(r.startSec, r.endSec, framesFor(r.endSec - r.startSec, env.params)),
+        video.fps,
+        video.frameCount,
+      );
       const crop = iemocapCropRect(env.params.iemocapCrop, r.videoHalf ?? 'left', video.width, video.height);
       requests.push({ tag: r, indices, crop });
     }
-    await decodeAll(env.params.iemocapDecode, env.tools, video, requests, env.params.aspect, (req, out) => finish(req.tag, out));
+    await decodeAll(env.params.iemocapDecode, env.tools, video, requests, env.params.aspect, (req, out) =>
+      finish(req.tag, out),
+    );
   } finally {
     await audio.close();
     for (const m of opened) await m.release();

@@ -22,7 +22,9 @@ export async function cutMeld(rows: readonly ManifestRow[], env: CutterEnv, emit
 async function cutClip(r: ManifestRow, env: CutterEnv): Promise<UtteranceMedia> {
   if (!r.videoKey) {
     const empty = r.flags.includes('video_empty');
-    return quarantined(empty ? 'zero_length: the clip is an empty file' : 'media_missing: no clip for this row in the corpus');
+    return quarantined(
+      empty ? 'zero_length: the clip is an empty file' : 'media_missing: no clip for this row in the corpus',
+    );
   }
   const media = await env.files.open(r.videoKey);
   if (!media) return quarantined(`media_missing: ${r.videoKey} is not in the store`);
@@ -56,7 +58,8 @@ async function cutClip(r: ManifestRow, env: CutterEnv): Promise<UtteranceMedia> 
     }
     const hasAudio = !!probe.audio;
     if (!hasAudio) flags.push('no_audio_stream');
-    if (!indices.length && !hasAudio) return quarantined(`corrupt: the clip has neither a readable video nor an audio stream`, flags);
+    if (!indices.length && !hasAudio)
+      return quarantined(`corrupt: the clip has neither a readable video nor an audio stream`, flags);
 
     const distinct = distinctSorted(indices);
     const pass = framePassArgs(env.tools);
@@ -71,7 +74,9 @@ async function cutClip(r: ManifestRow, env: CutterEnv): Promise<UtteranceMedia> 
     let audio: Buffer;
     try {
       const out = await env.tools.piped(args, {
-        stdin: stream ? frameGraph(timestampSelectExpression(distinct, stream.fps, stream.startSec), [null], env.params.aspect) : undefined,
+        stdin: stream
+          ? frameGraph(timestampSelectExpression(distinct, stream.fps, stream.startSec), [null], env.params.aspect)
+          : undefined,
         timeoutMs: 60_000 + useSec * 2000,
         recordBytes: FRAME_BYTES,
         onStderrLine: frameStderr(identity),
@@ -85,7 +90,10 @@ async function cutClip(r: ManifestRow, env: CutterEnv): Promise<UtteranceMedia> 
       audio = out.fd3.subarray(0, out.fd3.length - (out.fd3.length % 2));
     } catch (err) {
       if (err instanceof ToolError && (err.reason === 'exit' || err.reason === 'timeout')) {
-        return quarantined(`corrupt: ffmpeg cannot decode the clip: ${err.reason === 'exit' ? toolMessage(err.stderrTail, media.path) : 'timed out'}`, flags);
+        return quarantined(
+          `corrupt: ffmpeg cannot decode the clip: ${err.reason === 'exit' ? toolMessage(err.stderrTail, media.path) : 'timed out'}`,
+          flags,
+        );
       }
       throw err;
     }

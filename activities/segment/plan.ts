@@ -47,7 +47,9 @@ export function outputParams(dataset: DatasetName, p: SegmentParams): Record<str
     aspect: p.aspect,
     frameSize: SEGMENT_FRAME_SIZE,
     sampleRate: SEGMENT_SAMPLE_RATE,
-    ...(dataset === 'iemocap' ? { iemocapCrop: p.iemocapCrop } : { overlong: p.overlong, overlongFactor: p.overlongFactor }),
+    ...(dataset === 'iemocap'
+      ? { iemocapCrop: p.iemocapCrop }
+      : { overlong: p.overlong, overlongFactor: p.overlongFactor }),
   };
 }
 
@@ -56,16 +58,30 @@ export function outputParams(dataset: DatasetName, p: SegmentParams): Record<str
  * IEMOCAP from 6class to 4class makes a new manifest but the same cuts, which are then reused.
  */
 export function mediaDigest(rows: readonly ManifestRow[]): string {
-  const fields = rows.map((r) => [r.utteranceId, r.startSec, r.endSec, r.audioKey, r.videoKey, r.dialogAudioKey, r.videoHalf, r.flags.includes('video_empty')]);
+  const fields = rows.map((r) => [
+    r.utteranceId,
+    r.startSec,
+    r.endSec,
+    r.audioKey,
+    r.videoKey,
+    r.dialogAudioKey,
+    r.videoHalf,
+    r.flags.includes('video_empty'),
+  ]);
   return sha256Hex(stableStringify(fields));
 }
 
-export async function readManifestRows(store: ObjectStore, manifestKey: string, range?: { offset: number; limit: number }): Promise<ManifestRow[]> {
+export async function readManifestRows(
+  store: ObjectStore,
+  manifestKey: string,
+  range?: { offset: number; limit: number },
+): Promise<ManifestRow[]> {
   return arrowTableToRows(parquetToTable(await store.get(manifestKey), range ?? {}));
 }
 
 export function planShards(rows: number, shardSize: number): ShardSpec[] {
-  if (!Number.isInteger(shardSize) || shardSize < 1) throw new RangeError(`shard size must be a positive integer, got ${shardSize}`);
+  if (!Number.isInteger(shardSize) || shardSize < 1)
+    throw new RangeError(`shard size must be a positive integer, got ${shardSize}`);
   return Array.from({ length: Math.ceil(rows / shardSize) }, (_, index) => ({
     index,
     first: index * shardSize,
@@ -96,4 +112,3 @@ export async function planSegmentStep(input: SegmentPlanInput, signal?: AbortSig
     committed: marker ? (marker.summary as unknown as SegmentSummary) : null,
   };
 }
-

@@ -19,15 +19,20 @@ export async function probeMedia(tools: SegmentTools, media: LocalMedia, what: s
     probe = await tools.probe(ffmpegInput(media.path));
   } catch (err) {
     if (err instanceof ToolError && err.reason === 'exit') {
-      return { ok: false, reason: `corrupt: ffprobe cannot read the ${what}: ${toolMessage(err.stderrTail, media.path)}` };
+      return {
+        ok: false,
+        reason: `corrupt: ffprobe cannot read the ${what}: ${toolMessage(err.stderrTail, media.path)}`,
+      };
     }
-    if (err instanceof ToolError && err.reason === 'timeout') return { ok: false, reason: `corrupt: ffprobe timed out on the ${what}` };
+    if (err instanceof ToolError && err.reason === 'timeout')
+      return { ok: false, reason: `corrupt: ffprobe timed out on the ${what}` };
     // Cancellation, a missing binary or unparsable output: not a property of this file.
     throw err;
   }
   if (!probe.video && !probe.audio) return { ok: false, reason: `corrupt: the ${what} has no audio or video stream` };
   const durationSec = probe.format.duration ?? probe.video?.duration ?? probe.audio?.duration ?? 0;
   if (!(durationSec > 0)) return { ok: false, reason: `zero_length: the ${what} has no duration` };
-  if (probe.video && probe.video.frames === 0 && !probe.audio) return { ok: false, reason: `zero_length: the ${what} has no video frames` };
+  if (probe.video && probe.video.frames === 0 && !probe.audio)
+    return { ok: false, reason: `zero_length: the ${what} has no video frames` };
   return { ok: true, probe, durationSec };
 }

@@ -1,6 +1,11 @@
 import type { DatasetName, SegmentParams, StoreSpecResolved } from '../../schemas/config.ts';
 import type { SegmentRow } from '../../schemas/segment.ts';
-import { SegmentShardStatsSchema, reasonCode, type SegmentReport, type SegmentShardStats } from '../../schemas/segment-report.ts';
+import {
+  SegmentShardStatsSchema,
+  reasonCode,
+  type SegmentReport,
+  type SegmentShardStats,
+} from '../../schemas/segment-report.ts';
 import { tableToSegmentRows } from '../../schemas/segment-table.ts';
 import { mapLimit } from '../acquire/manifest-common.ts';
 import { parquetToTable } from '../common/parquet.ts';
@@ -34,13 +39,23 @@ export async function finalizeSegmentStep(input: FinalizeSegmentInput): Promise<
   const existing = await store.committed(input.prefix);
   if (existing) return existing.summary as unknown as SegmentSummary;
 
-  const shards = await mapLimit(Array.from({ length: input.shardCount }, (_, i) => keys.shard(i)), 8, async (key) => {
-    const table = parquetToTable(await store.get(key));
-    const stats = SegmentShardStatsSchema.parse(JSON.parse(table.schema.metadata.get(SHARD_STATS_METADATA) ?? 'null'));
-    return { key, stats, rows: tableToSegmentRows(table) };
-  });
+  const shards = await mapLimit(
+    Array.from({ length: input.shardCount }, (_, i) => keys.shard(i)),
+    8,
+    async (key) => {
+      const table = parquetToTable(await store.get(key));
+      const stats = SegmentShardStatsSchema.parse(
+        JSON.parse(table.schema.metadata.get(SHARD_STATS_METADATA) ?? 'null'),
+      );
+      return { key, stats, rows: tableToSegmentRows(table) };
+    },
+  );
   const rows: SegmentRow[] = shards.flatMap((s) => s.rows);
-  const report = buildReport(input, rows, shards.map((s) => s.stats));
+  const report = buildReport(
+    input,
+    rows,
+    shards.map((s) => s.stats),
+  );
 
   const expected = new Set(shards.map((s) => s.key));
   for (const o of await store.list(keys.shardsDir)) if (!expected.has(o.key)) await store.delete(o.key);
@@ -60,7 +75,11 @@ export async function finalizeSegmentStep(input: FinalizeSegmentInput): Promise<
   return summary;
 }
 
-export function buildReport(input: FinalizeSegmentInput, rows: readonly SegmentRow[], shards: readonly SegmentShardStats[]): SegmentReport {
+export function buildReport(
+  input: FinalizeSegmentInput,
+  rows: readonly SegmentRow[],
+  shards: readonly SegmentShardStats[],
+): SegmentReport {
   const flags: Record<string, number> = {};
   const reasons: Record<string, number> = {};
   let samples = 0;
@@ -74,7 +93,9 @@ export function buildReport(input: FinalizeSegmentInput, rows: readonly SegmentR
     samples += r.samples ?? 0;
     frames += r.frameCount ?? 0;
   }
-  const quarantinedItems = rows.filter((r) => r.status === 'quarantined').map((r) => ({ utteranceId: r.utteranceId, reason: r.reason ?? 'unknown' }));
+  const quarantinedItems = rows
+    .filter((r) => r.status === 'quarantined')
+    .map((r) => ({ utteranceId: r.utteranceId, reason: r.reason ?? 'unknown' }));
   const wallMs = Math.max(0, Date.now() - Date.parse(input.startedAt));
   return {
     dataset: input.dataset,

@@ -46,7 +46,7 @@ const MAX_TERMS = 32;
  */
 export function selectExpression(sorted: readonly number[], frame = 'n'): string {
   const runs: Array<[number, number]> = [];
-  for (let i = 0; i < sorted.length; ) {
+  for (let i = 0; i < sorted.length;) {
     let j = i;
     while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
     runs.push([sorted[i], sorted[j]]);

@@ -58,7 +58,12 @@ export class ShardWriter {
   }
 
   heartbeat(): void {
-    this.ctx.heartbeat({ shard: this.shardIndex, cursor: this.cursor, done: this.rows.size, total: this.committedAt.length });
+    this.ctx.heartbeat({
+      shard: this.shardIndex,
+      cursor: this.cursor,
+      done: this.rows.size,
+      total: this.committedAt.length,
+    });
   }
 
   readonly emit = async (row: ManifestRow, media: UtteranceMedia): Promise<void> => {
@@ -102,10 +107,13 @@ export class ShardWriter {
     } satisfies SegmentRow);
     if (ok) {
       const writes: Promise<unknown>[] = [];
-      if (media.audio) writes.push(this.store.put(this.keys.audio(id), encodeSegmentWav(media.audio), { contentType: 'audio/wav' }));
+      if (media.audio)
+        writes.push(this.store.put(this.keys.audio(id), encodeSegmentWav(media.audio), { contentType: 'audio/wav' }));
       if (media.frames) {
         const frames = media.frames;
-        writes.push(deflateRawAsync(frames, { level: DEFLATE_LEVEL }).then((z) => this.store.put(this.keys.frames(id), z)));
+        writes.push(
+          deflateRawAsync(frames, { level: DEFLATE_LEVEL }).then((z) => this.store.put(this.keys.frames(id), z)),
+        );
       }
       await Promise.all(writes);
     }

@@ -55,7 +55,10 @@ export async function segmentShardStep(input: SegmentShardInput, ctx: StepContex
   }
   const { index, first, count } = input.shard;
   const rows = await readManifestRows(store, input.manifestKey, { offset: first, limit: count });
-  if (rows.length !== count) throw new Error(`manifest ${input.manifestKey} has ${first + rows.length} rows, shard ${index} needs ${first + count}`);
+  if (rows.length !== count)
+    throw new Error(
+      `manifest ${input.manifestKey} has ${first + rows.length} rows, shard ${index} needs ${first + count}`,
+    );
   const resumedFrom = Number(ctx.resumeDetails<{ cursor?: number }>()?.cursor ?? 0);
 
   const reused = new Map<string, SegmentRow>();
@@ -64,7 +67,14 @@ export async function segmentShardStep(input: SegmentShardInput, ctx: StepContex
     if (row && row.utteranceId === r.utteranceId) reused.set(r.utteranceId, row);
   });
   const todo = rows.filter((r) => !reused.has(r.utteranceId));
-  const writer = new ShardWriter(store, keys, index, rows.map((r) => r.utteranceId), reused, ctx);
+  const writer = new ShardWriter(
+    store,
+    keys,
+    index,
+    rows.map((r) => r.utteranceId),
+    reused,
+    ctx,
+  );
   writer.heartbeat();
   const keepAlive = setInterval(() => writer.heartbeat(), KEEPALIVE_MS);
   const files = new MediaFiles(store);
@@ -94,7 +104,10 @@ export async function segmentShardStep(input: SegmentShardInput, ctx: StepContex
     ms: Math.round(performance.now() - started),
     resumedFrom,
   };
-  await store.put(stats.key, tableToParquet(segmentRowsToTable(all), { metadata: { [SHARD_STATS_METADATA]: JSON.stringify(stats) } }));
+  await store.put(
+    stats.key,
+    tableToParquet(segmentRowsToTable(all), { metadata: { [SHARD_STATS_METADATA]: JSON.stringify(stats) } }),
+  );
   return stats;
 }
 

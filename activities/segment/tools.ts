@@ -1,4 +1,12 @@
-import { ToolError, ffmpegPath, ffprobeJson, runTool, type ProbeResult, type RunToolOptions, type RunToolResult } from '../common/ffmpeg.ts';
+import {
+  ToolError,
+  ffmpegPath,
+  ffprobeJson,
+  runTool,
+  type ProbeResult,
+  type RunToolOptions,
+  type RunToolResult,
+} from '../common/ffmpeg.ts';
 import { runPiped, type PipedRunOptions, type PipedRunResult } from './ffmpeg-pipes.ts';
 
 /**
@@ -70,7 +78,11 @@ export function versionAtLeast(version: string, major: number, minor: number): b
 export function toolMessage(stderr: string, path?: string): string {
   const lines = stderr
     .split(/\r?\n/)
-    .map((l) => l.replace(/^\[[^\]]*@ 0x[0-9a-f]+\]\s*/i, '').replace(/^\[(?:panic|fatal|error|warning|info|verbose|debug)\]\s*/, ''))
+    .map((l) =>
+      l
+        .replace(/^\[[^\]]*@ 0x[0-9a-f]+\]\s*/i, '')
+        .replace(/^\[(?:panic|fatal|error|warning|info|verbose|debug)\]\s*/, ''),
+    )
     .map((l) => (path && l.startsWith(`${path}: `) ? l.slice(path.length + 2) : l))
     .map((l) => (path && l.startsWith(`file:${path}: `) ? l.slice(path.length + 7) : l))
     .map((l) => l.trim())

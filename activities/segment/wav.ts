@@ -34,7 +34,12 @@ export function parseWav(buf: Uint8Array): WavInfo | null {
     if (id === 'fmt ' && size >= 16 && body + 16 <= b.length) {
       let format = b.readUInt16LE(body);
       if (format === WAVE_FORMAT_EXTENSIBLE && size >= 40 && body + 26 <= b.length) format = b.readUInt16LE(body + 24);
-      fmt = { format, channels: b.readUInt16LE(body + 2), sampleRate: b.readUInt32LE(body + 4), bitsPerSample: b.readUInt16LE(body + 14) };
+      fmt = {
+        format,
+        channels: b.readUInt16LE(body + 2),
+        sampleRate: b.readUInt32LE(body + 4),
+        bitsPerSample: b.readUInt16LE(body + 14),
+      };
     } else if (id === 'data') {
       if (!fmt) return null;
       // Streamed WAVs carry 0 or 0xFFFFFFFF here; the bytes that are really there are what counts.
@@ -50,7 +55,12 @@ export function parseWav(buf: Uint8Array): WavInfo | null {
 
 /** True when the data can be stored as is: integer PCM, 16-bit, mono, 16 kHz. */
 export function isSegmentFormat(info: WavInfo): boolean {
-  return info.format === WAVE_FORMAT_PCM && info.bitsPerSample === 16 && info.channels === 1 && info.sampleRate === SEGMENT_SAMPLE_RATE;
+  return (
+    info.format === WAVE_FORMAT_PCM &&
+    info.bitsPerSample === 16 &&
+    info.channels === 1 &&
+    info.sampleRate === SEGMENT_SAMPLE_RATE
+  );
 }
 
 /** The PCM samples of a segment-format WAV (whole samples only). */

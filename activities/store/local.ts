@@ -43,7 +43,10 @@ export class LocalStore implements ObjectStore {
     const tmp = this.tmpPath(target);
     const hash = createHash('sha256');
     let size = 0;
-    const source = body instanceof Readable ? body : Readable.from([typeof body === 'string' ? Buffer.from(body) : Buffer.from(body)]);
+    const source =
+      body instanceof Readable
+        ? body
+        : Readable.from([typeof body === 'string' ? Buffer.from(body) : Buffer.from(body)]);
     const counter = new Transform({
       transform(chunk: Buffer, _enc, cb) {
         hash.update(chunk);
@@ -92,7 +95,10 @@ export class LocalStore implements ObjectStore {
       throw this.mapErr(err, key);
     }
     if (range && range.end !== undefined && range.end <= range.start) return Readable.from([]);
-    return createReadStream(p, range ? { start: range.start, end: range.end === undefined ? undefined : range.end - 1 } : {});
+    return createReadStream(
+      p,
+      range ? { start: range.start, end: range.end === undefined ? undefined : range.end - 1 } : {},
+    );
   }
 
   async getFile(key: string, path: string): Promise<void> {

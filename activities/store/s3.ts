@@ -97,7 +97,8 @@ export class S3Store implements ObjectStore {
     this.listPageSize = positiveInt('listPageSize', config.listPageSize ?? 1000);
     if (this.listPageSize > 1000) throw new RangeError('S3Store: listPageSize must be <= 1000');
     this.deleteBatchSize = positiveInt('deleteBatchSize', config.deleteBatchSize ?? MAX_DELETE_BATCH);
-    if (this.deleteBatchSize > MAX_DELETE_BATCH) throw new RangeError(`S3Store: deleteBatchSize must be <= ${MAX_DELETE_BATCH}`);
+    if (this.deleteBatchSize > MAX_DELETE_BATCH)
+      throw new RangeError(`S3Store: deleteBatchSize must be <= ${MAX_DELETE_BATCH}`);
 
     const endpoint = config.endpoint ? new URL(config.endpoint) : undefined;
     this.client = new S3Client({
@@ -152,7 +153,13 @@ export class S3Store implements ObjectStore {
     const { size } = await stat(path);
     // Whole MiB parts just large enough to stay under S3's part count for this file.
     const needed = Math.ceil(size / (MAX_PARTS * MiB)) * MiB;
-    return this.upload(key, objectKey, createReadStream(path, { highWaterMark: MiB }), Math.max(this.partSize, needed), opts);
+    return this.upload(
+      key,
+      objectKey,
+      createReadStream(path, { highWaterMark: MiB }),
+      Math.max(this.partSize, needed),
+      opts,
+    );
   }
 
   /**
@@ -190,7 +197,14 @@ export class S3Store implements ObjectStore {
       }
       const p: Promise<void> = this.client
         .send(
-          new UploadPartCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId, PartNumber: n, Body: data, ContentLength: data.length }),
+          new UploadPartCommand({
+            Bucket: this.bucket,
+            Key: objectKey,
+            UploadId: uploadId,
+            PartNumber: n,
+            Body: data,
+            ContentLength: data.length,
+          }),
           { abortSignal: abort.signal },
         )
         .then((out) => {
@@ -301,7 +315,11 @@ export class S3Store implements ObjectStore {
 
   async getStream(key: string, range?: { start: number; end?: number }): Promise<Readable> {
     if (range) {
-      if (!Number.isInteger(range.start) || range.start < 0 || (range.end !== undefined && !Number.isInteger(range.end))) {
+      if (
+        !Number.isInteger(range.start) ||
+        range.start < 0 ||
+        (range.end !== undefined && !Number.isInteger(range.end))
+      ) {
         throw new RangeError(`invalid byte range ${JSON.stringify(range)} for ${key}`);
       }
       if (range.end !== undefined && range.end <= range.start) {
@@ -378,7 +396,8 @@ export class S3Store implements ObjectStore {
         out.push({ key: o.Key.slice(root.length), size: o.Size ?? 0 });
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      if (page.IsTruncated && !token) throw new Error(`${this.describe}: truncated listing without a continuation token`);
+      if (page.IsTruncated && !token)
+        throw new Error(`${this.describe}: truncated listing without a continuation token`);
     } while (token);
     // S3 orders by UTF-8 bytes, LocalStore by UTF-16 code units; they differ above U+FFFF, and callers
     // rely on one order whichever store is configured.
@@ -407,7 +426,9 @@ export class S3Store implements ObjectStore {
       const errors = (out.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
       if (errors.length > 0) {
         const sample = errors.slice(0, 3).map((e) => `${e.Key}: ${e.Code} ${e.Message ?? ''}`.trim());
-        throw new Error(`${this.describe}: failed to delete ${errors.length} object(s) under ${prefix}: ${sample.join('; ')}`);
+        throw new Error(
+          `${this.describe}: failed to delete ${errors.length} object(s) under ${prefix}: ${sample.join('; ')}`,
+        );
       }
     }
     return objs.length;
@@ -479,5 +500,10 @@ function isNotFound(err: unknown): boolean {
 function isConflict(err: unknown): boolean {
   const e = err as SdkErrorShape | null;
   if (!e) return false;
-  return e.name === 'PreconditionFailed' || e.name === 'ConditionalRequestConflict' || statusOf(err) === 412 || statusOf(err) === 409;
+  return (
+    e.name === 'PreconditionFailed' ||
+    e.name === 'ConditionalRequestConflict' ||
+    statusOf(err) === 412 ||
+    statusOf(err) === 409
+  );
 }

@@ -54,14 +54,20 @@ export interface ObjectStore {
 }
 
 export class StoreNotFoundError extends Error {
-  constructor(readonly key: string, where: string) {
+  constructor(
+    readonly key: string,
+    where: string,
+  ) {
     super(`object not found: ${key} in ${where}`);
     this.name = 'StoreNotFoundError';
   }
 }
 
 export class StoreConflictError extends Error {
-  constructor(readonly key: string, where: string) {
+  constructor(
+    readonly key: string,
+    where: string,
+  ) {
     super(`object already exists: ${key} in ${where}`);
     this.name = 'StoreConflictError';
   }

@@ -10,8 +10,14 @@ import { planSplitsStep, type PlanSplitsInput, type PlanSplitsResult } from './s
  */
 export function createTrainActivities(runtime: Partial<ExtractRuntime> = {}) {
   return {
-    planSplits: stepActivity((input: PlanSplitsInput): Promise<PlanSplitsResult> => planSplitsStep(input), toStageFailure),
-    trainFold: stepActivity((input: TrainFoldInput, ctx): Promise<TrainFoldResult> => trainFoldStep(input, ctx, runtime), toStageFailure),
+    planSplits: stepActivity(
+      (input: PlanSplitsInput): Promise<PlanSplitsResult> => planSplitsStep(input),
+      toStageFailure,
+    ),
+    trainFold: stepActivity(
+      (input: TrainFoldInput, ctx): Promise<TrainFoldResult> => trainFoldStep(input, ctx, runtime),
+      toStageFailure,
+    ),
   };
 }
 

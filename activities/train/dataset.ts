@@ -91,7 +91,8 @@ class Sink {
   }
 
   put(t: Target, id: string, values: Float32Array, key: string, length?: number): void {
-    if (this.filled[t.part]![t.row]) throw new FeatureShardCorruptError(key, `utterance ${id} was already loaded from another ${this.modality} shard`);
+    if (this.filled[t.part]![t.row])
+      throw new FeatureShardCorruptError(key, `utterance ${id} was already loaded from another ${this.modality} shard`);
     this.filled[t.part]![t.row] = 1;
     this.values[t.part]!.set(values, t.row * this.width);
     if (length !== undefined) this.lengths[t.part]![t.row] = length;
@@ -108,7 +109,10 @@ export async function loadFeatureSets<K extends string>(
   const parts = names.map((k) => partitions[k]);
   const where = new Map<string, Target[]>();
   parts.forEach((p, part) => {
-    if (p.utteranceIds.length !== p.labels.length) throw new Error(`features: partition ${names[part]} has ${p.utteranceIds.length} ids and ${p.labels.length} labels`);
+    if (p.utteranceIds.length !== p.labels.length)
+      throw new Error(
+        `features: partition ${names[part]} has ${p.utteranceIds.length} ids and ${p.labels.length} labels`,
+      );
     p.utteranceIds.forEach((id, row) => {
       const list = where.get(id);
       if (list) list.push({ part, row });
@@ -133,7 +137,8 @@ export async function loadFeatureSets<K extends string>(
       }
       const groups = await openStoredParquet(store, ref.key);
       try {
-        const counts = modality === 'visual' ? await loadVisual(groups, where, sink) : await loadPooled(groups, where, sink);
+        const counts =
+          modality === 'visual' ? await loadVisual(groups, where, sink) : await loadPooled(groups, where, sink);
         shardsRead++;
         options.onShard?.({ modality, key: ref.key, ...counts });
       } finally {
@@ -150,7 +155,9 @@ export async function loadFeatureSets<K extends string>(
       }),
     );
     if (total > 0) {
-      throw new Error(`features: ${total} utterance(s) of the split have no ${modality} features in the given shards (e.g. ${missing.join(', ')}); quarantined utterances must be excluded from the splits`);
+      throw new Error(
+        `features: ${total} utterance(s) of the split have no ${modality} features in the given shards (e.g. ${missing.join(', ')}); quarantined utterances must be excluded from the splits`,
+      );
     }
   }
 
@@ -164,7 +171,9 @@ export async function loadFeatureSets<K extends string>(
       labels: Int32Array.from(parts[part]!.labels),
       ...(text ? { t: text.values[part] ?? new Float32Array(0) } : {}),
       ...(audio ? { a: audio.values[part] ?? new Float32Array(0) } : {}),
-      ...(visual ? { v: visual.values[part] ?? new Float32Array(0), vLengths: visual.lengths[part] ?? new Int32Array(0) } : {}),
+      ...(visual
+        ? { v: visual.values[part] ?? new Float32Array(0), vLengths: visual.lengths[part] ?? new Int32Array(0) }
+        : {}),
     };
   });
   const dims: FeatureDims = {
@@ -175,7 +184,11 @@ export async function loadFeatureSets<K extends string>(
   return { sets, dims, shardsRead, shardsSkipped };
 }
 
-async function loadPooled(groups: ParquetGroups, where: ReadonlyMap<string, Target[]>, sink: Sink): Promise<{ rows: number; used: number }> {
+async function loadPooled(
+  groups: ParquetGroups,
+  where: ReadonlyMap<string, Target[]>,
+  sink: Sink,
+): Promise<{ rows: number; used: number }> {
   let rows = 0;
   let used = 0;
   for (let g = 0; g < groups.groupRows.length; g++) {
@@ -190,7 +203,10 @@ async function loadPooled(groups: ParquetGroups, where: ReadonlyMap<string, Targ
       if (!targets) continue;
       const v = pooled.rows[j];
       if (status[j] !== 'ok' || !v) {
-        throw new FeatureShardCorruptError(groups.name, `row ${rows} (${id}) is ${status[j] ?? 'without status'} and has no ${sink.modality} features, but the split includes it; exclude quarantined utterances`);
+        throw new FeatureShardCorruptError(
+          groups.name,
+          `row ${rows} (${id}) is ${status[j] ?? 'without status'} and has no ${sink.modality} features, but the split includes it; exclude quarantined utterances`,
+        );
       }
       for (const target of targets) sink.put(target, id, v, groups.name);
       used++;
@@ -199,7 +215,11 @@ async function loadPooled(groups: ParquetGroups, where: ReadonlyMap<string, Targ
   return { rows, used };
 }
 
-async function loadVisual(groups: ParquetGroups, where: ReadonlyMap<string, Target[]>, sink: Sink): Promise<{ rows: number; used: number }> {
+async function loadVisual(
+  groups: ParquetGroups,
+  where: ReadonlyMap<string, Target[]>,
+  sink: Sink,
+): Promise<{ rows: number; used: number }> {
   const shape = vscShardShape(groups);
   sink.shape(shape.maxFrames * shape.dim, shape.maxFrames, groups.name);
   let rows = 0;

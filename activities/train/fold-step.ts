@@ -62,18 +62,34 @@ export interface TrainHeartbeat extends Record<string, unknown> {
 }
 
 /** The trainer configuration of a variant (model-spec sections 3-5). */
-export function trainerConfigFor(input: Pick<TrainFoldInput, 'dataset' | 'variant' | 'params' | 'features'>, numClasses: number): TrainerConfig {
+export function trainerConfigFor(
+  input: Pick<TrainFoldInput, 'dataset' | 'variant' | 'params' | 'features'>,
+  numClasses: number,
+): TrainerConfig {
   const p = TrainParamsSchema.parse(input.params);
   const f = input.features;
-  const model = presetModelConfig(p.preset, { text: f.text.dim, audio: f.audio.dim, visual: f.visual.dim, frames: f.visual.frames }, numClasses, {
-    dataset: input.dataset,
-    modalities: input.variant.modalities,
-    summary: p.summary,
-  });
-  const optimizer = { ...defaultOptimizerConfig(input.dataset), ...(p.lr !== undefined ? { lr: p.lr } : {}), weightDecay: p.weightDecay };
+  const model = presetModelConfig(
+    p.preset,
+    { text: f.text.dim, audio: f.audio.dim, visual: f.visual.dim, frames: f.visual.frames },
+    numClasses,
+    {
+      dataset: input.dataset,
+      modalities: input.variant.modalities,
+      summary: p.summary,
+    },
+  );
+  const optimizer = {
+    ...defaultOptimizerConfig(input.dataset),
+    ...(p.lr !== undefined ? { lr: p.lr } : {}),
+    weightDecay: p.weightDecay,
+  };
   return {
     model,
-    loss: { ...defaultLossConfig(), contrastiveWeight: input.variant.contrastive ? p.contrastiveWeight : 0, temperature: p.temperature },
+    loss: {
+      ...defaultLossConfig(),
+      contrastiveWeight: input.variant.contrastive ? p.contrastiveWeight : 0,
+      temperature: p.temperature,
+    },
     optimizer: p.clipGradNorm !== undefined ? { ...optimizer, clipGradNorm: p.clipGradNorm } : optimizer,
     batchSize: p.batchSize,
     maxEpochs: p.maxEpochs,
@@ -88,7 +104,11 @@ export function trainerConfigFor(input: Pick<TrainFoldInput, 'dataset' | 'varian
  * (their prefixes are content addresses themselves) and the trainer configuration. The checkpoint
  * interval is left out: it changes no weight.
  */
-export function trainKeyFor(input: Pick<TrainFoldInput, 'splitsKey' | 'variant' | 'features'>, foldName: string, cfg: TrainerConfig): string {
+export function trainKeyFor(
+  input: Pick<TrainFoldInput, 'splitsKey' | 'variant' | 'features'>,
+  foldName: string,
+  cfg: TrainerConfig,
+): string {
   const m = input.variant.modalities;
   return contentKey({
     stage: 'train/fold',
@@ -131,31 +151,51 @@ async function checkpointsNewestFirst(store: ObjectStore, trainKey: string): Pro
  * test split and commits everything under `models/<trainKey>/`. A committed training is returned
  * as it is: a rerun trains nothing.
  */
-export async function trainFoldStep(input: TrainFoldInput, ctx: StepContext, runtime: Partial<ExtractRuntime> = {}): Promise<TrainFoldResult> {
+export async function trainFoldStep(
+  input: TrainFoldInput,
+  ctx: StepContext,
+  runtime: Partial<ExtractRuntime> = {},
+): Promise<TrainFoldResult> {
   const started = performance.now();
   const rt = ExtractRuntimeSchema.parse(runtime);
   const store = createStore(input.store);
   const plan = await readSplitPlan(store, input.splitsKey);
   const fold = plan.folds[input.foldIndex];
-  if (!fold) throw new Error(`train: split plan ${input.splitsKey} has no fold ${input.foldIndex} (it has ${plan.folds.length})`);
+  if (!fold)
+    throw new Error(
+      `train: split plan ${input.splitsKey} has no fold ${input.foldIndex} (it has ${plan.folds.length})`,
+    );
   const cfg = trainerConfigFor(input, plan.classes.length);
   const trainKey = trainKeyFor(input, fold.name, cfg);
   const keys = modelKeys(trainKey);
   const done = await store.committed(modelPrefix(trainKey));
-  if (done) return { ...FoldTrainResultSchema.parse(JSON.parse((await store.get(keys.result)).toString('utf8'))), skipped: true };
+  if (done)
+    return {
+      ...FoldTrainResultSchema.parse(JSON.parse((await store.get(keys.result)).toString('utf8'))),
+      skipped: true,
+    };
 
   const beat = (d: Omit<TrainHeartbeat, 'trainKey'>) => ctx.heartbeat({ trainKey, ...d });
   beat({ phase: 'load' });
   const m = input.variant.modalities;
   const sources: FeatureSources = {
-    ...(m.includes('t') ? { text: await listShards(store, input.features.text.prefix, /^shards\/[^/]+\/features\.parquet$/) } : {}),
-    ...(m.includes('a') ? { audio: await listShards(store, input.features.audio.prefix, /^shards\/[^/]+\/features\.parquet$/) } : {}),
+    ...(m.includes('t')
+      ? { text: await listShards(store, input.features.text.prefix, /^shards\/[^/]+\/features\.parquet$/) }
+      : {}),
+    ...(m.includes('a')
+      ? { audio: await listShards(store, input.features.audio.prefix, /^shards\/[^/]+\/features\.parquet$/) }
+      : {}),
     ...(m.includes('v') ? { visual: await listShards(store, input.features.visual.prefix, /^[^/]+\.parquet$/) } : {}),
   };
-  const loaded = await loadFeatureSets(store, sources, { train: fold.train, validation: fold.validation, test: fold.test }, {
-    signal: ctx.signal,
-    onShard: (s) => beat({ phase: 'load', ...s }),
-  });
+  const loaded = await loadFeatureSets(
+    store,
+    sources,
+    { train: fold.train, validation: fold.validation, test: fold.test },
+    {
+      signal: ctx.signal,
+      onShard: (s) => beat({ phase: 'load', ...s }),
+    },
+  );
   const { train: trainSet, validation, test } = loaded.sets;
 
   // Resume: the newest checkpoint in the store that decodes. Heartbeats announce checkpoint keys for
@@ -164,7 +204,10 @@ export async function trainFoldStep(input: TrainFoldInput, ctx: StepContext, run
   let resumedFromStep = 0;
   let latest: string | undefined;
   // A final checkpoint means training finished and only the export was lost: nothing is retrained.
-  const candidates = [...((await store.exists(keys.final)) ? [keys.final] : []), ...(await checkpointsNewestFirst(store, trainKey))];
+  const candidates = [
+    ...((await store.exists(keys.final)) ? [keys.final] : []),
+    ...(await checkpointsNewestFirst(store, trainKey)),
+  ];
   for (const key of candidates) {
     try {
       const bytes = await store.get(key);
@@ -181,15 +224,31 @@ export async function trainFoldStep(input: TrainFoldInput, ctx: StepContext, run
   if (device === 'cuda') {
     const why = cudaLibrariesMissing();
     if (why) {
-      process.emitWarning(`the CUDA execution provider is not installed (${why}); training on the CPU`, { code: 'MER_CUDA_FALLBACK' });
+      process.emitWarning(`the CUDA execution provider is not installed (${why}); training on the CPU`, {
+        code: 'MER_CUDA_FALLBACK',
+      });
       device = 'cpu';
     }
   }
   const result = await train({ train: trainSet, ...(validation.n > 0 ? { validation } : {}) }, cfg, {
-    runtime: { executionProvider: device, deviceId: rt.deviceId, ...(rt.threads > 0 ? { threads: rt.threads } : {}), optimizationLevel: rt.graphOptimization },
+    runtime: {
+      executionProvider: device,
+      deviceId: rt.deviceId,
+      ...(rt.threads > 0 ? { threads: rt.threads } : {}),
+      optimizationLevel: rt.graphOptimization,
+    },
     ...(resumeFrom ? { resumeFrom } : {}),
     signal: ctx.signal,
-    onStep: (s) => beat({ phase: 'train', epoch: s.epoch, step: s.step, batch: s.batch, batches: s.batches, loss: s.loss, checkpointKey: latest }),
+    onStep: (s) =>
+      beat({
+        phase: 'train',
+        epoch: s.epoch,
+        step: s.step,
+        batch: s.batch,
+        batches: s.batches,
+        loss: s.loss,
+        checkpointKey: latest,
+      }),
     onCheckpoint: async (bytes, info) => {
       const key = info.final ? keys.final : keys.checkpoint(info.step);
       await store.put(key, bytes);
@@ -204,9 +263,13 @@ export async function trainFoldStep(input: TrainFoldInput, ctx: StepContext, run
   const finalCk = decodeCheckpoint(await store.get(keys.final));
   const shapes = new Map(finalCk.header.tensors.map((t) => [`${t.group}/${t.name}`, t.shape]));
   const { format: _f, version: _v, tensors: _t, rng: _r, ...meta } = finalCk.header;
-  const weights = encodeCheckpoint(meta, { params: result.weights.params, buffers: result.weights.buffers }, {
-    shapeOf: (group, name) => shapes.get(`${group}/${name}`) ?? shapes.get(`params/${name}`) ?? [],
-  });
+  const weights = encodeCheckpoint(
+    meta,
+    { params: result.weights.params, buffers: result.weights.buffers },
+    {
+      shapeOf: (group, name) => shapes.get(`${group}/${name}`) ?? shapes.get(`params/${name}`) ?? [],
+    },
+  );
   const onnx = result.exportInference({
     classes: plan.classes.join(','),
     dataset: input.dataset,
@@ -215,7 +278,10 @@ export async function trainFoldStep(input: TrainFoldInput, ctx: StepContext, run
     trainKey,
     ...(input.inference ? { mer_inference: JSON.stringify({ ...input.inference, classes: plan.classes }) } : {}),
   });
-  const predicted = await predict(onnx, test, { executionProvider: device, ...(rt.threads > 0 ? { threads: rt.threads } : {}) });
+  const predicted = await predict(onnx, test, {
+    executionProvider: device,
+    ...(rt.threads > 0 ? { threads: rt.threads } : {}),
+  });
   const testMetrics = classificationMetrics(test.labels, predicted.predicted, plan.classes.length);
   const bestRecord = result.best ? result.history[result.best.epoch] : undefined;
 
@@ -233,29 +299,61 @@ export async function trainFoldStep(input: TrainFoldInput, ctx: StepContext, run
     optimistic: fold.optimistic,
     bestEpoch: result.best?.epoch ?? null,
     validation: bestRecord?.validation ?? null,
-    test: { accuracy: testMetrics.accuracy, weightedF1: testMetrics.weightedF1, macroF1: testMetrics.macroF1, n: testMetrics.n },
+    test: {
+      accuracy: testMetrics.accuracy,
+      weightedF1: testMetrics.weightedF1,
+      macroF1: testMetrics.macroF1,
+      n: testMetrics.n,
+    },
     epochs: result.history.length,
     steps: result.steps,
     stoppedEarly: result.stoppedEarly,
     resumedFromStep,
     seconds: (performance.now() - started) / 1000,
     executionProvider: device,
-    keys: { onnx: keys.onnx, weights: keys.weights, final: keys.final, history: keys.history, predictions: keys.predictions },
+    keys: {
+      onnx: keys.onnx,
+      weights: keys.weights,
+      final: keys.final,
+      history: keys.history,
+      predictions: keys.predictions,
+    },
   };
   await store.put(keys.weights, weights);
   await store.put(keys.onnx, onnx);
-  await store.put(keys.history, JSON.stringify({ trainKey, variant: input.variant.name, fold: fold.name, best: result.best, history: result.history }, null, 2));
+  await store.put(
+    keys.history,
+    JSON.stringify(
+      { trainKey, variant: input.variant.name, fold: fold.name, best: result.best, history: result.history },
+      null,
+      2,
+    ),
+  );
   await store.put(
     keys.predictions,
     predictionsToParquet(
-      { utteranceIds: fold.test.utteranceIds, fold: fold.name, labels: test.labels, predicted: predicted.predicted, probabilities: predicted.probabilities, classes: plan.classes },
+      {
+        utteranceIds: fold.test.utteranceIds,
+        fold: fold.name,
+        labels: test.labels,
+        predicted: predicted.predicted,
+        probabilities: predicted.probabilities,
+        classes: plan.classes,
+      },
       { 'mer.trainKey': trainKey, 'mer.variant': input.variant.name },
     ),
   );
   await store.put(keys.result, JSON.stringify(summary, null, 2));
   await store.commit(modelPrefix(trainKey), {
     stage: 'train/fold',
-    summary: { variant: summary.variant, fold: summary.fold, bestEpoch: summary.bestEpoch, test: summary.test, steps: summary.steps, resumedFromStep },
+    summary: {
+      variant: summary.variant,
+      fold: summary.fold,
+      bestEpoch: summary.bestEpoch,
+      test: summary.test,
+      steps: summary.steps,
+      resumedFromStep,
+    },
   });
   // The final checkpoint stays (continued training needs its optimiser state); mid-run ones go.
   for (const old of await checkpointsNewestFirst(store, trainKey)) await store.delete(old);

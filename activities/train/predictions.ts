@@ -1,4 +1,16 @@
-import { Field, FixedSizeList, Float32, Int32, RecordBatch, Schema, Struct, Table, Utf8, makeData, vectorFromArray } from 'apache-arrow';
+import {
+  Field,
+  FixedSizeList,
+  Float32,
+  Int32,
+  RecordBatch,
+  Schema,
+  Struct,
+  Table,
+  Utf8,
+  makeData,
+  vectorFromArray,
+} from 'apache-arrow';
 import { parquetToTable, tableToParquet } from '../common/parquet.ts';
 
 /**
@@ -27,24 +39,38 @@ export function predictionsSchema(classes: readonly string[], meta: Record<strin
       new Field('predicted', new Int32(), false),
       new Field('probabilities', new FixedSizeList(classes.length, new Field('item', new Float32(), false)), false),
     ],
-    new Map([['mer.schema', 'test-predictions'], ['mer.schemaVersion', '1'], ['mer.classes', JSON.stringify(classes)], ...Object.entries(meta)]),
+    new Map([
+      ['mer.schema', 'test-predictions'],
+      ['mer.schemaVersion', '1'],
+      ['mer.classes', JSON.stringify(classes)],
+      ...Object.entries(meta),
+    ]),
   );
 }
 
 export function predictionsToParquet(rows: PredictionRows, meta: Record<string, string> = {}): Uint8Array {
   const n = rows.utteranceIds.length;
   const c = rows.classes.length;
-  if (typeof rows.fold !== 'string' && rows.fold.length !== n) throw new RangeError(`predictions: ${rows.fold.length} folds for ${n} rows`);
+  if (typeof rows.fold !== 'string' && rows.fold.length !== n)
+    throw new RangeError(`predictions: ${rows.fold.length} folds for ${n} rows`);
   if (rows.labels.length !== n || rows.predicted.length !== n || rows.probabilities.length !== n * c) {
-    throw new RangeError(`predictions: ${n} ids, ${rows.labels.length} labels, ${rows.predicted.length} predictions, ${rows.probabilities.length} probabilities for ${c} classes`);
+    throw new RangeError(
+      `predictions: ${n} ids, ${rows.labels.length} labels, ${rows.predicted.length} predictions, ${rows.probabilities.length} probabilities for ${c} classes`,
+    );
   }
   const schema = predictionsSchema(rows.classes, meta);
   const children = [
     vectorFromArray([...rows.utteranceIds], new Utf8()).data[0]!,
-    vectorFromArray(typeof rows.fold === 'string' ? new Array<string>(n).fill(rows.fold) : [...rows.fold], new Utf8()).data[0]!,
+    vectorFromArray(typeof rows.fold === 'string' ? new Array<string>(n).fill(rows.fold) : [...rows.fold], new Utf8())
+      .data[0]!,
     makeData({ type: new Int32(), length: n, nullCount: 0, data: rows.labels }),
     makeData({ type: new Int32(), length: n, nullCount: 0, data: rows.predicted }),
-    makeData({ type: schema.fields[4]!.type as FixedSizeList, length: n, nullCount: 0, child: makeData({ type: new Float32(), length: n * c, nullCount: 0, data: rows.probabilities }) }),
+    makeData({
+      type: schema.fields[4]!.type as FixedSizeList,
+      length: n,
+      nullCount: 0,
+      child: makeData({ type: new Float32(), length: n * c, nullCount: 0, data: rows.probabilities }),
+    }),
   ];
   const struct = makeData({ type: new Struct(schema.fields), length: n, nullCount: 0, children });
   return tableToParquet(new Table(schema, [new RecordBatch(schema, struct)]), { dictionary: false });
@@ -56,7 +82,8 @@ export function parquetToPredictions(bytes: Uint8Array, name: string): Predictio
   const fail = (msg: string): never => {
     throw new Error(`predictions ${name}: ${msg}`);
   };
-  if (table.schema.metadata.get('mer.schema') !== 'test-predictions') fail('not a test-predictions file (metadata mer.schema)');
+  if (table.schema.metadata.get('mer.schema') !== 'test-predictions')
+    fail('not a test-predictions file (metadata mer.schema)');
   let classes: string[] = [];
   try {
     classes = JSON.parse(table.schema.metadata.get('mer.classes') ?? '') as string[];
@@ -79,7 +106,8 @@ export function parquetToPredictions(bytes: Uint8Array, name: string): Predictio
     i++;
   }
   for (let r = 0; r < ids.length; r++) {
-    if (!(labels[r]! >= 0 && labels[r]! < c) || !(predicted[r]! >= 0 && predicted[r]! < c)) fail(`row ${r} (${ids[r]}): class index outside 0..${c - 1}`);
+    if (!(labels[r]! >= 0 && labels[r]! < c) || !(predicted[r]! >= 0 && predicted[r]! < c))
+      fail(`row ${r} (${ids[r]}): class index outside 0..${c - 1}`);
   }
   return { utteranceIds: ids, fold: folds, labels, predicted, probabilities, classes };
 }

@@ -1,6 +1,13 @@
 import { arrowTableToRows } from '../../schemas/manifest.ts';
 import type { StoreSpec } from '../../schemas/store.ts';
-import { SplitParamsSchema, SplitPlanSchema, type FoldSummaryShape, type SplitParams, type SplitParamsInput, type SplitPlan } from '../../schemas/train.ts';
+import {
+  SplitParamsSchema,
+  SplitPlanSchema,
+  type FoldSummaryShape,
+  type SplitParams,
+  type SplitParamsInput,
+  type SplitPlan,
+} from '../../schemas/train.ts';
 import { parquetToTable } from '../common/parquet.ts';
 import { createStore } from '../store/index.ts';
 import type { ObjectStore } from '../store/types.ts';
@@ -61,7 +68,8 @@ export async function planSplitsStep(input: PlanSplitsInput): Promise<PlanSplits
   const store = createStore(input.store);
   const params = SplitParamsSchema.parse(input.params);
   const exclude = new Set(input.exclude ?? []);
-  if (input.quarantineFrom?.length) for (const id of await readQuarantined(store, input.quarantineFrom)) exclude.add(id);
+  if (input.quarantineFrom?.length)
+    for (const id of await readQuarantined(store, input.quarantineFrom)) exclude.add(id);
   // The manifest's store key is itself a content address (it names the manifest key).
   const key = splitsKey(input.manifest, params, exclude);
   if (await store.committed(splitsPrefix(key))) return summarise(key, await readSplitPlan(store, key), true);
@@ -69,7 +77,10 @@ export async function planSplitsStep(input: PlanSplitsInput): Promise<PlanSplits
   const plan = buildSplits({ rows, params, exclude });
   await store.put(splitPlanKey(key), JSON.stringify(plan));
   const result = summarise(key, plan, false);
-  await store.commit(splitsPrefix(key), { stage: 'train/splits', summary: { manifest: input.manifest, optimistic: plan.optimistic, counts: plan.counts, folds: plan.folds.length } });
+  await store.commit(splitsPrefix(key), {
+    stage: 'train/splits',
+    summary: { manifest: input.manifest, optimistic: plan.optimistic, counts: plan.counts, folds: plan.folds.length },
+  });
   return result;
 }
 

@@ -44,7 +44,11 @@ export interface SplitInput {
 }
 
 /** Cache key of a split plan: the manifest it came from, the parameters and the exclusions. */
-export function splitsKey(manifestKey: string, params: SplitParams | SplitParamsInput, exclude: Iterable<string> = []): string {
+export function splitsKey(
+  manifestKey: string,
+  params: SplitParams | SplitParamsInput,
+  exclude: Iterable<string> = [],
+): string {
   return contentKey({
     stage: 'train/splits',
     code: SPLITS_CODE_VERSION,
@@ -79,7 +83,14 @@ function partition(rows: readonly ManifestRow[]): Partition {
   return { utteranceIds: rows.map((r) => r.utteranceId), labels: rows.map((r) => r.labelIndex) };
 }
 
-function fold(index: number, name: string, testGroup: string, parts: { train: ManifestRow[]; validation: ManifestRow[]; test: ManifestRow[] }, validationRule: string, optimistic = false): Fold {
+function fold(
+  index: number,
+  name: string,
+  testGroup: string,
+  parts: { train: ManifestRow[]; validation: ManifestRow[]; test: ManifestRow[] },
+  validationRule: string,
+  optimistic = false,
+): Fold {
   for (const [what, rows] of Object.entries(parts)) {
     if (rows.length === 0) throw new Error(`splits: fold ${name} has an empty ${what} split`);
   }
@@ -103,7 +114,10 @@ function sessionOf(r: ManifestRow): number {
 function loso(rows: ManifestRow[], params: SplitParams): Fold[] {
   const sessions = [...new Set(rows.map(sessionOf))].sort((a, b) => a - b);
   const minimum = params.losoValidation === 'session' ? 3 : 2;
-  if (sessions.length < minimum) throw new Error(`splits: loso with ${params.losoValidation} validation needs ${minimum} sessions, the manifest has ${sessions.join(', ') || 'none'}`);
+  if (sessions.length < minimum)
+    throw new Error(
+      `splits: loso with ${params.losoValidation} validation needs ${minimum} sessions, the manifest has ${sessions.join(', ') || 'none'}`,
+    );
   return sessions.map((s, i) => {
     const v = sessions[(i + 1) % sessions.length]!;
     const test = rows.filter((r) => r.session === s);
@@ -120,7 +134,13 @@ function loso(rows: ManifestRow[], params: SplitParams): Fold[] {
       inValidation = (r) => r.session === v && r.speaker === speaker;
       rule = `speaker ${speaker} of Session${v} (unseen in training; the partner's turns stay in training)`;
     }
-    return fold(i, `loso-Session${s}`, `Session${s}`, { train: rest.filter((r) => !inValidation(r)), validation: rest.filter(inValidation), test }, rule);
+    return fold(
+      i,
+      `loso-Session${s}`,
+      `Session${s}`,
+      { train: rest.filter((r) => !inValidation(r)), validation: rest.filter(inValidation), test },
+      rule,
+    );
   });
 }
 
@@ -130,13 +150,26 @@ function s5(rows: ManifestRow[], params: SplitParams): Fold[] {
   const held = new Set(s4.slice(-n));
   const isValidation = (r: ManifestRow) => r.session === 4 && held.has(r.dialogueId);
   const train = rows.filter((r) => sessionOf(r) >= 1 && sessionOf(r) <= 4 && !isValidation(r));
-  const shown = s4.length <= n ? `all ${s4.length} dialogues of Session4` : `the last ${n} of ${s4.length} dialogues of Session4 (${s4[s4.length - n]} .. ${s4[s4.length - 1]})`;
-  return [fold(0, 's5', 'Session5', { train, validation: rows.filter(isValidation), test: rows.filter((r) => r.session === 5) }, shown)];
+  const shown =
+    s4.length <= n
+      ? `all ${s4.length} dialogues of Session4`
+      : `the last ${n} of ${s4.length} dialogues of Session4 (${s4[s4.length - n]} .. ${s4[s4.length - 1]})`;
+  return [
+    fold(
+      0,
+      's5',
+      'Session5',
+      { train, validation: rows.filter(isValidation), test: rows.filter((r) => r.session === 5) },
+      shown,
+    ),
+  ];
 }
 
 function official(rows: ManifestRow[]): Fold[] {
   const by = (split: string) => rows.filter((r) => r.split === split);
-  return [fold(0, 'official', 'test', { train: by('train'), validation: by('dev'), test: by('test') }, "MELD's dev split")];
+  return [
+    fold(0, 'official', 'test', { train: by('train'), validation: by('dev'), test: by('test') }, "MELD's dev split"),
+  ];
 }
 
 function paper(rows: ManifestRow[], params: SplitParams): Fold[] {
@@ -156,7 +189,14 @@ function paper(rows: ManifestRow[], params: SplitParams): Fold[] {
   return Array.from({ length: k }, (_, f) => {
     const test = rows.filter((_, i) => foldOf[i] === f);
     const train = rows.filter((_, i) => foldOf[i] !== f);
-    return fold(f, `paper-${String(f).padStart(width, '0')}`, `fold ${f} of ${k}`, { train, validation: test, test }, 'the test fold itself (reference protocol: optimistic)', true);
+    return fold(
+      f,
+      `paper-${String(f).padStart(width, '0')}`,
+      `fold ${f} of ${k}`,
+      { train, validation: test, test },
+      'the test fold itself (reference protocol: optimistic)',
+      true,
+    );
   });
 }
 
@@ -164,16 +204,20 @@ function paper(rows: ManifestRow[], params: SplitParams): Fold[] {
 export function assertNoLeakage(plan: Pick<SplitPlan, 'folds'>): void {
   for (const f of plan.folds) {
     const train = new Set(f.train.utteranceIds);
-    if (train.size !== f.train.utteranceIds.length) throw new Error(`splits: fold ${f.name} lists a training utterance twice`);
+    if (train.size !== f.train.utteranceIds.length)
+      throw new Error(`splits: fold ${f.name} lists a training utterance twice`);
     const leak = (what: string, ids: readonly string[], into: ReadonlySet<string>, intoName: string) => {
       const hit = ids.find((id) => into.has(id));
       if (hit !== undefined) throw new Error(`splits: fold ${f.name}: ${what} utterance ${hit} is also in ${intoName}`);
     };
     leak('validation', f.validation.utteranceIds, train, 'train');
     leak('test', f.test.utteranceIds, train, 'train');
-    const sameAsTest = f.validation.utteranceIds.length === f.test.utteranceIds.length && f.validation.utteranceIds.every((id, i) => id === f.test.utteranceIds[i]);
+    const sameAsTest =
+      f.validation.utteranceIds.length === f.test.utteranceIds.length &&
+      f.validation.utteranceIds.every((id, i) => id === f.test.utteranceIds[i]);
     if (f.optimistic) {
-      if (!sameAsTest) throw new Error(`splits: fold ${f.name} is marked optimistic but validates on other data than its test split`);
+      if (!sameAsTest)
+        throw new Error(`splits: fold ${f.name} is marked optimistic but validates on other data than its test split`);
     } else {
       leak('validation', f.validation.utteranceIds, new Set(f.test.utteranceIds), 'test');
     }
@@ -189,30 +233,45 @@ export function buildSplits(input: SplitInput): SplitPlan {
   const seen = new Set<string>();
   for (const r of rows) {
     if (r.dataset !== dataset || r.labelSet !== labelSet) {
-      throw new Error(`splits: row ${r.utteranceId} is ${r.dataset}/${r.labelSet}, the manifest is ${dataset}/${labelSet}`);
+      throw new Error(
+        `splits: row ${r.utteranceId} is ${r.dataset}/${r.labelSet}, the manifest is ${dataset}/${labelSet}`,
+      );
     }
     if (seen.has(r.utteranceId)) throw new Error(`splits: utterance ${r.utteranceId} appears twice in the manifest`);
     seen.add(r.utteranceId);
-    if (r.labelIndex >= def.classes.length) throw new Error(`splits: row ${r.utteranceId} has class ${r.labelIndex}, ${labelSet} has ${def.classes.length}`);
+    if (r.labelIndex >= def.classes.length)
+      throw new Error(`splits: row ${r.utteranceId} has class ${r.labelIndex}, ${labelSet} has ${def.classes.length}`);
   }
   if (!PROTOCOLS_BY_DATASET[dataset].includes(params.protocol)) {
-    throw new Error(`splits: protocol ${params.protocol} does not apply to ${dataset} (use ${PROTOCOLS_BY_DATASET[dataset].join(' or ')})`);
+    throw new Error(
+      `splits: protocol ${params.protocol} does not apply to ${dataset} (use ${PROTOCOLS_BY_DATASET[dataset].join(' or ')})`,
+    );
   }
   const exclude = new Set(input.exclude ?? []);
   const labelled = rows.filter((r) => r.labelIndex >= 0);
-  const used = labelled.filter((r) => !exclude.has(r.utteranceId)).sort((a, b) => (a.utteranceId < b.utteranceId ? -1 : a.utteranceId > b.utteranceId ? 1 : 0));
+  const used = labelled
+    .filter((r) => !exclude.has(r.utteranceId))
+    .sort((a, b) => (a.utteranceId < b.utteranceId ? -1 : a.utteranceId > b.utteranceId ? 1 : 0));
   const folds =
-    params.protocol === 'loso' ? loso(used, params)
-    : params.protocol === 's5' ? s5(used, params)
-    : params.protocol === 'official' ? official(used)
-    : paper(used, params);
+    params.protocol === 'loso'
+      ? loso(used, params)
+      : params.protocol === 's5'
+        ? s5(used, params)
+        : params.protocol === 'official'
+          ? official(used)
+          : paper(used, params);
   const plan: SplitPlan = {
     dataset,
     labelSet,
     classes: [...def.classes],
     params,
     optimistic: folds.some((f) => f.optimistic),
-    counts: { rows: rows.length, unlabelled: rows.length - labelled.length, excluded: labelled.length - used.length, used: used.length },
+    counts: {
+      rows: rows.length,
+      unlabelled: rows.length - labelled.length,
+      excluded: labelled.length - used.length,
+      used: used.length,
+    },
     folds,
   };
   assertNoLeakage(plan);

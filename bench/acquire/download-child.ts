@@ -38,7 +38,8 @@ if (url === '--baseline') {
   };
   console.log(JSON.stringify(out));
 } else {
-  if (!url || !storeRoot || !chunk) throw new Error('usage: download-child.ts <url> <storeRoot> <chunkBytes> | --baseline');
+  if (!url || !storeRoot || !chunk)
+    throw new Error('usage: download-child.ts <url> <storeRoot> <chunkBytes> | --baseline');
   const store = new LocalStore(storeRoot);
   const t0 = performance.now();
   const r = await downloadToStore({ store, url, partsPrefix: 'downloads/bench', chunkBytes: Number(chunk) });

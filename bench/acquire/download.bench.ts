@@ -34,7 +34,10 @@ const childScript = fileURLToPath(new URL('./download-child.ts', import.meta.url
 
 async function runChild(args: string[]): Promise<DownloadChildResult> {
   const r = await exec(process.execPath, ['--import', 'tsx', childScript, ...args]);
-  if (r.code !== 0) throw new Error(`download-child ${args.join(' ')} exited ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  if (r.code !== 0)
+    throw new Error(
+      `download-child ${args.join(' ')} exited ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`,
+    );
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as DownloadChildResult;
 }
 
@@ -68,7 +71,12 @@ async function startServer(source: string) {
       res.writeHead(416, { 'Content-Range': `bytes */${size}` }).end();
       return;
     }
-    const headers = { 'Content-Length': size - start, 'Accept-Ranges': 'bytes', ETag: `"bench-${size}"`, 'Last-Modified': 'Mon, 01 Jan 2024 00:00:00 GMT' };
+    const headers = {
+      'Content-Length': size - start,
+      'Accept-Ranges': 'bytes',
+      ETag: `"bench-${size}"`,
+      'Last-Modified': 'Mon, 01 Jan 2024 00:00:00 GMT',
+    };
     if (range) res.writeHead(206, { ...headers, 'Content-Range': `bytes ${start}-${size - 1}/${size}` });
     else res.writeHead(200, headers);
     createReadStream(source, { start, end: size - 1, highWaterMark: MiB }).pipe(res);
@@ -109,7 +117,9 @@ export default async function run(): Promise<BenchRow[]> {
         const r = await runChild([url, storeRoot, String(PART_BYTES)]);
         rmSync(storeRoot, { recursive: true, force: true });
         if (r.totalBytes !== size.bytes || r.parts !== Math.ceil(size.bytes / PART_BYTES)) {
-          throw new Error(`downloadToStore stored ${r.totalBytes} bytes in ${r.parts} parts; expected ${size.bytes} bytes`);
+          throw new Error(
+            `downloadToStore stored ${r.totalBytes} bytes in ${r.parts} parts; expected ${size.bytes} bytes`,
+          );
         }
         oursMs.push(r.ms);
         rss = Math.max(rss, r.peakRssKiB);
@@ -144,7 +154,10 @@ export default async function run(): Promise<BenchRow[]> {
       rows.push(row);
     }
     for (let i = 0; i < SIZES.length; i++) {
-      const growth = i > 0 ? `; ${((peaks[i] - peaks[0]) / 1024).toFixed(1)} MiB more than at ${SIZES[0].label} for ${SIZES[i].bytes / SIZES[0].bytes}x the data` : '';
+      const growth =
+        i > 0
+          ? `; ${((peaks[i] - peaks[0]) / 1024).toFixed(1)} MiB more than at ${SIZES[0].label} for ${SIZES[i].bytes / SIZES[0].bytes}x the data`
+          : '';
       rows.push({
         bench: BENCH,
         metric: `peak RSS downloading ${SIZES[i].label}`,

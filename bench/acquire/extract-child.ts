@@ -46,7 +46,12 @@ if (archive === '--baseline') {
   if (!archive || !storeRoot) throw new Error('usage: extract-child.ts <archive> <storeRoot> | --baseline');
   const store = new LocalStore(storeRoot);
   const t0 = performance.now();
-  const r = await extractToStore({ store, input: { kind: 'file', path: archive }, archiveName: basename(archive), destPrefix: 'raw/files' });
+  const r = await extractToStore({
+    store,
+    input: { kind: 'file', path: archive },
+    archiveName: basename(archive),
+    destPrefix: 'raw/files',
+  });
   const ms = performance.now() - t0;
   const out: ExtractChildResult = {
     ms,

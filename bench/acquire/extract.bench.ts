@@ -55,7 +55,10 @@ export function exec(cmd: string, args: string[], cwd = repoRoot): Promise<Proc>
 
 async function runChild(args: string[]): Promise<ExtractChildResult> {
   const r = await exec(process.execPath, ['--import', 'tsx', childScript, ...args]);
-  if (r.code !== 0) throw new Error(`extract-child ${args.join(' ')} exited ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  if (r.code !== 0)
+    throw new Error(
+      `extract-child ${args.join(' ')} exited ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`,
+    );
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as ExtractChildResult;
 }
 
@@ -107,7 +110,10 @@ function writeSession(root: string, k: number, pool: Buffer, rand: () => number)
     const size = Math.min(SESSION_BYTES - bytes, Math.round(100_000 + rand() * 400_000));
     if (size < 1024) break;
     const dialog = Math.floor(n / 40);
-    put(`sentences/wav/Ses0${k}_dialog${dialog}/Ses0${k}_dialog${dialog}_F${String(n % 40).padStart(3, '0')}.wav`, size);
+    put(
+      `sentences/wav/Ses0${k}_dialog${dialog}/Ses0${k}_dialog${dialog}_F${String(n % 40).padStart(3, '0')}.wav`,
+      size,
+    );
     n++;
   }
   return { files, bytes };
@@ -126,7 +132,8 @@ export default async function run(): Promise<BenchRow[]> {
     const pool = semiCompressiblePool();
     const rand = lcg(42);
     const sessions: Array<{ files: number; bytes: number }> = [];
-    for (let k = 1; k <= Math.max(...SIZES.map((s) => s.sessions)); k++) sessions.push(writeSession(src, k, pool, rand));
+    for (let k = 1; k <= Math.max(...SIZES.map((s) => s.sessions)); k++)
+      sessions.push(writeSession(src, k, pool, rand));
 
     const baseline = await runChild(['--baseline']);
     const rows: BenchRow[] = [];
@@ -157,7 +164,9 @@ export default async function run(): Promise<BenchRow[]> {
         const r = await runChild([archive, storeRoot]);
         rmSync(storeRoot, { recursive: true, force: true });
         if (r.files !== expectFiles || r.bytesOut !== expectBytes) {
-          throw new Error(`extractToStore wrote ${r.files} files / ${r.bytesOut} bytes; the archive holds ${expectFiles} / ${expectBytes}`);
+          throw new Error(
+            `extractToStore wrote ${r.files} files / ${r.bytesOut} bytes; the archive holds ${expectFiles} / ${expectBytes}`,
+          );
         }
         oursMs.push(r.ms);
         rss = Math.max(rss, r.peakRssKiB);
@@ -183,7 +192,10 @@ export default async function run(): Promise<BenchRow[]> {
     }
     for (let i = 0; i < SIZES.length; i++) {
       const mib = peaks[i] / 1024;
-      const growth = i > 0 ? `; ${((peaks[i] - peaks[0]) / 1024).toFixed(1)} MiB more than at ${SIZES[0].label} for ${SIZES[i].sessions / SIZES[0].sessions}x the data` : '';
+      const growth =
+        i > 0
+          ? `; ${((peaks[i] - peaks[0]) / 1024).toFixed(1)} MiB more than at ${SIZES[0].label} for ${SIZES[i].sessions / SIZES[0].sessions}x the data`
+          : '';
       rows.push({
         bench: BENCH,
         metric: `peak RSS extracting ${SIZES[i].label} tar.gz`,

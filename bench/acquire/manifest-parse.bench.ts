@@ -85,12 +85,30 @@ function corpusOf(readable: Map<string, Uint8Array>, listed: CorpusFile[]): Gene
 
 // Majority labels in roughly the release's proportions (10,039 turns), 'xxx' (no majority) included.
 const IEMOCAP_LABELS = [
-  ['xxx', 2507], ['fru', 1849], ['neu', 1708], ['ang', 1103], ['sad', 1084], ['exc', 1041],
-  ['hap', 595], ['sur', 107], ['fea', 40], ['oth', 3], ['dis', 2],
+  ['xxx', 2507],
+  ['fru', 1849],
+  ['neu', 1708],
+  ['ang', 1103],
+  ['sad', 1084],
+  ['exc', 1041],
+  ['hap', 595],
+  ['sur', 107],
+  ['fea', 40],
+  ['oth', 3],
+  ['dis', 2],
 ] as const;
 const CATEGORY_NAME: Record<string, string> = {
-  xxx: 'Other', fru: 'Frustration', neu: 'Neutral state', ang: 'Anger', sad: 'Sadness', exc: 'Excited',
-  hap: 'Happiness', sur: 'Surprise', fea: 'Fear', oth: 'Other', dis: 'Disgust',
+  xxx: 'Other',
+  fru: 'Frustration',
+  neu: 'Neutral state',
+  ang: 'Anger',
+  sad: 'Sadness',
+  exc: 'Excited',
+  hap: 'Happiness',
+  sur: 'Surprise',
+  fea: 'Fear',
+  oth: 'Other',
+  dis: 'Disgust',
 };
 
 function iemocapDialogs(): string[] {
@@ -129,7 +147,7 @@ export function generateIemocapCorpus(seed = 1): GeneratedCorpus & { turns: numb
     let clock = rand() * 5;
     for (let i = 0; i < n; i++) {
       // Mostly alternating, with the occasional run of turns by one speaker.
-      const spk = (i % 2 === 0) !== (rand() < 0.15) ? 'F' : 'M';
+      const spk = (i % 2 === 0) !== rand() < 0.15 ? 'F' : 'M';
       const id = `${dialog}_${spk}${String(counters[spk]++).padStart(3, '0')}`;
       const start = clock + 0.2 + rand() * 2;
       const end = start + 0.8 + rand() * 7;
@@ -151,13 +169,20 @@ export function generateIemocapCorpus(seed = 1): GeneratedCorpus & { turns: numb
       const noise = rand() < 0.08 ? ` [${rand() < 0.5 ? 'LAUGHTER' : 'BREATHING'}]` : '';
       transcript.push(`${id} [${t3pad(start)}-${t3pad(end)}]: ${sentence(rand, 1, 22)}${noise}`);
       // Unevaluated overlap turns (XX ids) sit between the evaluated ones, as in the release.
-      if (rand() < 0.03) transcript.push(`${dialog}_${spk === 'F' ? 'M' : 'F'}XX${int(rand, 0, 9)} [${t3pad(end)}-${t3pad(end + 0.5)}]: [LAUGHTER]`);
+      if (rand() < 0.03)
+        transcript.push(
+          `${dialog}_${spk === 'F' ? 'M' : 'F'}XX${int(rand, 0, 9)} [${t3pad(end)}-${t3pad(end + 0.5)}]: [LAUGHTER]`,
+        );
 
       const wavBytes = Math.round((end - start) * 32_000) + 44;
       listed.push({ path: `${S}/sentences/wav/${dialog}/${id}.wav`, size: wavBytes });
-      for (const ext of ['wdseg', 'phseg', 'syseg']) listed.push({ path: `${S}/sentences/ForcedAlignment/${dialog}/${id}.${ext}`, size: int(rand, 400, 6000) });
+      for (const ext of ['wdseg', 'phseg', 'syseg'])
+        listed.push({ path: `${S}/sentences/ForcedAlignment/${dialog}/${id}.${ext}`, size: int(rand, 400, 6000) });
       for (const mocap of ['MOCAP_rotated', 'MOCAP_head', 'MOCAP_hand']) {
-        listed.push({ path: `${S}/sentences/${mocap}/${dialog}/${id}.txt`, size: Math.round((end - start) * 120 * 900) });
+        listed.push({
+          path: `${S}/sentences/${mocap}/${dialog}/${id}.txt`,
+          size: Math.round((end - start) * 120 * 900),
+        });
       }
       turns++;
     }
@@ -189,11 +214,26 @@ const MELD_SPLIT_SIZES = [
   { split: 'test', rows: 2610, dialogues: 280, csv: 'test_sent_emo.csv', clips: 'test/output_repeated_splits_test' },
 ] as const;
 const MELD_EMOTION_WEIGHTS = [
-  ['neutral', 47], ['joy', 17], ['surprise', 12], ['anger', 11], ['sadness', 7], ['disgust', 3], ['fear', 3],
+  ['neutral', 47],
+  ['joy', 17],
+  ['surprise', 12],
+  ['anger', 11],
+  ['sadness', 7],
+  ['disgust', 3],
+  ['fear', 3],
 ] as const;
 const SPEAKERS = [
-  ['Rachel', 16], ['Ross', 15], ['Chandler', 14], ['Monica', 14], ['Joey', 14], ['Phoebe', 13],
-  ['The Interviewer', 1], ['Mr. Geller', 1], ['Janice', 1], ['Mike', 1], ['Emily', 1],
+  ['Rachel', 16],
+  ['Ross', 15],
+  ['Chandler', 14],
+  ['Monica', 14],
+  ['Joey', 14],
+  ['Phoebe', 13],
+  ['The Interviewer', 1],
+  ['Mr. Geller', 1],
+  ['Janice', 1],
+  ['Mike', 1],
+  ['Emily', 1],
 ] as const;
 
 function sentimentOf(rand: () => number, emotion: string): string {
@@ -266,7 +306,8 @@ export function generateMeldCorpus(seed = 2): GeneratedCorpus & { csvRows: numbe
           `${sr++},${meldUtterance(rand)},${speaker},${emotion},${sentimentOf(rand, emotion)},${d},${u},${season},${episode},"${meldTime(start)}","${meldTime(end)}"`,
         );
         // A handful of clips are missing from the release; the rest are listed with mp4-like sizes.
-        if (rand() > 0.001) listed.push({ path: `${R}/${spec.clips}/dia${d}_utt${u}.mp4`, size: Math.round((end - start) * 180_000) });
+        if (rand() > 0.001)
+          listed.push({ path: `${R}/${spec.clips}/dia${d}_utt${u}.mp4`, size: Math.round((end - start) * 180_000) });
         csvRows++;
       }
     }
@@ -284,7 +325,9 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-async function timeBuild(build: () => Promise<ManifestBuildResult>): Promise<{ ms: number; result: ManifestBuildResult }> {
+async function timeBuild(
+  build: () => Promise<ManifestBuildResult>,
+): Promise<{ ms: number; result: ManifestBuildResult }> {
   let result = await build();
   for (let i = 1; i < WARMUP; i++) result = await build();
   const times: number[] = [];
@@ -300,19 +343,45 @@ export default async function run(): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const iemocap = generateIemocapCorpus();
   const cases = [
-    { name: 'IEMOCAP', corpus: iemocap, labelSet: '6class' as const, build: buildIemocapManifest, shape: `${iemocap.dialogs} dialogs in 5 sessions` },
-    { name: 'MELD', corpus: generateMeldCorpus(), labelSet: 'meld7' as const, build: buildMeldManifest, shape: '3 CSVs (train/dev/test, CRLF, quoted fields, curly punctuation)' },
+    {
+      name: 'IEMOCAP',
+      corpus: iemocap,
+      labelSet: '6class' as const,
+      build: buildIemocapManifest,
+      shape: `${iemocap.dialogs} dialogs in 5 sessions`,
+    },
+    {
+      name: 'MELD',
+      corpus: generateMeldCorpus(),
+      labelSet: 'meld7' as const,
+      build: buildMeldManifest,
+      shape: '3 CSVs (train/dev/test, CRLF, quoted fields, curly punctuation)',
+    },
   ];
   for (const c of cases) {
     const { files, read, annotationBytes, annotationFiles } = c.corpus;
-    const { ms, result } = await timeBuild(() => c.build({ files, read, keyPrefix: 'raw/files', labelSet: c.labelSet }));
+    const { ms, result } = await timeBuild(() =>
+      c.build({ files, read, keyPrefix: 'raw/files', labelSet: c.labelSet }),
+    );
     const utterances = result.rows.length;
     const mb = annotationBytes / 1e6;
     const common =
       `${utterances} rows from ${c.shape}; ${annotationFiles} annotation files (${mb.toFixed(2)} MB) read from memory, ` +
       `${files.length} files listed; ${result.issues.length} issues; median of ${TIMED} runs after ${WARMUP} warm-up, ${ms.toFixed(0)} ms per build incl. row validation`;
-    rows.push({ bench: BENCH, metric: `${c.name} manifest utterances/s`, value: (utterances / ms) * 1000, unit: 'utt/s', notes: common });
-    rows.push({ bench: BENCH, metric: `${c.name} annotation text MB/s`, value: mb / (ms / 1000), unit: 'MB/s', notes: 'MB = 10^6 bytes of annotation text read' });
+    rows.push({
+      bench: BENCH,
+      metric: `${c.name} manifest utterances/s`,
+      value: (utterances / ms) * 1000,
+      unit: 'utt/s',
+      notes: common,
+    });
+    rows.push({
+      bench: BENCH,
+      metric: `${c.name} annotation text MB/s`,
+      value: mb / (ms / 1000),
+      unit: 'MB/s',
+      notes: 'MB = 10^6 bytes of annotation text read',
+    });
   }
   return rows;
 }

@@ -11,7 +11,17 @@
  * MB/s is over the table's Arrow IPC size (the uncompressed columnar bytes), the same figure for write
  * and read. Median of a few runs after a warm-up; everything is in memory.
  */
-import { Field, FixedSizeList, Float32, Table, Utf8, makeData, makeVector, tableToIPC, vectorFromArray } from 'apache-arrow';
+import {
+  Field,
+  FixedSizeList,
+  Float32,
+  Table,
+  Utf8,
+  makeData,
+  makeVector,
+  tableToIPC,
+  vectorFromArray,
+} from 'apache-arrow';
 import { fileURLToPath } from 'node:url';
 import { buildMeldManifest } from '../../activities/acquire/meld.ts';
 import { parquetToTable, tableToParquet } from '../../activities/common/parquet.ts';
@@ -85,7 +95,14 @@ function measure(table: Table): Measured {
     writes.push(t1 - t0);
     reads.push(t2 - t1);
   }
-  return { coldWriteMs, coldReadMs, writeMs: median(writes), readMs: median(reads), fileBytes: bytes.length, ipcBytes: tableToIPC(table, 'stream').byteLength };
+  return {
+    coldWriteMs,
+    coldReadMs,
+    writeMs: median(writes),
+    readMs: median(reads),
+    fileBytes: bytes.length,
+    ipcBytes: tableToIPC(table, 'stream').byteLength,
+  };
 }
 
 export default async function run(): Promise<BenchRow[]> {
@@ -111,12 +128,29 @@ export default async function run(): Promise<BenchRow[]> {
   }
 
   const meld = generateMeldCorpus();
-  const built = await buildMeldManifest({ files: meld.files, read: meld.read, keyPrefix: 'raw/files', labelSet: 'meld7' });
+  const built = await buildMeldManifest({
+    files: meld.files,
+    read: meld.read,
+    keyPrefix: 'raw/files',
+    labelSet: 'meld7',
+  });
   const man = measure(rowsToArrowTable(built.rows));
   const manMb = man.ipcBytes / 1e6;
   const manCommon = `${built.rows.length} MELD manifest rows (28 columns), ${manMb.toFixed(2)} MB Arrow -> ${(man.fileBytes / 1e6).toFixed(2)} MB parquet (zstd); median of ${TIMED} after ${WARMUP} warm-up`;
-  rows.push({ bench: BENCH, metric: 'manifest write MB/s', value: manMb / (man.writeMs / 1000), unit: 'MB/s', notes: `${(man.writeMs / 1000).toFixed(3)} s warm, ${(man.coldWriteMs / 1000).toFixed(3)} s first call; ${manCommon}` });
-  rows.push({ bench: BENCH, metric: 'manifest read MB/s', value: manMb / (man.readMs / 1000), unit: 'MB/s', notes: `${(man.readMs / 1000).toFixed(3)} s warm, ${(man.coldReadMs / 1000).toFixed(3)} s first call; ${manCommon}` });
+  rows.push({
+    bench: BENCH,
+    metric: 'manifest write MB/s',
+    value: manMb / (man.writeMs / 1000),
+    unit: 'MB/s',
+    notes: `${(man.writeMs / 1000).toFixed(3)} s warm, ${(man.coldWriteMs / 1000).toFixed(3)} s first call; ${manCommon}`,
+  });
+  rows.push({
+    bench: BENCH,
+    metric: 'manifest read MB/s',
+    value: manMb / (man.readMs / 1000),
+    unit: 'MB/s',
+    notes: `${(man.readMs / 1000).toFixed(3)} s warm, ${(man.coldReadMs / 1000).toFixed(3)} s first call; ${manCommon}`,
+  });
   return rows;
 }
 

@@ -66,14 +66,19 @@ function measure(data: Float32Array[], params: VscParamsInput, guided: boolean):
     const t0 = performance.now();
     for (const x of data) {
       // Guidance is per utterance: its cost belongs to the measured rate.
-      const guide = guided ? createGuidance(p.guidanceSeed, { text: TEXT, audio: AUDIO, visual: DIM }).apply(t, a) : null;
+      const guide = guided
+        ? createGuidance(p.guidanceSeed, { text: TEXT, audio: AUDIO, visual: DIM }).apply(t, a)
+        : null;
       out += vsc.compress(x, FRAMES, guide).length;
     }
     return performance.now() - t0;
   };
   pass();
   const times = Array.from({ length: TIMED }, pass);
-  return { perSecond: data.length / (median(times) / 1000), ratio: reduction(data.length * FRAMES * TOKENS * DIM, out * DIM).ratio };
+  return {
+    perSecond: data.length / (median(times) / 1000),
+    ratio: reduction(data.length * FRAMES * TOKENS * DIM, out * DIM).ratio,
+  };
 }
 
 export default async function run(): Promise<BenchRow[]> {
@@ -90,8 +95,21 @@ export default async function run(): Promise<BenchRow[]> {
     for (const v of variants) {
       if (kind === 'scene' && v.name.startsWith('reference')) continue;
       const m = measure(data[kind], v.params, v.guided);
-      rows.push({ bench: BENCH, metric: `${kind}: ${v.name} utterances/s`, value: m.perSecond, unit: 'utt/s', notes: `${shape}; median of ${TIMED} after a warm-up; one core` });
-      if (!v.guided) rows.push({ bench: BENCH, metric: `${kind}: ${v.name} reduction`, value: m.ratio, unit: 'x', notes: 'input values / valid output values (padding excluded)' });
+      rows.push({
+        bench: BENCH,
+        metric: `${kind}: ${v.name} utterances/s`,
+        value: m.perSecond,
+        unit: 'utt/s',
+        notes: `${shape}; median of ${TIMED} after a warm-up; one core`,
+      });
+      if (!v.guided)
+        rows.push({
+          bench: BENCH,
+          metric: `${kind}: ${v.name} reduction`,
+          value: m.ratio,
+          unit: 'x',
+          notes: 'input values / valid output values (padding excluded)',
+        });
     }
   }
   const blob = encodeFloat16(data.scene[0]!);
@@ -101,7 +119,13 @@ export default async function run(): Promise<BenchRow[]> {
     decodeFloat16(blob, out);
     return performance.now() - t0;
   });
-  rows.push({ bench: BENCH, metric: 'float16 decode of one utterance', value: median(times), unit: 'ms', notes: `${FRAMES * TOKENS * DIM} values (${(blob.length / 1e6).toFixed(2)} MB)` });
+  rows.push({
+    bench: BENCH,
+    metric: 'float16 decode of one utterance',
+    value: median(times),
+    unit: 'ms',
+    notes: `${FRAMES * TOKENS * DIM} values (${(blob.length / 1e6).toFixed(2)} MB)`,
+  });
   return rows;
 }
 

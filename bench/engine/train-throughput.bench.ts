@@ -22,7 +22,10 @@ import type { BenchRow } from '../types.ts';
 const BATCH = 32;
 const DIMS = { text: 768, audio: 768, visual: 768, frames: 15 };
 const CLASSES = 6;
-const STEPS: Record<Preset, { warmup: number; timed: number }> = { compact: { warmup: 3, timed: 20 }, paper: { warmup: 2, timed: 6 } };
+const STEPS: Record<Preset, { warmup: number; timed: number }> = {
+  compact: { warmup: 3, timed: 20 },
+  paper: { warmup: 2, timed: 6 },
+};
 const BENCH = 'engine/train-throughput';
 
 interface Measured {
@@ -77,16 +80,32 @@ interface TorchResult {
 
 function measureTorch(preset: Preset, threads: number): TorchResult | string {
   const python = process.env.MER_TORCH_PYTHON;
-  if (!python) return 'set MER_TORCH_PYTHON to a python with torch (see scripts/engine/README.md) to measure the PyTorch reference';
+  if (!python)
+    return 'set MER_TORCH_PYTHON to a python with torch (see scripts/engine/README.md) to measure the PyTorch reference';
   if (!existsSync(python)) return `MER_TORCH_PYTHON=${python} does not exist`;
   const script = fileURLToPath(new URL('../../scripts/engine/torch_bench.py', import.meta.url));
   const { warmup, timed } = STEPS[preset];
   const run = spawnSync(
     python,
-    [script, '--preset', preset, '--threads', String(threads), '--batch', String(BATCH), '--steps', String(timed), '--warmup', String(warmup), '--dims', `${DIMS.text},${DIMS.audio},${DIMS.visual},${DIMS.frames},${CLASSES}`],
+    [
+      script,
+      '--preset',
+      preset,
+      '--threads',
+      String(threads),
+      '--batch',
+      String(BATCH),
+      '--steps',
+      String(timed),
+      '--warmup',
+      String(warmup),
+      '--dims',
+      `${DIMS.text},${DIMS.audio},${DIMS.visual},${DIMS.frames},${CLASSES}`,
+    ],
     { encoding: 'utf8', timeout: 600_000, env: { ...process.env, OMP_NUM_THREADS: String(threads) } },
   );
-  if (run.status !== 0) return `PyTorch reference failed: ${(run.stderr || run.error?.message || '').trim().split('\n').slice(-1)[0]}`;
+  if (run.status !== 0)
+    return `PyTorch reference failed: ${(run.stderr || run.error?.message || '').trim().split('\n').slice(-1)[0]}`;
   try {
     return JSON.parse(run.stdout.trim().split('\n').pop()!) as TorchResult;
   } catch {

@@ -47,7 +47,10 @@ export function modelFolders(): { dir: Record<Modality, string>; note: string } 
   const real = process.env.MER_REAL_MODELS ?? '/tmp/mer-real-models';
   const names = { text: 'bert-base-uncased', audio: 'wav2vec2-base', visual: 'swin-tiny-patch4-window7-224' };
   if (existsSync(join(real, names.text, 'onnx/model.onnx'))) {
-    return { dir: { text: join(real, names.text), audio: join(real, names.audio), visual: join(real, names.visual) }, note: `real-size random-weight models in ${real}` };
+    return {
+      dir: { text: join(real, names.text), audio: join(real, names.audio), visual: join(real, names.visual) },
+      note: `real-size random-weight models in ${real}`,
+    };
   }
   const tiny = fileURLToPath(new URL('../../test/fixtures/models/', import.meta.url));
   return {
@@ -56,11 +59,17 @@ export function modelFolders(): { dir: Record<Modality, string>; note: string } 
   };
 }
 
-const WORDS = 'i you know what the hell is going on here okay so we were just talking about that really great party last night and she said no way'.split(' ');
+const WORDS =
+  'i you know what the hell is going on here okay so we were just talking about that really great party last night and she said no way'.split(
+    ' ',
+  );
 export function benchTexts(count: number): string[] {
   return Array.from({ length: count }, (_, i) => {
     const len = 5 + ((i * 7) % 26);
-    return Array.from({ length: len }, (_, j) => WORDS[(i * 13 + j * 5) % WORDS.length]).join(' ') + (i % 3 === 0 ? '?' : '.');
+    return (
+      Array.from({ length: len }, (_, j) => WORDS[(i * 13 + j * 5) % WORDS.length]).join(' ') +
+      (i % 3 === 0 ? '?' : '.')
+    );
   });
 }
 
@@ -83,7 +92,10 @@ async function matmulGflops(threads: number): Promise<number> {
   g.output(matmul(a, b), 'y');
   const session = await openSession(serializeGraph(g), { threads });
   try {
-    const feeds = { a: new ort.Tensor('float32', new Float32Array(m * k).fill(0.5), [m, k]), b: new ort.Tensor('float32', new Float32Array(k * nn).fill(0.25), [k, nn]) };
+    const feeds = {
+      a: new ort.Tensor('float32', new Float32Array(m * k).fill(0.5), [m, k]),
+      b: new ort.Tensor('float32', new Float32Array(k * nn).fill(0.25), [k, nn]),
+    };
     const ms = await timeIt(() => session.run(feeds), 3, 15);
     return (2 * m * k * nn) / (ms * 1e6);
   } finally {
@@ -101,9 +113,16 @@ interface PythonRef {
   max_abs_diff_ort_torch?: number;
 }
 
-function pythonReference(kind: Modality, model: string, tensors: Tensors, threads: number, iters: number): PythonRef | string {
+function pythonReference(
+  kind: Modality,
+  model: string,
+  tensors: Tensors,
+  threads: number,
+  iters: number,
+): PythonRef | string {
   const python = process.env.MER_EXTRACT_PYTHON;
-  if (!python) return 'set MER_EXTRACT_PYTHON to a python with torch, transformers and onnxruntime (scripts/extract/README.md)';
+  if (!python)
+    return 'set MER_EXTRACT_PYTHON to a python with torch, transformers and onnxruntime (scripts/extract/README.md)';
   if (!existsSync(python)) return `MER_EXTRACT_PYTHON=${python} does not exist`;
   const dir = mkdtempSync(join(tmpdir(), 'mer-extract-bench-'));
   try {
@@ -114,12 +133,29 @@ function pythonReference(kind: Modality, model: string, tensors: Tensors, thread
     }
     writeFileSync(join(dir, 'inputs.json'), JSON.stringify({ tensors: spec }));
     const script = fileURLToPath(new URL('../../scripts/extract/bench_reference.py', import.meta.url));
-    const run = spawnSync(python, [script, '--model', model, '--kind', kind, '--inputs', join(dir, 'inputs.json'), '--threads', String(threads), '--iters', String(iters)], {
-      encoding: 'utf8',
-      timeout: 600_000,
-      env: { ...process.env, OMP_NUM_THREADS: String(threads) },
-    });
-    if (run.status !== 0) return `Python reference failed: ${(run.stderr || run.error?.message || '').trim().split('\n').slice(-1)[0]}`;
+    const run = spawnSync(
+      python,
+      [
+        script,
+        '--model',
+        model,
+        '--kind',
+        kind,
+        '--inputs',
+        join(dir, 'inputs.json'),
+        '--threads',
+        String(threads),
+        '--iters',
+        String(iters),
+      ],
+      {
+        encoding: 'utf8',
+        timeout: 600_000,
+        env: { ...process.env, OMP_NUM_THREADS: String(threads) },
+      },
+    );
+    if (run.status !== 0)
+      return `Python reference failed: ${(run.stderr || run.error?.message || '').trim().split('\n').slice(-1)[0]}`;
     return JSON.parse(run.stdout.trim().split('\n').pop()!) as PythonRef;
   } catch (err) {
     return `Python reference failed: ${String(err)}`;
@@ -209,8 +245,13 @@ interface ChildResult {
 
 function shardChild(modality: Modality, dir: string, size: number, threads: number): ChildResult | string {
   const child = join(here, 'shard-child.ts');
-  const run = spawnSync(process.execPath, ['--import', 'tsx', child, modality, dir, String(size), String(threads)], { encoding: 'utf8', timeout: 600_000, env: { ...process.env, NODE_OPTIONS: '' } });
-  if (run.status !== 0) return `shard child failed: ${(run.stderr || run.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`;
+  const run = spawnSync(process.execPath, ['--import', 'tsx', child, modality, dir, String(size), String(threads)], {
+    encoding: 'utf8',
+    timeout: 600_000,
+    env: { ...process.env, NODE_OPTIONS: '' },
+  });
+  if (run.status !== 0)
+    return `shard child failed: ${(run.stderr || run.error?.message || '').trim().split('\n').slice(-3).join(' | ')}`;
   return JSON.parse(run.stdout.trim().split('\n').pop()!) as ChildResult;
 }
 
@@ -219,7 +260,13 @@ export default async function run(): Promise<BenchRow[]> {
   const { dir, note } = modelFolders();
   const rows: BenchRow[] = [];
   const peak = await matmulGflops(threads);
-  rows.push({ bench: BENCH, metric: 'onnxruntime MatMul GFLOP/s', value: peak, unit: 'GFLOP/s', notes: `[512 x 768] x [768 x 768] float32, ${threads} thread(s): the ceiling the encoders are compared with` });
+  rows.push({
+    bench: BENCH,
+    metric: 'onnxruntime MatMul GFLOP/s',
+    value: peak,
+    unit: 'GFLOP/s',
+    notes: `[512 x 768] x [768 x 768] float32, ${threads} thread(s): the ceiling the encoders are compared with`,
+  });
 
   for (const measure of [measureText, measureAudio, measureVisual]) {
     const kind = measure === measureText ? 'text' : measure === measureAudio ? 'audio' : 'visual';
@@ -229,12 +276,22 @@ export default async function run(): Promise<BenchRow[]> {
     const common = `${m.shape}; ${threads} thread(s), CPU; ${note}`;
     const ref = pythonReference(kind, dir[kind], m.tensors, threads, kind === 'visual' ? 4 : 7);
     const refPerSecond = (ms: number) => (m.items / ms) * 1000;
-    const base: BenchRow = { bench: BENCH, metric: `${kind} ${m.unit} (onnxruntime-node)`, value: perSecond, unit: m.unit, notes: `${m.ms.toFixed(1)} ms per call; ${common}` };
+    const base: BenchRow = {
+      bench: BENCH,
+      metric: `${kind} ${m.unit} (onnxruntime-node)`,
+      value: perSecond,
+      unit: m.unit,
+      notes: `${m.ms.toFixed(1)} ms per call; ${common}`,
+    };
     if (typeof ref === 'string') {
       base.notes += `; references missing: ${ref}`;
       rows.push(base);
     } else {
-      rows.push({ ...base, reference: { name: `Python onnxruntime ${ref.onnxruntime}`, value: refPerSecond(ref.ort_ms) }, ratio: ref.ort_ms / m.ms });
+      rows.push({
+        ...base,
+        reference: { name: `Python onnxruntime ${ref.onnxruntime}`, value: refPerSecond(ref.ort_ms) },
+        ratio: ref.ort_ms / m.ms,
+      });
       if (ref.torch_ms !== undefined) {
         rows.push({
           bench: BENCH,
@@ -247,7 +304,14 @@ export default async function run(): Promise<BenchRow[]> {
         });
       }
     }
-    if (kind === 'audio') rows.push({ bench: BENCH, metric: 'audio seconds per second', value: (AUDIO_SECONDS / m.ms) * 1000, unit: 'x real time', notes: common });
+    if (kind === 'audio')
+      rows.push({
+        bench: BENCH,
+        metric: 'audio seconds per second',
+        value: (AUDIO_SECONDS / m.ms) * 1000,
+        unit: 'x real time',
+        notes: common,
+      });
     const gflops = m.flops / (m.ms * 1e6);
     rows.push({
       bench: BENCH,
@@ -264,7 +328,13 @@ export default async function run(): Promise<BenchRow[]> {
     for (const size of SHARD_SIZES) {
       const r = shardChild(kind, dir[kind], size, threads);
       if (typeof r === 'string') {
-        rows.push({ bench: BENCH, metric: `${kind} shard activity, ${size} utterances`, value: NaN, unit: 'utterances/s', notes: r });
+        rows.push({
+          bench: BENCH,
+          metric: `${kind} shard activity, ${size} utterances`,
+          value: NaN,
+          unit: 'utterances/s',
+          notes: r,
+        });
         continue;
       }
       const common = `${r.shards} shards of ${size} utterances in one process, ${r.sessions} session(s) created; ${threads} thread(s); ${note}`;

@@ -6,7 +6,13 @@
 type Config = Record<string, unknown>;
 const n = (c: Config, k: string): number => Number(c[k]);
 
-function transformerFlops(layers: number, tokens: number, hidden: number, inter: number, attendedTokens = tokens): number {
+function transformerFlops(
+  layers: number,
+  tokens: number,
+  hidden: number,
+  inter: number,
+  attendedTokens = tokens,
+): number {
   const projections = 4 * 2 * tokens * hidden * hidden;
   const scores = 2 * 2 * tokens * attendedTokens * hidden;
   const mlp = 2 * 2 * tokens * hidden * inter;

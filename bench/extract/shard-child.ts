@@ -37,20 +37,44 @@ try {
   }));
   const seg = await buildSegments(store, `bench-${modality}-${size}`, utterances, size);
   const params = ExtractParamsSchema.parse({ [modality]: { model } });
-  const base = { store: spec, modality, segmentPrefix: seg.segmentPrefix, shardKeys: seg.shardKeys, manifestKey: seg.manifestKey, params };
+  const base = {
+    store: spec,
+    modality,
+    segmentPrefix: seg.segmentPrefix,
+    shardKeys: seg.shardKeys,
+    manifestKey: seg.manifestKey,
+    params,
+  };
   const plan = await planExtractStep(base);
-  const runtime = { device: 'cpu' as const, deviceId: 0, threads: Number(threadsArg), graphOptimization: 'all' as const };
+  const runtime = {
+    device: 'cpu' as const,
+    deviceId: 0,
+    threads: Number(threadsArg),
+    graphOptimization: 'all' as const,
+  };
   const peaks: number[] = [];
   const shardSeconds: number[] = [];
   for (const shardKey of seg.shardKeys) {
     const t0 = performance.now();
-    await extractShardStep({ ...base, shardKey, featuresPrefix: plan.featuresPrefix, modelSha256: plan.modelSha256 }, localStepContext(), runtime);
+    await extractShardStep(
+      { ...base, shardKey, featuresPrefix: plan.featuresPrefix, modelSha256: plan.modelSha256 },
+      localStepContext(),
+      runtime,
+    );
     shardSeconds.push((performance.now() - t0) / 1000);
     peaks.push(peakRssKiB() / 1024);
   }
   await closeStores();
   console.log(
-    JSON.stringify({ modality, utterancesPerShard: size, shards: seg.shardKeys.length, shardSeconds, maxRssMiB: peakRssKiB() / 1024, peakAfterShardsMiB: peaks, sessions: sessionsCreated() }),
+    JSON.stringify({
+      modality,
+      utterancesPerShard: size,
+      shards: seg.shardKeys.length,
+      shardSeconds,
+      maxRssMiB: peakRssKiB() / 1024,
+      peakAfterShardsMiB: peaks,
+      sessions: sessionsCreated(),
+    }),
   );
 } finally {
   rmSync(root, { recursive: true, force: true });

@@ -17,12 +17,20 @@ export interface BenchCorpus {
   acquired: DatasetAcquireResult;
 }
 
-export async function acquireCorpus(work: string, dataset: 'iemocap' | 'meld', scale: SynthScale): Promise<BenchCorpus> {
+export async function acquireCorpus(
+  work: string,
+  dataset: 'iemocap' | 'meld',
+  scale: SynthScale,
+): Promise<BenchCorpus> {
   const synth = await synthesize({ dataset, out: join(work, `${dataset}-${scale}`), archive: true, seed: 3, scale });
   const store: StoreSpecResolved = { kind: 'local', root: join(work, 'store') };
   const a = await acquireDirect({
     store,
-    plan: { dataset, source: { kind: 'archive', path: synth.archive! }, labels: dataset === 'iemocap' ? '6class' : 'meld7' },
+    plan: {
+      dataset,
+      source: { kind: 'archive', path: synth.archive! },
+      labels: dataset === 'iemocap' ? '6class' : 'meld7',
+    },
     acquire: AcquireParamsSchema.parse({}),
   });
   return {
@@ -45,7 +53,9 @@ export async function acquireCorpus(work: string, dataset: 'iemocap' | 'meld', s
 export async function replicate(corpus: BenchCorpus, times: number): Promise<BenchCorpus> {
   const store = createStore(corpus.store);
   const rows = await readManifestRows(store, corpus.acquired.manifestKey);
-  const many = Array.from({ length: times }, (_, k) => rows.map((r) => ({ ...r, utteranceId: `${r.utteranceId}_r${k}` }))).flat();
+  const many = Array.from({ length: times }, (_, k) =>
+    rows.map((r) => ({ ...r, utteranceId: `${r.utteranceId}_r${k}` })),
+  ).flat();
   const key = `bench/manifests/${corpus.acquired.dataset}-x${times}.parquet`;
   await store.put(key, tableToParquet(rowsToArrowTable(many)));
   return { store: corpus.store, acquired: { ...corpus.acquired, manifestKey: key, rows: many.length } };

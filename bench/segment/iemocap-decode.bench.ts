@@ -11,7 +11,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ffmpegPath, ffmpegVersion, runTool } from '../../activities/common/ffmpeg.ts';
-import { decodeAll, videoStreamOf, type DecodeStrategy, type FrameRequest, type VideoStream } from '../../activities/segment/frames.ts';
+import {
+  decodeAll,
+  videoStreamOf,
+  type DecodeStrategy,
+  type FrameRequest,
+  type VideoStream,
+} from '../../activities/segment/frames.ts';
 import { iemocapCropRect } from '../../activities/segment/geometry.ts';
 import { frameIndexes, sampleTimes } from '../../activities/segment/sampling.ts';
 import { SegmentTools } from '../../activities/segment/tools.ts';
@@ -24,7 +30,7 @@ const TURNS = 28;
 
 function turns(): Array<{ start: number; end: number; side: 'left' | 'right' }> {
   let s = 17;
-  const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+  const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
   const out: Array<{ start: number; end: number; side: 'left' | 'right' }> = [];
   let t = 1;
   for (let i = 0; i < TURNS; i++) {
@@ -40,16 +46,37 @@ async function makeDialog(path: string, seconds: number, gop: number): Promise<v
   await runTool(
     await ffmpegPath(),
     [
-      '-nostdin', '-hide_banner', '-loglevel', 'error', '-y',
-      '-f', 'lavfi', '-i', `testsrc2=s=720x480:r=30000/1001:d=${seconds.toFixed(3)}`,
-      '-c:v', 'mpeg4', '-vtag', 'DX50', '-q:v', '4', '-g', String(gop), '-bf', '0',
+      '-nostdin',
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      `testsrc2=s=720x480:r=30000/1001:d=${seconds.toFixed(3)}`,
+      '-c:v',
+      'mpeg4',
+      '-vtag',
+      'DX50',
+      '-q:v',
+      '4',
+      '-g',
+      String(gop),
+      '-bf',
+      '0',
       path,
     ],
     { timeoutMs: 300_000 },
   );
 }
 
-async function timeStrategy(tools: SegmentTools, video: VideoStream, requests: FrameRequest<number>[], strategy: DecodeStrategy): Promise<number> {
+async function timeStrategy(
+  tools: SegmentTools,
+  video: VideoStream,
+  requests: FrameRequest<number>[],
+  strategy: DecodeStrategy,
+): Promise<number> {
   const t0 = performance.now();
   let got = 0;
   await decodeAll(strategy, tools, video, requests, 'pad', async (_r, out) => {
@@ -80,7 +107,8 @@ export default async function run(): Promise<BenchRow[]> {
       const ms: Record<DecodeStrategy, number[]> = { dialog: [], utterance: [] };
       for (let rep = 0; rep < REPS; rep++) {
         // Alternated, so drift in machine load hits both alike.
-        for (const strategy of ['dialog', 'utterance'] as const) ms[strategy].push(await timeStrategy(tools, v, requests, strategy));
+        for (const strategy of ['dialog', 'utterance'] as const)
+          ms[strategy].push(await timeStrategy(tools, v, requests, strategy));
       }
       const perSec = (s: DecodeStrategy) => (TURNS / median(ms[s])) * 1000;
       const seek = perSec('utterance');

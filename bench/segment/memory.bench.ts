@@ -23,7 +23,10 @@ const child = fileURLToPath(new URL('./shard-child.ts', import.meta.url));
 
 async function runChild(args: string[]): Promise<ShardChildResult> {
   const r = await exec(process.execPath, ['--import', 'tsx', child, ...args]);
-  if (r.code !== 0) throw new Error(`shard-child ${args.join(' ')} exited ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  if (r.code !== 0)
+    throw new Error(
+      `shard-child ${args.join(' ')} exited ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`,
+    );
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as ShardChildResult;
 }
 
@@ -37,7 +40,9 @@ export default async function run(): Promise<BenchRow[]> {
     const root = base.store.kind === 'local' ? base.store.root : '';
     const baseline = await runChild(['baseline']);
     const mib = (kib: number) => kib / 1024;
-    const rows: BenchRow[] = [{ bench: BENCH, metric: 'baseline (modules loaded, no work)', value: mib(baseline.peakRssKiB), unit: 'MiB' }];
+    const rows: BenchRow[] = [
+      { bench: BENCH, metric: 'baseline (modules loaded, no work)', value: mib(baseline.peakRssKiB), unit: 'MiB' },
+    ];
     for (const [shard, corpus, label] of [
       [64, small, 'small'],
       [64, medium, 'medium'],

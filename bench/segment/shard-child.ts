@@ -36,7 +36,15 @@ if (mode === 'plan') {
 } else if (mode === 'shard') {
   const plan = JSON.parse(planJson) as SegmentPlan;
   const stats = await segmentShardStep(
-    { store, dataset: ds, manifestKey, prefix: plan.prefix, ffmpegVersion: plan.ffmpegVersion, params, shard: plan.shards[0] },
+    {
+      store,
+      dataset: ds,
+      manifestKey,
+      prefix: plan.prefix,
+      ffmpegVersion: plan.ffmpegVersion,
+      params,
+      shard: plan.shards[0],
+    },
     localStepContext(),
   );
   out = { ms: performance.now() - t0, peakRssKiB: peakRssKiB(), rows: stats.rows };

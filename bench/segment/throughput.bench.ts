@@ -31,7 +31,10 @@ import { acquireCorpus, replicate, type BenchCorpus } from './corpus.ts';
 const BENCH = 'segment/throughput';
 
 /** ffmpeg/ffprobe wrappers that record each invocation (argv NUL-separated, stdin when piped) into `dir`. */
-function recordingWrappers(dir: string, real: { ffmpeg: string; ffprobe: string }): { ffmpeg: string; ffprobe: string } {
+function recordingWrappers(
+  dir: string,
+  real: { ffmpeg: string; ffprobe: string },
+): { ffmpeg: string; ffprobe: string } {
   mkdirSync(dir, { recursive: true });
   const make = (name: 'ffmpeg' | 'ffprobe') => {
     const path = join(dir, `rec-${name}`);
@@ -55,9 +58,15 @@ function recordingWrappers(dir: string, real: { ffmpeg: string; ffprobe: string 
  * A bash script running the recorded invocations in order, through `via`, each writing its outputs
  * (frames on stdout, audio on fd 3) to a file in `outDir`, as a shell pipeline would keep them.
  */
-function replayScript(recorded: string, via: { ffmpeg: string; ffprobe: string }, outDir: string): { script: string; commands: number } {
+function replayScript(
+  recorded: string,
+  via: { ffmpeg: string; ffprobe: string },
+  outDir: string,
+): { script: string; commands: number } {
   const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-  const files = readdirSync(recorded).filter((f) => f.endsWith('.args')).sort();
+  const files = readdirSync(recorded)
+    .filter((f) => f.endsWith('.args'))
+    .sort();
   // No `set -e`: the corpus's corrupt clip makes ffprobe fail, as it does in the stage.
   const lines = ['#!/bin/bash'];
   for (const f of files) {
@@ -71,7 +80,12 @@ function replayScript(recorded: string, via: { ffmpeg: string; ffprobe: string }
   return { script: lines.join('\n') + '\n', commands: files.length };
 }
 
-async function runStage(env: TestWorkflowEnvironment, corpus: BenchCorpus, parallelism: number, id: string): Promise<{ ms: number; result: DatasetSegmentResult }> {
+async function runStage(
+  env: TestWorkflowEnvironment,
+  corpus: BenchCorpus,
+  parallelism: number,
+  id: string,
+): Promise<{ ms: number; result: DatasetSegmentResult }> {
   const temporal = TemporalSettingsSchema.parse({ taskQueues: { cpu: 'bench-seg-cpu', gpu: 'bench-seg-gpu' } });
   const input: SegmentDatasetInput = {
     dataset: corpus.acquired.dataset,
@@ -82,7 +96,11 @@ async function runStage(env: TestWorkflowEnvironment, corpus: BenchCorpus, paral
     searchAttributes: false,
   };
   const t0 = performance.now();
-  const result = (await env.client.workflow.execute('SegmentDataset', { taskQueue: temporal.taskQueues.cpu, workflowId: id, args: [input] })) as DatasetSegmentResult;
+  const result = (await env.client.workflow.execute('SegmentDataset', {
+    taskQueue: temporal.taskQueues.cpu,
+    workflowId: id,
+    args: [input],
+  })) as DatasetSegmentResult;
   return { ms: performance.now() - t0, result };
 }
 
@@ -115,14 +133,24 @@ export default async function run(): Promise<BenchRow[]> {
         const n = serial.result.utterances;
         if (serial.result.ok === 0) throw new Error(`${name}: nothing produced`);
 
-        const { script, commands } = replayScript(recorded, recordingWrappers(join(work, `replay-${name}`), real), work);
+        const { script, commands } = replayScript(
+          recorded,
+          recordingWrappers(join(work, `replay-${name}`), real),
+          work,
+        );
         writeFileSync(join(work, `replay-${name}.sh`), script);
         const shell = await exec('bash', [join(work, `replay-${name}.sh`)]);
         if (shell.code !== 0) throw new Error(`replay of ${name} exited ${shell.code}: ${shell.stderr.slice(-500)}`);
 
-        rmSync(join(corpus.store.kind === 'local' ? corpus.store.root : '', 'segments'), { recursive: true, force: true });
+        rmSync(join(corpus.store.kind === 'local' ? corpus.store.root : '', 'segments'), {
+          recursive: true,
+          force: true,
+        });
         const parallel = await runStage(env!, corpus, 4, `bench-${name}-parallel`);
-        rmSync(join(corpus.store.kind === 'local' ? corpus.store.root : '', 'segments'), { recursive: true, force: true });
+        rmSync(join(corpus.store.kind === 'local' ? corpus.store.root : '', 'segments'), {
+          recursive: true,
+          force: true,
+        });
 
         const stageRate = (n / serial.ms) * 1000;
         const shellRate = (n / shell.ms) * 1000;

@@ -59,15 +59,24 @@ function labelsFor(n: number, rng: Rng): number[] {
   return Array.from(order, (i) => labels[i]!);
 }
 
-const bounds = (n: number, shards: number, s: number): [number, number] => [Math.floor((s * n) / shards), Math.floor(((s + 1) * n) / shards)];
+const bounds = (n: number, shards: number, s: number): [number, number] => [
+  Math.floor((s * n) / shards),
+  Math.floor(((s + 1) * n) / shards),
+];
 
 /**
  * Writes `n` utterances once per layout (`shards` per layout; every count must divide the largest,
  * so each utterance is generated once and written to every layout). Returns the layouts, also stored.
  */
-export async function writeCorpus(store: ObjectStore, n: number, layouts: ReadonlyArray<{ name: string; shards: number }>, seed = 1): Promise<Layout[]> {
+export async function writeCorpus(
+  store: ObjectStore,
+  n: number,
+  layouts: ReadonlyArray<{ name: string; shards: number }>,
+  seed = 1,
+): Promise<Layout[]> {
   const finest = Math.max(...layouts.map((l) => l.shards));
-  for (const l of layouts) if (finest % l.shards !== 0) throw new Error(`corpus: ${l.shards} shards do not divide ${finest}`);
+  for (const l of layouts)
+    if (finest % l.shards !== 0) throw new Error(`corpus: ${l.shards} shards do not divide ${finest}`);
   if (n < finest) throw new Error(`corpus: ${n} utterances cannot fill ${finest} shards`);
   const rng = new Rng(seed, 11);
   const pool = Float32Array.from({ length: 1 << 20 }, () => rng.normal());
@@ -85,13 +94,23 @@ export async function writeCorpus(store: ObjectStore, n: number, layouts: Readon
   };
   const between = ([lo, hi]: readonly [number, number]): number => lo + Math.floor(rng.uniform() * (hi - lo + 1));
 
-  const refs = new Map(layouts.map((l) => [l.name, { text: [] as Array<{ key: string }>, audio: [] as Array<{ key: string }>, visual: [] as Array<{ key: string }> }]));
-  const featureKey = (m: Modality, layout: string, s: number) => `features/${m}/bench-${layout}/shards/s${String(s).padStart(4, '0')}/features.parquet`;
+  const refs = new Map(
+    layouts.map((l) => [
+      l.name,
+      { text: [] as Array<{ key: string }>, audio: [] as Array<{ key: string }>, visual: [] as Array<{ key: string }> },
+    ]),
+  );
+  const featureKey = (m: Modality, layout: string, s: number) =>
+    `features/${m}/bench-${layout}/shards/s${String(s).padStart(4, '0')}/features.parquet`;
   const vscKey = (layout: string) => `bench-${layout}`;
   // Unit of generation: one shard of the finest layout; rows are kept until the coarsest layout's shard is written.
   // Rows generated since the start of the current coarsest shard, which starts at utterance `base`.
   let base = 0;
-  const rowsOf = { text: [] as FeatureRow[], audio: [] as FeatureRow[], visual: { ids: [] as string[], lengths: [] as number[], seq: [] as Float32Array[] } };
+  const rowsOf = {
+    text: [] as FeatureRow[],
+    audio: [] as FeatureRow[],
+    visual: { ids: [] as string[], lengths: [] as number[], seq: [] as Float32Array[] },
+  };
   const flush = async (upTo: number): Promise<void> => {
     // upTo: index (exclusive) of the last finest shard generated; write every layout shard ending there.
     for (const l of layouts) {
@@ -102,9 +121,20 @@ export async function writeCorpus(store: ObjectStore, n: number, layouts: Readon
       const r = refs.get(l.name)!;
       for (const m of ['text', 'audio'] as const) {
         const rows = rowsOf[m].slice(from - base, to - base);
-        const schema = featureArrowSchema({ modality: m, dim: DIMS[m], modelSha256: 'bench', featuresKey: `bench-${l.name}` });
+        const schema = featureArrowSchema({
+          modality: m,
+          dim: DIMS[m],
+          modelSha256: 'bench',
+          featuresKey: `bench-${l.name}`,
+        });
         const key = featureKey(m, l.name, s);
-        await store.put(key, tableToParquet(featureTable(schema, [featureRowsToBatch(rows, schema)]), { rowGroupSize: FEATURE_ROW_GROUP, dictionary: false }));
+        await store.put(
+          key,
+          tableToParquet(featureTable(schema, [featureRowsToBatch(rows, schema)]), {
+            rowGroupSize: FEATURE_ROW_GROUP,
+            dictionary: false,
+          }),
+        );
         r[m].push({ key });
       }
       const v = rowsOf.visual;
@@ -115,7 +145,15 @@ export async function writeCorpus(store: ObjectStore, n: number, layouts: Readon
       const key = vscShardKey(vscKey(l.name), `s${String(s).padStart(4, '0')}`);
       await store.put(
         key,
-        vscRowsToParquet({ ids: v.ids.slice(from - base, to - base), lengths: Int32Array.from(v.lengths.slice(from - base, to - base)), sequences }, { maxFrames: DIMS.frames, dim: DIMS.visual }, vscKey(l.name)),
+        vscRowsToParquet(
+          {
+            ids: v.ids.slice(from - base, to - base),
+            lengths: Int32Array.from(v.lengths.slice(from - base, to - base)),
+            sequences,
+          },
+          { maxFrames: DIMS.frames, dim: DIMS.visual },
+          vscKey(l.name),
+        ),
       );
       r.visual.push({ key });
     }
@@ -135,8 +173,32 @@ export async function writeCorpus(store: ObjectStore, n: number, layouts: Readon
       const id = ids[i]!;
       const tokens = between(TEXT_TOKENS);
       const frames = between(AUDIO_FRAMES);
-      rowsOf.text.push({ utteranceId: id, status: 'ok', reason: null, pooled: slice(DIMS.text), sequence: blob(tokens, DIMS.text), dtype: 'float16', seqSteps: tokens, seqTokens: 1, seqDim: DIMS.text, utteranceTokenStart: 1, flags: [] });
-      rowsOf.audio.push({ utteranceId: id, status: 'ok', reason: null, pooled: slice(DIMS.audio), sequence: blob(frames, DIMS.audio), dtype: 'float16', seqSteps: frames, seqTokens: 1, seqDim: DIMS.audio, utteranceTokenStart: null, flags: [] });
+      rowsOf.text.push({
+        utteranceId: id,
+        status: 'ok',
+        reason: null,
+        pooled: slice(DIMS.text),
+        sequence: blob(tokens, DIMS.text),
+        dtype: 'float16',
+        seqSteps: tokens,
+        seqTokens: 1,
+        seqDim: DIMS.text,
+        utteranceTokenStart: 1,
+        flags: [],
+      });
+      rowsOf.audio.push({
+        utteranceId: id,
+        status: 'ok',
+        reason: null,
+        pooled: slice(DIMS.audio),
+        sequence: blob(frames, DIMS.audio),
+        dtype: 'float16',
+        seqSteps: frames,
+        seqTokens: 1,
+        seqDim: DIMS.audio,
+        utteranceTokenStart: null,
+        flags: [],
+      });
       const length = between([MIN_FRAMES, DIMS.frames]);
       const seq = new Float32Array(DIMS.frames * DIMS.visual);
       seq.set(slice(length * DIMS.visual));

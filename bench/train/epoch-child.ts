@@ -13,7 +13,12 @@
  * Prints one JSON line.
  */
 import { peakRssKiB } from '../peak-rss.ts';
-import { defaultLossConfig, defaultOptimizerConfig, presetModelConfig, type Preset } from '../../activities/model/config.ts';
+import {
+  defaultLossConfig,
+  defaultOptimizerConfig,
+  presetModelConfig,
+  type Preset,
+} from '../../activities/model/config.ts';
 import { batchesPerEpoch, train } from '../../activities/model/trainer.ts';
 import type { EpochRecord } from '../../activities/model/checkpoint.ts';
 import { createStore } from '../../activities/store/index.ts';
@@ -67,7 +72,12 @@ if (mode === 'baseline') {
   const [stepsMode, budgetArg, capArg] = String(stepsArg ?? '0').split(':');
   const auto = stepsMode === 'auto';
   let maxSteps = auto ? 0 : Number(stepsMode);
-  if (!Number.isInteger(maxSteps) || maxSteps < 0 || (auto && !(Number(budgetArg) > 0 && Number(capArg) >= PROBE_STEPS))) throw new Error(`epoch-child: bad steps ${stepsArg}`);
+  if (
+    !Number.isInteger(maxSteps) ||
+    maxSteps < 0 ||
+    (auto && !(Number(budgetArg) > 0 && Number(capArg) >= PROBE_STEPS))
+  )
+    throw new Error(`epoch-child: bad steps ${stepsArg}`);
   const threads = Number(threadsArg);
   const batches = batchesPerEpoch(set.n, BATCH);
   const stops = new AbortController();
@@ -78,7 +88,16 @@ if (mode === 'baseline') {
   try {
     await train(
       { train: set },
-      { model, loss: defaultLossConfig(), optimizer: defaultOptimizerConfig('meld'), batchSize: BATCH, maxEpochs: 1, patience: 1, seed: 1, checkpointEverySteps: 0 },
+      {
+        model,
+        loss: defaultLossConfig(),
+        optimizer: defaultOptimizerConfig('meld'),
+        batchSize: BATCH,
+        maxEpochs: 1,
+        patience: 1,
+        seed: 1,
+        checkpointEverySteps: 0,
+      },
       {
         runtime: { threads },
         signal: stops.signal,
@@ -86,7 +105,7 @@ if (mode === 'baseline') {
           stepEnds.push(performance.now());
           lastLoss = info.loss;
           if (auto && info.step === PROBE_STEPS) {
-            const projectedS = ((stepEnds[PROBE_STEPS - 1]! - stepEnds[0]!) / (PROBE_STEPS - 1)) * batches / 1000;
+            const projectedS = (((stepEnds[PROBE_STEPS - 1]! - stepEnds[0]!) / (PROBE_STEPS - 1)) * batches) / 1000;
             if (projectedS > Number(budgetArg)) maxSteps = Number(capArg);
           }
           if (maxSteps > 0 && info.step >= maxSteps) stops.abort(new StepCap(`stopped after ${info.step} steps`));

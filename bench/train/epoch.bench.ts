@@ -39,7 +39,10 @@ const child = fileURLToPath(new URL('./epoch-child.ts', import.meta.url));
 
 async function runChild(args: string[]): Promise<EpochChildResult> {
   const r = await exec(process.execPath, ['--import', 'tsx', child, ...args]);
-  if (r.code !== 0) throw new Error(`epoch-child ${args.slice(0, 5).join(' ')} exited ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  if (r.code !== 0)
+    throw new Error(
+      `epoch-child ${args.slice(0, 5).join(' ')} exited ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`,
+    );
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as EpochChildResult;
 }
 
@@ -63,16 +66,41 @@ export default async function run(): Promise<BenchRow[]> {
     const writeS = (performance.now() - t0) / 1000;
     const mib = (kib: number) => kib / 1024;
     const baseline = await runChild(['baseline']);
-    const size = n === MELD_TRAIN_UTTERANCES ? 'MELD train size' : `MER_BENCH_TRAIN_UTTERANCES; MELD train is ${MELD_TRAIN_UTTERANCES.toLocaleString('en-US')}`;
+    const size =
+      n === MELD_TRAIN_UTTERANCES
+        ? 'MELD train size'
+        : `MER_BENCH_TRAIN_UTTERANCES; MELD train is ${MELD_TRAIN_UTTERANCES.toLocaleString('en-US')}`;
     const corpus = `${n.toLocaleString('en-US')} synthetic utterances (${size}), text/audio 768, visual 15 x 768, 7 classes`;
     const rows: BenchRow[] = [
-      { bench: BENCH, metric: 'baseline (modules loaded, no work)', value: mib(baseline.peakRssKiB), unit: 'MiB', notes: `store of ${corpus}, in ${LAYOUTS.map((l) => `${l.shards}`).join(' and ')} shards, written in ${writeS.toFixed(0)} s` },
+      {
+        bench: BENCH,
+        metric: 'baseline (modules loaded, no work)',
+        value: mib(baseline.peakRssKiB),
+        unit: 'MiB',
+        notes: `store of ${corpus}, in ${LAYOUTS.map((l) => `${l.shards}`).join(' and ')} shards, written in ${writeS.toFixed(0)} s`,
+      },
     ];
     for (const preset of ['compact', 'paper'] as const satisfies readonly Preset[]) {
       process.stderr.write(`  ${preset}: ${LAYOUTS[0].shards} shards ...\n`);
-      const few = await runChild(['epoch', work, LAYOUTS[0].name, preset, String(threads), `auto:${budgetS}:${capSteps}`]);
-      process.stderr.write(`  ${preset}: ${LAYOUTS[1].shards} shards (${few.full ? 'whole epoch' : `${few.steps} steps`}) ...\n`);
-      const many = await runChild(['epoch', work, LAYOUTS[1].name, preset, String(threads), few.full ? '0' : String(few.steps)]);
+      const few = await runChild([
+        'epoch',
+        work,
+        LAYOUTS[0].name,
+        preset,
+        String(threads),
+        `auto:${budgetS}:${capSteps}`,
+      ]);
+      process.stderr.write(
+        `  ${preset}: ${LAYOUTS[1].shards} shards (${few.full ? 'whole epoch' : `${few.steps} steps`}) ...\n`,
+      );
+      const many = await runChild([
+        'epoch',
+        work,
+        LAYOUTS[1].name,
+        preset,
+        String(threads),
+        few.full ? '0' : String(few.steps),
+      ]);
       const common = `batch ${BATCH}, ${threads} thread(s), float32 CPU, MELD flavour, no validation; ${corpus}`;
       const how = few.full
         ? `whole epoch of ${few.batches} steps (the trainer's epoch time: batch gather, dropout masks, fused step)`
@@ -95,7 +123,13 @@ export default async function run(): Promise<BenchRow[]> {
       const span = few.full ? 'load + whole epoch' : `load + ${few.steps} steps`;
       const rss = (r: EpochChildResult, shards: number): string =>
         `${span}, ${r.shardsRead} shard files (${shards} per modality) read in ${(r.loadMs / 1000).toFixed(1)} s; ${mib(r.peakAfterLoadKiB).toFixed(0)} MiB after the load; +${mib(r.peakRssKiB - baseline.peakRssKiB).toFixed(0)} MiB over the baseline, of which ${(r.featureBytes / 2 ** 20).toFixed(0)} MiB are the loaded feature arrays`;
-      rows.push({ bench: BENCH, metric: `${preset} peak RSS, ${LAYOUTS[0].shards} shards`, value: mib(few.peakRssKiB), unit: 'MiB', notes: rss(few, LAYOUTS[0].shards) });
+      rows.push({
+        bench: BENCH,
+        metric: `${preset} peak RSS, ${LAYOUTS[0].shards} shards`,
+        value: mib(few.peakRssKiB),
+        unit: 'MiB',
+        notes: rss(few, LAYOUTS[0].shards),
+      });
       const ratio = many.peakRssKiB / few.peakRssKiB;
       const flat = Math.abs(ratio - 1) <= FLAT;
       rows.push({

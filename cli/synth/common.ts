@@ -20,10 +20,14 @@ export const GENERATOR_VERSION = 1;
  * build produces the same file for the same input.
  */
 export const BITEXACT_OUTPUT_ARGS: readonly string[] = [
-  '-fflags', '+bitexact',
-  '-flags:v', '+bitexact',
-  '-flags:a', '+bitexact',
-  '-map_metadata', '-1',
+  '-fflags',
+  '+bitexact',
+  '-flags:v',
+  '+bitexact',
+  '-flags:a',
+  '+bitexact',
+  '-map_metadata',
+  '-1',
 ];
 
 // ---------------------------------------------------------------------------------------------------
@@ -93,7 +97,9 @@ export class Rng {
   /** k distinct indices of [0, n), in increasing order. */
   sample(n: number, k: number): number[] {
     const all = Array.from({ length: n }, (_, i) => i);
-    return this.shuffle(all).slice(0, Math.min(k, n)).sort((a, b) => a - b);
+    return this.shuffle(all)
+      .slice(0, Math.min(k, n))
+      .sort((a, b) => a - b);
   }
 }
 
@@ -189,7 +195,14 @@ export function voice(length: number, sampleRate: number, pitchHz: number, rng: 
 }
 
 /** Adds `signal * gain` into channel `channel` of interleaved `into`, starting at frame `offset`. */
-export function mixInto(into: Int16Array, channels: number, channel: number, offset: number, signal: Float32Array, gain: number): void {
+export function mixInto(
+  into: Int16Array,
+  channels: number,
+  channel: number,
+  offset: number,
+  signal: Float32Array,
+  gain: number,
+): void {
   for (let i = 0; i < signal.length; i++) {
     const k = (offset + i) * channels + channel;
     if (k >= into.length) break;
@@ -236,7 +249,13 @@ export function encodeWav(samples: Int16Array, sampleRate: number, channels: num
 }
 
 /** One channel of an interleaved buffer, samples [from, to). */
-export function extractChannel(samples: Int16Array, channels: number, channel: number, from: number, to: number): Int16Array {
+export function extractChannel(
+  samples: Int16Array,
+  channels: number,
+  channel: number,
+  from: number,
+  to: number,
+): Int16Array {
   const out = new Int16Array(Math.max(0, to - from));
   for (let i = 0; i < out.length; i++) out[i] = samples[(from + i) * channels + channel];
   return out;
@@ -257,7 +276,14 @@ export function hex(rgb: Rgb): string {
 }
 
 /** drawbox filter; `between` limits it to a time range (seconds). */
-export function drawbox(x: number, y: number, w: number, h: number, rgb: Rgb, between?: readonly [number, number]): string {
+export function drawbox(
+  x: number,
+  y: number,
+  w: number,
+  h: number,
+  rgb: Rgb,
+  between?: readonly [number, number],
+): string {
   const enable = between ? `:enable='between(t,${between[0].toFixed(4)},${between[1].toFixed(4)})'` : '';
   return `drawbox=x=${x}:y=${y}:w=${w}:h=${h}:color=${hex(rgb)}:t=fill${enable}`;
 }
@@ -272,7 +298,11 @@ export function defaultConcurrency(): number {
 }
 
 /** Runs fn over items with at most `limit` in flight; the first failure rejects after in-flight work settles. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
   let failed: { err: unknown } | null = null;
@@ -337,20 +367,28 @@ export async function packTarGz(dir: string, prefix: string, outFile: string): P
   await mkdir(dirname(outFile), { recursive: true });
   await rm(outFile, { force: true });
   const pack = tar.pack();
-  const written = pipeline(pack, createGzip({ level: zlibConstants.Z_DEFAULT_COMPRESSION }), createWriteStream(outFile));
+  const written = pipeline(
+    pack,
+    createGzip({ level: zlibConstants.Z_DEFAULT_COMPRESSION }),
+    createWriteStream(outFile),
+  );
   const common = { mtime: ARCHIVE_MTIME, uid: 0, gid: 0, uname: '', gname: '' };
   try {
     for (const item of items) {
       if (item.dir) {
         await new Promise<void>((res, rej) =>
-          pack.entry({ ...common, name: `${item.rel}/`, type: 'directory', mode: 0o755 }, (err) => (err ? rej(err) : res())),
+          pack.entry({ ...common, name: `${item.rel}/`, type: 'directory', mode: 0o755 }, (err) =>
+            err ? rej(err) : res(),
+          ),
         );
         continue;
       }
       const size = (await stat(item.abs)).size;
       let sink: ReturnType<typeof pack.entry> | undefined;
       const done = new Promise<void>((res, rej) => {
-        sink = pack.entry({ ...common, name: item.rel, type: 'file', mode: 0o644, size }, (err) => (err ? rej(err) : res()));
+        sink = pack.entry({ ...common, name: item.rel, type: 'file', mode: 0o644, size }, (err) =>
+          err ? rej(err) : res(),
+        );
       });
       for await (const chunk of createReadStream(item.abs)) {
         if (!sink!.write(chunk as Buffer)) await once(sink!, 'drain');

@@ -108,25 +108,61 @@ export interface IemocapTruth {
 
 // Real label counts (docs/datasets.md) weight the filler labels so the mix looks like the corpus.
 const LABEL_WEIGHTS: readonly (readonly [IemocapLabel, number])[] = [
-  ['neu', 1708], ['fru', 1849], ['ang', 1103], ['sad', 1084], ['exc', 1041], ['hap', 595],
-  ['sur', 107], ['fea', 40], ['oth', 3], ['dis', 2], ['xxx', 2507],
+  ['neu', 1708],
+  ['fru', 1849],
+  ['ang', 1103],
+  ['sad', 1084],
+  ['exc', 1041],
+  ['hap', 595],
+  ['sur', 107],
+  ['fea', 40],
+  ['oth', 3],
+  ['dis', 2],
+  ['xxx', 2507],
 ];
 
 /** Every scale carries each label at least this often, so tests see the rare ones. */
 const GUARANTEED: Record<IemocapLabel, number> = {
-  neu: 3, fru: 3, ang: 3, sad: 3, exc: 3, hap: 3, xxx: 3, sur: 2, fea: 1, oth: 1, dis: 1,
+  neu: 3,
+  fru: 3,
+  ang: 3,
+  sad: 3,
+  exc: 3,
+  hap: 3,
+  xxx: 3,
+  sur: 2,
+  fea: 1,
+  oth: 1,
+  dis: 1,
 };
 
 const VOTE_WORD: Record<VotedLabel, string> = {
-  neu: 'Neutral', fru: 'Frustration', ang: 'Anger', sad: 'Sadness', exc: 'Excited',
-  hap: 'Happiness', sur: 'Surprise', fea: 'Fear', oth: 'Other', dis: 'Disgust',
+  neu: 'Neutral',
+  fru: 'Frustration',
+  ang: 'Anger',
+  sad: 'Sadness',
+  exc: 'Excited',
+  hap: 'Happiness',
+  sur: 'Surprise',
+  fea: 'Fear',
+  oth: 'Other',
+  dis: 'Disgust',
 };
 /** Categorical/ files spell a few categories differently from EmoEvaluation's C- lines. */
 const CATEGORICAL_WORD: Record<VotedLabel, string> = { ...VOTE_WORD, neu: 'Neutral state' };
 
 const VAD_CENTRE: Record<IemocapLabel, [number, number, number]> = {
-  neu: [3, 2.5, 3], fru: [2, 3.3, 3.4], ang: [1.8, 3.9, 3.9], sad: [1.9, 2.2, 2.3], exc: [3.9, 3.8, 3.3],
-  hap: [4, 3, 3.1], sur: [3.4, 3.8, 2.9], fea: [2, 3.6, 2], oth: [3, 3, 3], dis: [1.9, 3.1, 3.5], xxx: [2.8, 3, 3],
+  neu: [3, 2.5, 3],
+  fru: [2, 3.3, 3.4],
+  ang: [1.8, 3.9, 3.9],
+  sad: [1.9, 2.2, 2.3],
+  exc: [3.9, 3.8, 3.3],
+  hap: [4, 3, 3.1],
+  sur: [3.4, 3.8, 2.9],
+  fea: [2, 3.6, 2],
+  oth: [3, 3, 3],
+  dis: [1.9, 3.1, 3.5],
+  xxx: [2.8, 3, 3],
 };
 
 /** Label cues for the `cue` option; pitches sit above every speaker's voice, colours are saturated. */
@@ -145,11 +181,72 @@ export const IEMOCAP_CUES: Record<IemocapLabel, LabelCue> = {
 };
 
 const WORDS = [
-  'I', 'you', 'we', 'they', 'it', 'that', 'this', 'just', 'really', 'know', 'think', 'want', 'need', 'go',
-  'going', 'get', 'here', 'there', 'now', 'then', 'time', 'job', 'car', 'house', 'line', 'form', 'people',
-  'said', 'told', 'see', 'look', 'right', 'okay', 'well', 'so', 'but', 'and', 'the', 'a', 'my', 'your',
-  'can', "can't", "don't", 'do', 'have', 'had', 'was', 'is', 'are', 'not', 'about', 'again', 'still',
-  'yeah', 'no', 'yes', 'please', 'maybe', 'always', 'never', 'back', 'home', 'work', 'call', 'wait',
+  'I',
+  'you',
+  'we',
+  'they',
+  'it',
+  'that',
+  'this',
+  'just',
+  'really',
+  'know',
+  'think',
+  'want',
+  'need',
+  'go',
+  'going',
+  'get',
+  'here',
+  'there',
+  'now',
+  'then',
+  'time',
+  'job',
+  'car',
+  'house',
+  'line',
+  'form',
+  'people',
+  'said',
+  'told',
+  'see',
+  'look',
+  'right',
+  'okay',
+  'well',
+  'so',
+  'but',
+  'and',
+  'the',
+  'a',
+  'my',
+  'your',
+  'can',
+  "can't",
+  "don't",
+  'do',
+  'have',
+  'had',
+  'was',
+  'is',
+  'are',
+  'not',
+  'about',
+  'again',
+  'still',
+  'yeah',
+  'no',
+  'yes',
+  'please',
+  'maybe',
+  'always',
+  'never',
+  'back',
+  'home',
+  'work',
+  'call',
+  'wait',
 ];
 const NON_TURN_TEXT = ['[LAUGHTER]', '[BREATHING]', 'Mm-hmm.', '[GARBAGE]'];
 const COMMENTS = ['()', '()', '()', '(annoyed)', '(tired, a bit flat)', '(sarcastic)', '(mild)'];
@@ -246,7 +343,11 @@ function sentence(rng: Rng, words: string[]): string {
   return `${s.charAt(0).toUpperCase()}${s.slice(1)}${rng.chance(0.25) ? '?' : '.'}`;
 }
 
-function votes(label: IemocapLabel, evaluators: string[], rng: Rng): { evaluator: string; words: VotedLabel[]; comment: string }[] {
+function votes(
+  label: IemocapLabel,
+  evaluators: string[],
+  rng: Rng,
+): { evaluator: string; words: VotedLabel[]; comment: string }[] {
   const voted = IEMOCAP_LABELS.filter((l): l is VotedLabel => l !== 'xxx');
   const main: VotedLabel[] = ['neu', 'fru', 'ang', 'sad', 'exc', 'hap'];
   const comment = () => rng.pick(COMMENTS);
@@ -290,8 +391,18 @@ function planDialogs(seed: number, scale: SynthScale, cue: CueSettings | null): 
   for (let s = 1; s <= 5; s++) {
     const r = root.fork('actors', s);
     actors.set(s, {
-      F: { gender: 'F', pitchHz: r.int(190, 240), rgb: [r.int(190, 230), r.int(50, 90), r.int(50, 90)], face: [r.int(215, 235), r.int(180, 200), r.int(150, 170)] },
-      M: { gender: 'M', pitchHz: r.int(100, 140), rgb: [r.int(40, 80), r.int(80, 120), r.int(180, 220)], face: [r.int(200, 220), r.int(165, 185), r.int(135, 155)] },
+      F: {
+        gender: 'F',
+        pitchHz: r.int(190, 240),
+        rgb: [r.int(190, 230), r.int(50, 90), r.int(50, 90)],
+        face: [r.int(215, 235), r.int(180, 200), r.int(150, 170)],
+      },
+      M: {
+        gender: 'M',
+        pitchHz: r.int(100, 140),
+        rgb: [r.int(40, 80), r.int(80, 120), r.int(180, 220)],
+        face: [r.int(200, 220), r.int(165, 185), r.int(135, 155)],
+      },
     });
   }
 
@@ -335,7 +446,8 @@ function planDialogs(seed: number, scale: SynthScale, cue: CueSettings | null): 
         const dim = (c: number) => Math.max(1, Math.min(5, Math.round(c + (r.next() - 0.5) * 1.6)));
         return { evaluator: e, v: dim(centre[0]), a: dim(centre[1]), d: dim(centre[2]), comment: r.pick(COMMENTS) };
       });
-      const mean = (k: 'v' | 'a' | 'd') => Math.round((attributes.reduce((s, x) => s + x[k], 0) / attributes.length) * 10000) / 10000;
+      const mean = (k: 'v' | 'a' | 'd') =>
+        Math.round((attributes.reduce((s, x) => s + x[k], 0) / attributes.length) * 10000) / 10000;
       const actor = actors.get(spec.session)![speaker];
       const words = Array.from({ length: r.int(3, 8) }, () => r.pick(WORDS));
       const render = renderUtterance({ words, pitchHz: actor.pitchHz }, IEMOCAP_CUES[label], cue, root.fork('cue', id));
@@ -354,7 +466,8 @@ function planDialogs(seed: number, scale: SynthScale, cue: CueSettings | null): 
       });
       if (!r.chance(0.2)) speaker = speaker === 'F' ? 'M' : 'F';
     }
-    if (di % 3 === 1) others.push({ line: `${r.chance(0.5) ? 'M' : 'F'}: [BREATHING]`, start: null, end: null, speaker: 'F' });
+    if (di % 3 === 1)
+      others.push({ line: `${r.chance(0.5) ? 'M' : 'F'}: [BREATHING]`, start: null, end: null, speaker: 'F' });
     const totalSamples = toSample(t + r.int(2000, 6000));
 
     const lines: { at: number; line: string }[] = [
@@ -362,13 +475,22 @@ function planDialogs(seed: number, scale: SynthScale, cue: CueSettings | null): 
       ...others.map((o) => ({ at: o.start ?? Number.MAX_SAFE_INTEGER, line: o.line })),
     ];
     lines.sort((a, b) => a.at - b.at);
-    return { spec, turns, others, transcript: lines.map((l) => l.line), totalSamples, actors: actors.get(spec.session)! };
+    return {
+      spec,
+      turns,
+      others,
+      transcript: lines.map((l) => l.line),
+      totalSamples,
+      actors: actors.get(spec.session)!,
+    };
   });
 }
 
 function evaluationFile(plan: DialogPlan, withLatin1: boolean): Buffer {
   const blocks = plan.turns.map((t, i) => {
-    const lines = [`[${fmt4(t.start)} - ${fmt4(t.end)}]\t${t.id}\t${t.label}\t[${t.vad.map((x) => x.toFixed(4)).join(', ')}]`];
+    const lines = [
+      `[${fmt4(t.start)} - ${fmt4(t.end)}]\t${t.id}\t${t.label}\t[${t.vad.map((x) => x.toFixed(4)).join(', ')}]`,
+    ];
     for (const [j, c] of t.categorical.entries()) {
       const comment = withLatin1 && i === 0 && j === 0 ? LATIN1_COMMENT : c.comment;
       lines.push(`C-${c.evaluator}:\t${c.words.map((w) => `${VOTE_WORD[w]};`).join(' ')}\t${comment}`);
@@ -457,20 +579,52 @@ function videoSource(plan: DialogPlan): string {
   return filters.join(',');
 }
 
-async function encodeAvi(ffmpeg: string, plan: DialogPlan, wavPath: string, outPath: string, signal?: AbortSignal): Promise<void> {
+async function encodeAvi(
+  ffmpeg: string,
+  plan: DialogPlan,
+  wavPath: string,
+  outPath: string,
+  signal?: AbortSignal,
+): Promise<void> {
   const dur = (plan.totalSamples / IEMOCAP_SAMPLE_RATE).toFixed(6);
   await runTool(
     ffmpeg,
     [
-      '-nostdin', '-hide_banner', '-loglevel', 'error', '-y',
-      '-f', 'lavfi', '-i', videoSource(plan),
-      '-i', wavPath,
-      '-map', '0:v', '-map', '1:a',
+      '-nostdin',
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      videoSource(plan),
+      '-i',
+      wavPath,
+      '-map',
+      '0:v',
+      '-map',
+      '1:a',
       // DivX 5 fourcc on an MPEG-4 Part 2 stream, like the corpus's dialog/avi/DivX files.
-      '-c:v', 'mpeg4', '-vtag', 'DX50', '-q:v', '20', '-motion_est', 'zero', '-g', '300', '-bf', '0', '-threads', '1',
+      '-c:v',
+      'mpeg4',
+      '-vtag',
+      'DX50',
+      '-q:v',
+      '20',
+      '-motion_est',
+      'zero',
+      '-g',
+      '300',
+      '-bf',
+      '0',
+      '-threads',
+      '1',
       // -t alone bounds both streams (-frames:v would stop the file before the lagging audio is muxed).
-      '-c:a', 'pcm_s16le',
-      '-t', dur,
+      '-c:a',
+      'pcm_s16le',
+      '-t',
+      dur,
       ...BITEXACT_OUTPUT_ARGS,
       outPath,
     ],
@@ -519,7 +673,10 @@ export async function synthIemocap(opts: IemocapOptions): Promise<IemocapTruth> 
       if (t.missingWav) continue;
       const ch = sideOf(plan.spec, t.speaker) === 'left' ? 0 : 1;
       const cut = extractChannel(audio, 2, ch, toSample(t.start), toSample(t.end));
-      await writeFileEnsured(abs(rel(session, 'sentences', 'wav', id, `${t.id}.wav`)), encodeWav(cut, IEMOCAP_SAMPLE_RATE, 1));
+      await writeFileEnsured(
+        abs(rel(session, 'sentences', 'wav', id, `${t.id}.wav`)),
+        encodeWav(cut, IEMOCAP_SAMPLE_RATE, 1),
+      );
     }
     await mkdir(join(root, `Session${session}`, 'dialog', 'avi', 'DivX'), { recursive: true });
     await encodeAvi(opts.ffmpeg, plan, abs(paths.wav), abs(paths.avi), opts.signal);
@@ -597,7 +754,7 @@ export async function synthIemocap(opts: IemocapOptions): Promise<IemocapTruth> 
       'EmoEvaluation files are Latin-1; the first dialog and the second-to-last dialog contain a non-ASCII (é, à) comment.',
       'Summary V/A/D values are the means of the A-E lines of the block (self-assessment lines carry no A- votes here).',
       'Transcriptions list XX-id lines and bare `F:`/`M:` lines that are not evaluated turns; unevaluatedLines holds them.',
-      'Sentence wavs are the speaking actor\'s dialog channel, samples [round(start*16000), round(end*16000)).',
+      "Sentence wavs are the speaking actor's dialog channel, samples [round(start*16000), round(end*16000)).",
       'Turns flagged missingWav have no sentences/wav file; their dialog audio still contains them.',
       'Categorical/, Attribute/ and Self-evaluation/ file names and line shapes are modelled on the real corpus but unverified.',
     ],

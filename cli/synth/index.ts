@@ -77,7 +77,8 @@ export const TRUTH_FILE = 'synth-truth.json';
 export async function readTruthFile(out: string): Promise<SynthTruth> {
   const path = join(out, TRUTH_FILE);
   const parsed = JSON.parse(await readFile(path, 'utf8')) as Partial<SynthTruth>;
-  if (parsed.dataset !== 'iemocap' && parsed.dataset !== 'meld') throw new Error(`${path}: not a synthetic corpus truth file`);
+  if (parsed.dataset !== 'iemocap' && parsed.dataset !== 'meld')
+    throw new Error(`${path}: not a synthetic corpus truth file`);
   return parsed as SynthTruth;
 }
 
@@ -85,11 +86,13 @@ export async function synthesize<D extends SynthDataset>(opts: SynthOptions<D>):
   const started = performance.now();
   const out = resolve(opts.out);
   const seed = opts.seed ?? 1;
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new Error(`seed must be an integer in [0, 2^32), got ${seed}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+    throw new Error(`seed must be an integer in [0, 2^32), got ${seed}`);
   const scale = opts.scale ?? 'tiny';
   if (scale !== 'tiny' && scale !== 'small') throw new Error(`scale must be 'tiny' or 'small', got ${String(scale)}`);
   const dataset: SynthDataset = opts.dataset;
-  if (dataset !== 'iemocap' && dataset !== 'meld') throw new Error(`dataset must be 'iemocap' or 'meld', got ${String(dataset)}`);
+  if (dataset !== 'iemocap' && dataset !== 'meld')
+    throw new Error(`dataset must be 'iemocap' or 'meld', got ${String(dataset)}`);
   await mkdir(out, { recursive: true });
 
   const common = {
@@ -142,7 +145,9 @@ async function main(argv: string[]): Promise<void> {
     },
   });
   if (!values.out || (values.dataset !== 'iemocap' && values.dataset !== 'meld' && values.dataset !== 'both')) {
-    process.stderr.write('usage: synth --dataset iemocap|meld|both --out DIR [--seed N] [--scale tiny|small] [--archive] [--cue]\n');
+    process.stderr.write(
+      'usage: synth --dataset iemocap|meld|both --out DIR [--seed N] [--scale tiny|small] [--archive] [--cue]\n',
+    );
     process.exitCode = 2;
     return;
   }

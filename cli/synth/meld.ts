@@ -25,7 +25,8 @@ import type { CueSettings, CueTruth, LabelCue, Rgb, SynthScale, UttRender } from
 
 export const MELD_DIR = 'MELD.Raw';
 export const MELD_ARCHIVE = 'MELD.Raw.tar.gz';
-export const MELD_HEADER = 'Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,StartTime,EndTime';
+export const MELD_HEADER =
+  'Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,StartTime,EndTime';
 export const MELD_FPS = '24000/1001';
 export const MELD_SIZE = { width: 1280, height: 720 } as const;
 export const MELD_AUDIO_RATE = 48000;
@@ -139,7 +140,13 @@ export interface MeldTruth {
 }
 
 const EMOTION_WEIGHTS: readonly (readonly [MeldEmotion, number])[] = [
-  ['neutral', 4710], ['joy', 1743], ['surprise', 1205], ['anger', 1109], ['sadness', 683], ['disgust', 271], ['fear', 268],
+  ['neutral', 4710],
+  ['joy', 1743],
+  ['surprise', 1205],
+  ['anger', 1109],
+  ['sadness', 683],
+  ['disgust', 271],
+  ['fear', 268],
 ];
 
 export const MELD_CUES: Record<MeldEmotion, LabelCue> = {
@@ -167,11 +174,34 @@ const GUESTS = ['Gunther', 'Mrs. Geller'];
 
 // Curly punctuation throughout, as in the source the old copies were made from.
 const PHRASES = [
-  'Oh my God!', 'I\u2019m fine.', 'You\u2019re kidding.', 'What?', 'Okay.', 'Yeah.', 'No way!', 'Hey!',
-  'I don\u2019t know\u2026', 'We have to talk.', 'It\u2019s not a big deal.', 'Are you serious?', 'Come on!',
-  'That\u2019s great.', 'I can\u2019t believe this.', 'Wait, what?', 'Hi.', 'So\u2026 how was it?', 'Fine.',
-  'I thought you\u2019d never ask.', 'Let\u2019s go.', 'Why would you do that?', 'Whatever you want.',
-  'This is the best day ever!', 'I\u2019m not going.', 'Really?', 'Listen to me.', 'Uh, sure.',
+  'Oh my God!',
+  'I\u2019m fine.',
+  'You\u2019re kidding.',
+  'What?',
+  'Okay.',
+  'Yeah.',
+  'No way!',
+  'Hey!',
+  'I don\u2019t know\u2026',
+  'We have to talk.',
+  'It\u2019s not a big deal.',
+  'Are you serious?',
+  'Come on!',
+  'That\u2019s great.',
+  'I can\u2019t believe this.',
+  'Wait, what?',
+  'Hi.',
+  'So\u2026 how was it?',
+  'Fine.',
+  'I thought you\u2019d never ask.',
+  'Let\u2019s go.',
+  'Why would you do that?',
+  'Whatever you want.',
+  'This is the best day ever!',
+  'I\u2019m not going.',
+  'Really?',
+  'Listen to me.',
+  'Uh, sure.',
 ];
 
 interface SplitScale {
@@ -185,10 +215,33 @@ const SCALE: Record<SynthScale, SplitScale> = {
 };
 
 const CP1252_HIGH: Record<string, number> = {
-  '\u20ac': 0x80, '\u201a': 0x82, '\u0192': 0x83, '\u201e': 0x84, '\u2026': 0x85, '\u2020': 0x86, '\u2021': 0x87,
-  '\u02c6': 0x88, '\u2030': 0x89, '\u0160': 0x8a, '\u2039': 0x8b, '\u0152': 0x8c, '\u017d': 0x8e, '\u2018': 0x91,
-  '\u2019': 0x92, '\u201c': 0x93, '\u201d': 0x94, '\u2022': 0x95, '\u2013': 0x96, '\u2014': 0x97, '\u02dc': 0x98,
-  '\u2122': 0x99, '\u0161': 0x9a, '\u203a': 0x9b, '\u0153': 0x9c, '\u017e': 0x9e, '\u0178': 0x9f,
+  '\u20ac': 0x80,
+  '\u201a': 0x82,
+  '\u0192': 0x83,
+  '\u201e': 0x84,
+  '\u2026': 0x85,
+  '\u2020': 0x86,
+  '\u2021': 0x87,
+  '\u02c6': 0x88,
+  '\u2030': 0x89,
+  '\u0160': 0x8a,
+  '\u2039': 0x8b,
+  '\u0152': 0x8c,
+  '\u017d': 0x8e,
+  '\u2018': 0x91,
+  '\u2019': 0x92,
+  '\u201c': 0x93,
+  '\u201d': 0x94,
+  '\u2022': 0x95,
+  '\u2013': 0x96,
+  '\u2014': 0x97,
+  '\u02dc': 0x98,
+  '\u2122': 0x99,
+  '\u0161': 0x9a,
+  '\u203a': 0x9b,
+  '\u0153': 0x9c,
+  '\u017e': 0x9e,
+  '\u0178': 0x9f,
 };
 
 export function encodeCp1252(text: string): Buffer {
@@ -270,7 +323,12 @@ function framesFor(durationSec: number): number {
   return Math.max(2, Math.round(durationSec / FRAME_SEC));
 }
 
-function planSplit(split: MeldSplit, seed: number, scale: SynthScale, cue: CueSettings | null): { rows: Row[]; extras: ClipJob[]; prefixed: string[] } {
+function planSplit(
+  split: MeldSplit,
+  seed: number,
+  scale: SynthScale,
+  cue: CueSettings | null,
+): { rows: Row[]; extras: ClipJob[]; prefixed: string[] } {
   const sc = SCALE[scale];
   const r = new Rng(seed).fork('meld', split);
   const nDia = sc.dialogues[split];
@@ -354,7 +412,12 @@ function planSplit(split: MeldSplit, seed: number, scale: SynthScale, cue: CueSe
       if (has('c1')) phrases = ['I don\u2019t know\u2026', '\u201cFine\u201d \u2014 she said.'];
       if (has('quoted')) phrases = ['He said, "no way," and left.', ...phrases.slice(0, 1)];
       if (has('utf8-curly')) phrases = ['I\u2019m fine.', 'It\u2019s not a big deal\u2026'];
-      const render = renderUtterance({ words: phrases, pitchHz: SPEAKERS[speaker].pitchHz }, MELD_CUES[emotion], cue, new Rng(seed).fork('meld-cue', split, dia.d, uid));
+      const render = renderUtterance(
+        { words: phrases, pitchHz: SPEAKERS[speaker].pitchHz },
+        MELD_CUES[emotion],
+        cue,
+        new Rng(seed).fork('meld-cue', split, dia.d, uid),
+      );
       let source = render.words.join(has('double-space') ? '  ' : ' ');
       if (has('double-space') && !source.includes('  ')) source = `${source}  Yeah.`;
       if (has('nbsp')) source = source.includes(' ') ? source.replace(' ', '\u00a0') : `${source}\u00a0Okay.`;
@@ -423,7 +486,8 @@ function planSplit(split: MeldSplit, seed: number, scale: SynthScale, cue: CueSe
     }
   }
   if (split === 'test') {
-    for (const x of rows.filter((x) => x.clipKind === 'normal').slice(0, 2)) prefixed.push(`dia${x.dialogueId}_utt${x.utteranceId}.mp4`);
+    for (const x of rows.filter((x) => x.clipKind === 'normal').slice(0, 2))
+      prefixed.push(`dia${x.dialogueId}_utt${x.utteranceId}.mp4`);
   }
   return { rows, extras, prefixed };
 }
@@ -431,7 +495,14 @@ function planSplit(split: MeldSplit, seed: number, scale: SynthScale, cue: CueSe
 function clipJob(row: Row): ClipJob | null {
   const csvSec = (row.endMs - row.startMs) / 1000;
   const name = `dia${row.dialogueId}_utt${row.utteranceId}.mp4`;
-  const base = { split: row.split, name, speaker: row.speaker, render: row.render, kind: row.clipKind, seedKey: `${row.split}/${name}` };
+  const base = {
+    split: row.split,
+    name,
+    speaker: row.speaker,
+    render: row.render,
+    kind: row.clipKind,
+    seedKey: `${row.split}/${name}`,
+  };
   switch (row.clipKind) {
     case 'missing':
       return null;
@@ -449,7 +520,13 @@ function clipJob(row: Row): ClipJob | null {
   }
 }
 
-async function encodeClip(ffmpeg: string, job: ClipJob, outPath: string, seed: number, signal?: AbortSignal): Promise<void> {
+async function encodeClip(
+  ffmpeg: string,
+  job: ClipJob,
+  outPath: string,
+  seed: number,
+  signal?: AbortSignal,
+): Promise<void> {
   const sr = MELD_AUDIO_RATE;
   const n = Math.round(job.durationSec * sr);
   const pcm = new Int16Array(n * 2);
@@ -461,7 +538,10 @@ async function encodeClip(ffmpeg: string, job: ClipJob, outPath: string, seed: n
   const spk = SPEAKERS[job.speaker];
   const { width, height } = MELD_SIZE;
   // One frame is drawn, then repeated by `loop`: per-frame drawing would cost more than the encode.
-  const filters = [`color=c=${hex(spk.rgb)}:s=${width}x${height}:r=${MELD_FPS}:d=0.05`, drawbox(540, 200, 200, 260, [225, 190, 160])];
+  const filters = [
+    `color=c=${hex(spk.rgb)}:s=${width}x${height}:r=${MELD_FPS}:d=0.05`,
+    drawbox(540, 200, 200, 260, [225, 190, 160]),
+  ];
   // A band across the bottom fifth of the picture, large enough to survive tiny encoders' token means.
   if (job.render.patchRgb) filters.push(drawbox(0, 560, 1280, 160, job.render.patchRgb));
   filters.push('loop=loop=-1:size=1:start=0');
@@ -469,15 +549,46 @@ async function encodeClip(ffmpeg: string, job: ClipJob, outPath: string, seed: n
   await runTool(
     ffmpeg,
     [
-      '-hide_banner', '-loglevel', 'error', '-y',
-      '-f', 'lavfi', '-i', filters.join(','),
-      '-f', 's16le', '-ar', String(sr), '-ac', '2', '-i', 'pipe:0',
-      '-map', '0:v', '-map', '1:a',
-      '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '35', '-pix_fmt', 'yuv420p', '-threads', '1',
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      filters.join(','),
+      '-f',
+      's16le',
+      '-ar',
+      String(sr),
+      '-ac',
+      '2',
+      '-i',
+      'pipe:0',
+      '-map',
+      '0:v',
+      '-map',
+      '1:a',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-crf',
+      '35',
+      '-pix_fmt',
+      'yuv420p',
+      '-threads',
+      '1',
       // -t alone bounds both streams (-frames:v would stop the file before the lagging audio is muxed).
       // 192 kb/s: cheap to encode and keeps the tiny archive above 1 MB, so download tests span several parts.
-      '-c:a', 'aac', '-b:a', '192k', '-af', 'apad',
-      '-t', dur,
+      '-c:a',
+      'aac',
+      '-b:a',
+      '192k',
+      '-af',
+      'apad',
+      '-t',
+      dur,
       ...BITEXACT_OUTPUT_ARGS,
       outPath,
     ],
@@ -492,8 +603,17 @@ function csvBytes(rows: Row[], encoding: MeldCsvEncoding): { bytes: Buffer; crlf
   parts.push(Buffer.from(`${MELD_HEADER}\r\n`, 'utf8'));
   for (const row of rows) {
     const fields = [
-      String(row.srNo), row.source, row.speaker, row.emotion, row.sentiment, String(row.dialogueId),
-      String(row.utteranceId), String(row.season), String(row.episode), row.startTime, row.endTime,
+      String(row.srNo),
+      row.source,
+      row.speaker,
+      row.emotion,
+      row.sentiment,
+      String(row.dialogueId),
+      String(row.utteranceId),
+      String(row.season),
+      String(row.episode),
+      row.startTime,
+      row.endTime,
     ];
     // Times contain a comma, so they come out quoted, as in the real files.
     const line = `${fields.map(csvField).join(',')}${row.eol}`;
@@ -558,9 +678,15 @@ export async function synthMeld(opts: MeldOptions): Promise<MeldTruth> {
       for (const name of p.prefixed) {
         const copy = `final_videos_test${name}`;
         await writeFile(join(dir, copy), await readFile(join(dir, name)));
-        extraClips.push({ split: p.split, entry: `${files.folder}/${copy}`, kind: 'prefixed-duplicate', duplicateOf: `${files.folder}/${name}` });
+        extraClips.push({
+          split: p.split,
+          entry: `${files.folder}/${copy}`,
+          kind: 'prefixed-duplicate',
+          duplicateOf: `${files.folder}/${name}`,
+        });
       }
-      for (const job of p.extras) extraClips.push({ split: p.split, entry: `${files.folder}/${job.name}`, kind: 'orphan', duplicateOf: null });
+      for (const job of p.extras)
+        extraClips.push({ split: p.split, entry: `${files.folder}/${job.name}`, kind: 'orphan', duplicateOf: null });
       await packTarGz(dir, files.folder, join(root, files.archive));
 
       const encoding: MeldCsvEncoding = p.split === CP1252_SPLIT ? 'cp1252' : 'utf8-c1';

@@ -92,7 +92,9 @@ async function until<T>(what: string, deadline: number, log: (l: string) => void
   }
 }
 
-type RetentionPeriod = Parameters<Connection['workflowService']['registerNamespace']>[0]['workflowExecutionRetentionPeriod'];
+type RetentionPeriod = Parameters<
+  Connection['workflowService']['registerNamespace']
+>[0]['workflowExecutionRetentionPeriod'];
 
 const grpcCode = (err: unknown): number | undefined => (err as { code?: number } | null)?.code;
 
@@ -105,7 +107,9 @@ async function ensureNamespace(conn: Connection, o: InitOptions, deadline: numbe
     if (grpcCode(err) !== 5 /* NOT_FOUND */) throw err;
   }
   if (!o.createNamespace) {
-    throw new Error(`namespace '${namespace}' does not exist; create it (or set MER_CREATE_NAMESPACE=1 on a self-hosted server)`);
+    throw new Error(
+      `namespace '${namespace}' does not exist; create it (or set MER_CREATE_NAMESPACE=1 on a self-hosted server)`,
+    );
   }
   try {
     await conn.workflowService.registerNamespace({
@@ -132,7 +136,9 @@ async function ensureSearchAttributes(conn: Connection, o: InitOptions, deadline
   for (const [name, type] of want) {
     if (!(name in have)) missing[name] = type;
     else if (Number(have[name]) !== type) {
-      throw new Error(`search attribute ${name} exists with type ${String(have[name])}, mer needs ${type}; remove it or use another namespace`);
+      throw new Error(
+        `search attribute ${name} exists with type ${String(have[name])}, mer needs ${type}; remove it or use another namespace`,
+      );
     }
   }
   const added = Object.keys(missing);
@@ -169,7 +175,8 @@ async function ensureBucket(o: InitOptions, deadline: number): Promise<boolean> 
         return true;
       } catch (err) {
         const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-        if (status === 404 || (err as Error).name === 'NotFound' || (err as Error).name === 'NoSuchBucket') return false;
+        if (status === 404 || (err as Error).name === 'NotFound' || (err as Error).name === 'NoSuchBucket')
+          return false;
         throw err;
       }
     });
@@ -205,7 +212,11 @@ export async function runInit(o: InitOptions): Promise<InitReport> {
     if (o.searchAttributes) {
       report.searchAttributesAdded = await ensureSearchAttributes(conn, o, deadline);
       const names = MER_SEARCH_ATTRIBUTES.map((k) => k.name).join(', ');
-      o.log(report.searchAttributesAdded.length ? `search attributes added: ${report.searchAttributesAdded.join(', ')}` : `search attributes present: ${names}`);
+      o.log(
+        report.searchAttributesAdded.length
+          ? `search attributes added: ${report.searchAttributesAdded.join(', ')}`
+          : `search attributes present: ${names}`,
+      );
     }
   } finally {
     await conn.close();

@@ -122,7 +122,11 @@ class TestServer {
     }
     const size = b.body.length;
     const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
-    const headers: Record<string, string | number> = { etag: b.etag, 'last-modified': b.lastModified, 'content-type': 'application/octet-stream' };
+    const headers: Record<string, string | number> = {
+      etag: b.etag,
+      'last-modified': b.lastModified,
+      'content-type': 'application/octet-stream',
+    };
     let start = 0;
     if (m && !b.ignoreRange) {
       start = Number(m[1]);
@@ -132,10 +136,19 @@ class TestServer {
         return;
       }
       this.record(req, 206);
-      res.writeHead(206, { ...headers, 'accept-ranges': 'bytes', 'content-range': `bytes ${start}-${size - 1}/${size}`, 'content-length': size - start });
+      res.writeHead(206, {
+        ...headers,
+        'accept-ranges': 'bytes',
+        'content-range': `bytes ${start}-${size - 1}/${size}`,
+        'content-length': size - start,
+      });
     } else {
       this.record(req, 200);
-      res.writeHead(200, { ...headers, ...(b.ignoreRange ? {} : { 'accept-ranges': 'bytes' }), 'content-length': size });
+      res.writeHead(200, {
+        ...headers,
+        ...(b.ignoreRange ? {} : { 'accept-ranges': 'bytes' }),
+        'content-length': size,
+      });
     }
     if (b.stallAfter !== undefined && this.stalled++ === 0) {
       this.bytesSent += b.stallAfter;
@@ -218,7 +231,10 @@ describe('downloadToStore', () => {
       [undefined, 'bytes=2500000-', 'bytes=5000000-'],
     );
     assert.equal(r.parts.length, 7);
-    assert.deepEqual(r.parts, Array.from({ length: 7 }, (_, i) => partKey('dl/drops', i + 1)));
+    assert.deepEqual(
+      r.parts,
+      Array.from({ length: 7 }, (_, i) => partKey('dl/drops', i + 1)),
+    );
     for (const [i, key] of r.parts.entries()) {
       const info = await store.head(key);
       assert.equal(info?.size, i < 6 ? CHUNK : 12_345, key);
@@ -263,10 +279,23 @@ describe('downloadToStore', () => {
 
   test('resume claims more parts than the store holds: only the stored ones are trusted', async () => {
     srv.reset({ dropAfter: undefined, ignoreRange: false });
-    const first = await downloadToStore({ store, url: `${srv.base}/file.bin`, partsPrefix: 'dl/partial', chunkBytes: CHUNK, ...fast });
+    const first = await downloadToStore({
+      store,
+      url: `${srv.base}/file.bin`,
+      partsPrefix: 'dl/partial',
+      chunkBytes: CHUNK,
+      ...fast,
+    });
     await store.delete(first.parts[3]); // part 4 lost
     srv.reset();
-    const r = await downloadToStore({ store, url: `${srv.base}/file.bin`, partsPrefix: 'dl/partial', chunkBytes: CHUNK, resume: { partsDone: 6 }, ...fast });
+    const r = await downloadToStore({
+      store,
+      url: `${srv.base}/file.bin`,
+      partsPrefix: 'dl/partial',
+      chunkBytes: CHUNK,
+      resume: { partsDone: 6 },
+      ...fast,
+    });
     assert.equal(r.resumedParts, 3);
     assert.equal(srv.bytesSent, file.length - 3 * CHUNK);
     assert.equal(sha(await readAll(store, r.parts)), sha(file));
@@ -291,7 +320,14 @@ describe('downloadToStore', () => {
     const v2 = randomFile(5 * MiB + 7, 'download-test-v2');
     srv.reset({ body: v2, etag: '"v2"', lastModified: 'Wed, 02 Oct 2024 10:00:00 GMT' });
     try {
-      const r = await downloadToStore({ store, url: `${srv.base}/file.bin`, partsPrefix: 'dl/changed', chunkBytes: CHUNK, resume: { partsDone: 3 }, ...fast });
+      const r = await downloadToStore({
+        store,
+        url: `${srv.base}/file.bin`,
+        partsPrefix: 'dl/changed',
+        chunkBytes: CHUNK,
+        resume: { partsDone: 3 },
+        ...fast,
+      });
       assert.equal(r.restarted, true);
       assert.match(r.restartReasons.join(' '), /ETag "v1" -> "v2"/);
       assert.equal(r.totalBytes, v2.length);
@@ -310,7 +346,13 @@ describe('downloadToStore', () => {
   test('a server that ignores Range (200 instead of 206) is reported as a restart and data stays exact', async () => {
     srv.reset({ ignoreRange: true, dropAfter: 3_000_000, dropResponses: 1 });
     try {
-      const r = await downloadToStore({ store, url: `${srv.base}/file.bin`, partsPrefix: 'dl/norange', chunkBytes: CHUNK, ...fast });
+      const r = await downloadToStore({
+        store,
+        url: `${srv.base}/file.bin`,
+        partsPrefix: 'dl/norange',
+        chunkBytes: CHUNK,
+        ...fast,
+      });
       assert.equal(r.restarted, true);
       assert.match(r.restartReasons[0], /ignored the Range request/);
       assert.equal(r.reconnects, 1);
@@ -325,7 +367,13 @@ describe('downloadToStore', () => {
 
   test('follows redirects and retries a 503', async () => {
     srv.reset({ failFirst: 3 });
-    const r = await downloadToStore({ store, url: `${srv.base}/redirect?token=x`, partsPrefix: 'dl/redirect', chunkBytes: 4 * MiB, ...fast }).finally(() => {
+    const r = await downloadToStore({
+      store,
+      url: `${srv.base}/redirect?token=x`,
+      partsPrefix: 'dl/redirect',
+      chunkBytes: 4 * MiB,
+      ...fast,
+    }).finally(() => {
       srv.behaviour.failFirst = 0;
     });
     assert.deepEqual(
@@ -340,7 +388,14 @@ describe('downloadToStore', () => {
   test('a connection that goes silent is dropped after idleTimeoutMs and resumed', async () => {
     srv.reset({ stallAfter: 1_500_000, failFirst: 0, dropAfter: undefined, ignoreRange: false });
     try {
-      const r = await downloadToStore({ store, url: `${srv.base}/file.bin`, partsPrefix: 'dl/stall', chunkBytes: CHUNK, idleTimeoutMs: 150, ...fast });
+      const r = await downloadToStore({
+        store,
+        url: `${srv.base}/file.bin`,
+        partsPrefix: 'dl/stall',
+        chunkBytes: CHUNK,
+        idleTimeoutMs: 150,
+        ...fast,
+      });
       assert.equal(r.reconnects, 1);
       assert.equal(srv.requests[1].range, 'bytes=1500000-');
       assert.equal(srv.bytesSent, file.length);
@@ -357,7 +412,13 @@ describe('downloadToStore', () => {
     test(`HTTP ${status} is a non-retryable SourceUnreachable that does not leak the query string`, async () => {
       srv.reset();
       await assert.rejects(
-        downloadToStore({ store, url: `${srv.base}${path}?token=SECRET-TOKEN&sig=abc`, partsPrefix: 'dl/err', chunkBytes: CHUNK, ...fast }),
+        downloadToStore({
+          store,
+          url: `${srv.base}${path}?token=SECRET-TOKEN&sig=abc`,
+          partsPrefix: 'dl/err',
+          chunkBytes: CHUNK,
+          ...fast,
+        }),
         (err: unknown) => {
           assert.ok(err instanceof MerError);
           assert.equal(err.type, ErrorTypes.SourceUnreachable);
@@ -376,7 +437,14 @@ describe('downloadToStore', () => {
   test('gives up with a plain (retryable) Error after maxReconnects connections without data', async () => {
     srv.reset();
     await assert.rejects(
-      downloadToStore({ store, url: `${srv.base}/dead?token=SECRET`, partsPrefix: 'dl/dead', chunkBytes: CHUNK, maxReconnects: 2, ...fast }),
+      downloadToStore({
+        store,
+        url: `${srv.base}/dead?token=SECRET`,
+        partsPrefix: 'dl/dead',
+        chunkBytes: CHUNK,
+        maxReconnects: 2,
+        ...fast,
+      }),
       (err: unknown) => {
         assert.ok(err instanceof Error && !(err instanceof MerError));
         assert.match(err.message, /3 connections in a row/);
@@ -392,14 +460,19 @@ describe('downloadToStore', () => {
     const chunks: Buffer[] = [];
     await assert.rejects(
       (async () => {
-        for await (const c of partsReadable(store, ['dl/lost/part-000001', 'dl/lost/part-000002'])) chunks.push(c as Buffer);
+        for await (const c of partsReadable(store, ['dl/lost/part-000001', 'dl/lost/part-000002']))
+          chunks.push(c as Buffer);
       })(),
-      (err: unknown) => err instanceof MerError && err.type === ErrorTypes.SourceMissing && /part-000002/.test(err.message),
+      (err: unknown) =>
+        err instanceof MerError && err.type === ErrorTypes.SourceMissing && /part-000002/.test(err.message),
     );
     assert.equal(Buffer.concat(chunks).toString(), 'abc');
   });
 
   test('redactUrlForLog keeps scheme, host and path only', () => {
-    assert.equal(redactUrlForLog('https://user:pw@example.org:8443/a/b.tar.gz?X-Amz-Signature=1#frag'), 'https://example.org:8443/a/b.tar.gz');
+    assert.equal(
+      redactUrlForLog('https://user:pw@example.org:8443/a/b.tar.gz?X-Amz-Signature=1#frag'),
+      'https://example.org:8443/a/b.tar.gz',
+    );
   });
 });

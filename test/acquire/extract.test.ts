@@ -202,7 +202,13 @@ describe('extractToStore', () => {
     );
     const path = await writeInput('evil.tar.gz', archive);
     store.puts = [];
-    const r = await extractToStore({ store, input: { kind: 'file', path }, archiveName: 'evil.tar.gz', destPrefix: 'm/raw', smallEntryBytes: 64 * 1024 });
+    const r = await extractToStore({
+      store,
+      input: { kind: 'file', path },
+      archiveName: 'evil.tar.gz',
+      destPrefix: 'm/raw',
+      smallEntryBytes: 64 * 1024,
+    });
 
     assert.equal(r.archiveType, 'tar.gz');
     assert.deepEqual(
@@ -252,7 +258,13 @@ describe('extractToStore', () => {
     assert.equal(dup.length, 1);
     assert.match(dup[0].reason, /duplicate/);
     assert.equal(r.skipped.length, expect.length + 1);
-    assert.deepEqual(store.puts.sort(), ['m/raw/dot/x.txt', 'm/raw/good/a.txt', 'm/raw/good/big.bin', 'm/raw/good/z.txt', 'm/raw/x/through-link.txt']);
+    assert.deepEqual(store.puts.sort(), [
+      'm/raw/dot/x.txt',
+      'm/raw/good/a.txt',
+      'm/raw/good/big.bin',
+      'm/raw/good/z.txt',
+      'm/raw/x/through-link.txt',
+    ]);
     await assertContained('m/raw');
   });
 
@@ -335,7 +347,12 @@ describe('extractToStore', () => {
     });
     assert.deepEqual(
       r.files.map((f) => f.path),
-      ['MELD.Raw/train_sent_emo.csv', 'MELD.Raw/train_splits/dia0_utt0.mp4', 'MELD.Raw/train_splits/dia0_utt1.mp4', 'MELD.Raw/dev_splits_complete/dia0_utt0.mp4'],
+      [
+        'MELD.Raw/train_sent_emo.csv',
+        'MELD.Raw/train_splits/dia0_utt0.mp4',
+        'MELD.Raw/train_splits/dia0_utt1.mp4',
+        'MELD.Raw/dev_splits_complete/dia0_utt0.mp4',
+      ],
     );
     assert.equal(sha(await store.get('meld/raw/MELD.Raw/train_splits/dia0_utt1.mp4')), sha(clip1));
     assert.equal(sha(await store.get('meld/raw/MELD.Raw/dev_splits_complete/dia0_utt0.mp4')), sha(devClip));
@@ -402,13 +419,16 @@ describe('extractToStore', () => {
       { kind: 'file', path: await writeInput('trunc.tar.gz', cut) },
       { kind: 'stream', stream: Readable.from([cut]) },
     ] as const) {
-      await assert.rejects(extractToStore({ store, input, archiveName: 'trunc.tar.gz', destPrefix: 'trunc', smallEntryBytes: 1024 }), (err: unknown) => {
-        isMer(ErrorTypes.ArchiveCorrupt)(err);
-        assert.match((err as Error).message, /trunc\.tar\.gz/);
-        assert.match((err as Error).message, /in entry clips\/big\.bin/);
-        assert.match((err as Error).message, /unexpected end of file/);
-        return true;
-      });
+      await assert.rejects(
+        extractToStore({ store, input, archiveName: 'trunc.tar.gz', destPrefix: 'trunc', smallEntryBytes: 1024 }),
+        (err: unknown) => {
+          isMer(ErrorTypes.ArchiveCorrupt)(err);
+          assert.match((err as Error).message, /trunc\.tar\.gz/);
+          assert.match((err as Error).message, /in entry clips\/big\.bin/);
+          assert.match((err as Error).message, /unexpected end of file/);
+          return true;
+        },
+      );
     }
   });
 
@@ -423,19 +443,35 @@ describe('extractToStore', () => {
     const bad = Buffer.from(good);
     bad.fill(0x41, 1024, 1024 + 100); // second header (after one.txt's header and data block)
     await assert.rejects(
-      extractToStore({ store, input: { kind: 'stream', stream: Readable.from([bad]) }, archiveName: 'bad.tar', destPrefix: 'bad' }),
+      extractToStore({
+        store,
+        input: { kind: 'stream', stream: Readable.from([bad]) },
+        archiveName: 'bad.tar',
+        destPrefix: 'bad',
+      }),
       (err: unknown) => isMer(ErrorTypes.ArchiveCorrupt)(err) && /after entry one\.txt/.test((err as Error).message),
     );
     const zip = await makeZip([{ name: 'a.txt', data: 'zip' }]);
     await assert.rejects(
-      extractToStore({ store, input: { kind: 'file', path: await writeInput('bad.zip', zip.subarray(0, zip.length - 30)) }, archiveName: 'bad.zip', destPrefix: 'bad' }),
+      extractToStore({
+        store,
+        input: { kind: 'file', path: await writeInput('bad.zip', zip.subarray(0, zip.length - 30)) },
+        archiveName: 'bad.zip',
+        destPrefix: 'bad',
+      }),
       isMer(ErrorTypes.ArchiveCorrupt),
     );
     const flipped = Buffer.from(zip);
     flipped[flipped.indexOf(Buffer.from('a.txt')) + 5 + 2] ^= 0xff; // first byte of the deflated data
     await assert.rejects(
-      extractToStore({ store, input: { kind: 'file', path: await writeInput('flip.zip', flipped) }, archiveName: 'flip.zip', destPrefix: 'bad' }),
-      (err: unknown) => isMer(ErrorTypes.ArchiveCorrupt)(err) && /flip\.zip.*in entry a\.txt/.test((err as Error).message),
+      extractToStore({
+        store,
+        input: { kind: 'file', path: await writeInput('flip.zip', flipped) },
+        archiveName: 'flip.zip',
+        destPrefix: 'bad',
+      }),
+      (err: unknown) =>
+        isMer(ErrorTypes.ArchiveCorrupt)(err) && /flip\.zip.*in entry a\.txt/.test((err as Error).message),
     );
   });
 
@@ -450,15 +486,35 @@ describe('extractToStore', () => {
     );
     const path = await writeInput('cap.tar.gz', archive);
     await assert.rejects(
-      extractToStore({ store, input: { kind: 'file', path }, archiveName: 'cap.tar.gz', destPrefix: 'cap', limits: { maxTotalBytes: 1000 } }),
-      (err: unknown) => isMer(ErrorTypes.ArchiveTooLarge)(err) && /cap\.tar\.gz.*1000 bytes/.test((err as Error).message),
+      extractToStore({
+        store,
+        input: { kind: 'file', path },
+        archiveName: 'cap.tar.gz',
+        destPrefix: 'cap',
+        limits: { maxTotalBytes: 1000 },
+      }),
+      (err: unknown) =>
+        isMer(ErrorTypes.ArchiveTooLarge)(err) && /cap\.tar\.gz.*1000 bytes/.test((err as Error).message),
     );
     await assert.rejects(
-      extractToStore({ store, input: { kind: 'file', path }, archiveName: 'cap.tar.gz', destPrefix: 'cap', limits: { maxEntries: 2 } }),
-      (err: unknown) => isMer(ErrorTypes.ArchiveTooLarge)(err) && /cap\.tar\.gz.*2 entries/.test((err as Error).message),
+      extractToStore({
+        store,
+        input: { kind: 'file', path },
+        archiveName: 'cap.tar.gz',
+        destPrefix: 'cap',
+        limits: { maxEntries: 2 },
+      }),
+      (err: unknown) =>
+        isMer(ErrorTypes.ArchiveTooLarge)(err) && /cap\.tar\.gz.*2 entries/.test((err as Error).message),
     );
     await assert.rejects(
-      extractToStore({ store, input: { kind: 'file', path }, archiveName: 'cap.tar.gz', destPrefix: 'cap', limits: { maxEntryBytes: 599 } }),
+      extractToStore({
+        store,
+        input: { kind: 'file', path },
+        archiveName: 'cap.tar.gz',
+        destPrefix: 'cap',
+        limits: { maxEntryBytes: 599 },
+      }),
       (err: unknown) => isMer(ErrorTypes.ArchiveTooLarge)(err) && /a\.bin is 600 bytes/.test((err as Error).message),
     );
     const zip = await makeZip([
@@ -468,7 +524,13 @@ describe('extractToStore', () => {
     ]);
     store.puts = [];
     await assert.rejects(
-      extractToStore({ store, input: { kind: 'file', path: await writeInput('cap.zip', zip) }, archiveName: 'cap.zip', destPrefix: 'capz', limits: { maxEntries: 2 } }),
+      extractToStore({
+        store,
+        input: { kind: 'file', path: await writeInput('cap.zip', zip) },
+        archiveName: 'cap.zip',
+        destPrefix: 'capz',
+        limits: { maxEntries: 2 },
+      }),
       isMer(ErrorTypes.ArchiveTooLarge),
     );
     assert.deepEqual(store.puts, [], 'a zip over the entry cap is refused before anything is written');
@@ -477,10 +539,22 @@ describe('extractToStore', () => {
   test('sha256 of the input: a match passes, a mismatch is ChecksumMismatch after the pass', async () => {
     const archive = await makeTar([{ name: 'f.txt', data: 'payload' }], true);
     const path = await writeInput('sum.tar.gz', archive);
-    const ok = await extractToStore({ store, input: { kind: 'file', path }, archiveName: 'sum.tar.gz', destPrefix: 'sum/ok', expectedSha256: sha(archive).toUpperCase() });
+    const ok = await extractToStore({
+      store,
+      input: { kind: 'file', path },
+      archiveName: 'sum.tar.gz',
+      destPrefix: 'sum/ok',
+      expectedSha256: sha(archive).toUpperCase(),
+    });
     assert.equal(ok.sha256, sha(archive));
     await assert.rejects(
-      extractToStore({ store, input: { kind: 'stream', stream: createReadStream(path) }, archiveName: 'sum.tar.gz', destPrefix: 'sum/bad', expectedSha256: '0'.repeat(64) }),
+      extractToStore({
+        store,
+        input: { kind: 'stream', stream: createReadStream(path) },
+        archiveName: 'sum.tar.gz',
+        destPrefix: 'sum/bad',
+        expectedSha256: '0'.repeat(64),
+      }),
       (err: unknown) => isMer(ErrorTypes.ChecksumMismatch)(err) && (err as Error).message.includes(sha(archive)),
     );
     // The pass completed: the caller (who will not commit) can see what was written.
@@ -488,10 +562,19 @@ describe('extractToStore', () => {
   });
 
   test('resumeAfter reads through stored entries without uploading them again', async () => {
-    const items: TarItem[] = Array.from({ length: 12 }, (_, i) => ({ name: `r/f${i}.bin`, data: bytes(1000 + i * 5000, `r${i}`) }));
+    const items: TarItem[] = Array.from({ length: 12 }, (_, i) => ({
+      name: `r/f${i}.bin`,
+      data: bytes(1000 + i * 5000, `r${i}`),
+    }));
     const archive = await makeTar(items, true);
     const path = await writeInput('resume.tar.gz', archive);
-    const first = await extractToStore({ store, input: { kind: 'file', path }, archiveName: 'resume.tar.gz', destPrefix: 'res', smallEntryBytes: 20_000 });
+    const first = await extractToStore({
+      store,
+      input: { kind: 'file', path },
+      archiveName: 'resume.tar.gz',
+      destPrefix: 'res',
+      smallEntryBytes: 20_000,
+    });
     await store.put('res/r/f3.bin', 'damaged'); // wrong size: must be uploaded again
     await store.delete('res/r/f11.bin'); // beyond resumeAfter anyway
     store.puts = [];
@@ -511,24 +594,51 @@ describe('extractToStore', () => {
 
   test('type comes from content when the name says nothing; unsupported formats are ArchiveUnsupported', async () => {
     const archive = await makeTar([{ name: 'n.txt', data: 'named badly' }], true);
-    const r = await extractToStore({ store, input: { kind: 'stream', stream: Readable.from([archive]) }, archiveName: 'download', destPrefix: 'noname' });
+    const r = await extractToStore({
+      store,
+      input: { kind: 'stream', stream: Readable.from([archive]) },
+      archiveName: 'download',
+      destPrefix: 'noname',
+    });
     assert.equal(r.archiveType, 'tar.gz');
     assert.equal((await store.get('noname/n.txt')).toString(), 'named badly');
-    assert.throws(() => detectArchiveType('x.tar.bz2', Buffer.from('BZh91AY&SY')), isMer(ErrorTypes.ArchiveUnsupported));
-    assert.throws(() => detectArchiveType('x.rar', Buffer.from('Rar!\x1a\x07\x00', 'latin1')), isMer(ErrorTypes.ArchiveUnsupported));
-    assert.throws(() => detectArchiveType('x.tar.gz', Buffer.from('plain text, not gzip')), isMer(ErrorTypes.ArchiveCorrupt));
+    assert.throws(
+      () => detectArchiveType('x.tar.bz2', Buffer.from('BZh91AY&SY')),
+      isMer(ErrorTypes.ArchiveUnsupported),
+    );
+    assert.throws(
+      () => detectArchiveType('x.rar', Buffer.from('Rar!\x1a\x07\x00', 'latin1')),
+      isMer(ErrorTypes.ArchiveUnsupported),
+    );
+    assert.throws(
+      () => detectArchiveType('x.tar.gz', Buffer.from('plain text, not gzip')),
+      isMer(ErrorTypes.ArchiveCorrupt),
+    );
     await assert.rejects(
-      extractToStore({ store, input: { kind: 'stream', stream: Readable.from([Buffer.from('just some text')]) }, archiveName: 'notes.txt', destPrefix: 'x' }),
+      extractToStore({
+        store,
+        input: { kind: 'stream', stream: Readable.from([Buffer.from('just some text')]) },
+        archiveName: 'notes.txt',
+        destPrefix: 'x',
+      }),
       isMer(ErrorTypes.ArchiveUnsupported),
     );
     await assert.rejects(
-      extractToStore({ store, input: { kind: 'file', path: join(inDir, 'missing.tar') }, archiveName: 'missing.tar', destPrefix: 'x' }),
+      extractToStore({
+        store,
+        input: { kind: 'file', path: join(inDir, 'missing.tar') },
+        archiveName: 'missing.tar',
+        destPrefix: 'x',
+      }),
       isMer(ErrorTypes.SourceMissing),
     );
   });
 
   test('abort via signal stops promptly', async () => {
-    const items: TarItem[] = Array.from({ length: 40 }, (_, i) => ({ name: `ab/f${i}.bin`, data: bytes(20_000, `ab${i}`) }));
+    const items: TarItem[] = Array.from({ length: 40 }, (_, i) => ({
+      name: `ab/f${i}.bin`,
+      data: bytes(20_000, `ab${i}`),
+    }));
     const archive = await makeTar(items, true);
     const ac = new AbortController();
     let result: ExtractResult | undefined;

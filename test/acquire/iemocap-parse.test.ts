@@ -18,9 +18,13 @@ const corpus = memoryCorpus;
 
 const T = '\t';
 function evalFile(turns: Array<[string, string, string, string]>, eol = '\n'): string {
-  const blocks = turns.map(
-    ([times, id, label, vad]) =>
-      [`[${times}]${T}${id}${T}${label}${T}[${vad}]`, `C-E2:${T}Neutral;${T}()`, `C-E3:${T}Anger; Frustration;${T}(annoyed)`, `A-E3:${T}val 3; act 2; dom  2;${T}()`].join(eol),
+  const blocks = turns.map(([times, id, label, vad]) =>
+    [
+      `[${times}]${T}${id}${T}${label}${T}[${vad}]`,
+      `C-E2:${T}Neutral;${T}()`,
+      `C-E3:${T}Anger; Frustration;${T}(annoyed)`,
+      `A-E3:${T}val 3; act 2; dom  2;${T}()`,
+    ].join(eol),
   );
   return [`% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]`, '', blocks.join(eol + eol), ''].join(eol);
 }
@@ -35,8 +39,10 @@ function smallCorpus() {
       ['14.8872 - 18.0175', 'Ses01F_impro01_F001', 'exc', '4.0000, 4.0000, 3.0000'],
       ['19.2900 - 20.7875', 'Ses01F_impro01_M001', 'xxx', '2.5000, 3.0000, 3.0000'],
     ]),
-    [`${R}/Session1/dialog/EmoEvaluation/Categorical/Ses01F_impro01_e1_cat.txt`]: 'Ses01F_impro01_F000 :Neutral state; ()\n',
-    [`${R}/Session1/dialog/EmoEvaluation/Attribute/Ses01F_impro01_e2_atr.txt`]: '[1.0 - 2.0]\tSes01F_impro01_F999\tang\t[1, 1, 1]\n',
+    [`${R}/Session1/dialog/EmoEvaluation/Categorical/Ses01F_impro01_e1_cat.txt`]:
+      'Ses01F_impro01_F000 :Neutral state; ()\n',
+    [`${R}/Session1/dialog/EmoEvaluation/Attribute/Ses01F_impro01_e2_atr.txt`]:
+      '[1.0 - 2.0]\tSes01F_impro01_F999\tang\t[1, 1, 1]\n',
     [`${R}/Session1/dialog/EmoEvaluation/._Ses01F_impro01.txt`]: Buffer.from([0x00, 0x05, 0x16, 0x07, 0xff]),
     [`${R}/Session1/dialog/transcriptions/Ses01F_impro01.txt`]: [
       'Ses01F_impro01_F000 [006.2901-008.2357]: Excuse me.',
@@ -101,7 +107,15 @@ describe('IEMOCAP ids', () => {
   });
 
   test('XX turns and other shapes are not turn ids', () => {
-    for (const bad of ['Ses01F_impro01_MXX0', 'Ses01F_impro01_FXX3', 'M', 'Ses01F_impro01', 'Ses1F_impro01_F000', 'Ses01X_impro01_F000', 'Ses01F_chat01_F000']) {
+    for (const bad of [
+      'Ses01F_impro01_MXX0',
+      'Ses01F_impro01_FXX3',
+      'M',
+      'Ses01F_impro01',
+      'Ses1F_impro01_F000',
+      'Ses01X_impro01_F000',
+      'Ses01F_chat01_F000',
+    ]) {
       assert.equal(parseIemocapTurnId(bad), null, bad);
     }
     assert.equal(parseIemocapDialogId('Ses01F_impro01')?.markerGender, 'F');
@@ -140,14 +154,22 @@ describe('IEMOCAP EmoEvaluation', () => {
   });
 
   test('CRLF files parse with the same line numbers', () => {
-    const turnsLf = parseIemocapEmoEvaluation(Buffer.from(evalFile([['1.0 - 2.0', 'Ses01F_impro01_F000', 'ang', '1, 2, 3']])), 'a').turns;
-    const turnsCrlf = parseIemocapEmoEvaluation(Buffer.from(evalFile([['1.0 - 2.0', 'Ses01F_impro01_F000', 'ang', '1, 2, 3']], '\r\n')), 'a').turns;
+    const turnsLf = parseIemocapEmoEvaluation(
+      Buffer.from(evalFile([['1.0 - 2.0', 'Ses01F_impro01_F000', 'ang', '1, 2, 3']])),
+      'a',
+    ).turns;
+    const turnsCrlf = parseIemocapEmoEvaluation(
+      Buffer.from(evalFile([['1.0 - 2.0', 'Ses01F_impro01_F000', 'ang', '1, 2, 3']], '\r\n')),
+      'a',
+    ).turns;
     assert.deepEqual(turnsCrlf, turnsLf);
   });
 
   test('latin-1 bytes (invalid UTF-8) are decoded, not rejected', () => {
     const head = Buffer.from('% comment caf');
-    const rest = Buffer.from(`\n[1.0000 - 2.5000]\tSes01F_impro01_F000\tneu\t[3.0000, 3.0000, 3.0000]\nC-E1:\tNeutral;\t(r`);
+    const rest = Buffer.from(
+      `\n[1.0000 - 2.5000]\tSes01F_impro01_F000\tneu\t[3.0000, 3.0000, 3.0000]\nC-E1:\tNeutral;\t(r`,
+    );
     const bytes = Buffer.concat([head, Buffer.from([0xe9]), rest, Buffer.from([0xe9, 0x92, 0x29, 0x0a])]);
     const { turns, encoding } = parseIemocapEmoEvaluation(bytes, 'x.txt');
     assert.equal(encoding, 'cp1252');
@@ -163,7 +185,10 @@ describe('IEMOCAP EmoEvaluation', () => {
       '[3.0 - 4.0]\tSes01F_impro01_F002\thap\t[1.5, 2.5, 3.5]',
     ].join('\n');
     const { turns, issues } = parseIemocapEmoEvaluation(text, 'f.txt');
-    assert.deepEqual(turns.map((t) => t.turnId), ['Ses01F_impro01_F001', 'Ses01F_impro01_F002']);
+    assert.deepEqual(
+      turns.map((t) => t.turnId),
+      ['Ses01F_impro01_F001', 'Ses01F_impro01_F002'],
+    );
     assert.equal(turns[0].valence, null);
     assert.deepEqual(
       issues.map((i) => [i.line, i.kind, i.field]),
@@ -185,7 +210,12 @@ describe('IEMOCAP transcriptions', () => {
       'Ses02M_impro03_M008 [016.5000-018.2500]:',
     ].join('\r\n');
     const p = parseIemocapTranscription(Buffer.from(text), 'Session2/dialog/transcriptions/Ses02M_impro03.txt');
-    assert.deepEqual(p.byTurn.get('Ses02M_impro03_F007'), { line: 1, startSec: 12.34, endSec: 15.0021, text: 'I  said no.' });
+    assert.deepEqual(p.byTurn.get('Ses02M_impro03_F007'), {
+      line: 1,
+      startSec: 12.34,
+      endSec: 15.0021,
+      text: 'I  said no.',
+    });
     assert.equal(p.byTurn.get('Ses02M_impro03_M008')?.text, '');
     assert.equal(p.skipped, 2);
     assert.deepEqual(
@@ -198,7 +228,12 @@ describe('IEMOCAP transcriptions', () => {
   });
 
   test('cp1252 punctuation in a transcription becomes the intended characters', () => {
-    const bytes = Buffer.concat([Buffer.from('Ses01F_impro01_F000 [001.0000-002.0000]: I'), Buffer.from([0x92]), Buffer.from('m fine'), Buffer.from([0x85])]);
+    const bytes = Buffer.concat([
+      Buffer.from('Ses01F_impro01_F000 [001.0000-002.0000]: I'),
+      Buffer.from([0x92]),
+      Buffer.from('m fine'),
+      Buffer.from([0x85]),
+    ]);
     assert.equal(parseIemocapTranscription(bytes, 't').byTurn.get('Ses01F_impro01_F000')?.text, 'I’m fine…');
   });
 });
@@ -207,7 +242,8 @@ describe('IEMOCAP label sets', () => {
   test('6class: the paper order is the class index; xxx/oth/dis/sur/fea are outside (-1)', () => {
     IEMOCAP_6CLASS.forEach((c, i) => assert.deepEqual(mapLabel('6class', c), { labelIndex: i, labelName: c }));
     assert.deepEqual([...IEMOCAP_6CLASS], ['hap', 'sad', 'neu', 'ang', 'exc', 'fru']);
-    for (const out of ['xxx', 'oth', 'dis', 'sur', 'fea']) assert.deepEqual(mapLabel('6class', out), { labelIndex: -1, labelName: null });
+    for (const out of ['xxx', 'oth', 'dis', 'sur', 'fea'])
+      assert.deepEqual(mapLabel('6class', out), { labelIndex: -1, labelName: null });
   });
 
   test('4class merges exc into hap and drops fru', () => {
@@ -223,22 +259,31 @@ describe('IEMOCAP label sets', () => {
 describe('buildIemocapManifest', () => {
   test('rows, joins, media keys, flags and summary on a small corpus (6class)', async () => {
     const c = smallCorpus();
-    const { rows, issues, summary } = await buildIemocapManifest({ files: c.files, read: c.read, keyPrefix: 'raw/iemocap/abc/', labelSet: '6class' });
+    const { rows, issues, summary } = await buildIemocapManifest({
+      files: c.files,
+      read: c.read,
+      keyPrefix: 'raw/iemocap/abc/',
+      labelSet: '6class',
+    });
     for (const row of rows) ManifestRowSchema.parse(row);
     assert.deepEqual(
       rows.map((r) => r.utteranceId),
-      ['Ses01F_impro01_F000', 'Ses01F_impro01_M000', 'Ses01F_impro01_F001', 'Ses01F_impro01_M001', 'Ses02M_script01_1_F012', 'Ses02M_script01_1_M013'],
-    );
-    // Only top-level EmoEvaluation and transcription files are read: no subfolders, no ._ residue.
-    assert.deepEqual(
-      [...c.reads].sort(),
       [
-        `${R}/Session1/dialog/EmoEvaluation/Ses01F_impro01.txt`,
-        `${R}/Session1/dialog/transcriptions/Ses01F_impro01.txt`,
-        `${R}/Session2/dialog/EmoEvaluation/Ses02M_script01_1.txt`,
-        `${R}/Session2/dialog/transcriptions/Ses02M_script01_1.txt`,
+        'Ses01F_impro01_F000',
+        'Ses01F_impro01_M000',
+        'Ses01F_impro01_F001',
+        'Ses01F_impro01_M001',
+        'Ses02M_script01_1_F012',
+        'Ses02M_script01_1_M013',
       ],
     );
+    // Only top-level EmoEvaluation and transcription files are read: no subfolders, no ._ residue.
+    assert.deepEqual([...c.reads].sort(), [
+      `${R}/Session1/dialog/EmoEvaluation/Ses01F_impro01.txt`,
+      `${R}/Session1/dialog/transcriptions/Ses01F_impro01.txt`,
+      `${R}/Session2/dialog/EmoEvaluation/Ses02M_script01_1.txt`,
+      `${R}/Session2/dialog/transcriptions/Ses02M_script01_1.txt`,
+    ]);
 
     const [f000, m000, f001, m001, f012, m013] = rows;
     assert.deepEqual(f000, {
@@ -311,7 +356,12 @@ describe('buildIemocapManifest', () => {
 
   test('4class summary counts exc as hap and leaves fru/xxx out', async () => {
     const c = smallCorpus();
-    const { rows, summary } = await buildIemocapManifest({ files: c.files, read: c.read, keyPrefix: 'k', labelSet: '4class' });
+    const { rows, summary } = await buildIemocapManifest({
+      files: c.files,
+      read: c.read,
+      keyPrefix: 'k',
+      labelSet: '4class',
+    });
     assert.equal(rows.find((r) => r.labelNative === 'exc')?.labelName, 'hap');
     assert.deepEqual(summary.perClass, { neu: 1, hap: 1, ang: 1, sad: 1 });
     assert.equal(summary.inLabelSet, 4);
@@ -320,7 +370,9 @@ describe('buildIemocapManifest', () => {
 
   test('the corpus root folder may be absent or named differently; Session folders are found anywhere', async () => {
     const bare = corpus({
-      'Session3/dialog/EmoEvaluation/Ses03M_impro05a.txt': evalFile([['1.0 - 2.0', 'Ses03M_impro05a_M021', 'hap', '4, 3, 3']]),
+      'Session3/dialog/EmoEvaluation/Ses03M_impro05a.txt': evalFile([
+        ['1.0 - 2.0', 'Ses03M_impro05a_M021', 'hap', '4, 3, 3'],
+      ]),
       'Session3/dialog/transcriptions/Ses03M_impro05a.txt': 'Ses03M_impro05a_M021 [001.0000-002.0000]: Yay!\n',
       'Session3/sentences/wav/Ses03M_impro05a/Ses03M_impro05a_M021.wav': 100,
     });
@@ -330,10 +382,18 @@ describe('buildIemocapManifest', () => {
     assert.equal(a.rows[0].text, 'Yay!');
 
     const nested = corpus({
-      'data/iemocap copy/Session5/dialog/EmoEvaluation/Ses05M_script01_1b.txt': evalFile([['1.0 - 2.0', 'Ses05M_script01_1b_F000', 'sad', '2, 2, 2']]),
-      'data/iemocap copy/Session5/dialog/transcriptions/Ses05M_script01_1b.txt': 'Ses05M_script01_1b_F000 [001.0000-002.0000]: Oh.\n',
+      'data/iemocap copy/Session5/dialog/EmoEvaluation/Ses05M_script01_1b.txt': evalFile([
+        ['1.0 - 2.0', 'Ses05M_script01_1b_F000', 'sad', '2, 2, 2'],
+      ]),
+      'data/iemocap copy/Session5/dialog/transcriptions/Ses05M_script01_1b.txt':
+        'Ses05M_script01_1b_F000 [001.0000-002.0000]: Oh.\n',
     });
-    const b = await buildIemocapManifest({ files: nested.files, read: nested.read, keyPrefix: 'p', labelSet: '6class' });
+    const b = await buildIemocapManifest({
+      files: nested.files,
+      read: nested.read,
+      keyPrefix: 'p',
+      labelSet: '6class',
+    });
     assert.equal(b.rows[0].dialogueId, 'Ses05M_script01_1b');
     assert.equal(b.rows[0].videoHalf, 'right');
     assert.deepEqual(b.rows[0].flags, ['audio_missing', 'video_missing', 'dialog_audio_missing']);
@@ -346,11 +406,22 @@ describe('buildIemocapManifest', () => {
         ['2.0 - 2.0', 'Ses04F_impro02_M000', 'neu', '3, 3, 3'],
       ]),
     });
-    const { rows, issues } = await buildIemocapManifest({ files: c.files, read: c.read, keyPrefix: 'p', labelSet: '6class' });
-    assert.deepEqual(rows.map((r) => r.text), ['', '']);
+    const { rows, issues } = await buildIemocapManifest({
+      files: c.files,
+      read: c.read,
+      keyPrefix: 'p',
+      labelSet: '6class',
+    });
+    assert.deepEqual(
+      rows.map((r) => r.text),
+      ['', ''],
+    );
     assert.ok(rows.every((r) => r.flags.includes('text_missing')));
     assert.ok(rows[1].flags.includes('zero_duration'));
-    assert.deepEqual(issues.map((i) => [i.kind, i.file]), [['transcription_missing', 'S/Session4/dialog/transcriptions/Ses04F_impro02.txt']]);
+    assert.deepEqual(
+      issues.map((i) => [i.kind, i.file]),
+      [['transcription_missing', 'S/Session4/dialog/transcriptions/Ses04F_impro02.txt']],
+    );
   });
 
   test('duplicate turns across copies: shallowest copy wins, the other is reported, no duplicate rows', async () => {
@@ -360,25 +431,42 @@ describe('buildIemocapManifest', () => {
       'IEMOCAP/backup/old/Session1/dialog/EmoEvaluation/Ses01F_impro01.txt': text,
       'IEMOCAP/Session1/dialog/transcriptions/Ses01F_impro01.txt': 'Ses01F_impro01_F000 [001.0000-002.0000]: Hi.\n',
     });
-    const { rows, issues } = await buildIemocapManifest({ files: c.files, read: c.read, keyPrefix: 'p', labelSet: '6class' });
+    const { rows, issues } = await buildIemocapManifest({
+      files: c.files,
+      read: c.read,
+      keyPrefix: 'p',
+      labelSet: '6class',
+    });
     assert.equal(rows.length, 1);
-    assert.deepEqual(issues.map((i) => [i.kind, i.file]), [['ignored_copy', 'IEMOCAP/backup/old/Session1/dialog/EmoEvaluation/Ses01F_impro01.txt']]);
+    assert.deepEqual(
+      issues.map((i) => [i.kind, i.file]),
+      [['ignored_copy', 'IEMOCAP/backup/old/Session1/dialog/EmoEvaluation/Ses01F_impro01.txt']],
+    );
   });
 
   test('no EmoEvaluation files at all is an AnnotationsMissing error saying what was expected where', async () => {
-    const c = corpus({ 'IEMOCAP_full_release/Session1/dialog/EmoEvaluation/Categorical/x.txt': 'x', 'README.txt': 'hi' });
-    await assert.rejects(buildIemocapManifest({ files: c.files, read: c.read, keyPrefix: 'raw/x', labelSet: '6class' }), (err: unknown) => {
-      assert.ok(err instanceof MerError);
-      assert.equal(err.type, 'MerAnnotationsMissing');
-      assert.match(err.message, /dialog\/EmoEvaluation\/<dialog>\.txt/);
-      assert.match(err.message, /raw\/x/);
-      return true;
+    const c = corpus({
+      'IEMOCAP_full_release/Session1/dialog/EmoEvaluation/Categorical/x.txt': 'x',
+      'README.txt': 'hi',
     });
+    await assert.rejects(
+      buildIemocapManifest({ files: c.files, read: c.read, keyPrefix: 'raw/x', labelSet: '6class' }),
+      (err: unknown) => {
+        assert.ok(err instanceof MerError);
+        assert.equal(err.type, 'MerAnnotationsMissing');
+        assert.match(err.message, /dialog\/EmoEvaluation\/<dialog>\.txt/);
+        assert.match(err.message, /raw\/x/);
+        return true;
+      },
+    );
   });
 
   test('a MELD label set is a configuration error', async () => {
     const c = smallCorpus();
-    await assert.rejects(buildIemocapManifest({ files: c.files, read: c.read, keyPrefix: 'p', labelSet: 'meld7' }), /does not apply to iemocap/);
+    await assert.rejects(
+      buildIemocapManifest({ files: c.files, read: c.read, keyPrefix: 'p', labelSet: 'meld7' }),
+      /does not apply to iemocap/,
+    );
   });
 
   test('scales linearly: 10k turns over 150 dialogs build quickly', async () => {
@@ -399,7 +487,12 @@ describe('buildIemocapManifest', () => {
     }
     const c = corpus(entries);
     const t0 = performance.now();
-    const { rows, issues } = await buildIemocapManifest({ files: c.files, read: c.read, keyPrefix: 'p', labelSet: '6class' });
+    const { rows, issues } = await buildIemocapManifest({
+      files: c.files,
+      read: c.read,
+      keyPrefix: 'p',
+      labelSet: '6class',
+    });
     const ms = performance.now() - t0;
     assert.equal(rows.length, 150 * 67);
     assert.equal(issues.length, 0);
@@ -424,7 +517,10 @@ describe('manifest Arrow table', () => {
   test('an empty manifest is a valid table with the full schema', () => {
     const table = rowsToArrowTable([]);
     assert.equal(table.numRows, 0);
-    assert.deepEqual(table.schema.fields.map((f) => f.name), manifestArrowSchema.fields.map((f) => f.name));
+    assert.deepEqual(
+      table.schema.fields.map((f) => f.name),
+      manifestArrowSchema.fields.map((f) => f.name),
+    );
     assert.deepEqual(arrowTableToRows(tableFromIPC(tableToIPC(table))), []);
   });
 

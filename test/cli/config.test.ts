@@ -5,7 +5,14 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { ConfigError, buildRunConfig, loadConfigFile, resolveSource, stagesUntil, toPipelineInput } from '../../cli/config.ts';
+import {
+  ConfigError,
+  buildRunConfig,
+  loadConfigFile,
+  resolveSource,
+  stagesUntil,
+  toPipelineInput,
+} from '../../cli/config.ts';
 import type { RunOverrides } from '../../cli/config.ts';
 import { REPO_ROOT } from '../../activities/common/tools.ts';
 
@@ -78,7 +85,10 @@ describe('config file validation names file, line and field', () => {
     const file = await configFile(text, 'yaml');
     const err = configErrorOf(() => loadConfigFile(file));
     assert.match(err.message, new RegExp(`${file}:${lineOf(text, 'chunkMiB')}: field acquire\\.chunkMiB: .*number`));
-    assert.match(err.message, new RegExp(`${file}:${lineOf(text, 'keepDownload')}: field acquire\\.keepDownload: unknown key`));
+    assert.match(
+      err.message,
+      new RegExp(`${file}:${lineOf(text, 'keepDownload')}: field acquire\\.keepDownload: unknown key`),
+    );
   });
 
   test('a bad sha256 and a bad S3 bucket name in JSON point at their lines', async () => {
@@ -99,8 +109,14 @@ describe('config file validation names file, line and field', () => {
     ].join('\n');
     const file = await configFile(text, 'json');
     const err = configErrorOf(() => loadConfigFile(file));
-    assert.match(err.message, new RegExp(`${file}:${lineOf(text, '"bucket"')}: field store\\.bucket: bucket names use lowercase`));
-    assert.match(err.message, new RegExp(`${file}:${lineOf(text, '"sha256"')}: field datasets\\.meld\\.sha256: must be 64 hex`));
+    assert.match(
+      err.message,
+      new RegExp(`${file}:${lineOf(text, '"bucket"')}: field store\\.bucket: bucket names use lowercase`),
+    );
+    assert.match(
+      err.message,
+      new RegExp(`${file}:${lineOf(text, '"sha256"')}: field datasets\\.meld\\.sha256: must be 64 hex`),
+    );
   });
 
   test('an unknown store kind is named as such', async () => {
@@ -126,7 +142,10 @@ describe('config file validation names file, line and field', () => {
     const text = `datasets:\n  iemocap:\n    source: ${corpusDir}\n    labels: meld7\n`;
     const file = await configFile(text, 'yaml');
     const err = configErrorOf(() => loadConfigFile(file));
-    assert.match(err.message, new RegExp(`${file}:${lineOf(text, 'labels')}: field datasets\\.iemocap\\.labels: .*6class.*4class`));
+    assert.match(
+      err.message,
+      new RegExp(`${file}:${lineOf(text, 'labels')}: field datasets\\.iemocap\\.labels: .*6class.*4class`),
+    );
   });
 
   test('invalid YAML syntax gives line and column', async () => {
@@ -164,12 +183,20 @@ describe('stages and sources', () => {
 
   test('--models <dir> names text/, audio/ and visual/ under it; extract params join the hash only with the stage', () => {
     const models = join(dir, 'models');
-    const ext = toPipelineInput(buildRunConfig(undefined, { meld: archive, until: 'extract', models }).config, dir, false);
+    const ext = toPipelineInput(
+      buildRunConfig(undefined, { meld: archive, until: 'extract', models }).config,
+      dir,
+      false,
+    );
     assert.deepEqual(
       [ext.extract!.text.model, ext.extract!.audio.model, ext.extract!.visual.model],
       [join(models, 'text'), join(models, 'audio'), join(models, 'visual')],
     );
-    const seg = toPipelineInput(buildRunConfig(undefined, { meld: archive, until: 'segment', models }).config, dir, false);
+    const seg = toPipelineInput(
+      buildRunConfig(undefined, { meld: archive, until: 'segment', models }).config,
+      dir,
+      false,
+    );
     const segPlain = toPipelineInput(buildRunConfig(undefined, { meld: archive, until: 'segment' }).config, dir, false);
     assert.equal(seg.extract, undefined);
     assert.equal(seg.configHash, segPlain.configHash, 'model folders do not change a segment run');
@@ -178,20 +205,49 @@ describe('stages and sources', () => {
 
   test('train settings: protocols per dataset, ablation sets, variants without VSC add a VSC-off compress output', () => {
     const models = join(dir, 'models');
-    const base = toPipelineInput(buildRunConfig(undefined, { meld: archive, until: 'train', models }).config, dir, false);
+    const base = toPipelineInput(
+      buildRunConfig(undefined, { meld: archive, until: 'train', models }).config,
+      dir,
+      false,
+    );
     assert.equal(base.train!.params.splits.meld.protocol, 'official');
     assert.equal(base.train!.params.splits.iemocap.protocol, 'loso');
-    assert.deepEqual(base.train!.variants.map((v) => v.name), ['T+A+V']);
+    assert.deepEqual(
+      base.train!.variants.map((v) => v.name),
+      ['T+A+V'],
+    );
     assert.equal(base.compress!.settings.length, 1);
-    const paper = toPipelineInput(buildRunConfig(undefined, { meld: archive, until: 'train', models, ablations: 'paper', protocol: 'paper' }).config, dir, false);
-    assert.deepEqual(paper.train!.variants.map((v) => v.name), ['T+A+V', 'T', 'A', 'V', 'T+A', 'T+V', 'A+V', 'T+A+V-noVSC', 'T+A+V-noCL', 'T+A+V-noVSC-noCL']);
-    assert.deepEqual(paper.compress!.settings.map((s) => s.enabled), [true, false]);
+    const paper = toPipelineInput(
+      buildRunConfig(undefined, { meld: archive, until: 'train', models, ablations: 'paper', protocol: 'paper' })
+        .config,
+      dir,
+      false,
+    );
+    assert.deepEqual(
+      paper.train!.variants.map((v) => v.name),
+      ['T+A+V', 'T', 'A', 'V', 'T+A', 'T+V', 'A+V', 'T+A+V-noVSC', 'T+A+V-noCL', 'T+A+V-noVSC-noCL'],
+    );
+    assert.deepEqual(
+      paper.compress!.settings.map((s) => s.enabled),
+      [true, false],
+    );
     assert.equal(paper.train!.params.splits.meld.protocol, 'paper');
     assert.notEqual(paper.configHash, base.configHash);
-    const upToExtract = toPipelineInput(buildRunConfig(undefined, { meld: archive, until: 'extract', models, ablations: 'paper' }).config, dir, false);
-    const plainExtract = toPipelineInput(buildRunConfig(undefined, { meld: archive, until: 'extract', models }).config, dir, false);
+    const upToExtract = toPipelineInput(
+      buildRunConfig(undefined, { meld: archive, until: 'extract', models, ablations: 'paper' }).config,
+      dir,
+      false,
+    );
+    const plainExtract = toPipelineInput(
+      buildRunConfig(undefined, { meld: archive, until: 'extract', models }).config,
+      dir,
+      false,
+    );
     assert.equal(upToExtract.configHash, plainExtract.configHash, 'train settings do not change an extract run');
-    assert.match(configErrorOf(() => buildRunConfig(undefined, { meld: archive, protocol: 'loo' })).message, /not a protocol/);
+    assert.match(
+      configErrorOf(() => buildRunConfig(undefined, { meld: archive, protocol: 'loo' })).message,
+      /not a protocol/,
+    );
   });
 
   test('an unknown stage lists every stage, built or planned', () => {
@@ -199,8 +255,6 @@ describe('stages and sources', () => {
     assert.match(err.message, /unknown stage "segmnet"/);
     assert.match(err.message, /acquire, segment, extract, compress, train, evaluate/);
   });
-
-
 
   test('a source path that does not exist is named', () => {
     const missing = join(dir, 'IEMOCAP_full_release.tar.gz');
@@ -211,18 +265,30 @@ describe('stages and sources', () => {
 
   test('a file that is neither a folder nor an archive is refused', () => {
     const err = configErrorOf(() => resolveSource('meld', notArchive, undefined, dir));
-    assert.ok(err.message.includes(`${notArchive} is neither a folder nor a .tar.gz/.tgz/.tar/.zip archive`), err.message);
+    assert.ok(
+      err.message.includes(`${notArchive} is neither a folder nor a .tar.gz/.tgz/.tar/.zip archive`),
+      err.message,
+    );
   });
 
   test('unsupported URL schemes are refused without echoing the query string', () => {
-    const err = configErrorOf(() => resolveSource('meld', 'ftp://example.org/MELD.Raw.tar.gz?token=secret', undefined, dir));
+    const err = configErrorOf(() =>
+      resolveSource('meld', 'ftp://example.org/MELD.Raw.tar.gz?token=secret', undefined, dir),
+    );
     assert.match(err.message, /unsupported URL scheme in ftp:\/\/example\.org\/MELD\.Raw\.tar\.gz/);
     assert.ok(!err.message.includes('secret'));
-    assert.match(configErrorOf(() => resolveSource('meld', 's3://bucket/MELD.Raw.tar.gz', undefined, dir)).message, /unsupported URL scheme/);
+    assert.match(
+      configErrorOf(() => resolveSource('meld', 's3://bucket/MELD.Raw.tar.gz', undefined, dir)).message,
+      /unsupported URL scheme/,
+    );
   });
 
   test('sources are typed: url, archive (with its sha256), folder', () => {
-    assert.deepEqual(resolveSource('meld', 'https://example.org/a.tar.gz', HEX64, dir), { kind: 'url', url: 'https://example.org/a.tar.gz', sha256: HEX64 });
+    assert.deepEqual(resolveSource('meld', 'https://example.org/a.tar.gz', HEX64, dir), {
+      kind: 'url',
+      url: 'https://example.org/a.tar.gz',
+      sha256: HEX64,
+    });
     assert.deepEqual(resolveSource('meld', archive, HEX64, dir), { kind: 'archive', path: archive, sha256: HEX64 });
     assert.deepEqual(resolveSource('iemocap', corpusDir, undefined, dir), { kind: 'folder', path: corpusDir });
   });
@@ -242,16 +308,23 @@ describe('stages and sources', () => {
   test('`mer run --until extract` without encoder folders fails before any Temporal server is started or dialled', async () => {
     // An unreachable cluster: if validation came after connecting, the error would be a connection one.
     const env = { ...process.env, TEMPORAL_ADDRESS: '127.0.0.1:9', NODE_OPTIONS: '' };
-    const r = await run(process.execPath, ['cli/mer.mjs', 'run', '--until', 'extract', '--meld', archive, '--store', join(dir, 'store')], {
-      cwd: REPO_ROOT,
-      env,
-      timeout: 30_000,
-    }).then(
+    const r = await run(
+      process.execPath,
+      ['cli/mer.mjs', 'run', '--until', 'extract', '--meld', archive, '--store', join(dir, 'store')],
+      {
+        cwd: REPO_ROOT,
+        env,
+        timeout: 30_000,
+      },
+    ).then(
       () => assert.fail('mer run --until extract must fail'),
       (e: { code?: number; stderr: string }) => e,
     );
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /^mer: until: the extract stage needs an encoder folder per modality; not found: extract\.text\.model .*extract\.audio\.model .*extract\.visual\.model/m);
+    assert.match(
+      r.stderr,
+      /^mer: until: the extract stage needs an encoder folder per modality; not found: extract\.text\.model .*extract\.audio\.model .*extract\.visual\.model/m,
+    );
     assert.match(r.stderr, /--models <dir>/);
   });
 });
@@ -270,7 +343,16 @@ describe('config hash', () => {
       '',
     ];
     if (!opts.reorder) return lines.join('\n');
-    return [lines[6], lines[3], `  meld: { sha256: ${HEX64}, source: ${archive} }`, `  iemocap: { labels: ${opts.labels ?? '6class'}, source: ${corpusDir} }`, lines[1], lines[2], lines[0], ''].join('\n');
+    return [
+      lines[6],
+      lines[3],
+      `  meld: { sha256: ${HEX64}, source: ${archive} }`,
+      `  iemocap: { labels: ${opts.labels ?? '6class'}, source: ${corpusDir} }`,
+      lines[1],
+      lines[2],
+      lines[0],
+      '',
+    ].join('\n');
   };
 
   test('the same config as YAML, as JSON and with keys reordered hashes the same', async () => {
@@ -289,7 +371,15 @@ describe('config hash', () => {
     assert.equal(hashOf(await configFile(json, 'json')), base);
     assert.equal(hashOf(await configFile(yamlConfig({ reorder: true }), 'yaml')), base);
     // Defaults written out explicitly are the same config.
-    assert.equal(hashOf(await configFile(yamlConfig().replace('keepDownloads: false', 'keepDownloads: false, maxExtractGiB: 64'), 'yaml')), base);
+    assert.equal(
+      hashOf(
+        await configFile(
+          yamlConfig().replace('keepDownloads: false', 'keepDownloads: false, maxExtractGiB: 64'),
+          'yaml',
+        ),
+      ),
+      base,
+    );
     assert.match(base, /^[0-9a-f]{20}$/);
   });
 
@@ -303,12 +393,17 @@ describe('config hash', () => {
 
   test('temporal settings (task queues, heartbeat) do not change the hash', async () => {
     const base = hashOf(await configFile(yamlConfig(), 'yaml'));
-    const temporal = 'temporal: { taskQueues: { cpu: q-cpu, gpu: q-gpu }, heartbeatTimeoutSec: 5, activityMaxAttempts: 2 }';
+    const temporal =
+      'temporal: { taskQueues: { cpu: q-cpu, gpu: q-gpu }, heartbeatTimeoutSec: 5, activityMaxAttempts: 2 }';
     const file = await configFile(yamlConfig({ temporal }), 'yaml');
     assert.equal(hashOf(file), base);
     assert.equal(hashOf(file, { heartbeatTimeoutSec: 9, taskQueuePrefix: 'other' }), base);
     const { config } = buildRunConfig(file, {});
-    assert.deepEqual(config.temporal, { taskQueues: { cpu: 'q-cpu', gpu: 'q-gpu' }, heartbeatTimeoutSec: 5, activityMaxAttempts: 2 });
+    assert.deepEqual(config.temporal, {
+      taskQueues: { cpu: 'q-cpu', gpu: 'q-gpu' },
+      heartbeatTimeoutSec: 5,
+      activityMaxAttempts: 2,
+    });
   });
 });
 
@@ -338,7 +433,11 @@ describe('relative paths', () => {
 
   test('paths given as flags resolve against the cwd even with a config file', async () => {
     const file = await configFile(`datasets:\n  iemocap: { source: ${corpusDir} }\n`, 'yaml', 'flags');
-    const { config, baseDir } = buildRunConfig(file, { store: 'flag-store', meld: 'https://example.org/MELD.Raw.tar.gz', until: 'acquire' });
+    const { config, baseDir } = buildRunConfig(file, {
+      store: 'flag-store',
+      meld: 'https://example.org/MELD.Raw.tar.gz',
+      until: 'acquire',
+    });
     const input = toPipelineInput(config, baseDir, false);
     assert.deepEqual(input.store, { kind: 'local', root: resolve('flag-store') });
     assert.equal(input.datasets.find((d) => d.dataset === 'meld')?.source.kind, 'url');
@@ -350,7 +449,11 @@ describe('flags complete a config file', () => {
     const file = await configFile('store: { kind: local, root: ./s }\n', 'yaml', 'store-only');
     const { config } = buildRunConfig(file, { iemocap: corpusDir });
     assert.equal(config.datasets.iemocap?.source, corpusDir);
-    const bad = await configFile('store: { kind: local, root: ./s }\nacquire: { chunkMiB: lots }\n', 'yaml', 'store-only');
+    const bad = await configFile(
+      'store: { kind: local, root: ./s }\nacquire: { chunkMiB: lots }\n',
+      'yaml',
+      'store-only',
+    );
     const err = configErrorOf(() => buildRunConfig(bad, { iemocap: corpusDir }));
     assert.match(err.message, new RegExp(`${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:2: field acquire.chunkMiB`));
   });

@@ -122,8 +122,14 @@ describe('mer manifest (IEMOCAP folder)', () => {
 
     const utts = iemocapTruth.utterances;
     assert.equal(first.rows, utts.length);
-    assert.deepEqual(first.perSplit, countBy(utts, (u) => `Session${u.session}`));
-    assert.deepEqual(first.perLabel, countBy(utts, (u) => u.label));
+    assert.deepEqual(
+      first.perSplit,
+      countBy(utts, (u) => `Session${u.session}`),
+    );
+    assert.deepEqual(
+      first.perLabel,
+      countBy(utts, (u) => u.label),
+    );
     const sixClass = new Set(['hap', 'sad', 'neu', 'ang', 'exc', 'fru']);
     assert.equal(first.inLabelSet, utts.filter((u) => sixClass.has(u.label)).length);
     assert.equal(first.mediaMissing.audio, utts.filter((u) => u.flags.missingWav).length);
@@ -145,7 +151,10 @@ describe('mer manifest (IEMOCAP folder)', () => {
       const dialog = iemocapTruth.dialogs.find((d) => d.transcription === issue.file);
       assert.ok(dialog, `issue file ${issue.file} is a transcription of the corpus`);
       const text = (await readFile(join(iemocapRoot, issue.file), 'utf8')).split(/\r?\n/);
-      assert.ok(text[issue.line! - 1].includes(issue.value ?? '\0'), `${issue.file}:${issue.line} holds the reported line`);
+      assert.ok(
+        text[issue.line! - 1].includes(issue.value ?? '\0'),
+        `${issue.file}:${issue.line} holds the reported line`,
+      );
     }
   });
 
@@ -174,7 +183,16 @@ describe('mer manifest (IEMOCAP folder)', () => {
 
   test('--labels 4class is another manifest over the same extraction, with 4-class counts', async () => {
     const rawBefore = await snapshot(join(store, 'raw'));
-    const four = await manifestJson(['--dataset', 'iemocap', '--source', iemocapRoot, '--store', store, '--labels', '4class']);
+    const four = await manifestJson([
+      '--dataset',
+      'iemocap',
+      '--source',
+      iemocapRoot,
+      '--store',
+      store,
+      '--labels',
+      '4class',
+    ]);
     assert.equal(four.labelSet, '4class');
     assert.notEqual(four.manifestKey, first.manifestKey);
     assert.deepEqual(four.ran, { download: false, extract: false, manifest: true });
@@ -208,8 +226,14 @@ describe('mer manifest (MELD archive)', () => {
     assert.equal(report.labelSet, 'meld7');
     assert.deepEqual(report.ran, { download: false, extract: true, manifest: true });
     assert.equal(report.rows, utts.length);
-    assert.deepEqual(report.perSplit, countBy(utts, (u) => u.split));
-    assert.deepEqual(report.perLabel, countBy(utts, (u) => u.emotion));
+    assert.deepEqual(
+      report.perSplit,
+      countBy(utts, (u) => u.split),
+    );
+    assert.deepEqual(
+      report.perLabel,
+      countBy(utts, (u) => u.emotion),
+    );
     assert.equal(report.inLabelSet, utts.length);
     assert.equal(report.issues, report.issueList.length);
     for (const issue of report.issueList) assert.ok(issue.file && issue.reason, JSON.stringify(issue));
@@ -217,8 +241,18 @@ describe('mer manifest (MELD archive)', () => {
 
   test('the folder a user gets by extracting MELD.Raw.tar.gz (nested train/dev/test archives inside) gives the same manifest', async () => {
     const folder = join(dir, 'meld', 'MELD.Raw');
-    assert.ok((await readdir(folder)).includes('train.tar.gz'), 'the synthetic folder holds the nested archives, like the real one');
-    const fromFolder = await manifestJson(['--dataset', 'meld', '--source', folder, '--store', join(dir, 'store-meld-folder')]);
+    assert.ok(
+      (await readdir(folder)).includes('train.tar.gz'),
+      'the synthetic folder holds the nested archives, like the real one',
+    );
+    const fromFolder = await manifestJson([
+      '--dataset',
+      'meld',
+      '--source',
+      folder,
+      '--store',
+      join(dir, 'store-meld-folder'),
+    ]);
     assert.deepEqual(fromFolder.perSplit, report.perSplit);
     assert.deepEqual(fromFolder.mediaMissing, report.mediaMissing, 'clips inside the nested archives are found');
     assert.ok(fromFolder.mediaMissing.video < fromFolder.rows / 4);
@@ -227,7 +261,10 @@ describe('mer manifest (MELD archive)', () => {
   test('clips without a CSV row are reported by name', () => {
     const orphans = meldTruth.extraClips.filter((c) => c.kind === 'orphan');
     assert.ok(orphans.length > 0, 'the synthetic corpus carries orphan clips');
-    const text = report.issueList.filter((i) => i.kind === 'orphan_clip').map((i) => i.reason).join('\n');
+    const text = report.issueList
+      .filter((i) => i.kind === 'orphan_clip')
+      .map((i) => i.reason)
+      .join('\n');
     for (const o of orphans) assert.ok(text.includes(o.entry.split('/').pop()!), `orphan ${o.entry} reported`);
   });
 
@@ -244,7 +281,15 @@ describe('mer manifest (MELD archive)', () => {
 describe('mer manifest failures', () => {
   test('a nonexistent --source exits non-zero naming the path', async () => {
     const missing = join(dir, 'no-such', 'IEMOCAP_full_release');
-    const r = await mer(['manifest', '--dataset', 'iemocap', '--source', missing, '--store', join(dir, 'store-missing')]);
+    const r = await mer([
+      'manifest',
+      '--dataset',
+      'iemocap',
+      '--source',
+      missing,
+      '--store',
+      join(dir, 'store-missing'),
+    ]);
     assert.notEqual(r.code, 0);
     assert.ok(r.stderr.includes(`${missing} does not exist`), r.stderr);
     assert.equal(r.stdout, '');
@@ -279,7 +324,17 @@ describe('mer manifest failures', () => {
 
   test('a label set of the other dataset is refused before anything is extracted', async () => {
     const labelStore = join(dir, 'store-labels');
-    const r = await mer(['manifest', '--dataset', 'meld', '--source', meldArchive, '--store', labelStore, '--labels', '4class']);
+    const r = await mer([
+      'manifest',
+      '--dataset',
+      'meld',
+      '--source',
+      meldArchive,
+      '--store',
+      labelStore,
+      '--labels',
+      '4class',
+    ]);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /--labels: 4class is not a label set of meld \(use meld7 or sentiment3\)/);
     assert.ok(!existsSync(join(labelStore, 'raw')), 'nothing extracted');

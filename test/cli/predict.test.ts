@@ -18,7 +18,12 @@ import { compressShardStep } from '../../activities/compress/steps.ts';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
 import { releaseEncoderSessions } from '../../activities/extract/sessions.ts';
 import { featureShardKey, extractShardStep, planExtractStep } from '../../activities/extract/steps.ts';
-import { ModelConfigSchema, defaultLossConfig, defaultOptimizerConfig, type ModelConfig } from '../../activities/model/config.ts';
+import {
+  ModelConfigSchema,
+  defaultLossConfig,
+  defaultOptimizerConfig,
+  type ModelConfig,
+} from '../../activities/model/config.ts';
 import type { FeatureSet, UnlabelledFeatureSet } from '../../activities/model/data.ts';
 import { predict } from '../../activities/model/predict.ts';
 import { Rng } from '../../activities/model/rng.ts';
@@ -59,7 +64,11 @@ let clips: Array<{ name: string; row: ManifestRow }>;
 let pipeline: FeatureSet;
 
 const segment = SegmentParamsSchema.parse({ frames: 15 });
-const extract = ExtractParamsSchema.parse({ text: { model: TINY.text }, audio: { model: TINY.audio }, visual: { model: TINY.visual } });
+const extract = ExtractParamsSchema.parse({
+  text: { model: TINY.text },
+  audio: { model: TINY.audio },
+  visual: { model: TINY.visual },
+});
 const vsc = vscParams({ guidance: 'fixed', guidanceSeed: 11, maxFrames: 8, topK: 12 });
 
 /** The pipeline's step functions on a manifest of the chosen rows: segment, extract (3 modalities), compress. */
@@ -70,15 +79,40 @@ async function pipelineFeatures(rows: ManifestRow[]): Promise<FeatureSet> {
   const ctx = localStepContext();
   const plan = await planSegmentStep({ store, dataset: 'meld', manifestKey, params: segment });
   assert.equal(plan.shards.length, 1);
-  const stats = await segmentShardStep({ store, dataset: 'meld', manifestKey, prefix: plan.prefix, ffmpegVersion: plan.ffmpegVersion, params: segment, shard: plan.shards[0]! }, ctx);
+  const stats = await segmentShardStep(
+    {
+      store,
+      dataset: 'meld',
+      manifestKey,
+      prefix: plan.prefix,
+      ffmpegVersion: plan.ffmpegVersion,
+      params: segment,
+      shard: plan.shards[0]!,
+    },
+    ctx,
+  );
   assert.equal(stats.ok, rows.length, 'every chosen clip segments');
-  await finalizeSegmentStep({ store, dataset: 'meld', manifestKey, segKey: plan.segKey, prefix: plan.prefix, ffmpegVersion: plan.ffmpegVersion, params: segment, shardCount: 1, startedAt: new Date().toISOString() });
+  await finalizeSegmentStep({
+    store,
+    dataset: 'meld',
+    manifestKey,
+    segKey: plan.segKey,
+    prefix: plan.prefix,
+    ffmpegVersion: plan.ffmpegVersion,
+    params: segment,
+    shardCount: 1,
+    startedAt: new Date().toISOString(),
+  });
   const shardKey = segmentKeys(plan.prefix).shard(0);
   const features = {} as Record<Modality, { prefix: string; shardKeys: string[] }>;
   for (const modality of ['text', 'audio', 'visual'] as const) {
     const base = { store, modality, segmentPrefix: plan.prefix, manifestKey, params: extract };
     const p = await planExtractStep({ ...base, shardKeys: [shardKey] });
-    const r = await extractShardStep({ ...base, shardKey, featuresPrefix: p.featuresPrefix, modelSha256: p.modelSha256 }, ctx, { device: 'cpu', deviceId: 0, threads: 1, graphOptimization: 'all' });
+    const r = await extractShardStep(
+      { ...base, shardKey, featuresPrefix: p.featuresPrefix, modelSha256: p.modelSha256 },
+      ctx,
+      { device: 'cpu', deviceId: 0, threads: 1, graphOptimization: 'all' },
+    );
     assert.equal(r.ok, rows.length, `every clip has ${modality} features`);
     features[modality] = { prefix: p.featuresPrefix, shardKeys: [featureShardKey(p.featuresPrefix, shardKey)] };
   }
@@ -86,7 +120,11 @@ async function pipelineFeatures(rows: ManifestRow[]): Promise<FeatureSet> {
   for (const task of cplan.pending) await compressShardStep({ store, params: vsc, vscKey: cplan.vscKey, ...task }, ctx);
   const loaded = await loadFeatureSets(
     s,
-    { text: features.text.shardKeys.map((key) => ({ key })), audio: features.audio.shardKeys.map((key) => ({ key })), visual: cplan.shardKeys.map((key) => ({ key })) },
+    {
+      text: features.text.shardKeys.map((key) => ({ key })),
+      audio: features.audio.shardKeys.map((key) => ({ key })),
+      visual: cplan.shardKeys.map((key) => ({ key })),
+    },
     { clips: { utteranceIds: rows.map((r) => r.utteranceId), labels: rows.map(() => 0) } },
   );
   return loaded.sets.clips;
@@ -116,13 +154,36 @@ async function trainModel(recipe: InferenceRecipe): Promise<Uint8Array> {
   const vLengths = Int32Array.from({ length: n }, (_, i) => 1 + (i % f));
   const v = random(n * f * 64);
   for (let i = 0; i < n; i++) v.fill(0, (i * f + vLengths[i]!) * 64, (i + 1) * f * 64);
-  const data: FeatureSet = { n, t: random(n * 32), a: random(n * 32), v, vLengths, labels: Int32Array.from({ length: n }, (_, i) => i % CLASSES.length) };
+  const data: FeatureSet = {
+    n,
+    t: random(n * 32),
+    a: random(n * 32),
+    v,
+    vLengths,
+    labels: Int32Array.from({ length: n }, (_, i) => i % CLASSES.length),
+  };
   const result = await train(
     { train: data },
-    { model, loss: defaultLossConfig(), optimizer: { ...defaultOptimizerConfig('meld'), lr: 1e-2 }, batchSize: 8, maxEpochs: 1, patience: 1, seed: 3, checkpointEverySteps: 0 },
+    {
+      model,
+      loss: defaultLossConfig(),
+      optimizer: { ...defaultOptimizerConfig('meld'), lr: 1e-2 },
+      batchSize: 8,
+      maxEpochs: 1,
+      patience: 1,
+      seed: 3,
+      checkpointEverySteps: 0,
+    },
     { runtime: { threads: 1 } },
   );
-  return result.exportInference({ classes: CLASSES.join(','), dataset: 'meld', fold: 'official', variant: 'T+A+V', trainKey: TRAIN_KEY, mer_inference: JSON.stringify(recipe) });
+  return result.exportInference({
+    classes: CLASSES.join(','),
+    dataset: 'meld',
+    fold: 'official',
+    variant: 'T+A+V',
+    trainKey: TRAIN_KEY,
+    mer_inference: JSON.stringify(recipe),
+  });
 }
 
 before(async () => {
@@ -131,7 +192,11 @@ before(async () => {
   store = { kind: 'local', root: storeRoot };
   // the archive, as users download it: acquire unpacks the per-split clip archives inside it
   const synth = await synthesize({ dataset: 'meld', out: join(dir, 'corpus'), seed: 2, scale: 'tiny', archive: true });
-  const acquired = await acquireDirect({ store, plan: { dataset: 'meld', source: { kind: 'archive', path: synth.archive! }, labels: 'meld7' }, acquire: AcquireParamsSchema.parse({}) });
+  const acquired = await acquireDirect({
+    store,
+    plan: { dataset: 'meld', source: { kind: 'archive', path: synth.archive! }, labels: 'meld7' },
+    acquire: AcquireParamsSchema.parse({}),
+  });
   const rows = await readManifestRows(createStore(store), acquired.result.manifestKey);
   // ordinary clips: present, decodable, not overlong, more than two frames, a positive CSV duration
   const normal = new Set(
@@ -149,7 +214,9 @@ before(async () => {
     await writeFile(join(clipsDir, `${c.row.utteranceId}.txt`), `${c.row.text}\n`);
   }
 
-  const fingerprints = await Promise.all((['text', 'audio', 'visual'] as const).map(async (m) => (await readModelFolder(m, TINY[m])).sha256));
+  const fingerprints = await Promise.all(
+    (['text', 'audio', 'visual'] as const).map(async (m) => (await readModelFolder(m, TINY[m])).sha256),
+  );
   const recipe: InferenceRecipe = {
     dataset: 'meld',
     labelSet: 'meld7',
@@ -191,12 +258,20 @@ interface JsonRow {
 
 describe('mer predict', () => {
   test('prepares exactly the features the pipeline steps store for the same clips', async () => {
-    const prepared = await prepareClips({ model: onnx, modelName: modelFile, input: clipsDir, runtime: { threads: 1 } });
+    const prepared = await prepareClips({
+      model: onnx,
+      modelName: modelFile,
+      input: clipsDir,
+      runtime: { threads: 1 },
+    });
     assert.deepEqual(
       prepared.clips.map((c) => [c.clip, c.error]),
       clips.map((c) => [c.name, null]),
     );
-    const mine: UnlabelledFeatureSet = featureSet(prepared.clips.map((c) => c.features!), model);
+    const mine: UnlabelledFeatureSet = featureSet(
+      prepared.clips.map((c) => c.features!),
+      model,
+    );
     assert.deepEqual([...mine.vLengths!], [...pipeline.vLengths!], 'VSC keeps the same number of frames');
     assert.ok(mine.vLengths!.every((l) => l > 0));
     for (const k of ['t', 'a', 'v'] as const) {
@@ -205,9 +280,20 @@ describe('mer predict', () => {
     }
   });
 
-  test('--json for a folder prints the exported graph\'s probabilities on the pipeline features, one entry per clip', async () => {
+  test("--json for a folder prints the exported graph's probabilities on the pipeline features, one entry per clip", async () => {
     const expected = await predict(onnx, pipeline, { threads: 1 });
-    const r = await runMer(['predict', '--model', TRAIN_KEY.slice(0, 12), '--store', storeRoot, '--input', clipsDir, '--json', '--threads', '1']);
+    const r = await runMer([
+      'predict',
+      '--model',
+      TRAIN_KEY.slice(0, 12),
+      '--store',
+      storeRoot,
+      '--input',
+      clipsDir,
+      '--json',
+      '--threads',
+      '1',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const out = JSON.parse(r.stdout) as JsonRow[];
     assert.deepEqual(
@@ -220,7 +306,10 @@ describe('mer predict', () => {
       assert.ok(Math.abs(sum - 1) < 1e-5, `${o.clip}: probabilities sum to ${sum}`);
       CLASSES.forEach((c, j) => {
         const want = expected.probabilities[i * CLASSES.length + j]!;
-        assert.ok(Math.abs(o.probabilities[c]! - want) < 1e-4, `${o.clip} ${c}: ${o.probabilities[c]} vs predict() on the pipeline features ${want}`);
+        assert.ok(
+          Math.abs(o.probabilities[c]! - want) < 1e-4,
+          `${o.clip} ${c}: ${o.probabilities[c]} vs predict() on the pipeline features ${want}`,
+        );
       });
       assert.equal(o.predicted, CLASSES[expected.predicted[i]!]);
     });
@@ -232,7 +321,17 @@ describe('mer predict', () => {
     await mkdir(single);
     // no sidecar here: the transcript comes from --text
     await cp(join(clipsDir, c.name), join(single, c.name));
-    const r = await runMer(['predict', '--model', modelFile, '--input', join(single, c.name), '--text', c.row.text, '--threads', '1']);
+    const r = await runMer([
+      'predict',
+      '--model',
+      modelFile,
+      '--input',
+      join(single, c.name),
+      '--text',
+      c.row.text,
+      '--threads',
+      '1',
+    ]);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
     assert.equal(lines.length, 2, r.stdout);
@@ -256,8 +355,14 @@ describe('mer predict', () => {
     const encoders = join(dir, 'encoders');
     for (const m of ['text', 'audio', 'visual'] as const) await cp(TINY[m], join(encoders, m), { recursive: true });
     const cfgPath = join(encoders, 'visual', 'config.json');
-    await writeFile(cfgPath, JSON.stringify({ ...JSON.parse(await readFile(cfgPath, 'utf8')), torch_dtype: 'float32' }, null, 2));
-    const [want, got] = await Promise.all([readModelFolder('visual', TINY.visual), readModelFolder('visual', join(encoders, 'visual'))]);
+    await writeFile(
+      cfgPath,
+      JSON.stringify({ ...JSON.parse(await readFile(cfgPath, 'utf8')), torch_dtype: 'float32' }, null, 2),
+    );
+    const [want, got] = await Promise.all([
+      readModelFolder('visual', TINY.visual),
+      readModelFolder('visual', join(encoders, 'visual')),
+    ]);
 
     const [missing, mismatch] = await Promise.all([
       runMer(['predict', '--model', modelFile, '--input', noText, '--json']),
@@ -265,7 +370,10 @@ describe('mer predict', () => {
     ]);
     assert.notEqual(missing.code, 0);
     assert.equal(missing.stdout, '');
-    assert.ok(missing.stderr.includes(`no transcript for ${join(noText, clips[1]!.name)}, ${join(noText, clips[2]!.name)}`), missing.stderr);
+    assert.ok(
+      missing.stderr.includes(`no transcript for ${join(noText, clips[1]!.name)}, ${join(noText, clips[2]!.name)}`),
+      missing.stderr,
+    );
     assert.ok(!missing.stderr.includes(clips[0]!.name), missing.stderr);
 
     assert.notEqual(mismatch.code, 0);

@@ -26,7 +26,7 @@ function flatFloat32(chunks: readonly Data[]): Float32Array {
   for (const d of chunks) {
     const child = d.children[0];
     const values = child.values as Float32Array;
-    const from = (child.offset + d.offset * DIM);
+    const from = child.offset + d.offset * DIM;
     out.set(values.subarray(from, from + d.length * DIM), at);
     at += d.length * DIM;
   }
@@ -43,7 +43,10 @@ function embeddingTable(): { table: Table; values: Float32Array } {
   const type = new FixedSizeList(DIM, new Field('item', new Float32(), false));
   const child = makeData({ type: new Float32(), length: values.length, nullCount: 0, data: values });
   const emb = makeVector(makeData({ type, length: ROWS, nullCount: 0, child }));
-  const id = vectorFromArray(Array.from({ length: ROWS }, (_, i) => `utt-${i}`), new Utf8());
+  const id = vectorFromArray(
+    Array.from({ length: ROWS }, (_, i) => `utt-${i}`),
+    new Utf8(),
+  );
   return { table: new Table({ id, emb }), values };
 }
 
@@ -111,8 +114,14 @@ describe('parquet round trip', () => {
   test('ZSTD by default; options for codec, row groups, metadata and projection', () => {
     const n = 5000;
     const table = new Table({
-      label: vectorFromArray(Array.from({ length: n }, (_, i) => ['neutral', 'happy', 'sad', 'angry'][i % 4]), new Utf8()),
-      idx: vectorFromArray(Array.from({ length: n }, (_, i) => i), new Int32()),
+      label: vectorFromArray(
+        Array.from({ length: n }, (_, i) => ['neutral', 'happy', 'sad', 'angry'][i % 4]),
+        new Utf8(),
+      ),
+      idx: vectorFromArray(
+        Array.from({ length: n }, (_, i) => i),
+        new Int32(),
+      ),
     });
     const zstd = tableToParquet(table, { rowGroupSize: 1000, metadata: { 'mer.schema': 'manifest/v1' } });
     const plain = tableToParquet(table, { compression: 'none', dictionary: false });
@@ -124,10 +133,16 @@ describe('parquet round trip', () => {
 
     const back = parquetToTable(zstd);
     assert.equal(back.schema.metadata.get('mer.schema'), 'manifest/v1');
-    assert.deepEqual([...back.getChild('idx')!], Array.from({ length: n }, (_, i) => i));
+    assert.deepEqual(
+      [...back.getChild('idx')!],
+      Array.from({ length: n }, (_, i) => i),
+    );
 
     const group2 = parquetToTable(zstd, { rowGroups: [2], columns: ['idx', 'label'] });
-    assert.deepEqual(group2.schema.fields.map((x) => x.name), ['idx', 'label']);
+    assert.deepEqual(
+      group2.schema.fields.map((x) => x.name),
+      ['idx', 'label'],
+    );
     assert.equal(group2.numRows, 1000);
     assert.equal(group2.getChild('idx')?.get(0), 2000);
     assert.equal(group2.getChild('label')?.get(1), 'happy');
@@ -137,11 +152,17 @@ describe('parquet round trip', () => {
 
     const empty = parquetToTable(tableToParquet(new Table({ idx: vectorFromArray([], new Int32()) })));
     assert.equal(empty.numRows, 0);
-    assert.deepEqual(empty.schema.fields.map((x) => x.name), ['idx']);
+    assert.deepEqual(
+      empty.schema.fields.map((x) => x.name),
+      ['idx'],
+    );
   });
 
   test('rejects bytes that are not parquet', () => {
     assert.throws(() => parquetToTable(new TextEncoder().encode('definitely not a parquet file')));
-    assert.throws(() => tableToParquet(new Table({ a: vectorFromArray([1], new Int32()) }), { rowGroupSize: 0 }), RangeError);
+    assert.throws(
+      () => tableToParquet(new Table({ a: vectorFromArray([1], new Int32()) }), { rowGroupSize: 0 }),
+      RangeError,
+    );
   });
 });

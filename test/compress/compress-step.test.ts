@@ -33,13 +33,29 @@ const utterances: GeneratedUtterance[] = [
   { id: 'u09', steps: 5 },
 ];
 const visual = featureShard('visual', D, P, utterances, 1);
-const text = featureShard('text', 6, 1, utterances.map((u) => ({ ...u, quarantined: false, steps: 3 })), 2);
+const text = featureShard(
+  'text',
+  6,
+  1,
+  utterances.map((u) => ({ ...u, quarantined: false, steps: 3 })),
+  2,
+);
 // One ok visual utterance whose audio is quarantined: its guidance uses zeros for audio.
-const audio = featureShard('audio', 5, 1, utterances.map((u) => ({ ...u, quarantined: u.id === 'u05', steps: 4 })), 3);
+const audio = featureShard(
+  'audio',
+  5,
+  1,
+  utterances.map((u) => ({ ...u, quarantined: u.id === 'u05', steps: 4 })),
+  3,
+);
 const params = vscParams({ guidance: 'fixed', guidanceSeed: 4, topK: 4, maxFrames: 4, temporalThreshold: 0.9 });
 
 let root: string;
-const keys = { visual: 'features/visual/fv/shards/s0/features.parquet', text: 'features/text/ft/shards/s0/features.parquet', audio: 'features/audio/fa/shards/s0/features.parquet' };
+const keys = {
+  visual: 'features/visual/fv/shards/s0/features.parquet',
+  text: 'features/text/ft/shards/s0/features.parquet',
+  audio: 'features/audio/fa/shards/s0/features.parquet',
+};
 
 async function seededStore(name: string): Promise<LocalStore> {
   const store = new LocalStore(join(root, name));
@@ -87,21 +103,33 @@ describe('compressShardStep', () => {
   test('compresses every ok utterance as VSC does on the float16-decoded tokens, with fixed guidance', async () => {
     const store = await seededStore('full');
     const beats: Array<Record<string, unknown>> = [];
-    const report = await compressShardStep(input(store), context((d) => beats.push(d)));
+    const report = await compressShardStep(
+      input(store),
+      context((d) => beats.push(d)),
+    );
     const ok = utterances.filter((u) => !u.quarantined);
     assert.equal(report.skipped, false);
     assert.equal(report.utterances, ok.length);
-    assert.equal(report.valuesIn, ok.reduce((n, u) => n + u.steps * P * D, 0));
+    assert.equal(
+      report.valuesIn,
+      ok.reduce((n, u) => n + u.steps * P * D, 0),
+    );
     assert.equal(report.bytesIn, report.valuesIn * 2);
     assert.equal(report.guidanceMissing, 1);
     assert.equal(report.resumedFrom, 0);
     assert.ok(report.ratio > P, `ratio ${report.ratio}: at least the token reduction`);
     // One heartbeat at the start, one per stored chunk of 3 input rows (10 rows: 4 chunks).
-    assert.deepEqual(beats.map((b) => b.cursor), [0, 3, 6, 9, 10]);
+    assert.deepEqual(
+      beats.map((b) => b.cursor),
+      [0, 3, 6, 9, 10],
+    );
 
     const { shape, rows } = await readShard(store, vscShardKey(key, 's0'));
     assert.deepEqual(shape, { maxFrames: 4, dim: D });
-    assert.deepEqual(rows.map((r) => r.id), ok.map((u) => u.id));
+    assert.deepEqual(
+      rows.map((r) => r.id),
+      ok.map((u) => u.id),
+    );
     const g = createGuidance(4, { text: 6, audio: 5, visual: D });
     const vsc = createVsc(params, { tokens: P, dim: D });
     let framesOut = 0;
@@ -130,7 +158,10 @@ describe('compressShardStep', () => {
     const store = await seededStore('interrupted');
     const ac = new AbortController();
     await assert.rejects(
-      compressShardStep(input(store), context((d) => d.cursor === 6 && ac.abort(new Error('worker lost')), ac.signal)),
+      compressShardStep(
+        input(store),
+        context((d) => d.cursor === 6 && ac.abort(new Error('worker lost')), ac.signal),
+      ),
       /worker lost/,
     );
     assert.equal((await store.list(`${vscPartialPrefix(key, 's0')}/`)).length, 2);
@@ -143,7 +174,12 @@ describe('compressShardStep', () => {
   test('chunks written for other data are discarded, not trusted', async () => {
     const store = await seededStore('stale');
     const ac = new AbortController();
-    await assert.rejects(compressShardStep(input(store), context((d) => d.cursor === 3 && ac.abort(new Error('stop')), ac.signal)));
+    await assert.rejects(
+      compressShardStep(
+        input(store),
+        context((d) => d.cursor === 3 && ac.abort(new Error('stop')), ac.signal),
+      ),
+    );
     // Rename the stored chunk so it claims rows it does not hold.
     const [chunk] = await store.list(`${vscPartialPrefix(key, 's0')}/`);
     await store.put(chunk!.key.replace('00000000-00000003', '00000000-00000004'), await store.get(chunk!.key));
@@ -159,19 +195,44 @@ describe('compressShardStep', () => {
     const store = await seededStore('plain');
     const off = vscParams({ enabled: false, maxFrames: 8 });
     const k = vscKey(off, { visual: 'fv' });
-    const r = await compressShardStep({ store: { kind: 'local', root: store.root }, params: off, vscKey: k, shard: 's0', visual: keys.visual }, context());
+    const r = await compressShardStep(
+      { store: { kind: 'local', root: store.root }, params: off, vscKey: k, shard: 's0', visual: keys.visual },
+      context(),
+    );
     const ok = utterances.filter((u) => !u.quarantined);
-    assert.equal(r.framesOut, ok.reduce((n, u) => n + u.steps, 0));
+    assert.equal(
+      r.framesOut,
+      ok.reduce((n, u) => n + u.steps, 0),
+    );
     assert.equal(r.ratio, P);
   });
 
   test('a shard of quarantined utterances only gives an empty, committed output', async () => {
     const store = await seededStore('quarantined');
-    const q = featureShard('visual', D, P, [{ id: 'q0', steps: 0, quarantined: true }, { id: 'q1', steps: 0, quarantined: true }], 5);
+    const q = featureShard(
+      'visual',
+      D,
+      P,
+      [
+        { id: 'q0', steps: 0, quarantined: true },
+        { id: 'q1', steps: 0, quarantined: true },
+      ],
+      5,
+    );
     await store.put('features/visual/fv/shards/q/features.parquet', q.bytes);
     const plain = vscParams({});
     const k = vscKey(plain, { visual: 'fv' });
-    const r = await compressShardStep({ store: { kind: 'local', root: store.root }, params: plain, vscKey: k, shard: 'q', visual: 'features/visual/fv/shards/q/features.parquet', chunkUtterances: 1 }, context());
+    const r = await compressShardStep(
+      {
+        store: { kind: 'local', root: store.root },
+        params: plain,
+        vscKey: k,
+        shard: 'q',
+        visual: 'features/visual/fv/shards/q/features.parquet',
+        chunkUtterances: 1,
+      },
+      context(),
+    );
     assert.equal(r.utterances, 0);
     assert.equal(r.ratio, 1);
     assert.deepEqual((await readShard(store, vscShardKey(k, 'q'))).rows, []);
@@ -187,24 +248,42 @@ describe('compressShardStep', () => {
       (err: unknown) => err instanceof FeatureShardCorruptError && err.message.includes(bad),
     );
     // A readable file whose blob does not match its shape columns.
-    const lying = featureShard('visual', D, P, [{ id: 'x0', steps: 2 }, { id: 'x1', steps: 2 }], 9, 4, (rows) => {
-      rows[1]!.seqSteps = 3;
-    });
+    const lying = featureShard(
+      'visual',
+      D,
+      P,
+      [
+        { id: 'x0', steps: 2 },
+        { id: 'x1', steps: 2 },
+      ],
+      9,
+      4,
+      (rows) => {
+        rows[1]!.seqSteps = 3;
+      },
+    );
     const lyingKey = 'features/visual/fv/shards/s2/features.parquet';
     await store.put(lyingKey, lying.bytes);
     await assert.rejects(
       compressShardStep(input(store, { shard: 's2', visual: lyingKey }), context()),
-      (err: unknown) => err instanceof FeatureShardCorruptError && /s2\/features\.parquet: row 1 \(x1\): sequence has 288 bytes, shape \[3, 9, 8\]/.test(err.message),
+      (err: unknown) =>
+        err instanceof FeatureShardCorruptError &&
+        /s2\/features\.parquet: row 1 \(x1\): sequence has 288 bytes, shape \[3, 9, 8\]/.test(err.message),
     );
     assert.ok(await store.committed(vscShardCommitPrefix(key, 's0')), 'the committed shard is untouched');
     const failure = toStageFailure(new FeatureShardCorruptError(bad, 'x'));
-    assert.ok(failure instanceof ApplicationFailure && failure.nonRetryable && failure.type === 'MerFeatureShardCorrupt');
+    assert.ok(
+      failure instanceof ApplicationFailure && failure.nonRetryable && failure.type === 'MerFeatureShardCorrupt',
+    );
   });
 
   test('finalize aggregates the shard reports into the stage report and commits the stage', async () => {
     const store = await seededStore('finalize');
     const spec = { kind: 'local' as const, root: store.root };
-    await assert.rejects(finalizeCompressStep({ store: spec, params, vscKey: key, shards: ['s0'] }), /shard s0 .* not committed/);
+    await assert.rejects(
+      finalizeCompressStep({ store: spec, params, vscKey: key, shards: ['s0'] }),
+      /shard s0 .* not committed/,
+    );
     const s0 = await compressShardStep(input(store), context());
     const report = await finalizeCompressStep({ store: spec, params, vscKey: key, shards: ['s0'] });
     assert.equal(report.utterances, s0.utterances);

@@ -34,15 +34,42 @@ export function featureShard(
   const sequences = new Map<string, Float32Array>();
   const rows: FeatureRow[] = utterances.map((u) => {
     if (u.quarantined) {
-      return { utteranceId: u.id, status: 'quarantined', reason: 'no_video', pooled: null, sequence: null, dtype: 'float16', seqSteps: null, seqTokens: null, seqDim: null, utteranceTokenStart: null, flags: [] };
+      return {
+        utteranceId: u.id,
+        status: 'quarantined',
+        reason: 'no_video',
+        pooled: null,
+        sequence: null,
+        dtype: 'float16',
+        seqSteps: null,
+        seqTokens: null,
+        seqDim: null,
+        utteranceTokenStart: null,
+        flags: [],
+      };
     }
     // A per-utterance base direction plus noise: tokens are correlated, as encoder outputs are.
     const base = Float32Array.from({ length: dim }, () => rng.normal());
-    const seq = Float32Array.from({ length: u.steps * tokensPerStep * dim }, (_, i) => base[i % dim]! + 0.7 * rng.normal());
+    const seq = Float32Array.from(
+      { length: u.steps * tokensPerStep * dim },
+      (_, i) => base[i % dim]! + 0.7 * rng.normal(),
+    );
     const p = Float32Array.from({ length: dim }, () => rng.normal());
     pooled.set(u.id, p);
     sequences.set(u.id, seq);
-    return { utteranceId: u.id, status: 'ok', reason: null, pooled: p, sequence: encodeFloat16(seq), dtype: 'float16', seqSteps: u.steps, seqTokens: tokensPerStep, seqDim: dim, utteranceTokenStart: null, flags: [] };
+    return {
+      utteranceId: u.id,
+      status: 'ok',
+      reason: null,
+      pooled: p,
+      sequence: encodeFloat16(seq),
+      dtype: 'float16',
+      seqSteps: u.steps,
+      seqTokens: tokensPerStep,
+      seqDim: dim,
+      utteranceTokenStart: null,
+      flags: [],
+    };
   });
   mutate?.(rows);
   const schema = featureArrowSchema({ modality, dim, modelSha256: 'test', featuresKey: `test-${modality}` });

@@ -3,13 +3,23 @@ import assert from 'node:assert/strict';
 import { vscParams } from '../../schemas/compress.ts';
 import { createGuidance } from '../../activities/compress/guidance.ts';
 import { vscKey } from '../../activities/compress/key.ts';
-import { capGroups, compressFrame, createVsc, mergeTemporal, reduction, utteranceReduction } from '../../activities/compress/vsc.ts';
+import {
+  capGroups,
+  compressFrame,
+  createVsc,
+  mergeTemporal,
+  reduction,
+  utteranceReduction,
+} from '../../activities/compress/vsc.ts';
 import { Rng } from '../../activities/model/rng.ts';
 
 const close = (actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-9, what = '') => {
   assert.equal(actual.length, expected.length, `${what} length`);
   for (let i = 0; i < expected.length; i++) {
-    assert.ok(Math.abs(actual[i]! - expected[i]!) <= tol * Math.max(1, Math.abs(expected[i]!)), `${what}[${i}]: ${actual[i]} vs ${expected[i]}`);
+    assert.ok(
+      Math.abs(actual[i]! - expected[i]!) <= tol * Math.max(1, Math.abs(expected[i]!)),
+      `${what}[${i}]: ${actual[i]} vs ${expected[i]}`,
+    );
   }
 };
 const cos = (a: number[], b: number[]) => (a[0]! * b[0]! + a[1]! * b[1]!) / (Math.hypot(...a) * Math.hypot(...b));
@@ -50,7 +60,12 @@ describe('token selection', () => {
 describe('merging dropped tokens', () => {
   // Norm-5 tokens so the cosines are exact: cos(X1,X0) = 0.8, cos(X1,X3) = 0.936,
   // cos(X2,X0) = 0.6 (not above the threshold), cos(X2,X3) = 0.8. The guidance makes X0 and X3 the kept pair.
-  const X = [[5, 0], [4, 3], [3, 4], [4.8, 1.4]];
+  const X = [
+    [5, 0],
+    [4, 3],
+    [3, 4],
+    [4.8, 1.4],
+  ];
   const frame = Float32Array.from(X.flat());
   const shape = { tokens: 4, dim: 2 };
   const guide = [100, -10];
@@ -88,7 +103,14 @@ describe('merging dropped tokens', () => {
 
 describe('temporal merging and the cap', () => {
   // f1 joins f0 (cos 0.995); f2 is within 0.97 of f1 (0.972) but not of the group mean (1, 0.05) (0.959).
-  const vectors = [[1, 0], [1, 0.1], [1, 0.35], [0, 1], [0, 1], [0, -1]];
+  const vectors = [
+    [1, 0],
+    [1, 0.1],
+    [1, 0.35],
+    [0, 1],
+    [0, 1],
+    [0, -1],
+  ];
   const flat = Float64Array.from(vectors.flat());
 
   test('consecutive frames above the threshold are averaged against the running group mean', () => {
@@ -117,7 +139,10 @@ describe('temporal merging and the cap', () => {
     const out = vsc.compress(Float32Array.from(vectors.flat()), 6);
     assert.equal(out.length, 4);
     close(out.sequence, [1, 0.05, 1, 0.35, 0, 1, 0, -1, 0, 0], 1e-6);
-    const capped = createVsc(vscParams({ topK: 1, maxFrames: 3 }), { tokens: 1, dim: 2 }).compress(Float32Array.from(vectors.flat()), 6);
+    const capped = createVsc(vscParams({ topK: 1, maxFrames: 3 }), { tokens: 1, dim: 2 }).compress(
+      Float32Array.from(vectors.flat()),
+      6,
+    );
     assert.equal(capped.length, 3);
     close(capped.sequence, [1, 0.15, 0, 1, 0, -1], 1e-6);
     const none = vsc.compress(new Float32Array(0), 0);
@@ -184,7 +209,11 @@ describe('cache key and reduction', () => {
     assert.notEqual(vscKey({ topK: 8 }, { visual: 'v1' }), base);
     assert.notEqual(vscKey({ mergeMode: 'reference' }, { visual: 'v1' }), base);
     assert.notEqual(vscKey({}, { visual: 'v2' }), base);
-    assert.equal(vscKey({ guidanceSeed: 9 }, { visual: 'v1', text: 't' }), base, 'seed and text are unused without guidance');
+    assert.equal(
+      vscKey({ guidanceSeed: 9 }, { visual: 'v1', text: 't' }),
+      base,
+      'seed and text are unused without guidance',
+    );
     const fixed = vscKey({ guidance: 'fixed' }, { visual: 'v1', text: 't', audio: 'a' });
     assert.notEqual(fixed, base);
     assert.notEqual(vscKey({ guidance: 'fixed', guidanceSeed: 1 }, { visual: 'v1', text: 't', audio: 'a' }), fixed);
@@ -257,10 +286,17 @@ describe('property: random inputs', () => {
     const permuted = new Float32Array(P * D);
     for (let p = 0; p < P; p++) permuted.set(tokens.subarray(perm[p]! * D, perm[p]! * D + D), p * D);
     const acc = vscParams({ topK: 4 });
-    close(compressFrame(permuted, { tokens: P, dim: D }, acc).vector, compressFrame(tokens, { tokens: P, dim: D }, acc).vector, 1e-12);
+    close(
+      compressFrame(permuted, { tokens: P, dim: D }, acc).vector,
+      compressFrame(tokens, { tokens: P, dim: D }, acc).vector,
+      1e-12,
+    );
     const ref = vscParams({ topK: 4, mergeMode: 'reference' });
     const a = compressFrame(tokens, { tokens: P, dim: D }, ref).vector;
     const b = compressFrame(permuted, { tokens: P, dim: D }, ref).vector;
-    assert.ok([...a].some((x, i) => Math.abs(x - b[i]!) > 1e-6), 'a different visiting order changes which token wins');
+    assert.ok(
+      [...a].some((x, i) => Math.abs(x - b[i]!) > 1e-6),
+      'a different visiting order changes which token wins',
+    );
   });
 });

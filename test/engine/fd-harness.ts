@@ -69,16 +69,28 @@ export async function checkGradients(c: FdCase): Promise<FdReport> {
   const count = y.shape.reduce((p, d) => p * d, 1);
   const rvals = Array.from({ length: count }, () => rnd());
   const r = g.constant(rvals, c.dtype, y.shape);
-  const f = reduceSum(mul(y, r), y.shape.map((_, i) => i));
-  const diffIdx = c.inputs.map((inp, i) => (inp.differentiable === false || (inp.dtype && inp.dtype !== c.dtype) ? -1 : i)).filter((i) => i >= 0);
-  const grads = gradients(f, diffIdx.map((i) => values[i]!));
+  const f = reduceSum(
+    mul(y, r),
+    y.shape.map((_, i) => i),
+  );
+  const diffIdx = c.inputs
+    .map((inp, i) => (inp.differentiable === false || (inp.dtype && inp.dtype !== c.dtype) ? -1 : i))
+    .filter((i) => i >= 0);
+  const grads = gradients(
+    f,
+    diffIdx.map((i) => values[i]!),
+  );
   g.output(f, 'f');
   grads.forEach((gr, k) => g.output(gr, `g${k}`));
   const session = await openSession(serializeGraph(g), { threads: 1 });
   const feeds = (override?: { input: number; data: TensorData }): Feeds => {
     const out: Feeds = {};
     c.inputs.forEach((inp, i) => {
-      out[`x${i}`] = tensor(inp.dtype ?? c.dtype, override && override.input === i ? override.data : data[i]!, inp.shape);
+      out[`x${i}`] = tensor(
+        inp.dtype ?? c.dtype,
+        override && override.input === i ? override.data : data[i]!,
+        inp.shape,
+      );
     });
     return out;
   };

@@ -59,7 +59,10 @@ describe('autodiff bookkeeping', () => {
     g.output(gx!, 'gx');
     g.output(gu!, 'gu');
     const s = await openSession(serializeGraph(g), { threads: 1 });
-    const out = await s.run({ x: tensor('float64', Float64Array.of(1, -2, 0.5), [3]), u: tensor('float64', Float64Array.of(7, 8), [2]) });
+    const out = await s.run({
+      x: tensor('float64', Float64Array.of(1, -2, 0.5), [3]),
+      u: tensor('float64', Float64Array.of(7, 8), [2]),
+    });
     assert.deepEqual(Array.from(floatData(out.gx!)), [5, 14, 2.75]);
     assert.deepEqual(Array.from(floatData(out.gu!)), [0, 0]);
     await s.release();
@@ -88,11 +91,17 @@ describe('serialisation', () => {
     assert.equal(graph.node.find((n) => n.opType === 'MatMul')?.output?.[0], 'y');
     assert.deepEqual(
       graph.input.map((i) => (i.type?.tensorType?.shape?.dim ?? []).map((d) => d.dimParam || Number(d.dimValue))),
-      [['N', 4], [4, 2]],
+      [
+        ['N', 4],
+        [4, 2],
+      ],
     );
     assert.equal(proto.metadataProps[0]?.value, 'test');
     const s = await openSession(bytes, { threads: 1 });
-    const out = await s.run({ x: tensor('float32', Float32Array.of(1, 2, 3, 4), [1, 4]), w: tensor('float32', Float32Array.of(1, 0, 0, 1, 1, 0, 0, 1), [4, 2]) });
+    const out = await s.run({
+      x: tensor('float32', Float32Array.of(1, 2, 3, 4), [1, 4]),
+      w: tensor('float32', Float32Array.of(1, 0, 0, 1, 1, 0, 0, 1), [4, 2]),
+    });
     assert.deepEqual(Array.from(floatData(out.y!)), [4, 6]);
     assert.deepEqual(Array.from(floatData(out.y_again!)), [4, 6]);
     assert.deepEqual(Array.from(floatData(out.x_out!)), [1, 2, 3, 4]);
@@ -128,7 +137,17 @@ describe('float64 erf composition', () => {
     const x = g.input('x', 'float64', [ERF.length]);
     g.output(erfFloat64(x), 'y');
     const s = await openSession(serializeGraph(g), { threads: 1 });
-    const y = floatData((await s.run({ x: tensor('float64', Float64Array.from(ERF, ([v]) => v), [ERF.length]) })).y!);
+    const y = floatData(
+      (
+        await s.run({
+          x: tensor(
+            'float64',
+            Float64Array.from(ERF, ([v]) => v),
+            [ERF.length],
+          ),
+        })
+      ).y!,
+    );
     ERF.forEach(([v, want], i) => {
       assert.ok(Math.abs(y[i]! - want) <= 5e-16, `erf(${v}) = ${y[i]} vs ${want}`);
       assert.ok(Math.abs(erfReference(v) - want) <= 5e-16, `reference erf(${v})`);

@@ -36,7 +36,11 @@ describe('elementwise backward rules (float64)', () => {
   test('add/sub/mul/div with broadcasting in both directions', async () => {
     for (const fn of [ops.add, ops.sub, ops.mul, ops.div]) {
       await check({ dtype: F64, inputs: [mat([3, 4]), mat([4], { map: positive })], build: ([a, b]) => fn(a!, b!) });
-      await check({ dtype: F64, inputs: [mat([3, 1], { map: positive }), mat([2, 3, 4], { map: positive })], build: ([a, b]) => fn(a!, b!) });
+      await check({
+        dtype: F64,
+        inputs: [mat([3, 1], { map: positive }), mat([2, 3, 4], { map: positive })],
+        build: ([a, b]) => fn(a!, b!),
+      });
     }
   });
   test('scalar operands', async () => {
@@ -81,7 +85,13 @@ describe('float32-only ONNX kernels (float32 tolerance, see header)', () => {
   test('BatchNormalization node (eval form)', async () => {
     await check({
       dtype: 'float32',
-      inputs: [mat([5, 3]), mat([3]), mat([3]), mat([3], { differentiable: false }), mat([3], { map: positive, differentiable: false })],
+      inputs: [
+        mat([5, 3]),
+        mat([3]),
+        mat([3]),
+        mat([3], { differentiable: false }),
+        mat([3], { map: positive, differentiable: false }),
+      ],
       build: ([x, gm, bt, rm, rv]) => ops.batchNormEval(x!, gm!, bt!, rm!, rv!),
     });
   });
@@ -91,15 +101,27 @@ describe('matrix and layout backward rules (float64)', () => {
   test('matmul 2-D and batched left operand', async () => {
     await check({ dtype: F64, inputs: [mat([3, 4]), mat([4, 5])], build: ([a, b]) => ops.matmul(a!, b!) });
     await check({ dtype: F64, inputs: [mat([2, 3, 4]), mat([4, 5])], build: ([a, b]) => ops.matmul(a!, b!) });
-    await check({ dtype: F64, inputs: [mat([3, 4]), mat([5, 4])], build: ([a, b]) => ops.matmul(a!, ops.transpose(b!, [1, 0])) });
+    await check({
+      dtype: F64,
+      inputs: [mat([3, 4]), mat([5, 4])],
+      build: ([a, b]) => ops.matmul(a!, ops.transpose(b!, [1, 0])),
+    });
   });
   test('transpose, reshape, squeeze, unsqueeze', async () => {
     await check({ dtype: F64, inputs: [mat([2, 3, 4])], build: ([x]) => ops.transpose(x!, [2, 0, 1]) });
     await check({ dtype: F64, inputs: [mat([2, 3, 4])], build: ([x]) => ops.reshape(x!, [0, -1]) });
-    await check({ dtype: F64, inputs: [mat([3, 4])], build: ([x]) => ops.squeeze(ops.mul(ops.unsqueeze(x!, [1]), ops.unsqueeze(x!, [1])), [1]) });
+    await check({
+      dtype: F64,
+      inputs: [mat([3, 4])],
+      build: ([x]) => ops.squeeze(ops.mul(ops.unsqueeze(x!, [1]), ops.unsqueeze(x!, [1])), [1]),
+    });
   });
   test('concat, slice and pad', async () => {
-    await check({ dtype: F64, inputs: [mat([2, 3]), mat([2, 2]), mat([2, 1])], build: ([a, b, c]) => ops.concat([a!, b!, ops.mul(c!, c!)], 1) });
+    await check({
+      dtype: F64,
+      inputs: [mat([2, 3]), mat([2, 2]), mat([2, 1])],
+      build: ([a, b, c]) => ops.concat([a!, b!, ops.mul(c!, c!)], 1),
+    });
     await check({ dtype: F64, inputs: [mat([2, 5, 3])], build: ([x]) => ops.slice(x!, 1, 1, 4) });
     await check({ dtype: F64, inputs: [mat([2, 3, 2])], build: ([x]) => ops.pad(x!, 1, 2, 1) });
   });
@@ -115,15 +137,29 @@ describe('matrix and layout backward rules (float64)', () => {
 
 describe('normalisation and dropout backward rules (float64)', () => {
   test('layerNorm with affine parameters', async () => {
-    await check({ dtype: F64, inputs: [mat([3, 6]), mat([6]), mat([6])], build: ([x, gm, bt]) => ops.layerNorm(x!, gm!, bt!) });
+    await check({
+      dtype: F64,
+      inputs: [mat([3, 6]), mat([6]), mat([6])],
+      build: ([x, gm, bt]) => ops.layerNorm(x!, gm!, bt!),
+    });
   });
   test('batchNorm, training form (batch statistics)', async () => {
-    await check({ dtype: F64, inputs: [mat([5, 3]), mat([3]), mat([3])], build: ([x, gm, bt]) => ops.batchNormTrain(x!, gm!, bt!).y });
+    await check({
+      dtype: F64,
+      inputs: [mat([5, 3]), mat([3]), mat([3])],
+      build: ([x, gm, bt]) => ops.batchNormTrain(x!, gm!, bt!).y,
+    });
   });
   test('batchNorm, eval form (running statistics)', async () => {
     await check({
       dtype: F64,
-      inputs: [mat([5, 3]), mat([3]), mat([3]), mat([3], { differentiable: false }), mat([3], { map: positive, differentiable: false })],
+      inputs: [
+        mat([5, 3]),
+        mat([3]),
+        mat([3]),
+        mat([3], { differentiable: false }),
+        mat([3], { map: positive, differentiable: false }),
+      ],
       build: ([x, gm, bt, rm, rv]) => ops.batchNormEval(x!, gm!, bt!, rm!, rv!),
     });
   });
@@ -139,20 +175,26 @@ describe('normalisation and dropout backward rules (float64)', () => {
     await check({
       dtype: F64,
       inputs: [{ shape: [4, 3], declared: ['N', 3] }, mat([3]), mat([3])],
-      build: ([x, gm, bt]) => ops.reduceMean(ops.mul(ops.batchNormTrain(x!, gm!, bt!).y, ops.reduceMean(x!, [0], true)), [0]),
+      build: ([x, gm, bt]) =>
+        ops.reduceMean(ops.mul(ops.batchNormTrain(x!, gm!, bt!).y, ops.reduceMean(x!, [0], true)), [0]),
     });
   });
 });
 
 describe('fused weight normalisation (float64)', () => {
   test('gradients for direction v and gain g', async () => {
-    await check({ dtype: F64, inputs: [mat([6, 4]), mat([4], { map: positive })], build: ([v, g]) => ops.weightNorm(v!, g!) });
+    await check({
+      dtype: F64,
+      inputs: [mat([6, 4]), mat([4], { map: positive })],
+      build: ([v, g]) => ops.weightNorm(v!, g!),
+    });
   });
   test('equals the unfused composition g * v / ||v||', async () => {
     await check({
       dtype: F64,
       inputs: [mat([5, 3]), mat([3])],
-      build: ([v, g]) => ops.sub(ops.weightNorm(v!, g!), ops.mul(v!, ops.div(g!, ops.sqrt(ops.reduceSum(ops.mul(v!, v!), [0], true))))),
+      build: ([v, g]) =>
+        ops.sub(ops.weightNorm(v!, g!), ops.mul(v!, ops.div(g!, ops.sqrt(ops.reduceSum(ops.mul(v!, v!), [0], true))))),
     });
   });
 });

@@ -72,19 +72,46 @@ describe('foldMetrics: hand-worked 3-class case', () => {
         ['c', 3],
       ],
     );
-    closeAll(m.perClass.map((p) => p.precision), [2 / 3, 1 / 2, 2 / 3], 'precision');
-    closeAll(m.perClass.map((p) => p.recall), [1 / 2, 2 / 3, 2 / 3], 'recall');
-    closeAll(m.perClass.map((p) => p.f1), [4 / 7, 4 / 7, 2 / 3], 'f1');
+    closeAll(
+      m.perClass.map((p) => p.precision),
+      [2 / 3, 1 / 2, 2 / 3],
+      'precision',
+    );
+    closeAll(
+      m.perClass.map((p) => p.recall),
+      [1 / 2, 2 / 3, 2 / 3],
+      'recall',
+    );
+    closeAll(
+      m.perClass.map((p) => p.f1),
+      [4 / 7, 4 / 7, 2 / 3],
+      'f1',
+    );
   });
 
   test('row-normalised confusion', () => {
-    closeAll(m.confusionNormalized.flat(), [1 / 2, 1 / 4, 1 / 4, 1 / 3, 2 / 3, 0, 0, 1 / 3, 2 / 3], 'confusionNormalized');
+    closeAll(
+      m.confusionNormalized.flat(),
+      [1 / 2, 1 / 4, 1 / 4, 1 / 3, 2 / 3, 0, 0, 1 / 3, 2 / 3],
+      'confusionNormalized',
+    );
   });
 
   test("the reference's per-class figures: recall and 2R/(1+R)", () => {
-    assert.deepEqual(m.reference.perClass.map((r) => r.class), HAND.classes);
-    closeAll(m.reference.perClass.map((r) => r.accuracy), [1 / 2, 2 / 3, 2 / 3], 'reference accuracy');
-    closeAll(m.reference.perClass.map((r) => r.f1), [2 / 3, 4 / 5, 4 / 5], 'reference f1');
+    assert.deepEqual(
+      m.reference.perClass.map((r) => r.class),
+      HAND.classes,
+    );
+    closeAll(
+      m.reference.perClass.map((r) => r.accuracy),
+      [1 / 2, 2 / 3, 2 / 3],
+      'reference accuracy',
+    );
+    closeAll(
+      m.reference.perClass.map((r) => r.f1),
+      [2 / 3, 4 / 5, 4 / 5],
+      'reference f1',
+    );
     assert.equal(m.reference.note, REFERENCE_NOTE);
     // F1 with precision taken as 1 can only overstate the real F1.
     m.perClass.forEach((p, c) => assert.ok(m.reference.perClass[c]!.f1 >= p.f1));
@@ -138,7 +165,9 @@ interface SkAggregate {
   per_class_f1_std: number[];
   pooled: SkFold;
 }
-const fixture = JSON.parse(readFileSync(new URL('../fixtures/evaluate/sklearn-metrics.json', import.meta.url), 'utf8')) as {
+const fixture = JSON.parse(
+  readFileSync(new URL('../fixtures/evaluate/sklearn-metrics.json', import.meta.url), 'utf8'),
+) as {
   versions: Record<string, string>;
   cases: SkCase[];
   aggregates: SkAggregate[];
@@ -150,21 +179,58 @@ function matchesSklearn(m: FoldMetrics, sk: SkFold, classes: readonly string[], 
   close(m.accuracy, sk.accuracy, `${what}: accuracy`);
   close(m.weightedF1, sk.f1_weighted, `${what}: weightedF1`);
   close(m.macroF1, sk.f1_macro, `${what}: macroF1`);
-  assert.deepEqual(m.perClass.map((p) => p.class), [...classes], `${what}: class names`);
-  closeAll(m.perClass.map((p) => p.precision), sk.precision, `${what}: precision`);
-  closeAll(m.perClass.map((p) => p.recall), sk.recall, `${what}: recall`);
-  closeAll(m.perClass.map((p) => p.f1), sk.f1, `${what}: f1`);
-  assert.deepEqual(m.perClass.map((p) => p.support), sk.support, `${what}: support`);
+  assert.deepEqual(
+    m.perClass.map((p) => p.class),
+    [...classes],
+    `${what}: class names`,
+  );
+  closeAll(
+    m.perClass.map((p) => p.precision),
+    sk.precision,
+    `${what}: precision`,
+  );
+  closeAll(
+    m.perClass.map((p) => p.recall),
+    sk.recall,
+    `${what}: recall`,
+  );
+  closeAll(
+    m.perClass.map((p) => p.f1),
+    sk.f1,
+    `${what}: f1`,
+  );
+  assert.deepEqual(
+    m.perClass.map((p) => p.support),
+    sk.support,
+    `${what}: support`,
+  );
   assert.deepEqual(m.confusion, sk.confusion, `${what}: confusion`);
   closeAll(m.confusionNormalized.flat(), sk.confusion_normalized.flat(), `${what}: confusionNormalized`);
-  closeAll(m.reference.perClass.map((r) => r.accuracy), sk.reference_accuracy, `${what}: reference accuracy`);
-  closeAll(m.reference.perClass.map((r) => r.f1), sk.reference_f1, `${what}: reference f1`);
+  closeAll(
+    m.reference.perClass.map((r) => r.accuracy),
+    sk.reference_accuracy,
+    `${what}: reference accuracy`,
+  );
+  closeAll(
+    m.reference.perClass.map((r) => r.f1),
+    sk.reference_f1,
+    `${what}: reference f1`,
+  );
 }
 
 describe(`foldMetrics matches scikit-learn ${fixture.versions['scikit-learn']}`, () => {
   test('the fixture holds the cases the brief asks for', () => {
     const names = fixture.cases.map((c) => c.name);
-    for (const n of ['hand-3class', 'random-4class', 'random-6class', 'random-7class', 'never-predicted', 'absent-from-true', 'absent-from-both', 'perfect']) {
+    for (const n of [
+      'hand-3class',
+      'random-4class',
+      'random-6class',
+      'random-7class',
+      'never-predicted',
+      'absent-from-true',
+      'absent-from-both',
+      'perfect',
+    ]) {
       assert.ok(names.includes(n), n);
     }
     assert.ok(fixture.aggregates.length >= 1);
@@ -254,7 +320,10 @@ describe('aggregateMetrics', () => {
     assert.equal(a.pooled.n, 6);
     // fold 0 per-class F1: p: P = 1/2, R = 1 -> 2/3; q: never predicted -> 0. fold 1: 1, 1.
     // p: mean (2/3 + 1)/2 = 5/6, std 1/6; q: mean 1/2, std 1/2.
-    assert.deepEqual(a.perClassF1.map((x) => x.class), ['p', 'q']);
+    assert.deepEqual(
+      a.perClassF1.map((x) => x.class),
+      ['p', 'q'],
+    );
     close(a.perClassF1[0]!.mean, 5 / 6, 'p mean');
     close(a.perClassF1[0]!.std, 1 / 6, 'p std');
     close(a.perClassF1[1]!.mean, 1 / 2, 'q mean');
@@ -284,12 +353,25 @@ describe('aggregateMetrics', () => {
       close(a.std.accuracy, g.std.accuracy, 'std accuracy');
       close(a.std.weightedF1, g.std.f1_weighted, 'std weightedF1');
       close(a.std.macroF1, g.std.f1_macro, 'std macroF1');
-      assert.deepEqual(a.perClassF1.map((x) => x.class), g.classes);
-      closeAll(a.perClassF1.map((x) => x.mean), g.per_class_f1_mean, 'per-class F1 mean');
-      closeAll(a.perClassF1.map((x) => x.std), g.per_class_f1_std, 'per-class F1 std');
+      assert.deepEqual(
+        a.perClassF1.map((x) => x.class),
+        g.classes,
+      );
+      closeAll(
+        a.perClassF1.map((x) => x.mean),
+        g.per_class_f1_mean,
+        'per-class F1 mean',
+      );
+      closeAll(
+        a.perClassF1.map((x) => x.std),
+        g.per_class_f1_std,
+        'per-class F1 std',
+      );
       const n = g.folds.reduce((s, f) => s + f.y_true.length, 0);
       matchesSklearn(a.pooled, g.pooled, g.classes, n, `${g.name} pooled`);
-      g.folds.forEach((f) => matchesSklearn(foldMetrics(f.y_true, f.y_pred, g.classes), f.sklearn, g.classes, f.y_true.length, f.name));
+      g.folds.forEach((f) =>
+        matchesSklearn(foldMetrics(f.y_true, f.y_pred, g.classes), f.sklearn, g.classes, f.y_true.length, f.name),
+      );
     });
   }
 });

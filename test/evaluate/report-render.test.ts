@@ -5,7 +5,13 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { REPO_ROOT } from '../../activities/common/tools.ts';
-import { ablationBarsSvg, confusionHeatmapSvg, trainingCurvesSvg, type AblationRow, type CurvePoint } from '../../activities/evaluate/charts.ts';
+import {
+  ablationBarsSvg,
+  confusionHeatmapSvg,
+  trainingCurvesSvg,
+  type AblationRow,
+  type CurvePoint,
+} from '../../activities/evaluate/charts.ts';
 import { escapeHtml, renderHtml, renderMarkdown, type ReportBlock } from '../../activities/evaluate/report-doc.ts';
 import { chromiumSkipReason, launchChromium } from '../helpers/chromium.ts';
 
@@ -34,8 +40,20 @@ const CURVES: CurvePoint[] = FOLDS.flatMap((series, f) =>
     const rise = 1 - Math.exp(-epoch / 3);
     return [
       { series, epoch, metric: 'loss' as const, split: 'train' as const, value: 1.75 / Math.sqrt(epoch) + 0.04 * f },
-      { series, epoch, metric: 'accuracy' as const, split: 'validation' as const, value: 0.42 + 0.28 * rise - 0.015 * f },
-      { series, epoch, metric: 'weightedF1' as const, split: 'validation' as const, value: 0.4 + 0.29 * rise - 0.018 * f },
+      {
+        series,
+        epoch,
+        metric: 'accuracy' as const,
+        split: 'validation' as const,
+        value: 0.42 + 0.28 * rise - 0.015 * f,
+      },
+      {
+        series,
+        epoch,
+        metric: 'weightedF1' as const,
+        split: 'validation' as const,
+        value: 0.4 + 0.29 * rise - 0.018 * f,
+      },
     ];
   }).flat(),
 );
@@ -48,7 +66,7 @@ const ABLATION_TABLE: [string, number, number, number, number][] = [
   ['no text', 0.5734, 0.0201, 0.5612, 0.0224],
   ['no VSC compression', 0.6935, 0.0127, 0.6872, 0.0133],
   ['no cross-attention', 0.6518, 0.0166, 0.6437, 0.0171],
-  ['late fusion | concat', 0.6402, 0.0183, 0.6311, 0.0190],
+  ['late fusion | concat', 0.6402, 0.0183, 0.6311, 0.019],
 ];
 const ABLATION: AblationRow[] = ABLATION_TABLE.flatMap(([variant, acc, accStd, f1, f1Std]) => [
   { variant, metric: 'accuracy', mean: acc, std: accStd },
@@ -68,18 +86,38 @@ async function buildReport(): Promise<{ title: string; blocks: ReportBlock[]; fi
     ablationBarsSvg({ title: TITLES.ablation, rows: ABLATION }),
   ]);
   const blocks: ReportBlock[] = [
-    { kind: 'keyvalue', rows: [['Config hash', 'mer-0123456789abcdef0123'], ['Dataset', 'IEMOCAP (6 classes)'], ['Folds', '3']] },
+    {
+      kind: 'keyvalue',
+      rows: [
+        ['Config hash', 'mer-0123456789abcdef0123'],
+        ['Dataset', 'IEMOCAP (6 classes)'],
+        ['Folds', '3'],
+      ],
+    },
     { kind: 'heading', level: 2, text: 'Results' },
-    { kind: 'paragraph', text: 'Scores are accuracy & weighted F1 as <mean ± std> over 3 folds; "best" is bold in no table.' },
+    {
+      kind: 'paragraph',
+      text: 'Scores are accuracy & weighted F1 as <mean ± std> over 3 folds; "best" is bold in no table.',
+    },
     {
       kind: 'table',
       caption: 'Per-class recall',
       columns: ['Class', 'Support', 'Recall'],
       rows: CLASSES.map((c, i) => [c, COUNTS[i].reduce((a, b) => a + b, 0), NORMALIZED[i][i]]),
     },
-    { kind: 'figure', id: 'confusion', caption: 'Row-normalised confusion matrix (counts and row percentages).', svg: confusion },
+    {
+      kind: 'figure',
+      id: 'confusion',
+      caption: 'Row-normalised confusion matrix (counts and row percentages).',
+      svg: confusion,
+    },
     { kind: 'heading', level: 2, text: 'Training' },
-    { kind: 'figure', id: 'curves', caption: 'Train loss, validation accuracy and weighted F1 per epoch.', svg: curves },
+    {
+      kind: 'figure',
+      id: 'curves',
+      caption: 'Train loss, validation accuracy and weighted F1 per epoch.',
+      svg: curves,
+    },
     { kind: 'heading', level: 2, text: 'Ablation' },
     {
       kind: 'table',
@@ -87,7 +125,12 @@ async function buildReport(): Promise<{ title: string; blocks: ReportBlock[]; fi
       columns: ['Variant', 'Accuracy', '± std', 'Weighted F1', '± std'],
       rows: ABLATION_TABLE.map((r) => [...r]),
     },
-    { kind: 'figure', id: 'ablation', caption: 'Ablation variants: mean ± std of accuracy and weighted F1.', svg: ablation },
+    {
+      kind: 'figure',
+      id: 'ablation',
+      caption: 'Ablation variants: mean ± std of accuracy and weighted F1.',
+      svg: ablation,
+    },
   ];
   return { title: 'MER evaluation report', blocks, figures: { confusion, curves, ablation } };
 }
@@ -102,14 +145,28 @@ after(async () => {
 
 describe('report charts', () => {
   test('the same input renders byte-identical SVG, with a title, aria-label and fixed size', async () => {
-    const a = await confusionHeatmapSvg({ classes: CLASSES, counts: COUNTS, normalized: NORMALIZED, title: TITLES.confusion });
-    const b = await confusionHeatmapSvg({ classes: CLASSES, counts: COUNTS, normalized: NORMALIZED, title: TITLES.confusion });
+    const a = await confusionHeatmapSvg({
+      classes: CLASSES,
+      counts: COUNTS,
+      normalized: NORMALIZED,
+      title: TITLES.confusion,
+    });
+    const b = await confusionHeatmapSvg({
+      classes: CLASSES,
+      counts: COUNTS,
+      normalized: NORMALIZED,
+      title: TITLES.confusion,
+    });
     assert.equal(a, b);
     const c1 = await trainingCurvesSvg({ title: TITLES.curves, points: CURVES });
     assert.equal(c1, await trainingCurvesSvg({ title: TITLES.curves, points: CURVES }));
     const d1 = await ablationBarsSvg({ title: TITLES.ablation, rows: ABLATION });
     assert.equal(d1, await ablationBarsSvg({ title: TITLES.ablation, rows: ABLATION }));
-    for (const [svg, kind, title] of [[a, 'confusion', TITLES.confusion], [c1, 'curves', TITLES.curves], [d1, 'ablation', TITLES.ablation]] as const) {
+    for (const [svg, kind, title] of [
+      [a, 'confusion', TITLES.confusion],
+      [c1, 'curves', TITLES.curves],
+      [d1, 'ablation', TITLES.ablation],
+    ] as const) {
       const root = /^<svg\b[^>]*>/.exec(svg)?.[0] ?? '';
       assert.match(root, /\swidth="\d+(\.\d+)?"/);
       assert.match(root, /\sheight="\d+(\.\d+)?"/);
@@ -126,8 +183,16 @@ describe('report charts', () => {
   test('user strings are escaped in the SVG', async () => {
     const svg = await confusionHeatmapSvg({
       classes: ['a<b', 'c&d', '"q"'],
-      counts: [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
-      normalized: [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+      counts: [
+        [1, 0, 0],
+        [0, 1, 0],
+        [0, 0, 1],
+      ],
+      normalized: [
+        [1, 0, 0],
+        [0, 1, 0],
+        [0, 0, 1],
+      ],
       title: '<script>alert(1)</script> & "x"',
     });
     assert.ok(!svg.includes('<script>'));
@@ -137,7 +202,18 @@ describe('report charts', () => {
   });
 
   test('a confusion matrix of the wrong shape is refused', async () => {
-    await assert.rejects(confusionHeatmapSvg({ classes: ['a', 'b'], counts: [[1, 2]], normalized: [[1, 0], [0, 1]], title: 't' }), /counts must be 2×2/);
+    await assert.rejects(
+      confusionHeatmapSvg({
+        classes: ['a', 'b'],
+        counts: [[1, 2]],
+        normalized: [
+          [1, 0],
+          [0, 1],
+        ],
+        title: 't',
+      }),
+      /counts must be 2×2/,
+    );
   });
 });
 
@@ -150,7 +226,15 @@ describe('report documents', () => {
       [
         { kind: 'heading', level: 2, text: 'Scores' },
         { kind: 'paragraph', text: '# not a heading, a_b and <b>' },
-        { kind: 'table', caption: 'T|1', columns: ['Variant', 'F1'], rows: [['late | concat', 0.61234567], ['a\\b', 1]] },
+        {
+          kind: 'table',
+          caption: 'T|1',
+          columns: ['Variant', 'F1'],
+          rows: [
+            ['late | concat', 0.61234567],
+            ['a\\b', 1],
+          ],
+        },
         { kind: 'figure', id: 'fig-1', caption: 'A [bracketed] caption', svg },
         { kind: 'keyvalue', rows: [['key', 'v|w']] },
       ],
@@ -173,7 +257,10 @@ describe('report documents', () => {
     assert.ok(lines.includes('- **key**: v\\|w'));
     assert.ok(md.endsWith('\n'));
     // A file name with spaces is wrapped so the link still parses.
-    assert.match(renderMarkdown('t', [{ kind: 'figure', id: 'f', caption: 'c', svg }], () => 'my figs/f.svg'), /!\[c\]\(<my figs\/f\.svg>\)/);
+    assert.match(
+      renderMarkdown('t', [{ kind: 'figure', id: 'f', caption: 'c', svg }], () => 'my figs/f.svg'),
+      /!\[c\]\(<my figs\/f\.svg>\)/,
+    );
   });
 
   test('renderHtml escapes every text and accepts only self-contained SVG', () => {
@@ -203,7 +290,10 @@ describe('report documents', () => {
     assert.throws(bad('<svg><rect fill="url(https://example.com/p)"/></svg>'), /external resource/);
     assert.throws(bad('<div>not svg</div>'), /single <svg>/);
     assert.throws(() => renderHtml('t', [{ kind: 'figure', id: 'has space', caption: 'c', svg }]), /figure id/);
-    assert.throws(() => renderHtml('t', [{ kind: 'table', columns: ['a', 'b'], rows: [['x']] }]), /row 0 has 1 cells for 2 columns/);
+    assert.throws(
+      () => renderHtml('t', [{ kind: 'table', columns: ['a', 'b'], rows: [['x']] }]),
+      /row 0 has 1 cells for 2 columns/,
+    );
   });
 });
 
@@ -214,7 +304,8 @@ describe('report in a browser', () => {
     // Self-contained: no scripts, and the only URLs are the SVG and XLink namespace names.
     assert.ok(!/<script|<link\b|@import|@font-face/i.test(html));
     const urls = new Set(html.match(/https?:\/\/[^\s"'<>)]+/g) ?? []);
-    for (const u of urls) assert.ok(['http://www.w3.org/2000/svg', 'http://www.w3.org/1999/xlink'].includes(u), `unexpected URL ${u}`);
+    for (const u of urls)
+      assert.ok(['http://www.w3.org/2000/svg', 'http://www.w3.org/1999/xlink'].includes(u), `unexpected URL ${u}`);
 
     const md = renderMarkdown(title, blocks, (id) => `${id}.svg`);
     for (const out of [dir, ARTIFACTS]) {
@@ -236,9 +327,27 @@ describe('report in a browser', () => {
       assert.equal(await page.title(), title);
 
       const checks = [
-        { id: 'confusion', title: TITLES.confusion, labels: [...CLASSES, 'True class', 'Predicted class', '62', '62.0%'], marks: 'g.mark-rect.cells_marks path', count: 36 },
-        { id: 'curves', title: TITLES.curves, labels: [...FOLDS, 'Epoch', 'Loss', 'Accuracy', 'Weighted F1', 'train', 'validation'], marks: 'g.mark-line.role-mark path', count: 9 },
-        { id: 'ablation', title: TITLES.ablation, labels: [...ABLATION_TABLE.map((r) => r[0]), 'accuracy', 'weighted F1', 'Score (mean ± std)'], marks: 'g.mark-rect.bars_marks path', count: 14 },
+        {
+          id: 'confusion',
+          title: TITLES.confusion,
+          labels: [...CLASSES, 'True class', 'Predicted class', '62', '62.0%'],
+          marks: 'g.mark-rect.cells_marks path',
+          count: 36,
+        },
+        {
+          id: 'curves',
+          title: TITLES.curves,
+          labels: [...FOLDS, 'Epoch', 'Loss', 'Accuracy', 'Weighted F1', 'train', 'validation'],
+          marks: 'g.mark-line.role-mark path',
+          count: 9,
+        },
+        {
+          id: 'ablation',
+          title: TITLES.ablation,
+          labels: [...ABLATION_TABLE.map((r) => r[0]), 'accuracy', 'weighted F1', 'Score (mean ± std)'],
+          marks: 'g.mark-rect.bars_marks path',
+          count: 14,
+        },
       ];
       for (const c of checks) {
         const svg = page.locator(`figure#${c.id} svg[data-chart="${c.id}"]`);
@@ -246,19 +355,28 @@ describe('report in a browser', () => {
         assert.ok(await svg.isVisible(), `${c.id}: visible`);
         const box = await svg.boundingBox();
         assert.ok(box && box.width > 300 && box.height > 200, `${c.id}: bounding box ${JSON.stringify(box)}`);
-        assert.equal(await page.getByRole('img', { name: c.title, exact: true }).count(), 1, `${c.id}: found by its accessible name`);
+        assert.equal(
+          await page.getByRole('img', { name: c.title, exact: true }).count(),
+          1,
+          `${c.id}: found by its accessible name`,
+        );
         const texts = (await svg.locator('text').allTextContents()).map((t) => t.trim());
-        for (const label of c.labels) assert.ok(texts.includes(label), `${c.id}: label ${JSON.stringify(label)} in ${JSON.stringify(texts)}`);
+        for (const label of c.labels)
+          assert.ok(texts.includes(label), `${c.id}: label ${JSON.stringify(label)} in ${JSON.stringify(texts)}`);
         assert.equal(await svg.locator(c.marks).count(), c.count, `${c.id}: ${c.marks}`);
         assert.match(await page.locator(`figure#${c.id} figcaption`).innerText(), /^Figure \d\. /);
       }
       // Dark cells (row share ≥ 50%: the diagonal here) carry white count and percentage labels.
       const white = await page.locator('figure#confusion g.role-mark text[fill="white"]').allTextContents();
-      assert.deepEqual(white.sort(), ['58', '58.0%', '60', '60.0%', '61', '61.0%', '62', '62.0%', '64', '64.0%', '71', '71.0%'].sort());
+      assert.deepEqual(
+        white.sort(),
+        ['58', '58.0%', '60', '60.0%', '61', '61.0%', '62', '62.0%', '64', '64.0%', '71', '71.0%'].sort(),
+      );
       // One error bar (a rule with two caps) per bar; one line per fold in each of the 3 panels.
       assert.equal(await page.locator('figure#ablation svg g.mark-rule.role-mark line').count(), 14);
       assert.equal(await page.locator('figure#ablation svg g.mark-rect.role-mark:not(.bars_marks) path').count(), 28);
-      for (const m of ['loss', 'accuracy', 'weightedF1']) assert.equal(await page.locator(`figure#curves svg g.curve_${m}_marks path`).count(), 3, m);
+      for (const m of ['loss', 'accuracy', 'weightedF1'])
+        assert.equal(await page.locator(`figure#curves svg g.curve_${m}_marks path`).count(), 3, m);
       // Text is shown as text, not parsed as markup.
       assert.match(await page.locator('main').innerText(), /as <mean ± std> over 3 folds/);
       assert.equal(await page.locator('table').count(), 3);

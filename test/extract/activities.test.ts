@@ -37,7 +37,14 @@ before(async () => {
     [
       { id: 'a0', dialogue: '1', index: 0, text: 'hello there', audio: { samples: 4000, seed: 1 }, frames: null },
       { id: 'a1', dialogue: '1', index: 1, text: 'general kenobi', audio: { samples: 4000, seed: 2 }, frames: null },
-      { id: 'a2', dialogue: '1', index: 2, text: 'you are a bold one', audio: { samples: 5000, seed: 3 }, frames: null },
+      {
+        id: 'a2',
+        dialogue: '1',
+        index: 2,
+        text: 'you are a bold one',
+        audio: { samples: 5000, seed: 3 },
+        frames: null,
+      },
     ],
     8,
   );
@@ -55,16 +62,35 @@ test('plan, shard and finalise through the activity adapters, heartbeating per b
   env.on('heartbeat', (d: unknown) => beats.push(d));
   const store: StoreSpec = { kind: 'local', root };
   const params = ExtractParamsSchema.parse({ audio: { model: TINY.audio, batchSize: 8 } });
-  const base: ExtractPlanInput = { store, modality: 'audio', segmentPrefix: seg.segmentPrefix, shardKeys: seg.shardKeys, manifestKey: seg.manifestKey, params };
+  const base: ExtractPlanInput = {
+    store,
+    modality: 'audio',
+    segmentPrefix: seg.segmentPrefix,
+    shardKeys: seg.shardKeys,
+    manifestKey: seg.manifestKey,
+    params,
+  };
   const plan = await run(acts.planExtract, base);
-  const r = await run(acts.extractShard, { ...base, shardKey: seg.shardKeys[0], featuresPrefix: plan.featuresPrefix, modelSha256: plan.modelSha256 });
+  const r = await run(acts.extractShard, {
+    ...base,
+    shardKey: seg.shardKeys[0],
+    featuresPrefix: plan.featuresPrefix,
+    modelSha256: plan.modelSha256,
+  });
   // two equal-length utterances in one batch, the third alone
   assert.deepEqual([r.rows, r.ok, r.batches], [3, 3, 2]);
   assert.deepEqual(
     beats.map((b) => (b as { batch: number }).batch),
     [1, 2],
   );
-  const report = await run(acts.finalizeExtract, { store, modality: 'audio', featuresPrefix: plan.featuresPrefix, modelSha256: plan.modelSha256, dim: plan.dim, shardKeys: seg.shardKeys });
+  const report = await run(acts.finalizeExtract, {
+    store,
+    modality: 'audio',
+    featuresPrefix: plan.featuresPrefix,
+    modelSha256: plan.modelSha256,
+    dim: plan.dim,
+    shardKeys: seg.shardKeys,
+  });
   assert.equal(report.ok, 3);
 });
 
@@ -72,9 +98,20 @@ test('a missing model folder fails non-retryably as MerModelMissing', async () =
   const acts = createExtractActivities();
   const { run } = quietEnv();
   const params = ExtractParamsSchema.parse({ text: { model: join(root, 'no-such-model') } });
-  const input: ExtractPlanInput = { store: { kind: 'local', root }, modality: 'text', segmentPrefix: seg.segmentPrefix, shardKeys: seg.shardKeys, manifestKey: seg.manifestKey, params };
+  const input: ExtractPlanInput = {
+    store: { kind: 'local', root },
+    modality: 'text',
+    segmentPrefix: seg.segmentPrefix,
+    shardKeys: seg.shardKeys,
+    manifestKey: seg.manifestKey,
+    params,
+  };
   await assert.rejects(
     run(acts.planExtract, input),
-    (err: unknown) => err instanceof ApplicationFailure && err.nonRetryable && err.type === 'MerModelMissing' && /no-such-model lacks config\.json/.test(err.message),
+    (err: unknown) =>
+      err instanceof ApplicationFailure &&
+      err.nonRetryable &&
+      err.type === 'MerModelMissing' &&
+      /no-such-model lacks config\.json/.test(err.message),
   );
 });

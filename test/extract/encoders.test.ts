@@ -45,8 +45,14 @@ describe('text encoder (tiny BERT)', () => {
     for (const c of expected.text) {
       const [e] = await enc.encode([prepared(c)]);
       assert.deepEqual([e.steps, e.dim], c.shape, c.name);
-      assert.ok(maxAbsDiff(e.sequence, c.sequence) <= TOL, `${c.name}: sequence differs by ${maxAbsDiff(e.sequence, c.sequence)}`);
-      assert.ok(maxAbsDiff(e.pooled, c.pooled) <= TOL, `${c.name}: pooled differs by ${maxAbsDiff(e.pooled, c.pooled)}`);
+      assert.ok(
+        maxAbsDiff(e.sequence, c.sequence) <= TOL,
+        `${c.name}: sequence differs by ${maxAbsDiff(e.sequence, c.sequence)}`,
+      );
+      assert.ok(
+        maxAbsDiff(e.pooled, c.pooled) <= TOL,
+        `${c.name}: pooled differs by ${maxAbsDiff(e.pooled, c.pooled)}`,
+      );
     }
   });
 
@@ -55,7 +61,10 @@ describe('text encoder (tiny BERT)', () => {
     out.forEach((e, i) => {
       const c = expected.text[i];
       assert.equal(e.steps, c.shape[0]);
-      assert.ok(maxAbsDiff(e.pooled, c.pooled) <= TOL, `${c.name} in a batch: pooled differs by ${maxAbsDiff(e.pooled, c.pooled)}`);
+      assert.ok(
+        maxAbsDiff(e.pooled, c.pooled) <= TOL,
+        `${c.name} in a batch: pooled differs by ${maxAbsDiff(e.pooled, c.pooled)}`,
+      );
       assert.ok(maxAbsDiff(e.sequence, c.sequence) <= TOL, `${c.name} in a batch`);
     });
   });
@@ -67,7 +76,11 @@ describe('text encoder (tiny BERT)', () => {
     const [withCtx] = await enc.encode([p]);
     const alone = enc.prepare(c.text, [], 128) as TextInput;
     const [noCtx] = await enc.encode([alone]);
-    assert.equal(withCtx.steps - withCtx.utteranceTokenStart!, alone.ids.length - 1, 'pooled span = utterance tokens + final [SEP]');
+    assert.equal(
+      withCtx.steps - withCtx.utteranceTokenStart!,
+      alone.ids.length - 1,
+      'pooled span = utterance tokens + final [SEP]',
+    );
     assert.ok(maxAbsDiff(withCtx.pooled, noCtx.pooled) > 1e-3, 'context changes the pooled vector');
   });
 });
@@ -93,8 +106,14 @@ describe('audio encoder (tiny wav2vec2)', () => {
     for (const c of expected.audio.cases) {
       const [e] = await enc.encode([input(c)]);
       assert.deepEqual([e.steps, e.dim], c.shape, c.name);
-      assert.ok(maxAbsDiff(e.sequence, c.sequence) <= TOL, `${c.name}: sequence differs by ${maxAbsDiff(e.sequence, c.sequence)}`);
-      assert.ok(maxAbsDiff(e.pooled, c.pooled) <= TOL, `${c.name}: pooled differs by ${maxAbsDiff(e.pooled, c.pooled)}`);
+      assert.ok(
+        maxAbsDiff(e.sequence, c.sequence) <= TOL,
+        `${c.name}: sequence differs by ${maxAbsDiff(e.sequence, c.sequence)}`,
+      );
+      assert.ok(
+        maxAbsDiff(e.pooled, c.pooled) <= TOL,
+        `${c.name}: pooled differs by ${maxAbsDiff(e.pooled, c.pooled)}`,
+      );
     }
   });
 
@@ -146,8 +165,14 @@ describe('visual encoder (tiny Swin)', () => {
     out.forEach((e, i) => {
       const c = expected.visual[i];
       assert.deepEqual([e.steps, e.tokens, e.dim], c.shape, c.name);
-      assert.ok(maxAbsDiff(e.sequence, c.sequence) <= TOL, `${c.name}: sequence differs by ${maxAbsDiff(e.sequence, c.sequence)}`);
-      assert.ok(maxAbsDiff(e.pooled, c.pooled) <= TOL, `${c.name}: pooled differs by ${maxAbsDiff(e.pooled, c.pooled)}`);
+      assert.ok(
+        maxAbsDiff(e.sequence, c.sequence) <= TOL,
+        `${c.name}: sequence differs by ${maxAbsDiff(e.sequence, c.sequence)}`,
+      );
+      assert.ok(
+        maxAbsDiff(e.pooled, c.pooled) <= TOL,
+        `${c.name}: pooled differs by ${maxAbsDiff(e.pooled, c.pooled)}`,
+      );
     });
   });
 

@@ -6,7 +6,11 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const MODELS = fileURLToPath(new URL('../fixtures/models/', import.meta.url));
-export const TINY = { text: `${MODELS}tiny-bert`, audio: `${MODELS}tiny-wav2vec2`, visual: `${MODELS}tiny-swin` } as const;
+export const TINY = {
+  text: `${MODELS}tiny-bert`,
+  audio: `${MODELS}tiny-wav2vec2`,
+  visual: `${MODELS}tiny-swin`,
+} as const;
 
 /** `lcg_samples` of the generator: LCG noise plus a triangle wave, int16. */
 export function lcgSamples(n: number, seed: number): Int16Array {
@@ -47,7 +51,9 @@ export interface ExpectedCase {
 }
 export interface Expected {
   torch: string;
-  text: Array<ExpectedCase & { text: string; context: string[]; ids: number[]; typeIds: number[]; utteranceStart: number }>;
+  text: Array<
+    ExpectedCase & { text: string; context: string[]; ids: number[]; typeIds: number[]; utteranceStart: number }
+  >;
   audio: { receptiveField: number; cases: Array<ExpectedCase & { samples: number; seed: number }> };
   visual: Array<ExpectedCase & { frames: number; seed: number }>;
 }

@@ -49,7 +49,10 @@ function isMer(type: string, message?: RegExp) {
 
 describe('bad model folders', () => {
   test('a missing folder or file is MerModelMissing naming what is absent', async () => {
-    await assert.rejects(readModelFolder('text', join(tmp, 'nowhere')), isMer('MerModelMissing', /lacks config\.json, tokenizer\.json, onnx\/model\.onnx/));
+    await assert.rejects(
+      readModelFolder('text', join(tmp, 'nowhere')),
+      isMer('MerModelMissing', /lacks config\.json, tokenizer\.json, onnx\/model\.onnx/),
+    );
     const dir = await copyModel(TINY.audio, 'no-onnx');
     await rm(join(dir, 'onnx/model.onnx'));
     await assert.rejects(readModelFolder('audio', dir), isMer('MerModelMissing', /lacks onnx\/model\.onnx.*README/));
@@ -58,36 +61,57 @@ describe('bad model folders', () => {
   test('a truncated ONNX file or unparsable config is MerModelCorrupt', async () => {
     const dir = await copyModel(TINY.text, 'truncated');
     await truncate(join(dir, 'onnx/model.onnx'), 5000);
-    await assert.rejects(BertTextEncoder.open(await readModelFolder('text', dir), runtime), isMer('MerModelCorrupt', /onnxruntime cannot load/));
+    await assert.rejects(
+      BertTextEncoder.open(await readModelFolder('text', dir), runtime),
+      isMer('MerModelCorrupt', /onnxruntime cannot load/),
+    );
     const dir2 = await copyModel(TINY.visual, 'badjson');
     await writeFile(join(dir2, 'config.json'), '{"model_type": "swin",');
     await assert.rejects(readModelFolder('visual', dir2), isMer('MerModelCorrupt', /config\.json: not valid JSON/));
   });
 
   test('a model of another architecture or with other inputs/outputs/dims is MerModelMismatch', async () => {
-    await assert.rejects(readModelFolder('audio', TINY.visual), isMer('MerModelMismatch', /model_type 'swin' is not an encoder this stage supports for audio/));
+    await assert.rejects(
+      readModelFolder('audio', TINY.visual),
+      isMer('MerModelMismatch', /model_type 'swin' is not an encoder this stage supports for audio/),
+    );
 
     // a Swin graph in a folder whose config claims BERT: caught from the graph's declared inputs
     const swinAsBert = await copyModel(TINY.text, 'swin-as-bert');
     await cp(join(TINY.visual, 'onnx/model.onnx'), join(swinAsBert, 'onnx/model.onnx'));
-    await assert.rejects(BertTextEncoder.open(await readModelFolder('text', swinAsBert), runtime), isMer('MerModelMismatch', /has no input named input_ids/));
+    await assert.rejects(
+      BertTextEncoder.open(await readModelFolder('text', swinAsBert), runtime),
+      isMer('MerModelMismatch', /has no input named input_ids/),
+    );
 
     // hidden size in config.json disagreeing with the graph's output
     const wide = await copyModel(TINY.audio, 'wide');
     const cfg = JSON.parse(await readFile(join(wide, 'config.json'), 'utf8')) as Record<string, unknown>;
     await writeFile(join(wide, 'config.json'), JSON.stringify({ ...cfg, hidden_size: 48 }));
-    await assert.rejects(Wav2Vec2AudioEncoder.open(await readModelFolder('audio', wide), runtime), isMer('MerModelMismatch', /output last_hidden_state has dimension 2 = 32, expected 48/));
+    await assert.rejects(
+      Wav2Vec2AudioEncoder.open(await readModelFolder('audio', wide), runtime),
+      isMer('MerModelMismatch', /output last_hidden_state has dimension 2 = 32, expected 48/),
+    );
 
     // a Swin whose last stage would not be a 7x7 grid at 224 (patch 8 -> 49 is wrong)
     const patch8 = await copyModel(TINY.visual, 'patch8');
     const scfg = JSON.parse(await readFile(join(patch8, 'config.json'), 'utf8')) as Record<string, unknown>;
     await writeFile(join(patch8, 'config.json'), JSON.stringify({ ...scfg, patch_size: 8 }));
-    await assert.rejects(SwinVisualEncoder.open(await readModelFolder('visual', patch8), runtime), isMer('MerModelMismatch', /last_hidden_state has dimension 1 = 49, expected 9|image_size 224 does not tile/));
+    await assert.rejects(
+      SwinVisualEncoder.open(await readModelFolder('visual', patch8), runtime),
+      isMer('MerModelMismatch', /last_hidden_state has dimension 1 = 49, expected 9|image_size 224 does not tile/),
+    );
 
     // an image processor that resizes elsewhere would feed pixels Python never saw
     const big = await copyModel(TINY.visual, 'resize384');
-    await writeFile(join(big, 'preprocessor_config.json'), JSON.stringify({ do_resize: true, size: { height: 384, width: 384 } }));
-    await assert.rejects(SwinVisualEncoder.open(await readModelFolder('visual', big), runtime), isMer('MerModelMismatch', /resizes to .*384/));
+    await writeFile(
+      join(big, 'preprocessor_config.json'),
+      JSON.stringify({ do_resize: true, size: { height: 384, width: 384 } }),
+    );
+    await assert.rejects(
+      SwinVisualEncoder.open(await readModelFolder('visual', big), runtime),
+      isMer('MerModelMismatch', /resizes to .*384/),
+    );
   });
 });
 
@@ -97,13 +121,19 @@ describe('fingerprints and sessions', () => {
     const dir = await copyModel(TINY.audio, 'fingerprint');
     const b = await readModelFolder('audio', dir);
     assert.equal(b.sha256, a.sha256, 'same content, other folder: same fingerprint');
-    assert.deepEqual(b.files.map((f) => f.path), ['config.json', 'preprocessor_config.json', 'onnx/model.onnx']);
+    assert.deepEqual(
+      b.files.map((f) => f.path),
+      ['config.json', 'preprocessor_config.json', 'onnx/model.onnx'],
+    );
     await appendFile(join(dir, 'onnx/model.onnx'), Buffer.from([0]));
     const c = await readModelFolder('audio', dir);
     assert.notEqual(c.sha256, a.sha256);
     await writeFile(join(dir, 'onnx/model.onnx.data'), 'external weights');
     const d = await readModelFolder('audio', dir);
-    assert.ok(d.files.some((f) => f.path === 'onnx/model.onnx.data'), 'external data files are fingerprinted');
+    assert.ok(
+      d.files.some((f) => f.path === 'onnx/model.onnx.data'),
+      'external data files are fingerprinted',
+    );
     assert.notEqual(d.sha256, c.sha256);
   });
 
@@ -111,7 +141,10 @@ describe('fingerprints and sessions', () => {
     const folder = await readModelFolder('audio', TINY.audio);
     const before = sessionsCreated();
     const e1 = await Wav2Vec2AudioEncoder.open(folder, runtime);
-    const e2 = await Wav2Vec2AudioEncoder.open(await readModelFolder('audio', await copyModel(TINY.audio, 'same-content')), runtime);
+    const e2 = await Wav2Vec2AudioEncoder.open(
+      await readModelFolder('audio', await copyModel(TINY.audio, 'same-content')),
+      runtime,
+    );
     assert.ok(e1 && e2);
     const s1 = await encoderSession(folder, runtime, { cpuMemArena: false });
     assert.equal(sessionsCreated() - before, 1);
@@ -133,7 +166,10 @@ describe('fingerprints and sessions', () => {
       if (s.device === 'cpu') {
         assert.equal(warnings.length, 1);
         assert.equal((warnings[0] as Error & { code?: string }).code, 'MER_CUDA_FALLBACK');
-        assert.match(warnings[0].message, /CUDA execution provider could not start.*running the visual encoder on the CPU.*ONNXRUNTIME_NODE_INSTALL=cuda12/);
+        assert.match(
+          warnings[0].message,
+          /CUDA execution provider could not start.*running the visual encoder on the CPU.*ONNXRUNTIME_NODE_INSTALL=cuda12/,
+        );
       }
       const enc = await SwinVisualEncoder.open(folder, { ...runtime, device: 'cuda' });
       assert.equal(enc.tokens, 49);

@@ -4,7 +4,19 @@
  * the extract stage is tested without running the segment stage.
  */
 import { deflateRawSync } from 'node:zlib';
-import { Field, Float64, Int32, List, RecordBatch, Schema, Struct, Table, Utf8, makeBuilder, makeData } from 'apache-arrow';
+import {
+  Field,
+  Float64,
+  Int32,
+  List,
+  RecordBatch,
+  Schema,
+  Struct,
+  Table,
+  Utf8,
+  makeBuilder,
+  makeData,
+} from 'apache-arrow';
 import type { DataType } from 'apache-arrow';
 import { tableToParquet } from '../../activities/common/parquet.ts';
 import type { ObjectStore } from '../../activities/store/types.ts';
@@ -81,7 +93,9 @@ export function segmentIndexTable(rows: readonly SegmentRow[]): Table {
     for (const r of rows) b.append(r[name]);
     return b.finish().flush();
   });
-  return new Table(schema, [new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: rows.length, nullCount: 0, children }))]);
+  return new Table(schema, [
+    new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: rows.length, nullCount: 0, children })),
+  ]);
 }
 
 export interface BuiltSegments {
@@ -92,7 +106,12 @@ export interface BuiltSegments {
 }
 
 /** Writes the utterances as consecutive shards of `shardSize` and commits the segment output. */
-export async function buildSegments(store: ObjectStore, segKey: string, utterances: readonly UtteranceSpec[], shardSize: number): Promise<BuiltSegments> {
+export async function buildSegments(
+  store: ObjectStore,
+  segKey: string,
+  utterances: readonly UtteranceSpec[],
+  shardSize: number,
+): Promise<BuiltSegments> {
   const prefix = `segments/${segKey}`;
   const manifestKey = `datasets/meld/${segKey}-manifest/manifest.parquet`;
   await store.put(manifestKey, tableToParquet(rowsToArrowTable(utterances.map(manifestRow))));
@@ -107,7 +126,10 @@ export async function buildSegments(store: ObjectStore, segKey: string, utteranc
       if (!q && u.audio) {
         audioKey = `${prefix}/audio/${u.id}.wav`;
         samples = u.audio.samples;
-        await store.put(audioKey, 'bytes' in u.audio ? u.audio.bytes : wavBytes(lcgSamples(u.audio.samples, u.audio.seed)));
+        await store.put(
+          audioKey,
+          'bytes' in u.audio ? u.audio.bytes : wavBytes(lcgSamples(u.audio.samples, u.audio.seed)),
+        );
       }
       let framesKey: string | null = null;
       if (!q && u.frames) {

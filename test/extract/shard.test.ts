@@ -20,7 +20,13 @@ import { Wav2Vec2AudioEncoder } from '../../activities/extract/audio-encoder.ts'
 import { isQuarantine } from '../../activities/extract/encoder.ts';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
 import { releaseEncoderSessions } from '../../activities/extract/sessions.ts';
-import { extractShardStep, featureShardKey, finalizeExtractStep, planExtractStep, type ExtractPlan } from '../../activities/extract/steps.ts';
+import {
+  extractShardStep,
+  featureShardKey,
+  finalizeExtractStep,
+  planExtractStep,
+  type ExtractPlan,
+} from '../../activities/extract/steps.ts';
 import { BertTextEncoder, type TextInput } from '../../activities/extract/text-encoder.ts';
 import { closeStores, createStore } from '../../activities/store/index.ts';
 import type { ObjectStore } from '../../activities/store/types.ts';
@@ -29,13 +35,63 @@ import { buildSegments, type BuiltSegments, type UtteranceSpec } from './segment
 
 const plain = expected.text.find((c) => c.name === 'plain')!;
 const UTTERANCES: UtteranceSpec[] = [
-  { id: 'dia1_utt0', dialogue: '1', index: 0, text: plain.text, audio: { samples: 16000, seed: 1 }, frames: { count: 3, seed: 1 } },
-  { id: 'dia1_utt1', dialogue: '1', index: 1, text: '', audio: { samples: 8000, seed: 3 }, frames: { count: 1, seed: 2 } },
-  { id: 'dia1_utt2', dialogue: '1', index: 2, text: 'Fine.', audio: { samples: 300, seed: 5 }, frames: { count: 2, seed: 3 } },
-  { id: 'dia1_utt3', dialogue: '1', index: 3, text: 'Where were you?', audio: { samples: 8000, seed: 4 }, frames: null },
-  { id: 'dia2_utt0', dialogue: '2', index: 0, text: 'Oh my God!', audio: null, frames: null, segmentQuarantine: 'no_audio_stream: the clip has no audio' },
-  { id: 'dia2_utt1', dialogue: '2', index: 1, text: 'Could this BE any more awkward?', audio: { bytes: new TextEncoder().encode('not a wav file'), samples: 7000 }, frames: { count: 1, seed: 4 } },
-  { id: 'dia2_utt2', dialogue: '2', index: 2, text: 'Pivot! PIVOT!', audio: { samples: 7013, seed: 2 }, frames: { count: 2, seed: 5 } },
+  {
+    id: 'dia1_utt0',
+    dialogue: '1',
+    index: 0,
+    text: plain.text,
+    audio: { samples: 16000, seed: 1 },
+    frames: { count: 3, seed: 1 },
+  },
+  {
+    id: 'dia1_utt1',
+    dialogue: '1',
+    index: 1,
+    text: '',
+    audio: { samples: 8000, seed: 3 },
+    frames: { count: 1, seed: 2 },
+  },
+  {
+    id: 'dia1_utt2',
+    dialogue: '1',
+    index: 2,
+    text: 'Fine.',
+    audio: { samples: 300, seed: 5 },
+    frames: { count: 2, seed: 3 },
+  },
+  {
+    id: 'dia1_utt3',
+    dialogue: '1',
+    index: 3,
+    text: 'Where were you?',
+    audio: { samples: 8000, seed: 4 },
+    frames: null,
+  },
+  {
+    id: 'dia2_utt0',
+    dialogue: '2',
+    index: 0,
+    text: 'Oh my God!',
+    audio: null,
+    frames: null,
+    segmentQuarantine: 'no_audio_stream: the clip has no audio',
+  },
+  {
+    id: 'dia2_utt1',
+    dialogue: '2',
+    index: 1,
+    text: 'Could this BE any more awkward?',
+    audio: { bytes: new TextEncoder().encode('not a wav file'), samples: 7000 },
+    frames: { count: 1, seed: 4 },
+  },
+  {
+    id: 'dia2_utt2',
+    dialogue: '2',
+    index: 2,
+    text: 'Pivot! PIVOT!',
+    audio: { samples: 7013, seed: 2 },
+    frames: { count: 2, seed: 5 },
+  },
 ];
 
 const runtime = ExtractRuntimeSchema.parse({ threads: 1 });
@@ -44,7 +100,13 @@ let store: ObjectStore;
 let spec: { kind: 'local'; root: string };
 let seg: BuiltSegments;
 
-function params(over: { text?: Partial<ExtractParams['text']>; audio?: Partial<ExtractParams['audio']>; visual?: Partial<ExtractParams['visual']> } = {}): ExtractParams {
+function params(
+  over: {
+    text?: Partial<ExtractParams['text']>;
+    audio?: Partial<ExtractParams['audio']>;
+    visual?: Partial<ExtractParams['visual']>;
+  } = {},
+): ExtractParams {
   return ExtractParamsSchema.parse({
     text: { model: TINY.text, batchSize: 2, ...over.text },
     audio: { model: TINY.audio, batchSize: 4, ...over.audio },
@@ -53,12 +115,28 @@ function params(over: { text?: Partial<ExtractParams['text']>; audio?: Partial<E
 }
 
 async function plan(modality: Modality, p = params()): Promise<ExtractPlan> {
-  return planExtractStep({ store: spec, modality, segmentPrefix: seg.segmentPrefix, shardKeys: seg.shardKeys, manifestKey: seg.manifestKey, params: p });
+  return planExtractStep({
+    store: spec,
+    modality,
+    segmentPrefix: seg.segmentPrefix,
+    shardKeys: seg.shardKeys,
+    manifestKey: seg.manifestKey,
+    params: p,
+  });
 }
 
 async function runShard(modality: Modality, pl: ExtractPlan, shard: number, p = params(), ctx = localStepContext()) {
   return extractShardStep(
-    { store: spec, modality, segmentPrefix: seg.segmentPrefix, manifestKey: seg.manifestKey, params: p, shardKey: seg.shardKeys[shard], featuresPrefix: pl.featuresPrefix, modelSha256: pl.modelSha256 },
+    {
+      store: spec,
+      modality,
+      segmentPrefix: seg.segmentPrefix,
+      manifestKey: seg.manifestKey,
+      params: p,
+      shardKey: seg.shardKeys[shard],
+      featuresPrefix: pl.featuresPrefix,
+      modelSha256: pl.modelSha256,
+    },
     ctx,
     runtime,
   );
@@ -70,7 +148,8 @@ async function readIndependently(key: string): Promise<HyRow[]> {
   const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   return (await parquetReadObjects({ file, compressors, utf8: false })) as HyRow[];
 }
-const str = (v: unknown): string | null => (v === null || v === undefined ? null : typeof v === 'string' ? v : new TextDecoder().decode(v as Uint8Array));
+const str = (v: unknown): string | null =>
+  v === null || v === undefined ? null : typeof v === 'string' ? v : new TextDecoder().decode(v as Uint8Array);
 
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'mer-extract-shard-'));
@@ -110,14 +189,22 @@ describe('extract shards', () => {
     assert.equal(str(got.status), 'ok');
     assert.deepEqual(Float32Array.from(got.pooled as number[]), direct.pooled);
     assert.deepEqual(new Uint8Array(got.sequence as Uint8Array), encodeFloat16(direct.sequence));
-    assert.deepEqual([got.seqSteps, got.seqTokens, got.seqDim, got.utteranceTokenStart, str(got.dtype)], [plain.shape[0], 1, 32, 0, 'float16']);
+    assert.deepEqual(
+      [got.seqSteps, got.seqTokens, got.seqDim, got.utteranceTokenStart, str(got.dtype)],
+      [plain.shape[0], 1, 32, 0, 'float16'],
+    );
     // and against PyTorch: pooled within 1e-4, the float16 sequence within its rounding
     assert.ok(maxAbsDiff(direct.pooled, plain.pooled) <= 1e-4);
     const seq = decodeFloat16(new Uint8Array(got.sequence as Uint8Array));
     seq.forEach((v, i) => assert.ok(Math.abs(v - plain.sequence[i]) <= Math.abs(plain.sequence[i]) * 2 ** -10 + 1e-4));
 
-    const meta = await store.get(r.key).then((b) => parquetMetadata(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer));
-    assert.ok(meta.key_value_metadata?.some((kv) => kv.key === 'ARROW:schema'), 'the Arrow schema (FixedSizeList) travels in the file');
+    const meta = await store
+      .get(r.key)
+      .then((b) => parquetMetadata(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer));
+    assert.ok(
+      meta.key_value_metadata?.some((kv) => kv.key === 'ARROW:schema'),
+      'the Arrow schema (FixedSizeList) travels in the file',
+    );
 
     // a committed shard runs nothing
     const again = await runShard('text', pl, 0);
@@ -138,7 +225,8 @@ describe('extract shards', () => {
     assert.match(all.get('dia1_utt2')!.reason!, /^audio_too_short: 300 samples/);
     assert.match(all.get('dia2_utt0')!.reason!, /^segment_quarantined: no_audio_stream/);
     assert.match(all.get('dia2_utt1')!.reason!, /^audio_unreadable: .*not a RIFF\/WAVE file/);
-    for (const id of ['dia1_utt2', 'dia2_utt0', 'dia2_utt1']) assert.equal(all.get(id)!.pooled, null, 'never zero-filled');
+    for (const id of ['dia1_utt2', 'dia2_utt0', 'dia2_utt1'])
+      assert.equal(all.get(id)!.pooled, null, 'never zero-filled');
 
     // stored values are the encoder's, and the one-second utterance is PyTorch's within 1e-4
     const oneSecond = expected.audio.cases.find((c) => c.name === 'one_second')!;
@@ -200,12 +288,24 @@ describe('extract shards', () => {
       await cp(join(root, 'segments'), join(cleanRoot, 'segments'), { recursive: true });
       await cp(join(root, 'datasets'), join(cleanRoot, 'datasets'), { recursive: true });
       const clean = await extractShardStep(
-        { store: cleanSpec, modality: 'text', segmentPrefix: seg.segmentPrefix, manifestKey: seg.manifestKey, params: p, shardKey: seg.shardKeys[1], featuresPrefix: pl.featuresPrefix, modelSha256: pl.modelSha256 },
+        {
+          store: cleanSpec,
+          modality: 'text',
+          segmentPrefix: seg.segmentPrefix,
+          manifestKey: seg.manifestKey,
+          params: p,
+          shardKey: seg.shardKeys[1],
+          featuresPrefix: pl.featuresPrefix,
+          modelSha256: pl.modelSha256,
+        },
         localStepContext(),
         runtime,
       );
       assert.equal(clean.batchesComputed, 3);
-      assert.deepEqual(tableToFeatureRows(parquetToTable(await store.get(resumed.key))), tableToFeatureRows(parquetToTable(await cleanStore.get(clean.key))));
+      assert.deepEqual(
+        tableToFeatureRows(parquetToTable(await store.get(resumed.key))),
+        tableToFeatureRows(parquetToTable(await cleanStore.get(clean.key))),
+      );
     } finally {
       await rm(cleanRoot, { recursive: true, force: true });
     }
@@ -229,17 +329,31 @@ describe('extract shards', () => {
     assert.equal((await plan('text', params({ text: { batchSize: 7 } }))).featuresKey, base.featuresKey);
     assert.notEqual((await plan('text', params({ text: { contextUtterances: 2 } }))).featuresKey, base.featuresKey);
     assert.notEqual((await plan('text', params({ text: { maxTokens: 64 } }))).featuresKey, base.featuresKey);
-    assert.equal((await plan('audio', params({ audio: { batchSize: 1 } }))).featuresKey, (await plan('audio')).featuresKey);
+    assert.equal(
+      (await plan('audio', params({ audio: { batchSize: 1 } }))).featuresKey,
+      (await plan('audio')).featuresKey,
+    );
     const otherManifest = 'datasets/meld/other-manifest/manifest.parquet';
     await store.put(otherManifest, await store.get(seg.manifestKey));
     const withManifest = (modality: Modality) =>
-      planExtractStep({ store: spec, modality, segmentPrefix: seg.segmentPrefix, shardKeys: seg.shardKeys, manifestKey: otherManifest, params: params() });
+      planExtractStep({
+        store: spec,
+        modality,
+        segmentPrefix: seg.segmentPrefix,
+        shardKeys: seg.shardKeys,
+        manifestKey: otherManifest,
+        params: params(),
+      });
     assert.notEqual((await withManifest('text')).featuresKey, base.featuresKey, 'text depends on the manifest');
     assert.equal((await withManifest('audio')).featuresKey, (await plan('audio')).featuresKey, 'audio does not');
 
     const changed = join(root, 'models', 'tiny-bert-changed');
     await cp(TINY.text, changed, { recursive: true });
-    assert.equal((await plan('text', params({ text: { model: changed } }))).featuresKey, base.featuresKey, 'same bytes elsewhere: same key');
+    assert.equal(
+      (await plan('text', params({ text: { model: changed } }))).featuresKey,
+      base.featuresKey,
+      'same bytes elsewhere: same key',
+    );
     await appendFile(join(changed, 'tokenizer.json'), ' ');
     const other = await plan('text', params({ text: { model: changed } }));
     assert.notEqual(other.featuresKey, base.featuresKey);
@@ -249,37 +363,76 @@ describe('extract shards', () => {
     const fresh = await plan('text', params({ text: { contextUtterances: 5 } }));
     await assert.rejects(
       runShard('text', fresh, 1, params({ text: { model: changed, contextUtterances: 5 } })),
-      (err: unknown) => err instanceof MerError && err.type === 'MerModelMismatch' && /not the one the stage was planned with/.test(err.message),
+      (err: unknown) =>
+        err instanceof MerError &&
+        err.type === 'MerModelMismatch' &&
+        /not the one the stage was planned with/.test(err.message),
     );
   });
 
   test('finalise: report over all shards, then the plan sees the modality committed', async () => {
     const pl = await plan('audio');
     assert.deepEqual(pl.pendingShardKeys, [], 'both audio shards were committed above');
-    const report = await finalizeExtractStep({ store: spec, modality: 'audio', featuresPrefix: pl.featuresPrefix, modelSha256: pl.modelSha256, dim: pl.dim, shardKeys: seg.shardKeys });
+    const report = await finalizeExtractStep({
+      store: spec,
+      modality: 'audio',
+      featuresPrefix: pl.featuresPrefix,
+      modelSha256: pl.modelSha256,
+      dim: pl.dim,
+      shardKeys: seg.shardKeys,
+    });
     assert.deepEqual([report.rows, report.ok, report.quarantined, report.dim], [7, 4, 3, 32]);
     assert.deepEqual(report.quarantineReasons, { audio_too_short: 1, segment_quarantined: 1, audio_unreadable: 1 });
     const again = await plan('audio');
     assert.equal(again.committed, true);
     // finalising before every shard is committed is an error, not a partial report
     const text = await plan('text', params({ text: { contextUtterances: 3 } }));
-    await assert.rejects(finalizeExtractStep({ store: spec, modality: 'text', featuresPrefix: text.featuresPrefix, modelSha256: text.modelSha256, dim: text.dim, shardKeys: seg.shardKeys }), /not committed/);
+    await assert.rejects(
+      finalizeExtractStep({
+        store: spec,
+        modality: 'text',
+        featuresPrefix: text.featuresPrefix,
+        modelSha256: text.modelSha256,
+        dim: text.dim,
+        shardKeys: seg.shardKeys,
+      }),
+      /not committed/,
+    );
   });
 
   test('an uncommitted segment output or a broken shard index is a named error', async () => {
     await assert.rejects(
-      planExtractStep({ store: spec, modality: 'text', segmentPrefix: 'segments/missing', shardKeys: [], manifestKey: seg.manifestKey, params: params() }),
+      planExtractStep({
+        store: spec,
+        modality: 'text',
+        segmentPrefix: 'segments/missing',
+        shardKeys: [],
+        manifestKey: seg.manifestKey,
+        params: params(),
+      }),
       (err: unknown) => err instanceof MerError && err.type === 'MerSegmentsInvalid',
     );
     const pl = await plan('visual');
     await store.put('segments/seg-test/shards/broken.parquet', 'not parquet');
     await assert.rejects(
       extractShardStep(
-        { store: spec, modality: 'visual', segmentPrefix: seg.segmentPrefix, manifestKey: seg.manifestKey, params: params(), shardKey: 'segments/seg-test/shards/broken.parquet', featuresPrefix: pl.featuresPrefix, modelSha256: pl.modelSha256 },
+        {
+          store: spec,
+          modality: 'visual',
+          segmentPrefix: seg.segmentPrefix,
+          manifestKey: seg.manifestKey,
+          params: params(),
+          shardKey: 'segments/seg-test/shards/broken.parquet',
+          featuresPrefix: pl.featuresPrefix,
+          modelSha256: pl.modelSha256,
+        },
         localStepContext(),
         runtime,
       ),
-      (err: unknown) => err instanceof MerError && err.type === 'MerSegmentsInvalid' && /broken\.parquet: not a readable Parquet/.test(err.message),
+      (err: unknown) =>
+        err instanceof MerError &&
+        err.type === 'MerSegmentsInvalid' &&
+        /broken\.parquet: not a readable Parquet/.test(err.message),
     );
   });
 });

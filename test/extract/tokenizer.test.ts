@@ -19,7 +19,10 @@ interface Case {
   typeIds: number[];
   utteranceStart: number;
 }
-const fixture = JSON.parse(readFileSync(`${MODELS}tokenizer-cases.json`, 'utf8')) as { maxTokens: number; cases: Case[] };
+const fixture = JSON.parse(readFileSync(`${MODELS}tokenizer-cases.json`, 'utf8')) as {
+  maxTokens: number;
+  cases: Case[];
+};
 const json = readFileSync(`${MODELS}bert-base-uncased-tokenizer/tokenizer.json`, 'utf8');
 const tok = WordPieceTokenizer.fromJson(json, 'bert-base-uncased-tokenizer/tokenizer.json');
 
@@ -62,7 +65,8 @@ describe('WordPiece tokenizer from tokenizer.json', () => {
   });
 
   test('empty and whitespace-only text has no utterance tokens', () => {
-    for (const t of ['', '   ', '\u200b\u0000']) assert.equal(tok.encodeUtterance(t, [], 128).utteranceTokens, 0, JSON.stringify(t));
+    for (const t of ['', '   ', '\u200b\u0000'])
+      assert.equal(tok.encodeUtterance(t, [], 128).utteranceTokens, 0, JSON.stringify(t));
     assert.equal(tok.encodeUtterance('', ['some context'], 128).utteranceTokens, 0);
   });
 
@@ -76,8 +80,15 @@ describe('WordPiece tokenizer from tokenizer.json', () => {
     for (const [name, mutate, message] of variants) {
       const j = structuredClone(base);
       mutate(j);
-      assert.throws(() => WordPieceTokenizer.fromJson(JSON.stringify(j), 't.json'), (err: unknown) => err instanceof MerError && err.type === 'MerModelMismatch' && message.test(err.message), name);
+      assert.throws(
+        () => WordPieceTokenizer.fromJson(JSON.stringify(j), 't.json'),
+        (err: unknown) => err instanceof MerError && err.type === 'MerModelMismatch' && message.test(err.message),
+        name,
+      );
     }
-    assert.throws(() => WordPieceTokenizer.fromJson('{"model": ', 't.json'), (err: unknown) => err instanceof MerError && err.type === 'MerModelCorrupt');
+    assert.throws(
+      () => WordPieceTokenizer.fromJson('{"model": ', 't.json'),
+      (err: unknown) => err instanceof MerError && err.type === 'MerModelCorrupt',
+    );
   });
 });

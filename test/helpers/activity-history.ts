@@ -10,12 +10,17 @@ export interface ActivityRun<I, R> {
 }
 
 /** Every activity of type `type` in the latest run of `workflowId`, from its history. */
-export async function activityRuns<I, R>(client: Client, workflowId: string, type: string): Promise<Array<ActivityRun<I, R>>> {
+export async function activityRuns<I, R>(
+  client: Client,
+  workflowId: string,
+  type: string,
+): Promise<Array<ActivityRun<I, R>>> {
   const runId = (await client.workflow.getHandle(workflowId).describe()).runId;
   const byId = new Map<string, ActivityRun<I, R>>();
   for (const e of await fetchEvents(client, workflowId, runId)) {
     const s = e.activityTaskScheduledEventAttributes;
-    if (s?.activityType?.name === type) byId.set(String(e.eventId), { input: decodePayload<I>(s.input?.payloads?.[0])!, attempt: 0 });
+    if (s?.activityType?.name === type)
+      byId.set(String(e.eventId), { input: decodePayload<I>(s.input?.payloads?.[0])!, attempt: 0 });
     const st = e.activityTaskStartedEventAttributes;
     const a = st && byId.get(String(st.scheduledEventId));
     if (a) a.attempt = Number(st.attempt ?? 1);
@@ -27,12 +32,20 @@ export async function activityRuns<I, R>(client: Client, workflowId: string, typ
 }
 
 /** The pending activity of type `type`: attempt, last heartbeat and last failure (null when none, or before the workflow exists). */
-export async function pendingActivity<D>(client: Client, workflowId: string, type: string): Promise<{ attempt: number; details: D | null; lastFailure: string | null } | null> {
+export async function pendingActivity<D>(
+  client: Client,
+  workflowId: string,
+  type: string,
+): Promise<{ attempt: number; details: D | null; lastFailure: string | null } | null> {
   try {
     const d = await client.workflow.getHandle(workflowId).describe();
     for (const a of d.raw.pendingActivities ?? []) {
       if (a.activityType?.name !== type) continue;
-      return { attempt: a.attempt ?? 1, details: decodePayload<D>(a.heartbeatDetails?.payloads?.[0]) ?? null, lastFailure: a.lastFailure?.message ?? null };
+      return {
+        attempt: a.attempt ?? 1,
+        details: decodePayload<D>(a.heartbeatDetails?.payloads?.[0]) ?? null,
+        lastFailure: a.lastFailure?.message ?? null,
+      };
     }
   } catch {
     // the workflow does not exist yet

@@ -75,7 +75,13 @@ export function spawnChildWorker(opts: ChildWorkerOptions): ChildWorker {
   ];
   const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
-    env: { ...process.env, NODE_OPTIONS: '', TEMPORAL_ADDRESS: opts.address, TEMPORAL_NAMESPACE: opts.namespace ?? 'default', ...opts.env },
+    env: {
+      ...process.env,
+      NODE_OPTIONS: '',
+      TEMPORAL_ADDRESS: opts.address,
+      TEMPORAL_NAMESPACE: opts.namespace ?? 'default',
+      ...opts.env,
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,
   });
@@ -114,7 +120,9 @@ export function spawnChildWorker(opts: ChildWorkerOptions): ChildWorker {
       });
       clearTimeout(timer);
       if (!readyLine) {
-        throw new Error(`child worker ${child.pid} ${exited() ? `exited (${child.exitCode ?? child.signalCode})` : `not ready within ${timeoutMs} ms`}: ${err}`);
+        throw new Error(
+          `child worker ${child.pid} ${exited() ? `exited (${child.exitCode ?? child.signalCode})` : `not ready within ${timeoutMs} ms`}: ${err}`,
+        );
       }
     },
     async kill(signal: NodeJS.Signals = 'SIGKILL', graceMs = 10_000) {

@@ -1,7 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 
-const INSTALL_HINT = 'run `bash scripts/setup-tools.sh --test` (installs Debian\'s chromium) or set MER_CHROMIUM';
+const INSTALL_HINT = "run `bash scripts/setup-tools.sh --test` (installs Debian's chromium) or set MER_CHROMIUM";
 
 /** Debian's chromium (scripts/setup-tools.sh --test installs it); MER_CHROMIUM overrides. Null when absent. */
 export function findChromium(): string | null {
@@ -35,7 +35,15 @@ export async function launchChromium(): Promise<Browser> {
   return chromium.launch({
     executablePath: chromiumPath(),
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
     timeout: 30_000,
   });
 }

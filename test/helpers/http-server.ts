@@ -64,7 +64,8 @@ export async function startArchiveServer(files: string[], opts: { bytesPerSecond
     urlOf: (f: string) => `http://127.0.0.1:${port}/${basename(f)}`,
     bytesServed: () => requests.reduce((a, r) => a + r.bytesSent, 0),
     /** Bytes sent for one file (all its requests, ranges included). */
-    bytesServedFor: (f: string) => requests.filter((r) => r.path.split('?')[0] === key(f)).reduce((a, r) => a + r.bytesSent, 0),
+    bytesServedFor: (f: string) =>
+      requests.filter((r) => r.path.split('?')[0] === key(f)).reduce((a, r) => a + r.bytesSent, 0),
     /** Answer 404 for this file until show(): a link that is broken and later fixed. */
     hide: (f: string) => void hidden.add(key(f)),
     show: (f: string) => void hidden.delete(key(f)),

@@ -54,7 +54,11 @@ type Run = (this: ort.InferenceSession, feeds: Record<string, ort.Tensor>, ...re
  * Starts logging (and optionally slowing) this process's encoder calls and training steps
  * (`trainStepMs`: a pause before each step); returns the undo.
  */
-export function installInferenceLog(file: string, slowMs: Partial<Record<Modality, number>> = {}, trainStepMs = 0): () => void {
+export function installInferenceLog(
+  file: string,
+  slowMs: Partial<Record<Modality, number>> = {},
+  trainStepMs = 0,
+): () => void {
   // typed as a factory; at run time it is the session class whose instances the encoders hold
   const proto = (ort.InferenceSession as unknown as { prototype: { run: Run } }).prototype;
   const original = proto.run;
@@ -78,7 +82,11 @@ export function installInferenceLog(file: string, slowMs: Partial<Record<Modalit
 
 /** Per-modality totals of a log file (a missing file is an empty log). */
 export function readInferenceLog(file: string): Record<Modality, InferenceTotals> {
-  const out: Record<Modality, InferenceTotals> = { text: { calls: 0, items: 0 }, audio: { calls: 0, items: 0 }, visual: { calls: 0, items: 0 } };
+  const out: Record<Modality, InferenceTotals> = {
+    text: { calls: 0, items: 0 },
+    audio: { calls: 0, items: 0 },
+    visual: { calls: 0, items: 0 },
+  };
   let text = '';
   try {
     text = readFileSync(file, 'utf8');
@@ -101,12 +109,19 @@ export function readTrainSteps(file: string): InferenceTotals {
 
 /** Compress chunks a log file records: chunks computed (stored, or about to be when the worker died) and their rows. */
 export function readCompressChunks(file: string): InferenceTotals & { keys: string[] } {
-  return { ...readTagged(file, 'vsc-chunk'), keys: logLines(file).filter((l) => l[0] === 'vsc-chunk').map((l) => l[2] ?? '') };
+  return {
+    ...readTagged(file, 'vsc-chunk'),
+    keys: logLines(file)
+      .filter((l) => l[0] === 'vsc-chunk')
+      .map((l) => l[2] ?? ''),
+  };
 }
 
 function logLines(file: string): string[][] {
   try {
-    return readFileSync(file, 'utf8').split('\n').map((l) => l.split(' '));
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .map((l) => l.split(' '));
   } catch {
     return [];
   }
@@ -137,7 +152,13 @@ export function installCompressHooks(opts: { file?: string; chunkUtterances?: nu
       const acts = options.activities as Record<string, (...args: unknown[]) => Promise<unknown>> | undefined;
       const compress = acts?.compressVisualShard;
       if (!acts || !compress) return create(options);
-      return create({ ...options, activities: { ...acts, compressVisualShard: (input: CompressShardInput) => compress({ ...input, chunkUtterances: chunk }) } });
+      return create({
+        ...options,
+        activities: {
+          ...acts,
+          compressVisualShard: (input: CompressShardInput) => compress({ ...input, chunkUtterances: chunk }),
+        },
+      });
     };
   }
   LocalStore.prototype.put = async function (this: LocalStore, key, ...rest) {
@@ -166,7 +187,16 @@ export function parseSlow(spec: string | undefined): Partial<Record<Modality, nu
 
 // As a preload in a child worker: configured from its environment.
 const logFile = process.env[INFERENCE_LOG_ENV];
-if (logFile) installInferenceLog(logFile, parseSlow(process.env[INFERENCE_SLOW_ENV]), Number(process.env[TRAIN_STEP_SLOW_ENV] ?? 0) || 0);
+if (logFile)
+  installInferenceLog(
+    logFile,
+    parseSlow(process.env[INFERENCE_SLOW_ENV]),
+    Number(process.env[TRAIN_STEP_SLOW_ENV] ?? 0) || 0,
+  );
 if (process.env[COMPRESS_CHUNK_ENV] || process.env[COMPRESS_SLOW_ENV]) {
-  installCompressHooks({ file: logFile, chunkUtterances: Number(process.env[COMPRESS_CHUNK_ENV] ?? 0) || undefined, slowMs: Number(process.env[COMPRESS_SLOW_ENV] ?? 0) || undefined });
+  installCompressHooks({
+    file: logFile,
+    chunkUtterances: Number(process.env[COMPRESS_CHUNK_ENV] ?? 0) || undefined,
+    slowMs: Number(process.env[COMPRESS_SLOW_ENV] ?? 0) || undefined,
+  });
 }

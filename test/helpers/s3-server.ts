@@ -94,7 +94,12 @@ export async function startS3Server(opts: S3TestServerOptions = {}): Promise<S3T
     args.push(dataDir);
     // Keys go through the environment rather than argv, where every local user could read them in ps.
     const proc = spawn(bin, args, {
-      env: { PATH: process.env.PATH ?? '', ROOT_ACCESS_KEY_ID: accessKeyId, ROOT_SECRET_ACCESS_KEY: secretAccessKey, VGW_REGION: REGION },
+      env: {
+        PATH: process.env.PATH ?? '',
+        ROOT_ACCESS_KEY_ID: accessKeyId,
+        ROOT_SECRET_ACCESS_KEY: secretAccessKey,
+        VGW_REGION: REGION,
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

@@ -7,7 +7,9 @@ import { installRuntime } from '../../workers/runtime.ts';
  * The real Temporal dev server (the pinned `temporal` CLI), started by @temporalio/testing from the
  * existing binary: never a download, never a mock. One per test file; files run one at a time.
  */
-export async function startTemporal(opts: { dbFilename?: string; port?: number; ui?: boolean; uiPort?: number } = {}): Promise<TestWorkflowEnvironment> {
+export async function startTemporal(
+  opts: { dbFilename?: string; port?: number; ui?: boolean; uiPort?: number } = {},
+): Promise<TestWorkflowEnvironment> {
   // Failure tests make workers log expected activity/workflow failures at WARN; keep the output readable.
   installRuntime((process.env.MER_LOG_LEVEL as 'ERROR' | undefined) ?? 'ERROR');
   return TestWorkflowEnvironment.createLocal({

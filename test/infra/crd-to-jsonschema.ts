@@ -25,7 +25,12 @@ function strictify(node: Json): Json {
     delete out.format;
     out.oneOf = [{ type: 'string' }, { type: 'integer' }];
   }
-  if (out.properties && typeof out.properties === 'object' && !Array.isArray(out.properties) && !('additionalProperties' in out)) {
+  if (
+    out.properties &&
+    typeof out.properties === 'object' &&
+    !Array.isArray(out.properties) &&
+    !('additionalProperties' in out)
+  ) {
     out.additionalProperties = false;
   }
   return out;
@@ -34,7 +39,14 @@ function strictify(node: Json): Json {
 export function convertCrd(yamlText: string): Array<{ file: string; schema: Json }> {
   const out: Array<{ file: string; schema: Json }> = [];
   for (const doc of parseAllDocuments(yamlText)) {
-    const crd = doc.toJSON() as { kind?: string; spec?: { group: string; names: { kind: string }; versions: Array<{ name: string; schema?: { openAPIV3Schema: Json } }> } };
+    const crd = doc.toJSON() as {
+      kind?: string;
+      spec?: {
+        group: string;
+        names: { kind: string };
+        versions: Array<{ name: string; schema?: { openAPIV3Schema: Json } }>;
+      };
+    };
     if (crd?.kind !== 'CustomResourceDefinition' || !crd.spec) continue;
     for (const v of crd.spec.versions) {
       if (!v.schema) continue;

@@ -10,7 +10,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,12 +37,19 @@ const SECRET_NAMES = new Set(['mer-s3', 'mer-temporal', 'mer-temporal-tls']);
 const QUEUES = TemporalSettingsSchema.parse({}).taskQueues;
 /** Parameters of KEDA 2.21.0's temporal scaler (pkg/scalers/temporal_scaler.go, temporalMetadata). */
 const KEDA_TEMPORAL_KEYS = new Set(
-  [
-    'endpoint', 'namespace', 'taskQueue', 'workerDeploymentName', 'workerDeploymentBuildId', 'workflowTaskQueueForCount',
-  ].flatMap((k) => [k, `${k}FromEnv`]).concat([
-    'activationTargetQueueSize', 'targetQueueSize', 'queueTypes', 'includeRunningWorkflowCount', 'minConnectTimeout',
-    'enableTLS', 'unsafeSsl', 'tlsServerName', 'apiKeyFromEnv',
-  ]),
+  ['endpoint', 'namespace', 'taskQueue', 'workerDeploymentName', 'workerDeploymentBuildId', 'workflowTaskQueueForCount']
+    .flatMap((k) => [k, `${k}FromEnv`])
+    .concat([
+      'activationTargetQueueSize',
+      'targetQueueSize',
+      'queueTypes',
+      'includeRunningWorkflowCount',
+      'minConnectTimeout',
+      'enableTLS',
+      'unsafeSsl',
+      'tlsServerName',
+      'apiKeyFromEnv',
+    ]),
 );
 const KEDA_TEMPORAL_AUTH_PARAMS = new Set(['apiKey', 'cert', 'key', 'keyPassword', 'ca']);
 
@@ -46,23 +62,32 @@ function tool(name: string): string {
 }
 
 function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}) {
-  const r = spawnSync(cmd, args, { cwd: opts.cwd ?? ROOT, env: opts.env ?? process.env, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 60_000 });
+  const r = spawnSync(cmd, args, {
+    cwd: opts.cwd ?? ROOT,
+    env: opts.env ?? process.env,
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+    timeout: 60_000,
+  });
   if (r.error) throw r.error;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 function yamlDocs(text: string, where: string): Obj[] {
-  return parseAllDocuments(text).map((d) => {
-    assert.equal(d.errors.length, 0, `${where}: ${d.errors.join('; ')}`);
-    return d.toJSON() as Obj;
-  }).filter(Boolean);
+  return parseAllDocuments(text)
+    .map((d) => {
+      assert.equal(d.errors.length, 0, `${where}: ${d.errors.join('; ')}`);
+      return d.toJSON() as Obj;
+    })
+    .filter(Boolean);
 }
 
 /** Durations as the worker's --shutdown-grace (ms style: 300s, 5m, 30 seconds) and compose (Go: 1m30s) write them. */
 function seconds(d: string): number {
   const t = d.trim();
   const ms = /^(\d+(?:\.\d+)?)\s*(ms|s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)$/.exec(t);
-  const unit = (u: string) => (u === 'ms' ? 0.001 : u.startsWith('h') ? 3600 : u === 'm' || u.startsWith('min') ? 60 : 1);
+  const unit = (u: string) =>
+    u === 'ms' ? 0.001 : u.startsWith('h') ? 3600 : u === 'm' || u.startsWith('min') ? 60 : 1;
   if (ms) return Number(ms[1]) * unit(ms[2]);
   const go = [...t.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)];
   assert.ok(go.length && go.map((m) => m[0]).join('') === t, `unparseable duration '${d}'`);
@@ -125,14 +150,21 @@ function checkWorkerArgs(args: string[], where: string): { queue: string; taskQu
   assert.equal(args[0], 'worker', `${where}: runs 'mer worker'`);
   const help = merWorkerHelp();
   for (const a of args.filter((x) => x.startsWith('--'))) {
-    assert.ok(new RegExp(`(^|[\\s,])${a.replace(/[-]/g, '\\-')}([\\s,<]|$)`, 'm').test(help), `${where}: 'mer worker' has no option ${a}`);
+    assert.ok(
+      new RegExp(`(^|[\\s,])${a.replace(/[-]/g, '\\-')}([\\s,<]|$)`, 'm').test(help),
+      `${where}: 'mer worker' has no option ${a}`,
+    );
   }
   const queue = flagValue(args, '--queue') ?? flagValue(args, '-q');
   assert.ok(queue === 'cpu' || queue === 'gpu', `${where}: --queue cpu|gpu`);
   const prefixDefault = /--task-queue-prefix <name>[^(]*\(default: "([^"]+)"\)/.exec(help)?.[1];
   assert.ok(prefixDefault, 'the default task queue prefix is in `mer worker --help`');
   const taskQueue = `${flagValue(args, '--task-queue-prefix') ?? prefixDefault}-${queue}`;
-  assert.equal(taskQueue, QUEUES[queue as 'cpu' | 'gpu'], `${where}: the worker's task queue is the run config's default (schemas/config.ts)`);
+  assert.equal(
+    taskQueue,
+    QUEUES[queue as 'cpu' | 'gpu'],
+    `${where}: the worker's task queue is the run config's default (schemas/config.ts)`,
+  );
   return { queue: queue!, taskQueue };
 }
 
@@ -142,21 +174,39 @@ function codeEnvNames(): Set<string> {
   const dirs = ['activities', 'workers', 'cli', 'schemas', 'workflows', 'infra/init'].map((d) => join(ROOT, d));
   for (const f of dirs.flatMap((d) => walkFiles(d)).filter((p) => p.endsWith('.ts'))) {
     const text = readFileSync(f, 'utf8');
-    for (const m of text.matchAll(/env\.([A-Z][A-Z0-9_]+)|env\[['"]([A-Z][A-Z0-9_]+)['"]\]|['"]((?:MER|TEMPORAL|FFMPEG|FFPROBE)_[A-Z0-9_]+|FFMPEG_PATH|FFPROBE_PATH)['"]/g)) {
+    for (const m of text.matchAll(
+      /env\.([A-Z][A-Z0-9_]+)|env\[['"]([A-Z][A-Z0-9_]+)['"]\]|['"]((?:MER|TEMPORAL|FFMPEG|FFPROBE)_[A-Z0-9_]+|FFMPEG_PATH|FFPROBE_PATH)['"]/g,
+    )) {
       names.add(m[1] ?? m[2] ?? m[3]);
     }
   }
   return names;
 }
 /** Variables read by something other than our code: the AWS SDK chain, Node.js, NVIDIA's runtime, onnxruntime-node. */
-const EXTERNAL_ENV = new Set(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_REGION', 'AWS_PROFILE', 'NODE_OPTIONS', 'NODE_ENV', 'NVIDIA_VISIBLE_DEVICES', 'NVIDIA_DRIVER_CAPABILITIES', 'ONNXRUNTIME_NODE_INSTALL', 'DEBIAN_FRONTEND', 'POD_NAME']);
+const EXTERNAL_ENV = new Set([
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_REGION',
+  'AWS_PROFILE',
+  'NODE_OPTIONS',
+  'NODE_ENV',
+  'NVIDIA_VISIBLE_DEVICES',
+  'NVIDIA_DRIVER_CAPABILITIES',
+  'ONNXRUNTIME_NODE_INSTALL',
+  'DEBIAN_FRONTEND',
+  'POD_NAME',
+]);
 
 // ---------------------------------------------------------------------------------------------------
 
 test('the pinned validators are installed (scripts/setup-tools.sh --test)', () => {
   for (const t of ['kubeconform', 'kustomize', 'docker-compose', 'hadolint']) tool(t);
   for (const v of K8S_VERSIONS) {
-    assert.ok(existsSync(join(TOOLS, 'kubernetes-json-schema', `v${v}-local-strict`, 'deployment-apps-v1.json')), `Kubernetes ${v} schemas from kubernetes-validate`);
+    assert.ok(
+      existsSync(join(TOOLS, 'kubernetes-json-schema', `v${v}-local-strict`, 'deployment-apps-v1.json')),
+      `Kubernetes ${v} schemas from kubernetes-validate`,
+    );
   }
 });
 
@@ -177,18 +227,37 @@ test('kustomize renders every overlay, and kubeconform finds each resource valid
     }
     const files = OVERLAYS.map((o) => {
       const f = join(work, `${o.replaceAll('/', '_')}.yaml`);
-      writeFileSync(f, render(o).map((d) => JSON.stringify(d)).join('\n---\n'));
+      writeFileSync(
+        f,
+        render(o)
+          .map((d) => JSON.stringify(d))
+          .join('\n---\n'),
+      );
       return f;
     });
     const total = OVERLAYS.reduce((n, o) => n + render(o).length, 0);
     for (const v of K8S_VERSIONS) {
       const r = run(tool('kubeconform'), [
-        '-strict', '-verbose', '-output', 'json', '-kubernetes-version', v,
-        '-schema-location', join(work, 'k8s', '{{.NormalizedKubernetesVersion}}-standalone{{.StrictSuffix}}', '{{.ResourceKind}}{{.KindSuffix}}.json'),
-        '-schema-location', join(ROOT, 'test', 'infra', 'schemas', '{{.Group}}', '{{.ResourceKind}}_{{.ResourceAPIVersion}}.json'),
+        '-strict',
+        '-verbose',
+        '-output',
+        'json',
+        '-kubernetes-version',
+        v,
+        '-schema-location',
+        join(
+          work,
+          'k8s',
+          '{{.NormalizedKubernetesVersion}}-standalone{{.StrictSuffix}}',
+          '{{.ResourceKind}}{{.KindSuffix}}.json',
+        ),
+        '-schema-location',
+        join(ROOT, 'test', 'infra', 'schemas', '{{.Group}}', '{{.ResourceKind}}_{{.ResourceAPIVersion}}.json'),
         ...files,
       ]);
-      const out = JSON.parse(r.stdout) as { resources: Array<{ filename: string; kind: string; name: string; status: string; msg: string }> };
+      const out = JSON.parse(r.stdout) as {
+        resources: Array<{ filename: string; kind: string; name: string; status: string; msg: string }>;
+      };
       const bad = out.resources.filter((x) => x.status !== 'statusValid');
       assert.deepEqual(bad, [], `kubeconform (Kubernetes ${v}) found problems`);
       assert.equal(r.status, 0, r.stderr);
@@ -207,7 +276,13 @@ test('kubeconform and the vendored KEDA schema reject a broken manifest (the val
     so.spec.cooldownPeriodd = 10;
     const f = join(work, 'bad.yaml');
     writeFileSync(f, JSON.stringify(so));
-    const r = run(tool('kubeconform'), ['-strict', '-summary', '-schema-location', join(ROOT, 'test', 'infra', 'schemas', '{{.Group}}', '{{.ResourceKind}}_{{.ResourceAPIVersion}}.json'), f]);
+    const r = run(tool('kubeconform'), [
+      '-strict',
+      '-summary',
+      '-schema-location',
+      join(ROOT, 'test', 'infra', 'schemas', '{{.Group}}', '{{.ResourceKind}}_{{.ResourceAPIVersion}}.json'),
+      f,
+    ]);
     assert.notEqual(r.status, 0);
     assert.match(r.stdout, /cooldownPeriodd/);
     assert.match(r.stdout, /minReplicaCount/);
@@ -233,9 +308,13 @@ test('worker Deployments: task queues, GPU placement and concurrency, shutdown g
     assert.match(c.image, new RegExp(`mer-worker-${queue}:`), `${name}: the ${queue} image`);
     // Graceful shutdown fits in the termination grace period.
     const grace = seconds(flagValue(c.args, '--shutdown-grace') ?? '30 seconds');
-    assert.ok(pod.terminationGracePeriodSeconds >= grace + 10, `${name}: terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} >= --shutdown-grace ${grace}s + 10s`);
+    assert.ok(
+      pod.terminationGracePeriodSeconds >= grace + 10,
+      `${name}: terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} >= --shutdown-grace ${grace}s + 10s`,
+    );
     // Resources.
-    for (const k of ['cpu', 'memory', 'ephemeral-storage']) assert.ok(c.resources?.requests?.[k], `${name}: requests.${k}`);
+    for (const k of ['cpu', 'memory', 'ephemeral-storage'])
+      assert.ok(c.resources?.requests?.[k], `${name}: requests.${k}`);
     for (const k of ['memory', 'ephemeral-storage']) assert.ok(c.resources?.limits?.[k], `${name}: limits.${k}`);
     // Hardening: matches the image's numeric non-root USER; read-only root with a scratch /tmp.
     assert.equal(pod.securityContext.runAsNonRoot, true);
@@ -243,7 +322,10 @@ test('worker Deployments: task queues, GPU placement and concurrency, shutdown g
     assert.equal(c.securityContext.readOnlyRootFilesystem, true);
     assert.equal(c.securityContext.allowPrivilegeEscalation, false);
     assert.deepEqual(c.securityContext.capabilities.drop, ['ALL']);
-    assert.ok(c.volumeMounts.some((m: Obj) => m.mountPath === '/tmp'), `${name}: writable /tmp`);
+    assert.ok(
+      c.volumeMounts.some((m: Obj) => m.mountPath === '/tmp'),
+      `${name}: writable /tmp`,
+    );
     assert.equal(pod.automountServiceAccountToken, false);
     // $(POD_NAME) in args needs the variable.
     if (c.args.includes('$(POD_NAME)')) assert.ok(c.env.some((e: Obj) => e.name === 'POD_NAME'));
@@ -253,9 +335,16 @@ test('worker Deployments: task queues, GPU placement and concurrency, shutdown g
       assert.ok(c.args.includes('--no-workflows'), 'GPU workers run activities only');
       assert.ok(Number(gpus) >= 1, 'GPU workers request nvidia.com/gpu');
       assert.equal(String(c.resources.requests['nvidia.com/gpu']), String(gpus), 'nvidia.com/gpu requests = limits');
-      assert.equal(Number(flagValue(c.args, '--concurrency')), Number(gpus), 'maxConcurrentActivityTaskExecutions (--concurrency) = GPUs');
+      assert.equal(
+        Number(flagValue(c.args, '--concurrency')),
+        Number(gpus),
+        'maxConcurrentActivityTaskExecutions (--concurrency) = GPUs',
+      );
       assert.ok(Object.keys(pod.nodeSelector ?? {}).length > 0, 'GPU pods select GPU nodes');
-      assert.ok((pod.tolerations ?? []).some((t: Obj) => t.key === 'nvidia.com/gpu'), 'GPU pods tolerate the GPU taint');
+      assert.ok(
+        (pod.tolerations ?? []).some((t: Obj) => t.key === 'nvidia.com/gpu'),
+        'GPU pods tolerate the GPU taint',
+      );
     } else {
       assert.equal(gpus, undefined, 'CPU workers take no GPU');
       assert.ok(!c.args.includes('--no-workflows'), 'the CPU fleet serves the workflow tasks');
@@ -270,7 +359,7 @@ test('worker Deployments: task queues, GPU placement and concurrency, shutdown g
   assert.equal(byKind(docs, 'PodDisruptionBudget').length, 2);
 });
 
-test('KEDA autoscaling: the temporal scaler watches each fleet\'s task queue with settings KEDA knows', () => {
+test("KEDA autoscaling: the temporal scaler watches each fleet's task queue with settings KEDA knows", () => {
   const docs = render('infra/k8s/overlays/default');
   const config = named(docs, 'ConfigMap', 'mer-config');
   const auths = byKind(docs, 'TriggerAuthentication');
@@ -284,7 +373,8 @@ test('KEDA autoscaling: the temporal scaler watches each fleet\'s task queue wit
     const [trigger] = so.spec.triggers;
     assert.equal(trigger.type, 'temporal');
     const meta = trigger.metadata as Record<string, string>;
-    for (const k of Object.keys(meta)) assert.ok(KEDA_TEMPORAL_KEYS.has(k), `${so.metadata.name}: KEDA's temporal scaler has no parameter '${k}'`);
+    for (const k of Object.keys(meta))
+      assert.ok(KEDA_TEMPORAL_KEYS.has(k), `${so.metadata.name}: KEDA's temporal scaler has no parameter '${k}'`);
     for (const v of Object.values(meta)) assert.equal(typeof v, 'string', 'trigger metadata values are strings');
     assert.equal(meta.taskQueue, taskQueue, `${so.metadata.name} scales on the queue its workers poll`);
     // Address and namespace come from the container's environment (the ConfigMap), as the worker's do.
@@ -294,11 +384,20 @@ test('KEDA autoscaling: the temporal scaler watches each fleet\'s task queue wit
     assert.ok(config.data.TEMPORAL_ADDRESS && config.data.TEMPORAL_NAMESPACE);
     const types = meta.queueTypes.split(',');
     assert.ok(types.every((t) => ['workflow', 'activity', 'nexus'].includes(t)));
-    assert.equal(types.includes('workflow'), !c.args.includes('--no-workflows'), `${so.metadata.name}: counts workflow tasks exactly when its workers serve them`);
+    assert.equal(
+      types.includes('workflow'),
+      !c.args.includes('--no-workflows'),
+      `${so.metadata.name}: counts workflow tasks exactly when its workers serve them`,
+    );
     assert.ok(types.includes('activity'));
     // One replica per --concurrency waiting tasks.
-    assert.equal(Number(meta.targetQueueSize), Number(flagValue(c.args, '--concurrency')), 'targetQueueSize = --concurrency');
-    if (meta.workflowTaskQueueForCount) assert.equal(meta.workflowTaskQueueForCount, QUEUES.cpu, 'running workflows are counted on the workflow queue');
+    assert.equal(
+      Number(meta.targetQueueSize),
+      Number(flagValue(c.args, '--concurrency')),
+      'targetQueueSize = --concurrency',
+    );
+    if (meta.workflowTaskQueueForCount)
+      assert.equal(meta.workflowTaskQueueForCount, QUEUES.cpu, 'running workflows are counted on the workflow queue');
     if (queue === 'cpu') assert.ok(so.spec.minReplicaCount >= 1, 'workflow tasks always have a worker');
     assert.ok(so.spec.maxReplicaCount >= (so.spec.minReplicaCount ?? 0));
     // Credentials only through a TriggerAuthentication backed by the referenced Secrets.
@@ -329,12 +428,18 @@ test('secrets are referenced, never inlined: no Secret objects, only the documen
     };
     visit(docs.filter((d) => d.kind !== 'TriggerAuthentication'));
     assert.ok(refs.length > 0);
-    for (const r of refs) assert.ok(SECRET_NAMES.has(r), `${o}: Secret '${r}' is one of ${[...SECRET_NAMES].join(', ')}`);
+    for (const r of refs)
+      assert.ok(SECRET_NAMES.has(r), `${o}: Secret '${r}' is one of ${[...SECRET_NAMES].join(', ')}`);
     // Values that are credentials never appear as literal env values.
     const visitEnv = (x: any) => {
       if (Array.isArray(x)) x.forEach(visitEnv);
       else if (x && typeof x === 'object') {
-        if (typeof x.name === 'string' && 'value' in x && /KEY|SECRET|TOKEN|PASSWORD/.test(x.name) && !/_PATH$/.test(x.name)) {
+        if (
+          typeof x.name === 'string' &&
+          'value' in x &&
+          /KEY|SECRET|TOKEN|PASSWORD/.test(x.name) &&
+          !/_PATH$/.test(x.name)
+        ) {
           assert.fail(`${o}: ${x.name} has a literal value`);
         }
         Object.values(x).forEach(visitEnv);
@@ -342,14 +447,19 @@ test('secrets are referenced, never inlined: no Secret objects, only the documen
     };
     visitEnv(docs);
     for (const cm of byKind(docs, 'ConfigMap')) {
-      for (const k of Object.keys(cm.data ?? {})) assert.doesNotMatch(k, /KEY|SECRET|TOKEN|PASSWORD/, `ConfigMap ${cm.metadata.name} holds no secret (${k})`);
+      for (const k of Object.keys(cm.data ?? {}))
+        assert.doesNotMatch(k, /KEY|SECRET|TOKEN|PASSWORD/, `ConfigMap ${cm.metadata.name} holds no secret (${k})`);
     }
   }
   for (const f of walkFiles(INFRA)) {
     const text = readFileSync(f, 'utf8');
     assert.doesNotMatch(text, /-----BEGIN [A-Z ]*PRIVATE KEY-----/, `${relative(ROOT, f)}: private key`);
     assert.doesNotMatch(text, /\b(AKIA|ASIA)[0-9A-Z]{16}\b/, `${relative(ROOT, f)}: AWS access key id`);
-    assert.doesNotMatch(text, /^\s*(TEMPORAL_API_KEY|AWS_SECRET_ACCESS_KEY|AWS_ACCESS_KEY_ID)\s*[:=]\s*[^\s$'"{][^\s]*/m, `${relative(ROOT, f)}: credential value`);
+    assert.doesNotMatch(
+      text,
+      /^\s*(TEMPORAL_API_KEY|AWS_SECRET_ACCESS_KEY|AWS_ACCESS_KEY_ID)\s*[:=]\s*[^\s$'"{][^\s]*/m,
+      `${relative(ROOT, f)}: credential value`,
+    );
   }
 });
 
@@ -361,10 +471,12 @@ test('connection settings: the ConfigMap and Secrets are what workers/connection
     const config = named(o.endsWith('init') ? render('infra/k8s/overlays/default') : docs, 'ConfigMap', 'mer-config');
     for (const d of docs.filter((x) => ['Deployment', 'Job'].includes(x.kind))) {
       for (const c of d.spec.template.spec.containers) {
-        for (const e of c.env ?? []) assert.ok(known.has(e.name) || EXTERNAL_ENV.has(e.name), `${d.metadata.name}: nothing reads ${e.name}`);
+        for (const e of c.env ?? [])
+          assert.ok(known.has(e.name) || EXTERNAL_ENV.has(e.name), `${d.metadata.name}: nothing reads ${e.name}`);
       }
     }
-    for (const k of Object.keys(config.data)) assert.ok(known.has(k) || EXTERNAL_ENV.has(k), `mer-config: nothing reads ${k}`);
+    for (const k of Object.keys(config.data))
+      assert.ok(known.has(k) || EXTERNAL_ENV.has(k), `mer-config: nothing reads ${k}`);
 
     if (o.endsWith('init')) {
       const job = named(docs, 'Job', 'mer-init').spec.template.spec.containers[0];
@@ -394,7 +506,8 @@ test('connection settings: the ConfigMap and Secrets are what workers/connection
       assert.equal(cluster.namespace, config.data.TEMPORAL_NAMESPACE);
       assert.equal(cluster.apiKey, 'test-api-key');
       assert.ok(cluster.tls, 'an API key turns TLS on');
-      if (o.endsWith('mtls')) assert.ok(cluster.tls?.clientCertPair, 'the mtls overlay gives workers a client certificate');
+      if (o.endsWith('mtls'))
+        assert.ok(cluster.tls?.clientCertPair, 'the mtls overlay gives workers a client certificate');
       // Without the optional Secrets (plaintext in-cluster Temporal) the same ConfigMap connects without TLS.
       assert.equal(clusterFromEnv({ ...config.data })?.tls, undefined);
     } finally {
@@ -431,10 +544,14 @@ const composeEnv = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
 });
 
 test('compose: `docker compose config` accepts the file (compose-spec schema), with every profile', () => {
-  const r = run(tool('docker-compose'), ['-f', COMPOSE, '--profile', 'gpu', '--profile', 'cli', 'config', '--quiet'], { env: composeEnv() });
+  const r = run(tool('docker-compose'), ['-f', COMPOSE, '--profile', 'gpu', '--profile', 'cli', 'config', '--quiet'], {
+    env: composeEnv(),
+  });
   assert.equal(r.status, 0, r.stderr);
   // Credentials have no defaults: without them the file does not even load.
-  const bare = run(tool('docker-compose'), ['-f', COMPOSE, 'config', '--quiet'], { env: { PATH: process.env.PATH, HOME: tmpdir() } });
+  const bare = run(tool('docker-compose'), ['-f', COMPOSE, 'config', '--quiet'], {
+    env: { PATH: process.env.PATH, HOME: tmpdir() },
+  });
   assert.notEqual(bare.status, 0);
   assert.match(bare.stderr, /init-env\.sh/);
   // And the validator has teeth: a misspelt key is refused.
@@ -451,11 +568,25 @@ test('compose: `docker compose config` accepts the file (compose-spec schema), w
 });
 
 test('compose: Temporal with its database and UI, S3, init, CPU and GPU workers, wired like the code expects', () => {
-  const r = run(tool('docker-compose'), ['-f', COMPOSE, '--profile', 'gpu', '--profile', 'cli', 'config', '--format', 'json'], { env: composeEnv() });
+  const r = run(
+    tool('docker-compose'),
+    ['-f', COMPOSE, '--profile', 'gpu', '--profile', 'cli', 'config', '--format', 'json'],
+    { env: composeEnv() },
+  );
   assert.equal(r.status, 0, r.stderr);
   const cfg = JSON.parse(r.stdout) as Obj;
   const s = cfg.services as Record<string, Obj>;
-  for (const name of ['postgresql', 'temporal-schema', 'temporal', 'temporal-ui', 's3', 'mer-init', 'worker-cpu', 'worker-gpu', 'mer']) {
+  for (const name of [
+    'postgresql',
+    'temporal-schema',
+    'temporal',
+    'temporal-ui',
+    's3',
+    'mer-init',
+    'worker-cpu',
+    'worker-gpu',
+    'mer',
+  ]) {
     assert.ok(s[name], `service ${name}`);
   }
   // Third-party images pinned by version; ours built from infra/docker.
@@ -491,8 +622,13 @@ test('compose: Temporal with its database and UI, S3, init, CPU and GPU workers,
     assert.equal(cluster?.address, 'temporal:7233', `${name} reaches the compose Temporal`);
     assert.equal(cluster?.tls, undefined);
     assert.equal(env.AWS_ACCESS_KEY_ID, 'MERTESTACCESSKEY', `${name}: S3 keys from .env`);
-    assert.equal(s.s3.environment.ROOT_ACCESS_KEY_ID, env.AWS_ACCESS_KEY_ID, 'workers use the S3 server\'s keys');
-    if (name !== 'mer-init') assert.equal(s[name].depends_on['mer-init'].condition, 'service_completed_successfully', `${name} starts after mer-init`);
+    assert.equal(s.s3.environment.ROOT_ACCESS_KEY_ID, env.AWS_ACCESS_KEY_ID, "workers use the S3 server's keys");
+    if (name !== 'mer-init')
+      assert.equal(
+        s[name].depends_on['mer-init'].condition,
+        'service_completed_successfully',
+        `${name} starts after mer-init`,
+      );
   }
   assert.equal(s['mer-init'].depends_on.temporal.condition, 'service_healthy');
 
@@ -511,7 +647,11 @@ test('compose: Temporal with its database and UI, S3, init, CPU and GPU workers,
   assert.equal(devices.length, 1);
   assert.equal(devices[0].driver, 'nvidia');
   assert.deepEqual(devices[0].capabilities, ['gpu']);
-  assert.equal(Number(flagValue(gpu.command, '--concurrency')), Number(devices[0].count), '--concurrency = GPUs reserved');
+  assert.equal(
+    Number(flagValue(gpu.command, '--concurrency')),
+    Number(devices[0].count),
+    '--concurrency = GPUs reserved',
+  );
   assert.ok(gpu.command.includes('--no-workflows'));
   assert.match(gpu.build.dockerfile, /Dockerfile\.gpu$/);
   assert.match(s['worker-cpu'].build.dockerfile, /Dockerfile\.cpu$/);
@@ -521,7 +661,11 @@ test('compose: Temporal with its database and UI, S3, init, CPU and GPU workers,
 // ---------------------------------------------------------------------------------------------------
 // Dockerfiles
 
-interface Instr { op: string; args: string; line: number }
+interface Instr {
+  op: string;
+  args: string;
+  line: number;
+}
 function dockerfile(path: string): Instr[] {
   const lines = readFileSync(path, 'utf8').split('\n');
   const out: Instr[] = [];
@@ -561,30 +705,55 @@ test('Dockerfiles: glibc bases pinned, Node 20, ffmpeg, npm ci, onnxruntime inst
     const sub = (s: string) => s.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a, b) => args.get(a ?? b) ?? `\${${a ?? b}}`);
     const froms = ins.filter((x) => x.op === 'FROM').map((x) => sub(x.args.split(/\s+/)[0]));
     assert.ok(froms.length >= 2, `${where}: multi-stage`);
-    const stageNames = new Set(ins.filter((x) => x.op === 'FROM').map((x) => /\bAS\s+(\S+)/i.exec(x.args)?.[1]).filter(Boolean));
+    const stageNames = new Set(
+      ins
+        .filter((x) => x.op === 'FROM')
+        .map((x) => /\bAS\s+(\S+)/i.exec(x.args)?.[1])
+        .filter(Boolean),
+    );
     for (const f of froms) {
       if (stageNames.has(f)) continue;
       assert.match(f, /^[\w./-]+:\d[\w.-]*(@sha256:[0-9a-f]{64})?$/, `${where}: base '${f}' pinned to a version tag`);
       assert.doesNotMatch(f, /alpine|musl/i, `${where}: glibc base (the Temporal native bridge has no musl build)`);
     }
-    assert.ok(froms.some((f) => /^node:20\.\d+\.\d+-bookworm/.test(f)), `${where}: Node.js 20 (official image, Debian)`);
+    assert.ok(
+      froms.some((f) => /^node:20\.\d+\.\d+-bookworm/.test(f)),
+      `${where}: Node.js 20 (official image, Debian)`,
+    );
     const runtime = froms[froms.length - 1];
     if (kind === 'gpu') {
       assert.match(runtime, /^nvidia\/cuda:12\.\d+\.\d+-cudnn-runtime-ubuntu\d+\.\d+$/, 'GPU runtime: CUDA 12 + cuDNN');
-      assert.ok(ins.some((i) => i.op === 'COPY' && /--from=\S+\s+\/usr\/local\/bin\/node\s/.test(i.args)), 'GPU image gets the Node 20 binary');
+      assert.ok(
+        ins.some((i) => i.op === 'COPY' && /--from=\S+\s+\/usr\/local\/bin\/node\s/.test(i.args)),
+        'GPU image gets the Node 20 binary',
+      );
     } else {
       assert.match(runtime, /^node:20\./);
     }
     // Instructions of the final stage.
     const lastFrom = ins.map((i) => i.op).lastIndexOf('FROM');
     const final = ins.slice(lastFrom);
-    const runs = ins.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
+    const runs = ins
+      .filter((i) => i.op === 'RUN')
+      .map((i) => i.args)
+      .join('\n');
     assert.match(runs, /\bnpm ci\b[^\n]*--omit=dev/, `${where}: npm ci from the lockfile, production dependencies`);
-    assert.match(final.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n'), /apt-get install[^\n]*\bffmpeg\b/, `${where}: ffmpeg in the runtime image`);
-    const envs = ins.filter((i) => i.op === 'ENV').map((i) => i.args).join(' ');
+    assert.match(
+      final
+        .filter((i) => i.op === 'RUN')
+        .map((i) => i.args)
+        .join('\n'),
+      /apt-get install[^\n]*\bffmpeg\b/,
+      `${where}: ffmpeg in the runtime image`,
+    );
+    const envs = ins
+      .filter((i) => i.op === 'ENV')
+      .map((i) => i.args)
+      .join(' ');
     const ortMode = [...envs.matchAll(/ONNXRUNTIME_NODE_INSTALL=(\S+)/g)].map((m) => m[1]);
     assert.ok(ortMode.length >= 1, `${where}: ONNXRUNTIME_NODE_INSTALL set`);
-    for (const m of ortMode) assert.equal(m, kind === 'gpu' ? 'cuda12' : 'skip', `${where}: ONNXRUNTIME_NODE_INSTALL=${m}`);
+    for (const m of ortMode)
+      assert.equal(m, kind === 'gpu' ? 'cuda12' : 'skip', `${where}: ONNXRUNTIME_NODE_INSTALL=${m}`);
     assert.match(envs, /FFMPEG_PATH=\/usr\/bin\/ffmpeg/);
     // Non-root, numerically (Kubernetes runAsNonRoot can verify a UID, not a name).
     const users = final.filter((i) => i.op === 'USER');
@@ -592,7 +761,11 @@ test('Dockerfiles: glibc bases pinned, Node 20, ffmpeg, npm ci, onnxruntime inst
     const uid = users[0].args.split(':')[0];
     assert.match(uid, /^\d+$/);
     assert.notEqual(Number(uid), 0, `${where}: not root`);
-    assert.equal(ins.indexOf(users[0]), Math.max(...final.filter((i) => ['RUN', 'USER'].includes(i.op)).map((i) => ins.indexOf(i))), `${where}: USER after the last RUN`);
+    assert.equal(
+      ins.indexOf(users[0]),
+      Math.max(...final.filter((i) => ['RUN', 'USER'].includes(i.op)).map((i) => ins.indexOf(i))),
+      `${where}: USER after the last RUN`,
+    );
     // Entrypoint: the mer command; default command: a worker for this queue.
     const entry = JSON.parse(final.find((i) => i.op === 'ENTRYPOINT')!.args) as string[];
     assert.deepEqual(entry.slice(-2), ['node', 'cli/mer.mjs']);
@@ -601,7 +774,11 @@ test('Dockerfiles: glibc bases pinned, Node 20, ffmpeg, npm ci, onnxruntime inst
     assert.equal(flagValue(cmd, '--queue'), kind);
     // No secrets baked in.
     for (const i of ins.filter((x) => x.op === 'ENV' || x.op === 'ARG')) {
-      assert.doesNotMatch(i.args, /(KEY|SECRET|TOKEN|PASSWORD|CREDENTIAL)\w*\s*=/i, `${where}:${i.line}: no credentials in ${i.op}`);
+      assert.doesNotMatch(
+        i.args,
+        /(KEY|SECRET|TOKEN|PASSWORD|CREDENTIAL)\w*\s*=/i,
+        `${where}:${i.line}: no credentials in ${i.op}`,
+      );
     }
     for (const i of ins.filter((x) => x.op === 'COPY' || x.op === 'ADD')) {
       assert.notEqual(i.op, 'ADD', `${where}:${i.line}: COPY, not ADD`);
@@ -613,11 +790,24 @@ test('Dockerfiles: glibc bases pinned, Node 20, ffmpeg, npm ci, onnxruntime inst
       }
     }
     // Every source directory the worker imports is in the image.
-    const copied = ins.filter((i) => i.op === 'COPY' && !/--from=/.test(i.args)).flatMap((i) => i.args.split(/\s+/).slice(0, -1));
-    for (const d of ['activities', 'cli', 'schemas', 'workers', 'workflows', 'package.json', 'package-lock.json', '.npmrc']) {
+    const copied = ins
+      .filter((i) => i.op === 'COPY' && !/--from=/.test(i.args))
+      .flatMap((i) => i.args.split(/\s+/).slice(0, -1));
+    for (const d of [
+      'activities',
+      'cli',
+      'schemas',
+      'workers',
+      'workflows',
+      'package.json',
+      'package-lock.json',
+      '.npmrc',
+    ]) {
       assert.ok(copied.includes(d), `${where}: COPY ${d}`);
     }
   }
-  const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
+  const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim());
   for (const p of ['.git', 'node_modules', '.mer', '**/.env']) assert.ok(ignore.includes(p), `.dockerignore has ${p}`);
 });

@@ -13,7 +13,11 @@ import { startS3Server } from '../helpers/s3-server.ts';
 test('mer-init creates the namespace, registers the search attributes and creates the bucket, idempotently', async (t) => {
   installRuntime('ERROR');
   const env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: requireTemporalCli() }, ip: '127.0.0.1', extraArgs: ['--log-level', 'error'] },
+    server: {
+      executable: { type: 'existing-path', path: requireTemporalCli() },
+      ip: '127.0.0.1',
+      extraArgs: ['--log-level', 'error'],
+    },
   });
   t.after(() => env.teardown());
   const s3 = await startS3Server({ bucket: 'mer-unrelated' });
@@ -40,7 +44,11 @@ test('mer-init creates the namespace, registers the search attributes and create
 
   const listed = await env.connection.operatorService.listSearchAttributes({ namespace: 'mer-init-test' });
   for (const key of MER_SEARCH_ATTRIBUTES) {
-    assert.equal(Number(listed.customAttributes?.[key.name]), INDEXED_VALUE_TYPE[key.type], `${key.name} registered as ${key.type}`);
+    assert.equal(
+      Number(listed.customAttributes?.[key.name]),
+      INDEXED_VALUE_TYPE[key.type],
+      `${key.name} registered as ${key.type}`,
+    );
   }
   // The flag form the dev server and the README use names the same types.
   for (const [name, flag] of SEARCH_ATTRIBUTE_FLAGS) {
@@ -59,13 +67,26 @@ test('mer-init creates the namespace, registers the search attributes and create
 test('mer-init refuses a missing namespace unless asked to create it, and a search attribute of another type', async (t) => {
   installRuntime('ERROR');
   const env = await TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: requireTemporalCli() }, ip: '127.0.0.1', extraArgs: ['--log-level', 'error'] },
+    server: {
+      executable: { type: 'existing-path', path: requireTemporalCli() },
+      ip: '127.0.0.1',
+      extraArgs: ['--log-level', 'error'],
+    },
   });
   t.after(() => env.teardown());
   const address = env.connection.options.address;
-  const base = { ...initOptionsFromEnv({ TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: 'absent', MER_INIT_WAIT_SEC: '5' }), log: () => {} };
+  const base = {
+    ...initOptionsFromEnv({ TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: 'absent', MER_INIT_WAIT_SEC: '5' }),
+    log: () => {},
+  };
   await assert.rejects(runInit(base), /namespace 'absent' does not exist/);
 
-  await env.connection.operatorService.addSearchAttributes({ namespace: 'default', searchAttributes: { MerStage: INDEXED_VALUE_TYPE.INT } });
-  await assert.rejects(runInit({ ...base, cluster: { ...base.cluster, namespace: 'default' } }), /MerStage exists with type/);
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: 'default',
+    searchAttributes: { MerStage: INDEXED_VALUE_TYPE.INT },
+  });
+  await assert.rejects(
+    runInit({ ...base, cluster: { ...base.cluster, namespace: 'default' } }),
+    /MerStage exists with type/,
+  );
 });

@@ -29,15 +29,29 @@ describe('inference export', () => {
   let result: TrainResult;
   before(async () => {
     result = await train(
-      { train: syntheticFeatures(model, { n: 40, informative: ['v', 'a'], seed: 3 }), validation: syntheticFeatures(model, { n: 12, informative: ['v', 'a'], seed: 4 }) },
-      { model, loss: defaultLossConfig(), optimizer: { ...defaultOptimizerConfig(), lr: 1e-2 }, batchSize: 8, maxEpochs: 2, patience: 2, seed: 77, checkpointEverySteps: 0 },
+      {
+        train: syntheticFeatures(model, { n: 40, informative: ['v', 'a'], seed: 3 }),
+        validation: syntheticFeatures(model, { n: 12, informative: ['v', 'a'], seed: 4 }),
+      },
+      {
+        model,
+        loss: defaultLossConfig(),
+        optimizer: { ...defaultOptimizerConfig(), lr: 1e-2 },
+        batchSize: 8,
+        maxEpochs: 2,
+        patience: 2,
+        seed: 77,
+        checkpointEverySteps: 0,
+      },
       { runtime: { threads: 1 } },
     );
   });
 
   test('gives the eval-mode logits of the selected weights', async () => {
     const session = await openSession(result.exportInference(), { threads: 1 });
-    const exported = floatData((await session.run(featureFeeds(model, gatherBatch(testSet, model, rows, false), 'float32'))).logits!);
+    const exported = floatData(
+      (await session.run(featureFeeds(model, gatherBatch(testSet, model, rows, false), 'float32'))).logits!,
+    );
     // eval graph with the same weights as inputs, via a runner loaded with them
     const runner = await TrainStepRunner.create(model, defaultLossConfig(), defaultOptimizerConfig(), { threads: 1 });
     runner.load(result.weights);
@@ -45,7 +59,11 @@ describe('inference export', () => {
     const reference = await evaluator.logits(gatherBatch(testSet, model, rows, false), runner.weightFeeds());
     const scale = Math.max(...Array.from(reference, Math.abs));
     assert.ok(scale > 0.1, 'degenerate logits');
-    for (let i = 0; i < reference.length; i++) assert.ok(Math.abs(exported[i]! - reference[i]!) <= 1e-5 * scale, `logit ${i}: ${exported[i]} vs ${reference[i]}`);
+    for (let i = 0; i < reference.length; i++)
+      assert.ok(
+        Math.abs(exported[i]! - reference[i]!) <= 1e-5 * scale,
+        `logit ${i}: ${exported[i]} vs ${reference[i]}`,
+      );
     await Promise.all([session.release(), runner.release(), evaluator.release()]);
   });
 
@@ -60,7 +78,11 @@ describe('inference export', () => {
     for (let i = 0; i < testSet.n; i++) {
       const one = await session.run(featureFeeds(model, gatherBatch(testSet, model, [i], false), 'float32'));
       const l1 = floatData(one.logits!);
-      for (let c = 0; c < 3; c++) assert.ok(Math.abs(l1[c]! - logits[i * 3 + c]!) <= 1e-5 * (1 + Math.abs(l1[c]!)), `sample ${i} differs alone vs in a batch`);
+      for (let c = 0; c < 3; c++)
+        assert.ok(
+          Math.abs(l1[c]! - logits[i * 3 + c]!) <= 1e-5 * (1 + Math.abs(l1[c]!)),
+          `sample ${i} differs alone vs in a batch`,
+        );
       const sum = probs[i * 3]! + probs[i * 3 + 1]! + probs[i * 3 + 2]!;
       assert.ok(Math.abs(sum - 1) < 1e-6);
     }
@@ -70,7 +92,10 @@ describe('inference export', () => {
     assert.equal(meta.classes, 'hap,sad,neu');
     assert.deepEqual(JSON.parse(meta.model_config!), model);
     assert.equal(Number(proto.opsetImport[0]!.version), 17);
-    assert.ok((proto.graph?.node ?? []).every((n) => !n.domain), 'only standard-domain operators');
+    assert.ok(
+      (proto.graph?.node ?? []).every((n) => !n.domain),
+      'only standard-domain operators',
+    );
   });
 
   test('predict() reads the configuration from the file and matches a direct run, in chunks', async () => {
@@ -79,9 +104,12 @@ describe('inference export', () => {
     const { labels: _drop, ...unlabelled } = testSet;
     const chunked = await predict(bytes, unlabelled, { threads: 1 }, 5);
     const session = await openSession(bytes, { threads: 1 });
-    const direct = floatData((await session.run(featureFeeds(model, gatherBatch(testSet, model, rows, false), 'float32'))).logits!);
+    const direct = floatData(
+      (await session.run(featureFeeds(model, gatherBatch(testSet, model, rows, false), 'float32'))).logits!,
+    );
     await session.release();
-    for (let i = 0; i < direct.length; i++) assert.ok(Math.abs(chunked.logits[i]! - direct[i]!) <= 1e-5 * (1 + Math.abs(direct[i]!)));
+    for (let i = 0; i < direct.length; i++)
+      assert.ok(Math.abs(chunked.logits[i]! - direct[i]!) <= 1e-5 * (1 + Math.abs(direct[i]!)));
     assert.deepEqual(chunked.predicted, argmaxRows(direct, 3));
     await assert.rejects(predict(bytes, { ...unlabelled, vLengths: undefined }), /vLengths/);
   });

@@ -36,7 +36,16 @@ async function testAccuracy(model: ModelConfig, informative: Modality, set: Feat
   };
   const result = await train(
     splits,
-    { model, loss: defaultLossConfig(), optimizer: { ...defaultOptimizerConfig(), lr: 3e-3 }, batchSize: 32, maxEpochs: 12, patience: 4, seed, checkpointEverySteps: 0 },
+    {
+      model,
+      loss: defaultLossConfig(),
+      optimizer: { ...defaultOptimizerConfig(), lr: 3e-3 },
+      batchSize: 32,
+      maxEpochs: 12,
+      patience: 4,
+      seed,
+      checkpointEverySteps: 0,
+    },
     { runtime: { threads: 1 } },
   );
   const { predicted } = await predict(result.exportInference(), set, { threads: 1 });

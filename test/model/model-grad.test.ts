@@ -25,14 +25,22 @@ async function checkModel(cfg: ModelConfig, loss: LossConfig, seed: number): Pro
   // TCN weights start at N(0, 0.01): scale them up so every path carries a non-negligible gradient
   const params = new Map<string, Float64Array>();
   const rnd = seededUniform(seed + 1);
-  for (const [name, v] of weights.params) params.set(name, Float64Array.from(v, (x) => x * (name.startsWith('tcn') ? 20 : 1) + (name.endsWith('weight_g') ? 0 : 0.05 * rnd())));
+  for (const [name, v] of weights.params)
+    params.set(
+      name,
+      Float64Array.from(
+        v,
+        (x) => x * (name.startsWith('tcn') ? 20 : 1) + (name.endsWith('weight_g') ? 0 : 0.05 * rnd()),
+      ),
+    );
   const batch = tinyBatch(cfg);
   const fixed = {
     ...featureFeeds(cfg, batch, 'float64'),
     ...maskFeeds(built.layout.masks, batch.n, stepMasks(built.layout.masks, batch.n, seed, 0)),
     ...stateFeeds(built.layout.buffers, bufferInput, weights.buffers, 'float64'),
   };
-  const run = async (p: Map<string, Float64Array>) => session.run({ ...fixed, ...stateFeeds(built.layout.params, paramInput, p, 'float64') });
+  const run = async (p: Map<string, Float64Array>) =>
+    session.run({ ...fixed, ...stateFeeds(built.layout.params, paramInput, p, 'float64') });
   const base = await run(params);
   const lossAt = async (p: Map<string, Float64Array>) => floatData((await run(p))[IO.loss]!)[0]!;
   const h = 1e-6;
@@ -40,18 +48,32 @@ async function checkModel(cfg: ModelConfig, loss: LossConfig, seed: number): Pro
     const grad = floatData(base[IO.grad(spec.name)]!);
     const x = params.get(spec.name)!;
     const d = Float64Array.from(x, () => rnd());
-    const shifted = (sign: number) => new Map(params).set(spec.name, Float64Array.from(x, (xi, i) => xi + sign * h * d[i]!));
+    const shifted = (sign: number) =>
+      new Map(params).set(
+        spec.name,
+        Float64Array.from(x, (xi, i) => xi + sign * h * d[i]!),
+      );
     const numeric = ((await lossAt(shifted(1))) - (await lossAt(shifted(-1)))) / (2 * h);
     let analytic = 0;
     for (let i = 0; i < grad.length; i++) analytic += grad[i]! * d[i]!;
-    assert.ok(Math.abs(analytic - numeric) <= 1e-9 + 1e-6 * Math.abs(numeric), `${spec.name}: <grad, d> ${analytic} vs FD ${numeric}`);
+    assert.ok(
+      Math.abs(analytic - numeric) <= 1e-9 + 1e-6 * Math.abs(numeric),
+      `${spec.name}: <grad, d> ${analytic} vs FD ${numeric}`,
+    );
     // BatchNorm subtracts the batch mean, so a bias (or any constant shift) entering a
     // Linear -> BatchNorm block has exactly zero gradient; everything else must get one
-    const cancelled = /^(early|classifier)\.\d+\.linear\.bias$/.test(spec.name) || (cfg.modalities.length === 1 && spec.name.endsWith('layer_norm.bias'));
-    if (cancelled) assert.ok(Math.abs(analytic) < 1e-12, `${spec.name} should get no gradient through BatchNorm, got ${analytic}`);
+    const cancelled =
+      /^(early|classifier)\.\d+\.linear\.bias$/.test(spec.name) ||
+      (cfg.modalities.length === 1 && spec.name.endsWith('layer_norm.bias'));
+    if (cancelled)
+      assert.ok(Math.abs(analytic) < 1e-12, `${spec.name} should get no gradient through BatchNorm, got ${analytic}`);
     else assert.ok(Math.abs(numeric) > 1e-7, `${spec.name} gets no gradient`);
     for (const e of [0, Math.floor(x.length / 2)]) {
-      const at = (sign: number) => new Map(params).set(spec.name, Float64Array.from(x, (xi, i) => (i === e ? xi + sign * h : xi)));
+      const at = (sign: number) =>
+        new Map(params).set(
+          spec.name,
+          Float64Array.from(x, (xi, i) => (i === e ? xi + sign * h : xi)),
+        );
       const fd = ((await lossAt(at(1))) - (await lossAt(at(-1)))) / (2 * h);
       assert.ok(Math.abs(grad[e]! - fd) <= 1e-9 + 1e-6 * Math.abs(fd), `${spec.name}[${e}]: ${grad[e]} vs FD ${fd}`);
     }
@@ -64,7 +86,11 @@ describe('full-model gradients vs finite differences (float64)', () => {
     await checkModel(tinyConfig(), refLoss(), 11);
   });
   test('last-timestep summary, reference normalisation, text-audio pair, class weights', async () => {
-    await checkModel(tinyConfig({ summary: 'last' }), refLoss({ normalization: 'reference', pairs: ['vt', 'va', 'ta'], classWeights: [1, 2, 0.5] }), 12);
+    await checkModel(
+      tinyConfig({ summary: 'last' }),
+      refLoss({ normalization: 'reference', pairs: ['vt', 'va', 'ta'], classWeights: [1, 2, 0.5] }),
+      12,
+    );
   });
   test('visual only (learned attention query) and text+audio subsets', async () => {
     await checkModel(tinyConfig({ modalities: ['v'] }), refLoss(), 13);

@@ -18,7 +18,8 @@ export function syntheticFeatures(cfg: ModelConfig, spec: SyntheticSpec, meansSe
   const C = cfg.numClasses;
   const sep = spec.separation ?? 1;
   const meansRng = new Rng(meansSeed, 99);
-  const means = (dim: number): Float32Array[] => Array.from({ length: C }, () => Float32Array.from({ length: dim }, () => sep * meansRng.normal()));
+  const means = (dim: number): Float32Array[] =>
+    Array.from({ length: C }, () => Float32Array.from({ length: dim }, () => sep * meansRng.normal()));
   const mt = means(text);
   const ma = means(audio);
   const mv = means(visual);
@@ -35,7 +36,8 @@ export function syntheticFeatures(cfg: ModelConfig, spec: SyntheticSpec, meansSe
     const len = 1 + Math.floor(rng.uniform() * frames);
     vLengths[i] = len;
     for (let f = 0; f < len; f++) {
-      for (let d = 0; d < visual; d++) v[(i * frames + f) * visual + d] = rng.normal() + (spec.informative.includes('v') ? mv[y]![d]! : 0);
+      for (let d = 0; d < visual; d++)
+        v[(i * frames + f) * visual + d] = rng.normal() + (spec.informative.includes('v') ? mv[y]![d]! : 0);
     }
   }
   return { n: spec.n, t, a, v, vLengths, labels };

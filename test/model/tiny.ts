@@ -40,7 +40,9 @@ export function tinyBatch(cfg: ModelConfig, n = 7, seed = 99): Batch {
   const vLen = BigInt64Array.from({ length: n }, (_, i) => BigInt([f, 3, 1, f - 1, 2, f, 4][i % 7]!));
   const v = fill(n * f * cfg.inputs.visual);
   // zero the padding as a real cache would; the model must not depend on it anyway
-  for (let i = 0; i < n; i++) for (let t = Number(vLen[i]); t < f; t++) v.fill(0, (i * f + t) * cfg.inputs.visual, (i * f + t + 1) * cfg.inputs.visual);
+  for (let i = 0; i < n; i++)
+    for (let t = Number(vLen[i]); t < f; t++)
+      v.fill(0, (i * f + t) * cfg.inputs.visual, (i * f + t + 1) * cfg.inputs.visual);
   return {
     n,
     t: fill(n * cfg.inputs.text),

@@ -52,9 +52,12 @@ interface Scenario {
   eval: { batch: FixtureBatch; logits: number[] };
 }
 
-const fixture = JSON.parse(readFileSync(new URL('../fixtures/engine/torch-parity.json', import.meta.url), 'utf8')) as { scenarios: Scenario[] };
+const fixture = JSON.parse(readFileSync(new URL('../fixtures/engine/torch-parity.json', import.meta.url), 'utf8')) as {
+  scenarios: Scenario[];
+};
 
-const toMap = (rec: Record<string, number[]>): Map<string, Float64Array> => new Map(Object.entries(rec).map(([k, v]) => [k, Float64Array.from(v)]));
+const toMap = (rec: Record<string, number[]>): Map<string, Float64Array> =>
+  new Map(Object.entries(rec).map(([k, v]) => [k, Float64Array.from(v)]));
 const toBatch = (b: FixtureBatch): Batch => ({
   n: b.n,
   t: Float64Array.from(b.t),
@@ -63,13 +66,20 @@ const toBatch = (b: FixtureBatch): Batch => ({
   vLen: BigInt64Array.from(b.vLen, (x) => BigInt(x)),
   ...(b.labels ? { labels: BigInt64Array.from(b.labels, (x) => BigInt(x)) } : {}),
 });
-const toMasks = (m: Record<string, number[]>): Map<string, Uint8Array> => new Map(Object.entries(m).map(([k, v]) => [k, Uint8Array.from(v)]));
+const toMasks = (m: Record<string, number[]>): Map<string, Uint8Array> =>
+  new Map(Object.entries(m).map(([k, v]) => [k, Uint8Array.from(v)]));
 
 function close(actual: number, expected: number, rtol: number, atol: number, what: string): void {
   assert.ok(Math.abs(actual - expected) <= atol + rtol * Math.abs(expected), `${what}: ${actual} vs torch ${expected}`);
 }
 
-function closeArrays(actual: ArrayLike<number>, expected: readonly number[], rtol: number, atol: number, what: string): void {
+function closeArrays(
+  actual: ArrayLike<number>,
+  expected: readonly number[],
+  rtol: number,
+  atol: number,
+  what: string,
+): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
   for (let i = 0; i < expected.length; i++) close(actual[i]!, expected[i]!, rtol, atol, `${what}[${i}]`);
 }
@@ -100,7 +110,14 @@ for (const sc of fixture.scenarios) {
         ...stateFeeds(built.layout.buffers, bufferInput, toMap(sc.initial.buffers), 'float64'),
       });
       close(floatData(out[IO.loss]!)[0]!, step.loss, 1e-9, 0, 'loss');
-      for (const spec of built.layout.params) closeArrays(floatData(out[IO.grad(spec.name)]!), sc.firstGradients[spec.name]!, 1e-9, 1e-12, `grad ${spec.name}`);
+      for (const spec of built.layout.params)
+        closeArrays(
+          floatData(out[IO.grad(spec.name)]!),
+          sc.firstGradients[spec.name]!,
+          1e-9,
+          1e-12,
+          `grad ${spec.name}`,
+        );
       await session.release();
     });
 
@@ -115,10 +132,18 @@ for (const sc of fixture.scenarios) {
         close(stats.gradNorm, step.gradNorm, 1e-9, 0, `step ${i + 1} grad norm`);
       }
       const state = runner.snapshot();
-      for (const [name, values] of Object.entries(sc.final.params)) closeArrays(state.params.get(name)!, values, 1e-9, 1e-11, `param ${name}`);
-      for (const [name, values] of Object.entries(sc.final.buffers)) closeArrays(state.buffers.get(name)!, values, 1e-9, 1e-12, `buffer ${name}`);
+      for (const [name, values] of Object.entries(sc.final.params))
+        closeArrays(state.params.get(name)!, values, 1e-9, 1e-11, `param ${name}`);
+      for (const [name, values] of Object.entries(sc.final.buffers))
+        closeArrays(state.buffers.get(name)!, values, 1e-9, 1e-12, `buffer ${name}`);
       const evaluator = await Evaluator.create(model, { threads: 1 }, 'float64');
-      closeArrays(await evaluator.logits(toBatch(sc.eval.batch), runner.weightFeeds()), sc.eval.logits, 1e-9, 1e-12, 'eval logits');
+      closeArrays(
+        await evaluator.logits(toBatch(sc.eval.batch), runner.weightFeeds()),
+        sc.eval.logits,
+        1e-9,
+        1e-12,
+        'eval logits',
+      );
       await Promise.all([runner.release(), evaluator.release()]);
     });
 
@@ -144,7 +169,13 @@ for (const sc of fixture.scenarios) {
         const scale = Math.max(...expected.map(Math.abs));
         // gradients that cancel exactly (biases feeding BatchNorm) leave a float32 residue of
         // eps times the cancelled terms, bounded by 1e-6 of the largest gradient
-        closeArrays(floatData(out[IO.grad(spec.name)]!), expected, 0, 1e-4 * scale + 1e-6 * globalScale, `float32 grad ${spec.name}`);
+        closeArrays(
+          floatData(out[IO.grad(spec.name)]!),
+          expected,
+          0,
+          1e-4 * scale + 1e-6 * globalScale,
+          `float32 grad ${spec.name}`,
+        );
       }
       await session.release();
     });

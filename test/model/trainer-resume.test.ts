@@ -56,8 +56,14 @@ describe('trainer checkpoints and exact resume', () => {
   });
 
   test('progress callbacks report every step and epoch', () => {
-    assert.deepEqual(steps.map((s) => s.step), Array.from({ length: 21 }, (_, i) => i + 1));
-    assert.deepEqual(steps.slice(0, 8).map((s) => [s.epoch, s.batch, s.batches]), [0, 1, 2, 3, 4, 5, 6].map((b) => [0, b, 7]).concat([[1, 0, 7]]));
+    assert.deepEqual(
+      steps.map((s) => s.step),
+      Array.from({ length: 21 }, (_, i) => i + 1),
+    );
+    assert.deepEqual(
+      steps.slice(0, 8).map((s) => [s.epoch, s.batch, s.batches]),
+      [0, 1, 2, 3, 4, 5, 6].map((b) => [0, b, 7]).concat([[1, 0, 7]]),
+    );
     assert.ok(steps.every((s) => Number.isFinite(s.loss)));
     assert.deepEqual(epochs, full.history);
     assert.ok(full.history.every((h) => h.validation !== null && h.samples === 50));
@@ -68,9 +74,18 @@ describe('trainer checkpoints and exact resume', () => {
     assert.equal(perEpoch, 7); // 6 full batches + one of 2
     assert.equal(full.steps, 3 * perEpoch);
     const ends = checkpoints.filter((c) => c.info.step % perEpoch === 0);
-    assert.deepEqual(ends.map((c) => c.info.epoch), [1, 2, 3]);
-    assert.ok(checkpoints.some((c) => c.info.step % perEpoch !== 0), 'no mid-epoch checkpoint');
-    assert.deepEqual(checkpoints.map((c) => c.info.final), checkpoints.map((_, i) => i === checkpoints.length - 1));
+    assert.deepEqual(
+      ends.map((c) => c.info.epoch),
+      [1, 2, 3],
+    );
+    assert.ok(
+      checkpoints.some((c) => c.info.step % perEpoch !== 0),
+      'no mid-epoch checkpoint',
+    );
+    assert.deepEqual(
+      checkpoints.map((c) => c.info.final),
+      checkpoints.map((_, i) => i === checkpoints.length - 1),
+    );
   });
 
   test('resuming from a mid-epoch checkpoint reproduces the uninterrupted run exactly', async () => {
@@ -109,7 +124,10 @@ describe('trainer checkpoints and exact resume', () => {
     assert.equal(final.header.history.length, 3);
     for (const [name, v] of full.lastWeights.params) assert.deepEqual(final.tensors.params.get(name), v);
     assert.equal(final.tensors.adamM.size, full.layout.params.length);
-    assert.ok([...final.tensors.adamV.values()].some((v) => v.some((x) => x > 0)), 'Adam second moments are empty');
+    assert.ok(
+      [...final.tensors.adamV.values()].some((v) => v.some((x) => x > 0)),
+      'Adam second moments are empty',
+    );
     assert.equal(final.tensors.buffers.get('classifier.0.bn.running_var')!.length, 8);
     const again = await train(data, config, { runtime, resumeFrom: checkpoints[checkpoints.length - 1]!.bytes });
     assert.equal(again.steps, full.steps);
@@ -126,9 +144,15 @@ describe('trainer checkpoints and exact resume', () => {
     new DataView(future.buffer).setUint32(8, 2, true);
     assert.throws(() => decodeCheckpoint(future), /version 2/);
     assert.throws(() => decodeCheckpoint(new Uint8Array(32)), /magic/);
-    await assert.rejects(train(data, { ...config, seed: 1 }, { runtime, resumeFrom: bytes }), /different configuration/);
+    await assert.rejects(
+      train(data, { ...config, seed: 1 }, { runtime, resumeFrom: bytes }),
+      /different configuration/,
+    );
     const otherData = { ...data, train: { ...data.train, labels: data.train.labels.map((y) => (y + 1) % 3) } };
-    await assert.rejects(train(otherData, config, { runtime, resumeFrom: bytes }), /different training or validation features/);
+    await assert.rejects(
+      train(otherData, config, { runtime, resumeFrom: bytes }),
+      /different training or validation features/,
+    );
   });
 
   test('encode/decode round-trips every tensor group bit for bit', () => {

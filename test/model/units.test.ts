@@ -35,7 +35,10 @@ describe('counter-based RNG', () => {
     assert.ok(Math.abs(sum / n) < 0.035);
     assert.ok(Math.abs(sq / n - 1) < 0.05);
     const p = r.permutation(1000);
-    assert.deepEqual(Array.from(p).sort((a, b) => a - b), Array.from({ length: 1000 }, (_, i) => i));
+    assert.deepEqual(
+      Array.from(p).sort((a, b) => a - b),
+      Array.from({ length: 1000 }, (_, i) => i),
+    );
     assert.notDeepEqual(Array.from(p.slice(0, 10)), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
   test('dropout masks keep 1 - p of the units and are reproducible per step', () => {
@@ -82,7 +85,10 @@ describe('model layout and initialisation', () => {
     columnNorms(v, g.length, norms);
     assert.deepEqual(g, norms, 'weight-norm gains start at ||v|| so that w = v');
     const w = a.params.get('classifier.0.linear.weight')!;
-    assert.ok(w.every((x) => Math.abs(x) <= 1 / Math.sqrt(18)), 'Linear weights within U(+-1/sqrt(fan_in))');
+    assert.ok(
+      w.every((x) => Math.abs(x) <= 1 / Math.sqrt(18)),
+      'Linear weights within U(+-1/sqrt(fan_in))',
+    );
     assert.ok(a.params.get('head_t.layer_norm.weight')!.every((x) => x === 1));
     assert.ok(a.buffers.get('classifier.0.bn.running_var')!.every((x) => x === 1));
   });
@@ -94,7 +100,14 @@ describe('model layout and initialisation', () => {
     const n = 6;
     const rng = new Rng(4, 4);
     const normal = (k: number) => Float32Array.from({ length: k }, () => rng.normal());
-    const batch = { n, t: normal(n * 768), a: normal(n * 768), v: normal(n * 15 * 768), vLen: BigInt64Array.of(15n, 3n, 9n, 1n, 15n, 7n), labels: BigInt64Array.of(0n, 1n, 2n, 0n, 1n, 2n) };
+    const batch = {
+      n,
+      t: normal(n * 768),
+      a: normal(n * 768),
+      v: normal(n * 15 * 768),
+      vLen: BigInt64Array.of(15n, 3n, 9n, 1n, 15n, 7n),
+      labels: BigInt64Array.of(0n, 1n, 2n, 0n, 1n, 2n),
+    };
     const stats = await runner.step(batch, stepMasks(runner.layout.masks, n, 3, 1), 1);
     assert.ok(Number.isFinite(stats.loss) && stats.loss > 0 && stats.gradNorm > 0);
     const after = runner.snapshot().params;
@@ -116,7 +129,11 @@ describe('classification metrics', () => {
     const labels = [0, 0, 0, 1, 1, 2];
     const predicted = [0, 0, 1, 1, 2, 2];
     const m = classificationMetrics(labels, predicted, 3);
-    assert.deepEqual(m.confusion, [[2, 1, 0], [0, 1, 1], [0, 0, 1]]);
+    assert.deepEqual(m.confusion, [
+      [2, 1, 0],
+      [0, 1, 1],
+      [0, 0, 1],
+    ]);
     assert.equal(m.accuracy, 4 / 6);
     const f1 = [0.8, 0.5, 2 / 3]; // P/R: c0 1 / 2/3, c1 1/2 / 1/2, c2 1/2 / 1
     f1.forEach((f, c) => assert.ok(Math.abs(m.perClass[c]!.f1 - f) < 1e-12));

@@ -33,7 +33,12 @@ import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
 import { compressWorkflowId } from '../../workflows/compress.ts';
 import { TINY } from '../extract/inputs.ts';
 import { killChildWorkers, spawnChildWorker, type ChildWorker } from '../helpers/child-worker.ts';
-import { COMPRESS_CHUNK_ENV, COMPRESS_SLOW_ENV, INFERENCE_LOG_ENV, readCompressChunks } from '../helpers/inference-log.ts';
+import {
+  COMPRESS_CHUNK_ENV,
+  COMPRESS_SLOW_ENV,
+  INFERENCE_LOG_ENV,
+  readCompressChunks,
+} from '../helpers/inference-log.ts';
 import { activityRuns, pendingActivity, within } from '../helpers/activity-history.ts';
 import { startTemporal } from '../helpers/temporal.ts';
 
@@ -55,7 +60,9 @@ const cleanups: Array<() => Promise<void>> = [];
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mer-compress-kill-'));
-  iemocapArchive = (await synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: true, seed: 5, scale: 'tiny' })).archive!;
+  iemocapArchive = (
+    await synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: true, seed: 5, scale: 'tiny' })
+  ).archive!;
   env = await startTemporal();
 });
 
@@ -67,10 +74,27 @@ after(async () => {
 });
 
 /** The run config: tiny encoders, 4 frames per utterance, shards of 25; `parallelism` shards at a time. */
-async function pipelineInput(until: 'extract' | 'compress', storeRoot: string, taskQueuePrefix: string, parallelism: number): Promise<PipelineInput> {
+async function pipelineInput(
+  until: 'extract' | 'compress',
+  storeRoot: string,
+  taskQueuePrefix: string,
+  parallelism: number,
+): Promise<PipelineInput> {
   const file = join(dir, `config-${until}.json`);
-  await writeFile(file, JSON.stringify({ segment: { frames: 4 }, extract: { text: { model: TINY.text }, audio: { model: TINY.audio }, visual: { model: TINY.visual } } }));
-  const { config, baseDir } = buildRunConfig(file, { iemocap: iemocapArchive, store: storeRoot, until, taskQueuePrefix, heartbeatTimeoutSec: HEARTBEAT_TIMEOUT_SEC });
+  await writeFile(
+    file,
+    JSON.stringify({
+      segment: { frames: 4 },
+      extract: { text: { model: TINY.text }, audio: { model: TINY.audio }, visual: { model: TINY.visual } },
+    }),
+  );
+  const { config, baseDir } = buildRunConfig(file, {
+    iemocap: iemocapArchive,
+    store: storeRoot,
+    until,
+    taskQueuePrefix,
+    heartbeatTimeoutSec: HEARTBEAT_TIMEOUT_SEC,
+  });
   const input = toPipelineInput(config, baseDir, true);
   // Shards below the config minimum (for a tiny corpus); shard size and parallelism are in no cache key.
   return { ...input, segment: { ...input.segment!, shardSize: SHARD_SIZE, parallelism } };
@@ -78,9 +102,20 @@ async function pipelineInput(until: 'extract' | 'compress', storeRoot: string, t
 
 /** Runs a pipeline to the end with every queue served in this process. */
 async function runHere(input: PipelineInput): Promise<PipelineResult> {
-  const workers = await createMerWorkers({ connection: env.nativeConnection, namespace: 'default', taskQueues: input.temporal.taskQueues, queues: ['cpu', 'gpu'], workflows: true });
+  const workers = await createMerWorkers({
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueues: input.temporal.taskQueues,
+    queues: ['cpu', 'gpu'],
+    workflows: true,
+  });
   const { handle } = await startPipeline(env.client, input);
-  cleanups.push(() => handle.terminate().then(() => {}, () => {}));
+  cleanups.push(() =>
+    handle.terminate().then(
+      () => {},
+      () => {},
+    ),
+  );
   return (await runWorkers(workers, handle.result()))!;
 }
 
@@ -90,7 +125,12 @@ async function runHere(input: PipelineInput): Promise<PipelineResult> {
 const VARYING = new Set(['committedAt', 'seconds', 'utterancesPerSecond', 'resumedFrom']);
 function withoutVarying(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(withoutVarying);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([k]) => !VARYING.has(k)).map(([k, x]) => [k, withoutVarying(x)]));
+  if (v && typeof v === 'object')
+    return Object.fromEntries(
+      Object.entries(v)
+        .filter(([k]) => !VARYING.has(k))
+        .map(([k, x]) => [k, withoutVarying(x)]),
+    );
   return v;
 }
 
@@ -99,7 +139,8 @@ async function vscDigests(store: ObjectStore, vscKey: string): Promise<Record<st
   const out: Record<string, string> = {};
   for (const o of await store.list(`${vscPrefix(vscKey)}/`)) {
     let body = await store.get(o.key);
-    if (o.key.endsWith(`/${COMMIT_FILE}`) || o.key.endsWith('.json')) body = Buffer.from(JSON.stringify(withoutVarying(JSON.parse(body.toString('utf8')))));
+    if (o.key.endsWith(`/${COMMIT_FILE}`) || o.key.endsWith('.json'))
+      body = Buffer.from(JSON.stringify(withoutVarying(JSON.parse(body.toString('utf8')))));
     out[o.key] = createHash('sha256').update(body).digest('hex');
   }
   return out;
@@ -134,7 +175,11 @@ interface ShardActivity {
 
 /** Every compressVisualShard activity of the compress child: shard, last attempt and result. */
 async function shardActivities(workflowId: string): Promise<ShardActivity[]> {
-  const runs = await activityRuns<CompressShardInput, CompressShardResult>(env.client, workflowId, 'compressVisualShard');
+  const runs = await activityRuns<CompressShardInput, CompressShardResult>(
+    env.client,
+    workflowId,
+    'compressVisualShard',
+  );
   return runs.map((a) => ({ shard: a.input.shard, attempt: a.attempt, ...(a.result ? { result: a.result } : {}) }));
 }
 
@@ -142,139 +187,191 @@ async function shardActivities(workflowId: string): Promise<ShardActivity[]> {
 const pendingShard = (workflowId: string) => pendingActivity(env.client, workflowId, 'compressVisualShard');
 
 describe('fault suite (compress)', () => {
-  test('the cpu worker is SIGKILLed mid-shard: a fresh worker resumes after the stored chunks, redoes at most one, and the output equals an undisturbed run', { timeout: 180_000 }, async () => {
-    const t0 = Date.now();
-    const storeRoot = join(dir, 'store');
-    const baselineRoot = join(dir, 'store-baseline');
-    const logs = { first: join(dir, 'compress-first.log'), fresh: join(dir, 'compress-fresh.log') };
-    const worker = (log: string, slow: boolean) =>
-      spawnChildWorker({
-        address: env.address,
-        taskQueuePrefix: PREFIX,
-        queues: ['cpu'],
-        preload: [INFERENCE_LOG],
-        env: { [INFERENCE_LOG_ENV]: log, [COMPRESS_CHUNK_ENV]: String(CHUNK), ...(slow ? { [COMPRESS_SLOW_ENV]: String(SLOW_CHUNK_MS) } : {}) },
+  test(
+    'the cpu worker is SIGKILLed mid-shard: a fresh worker resumes after the stored chunks, redoes at most one, and the output equals an undisturbed run',
+    { timeout: 180_000 },
+    async () => {
+      const t0 = Date.now();
+      const storeRoot = join(dir, 'store');
+      const baselineRoot = join(dir, 'store-baseline');
+      const logs = { first: join(dir, 'compress-first.log'), fresh: join(dir, 'compress-fresh.log') };
+      const worker = (log: string, slow: boolean) =>
+        spawnChildWorker({
+          address: env.address,
+          taskQueuePrefix: PREFIX,
+          queues: ['cpu'],
+          preload: [INFERENCE_LOG],
+          env: {
+            [INFERENCE_LOG_ENV]: log,
+            [COMPRESS_CHUNK_ENV]: String(CHUNK),
+            ...(slow ? { [COMPRESS_SLOW_ENV]: String(SLOW_CHUNK_MS) } : {}),
+          },
+        });
+      // The worker to be killed starts now: its start-up overlaps the stages before compress (it idles on its own queue).
+      const first = worker(logs.first, true);
+      children.push(first);
+
+      // acquire -> extract, undisturbed, in this process; the baseline store is a copy of it.
+      const pre = await runHere(await pipelineInput('extract', storeRoot, `${PREFIX}-pre`, 2));
+      assert.equal(pre.features!.iemocap!.modalities.visual.shardKeys.length, 2, 'two visual shards');
+      await cp(storeRoot, baselineRoot, { recursive: true });
+      const preMs = Date.now() - t0;
+
+      // The undisturbed compress run, in this process, into the copy (default chunk size).
+      const tBase = Date.now();
+      const base = await runHere(await pipelineInput('compress', baselineRoot, `${PREFIX}-base`, 1));
+      const baselineMs = Date.now() - tBase;
+      const baseOut = base.compressed!.iemocap!.outputs[0]!;
+      assert.equal(baseOut.ran, true);
+      const vscKey = baseOut.vscKey;
+
+      // The run whose cpu worker dies: workflows and gpu activities here, cpu activities (compress) in the child.
+      const input = await pipelineInput('compress', storeRoot, PREFIX, 1);
+      await first.ready();
+      const store = new LocalStore(storeRoot);
+      const wfWorkers = [
+        ...(await createMerWorkers({
+          connection: env.nativeConnection,
+          namespace: 'default',
+          taskQueues: input.temporal.taskQueues,
+          queues: ['cpu'],
+          workflows: true,
+          activities: false,
+        })),
+        ...(await createMerWorkers({
+          connection: env.nativeConnection,
+          namespace: 'default',
+          taskQueues: input.temporal.taskQueues,
+          queues: ['gpu'],
+          workflows: false,
+        })),
+      ];
+      const { handle } = await startPipeline(env.client, input);
+      const done = runWorkers(wfWorkers, handle.result());
+      done.catch(() => {});
+      cleanups.push(async () => {
+        await handle.terminate().catch(() => {});
+        await done.catch(() => {});
       });
-    // The worker to be killed starts now: its start-up overlaps the stages before compress (it idles on its own queue).
-    const first = worker(logs.first, true);
-    children.push(first);
+      const compressId = compressWorkflowId(handle.workflowId, 'iemocap');
 
-    // acquire -> extract, undisturbed, in this process; the baseline store is a copy of it.
-    const pre = await runHere(await pipelineInput('extract', storeRoot, `${PREFIX}-pre`, 2));
-    assert.equal(pre.features!.iemocap!.modalities.visual.shardKeys.length, 2, 'two visual shards');
-    await cp(storeRoot, baselineRoot, { recursive: true });
-    const preMs = Date.now() - t0;
-
-    // The undisturbed compress run, in this process, into the copy (default chunk size).
-    const tBase = Date.now();
-    const base = await runHere(await pipelineInput('compress', baselineRoot, `${PREFIX}-base`, 1));
-    const baselineMs = Date.now() - tBase;
-    const baseOut = base.compressed!.iemocap!.outputs[0]!;
-    assert.equal(baseOut.ran, true);
-    const vscKey = baseOut.vscKey;
-
-    // The run whose cpu worker dies: workflows and gpu activities here, cpu activities (compress) in the child.
-    const input = await pipelineInput('compress', storeRoot, PREFIX, 1);
-    await first.ready();
-    const store = new LocalStore(storeRoot);
-    const wfWorkers = [
-      ...(await createMerWorkers({ connection: env.nativeConnection, namespace: 'default', taskQueues: input.temporal.taskQueues, queues: ['cpu'], workflows: true, activities: false })),
-      ...(await createMerWorkers({ connection: env.nativeConnection, namespace: 'default', taskQueues: input.temporal.taskQueues, queues: ['gpu'], workflows: false })),
-    ];
-    const { handle } = await startPipeline(env.client, input);
-    const done = runWorkers(wfWorkers, handle.result());
-    done.catch(() => {});
-    cleanups.push(async () => {
-      await handle.terminate().catch(() => {});
-      await done.catch(() => {});
-    });
-    const compressId = compressWorkflowId(handle.workflowId, 'iemocap');
-
-    // Kill once a shard has stored two chunks and the worker has computed the next one (logged before
-    // its pause, which comes before the write): the kill lands between computing and storing it.
-    const deadline = Date.now() + 90_000;
-    let shard = '';
-    let storedAtKill: string[] = [];
-    for (;;) {
-      assert.ok(Date.now() < deadline, `no shard stored two chunks within 90 s; worker stderr: ${first.stderr()}`);
-      assert.ok(!first.exited(), `the cpu worker exited on its own: ${first.stderr()}`);
-      const stored = await partialChunks(store, vscKey);
-      const computed = loggedChunks(logs.first);
-      const hit = [...stored].find(([s, keys]) => keys.length >= 2 && (computed.get(s)?.length ?? 0) > keys.length);
-      if (hit) {
-        [shard, storedAtKill] = hit;
-        break;
+      // Kill once a shard has stored two chunks and the worker has computed the next one (logged before
+      // its pause, which comes before the write): the kill lands between computing and storing it.
+      const deadline = Date.now() + 90_000;
+      let shard = '';
+      let storedAtKill: string[] = [];
+      for (;;) {
+        assert.ok(Date.now() < deadline, `no shard stored two chunks within 90 s; worker stderr: ${first.stderr()}`);
+        assert.ok(!first.exited(), `the cpu worker exited on its own: ${first.stderr()}`);
+        const stored = await partialChunks(store, vscKey);
+        const computed = loggedChunks(logs.first);
+        const hit = [...stored].find(([s, keys]) => keys.length >= 2 && (computed.get(s)?.length ?? 0) > keys.length);
+        if (hit) {
+          [shard, storedAtKill] = hit;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 20));
       }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    await first.kill('SIGKILL');
-    const killedAt = Date.now();
-    const fresh = worker(logs.fresh, false);
-    children.push(fresh);
-    // Until the heartbeat timeout the dead attempt is still the pending one, with its last heartbeat.
-    const pending = await pendingShard(compressId);
+      await first.kill('SIGKILL');
+      const killedAt = Date.now();
+      const fresh = worker(logs.fresh, false);
+      children.push(fresh);
+      // Until the heartbeat timeout the dead attempt is still the pending one, with its last heartbeat.
+      const pending = await pendingShard(compressId);
 
-    // What the dead worker left: stored chunks of one uncommitted shard, still pending at attempt 1.
-    const left = await partialChunks(store, vscKey);
-    assert.deepEqual([...left.keys()], [shard], 'one shard in progress');
-    assert.deepEqual(left.get(shard), storedAtKill, 'no chunk was stored after the kill');
-    assert.equal(await store.committed(vscShardCommitPrefix(vscKey, shard)), null, 'the shard was not committed');
-    assert.ok(pending, 'the killed shard is a pending compressVisualShard activity');
-    assert.equal(pending.attempt, 1);
-    const computedAtKill = loggedChunks(logs.first).get(shard)!;
+      // What the dead worker left: stored chunks of one uncommitted shard, still pending at attempt 1.
+      const left = await partialChunks(store, vscKey);
+      assert.deepEqual([...left.keys()], [shard], 'one shard in progress');
+      assert.deepEqual(left.get(shard), storedAtKill, 'no chunk was stored after the kill');
+      assert.equal(await store.committed(vscShardCommitPrefix(vscKey, shard)), null, 'the shard was not committed');
+      assert.ok(pending, 'the killed shard is a pending compressVisualShard activity');
+      assert.equal(pending.attempt, 1);
+      const computedAtKill = loggedChunks(logs.first).get(shard)!;
 
-    const result = (await within(done, 60_000, async () => `the run did not finish within 60 s of the kill; pending ${JSON.stringify(await pendingShard(compressId))}; fresh worker stderr: ${fresh.stderr()}`))!;
-    const recoveredMs = Date.now() - killedAt;
-    await fresh.kill('SIGTERM');
+      const result = (await within(
+        done,
+        60_000,
+        async () =>
+          `the run did not finish within 60 s of the kill; pending ${JSON.stringify(await pendingShard(compressId))}; fresh worker stderr: ${fresh.stderr()}`,
+      ))!;
+      const recoveredMs = Date.now() - killedAt;
+      await fresh.kill('SIGTERM');
 
-    // The run completed: the stages before were reused, compress ran with the same key.
-    const out = result.compressed!.iemocap!.outputs[0]!;
-    assert.equal(out.ran, true);
-    assert.equal(out.vscKey, vscKey, 'the same VSC configuration and input features as the undisturbed run');
-    for (const m of ['text', 'audio', 'visual'] as const) assert.equal(result.features!.iemocap!.modalities[m].ran, false, `${m} features reused`);
-    assert.deepEqual({ ...out, seconds: 0 }, { ...baseOut, seconds: 0 }, 'same stage result as the undisturbed run');
+      // The run completed: the stages before were reused, compress ran with the same key.
+      const out = result.compressed!.iemocap!.outputs[0]!;
+      assert.equal(out.ran, true);
+      assert.equal(out.vscKey, vscKey, 'the same VSC configuration and input features as the undisturbed run');
+      for (const m of ['text', 'audio', 'visual'] as const)
+        assert.equal(result.features!.iemocap!.modalities[m].ran, false, `${m} features reused`);
+      assert.deepEqual({ ...out, seconds: 0 }, { ...baseOut, seconds: 0 }, 'same stage result as the undisturbed run');
 
-    // Committed outputs: every object the same as in the undisturbed run; no chunk left.
-    const [got, want] = [await vscDigests(store, vscKey), await vscDigests(new LocalStore(baselineRoot), vscKey)];
-    assert.equal(Object.keys(want).length, 2 * 2 + 2, 'per shard its file and commit marker; the report and the stage commit');
-    assert.deepEqual(got, want, 'every committed VSC object has the same content as in the undisturbed run');
-    assert.deepEqual(await store.list(`${vscPrefix(vscKey)}/_partial/`), [], 'nothing left under _partial/');
-    assert.deepEqual(await store.list(`${vscPartialPrefix(vscKey, shard)}/`), []);
+      // Committed outputs: every object the same as in the undisturbed run; no chunk left.
+      const [got, want] = [await vscDigests(store, vscKey), await vscDigests(new LocalStore(baselineRoot), vscKey)];
+      assert.equal(
+        Object.keys(want).length,
+        2 * 2 + 2,
+        'per shard its file and commit marker; the report and the stage commit',
+      );
+      assert.deepEqual(got, want, 'every committed VSC object has the same content as in the undisturbed run');
+      assert.deepEqual(await store.list(`${vscPrefix(vscKey)}/_partial/`), [], 'nothing left under _partial/');
+      assert.deepEqual(await store.list(`${vscPartialPrefix(vscKey, shard)}/`), []);
 
-    // Exactly the killed shard was attempted twice, and its retry resumed after the stored chunks.
-    const acts = await shardActivities(compressId);
-    assert.equal(acts.length, 2, 'one activity per shard');
-    const retried = acts.filter((a) => a.attempt > 1);
-    assert.deepEqual(retried.map((a) => [a.shard, a.attempt]), [[shard, 2]], `the killed shard alone was retried: ${JSON.stringify(acts.map((a) => [a.shard, a.attempt]))}`);
-    const r = retried[0]!.result!;
-    assert.equal(r.skipped, false);
-    assert.equal(r.resumedFrom, storedAtKill.length * CHUNK, 'resumed after the stored chunks');
-    assert.ok(r.resumedFrom > 0);
-    const marker = await store.committed(vscShardCommitPrefix(vscKey, shard));
-    assert.equal((marker!.summary as { resumedFrom: number }).resumedFrom, r.resumedFrom, "the shard's committed report records the resume");
-    for (const a of acts.filter((x) => x.shard !== shard)) assert.equal(a.result?.resumedFrom, 0);
+      // Exactly the killed shard was attempted twice, and its retry resumed after the stored chunks.
+      const acts = await shardActivities(compressId);
+      assert.equal(acts.length, 2, 'one activity per shard');
+      const retried = acts.filter((a) => a.attempt > 1);
+      assert.deepEqual(
+        retried.map((a) => [a.shard, a.attempt]),
+        [[shard, 2]],
+        `the killed shard alone was retried: ${JSON.stringify(acts.map((a) => [a.shard, a.attempt]))}`,
+      );
+      const r = retried[0]!.result!;
+      assert.equal(r.skipped, false);
+      assert.equal(r.resumedFrom, storedAtKill.length * CHUNK, 'resumed after the stored chunks');
+      assert.ok(r.resumedFrom > 0);
+      const marker = await store.committed(vscShardCommitPrefix(vscKey, shard));
+      assert.equal(
+        (marker!.summary as { resumedFrom: number }).resumedFrom,
+        r.resumedFrom,
+        "the shard's committed report records the resume",
+      );
+      for (const a of acts.filter((x) => x.shard !== shard)) assert.equal(a.result?.resumedFrom, 0);
 
-    // Redone work: chunks computed more than once over both workers (the same chunk key logged twice).
-    const firstLog = readCompressChunks(logs.first);
-    const freshLog = readCompressChunks(logs.fresh);
-    const all = [...firstLog.keys, ...freshLog.keys];
-    const rowsOf = (k: string) => {
-      const m = /(\d{8})-(\d{8})\.parquet$/.exec(k)!;
-      return Number(m[2]) - Number(m[1]);
-    };
-    const distinct = new Set(all);
-    const redoneChunks = all.length - distinct.size;
-    const redoneRows = all.reduce((n, k) => n + rowsOf(k), 0) - [...distinct].reduce((n, k) => n + rowsOf(k), 0);
-    const shardRows = acts.map((a) => a.result!.utterances);
-    console.log(
-      `compress kill: killed in ${shard} with ${storedAtKill.length} of its chunks stored and chunk ${computedAtKill.length} computed ` +
-        `(chunks of ${CHUNK}, shards of ${shardRows.join(' and ')} utterances; heartbeat ${JSON.stringify(pending.details)}); resumed from row ${r.resumedFrom}; ` +
-        `redone ${redoneChunks} chunk(s), ${redoneRows} utterance(s): first worker ${firstLog.calls} chunks / ${firstLog.items} rows, fresh ${freshLog.calls} / ${freshLog.items}; ` +
-        `stages before compress ${preMs} ms, baseline compress run ${baselineMs} ms, recovery after the kill ${recoveredMs} ms, total ${Date.now() - t0} ms`,
-    );
-    assert.ok(redoneChunks <= 1 && redoneRows <= CHUNK, `at most one chunk was computed twice: ${redoneChunks} chunk(s), ${redoneRows} rows`);
-    assert.equal(redoneChunks, computedAtKill.length - storedAtKill.length, 'exactly the chunk in flight at the kill was computed again');
-    const freshStarts = freshLog.keys.filter((k) => k.includes(`/_partial/${shard}/`)).map((k) => Number(/(\d{8})-\d{8}\.parquet$/.exec(k)![1]));
-    assert.equal(Math.min(...freshStarts), r.resumedFrom, 'the fresh worker computed only the rest of the killed shard');
-  });
+      // Redone work: chunks computed more than once over both workers (the same chunk key logged twice).
+      const firstLog = readCompressChunks(logs.first);
+      const freshLog = readCompressChunks(logs.fresh);
+      const all = [...firstLog.keys, ...freshLog.keys];
+      const rowsOf = (k: string) => {
+        const m = /(\d{8})-(\d{8})\.parquet$/.exec(k)!;
+        return Number(m[2]) - Number(m[1]);
+      };
+      const distinct = new Set(all);
+      const redoneChunks = all.length - distinct.size;
+      const redoneRows = all.reduce((n, k) => n + rowsOf(k), 0) - [...distinct].reduce((n, k) => n + rowsOf(k), 0);
+      const shardRows = acts.map((a) => a.result!.utterances);
+      console.log(
+        `compress kill: killed in ${shard} with ${storedAtKill.length} of its chunks stored and chunk ${computedAtKill.length} computed ` +
+          `(chunks of ${CHUNK}, shards of ${shardRows.join(' and ')} utterances; heartbeat ${JSON.stringify(pending.details)}); resumed from row ${r.resumedFrom}; ` +
+          `redone ${redoneChunks} chunk(s), ${redoneRows} utterance(s): first worker ${firstLog.calls} chunks / ${firstLog.items} rows, fresh ${freshLog.calls} / ${freshLog.items}; ` +
+          `stages before compress ${preMs} ms, baseline compress run ${baselineMs} ms, recovery after the kill ${recoveredMs} ms, total ${Date.now() - t0} ms`,
+      );
+      assert.ok(
+        redoneChunks <= 1 && redoneRows <= CHUNK,
+        `at most one chunk was computed twice: ${redoneChunks} chunk(s), ${redoneRows} rows`,
+      );
+      assert.equal(
+        redoneChunks,
+        computedAtKill.length - storedAtKill.length,
+        'exactly the chunk in flight at the kill was computed again',
+      );
+      const freshStarts = freshLog.keys
+        .filter((k) => k.includes(`/_partial/${shard}/`))
+        .map((k) => Number(/(\d{8})-\d{8}\.parquet$/.exec(k)![1]));
+      assert.equal(
+        Math.min(...freshStarts),
+        r.resumedFrom,
+        'the fresh worker computed only the rest of the killed shard',
+      );
+    },
+  );
 });

@@ -23,7 +23,13 @@ import { EXTRACT_MODALITIES, type Modality } from '../../schemas/extract.ts';
 import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
 import { TINY } from '../extract/inputs.ts';
 import { killChildWorkers, spawnChildWorker, type ChildWorker } from '../helpers/child-worker.ts';
-import { INFERENCE_LOG_ENV, INFERENCE_SLOW_ENV, installInferenceLog, readInferenceLog, type InferenceTotals } from '../helpers/inference-log.ts';
+import {
+  INFERENCE_LOG_ENV,
+  INFERENCE_SLOW_ENV,
+  installInferenceLog,
+  readInferenceLog,
+  type InferenceTotals,
+} from '../helpers/inference-log.ts';
 import { activityRuns, pendingActivity } from '../helpers/activity-history.ts';
 import { startTemporal } from '../helpers/temporal.ts';
 
@@ -42,7 +48,9 @@ const children: ChildWorker[] = [];
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mer-extract-kill-'));
-  iemocapArchive = (await synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: true, seed: 13, scale: 'tiny' })).archive!;
+  iemocapArchive = (
+    await synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: true, seed: 13, scale: 'tiny' })
+  ).archive!;
   env = await startTemporal();
 });
 
@@ -59,7 +67,11 @@ async function pipelineInput(name: string): Promise<{ input: PipelineInput; stor
     file,
     JSON.stringify({
       segment: { frames: FRAMES },
-      extract: { text: { model: TINY.text, batchSize: 4 }, audio: { model: TINY.audio }, visual: { model: TINY.visual, batchFrames: BATCH_FRAMES } },
+      extract: {
+        text: { model: TINY.text, batchSize: 4 },
+        audio: { model: TINY.audio },
+        visual: { model: TINY.visual, batchFrames: BATCH_FRAMES },
+      },
     }),
   );
   const { config, baseDir } = buildRunConfig(file, {
@@ -71,7 +83,10 @@ async function pipelineInput(name: string): Promise<{ input: PipelineInput; stor
   });
   const input = toPipelineInput(config, baseDir, true);
   // Shards of 16 (below the config minimum, for a tiny corpus).
-  return { input: { ...input, segment: { ...input.segment!, shardSize: 16, parallelism: 2 } }, store: new LocalStore(join(dir, `store-${name}`)) };
+  return {
+    input: { ...input, segment: { ...input.segment!, shardSize: 16, parallelism: 2 } },
+    store: new LocalStore(join(dir, `store-${name}`)),
+  };
 }
 
 /**
@@ -115,124 +130,194 @@ interface ShardActivity {
 /** Every extractShard activity of a workflow run: its input, last attempt and result. */
 async function shardActivities(workflowId: string): Promise<ShardActivity[]> {
   const runs = await activityRuns<ExtractShardInput, ExtractShardResult>(env.client, workflowId, 'extractShard');
-  return runs.map((a) => ({ modality: a.input.modality, shardKey: a.input.shardKey, attempt: a.attempt, ...(a.result ? { result: a.result } : {}) }));
+  return runs.map((a) => ({
+    modality: a.input.modality,
+    shardKey: a.input.shardKey,
+    attempt: a.attempt,
+    ...(a.result ? { result: a.result } : {}),
+  }));
 }
 
 /** The pending extractShard activity of the extract child (null when none or the child is not there yet). */
 const pendingShard = (workflowId: string) => pendingActivity(env.client, workflowId, 'extractShard');
 
-const diff = (a: InferenceTotals, b: InferenceTotals): InferenceTotals => ({ calls: a.calls - b.calls, items: a.items - b.items });
-const sum = (a: InferenceTotals, b: InferenceTotals): InferenceTotals => ({ calls: a.calls + b.calls, items: a.items + b.items });
+const diff = (a: InferenceTotals, b: InferenceTotals): InferenceTotals => ({
+  calls: a.calls - b.calls,
+  items: a.items - b.items,
+});
+const sum = (a: InferenceTotals, b: InferenceTotals): InferenceTotals => ({
+  calls: a.calls + b.calls,
+  items: a.items + b.items,
+});
 
 describe('fault suite (extract)', () => {
-  test('the gpu worker is SIGKILLed mid-shard: a fresh worker finishes, features equal an undisturbed run, at most one batch is encoded twice', { timeout: 240_000 }, async () => {
-    const t0 = Date.now();
-    const { input: killed, store: killedStore } = await pipelineInput('killed');
-    const logs = { first: join(dir, 'inference-first.log'), fresh: join(dir, 'inference-fresh.log'), baseline: join(dir, 'inference-baseline.log') };
-    // The worker to be killed starts now: its start-up overlaps the baseline run (it idles on its own queue).
-    const first = spawnChildWorker({
-      address: env.address,
-      taskQueuePrefix: 'ext-kill-killed',
-      queues: ['gpu'],
-      preload: [INFERENCE_LOG],
-      env: { [INFERENCE_LOG_ENV]: logs.first, [INFERENCE_SLOW_ENV]: `visual=${SLOW_VISUAL_MS}` },
-    });
-    children.push(first);
+  test(
+    'the gpu worker is SIGKILLed mid-shard: a fresh worker finishes, features equal an undisturbed run, at most one batch is encoded twice',
+    { timeout: 240_000 },
+    async () => {
+      const t0 = Date.now();
+      const { input: killed, store: killedStore } = await pipelineInput('killed');
+      const logs = {
+        first: join(dir, 'inference-first.log'),
+        fresh: join(dir, 'inference-fresh.log'),
+        baseline: join(dir, 'inference-baseline.log'),
+      };
+      // The worker to be killed starts now: its start-up overlaps the baseline run (it idles on its own queue).
+      const first = spawnChildWorker({
+        address: env.address,
+        taskQueuePrefix: 'ext-kill-killed',
+        queues: ['gpu'],
+        preload: [INFERENCE_LOG],
+        env: { [INFERENCE_LOG_ENV]: logs.first, [INFERENCE_SLOW_ENV]: `visual=${SLOW_VISUAL_MS}` },
+      });
+      children.push(first);
 
-    // The undisturbed run, in this process, its encoder calls counted the same way.
-    const { input: baseline, store: baselineStore } = await pipelineInput('baseline');
-    const uninstall = installInferenceLog(logs.baseline);
-    let base: PipelineResult;
-    try {
-      const workers = await createMerWorkers({ connection: env.nativeConnection, namespace: 'default', taskQueues: baseline.temporal.taskQueues, queues: ['cpu', 'gpu'], workflows: true });
-      base = (await runWorkers(workers, (await startPipeline(env.client, baseline)).handle.result()))!;
-    } finally {
-      uninstall();
-    }
-    const baselineMs = Date.now() - t0;
+      // The undisturbed run, in this process, its encoder calls counted the same way.
+      const { input: baseline, store: baselineStore } = await pipelineInput('baseline');
+      const uninstall = installInferenceLog(logs.baseline);
+      let base: PipelineResult;
+      try {
+        const workers = await createMerWorkers({
+          connection: env.nativeConnection,
+          namespace: 'default',
+          taskQueues: baseline.temporal.taskQueues,
+          queues: ['cpu', 'gpu'],
+          workflows: true,
+        });
+        base = (await runWorkers(workers, (await startPipeline(env.client, baseline)).handle.result()))!;
+      } finally {
+        uninstall();
+      }
+      const baselineMs = Date.now() - t0;
 
-    // The run whose gpu worker dies: workflows and cpu activities here, gpu activities in the child.
-    await first.ready();
-    const wfWorkers = await createMerWorkers({ connection: env.nativeConnection, namespace: 'default', taskQueues: killed.temporal.taskQueues, queues: ['cpu'], workflows: true });
-    const { handle } = await startPipeline(env.client, killed);
-    const done = runWorkers(wfWorkers, handle.result());
-    done.catch(() => {});
-    const extractId = `${handle.workflowId}/extract/iemocap`;
+      // The run whose gpu worker dies: workflows and cpu activities here, gpu activities in the child.
+      await first.ready();
+      const wfWorkers = await createMerWorkers({
+        connection: env.nativeConnection,
+        namespace: 'default',
+        taskQueues: killed.temporal.taskQueues,
+        queues: ['cpu'],
+        workflows: true,
+      });
+      const { handle } = await startPipeline(env.client, killed);
+      const done = runWorkers(wfWorkers, handle.result());
+      done.catch(() => {});
+      const extractId = `${handle.workflowId}/extract/iemocap`;
 
-    // Kill once a visual shard has stored two of its batches and the worker has started encoding the
-    // next one (its call is logged before the pause and the inference, so the kill lands mid-batch).
-    const deadline = Date.now() + 120_000;
-    let parts = new Map<string, string[]>();
-    const inFlight = () => {
-      const stored = Math.max(0, ...[...parts.values()].map((p) => p.length));
-      return stored >= 2 && readInferenceLog(logs.first).visual.calls > stored;
-    };
-    while (!inFlight()) {
-      assert.ok(Date.now() < deadline, `no visual shard stored two batches within 120 s; worker stderr: ${first.stderr()}`);
-      assert.ok(!first.exited(), `the gpu worker exited on its own: ${first.stderr()}`);
-      await new Promise((r) => setTimeout(r, 20));
+      // Kill once a visual shard has stored two of its batches and the worker has started encoding the
+      // next one (its call is logged before the pause and the inference, so the kill lands mid-batch).
+      const deadline = Date.now() + 120_000;
+      let parts = new Map<string, string[]>();
+      const inFlight = () => {
+        const stored = Math.max(0, ...[...parts.values()].map((p) => p.length));
+        return stored >= 2 && readInferenceLog(logs.first).visual.calls > stored;
+      };
+      while (!inFlight()) {
+        assert.ok(
+          Date.now() < deadline,
+          `no visual shard stored two batches within 120 s; worker stderr: ${first.stderr()}`,
+        );
+        assert.ok(!first.exited(), `the gpu worker exited on its own: ${first.stderr()}`);
+        await new Promise((r) => setTimeout(r, 20));
+        parts = await visualParts(killedStore);
+      }
+      await first.kill('SIGKILL');
+      const killedAt = Date.now();
+      const fresh = spawnChildWorker({
+        address: env.address,
+        taskQueuePrefix: 'ext-kill-killed',
+        queues: ['gpu'],
+        preload: [INFERENCE_LOG],
+        env: { [INFERENCE_LOG_ENV]: logs.fresh },
+      });
+      children.push(fresh);
+
+      // What the dead worker left: stored parts of exactly one shard, which is still pending at attempt 1.
       parts = await visualParts(killedStore);
-    }
-    await first.kill('SIGKILL');
-    const killedAt = Date.now();
-    const fresh = spawnChildWorker({ address: env.address, taskQueuePrefix: 'ext-kill-killed', queues: ['gpu'], preload: [INFERENCE_LOG], env: { [INFERENCE_LOG_ENV]: logs.fresh } });
-    children.push(fresh);
+      assert.equal(parts.size, 1, `one shard in flight: ${[...parts.keys()].join(', ')}`);
+      const [shardFolder, partsAtKill] = [...parts.entries()][0];
+      const pending = await pendingShard(extractId);
+      assert.ok(pending, 'the killed shard is still a pending extractShard activity');
+      assert.equal(pending.attempt, 1);
+      const commits = (await killedStore.list('features/')).filter((o) =>
+        /^features\/(text|audio)\/[^/]+\/_COMMIT$/.test(o.key),
+      );
+      assert.equal(commits.length, 2, 'text and audio were committed before the kill');
 
-    // What the dead worker left: stored parts of exactly one shard, which is still pending at attempt 1.
-    parts = await visualParts(killedStore);
-    assert.equal(parts.size, 1, `one shard in flight: ${[...parts.keys()].join(', ')}`);
-    const [shardFolder, partsAtKill] = [...parts.entries()][0];
-    const pending = await pendingShard(extractId);
-    assert.ok(pending, 'the killed shard is still a pending extractShard activity');
-    assert.equal(pending.attempt, 1);
-    const commits = (await killedStore.list('features/')).filter((o) => /^features\/(text|audio)\/[^/]+\/_COMMIT$/.test(o.key));
-    assert.equal(commits.length, 2, 'text and audio were committed before the kill');
+      const result = (await done)!;
+      const recoveredMs = Date.now() - killedAt;
+      await fresh.kill('SIGTERM');
 
-    const result = (await done)!;
-    const recoveredMs = Date.now() - killedAt;
-    await fresh.kill('SIGTERM');
+      // The run completed with every modality encoded by this run, features equal to the undisturbed run's.
+      for (const m of EXTRACT_MODALITIES) {
+        const f = result.features!.iemocap.modalities[m];
+        assert.equal(f.ran, true);
+        assert.deepEqual(
+          { ...f },
+          { ...base.features!.iemocap.modalities[m] },
+          `${m}: same result as the undisturbed run`,
+        );
+      }
+      const [got, want] = [await featureDigests(killedStore, result), await featureDigests(baselineStore, base)];
+      assert.equal(
+        Object.keys(want).length,
+        3 * (2 * result.segments!.iemocap.shardKeys.length + 2),
+        'features, commit per shard; report, commit per modality',
+      );
+      assert.deepEqual(got, want, 'every committed features object has the same content as in the undisturbed run');
+      assert.equal((await visualParts(killedStore)).size, 0, 'no stored parts left behind');
 
-    // The run completed with every modality encoded by this run, features equal to the undisturbed run's.
-    for (const m of EXTRACT_MODALITIES) {
-      const f = result.features!.iemocap.modalities[m];
-      assert.equal(f.ran, true);
-      assert.deepEqual({ ...f }, { ...base.features!.iemocap.modalities[m] }, `${m}: same result as the undisturbed run`);
-    }
-    const [got, want] = [await featureDigests(killedStore, result), await featureDigests(baselineStore, base)];
-    assert.equal(Object.keys(want).length, 3 * (2 * result.segments!.iemocap.shardKeys.length + 2), 'features, commit per shard; report, commit per modality');
-    assert.deepEqual(got, want, 'every committed features object has the same content as in the undisturbed run');
-    assert.equal((await visualParts(killedStore)).size, 0, 'no stored parts left behind');
+      // Exactly the killed shard was attempted twice; the retry reused every batch the dead worker stored.
+      const acts = await shardActivities(extractId);
+      assert.equal(acts.length, 3 * result.segments!.iemocap.shardKeys.length, 'one activity per shard and modality');
+      const retried = acts.filter((a) => a.attempt > 1);
+      assert.equal(
+        retried.length,
+        1,
+        `one activity retried: ${JSON.stringify(acts.map((a) => [a.modality, a.shardKey, a.attempt]))}`,
+      );
+      const r = retried[0];
+      assert.equal(r.modality, 'visual');
+      assert.equal(r.attempt, 2);
+      assert.ok(
+        shardFolder.endsWith(
+          `/shards/${r.shardKey
+            .split('/')
+            .pop()!
+            .replace(/\.parquet$/, '')}`,
+        ),
+        `${shardFolder} is the retried shard ${r.shardKey}`,
+      );
+      assert.ok(r.result && !r.result.skipped);
+      assert.equal(r.result.batchesReused, partsAtKill.length, 'the retry reused every stored batch');
+      assert.equal(r.result.batchesComputed, r.result.batches - partsAtKill.length, 'and computed only the rest');
 
-    // Exactly the killed shard was attempted twice; the retry reused every batch the dead worker stored.
-    const acts = await shardActivities(extractId);
-    assert.equal(acts.length, 3 * result.segments!.iemocap.shardKeys.length, 'one activity per shard and modality');
-    const retried = acts.filter((a) => a.attempt > 1);
-    assert.equal(retried.length, 1, `one activity retried: ${JSON.stringify(acts.map((a) => [a.modality, a.shardKey, a.attempt]))}`);
-    const r = retried[0];
-    assert.equal(r.modality, 'visual');
-    assert.equal(r.attempt, 2);
-    assert.ok(shardFolder.endsWith(`/shards/${r.shardKey.split('/').pop()!.replace(/\.parquet$/, '')}`), `${shardFolder} is the retried shard ${r.shardKey}`);
-    assert.ok(r.result && !r.result.skipped);
-    assert.equal(r.result.batchesReused, partsAtKill.length, 'the retry reused every stored batch');
-    assert.equal(r.result.batchesComputed, r.result.batches - partsAtKill.length, 'and computed only the rest');
-
-    // Redone work: encoder calls of both workers of the killed run beyond those of the undisturbed run.
-    const baseTotals = readInferenceLog(logs.baseline);
-    const [firstTotals, freshTotals] = [readInferenceLog(logs.first), readInferenceLog(logs.fresh)];
-    const redone = Object.fromEntries(EXTRACT_MODALITIES.map((m) => [m, diff(sum(firstTotals[m], freshTotals[m]), baseTotals[m])])) as Record<Modality, InferenceTotals>;
-    console.log(
-      `extract kill: killed ${partsAtKill.length}/${r.result.batches} batches into ${r.shardKey} (heartbeat ${JSON.stringify(pending.details)}); ` +
-        `redone: visual ${redone.visual.items} frames in ${redone.visual.calls} encoder call(s) of ${baseTotals.visual.items} frames / ${baseTotals.visual.calls} calls, ` +
-        `text ${redone.text.items}, audio ${redone.audio.items} utterances; first worker ${JSON.stringify(firstTotals)}, fresh ${JSON.stringify(freshTotals)}; ` +
-        `baseline run ${baselineMs} ms, recovery after the kill ${recoveredMs} ms`,
-    );
-    assert.ok(baseTotals.visual.calls >= r.result.batches, 'the baseline counted its encoder calls');
-    assert.deepEqual(redone.text, { calls: 0, items: 0 }, 'text (committed before the kill) was not encoded again');
-    assert.deepEqual(redone.audio, { calls: 0, items: 0 }, 'audio (committed before the kill) was not encoded again');
-    assert.ok(redone.visual.calls >= 0 && redone.visual.items >= 0, `never less work than the undisturbed run: ${JSON.stringify(redone.visual)}`);
-    assert.ok(redone.visual.calls <= 1 && redone.visual.items <= BATCH_FRAMES, `at most the batch in flight was encoded twice: ${JSON.stringify(redone.visual)}`);
-    // The counters agree with the store: the first worker only ever encoded the killed shard's visual
-    // batches, and exactly those it had not stored were encoded again.
-    assert.equal(redone.visual.calls, firstTotals.visual.calls - partsAtKill.length);
-  });
+      // Redone work: encoder calls of both workers of the killed run beyond those of the undisturbed run.
+      const baseTotals = readInferenceLog(logs.baseline);
+      const [firstTotals, freshTotals] = [readInferenceLog(logs.first), readInferenceLog(logs.fresh)];
+      const redone = Object.fromEntries(
+        EXTRACT_MODALITIES.map((m) => [m, diff(sum(firstTotals[m], freshTotals[m]), baseTotals[m])]),
+      ) as Record<Modality, InferenceTotals>;
+      console.log(
+        `extract kill: killed ${partsAtKill.length}/${r.result.batches} batches into ${r.shardKey} (heartbeat ${JSON.stringify(pending.details)}); ` +
+          `redone: visual ${redone.visual.items} frames in ${redone.visual.calls} encoder call(s) of ${baseTotals.visual.items} frames / ${baseTotals.visual.calls} calls, ` +
+          `text ${redone.text.items}, audio ${redone.audio.items} utterances; first worker ${JSON.stringify(firstTotals)}, fresh ${JSON.stringify(freshTotals)}; ` +
+          `baseline run ${baselineMs} ms, recovery after the kill ${recoveredMs} ms`,
+      );
+      assert.ok(baseTotals.visual.calls >= r.result.batches, 'the baseline counted its encoder calls');
+      assert.deepEqual(redone.text, { calls: 0, items: 0 }, 'text (committed before the kill) was not encoded again');
+      assert.deepEqual(redone.audio, { calls: 0, items: 0 }, 'audio (committed before the kill) was not encoded again');
+      assert.ok(
+        redone.visual.calls >= 0 && redone.visual.items >= 0,
+        `never less work than the undisturbed run: ${JSON.stringify(redone.visual)}`,
+      );
+      assert.ok(
+        redone.visual.calls <= 1 && redone.visual.items <= BATCH_FRAMES,
+        `at most the batch in flight was encoded twice: ${JSON.stringify(redone.visual)}`,
+      );
+      // The counters agree with the store: the first worker only ever encoded the killed shard's visual
+      // batches, and exactly those it had not stored were encoded again.
+      assert.equal(redone.visual.calls, firstTotals.visual.calls - partsAtKill.length);
+    },
+  );
 });

@@ -61,8 +61,27 @@ class DevServer {
   }
 
   async start(): Promise<void> {
-    const args = ['server', 'start-dev', '--headless', '--db-filename', this.dbFile, '--ip', '127.0.0.1', '--port', String(this.ports.grpc)];
-    args.push('--http-port', String(this.ports.http), '--metrics-port', String(this.ports.metrics), '--log-level', 'error', '--namespace', 'default');
+    const args = [
+      'server',
+      'start-dev',
+      '--headless',
+      '--db-filename',
+      this.dbFile,
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(this.ports.grpc),
+    ];
+    args.push(
+      '--http-port',
+      String(this.ports.http),
+      '--metrics-port',
+      String(this.ports.metrics),
+      '--log-level',
+      'error',
+      '--namespace',
+      'default',
+    );
     for (const [name, type] of SEARCH_ATTRIBUTE_FLAGS) args.push('--search-attribute', `${name}=${type}`);
     const child = spawn(requireTemporalCli(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
@@ -109,14 +128,21 @@ before(async () => {
   iemocapArchive = i.archive!;
   iemocapFolder = i.root;
   meldArchive = m.archive!;
-  server = new DevServer(join(dir, 'temporal.db'), { grpc: await freePort(), http: await freePort(), metrics: await freePort() });
+  server = new DevServer(join(dir, 'temporal.db'), {
+    grpc: await freePort(),
+    http: await freePort(),
+    metrics: await freePort(),
+  });
   await server.start();
   clientConn = await Connection.connect({ address: server.address });
   client = new Client({ connection: clientConn, namespace: 'default' });
   workerConn = await NativeConnection.connect({ address: server.address });
   // The undisturbed run every fault run is compared with.
   const store = join(dir, 'store-baseline');
-  baseline = { result: (await pipeline({ iemocap: iemocapArchive, meld: meldArchive, store })).result, store: { kind: 'local', root: store } };
+  baseline = {
+    result: (await pipeline({ iemocap: iemocapArchive, meld: meldArchive, store })).result,
+    store: { kind: 'local', root: store },
+  };
 });
 
 after(async () => {
@@ -128,7 +154,11 @@ after(async () => {
 
 let queue = 0;
 async function pipeline(o: RunOverrides, whileRunning?: () => Promise<void>) {
-  const { config, baseDir } = buildRunConfig(undefined, { until: 'acquire', taskQueuePrefix: `ops-faults-${++queue}`, ...o });
+  const { config, baseDir } = buildRunConfig(undefined, {
+    until: 'acquire',
+    taskQueuePrefix: `ops-faults-${++queue}`,
+    ...o,
+  });
   const input = toPipelineInput(config, baseDir, true);
   const workers = await createMerWorkers({
     connection: workerConn,
@@ -151,7 +181,9 @@ async function pipeline(o: RunOverrides, whileRunning?: () => Promise<void>) {
 async function committedOutputs(store: ObjectStore, r: PipelineResult) {
   const out: Record<string, { files: Array<[string, string]>; rows: number; rowsSha: string }> = {};
   for (const [ds, d] of Object.entries(r.datasets)) {
-    const index = JSON.parse((await store.get(`${d.rawPrefix}/index.json`)).toString('utf8')) as { files: Array<{ path: string; sha256: string }> };
+    const index = JSON.parse((await store.get(`${d.rawPrefix}/index.json`)).toString('utf8')) as {
+      files: Array<{ path: string; sha256: string }>;
+    };
     const rows = arrowTableToRows(parquetToTable(await store.get(d.manifestKey)));
     out[ds] = {
       files: index.files.map((f): [string, string] => [f.path, f.sha256]).sort((a, b) => (a[0] < b[0] ? -1 : 1)),
@@ -184,8 +216,19 @@ describe('fault suite (acquire)', () => {
     const http = await startArchiveServer([meldArchive], { bytesPerSecond: 192 * 1024 });
     const store = join(dir, 'store-server-restart');
     const outage = { killedAt: 0, upAt: 0, servedAtKill: 0 };
-    const overrides: RunOverrides = { iemocap: iemocapArchive, meld: http.urlOf(meldArchive), store, chunkMiB: 0.25, heartbeatTimeoutSec: 10, taskQueuePrefix: 'ops-faults-restart' };
-    const runningHash = toPipelineInput(buildRunConfig(undefined, { until: 'acquire', ...overrides }).config, dir, true).configHash;
+    const overrides: RunOverrides = {
+      iemocap: iemocapArchive,
+      meld: http.urlOf(meldArchive),
+      store,
+      chunkMiB: 0.25,
+      heartbeatTimeoutSec: 10,
+      taskQueuePrefix: 'ops-faults-restart',
+    };
+    const runningHash = toPipelineInput(
+      buildRunConfig(undefined, { until: 'acquire', ...overrides }).config,
+      dir,
+      true,
+    ).configHash;
     try {
       const run = await pipeline(overrides, async () => {
         const deadline = Date.now() + 60_000;
@@ -212,12 +255,18 @@ describe('fault suite (acquire)', () => {
       assert.ok(outage.upAt - outage.killedAt >= 3_000);
       const s = createStore({ kind: 'local', root: store });
       const b = createStore(baseline.store);
-      assert.deepEqual(await committedOutputs(s, run.result), await committedOutputs(b, baseline.result), 'same committed outputs as the undisturbed run');
+      assert.deepEqual(
+        await committedOutputs(s, run.result),
+        await committedOutputs(b, baseline.result),
+        'same committed outputs as the undisturbed run',
+      );
       // Redone work: the worker kept downloading through the outage; at most the part in flight when an
       // attempt was abandoned is fetched again.
       const served = http.bytesServed();
       const act = await attempts(`${run.workflowId}/acquire/meld`);
-      console.log(`server restart: MELD ${size} B, served ${served} B (${served - size} B again), attempts ${JSON.stringify(act)}, outage ${outage.upAt - outage.killedAt} ms`);
+      console.log(
+        `server restart: MELD ${size} B, served ${served} B (${served - size} B again), attempts ${JSON.stringify(act)}, outage ${outage.upAt - outage.killedAt} ms`,
+      );
       assert.ok(served <= size + chunk, `redone download bounded by one part: served ${served} for ${size}`);
       assert.equal(run.result.datasets.meld.ran.download, true);
     } finally {
@@ -231,33 +280,54 @@ describe('fault suite (acquire)', () => {
       const prefix = 'runs/faults';
       const filesDir = join(s3.dataDir, s3.bucket, prefix, 'raw', 'iemocap');
       let atStop = new Map<string, number>();
-      const run = await pipeline({ iemocap: iemocapArchive, meld: meldArchive, store: `s3://${s3.bucket}/${prefix}`, s3Endpoint: s3.endpoint, heartbeatTimeoutSec: 10 }, async () => {
-        const deadline = Date.now() + 60_000;
-        // Stop once a good part of IEMOCAP's files is uploaded, far from both ends.
-        for (;;) {
-          assert.ok(Date.now() < deadline, 'extraction into S3 did not start within 60 s');
+      const run = await pipeline(
+        {
+          iemocap: iemocapArchive,
+          meld: meldArchive,
+          store: `s3://${s3.bucket}/${prefix}`,
+          s3Endpoint: s3.endpoint,
+          heartbeatTimeoutSec: 10,
+        },
+        async () => {
+          const deadline = Date.now() + 60_000;
+          // Stop once a good part of IEMOCAP's files is uploaded, far from both ends.
+          for (;;) {
+            assert.ok(Date.now() < deadline, 'extraction into S3 did not start within 60 s');
+            atStop = await files(filesDir);
+            if (atStop.size >= 30) break;
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          await s3.stop();
           atStop = await files(filesDir);
-          if (atStop.size >= 30) break;
-          await new Promise((r) => setTimeout(r, 20));
-        }
-        await s3.stop();
-        atStop = await files(filesDir);
-        await new Promise((r) => setTimeout(r, S3_OUTAGE_SEC * 1000));
-        await s3.restart();
-      });
+          await new Promise((r) => setTimeout(r, S3_OUTAGE_SEC * 1000));
+          await s3.restart();
+        },
+      );
       const store = createStore({ ...s3.spec, prefix });
       const b = createStore(baseline.store);
-      assert.deepEqual(await committedOutputs(store, run.result), await committedOutputs(b, baseline.result), 'same committed outputs as the undisturbed run');
+      assert.deepEqual(
+        await committedOutputs(store, run.result),
+        await committedOutputs(b, baseline.result),
+        'same committed outputs as the undisturbed run',
+      );
       const atEnd = await files(filesDir);
       const total = [...atEnd.keys()].filter((k) => k.includes('/files/')).length;
       const storedBefore = [...atStop.keys()].filter((k) => k.includes('/files/'));
       const rewritten = storedBefore.filter((k) => atEnd.get(k) !== atStop.get(k));
       const act = await attempts(`${run.workflowId}/acquire/iemocap`);
-      console.log(`S3 outage: ${storedBefore.length}/${total} IEMOCAP objects stored before the outage, ${rewritten.length} written again; attempts ${JSON.stringify(act)}`);
+      console.log(
+        `S3 outage: ${storedBefore.length}/${total} IEMOCAP objects stored before the outage, ${rewritten.length} written again; attempts ${JSON.stringify(act)}`,
+      );
       assert.ok(storedBefore.length < total, 'the outage hit the middle of the extraction');
-      assert.ok((act.extractSource ?? 1) >= 2 || (act.buildManifest ?? 1) >= 2 || (act.planAcquire ?? 1) >= 2, 'an activity failed on the outage and was retried');
+      assert.ok(
+        (act.extractSource ?? 1) >= 2 || (act.buildManifest ?? 1) >= 2 || (act.planAcquire ?? 1) >= 2,
+        'an activity failed on the outage and was retried',
+      );
       // A retry skips what the failed attempt reported stored; what was in flight is written again.
-      assert.ok(rewritten.length <= 8, `rework bounded: ${rewritten.length} of ${storedBefore.length} stored objects written again`);
+      assert.ok(
+        rewritten.length <= 8,
+        `rework bounded: ${rewritten.length} of ${storedBefore.length} stored objects written again`,
+      );
     } finally {
       await s3.dispose();
     }
@@ -269,17 +339,29 @@ describe('fault suite (acquire)', () => {
     const evalDir = join(corpus, 'Session1', 'dialog', 'EmoEvaluation');
     const victim = (await readdir(evalDir)).filter((n) => n.endsWith('.txt')).sort()[0];
     // Binary noise where the turn lines should be: not one line parses.
-    await writeFile(join(evalDir, victim), Buffer.concat([Buffer.from('%% garbled\n'), createHash('sha512').update('noise').digest(), Buffer.from('\n[not a time] ???\n')]));
+    await writeFile(
+      join(evalDir, victim),
+      Buffer.concat([
+        Buffer.from('%% garbled\n'),
+        createHash('sha512').update('noise').digest(),
+        Buffer.from('\n[not a time] ???\n'),
+      ]),
+    );
     const run = await pipeline({ iemocap: corpus, store: join(dir, 'store-garbled') });
     const base = baseline.result.datasets.iemocap;
     const d = run.result.datasets.iemocap;
-    assert.ok(d.rows > 0 && d.rows < base.rows, `the dialog's turns are dropped, the rest kept (${d.rows} of ${base.rows})`);
+    assert.ok(
+      d.rows > 0 && d.rows < base.rows,
+      `the dialog's turns are dropped, the rest kept (${d.rows} of ${base.rows})`,
+    );
     assert.ok(d.issues > base.issues, 'the problem is reported as issues');
     const st = await runStatus(client, run.workflowId, { maxItems: 500 });
     assert.equal(st.status, 'COMPLETED');
     const q = st.quarantined.find((x) => x.dataset === 'iemocap' && x.stage === 'acquire');
     assert.ok(q && !q.unavailable);
-    const named = q.items.filter((i) => i.file.endsWith(`EmoEvaluation/${victim}`) || i.reason.includes(victim.replace(/\.txt$/, '')));
+    const named = q.items.filter(
+      (i) => i.file.endsWith(`EmoEvaluation/${victim}`) || i.reason.includes(victim.replace(/\.txt$/, '')),
+    );
     assert.ok(named.length > 0, `mer status names ${victim}: ${JSON.stringify(q.items.slice(0, 5))}`);
   });
 });

@@ -4,7 +4,10 @@ import { ProgressRates, formatDuration, formatRate } from '../../cli/progress-ra
 import { ProgressPrinter, renderProgress } from '../../cli/progress-view.ts';
 import type { ProgressSnapshot, StageProgress } from '../../workflows/progress.ts';
 
-function snap(rows: Array<Partial<StageProgress> & Pick<StageProgress, 'dataset' | 'done' | 'total'>>, status: ProgressSnapshot['status'] = 'running'): ProgressSnapshot {
+function snap(
+  rows: Array<Partial<StageProgress> & Pick<StageProgress, 'dataset' | 'done' | 'total'>>,
+  status: ProgressSnapshot['status'] = 'running',
+): ProgressSnapshot {
   return {
     configHash: 'abc',
     status,
@@ -17,7 +20,11 @@ function snap(rows: Array<Partial<StageProgress> & Pick<StageProgress, 'dataset'
 describe('ProgressRates', () => {
   test('items/s and ETA from successive snapshots', () => {
     const rates = new ProgressRates({ windowMs: 60_000 });
-    assert.deepEqual(rates.observe(snap([{ dataset: 'meld', done: 0, total: 100 }]), 0).get('segment/meld'), { itemsPerSec: null, etaSec: null }, 'one sample: unknown');
+    assert.deepEqual(
+      rates.observe(snap([{ dataset: 'meld', done: 0, total: 100 }]), 0).get('segment/meld'),
+      { itemsPerSec: null, etaSec: null },
+      'one sample: unknown',
+    );
     rates.observe(snap([{ dataset: 'meld', done: 10, total: 100 }]), 5_000);
     const r = rates.observe(snap([{ dataset: 'meld', done: 20, total: 100 }]), 10_000).get('segment/meld')!;
     assert.equal(r.itemsPerSec, 2); // 20 items in 10 s
@@ -28,9 +35,11 @@ describe('ProgressRates', () => {
     const rates = new ProgressRates({ windowMs: 10_000 });
     let done = 0;
     // 10 items/s for 30 s, then 1 item/s for 20 s.
-    for (let t = 0; t <= 30; t++) rates.observe(snap([{ dataset: 'iemocap', done: (done = t * 10), total: 1000 }]), t * 1000);
+    for (let t = 0; t <= 30; t++)
+      rates.observe(snap([{ dataset: 'iemocap', done: (done = t * 10), total: 1000 }]), t * 1000);
     let r;
-    for (let t = 31; t <= 50; t++) r = rates.observe(snap([{ dataset: 'iemocap', done: ++done, total: 1000 }]), t * 1000).get('segment/iemocap')!;
+    for (let t = 31; t <= 50; t++)
+      r = rates.observe(snap([{ dataset: 'iemocap', done: ++done, total: 1000 }]), t * 1000).get('segment/iemocap')!;
     assert.ok(r && r.itemsPerSec !== null && Math.abs(r.itemsPerSec - 1) < 1e-9, `rate ${r?.itemsPerSec}`);
     assert.equal(Math.round(r!.etaSec!), 1000 - done);
   });
@@ -56,17 +65,35 @@ describe('ProgressRates', () => {
     const rates = new ProgressRates();
     rates.observe(snap([{ dataset: 'meld', done: 0, total: 3 }]), 0);
     rates.observe(snap([{ dataset: 'meld', done: 2, total: 3 }]), 1_000);
-    assert.deepEqual(rates.observe(snap([{ dataset: 'meld', done: 0, total: 500 }]), 2_000).get('segment/meld'), { itemsPerSec: null, etaSec: null });
+    assert.deepEqual(rates.observe(snap([{ dataset: 'meld', done: 0, total: 500 }]), 2_000).get('segment/meld'), {
+      itemsPerSec: null,
+      etaSec: null,
+    });
     const r = rates.observe(snap([{ dataset: 'meld', done: 50, total: 500 }]), 12_000).get('segment/meld')!;
     assert.equal(r.itemsPerSec, 5);
     assert.equal(r.etaSec, 90);
-    assert.deepEqual(rates.observe(snap([{ dataset: 'meld', done: 10, total: 500 }]), 13_000).get('segment/meld'), { itemsPerSec: null, etaSec: null });
+    assert.deepEqual(rates.observe(snap([{ dataset: 'meld', done: 10, total: 500 }]), 13_000).get('segment/meld'), {
+      itemsPerSec: null,
+      etaSec: null,
+    });
   });
 
   test('finished rows have ETA 0, pending rows no estimate; rows are independent', () => {
     const rates = new ProgressRates();
-    rates.observe(snap([{ dataset: 'meld', done: 0, total: 10 }, { dataset: 'iemocap', done: 0, total: 0, status: 'pending' }]), 0);
-    const m = rates.observe(snap([{ dataset: 'meld', done: 10, total: 10, status: 'done' }, { dataset: 'iemocap', done: 0, total: 0, status: 'pending' }]), 1_000);
+    rates.observe(
+      snap([
+        { dataset: 'meld', done: 0, total: 10 },
+        { dataset: 'iemocap', done: 0, total: 0, status: 'pending' },
+      ]),
+      0,
+    );
+    const m = rates.observe(
+      snap([
+        { dataset: 'meld', done: 10, total: 10, status: 'done' },
+        { dataset: 'iemocap', done: 0, total: 0, status: 'pending' },
+      ]),
+      1_000,
+    );
     assert.deepEqual(m.get('segment/meld'), { itemsPerSec: null, etaSec: 0 });
     assert.deepEqual(m.get('segment/iemocap'), { itemsPerSec: null, etaSec: null });
   });
@@ -74,7 +101,10 @@ describe('ProgressRates', () => {
   test('two snapshots at the same instant give no rate (no division by zero)', () => {
     const rates = new ProgressRates();
     rates.observe(snap([{ dataset: 'meld', done: 1, total: 10 }]), 5_000);
-    assert.deepEqual(rates.observe(snap([{ dataset: 'meld', done: 2, total: 10 }]), 5_000).get('segment/meld'), { itemsPerSec: null, etaSec: null });
+    assert.deepEqual(rates.observe(snap([{ dataset: 'meld', done: 2, total: 10 }]), 5_000).get('segment/meld'), {
+      itemsPerSec: null,
+      etaSec: null,
+    });
   });
 });
 
@@ -118,10 +148,20 @@ describe('ProgressPrinter', () => {
     p.update(snap([{ dataset: 'meld', done: 10, total: 10, status: 'done' }], 'completed'));
     const events = chunks.map((c) => JSON.parse(c) as Record<string, unknown>);
     assert.equal(events.length, 3);
-    assert.ok(chunks.every((c) => c.endsWith('\n') && !c.slice(0, -1).includes('\n')), 'one line per event');
+    assert.ok(
+      chunks.every((c) => c.endsWith('\n') && !c.slice(0, -1).includes('\n')),
+      'one line per event',
+    );
     const s = (events[1].stages as Array<Record<string, unknown>>)[0];
     assert.deepEqual(
-      { workflowId: events[1].workflowId, done: s.done, total: s.total, quarantined: s.quarantined, itemsPerSec: s.itemsPerSec, etaSec: s.etaSec },
+      {
+        workflowId: events[1].workflowId,
+        done: s.done,
+        total: s.total,
+        quarantined: s.quarantined,
+        itemsPerSec: s.itemsPerSec,
+        etaSec: s.etaSec,
+      },
       { workflowId: 'mer-abc', done: 4, total: 10, quarantined: 1, itemsPerSec: 2, etaSec: 3 },
     );
     assert.equal(events[2].status, 'completed');
@@ -133,8 +173,18 @@ describe('ProgressPrinter', () => {
     assert.deepEqual(quiet.chunks, []);
     const tty = sink(true);
     const p = new ProgressPrinter(tty.out, 'auto');
-    p.update(snap([{ dataset: 'meld', done: 1, total: 10 }, { dataset: 'iemocap', done: 0, total: 10 }]));
-    p.update(snap([{ dataset: 'meld', done: 2, total: 10 }, { dataset: 'iemocap', done: 1, total: 10 }]));
+    p.update(
+      snap([
+        { dataset: 'meld', done: 1, total: 10 },
+        { dataset: 'iemocap', done: 0, total: 10 },
+      ]),
+    );
+    p.update(
+      snap([
+        { dataset: 'meld', done: 2, total: 10 },
+        { dataset: 'iemocap', done: 1, total: 10 },
+      ]),
+    );
     assert.ok(tty.chunks.includes('\x1b[2A'), 'cursor moved up over the two rows before redrawing');
   });
 });

@@ -6,7 +6,14 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { buildRunConfig, toPipelineInput } from '../../cli/config.ts';
-import { fetchEvents, inputFromHistory, num, renderStatus, type RunListing, type RunStatus } from '../../cli/inspect.ts';
+import {
+  fetchEvents,
+  inputFromHistory,
+  num,
+  renderStatus,
+  type RunListing,
+  type RunStatus,
+} from '../../cli/inspect.ts';
 import { findResetPoint } from '../../cli/resume.ts';
 import { startPipeline, watchPipeline } from '../../cli/run.ts';
 import { synthesize } from '../../cli/synth/index.ts';
@@ -114,7 +121,10 @@ describe('mer resume', () => {
     const meldSize = readFileSync(meldArchive).length;
     const run = await failedRun('new');
     assert.equal(http.bytesServedFor(iemocapArchive), iemocapSize, 'IEMOCAP downloaded once by the failed run');
-    assert.ok(http.notFound.some((u) => u.includes('MELD.Raw.tar.gz')), 'MELD answered 404');
+    assert.ok(
+      http.notFound.some((u) => u.includes('MELD.Raw.tar.gz')),
+      'MELD answered 404',
+    );
     const rawBefore = await snapshot(join(run.store, 'raw', 'iemocap'));
     const manifestsBefore = await snapshot(join(run.store, 'datasets', 'iemocap'));
 
@@ -140,15 +150,26 @@ describe('mer resume', () => {
     assert.match(human, new RegExp(`resume: mer resume ${run.workflowId}`));
     assert.doesNotMatch(human, /\?|token/, 'sources shown without query strings');
 
-    const r = await runMer(['resume', run.workflowId, '--json', '--workers'], { env: clusterEnv(env.address), timeoutMs: 120_000 });
+    const r = await runMer(['resume', run.workflowId, '--json', '--workers'], {
+      env: clusterEnv(env.address),
+      timeoutMs: 120_000,
+    });
     assert.equal(r.code, 0, r.stderr);
     const result = parseResult(r.stdout);
-    assert.deepEqual(result.datasets.iemocap.ran, { download: false, extract: false, manifest: false }, 'IEMOCAP reused');
+    assert.deepEqual(
+      result.datasets.iemocap.ran,
+      { download: false, extract: false, manifest: false },
+      'IEMOCAP reused',
+    );
     assert.deepEqual(result.datasets.meld.ran, { download: true, extract: true, manifest: true }, 'MELD acquired');
     assert.equal(http.bytesServedFor(iemocapArchive), iemocapSize, 'IEMOCAP not downloaded again');
     assert.equal(http.bytesServedFor(meldArchive), meldSize, 'MELD downloaded once');
     assert.deepEqual(await snapshot(join(run.store, 'raw', 'iemocap')), rawBefore, 'no IEMOCAP object extracted again');
-    assert.deepEqual(await snapshot(join(run.store, 'datasets', 'iemocap')), manifestsBefore, 'IEMOCAP manifest not rewritten');
+    assert.deepEqual(
+      await snapshot(join(run.store, 'datasets', 'iemocap')),
+      manifestsBefore,
+      'IEMOCAP manifest not rewritten',
+    );
 
     // NDJSON on stderr: the resume event, progress events, the last one completed.
     const events = ndjson(r.stderr);
@@ -165,7 +186,10 @@ describe('mer resume', () => {
     assert.equal(latest.status.name, 'COMPLETED');
     const newInput = inputFromHistory(await fetchEvents(env.client, run.workflowId, latest.runId));
     // JSON round trip: the payload has no `undefined` members.
-    assert.deepEqual({ ...newInput, searchAttributes: true }, JSON.parse(JSON.stringify({ ...run.input, searchAttributes: true })));
+    assert.deepEqual(
+      { ...newInput, searchAttributes: true },
+      JSON.parse(JSON.stringify({ ...run.input, searchAttributes: true })),
+    );
 
     // mer runs lists both runs of the id, newest first, with config hash and datasets.
     const ls = await runMer(['runs', '--json', '--limit', '50'], { env: clusterEnv(env.address), timeoutMs: 60_000 });
@@ -180,7 +204,10 @@ describe('mer resume', () => {
     );
     assert.equal(runs[0].configHash, run.input.configHash);
     assert.deepEqual(runs[0].datasets, ['iemocap', 'meld']);
-    const failedOnly = await runMer(['runs', '--json', '--status', 'failed'], { env: clusterEnv(env.address), timeoutMs: 60_000 });
+    const failedOnly = await runMer(['runs', '--json', '--status', 'failed'], {
+      env: clusterEnv(env.address),
+      timeoutMs: 60_000,
+    });
     assert.ok((JSON.parse(failedOnly.stdout) as RunListing[]).every((x) => x.status === 'FAILED'));
   });
 
@@ -196,9 +223,16 @@ describe('mer resume', () => {
     // The task that started the stage's children: the one whose commands the reset drops.
     const starts = failedEvents.filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes);
     assert.equal(starts.length, 2);
-    for (const s of starts) assert.equal(num(s.startChildWorkflowExecutionInitiatedEventAttributes!.workflowTaskCompletedEventId), point.eventId);
+    for (const s of starts)
+      assert.equal(
+        num(s.startChildWorkflowExecutionInitiatedEventAttributes!.workflowTaskCompletedEventId),
+        point.eventId,
+      );
 
-    const r = await runMer(['resume', run.workflowId, '--reset', '--json', '--workers'], { env: clusterEnv(env.address), timeoutMs: 120_000 });
+    const r = await runMer(['resume', run.workflowId, '--reset', '--json', '--workers'], {
+      env: clusterEnv(env.address),
+      timeoutMs: 120_000,
+    });
     assert.equal(r.code, 0, r.stderr);
     const result = parseResult(r.stdout);
     assert.deepEqual(result.datasets.iemocap.ran, { download: false, extract: false, manifest: false });
@@ -214,14 +248,17 @@ describe('mer resume', () => {
     assert.notEqual(latest.runId, run.failedRunId);
     assert.equal(latest.status.name, 'COMPLETED');
     const events = await fetchEvents(env.client, run.workflowId, latest.runId);
-    for (let i = 0; i < point.eventId - 1; i++) assert.equal(events[i].eventType, failedEvents[i].eventType, `event ${i + 1} kept`);
+    for (let i = 0; i < point.eventId - 1; i++)
+      assert.equal(events[i].eventType, failedEvents[i].eventType, `event ${i + 1} kept`);
     const marker = events[point.eventId - 1].workflowTaskFailedEventAttributes;
     assert.ok(marker, 'the reset point became a failed workflow task');
     assert.equal(marker.baseRunId, run.failedRunId);
     assert.equal(marker.newRunId, latest.runId);
     // Only the progress of the new attempt: the failed run's signals were not reapplied.
     const signals = events.filter((e) => e.workflowExecutionSignaledEventAttributes);
-    const failedSignals = failedEvents.filter((e) => e.workflowExecutionSignaledEventAttributes && num(e.eventId) > point.eventId);
+    const failedSignals = failedEvents.filter(
+      (e) => e.workflowExecutionSignaledEventAttributes && num(e.eventId) > point.eventId,
+    );
     assert.ok(signals.every((s) => num(s.eventId) > point.eventId));
     assert.ok(signals.length > 0 && failedSignals.length > 0);
 

@@ -97,13 +97,32 @@ describe('credentials stay out of histories, logs and reports', () => {
     const url = `${http.urlOf(meldArchive)}?token=${token}&expires=2099`;
     const prefix = 'runs/secrets';
     run = await runMer(
-      ['run', '--until', 'acquire', '--iemocap', iemocapFolder, '--meld', url, '--store', `s3://${s3.bucket}/${prefix}`, '--s3-endpoint', s3.endpoint, '--chunk-mib', '0.25', '--workers', '--json'],
+      [
+        'run',
+        '--until',
+        'acquire',
+        '--iemocap',
+        iemocapFolder,
+        '--meld',
+        url,
+        '--store',
+        `s3://${s3.bucket}/${prefix}`,
+        '--s3-endpoint',
+        s3.endpoint,
+        '--chunk-mib',
+        '0.25',
+        '--workers',
+        '--json',
+      ],
       { env: cli, timeoutMs: 150_000 },
     );
     assert.equal(run.code, 0, `mer run failed:\n${run.stderr.slice(-4000)}`);
     const result = JSON.parse(run.stdout) as PipelineResult;
     assert.equal(result.datasets.meld.ran.download, true, 'MELD came over the tokenized link');
-    assert.ok(http.requests.some((r) => r.path.includes(`token=${token}`)), 'the server saw the token: it was really used');
+    assert.ok(
+      http.requests.some((r) => r.path.includes(`token=${token}`)),
+      'the server saw the token: it was really used',
+    );
     workflowId = `mer-${result.configHash}`;
     [status, runs] = [
       await runMer(['status', workflowId, '--json'], { env: cli, timeoutMs: 60_000 }),
@@ -129,21 +148,30 @@ describe('credentials stay out of histories, logs and reports', () => {
     for (const o of await store.list('')) {
       if (/(_COMMIT|\.json|\.jsonl)$/.test(o.key)) storeTexts.set(o.key, (await store.get(o.key)).toString('utf8'));
     }
-    assert.ok([...storeTexts.keys()].some((k) => k.startsWith('downloads/meld/')) || [...storeTexts.keys()].some((k) => k.startsWith('raw/meld/')));
+    assert.ok(
+      [...storeTexts.keys()].some((k) => k.startsWith('downloads/meld/')) ||
+        [...storeTexts.keys()].some((k) => k.startsWith('raw/meld/')),
+    );
   });
 
-  const secrets = () => ({ 'S3 secret key': s3.secretAccessKey, 'S3 access key id': s3.accessKeyId, 'Temporal API key': apiKey });
+  const secrets = () => ({
+    'S3 secret key': s3.secretAccessKey,
+    'S3 access key id': s3.accessKeyId,
+    'Temporal API key': apiKey,
+  });
 
   test('S3 keys and the Temporal API key: in no history, no CLI or worker log, no report, no store object', () => {
     assert.ok(run.stderr.length > 1000, 'the workers logged (DEBUG) so the scan has something to scan');
     // The scan sees decoded payloads: the store endpoint and bucket, which travel in inputs, are found.
     assert.ok(historyText(histories.get(workflowId)).includes(s3.endpoint), 'payloads are decoded for the scan');
     for (const [what, secret] of Object.entries(secrets())) {
-      for (const [id, events] of histories) assert.ok(!historyText(events).includes(secret), `${what} in the history of ${id}`);
+      for (const [id, events] of histories)
+        assert.ok(!historyText(events).includes(secret), `${what} in the history of ${id}`);
       assert.ok(!run.stdout.includes(secret) && !run.stderr.includes(secret), `${what} in mer run output`);
       assert.ok(!status.stdout.includes(secret) && !status.stderr.includes(secret), `${what} in mer status`);
       assert.ok(!runs.stdout.includes(secret), `${what} in mer runs`);
-      for (const [key, text] of storeTexts) assert.ok(!key.includes(secret) && !text.includes(secret), `${what} in store object ${key}`);
+      for (const [key, text] of storeTexts)
+        assert.ok(!key.includes(secret) && !text.includes(secret), `${what} in store object ${key}`);
     }
   });
 
@@ -164,7 +192,10 @@ describe('credentials stay out of histories, logs and reports', () => {
     const meld = histories.get(`${workflowId}/acquire/meld`)!;
     const download = meld.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'downloadSource');
     assert.ok(download && historyText(download.userMetadata).includes('MELD.Raw.tar.gz'));
-    assert.ok(historyText(download.activityTaskScheduledEventAttributes?.input).includes('secrets/url/'), 'the activity got a secretRef');
+    assert.ok(
+      historyText(download.activityTaskScheduledEventAttributes?.input).includes('secrets/url/'),
+      'the activity got a secretRef',
+    );
   });
 });
 
@@ -187,7 +218,13 @@ describe('subprocesses never go through a shell', () => {
       const code = text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
       for (const m of code.matchAll(/import\s*\{([^}]*)\}\s*from\s*['"](?:node:)?child_process['"]/g)) {
         spawners++;
-        const names = m[1].split(',').map((n) => n.trim().replace(/^type\s+/, '').split(/\s+as\s+/)[0]);
+        const names = m[1].split(',').map(
+          (n) =>
+            n
+              .trim()
+              .replace(/^type\s+/, '')
+              .split(/\s+as\s+/)[0],
+        );
         for (const bad of ['exec', 'execSync']) assert.ok(!names.includes(bad), `${f} imports ${bad} (runs a shell)`);
       }
       assert.doesNotMatch(code, /\bshell\s*:\s*(true|['"`])/, `${f} passes a shell option`);
@@ -196,4 +233,3 @@ describe('subprocesses never go through a shell', () => {
     assert.ok(spawners >= 2, 'the scan found the modules that start ffmpeg and the dev server');
   });
 });
-

@@ -55,7 +55,16 @@ const cleanups: Array<() => Promise<void>> = [];
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mer-train-kill-'));
-  iemocapArchive = (await synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: true, seed: 3, scale: 'tiny', cue: true })).archive!;
+  iemocapArchive = (
+    await synthesize({
+      dataset: 'iemocap',
+      out: join(dir, 'iemocap'),
+      archive: true,
+      seed: 3,
+      scale: 'tiny',
+      cue: true,
+    })
+  ).archive!;
   env = await startTemporal();
 });
 
@@ -67,7 +76,11 @@ after(async () => {
 });
 
 /** The run config: tiny encoders, 4 frames per utterance, protocol s5, the full model only. */
-async function pipelineInput(until: 'compress' | 'train', storeRoot: string, taskQueuePrefix: string): Promise<PipelineInput> {
+async function pipelineInput(
+  until: 'compress' | 'train',
+  storeRoot: string,
+  taskQueuePrefix: string,
+): Promise<PipelineInput> {
   const file = join(dir, `config-${until}.json`);
   await writeFile(
     file,
@@ -77,7 +90,13 @@ async function pipelineInput(until: 'compress' | 'train', storeRoot: string, tas
       train: { ...TRAIN, splits: { iemocap: { protocol: 's5' } }, variants: [{ modalities: ['t', 'a', 'v'] }] },
     }),
   );
-  const { config, baseDir } = buildRunConfig(file, { iemocap: iemocapArchive, store: storeRoot, until, taskQueuePrefix, heartbeatTimeoutSec: HEARTBEAT_TIMEOUT_SEC });
+  const { config, baseDir } = buildRunConfig(file, {
+    iemocap: iemocapArchive,
+    store: storeRoot,
+    until,
+    taskQueuePrefix,
+    heartbeatTimeoutSec: HEARTBEAT_TIMEOUT_SEC,
+  });
   return toPipelineInput(config, baseDir, true);
 }
 
@@ -112,7 +131,8 @@ async function storedCheckpoints(store: LocalStore): Promise<Array<{ key: string
 const pendingTrain = (workflowId: string) => pendingActivity<TrainHeartbeat>(env.client, workflowId, 'trainFold');
 
 /** Every trainFold activity of the train child: its input, last attempt and result. */
-const trainActivities = (workflowId: string) => activityRuns<TrainFoldInput, TrainFoldResult>(env.client, workflowId, 'trainFold');
+const trainActivities = (workflowId: string) =>
+  activityRuns<TrainFoldInput, TrainFoldResult>(env.client, workflowId, 'trainFold');
 
 /** Every tensor of a checkpoint, by `group/name`, as plain arrays (compared exactly). */
 function tensorsOf(ck: DecodedCheckpoint): Record<string, number[]> {
@@ -128,157 +148,220 @@ function headerWithoutTime(ck: DecodedCheckpoint): unknown {
 }
 
 describe('fault suite (train)', () => {
-  test('the gpu worker is SIGKILLed mid-epoch: a fresh worker resumes from the last step checkpoint and ends with the weights of an uninterrupted run', { timeout: 180_000 }, async () => {
-    const t0 = Date.now();
-    const storeRoot = join(dir, 'store');
-    const refRoot = join(dir, 'store-reference');
-    const logs = { first: join(dir, 'train-first.log'), fresh: join(dir, 'train-fresh.log') };
-    const worker = (log: string, slow: boolean) =>
-      spawnChildWorker({
-        address: env.address,
-        taskQueuePrefix: PREFIX,
-        queues: ['gpu'],
-        preload: [INFERENCE_LOG],
-        env: { [INFERENCE_LOG_ENV]: log, ...(slow ? { [TRAIN_STEP_SLOW_ENV]: String(SLOW_STEP_MS) } : {}) },
+  test(
+    'the gpu worker is SIGKILLed mid-epoch: a fresh worker resumes from the last step checkpoint and ends with the weights of an uninterrupted run',
+    { timeout: 180_000 },
+    async () => {
+      const t0 = Date.now();
+      const storeRoot = join(dir, 'store');
+      const refRoot = join(dir, 'store-reference');
+      const logs = { first: join(dir, 'train-first.log'), fresh: join(dir, 'train-fresh.log') };
+      const worker = (log: string, slow: boolean) =>
+        spawnChildWorker({
+          address: env.address,
+          taskQueuePrefix: PREFIX,
+          queues: ['gpu'],
+          preload: [INFERENCE_LOG],
+          env: { [INFERENCE_LOG_ENV]: log, ...(slow ? { [TRAIN_STEP_SLOW_ENV]: String(SLOW_STEP_MS) } : {}) },
+        });
+      // The worker to be killed starts now: its start-up overlaps the stages before train (it idles on its own queue).
+      const first = worker(logs.first, true);
+      children.push(first);
+
+      // acquire -> compress, undisturbed, in this process; then the store as it is before training.
+      const pre = await pipelineInput('compress', storeRoot, `${PREFIX}-pre`);
+      const preWorkers = await createMerWorkers({
+        connection: env.nativeConnection,
+        namespace: 'default',
+        taskQueues: pre.temporal.taskQueues,
+        queues: ['cpu', 'gpu'],
+        workflows: true,
       });
-    // The worker to be killed starts now: its start-up overlaps the stages before train (it idles on its own queue).
-    const first = worker(logs.first, true);
-    children.push(first);
+      const preRun = (await startPipeline(env.client, pre)).handle;
+      cleanups.push(() =>
+        preRun.terminate().then(
+          () => {},
+          () => {},
+        ),
+      );
+      const preResult = (await runWorkers(preWorkers, preRun.result()))!;
+      assert.ok(preResult.compressed?.iemocap, 'the stages before train ran');
+      await cp(storeRoot, refRoot, { recursive: true });
+      const preMs = Date.now() - t0;
 
-    // acquire -> compress, undisturbed, in this process; then the store as it is before training.
-    const pre = await pipelineInput('compress', storeRoot, `${PREFIX}-pre`);
-    const preWorkers = await createMerWorkers({ connection: env.nativeConnection, namespace: 'default', taskQueues: pre.temporal.taskQueues, queues: ['cpu', 'gpu'], workflows: true });
-    const preRun = (await startPipeline(env.client, pre)).handle;
-    cleanups.push(() => preRun.terminate().then(() => {}, () => {}));
-    const preResult = (await runWorkers(preWorkers, preRun.result()))!;
-    assert.ok(preResult.compressed?.iemocap, 'the stages before train ran');
-    await cp(storeRoot, refRoot, { recursive: true });
-    const preMs = Date.now() - t0;
+      // The run whose gpu worker dies: workflows and cpu activities here, train in the child.
+      const input = await pipelineInput('train', storeRoot, PREFIX);
+      await first.ready();
+      const store = new LocalStore(storeRoot);
+      const wfWorkers = await createMerWorkers({
+        connection: env.nativeConnection,
+        namespace: 'default',
+        taskQueues: input.temporal.taskQueues,
+        queues: ['cpu'],
+        workflows: true,
+      });
+      const { handle } = await startPipeline(env.client, input);
+      const done = runWorkers(wfWorkers, handle.result());
+      done.catch(() => {});
+      cleanups.push(async () => {
+        await handle.terminate().catch(() => {});
+        await done.catch(() => {});
+      });
+      const trainId = trainWorkflowId(handle.workflowId, 'iemocap');
 
-    // The run whose gpu worker dies: workflows and cpu activities here, train in the child.
-    const input = await pipelineInput('train', storeRoot, PREFIX);
-    await first.ready();
-    const store = new LocalStore(storeRoot);
-    const wfWorkers = await createMerWorkers({ connection: env.nativeConnection, namespace: 'default', taskQueues: input.temporal.taskQueues, queues: ['cpu'], workflows: true });
-    const { handle } = await startPipeline(env.client, input);
-    const done = runWorkers(wfWorkers, handle.result());
-    done.catch(() => {});
-    cleanups.push(async () => {
-      await handle.terminate().catch(() => {});
-      await done.catch(() => {});
-    });
-    const trainId = trainWorkflowId(handle.workflowId, 'iemocap');
+      // Kill once a step checkpoint inside an epoch (after the first) is stored and the worker has
+      // finished the step after it and started the next: the kill lands in that step's pause.
+      const deadline = Date.now() + 90_000;
+      let target: { key: string; ck: DecodedCheckpoint } | undefined;
+      const startedSteps = () => readTrainSteps(logs.first).calls;
+      for (;;) {
+        assert.ok(Date.now() < deadline, `no mid-epoch checkpoint within 90 s; worker stderr: ${first.stderr()}`);
+        assert.ok(!first.exited(), `the gpu worker exited on its own: ${first.stderr()}`);
+        const mid = (await storedCheckpoints(store)).filter(
+          (c) => c.ck.header.progress.epoch >= 1 && c.ck.header.progress.batchInEpoch > 0,
+        );
+        target = mid[mid.length - 1];
+        if (target && startedSteps() >= target.ck.header.progress.step + 2) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await first.kill('SIGKILL');
+      const killedAt = Date.now();
+      const fresh = worker(logs.fresh, false);
+      children.push(fresh);
+      // Until the heartbeat timeout the dead attempt is still the pending one, with its last heartbeat.
+      const pending = await pendingTrain(trainId);
 
-    // Kill once a step checkpoint inside an epoch (after the first) is stored and the worker has
-    // finished the step after it and started the next: the kill lands in that step's pause.
-    const deadline = Date.now() + 90_000;
-    let target: { key: string; ck: DecodedCheckpoint } | undefined;
-    const startedSteps = () => readTrainSteps(logs.first).calls;
-    for (;;) {
-      assert.ok(Date.now() < deadline, `no mid-epoch checkpoint within 90 s; worker stderr: ${first.stderr()}`);
-      assert.ok(!first.exited(), `the gpu worker exited on its own: ${first.stderr()}`);
-      const mid = (await storedCheckpoints(store)).filter((c) => c.ck.header.progress.epoch >= 1 && c.ck.header.progress.batchInEpoch > 0);
-      target = mid[mid.length - 1];
-      if (target && startedSteps() >= target.ck.header.progress.step + 2) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    await first.kill('SIGKILL');
-    const killedAt = Date.now();
-    const fresh = worker(logs.fresh, false);
-    children.push(fresh);
-    // Until the heartbeat timeout the dead attempt is still the pending one, with its last heartbeat.
-    const pending = await pendingTrain(trainId);
+      // What the dead worker left: its newest stored checkpoint is where a retry must resume.
+      const stepsAtKill = startedSteps();
+      const left = await storedCheckpoints(store);
+      assert.ok(
+        left.length >= 1 && left.length <= 2,
+        `one or two step checkpoints stored: ${left.map((c) => c.key).join(', ')}`,
+      );
+      const last = left[left.length - 1]!;
+      assert.ok(last.ck.header.progress.step >= target.ck.header.progress.step);
+      assert.ok(pending, 'the killed training is a pending trainFold activity');
+      assert.equal(pending.attempt, 1);
+      assert.equal(await store.exists(modelKeys(last.key.split('/')[1]!).final), false, 'training had not finished');
+      const announced = pending.details?.checkpointKey;
+      assert.ok(
+        !announced || announced <= last.key,
+        `the last heartbeat names the newest stored checkpoint or an older one: ${announced}`,
+      );
 
-    // What the dead worker left: its newest stored checkpoint is where a retry must resume.
-    const stepsAtKill = startedSteps();
-    const left = await storedCheckpoints(store);
-    assert.ok(left.length >= 1 && left.length <= 2, `one or two step checkpoints stored: ${left.map((c) => c.key).join(', ')}`);
-    const last = left[left.length - 1]!;
-    assert.ok(last.ck.header.progress.step >= target.ck.header.progress.step);
-    assert.ok(pending, 'the killed training is a pending trainFold activity');
-    assert.equal(pending.attempt, 1);
-    assert.equal(await store.exists(modelKeys(last.key.split('/')[1]!).final), false, 'training had not finished');
-    const announced = pending.details?.checkpointKey;
-    assert.ok(!announced || announced <= last.key, `the last heartbeat names the newest stored checkpoint or an older one: ${announced}`);
+      // The reference, while the retry waits out the heartbeat timeout: the killed activity's input,
+      // uninterrupted, in this process, on the copy of the store taken before training (plus the
+      // split plan the train workflow stored from the manifest: data, not training).
+      const [scheduled] = await trainActivities(trainId);
+      assert.ok(scheduled, 'the trainFold activity is in the history');
+      await cp(join(storeRoot, 'splits'), join(refRoot, 'splits'), { recursive: true });
+      const tRef = Date.now();
+      let refMs = 0;
+      const reference = trainFoldStep(
+        { ...scheduled.input, store: { kind: 'local', root: refRoot } },
+        localStepContext(),
+        {},
+      ).finally(() => (refMs = Date.now() - tRef));
+      reference.catch(() => {});
 
-    // The reference, while the retry waits out the heartbeat timeout: the killed activity's input,
-    // uninterrupted, in this process, on the copy of the store taken before training (plus the
-    // split plan the train workflow stored from the manifest: data, not training).
-    const [scheduled] = await trainActivities(trainId);
-    assert.ok(scheduled, 'the trainFold activity is in the history');
-    await cp(join(storeRoot, 'splits'), join(refRoot, 'splits'), { recursive: true });
-    const tRef = Date.now();
-    let refMs = 0;
-    const reference = trainFoldStep({ ...scheduled.input, store: { kind: 'local', root: refRoot } }, localStepContext(), {}).finally(() => (refMs = Date.now() - tRef));
-    reference.catch(() => {});
+      const result = (await within(
+        done,
+        90_000,
+        async () =>
+          `the run did not finish within 90 s of the kill; train activity ${JSON.stringify(await pendingTrain(trainId))}; fresh worker stderr: ${fresh.stderr()}`,
+      ))!;
+      const recoveredMs = Date.now() - killedAt;
+      await fresh.kill('SIGTERM');
 
-    const result = (await within(done, 90_000, async () => `the run did not finish within 90 s of the kill; train activity ${JSON.stringify(await pendingTrain(trainId))}; fresh worker stderr: ${fresh.stderr()}`))!;
-    const recoveredMs = Date.now() - killedAt;
-    await fresh.kill('SIGTERM');
+      // The run completed; its one training resumed from that checkpoint in attempt 2.
+      const run = result.trained!.iemocap!.runs;
+      assert.equal(run.length, 1, 'one variant, one s5 fold');
+      const acts = await trainActivities(trainId);
+      assert.equal(acts.length, 1);
+      const [act] = acts;
+      assert.equal(act!.attempt, 2, 'the killed attempt was retried once');
+      assert.ok(act!.result && !act!.result.skipped);
+      const trainKey = act!.result.trainKey;
+      const keys = modelKeys(trainKey);
+      assert.ok(last.key.startsWith(`${keys.prefix}/`), `${last.key} belongs to the training ${trainKey}`);
+      const stored = FoldTrainResultSchema.parse(JSON.parse((await store.get(keys.result)).toString('utf8')));
+      assert.ok(stored.resumedFromStep > 0, 'resumed from a checkpoint, not from epoch 0');
+      assert.equal(
+        stored.resumedFromStep,
+        last.ck.header.progress.step,
+        'resumed from the newest checkpoint the dead worker stored',
+      );
+      assert.equal(run[0]!.resumedFromStep, stored.resumedFromStep);
+      assert.deepEqual(
+        (await store.list(keys.checkpoints)).map((o) => o.key),
+        [],
+        'no step checkpoint left after the commit',
+      );
 
-    // The run completed; its one training resumed from that checkpoint in attempt 2.
-    const run = result.trained!.iemocap!.runs;
-    assert.equal(run.length, 1, 'one variant, one s5 fold');
-    const acts = await trainActivities(trainId);
-    assert.equal(acts.length, 1);
-    const [act] = acts;
-    assert.equal(act!.attempt, 2, 'the killed attempt was retried once');
-    assert.ok(act!.result && !act!.result.skipped);
-    const trainKey = act!.result.trainKey;
-    const keys = modelKeys(trainKey);
-    assert.ok(last.key.startsWith(`${keys.prefix}/`), `${last.key} belongs to the training ${trainKey}`);
-    const stored = FoldTrainResultSchema.parse(JSON.parse((await store.get(keys.result)).toString('utf8')));
-    assert.ok(stored.resumedFromStep > 0, 'resumed from a checkpoint, not from epoch 0');
-    assert.equal(stored.resumedFromStep, last.ck.header.progress.step, 'resumed from the newest checkpoint the dead worker stored');
-    assert.equal(run[0]!.resumedFromStep, stored.resumedFromStep);
-    assert.deepEqual((await store.list(keys.checkpoints)).map((o) => o.key), [], 'no step checkpoint left after the commit');
+      const ref = await within(reference, 60_000, async () => 'the reference training did not finish within 60 s');
+      const refStore = new LocalStore(refRoot);
+      assert.equal(ref.trainKey, trainKey);
+      assert.equal(ref.resumedFromStep, 0);
+      assert.equal(ref.skipped, false);
+      assert.deepEqual(
+        (await refStore.list(keys.checkpoints)).map((o) => o.key),
+        [],
+      );
+      const { seconds: _s1, resumedFromStep: _r1, ...got } = stored;
+      const { seconds: _s2, resumedFromStep: _r2, skipped: _k, ...want } = ref;
+      assert.deepEqual(got, want, 'result.json: same epochs, steps, selection and test metrics');
+      assert.ok(
+        got.epochs === TRAIN.maxEpochs && got.steps > got.epochs,
+        `trained ${got.steps} steps over ${got.epochs} epochs`,
+      );
 
-    const ref = await within(reference, 60_000, async () => 'the reference training did not finish within 60 s');
-    const refStore = new LocalStore(refRoot);
-    assert.equal(ref.trainKey, trainKey);
-    assert.equal(ref.resumedFromStep, 0);
-    assert.equal(ref.skipped, false);
-    assert.deepEqual((await refStore.list(keys.checkpoints)).map((o) => o.key), []);
-    const { seconds: _s1, resumedFromStep: _r1, ...got } = stored;
-    const { seconds: _s2, resumedFromStep: _r2, skipped: _k, ...want } = ref;
-    assert.deepEqual(got, want, 'result.json: same epochs, steps, selection and test metrics');
-    assert.ok(got.epochs === TRAIN.maxEpochs && got.steps > got.epochs, `trained ${got.steps} steps over ${got.epochs} epochs`);
+      // Identical weights: the exported model byte for byte, the checkpoints tensor for tensor.
+      const both = async (key: string) => [await store.get(key), await refStore.get(key)] as const;
+      const [onnx, refOnnx] = await both(keys.onnx);
+      assert.ok(onnx.equals(refOnnx), 'model.onnx is byte-identical to the uninterrupted run');
+      for (const key of [keys.weights, keys.final]) {
+        const [a, b] = (await both(key)).map((bytes) => decodeCheckpoint(bytes));
+        assert.ok(Object.keys(tensorsOf(a!)).length > 0);
+        assert.deepEqual(tensorsOf(a!), tensorsOf(b!), `${key}: same tensors as the uninterrupted run`);
+        assert.deepEqual(
+          headerWithoutTime(a!),
+          headerWithoutTime(b!),
+          `${key}: same header but for wall-clock seconds`,
+        );
+      }
+      const [pred, refPred] = await both(keys.predictions);
+      assert.ok(pred.equals(refPred), 'test predictions are byte-identical');
+      const history = (bytes: Buffer) => {
+        const h = JSON.parse(bytes.toString('utf8')) as { history: Array<Record<string, unknown>> };
+        return { ...h, history: h.history.map((r) => ({ ...r, seconds: 0 })) };
+      };
+      const [hist, refHist] = await both(keys.history);
+      assert.deepEqual(history(hist), history(refHist), 'history.json: same epochs but for wall-clock seconds');
 
-    // Identical weights: the exported model byte for byte, the checkpoints tensor for tensor.
-    const both = async (key: string) => [await store.get(key), await refStore.get(key)] as const;
-    const [onnx, refOnnx] = await both(keys.onnx);
-    assert.ok(onnx.equals(refOnnx), 'model.onnx is byte-identical to the uninterrupted run');
-    for (const key of [keys.weights, keys.final]) {
-      const [a, b] = (await both(key)).map((bytes) => decodeCheckpoint(bytes));
-      assert.ok(Object.keys(tensorsOf(a!)).length > 0);
-      assert.deepEqual(tensorsOf(a!), tensorsOf(b!), `${key}: same tensors as the uninterrupted run`);
-      assert.deepEqual(headerWithoutTime(a!), headerWithoutTime(b!), `${key}: same header but for wall-clock seconds`);
-    }
-    const [pred, refPred] = await both(keys.predictions);
-    assert.ok(pred.equals(refPred), 'test predictions are byte-identical');
-    const history = (bytes: Buffer) => {
-      const h = JSON.parse(bytes.toString('utf8')) as { history: Array<Record<string, unknown>> };
-      return { ...h, history: h.history.map((r) => ({ ...r, seconds: 0 })) };
-    };
-    const [hist, refHist] = await both(keys.history);
-    assert.deepEqual(history(hist), history(refHist), 'history.json: same epochs but for wall-clock seconds');
-
-    // Redone work: steps the killed attempt started after its last stored checkpoint (the one in
-    // flight included); the fresh worker trained exactly the rest.
-    const firstSteps = readTrainSteps(logs.first).calls;
-    const freshSteps = readTrainSteps(logs.fresh).calls;
-    const redone = firstSteps - stored.resumedFromStep;
-    const stepsPerEpoch = stored.steps / stored.epochs;
-    console.log(
-      `train kill: killed in epoch ${last.ck.header.progress.epoch} (${stepsPerEpoch} steps an epoch, checkpoint every ${TRAIN.checkpointEverySteps}) ` +
-        `after ${stepsAtKill} started steps; stored checkpoints ${left.map((c) => `${c.ck.header.progress.step} (batch ${c.ck.header.progress.batchInEpoch})`).join(', ')}; ` +
-        `last heartbeat ${JSON.stringify(pending.details)}; resumed from step ${stored.resumedFromStep} of ${stored.steps}; ` +
-        `redone ${redone} step(s): first worker ${firstSteps}, fresh worker ${freshSteps}; ` +
-        `stages before train ${preMs} ms, recovery after the kill ${recoveredMs} ms, reference training ${refMs} ms, total ${Date.now() - t0} ms`,
-    );
-    assert.equal(firstSteps, stepsAtKill, 'the first worker started no step after the kill');
-    assert.equal(freshSteps, stored.steps - stored.resumedFromStep, 'the fresh worker trained only the steps after the checkpoint');
-    assert.ok(redone >= 1, 'training had gone on past the checkpoint');
-    assert.ok(redone <= TRAIN.checkpointEverySteps + 1, `at most checkpointEverySteps + the step in flight were redone: ${redone}`);
-  });
+      // Redone work: steps the killed attempt started after its last stored checkpoint (the one in
+      // flight included); the fresh worker trained exactly the rest.
+      const firstSteps = readTrainSteps(logs.first).calls;
+      const freshSteps = readTrainSteps(logs.fresh).calls;
+      const redone = firstSteps - stored.resumedFromStep;
+      const stepsPerEpoch = stored.steps / stored.epochs;
+      console.log(
+        `train kill: killed in epoch ${last.ck.header.progress.epoch} (${stepsPerEpoch} steps an epoch, checkpoint every ${TRAIN.checkpointEverySteps}) ` +
+          `after ${stepsAtKill} started steps; stored checkpoints ${left.map((c) => `${c.ck.header.progress.step} (batch ${c.ck.header.progress.batchInEpoch})`).join(', ')}; ` +
+          `last heartbeat ${JSON.stringify(pending.details)}; resumed from step ${stored.resumedFromStep} of ${stored.steps}; ` +
+          `redone ${redone} step(s): first worker ${firstSteps}, fresh worker ${freshSteps}; ` +
+          `stages before train ${preMs} ms, recovery after the kill ${recoveredMs} ms, reference training ${refMs} ms, total ${Date.now() - t0} ms`,
+      );
+      assert.equal(firstSteps, stepsAtKill, 'the first worker started no step after the kill');
+      assert.equal(
+        freshSteps,
+        stored.steps - stored.resumedFromStep,
+        'the fresh worker trained only the steps after the checkpoint',
+      );
+      assert.ok(redone >= 1, 'training had gone on past the checkpoint');
+      assert.ok(
+        redone <= TRAIN.checkpointEverySteps + 1,
+        `at most checkpointEverySteps + the step in flight were redone: ${redone}`,
+      );
+    },
+  );
 });

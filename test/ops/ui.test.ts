@@ -84,14 +84,21 @@ describe('Temporal Web UI', () => {
     const listText = await page.locator('body').innerText();
     assert.match(listText, /MerPipeline/);
     assert.match(listText, /AcquireDataset/);
-    assert.doesNotMatch(listText, new RegExp(`mer-(?!${input.configHash})[0-9a-f]{20}`), 'only runs of this config are listed');
+    assert.doesNotMatch(
+      listText,
+      new RegExp(`mer-(?!${input.configHash})[0-9a-f]{20}`),
+      'only runs of this config are listed',
+    );
     await page.screenshot({ path: join(ARTIFACTS, 'workflows-by-config-hash.png'), fullPage: true });
 
     // The run's page: status, input and result; its User Metadata tab shows the summary and details
     // that `mer run` wrote, each rendered from markdown in its own iframe.
     await page.goto(uiWorkflowUrl(uiBase, 'default', handle.workflowId, runId), { waitUntil: 'domcontentloaded' });
     await page.getByText('MerPipeline', { exact: true }).first().waitFor({ state: 'visible' });
-    await page.getByText(/^completed$/i).first().waitFor({ state: 'visible' });
+    await page
+      .getByText(/^completed$/i)
+      .first()
+      .waitFor({ state: 'visible' });
     await page.getByText('User Metadata', { exact: true }).first().click();
     const summary = page.frameLocator('iframe#user-metadata-summary');
     const details = page.frameLocator('iframe#user-metadata-details');
@@ -101,11 +108,20 @@ describe('Temporal Web UI', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'pipeline-run-summary.png') });
 
     // The child's timeline names each activity by its summary: plan, extract, parse.
-    await page.goto(uiWorkflowUrl(uiBase, 'default', `${handle.workflowId}/acquire/iemocap`), { waitUntil: 'domcontentloaded' });
-    for (const summary of [/^planAcquire • plan iemocap acquire from folder IEMOCAP_full_release\/$/, /^extractSource • extract folder IEMOCAP_full_release\/ safely into raw\/iemocap\//, /^buildManifest • parse iemocap annotations into a 6class manifest$/]) {
+    await page.goto(uiWorkflowUrl(uiBase, 'default', `${handle.workflowId}/acquire/iemocap`), {
+      waitUntil: 'domcontentloaded',
+    });
+    for (const summary of [
+      /^planAcquire • plan iemocap acquire from folder IEMOCAP_full_release\/$/,
+      /^extractSource • extract folder IEMOCAP_full_release\/ safely into raw\/iemocap\//,
+      /^buildManifest • parse iemocap annotations into a 6class manifest$/,
+    ]) {
       await page.getByText(summary).first().waitFor({ state: 'visible' });
     }
-    await page.getByText(/^extractSource • /).first().evaluate((el) => el.scrollIntoView({ block: 'center' }));
+    await page
+      .getByText(/^extractSource • /)
+      .first()
+      .evaluate((el) => el.scrollIntoView({ block: 'center' }));
     await page.screenshot({ path: join(ARTIFACTS, 'acquire-child-timeline.png') });
   });
 
@@ -113,7 +129,12 @@ describe('Temporal Web UI', () => {
     const truncated = join(dir, 'MELD.Raw.tar.gz');
     const bytes = readFileSync(meldArchive);
     writeFileSync(truncated, bytes.subarray(0, Math.floor(bytes.length / 2)));
-    const { config, baseDir } = buildRunConfig(undefined, { meld: truncated, store: join(dir, 'store-failed'), until: 'acquire', taskQueuePrefix: 'ui-fail' });
+    const { config, baseDir } = buildRunConfig(undefined, {
+      meld: truncated,
+      store: join(dir, 'store-failed'),
+      until: 'acquire',
+      taskQueuePrefix: 'ui-fail',
+    });
     const input = toPipelineInput(config, baseDir, true);
     const workers = await createMerWorkers({
       connection: env.nativeConnection,
@@ -131,12 +152,20 @@ describe('Temporal Web UI', () => {
     assert.ok(browser, 'the first test launched the browser');
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     page.setDefaultTimeout(30_000);
-    await page.goto(uiListUrl(uiBase, 'default', `MerConfigHash="${input.configHash}" AND ExecutionStatus="Failed"`), { waitUntil: 'domcontentloaded' });
+    await page.goto(uiListUrl(uiBase, 'default', `MerConfigHash="${input.configHash}" AND ExecutionStatus="Failed"`), {
+      waitUntil: 'domcontentloaded',
+    });
     await page.getByRole('link', { name: handle.workflowId, exact: true }).first().waitFor({ state: 'visible' });
     await page.goto(uiWorkflowUrl(uiBase, 'default', handle.workflowId), { waitUntil: 'domcontentloaded' });
-    await page.getByText(/^failed$/i).first().waitFor({ state: 'visible' });
+    await page
+      .getByText(/^failed$/i)
+      .first()
+      .waitFor({ state: 'visible' });
     // The pipeline's failure carries the innermost message: the archive and what is wrong with it.
-    await page.getByText(/MELD\.Raw\.tar\.gz/).first().waitFor({ state: 'visible' });
+    await page
+      .getByText(/MELD\.Raw\.tar\.gz/)
+      .first()
+      .waitFor({ state: 'visible' });
     const text = await page.locator('body').innerText();
     assert.match(text, /pipeline [0-9a-f]+ failed: .*MELD\.Raw\.tar\.gz/);
     await page.screenshot({ path: join(ARTIFACTS, 'failed-run.png') });

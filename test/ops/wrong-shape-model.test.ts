@@ -39,7 +39,9 @@ let iemocapArchive: string;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mer-wrong-shape-'));
-  iemocapArchive = (await synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: true, seed: 17, scale: 'tiny' })).archive!;
+  iemocapArchive = (
+    await synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: true, seed: 17, scale: 'tiny' })
+  ).archive!;
   env = await startTemporal();
 });
 
@@ -80,19 +82,40 @@ async function pipelineInput(visualModel: string): Promise<PipelineInput> {
   const file = join(dir, 'mer.json');
   await writeFile(
     file,
-    JSON.stringify({ segment: { frames: 4 }, extract: { text: { model: TINY.text }, audio: { model: TINY.audio }, visual: { model: visualModel, batchFrames: 8 } } }),
+    JSON.stringify({
+      segment: { frames: 4 },
+      extract: {
+        text: { model: TINY.text },
+        audio: { model: TINY.audio },
+        visual: { model: visualModel, batchFrames: 8 },
+      },
+    }),
   );
-  const { config, baseDir } = buildRunConfig(file, { iemocap: iemocapArchive, store: join(dir, 'store'), until: 'extract', taskQueuePrefix: 'wrong-shape' });
+  const { config, baseDir } = buildRunConfig(file, {
+    iemocap: iemocapArchive,
+    store: join(dir, 'store'),
+    until: 'extract',
+    taskQueuePrefix: 'wrong-shape',
+  });
   const input = toPipelineInput(config, baseDir, true);
   return { ...input, segment: { ...input.segment!, shardSize: 16, parallelism: 2 } };
 }
 
 async function run(input: PipelineInput) {
-  const workers = await createMerWorkers({ connection: env.nativeConnection, namespace: 'default', taskQueues: input.temporal.taskQueues, queues: ['cpu', 'gpu'], workflows: true });
+  const workers = await createMerWorkers({
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueues: input.temporal.taskQueues,
+    queues: ['cpu', 'gpu'],
+    workflows: true,
+  });
   const { handle } = await startPipeline(env.client, input);
   let progress: ProgressSnapshot | undefined;
   const t0 = Date.now();
-  const outcome = await runWorkers(workers, watchPipeline(handle, { quiet: true, intervalMs: 200, onProgress: (p) => (progress = p) })).then(
+  const outcome = await runWorkers(
+    workers,
+    watchPipeline(handle, { quiet: true, intervalMs: 200, onProgress: (p) => (progress = p) }),
+  ).then(
     (r) => ({ ok: true as const, result: r! }),
     (e: unknown) => ({ ok: false as const, error: e }),
   );
@@ -112,122 +135,196 @@ async function objectsOutside(store: LocalStore, skip: string): Promise<Map<stri
   for (const o of await store.list('')) {
     if (o.key.startsWith(skip)) continue;
     const s = await stat(join(store.root, o.key));
-    out.set(o.key, `${createHash('sha256').update(await store.get(o.key)).digest('hex')} ino ${s.ino} mtime ${s.mtimeMs}`);
+    out.set(
+      o.key,
+      `${createHash('sha256')
+        .update(await store.get(o.key))
+        .digest('hex')} ino ${s.ino} mtime ${s.mtimeMs}`,
+    );
   }
   return out;
 }
 
 describe('fault suite (extract): a model of the wrong shape', () => {
-  test('fails fast with a non-retryable MerModelMismatch, keeps earlier outputs, and a rerun after the fix reuses them', { timeout: 240_000 }, async () => {
-    const visual = join(dir, 'models', 'swin');
-    await cp(TINY.visual, visual, { recursive: true });
-    const onnxPath = join(visual, 'onnx', 'model.onnx');
-    const original = await readFile(onnxPath);
-    await writeFile(onnxPath, narrowedSwin(original));
-    assert.equal(
-      createHash('sha256').update(narrowedSwin(original)).digest('hex'),
-      createHash('sha256').update(await readFile(onnxPath)).digest('hex'),
-      'the broken model is reproducible',
-    );
-    const input = await pipelineInput(visual);
-    const store = new LocalStore(join(dir, 'store'));
+  test(
+    'fails fast with a non-retryable MerModelMismatch, keeps earlier outputs, and a rerun after the fix reuses them',
+    { timeout: 240_000 },
+    async () => {
+      const visual = join(dir, 'models', 'swin');
+      await cp(TINY.visual, visual, { recursive: true });
+      const onnxPath = join(visual, 'onnx', 'model.onnx');
+      const original = await readFile(onnxPath);
+      await writeFile(onnxPath, narrowedSwin(original));
+      assert.equal(
+        createHash('sha256').update(narrowedSwin(original)).digest('hex'),
+        createHash('sha256')
+          .update(await readFile(onnxPath))
+          .digest('hex'),
+        'the broken model is reproducible',
+      );
+      const input = await pipelineInput(visual);
+      const store = new LocalStore(join(dir, 'store'));
 
-    const bad = await run(input);
-    assert.equal(bad.outcome.ok, false, 'the run fails');
-    const error = !bad.outcome.ok ? bad.outcome.error : null;
-    assert.ok(error instanceof WorkflowFailedError, String(error));
-    // The cause chain ends in the activity's failure: typed, non-retryable, naming the file and both shapes.
-    const chain: Failure[] = [];
-    for (let f = error.cause as Failure | undefined; f && chain.length < 10; f = f.cause) chain.push(f);
-    const mismatch = chain.find((f) => f.type === 'MerModelMismatch');
-    assert.ok(mismatch, `MerModelMismatch in the cause chain: ${JSON.stringify(chain.map((f) => [f.type, f.message]))}`);
-    assert.equal(mismatch.nonRetryable, true);
-    const activity = chain.find((f): f is Failure & ActivityFailure => f instanceof ActivityFailure);
-    assert.equal(activity?.activityType, 'extractShard');
-    assert.equal(activity?.retryState, 'NON_RETRYABLE_FAILURE');
-    assert.ok(mismatch.message.includes(onnxPath), `names the model file: ${mismatch.message}`);
-    // onnxruntime infers the sliced width when it loads the graph, so the load-time check (validateIo)
-    // reports it; were it only known at run time, the output check (outputData) names both shapes.
-    assert.match(
-      mismatch.message,
-      new RegExp(`output last_hidden_state (has dimension 2 = ${WRONG_WIDTH}, expected ${WIDTH}|came back as float32\\[\\d+, 49, ${WRONG_WIDTH}\\], expected float32\\[\\d+, 49, ${WIDTH}\\])`),
-      'actual and expected shape',
-    );
-    assert.ok(failureMessage(error).includes(onnxPath), `the message users see names the file: ${failureMessage(error)}`);
-    assert.equal(bad.progress?.status, 'failed');
-    const row = bad.progress?.stages.find((s) => s.dataset === 'iemocap' && s.stage === 'extract');
-    assert.equal(row?.status, 'failed');
-    assert.ok(row?.error?.includes(onnxPath), `mer status names the file: ${row?.error}`);
+      const bad = await run(input);
+      assert.equal(bad.outcome.ok, false, 'the run fails');
+      const error = !bad.outcome.ok ? bad.outcome.error : null;
+      assert.ok(error instanceof WorkflowFailedError, String(error));
+      // The cause chain ends in the activity's failure: typed, non-retryable, naming the file and both shapes.
+      const chain: Failure[] = [];
+      for (let f = error.cause as Failure | undefined; f && chain.length < 10; f = f.cause) chain.push(f);
+      const mismatch = chain.find((f) => f.type === 'MerModelMismatch');
+      assert.ok(
+        mismatch,
+        `MerModelMismatch in the cause chain: ${JSON.stringify(chain.map((f) => [f.type, f.message]))}`,
+      );
+      assert.equal(mismatch.nonRetryable, true);
+      const activity = chain.find((f): f is Failure & ActivityFailure => f instanceof ActivityFailure);
+      assert.equal(activity?.activityType, 'extractShard');
+      assert.equal(activity?.retryState, 'NON_RETRYABLE_FAILURE');
+      assert.ok(mismatch.message.includes(onnxPath), `names the model file: ${mismatch.message}`);
+      // onnxruntime infers the sliced width when it loads the graph, so the load-time check (validateIo)
+      // reports it; were it only known at run time, the output check (outputData) names both shapes.
+      assert.match(
+        mismatch.message,
+        new RegExp(
+          `output last_hidden_state (has dimension 2 = ${WRONG_WIDTH}, expected ${WIDTH}|came back as float32\\[\\d+, 49, ${WRONG_WIDTH}\\], expected float32\\[\\d+, 49, ${WIDTH}\\])`,
+        ),
+        'actual and expected shape',
+      );
+      assert.ok(
+        failureMessage(error).includes(onnxPath),
+        `the message users see names the file: ${failureMessage(error)}`,
+      );
+      assert.equal(bad.progress?.status, 'failed');
+      const row = bad.progress?.stages.find((s) => s.dataset === 'iemocap' && s.stage === 'extract');
+      assert.equal(row?.status, 'failed');
+      assert.ok(row?.error?.includes(onnxPath), `mer status names the file: ${row?.error}`);
 
-    // Fail fast: every shard activity that failed did so on its first attempt, as non-retryable.
-    const extractId = `${bad.handle.workflowId}/extract/iemocap`;
-    const runId = (await env.client.workflow.getHandle(extractId).describe()).runId;
-    const scheduled = new Map<string, { modality: Modality; name: string }>();
-    const failed: Array<{ modality: Modality; attempt: number; type: string; nonRetryable: boolean; retryState?: string }> = [];
-    const attempts = new Map<string, number>();
-    const completed: Modality[] = [];
-    for (const e of await fetchEvents(env.client, extractId, runId)) {
-      const s = e.activityTaskScheduledEventAttributes;
-      if (s) {
-        const name = s.activityType?.name ?? '?';
-        scheduled.set(String(e.eventId), { name, modality: decodePayload<ExtractShardInput>(s.input?.payloads?.[0])!.modality });
+      // Fail fast: every shard activity that failed did so on its first attempt, as non-retryable.
+      const extractId = `${bad.handle.workflowId}/extract/iemocap`;
+      const runId = (await env.client.workflow.getHandle(extractId).describe()).runId;
+      const scheduled = new Map<string, { modality: Modality; name: string }>();
+      const failed: Array<{
+        modality: Modality;
+        attempt: number;
+        type: string;
+        nonRetryable: boolean;
+        retryState?: string;
+      }> = [];
+      const attempts = new Map<string, number>();
+      const completed: Modality[] = [];
+      for (const e of await fetchEvents(env.client, extractId, runId)) {
+        const s = e.activityTaskScheduledEventAttributes;
+        if (s) {
+          const name = s.activityType?.name ?? '?';
+          scheduled.set(String(e.eventId), {
+            name,
+            modality: decodePayload<ExtractShardInput>(s.input?.payloads?.[0])!.modality,
+          });
+        }
+        const st = e.activityTaskStartedEventAttributes;
+        if (st) attempts.set(String(st.scheduledEventId), Number(st.attempt ?? 1));
+        const c = e.activityTaskCompletedEventAttributes;
+        if (c && scheduled.get(String(c.scheduledEventId))?.name === 'extractShard')
+          completed.push(scheduled.get(String(c.scheduledEventId))!.modality);
+        const fl = e.activityTaskFailedEventAttributes;
+        if (fl) {
+          const a = scheduled.get(String(fl.scheduledEventId))!;
+          failed.push({
+            modality: a.modality,
+            attempt: attempts.get(String(fl.scheduledEventId)) ?? 0,
+            type: fl.failure?.applicationFailureInfo?.type ?? '?',
+            nonRetryable: fl.failure?.applicationFailureInfo?.nonRetryable ?? false,
+            retryState: decodeRetryState(fl.retryState),
+          });
+        }
       }
-      const st = e.activityTaskStartedEventAttributes;
-      if (st) attempts.set(String(st.scheduledEventId), Number(st.attempt ?? 1));
-      const c = e.activityTaskCompletedEventAttributes;
-      if (c && scheduled.get(String(c.scheduledEventId))?.name === 'extractShard') completed.push(scheduled.get(String(c.scheduledEventId))!.modality);
-      const fl = e.activityTaskFailedEventAttributes;
-      if (fl) {
-        const a = scheduled.get(String(fl.scheduledEventId))!;
-        failed.push({
-          modality: a.modality,
-          attempt: attempts.get(String(fl.scheduledEventId)) ?? 0,
-          type: fl.failure?.applicationFailureInfo?.type ?? '?',
-          nonRetryable: fl.failure?.applicationFailureInfo?.nonRetryable ?? false,
-          retryState: decodeRetryState(fl.retryState),
-        });
+      const shards = (
+        await env.client.workflow
+          .getHandle<() => Promise<DatasetSegmentResult>>(`${bad.handle.workflowId}/segment/iemocap`)
+          .result()
+      ).shardKeys.length;
+      console.log(
+        `wrong-shape model: failed after ${bad.ms} ms; failed activities ${JSON.stringify(failed)}; ${completed.length} shard activities completed first`,
+      );
+      assert.ok(
+        failed.length >= 1 && failed.length <= 2,
+        `one visual shard failed (two at most with two in flight): ${JSON.stringify(failed)}`,
+      );
+      for (const f of failed) {
+        assert.deepEqual(
+          { modality: f.modality, attempt: f.attempt, type: f.type, nonRetryable: f.nonRetryable },
+          { modality: 'visual', attempt: 1, type: 'MerModelMismatch', nonRetryable: true },
+        );
+        assert.equal(f.retryState, 'NON_RETRYABLE_FAILURE', 'not retried: a non-retryable failure');
       }
-    }
-    const shards = (await env.client.workflow.getHandle<() => Promise<DatasetSegmentResult>>(`${bad.handle.workflowId}/segment/iemocap`).result()).shardKeys.length;
-    console.log(`wrong-shape model: failed after ${bad.ms} ms; failed activities ${JSON.stringify(failed)}; ${completed.length} shard activities completed first`);
-    assert.ok(failed.length >= 1 && failed.length <= 2, `one visual shard failed (two at most with two in flight): ${JSON.stringify(failed)}`);
-    for (const f of failed) {
-      assert.deepEqual({ modality: f.modality, attempt: f.attempt, type: f.type, nonRetryable: f.nonRetryable }, { modality: 'visual', attempt: 1, type: 'MerModelMismatch', nonRetryable: true });
-      assert.equal(f.retryState, 'NON_RETRYABLE_FAILURE', 'not retried: a non-retryable failure');
-    }
-    assert.deepEqual(completed.filter((m) => m === 'visual'), [], 'no visual shard was encoded with the broken model');
-    assert.equal(completed.length, 2 * shards, 'text and audio shards completed before visual');
+      assert.deepEqual(
+        completed.filter((m) => m === 'visual'),
+        [],
+        'no visual shard was encoded with the broken model',
+      );
+      assert.equal(completed.length, 2 * shards, 'text and audio shards completed before visual');
 
-    // What was committed before the failure is still committed and intact.
-    const acquired = await env.client.workflow.getHandle<() => Promise<DatasetAcquireResult>>(`${bad.handle.workflowId}/acquire/iemocap`).result();
-    const segmented = await env.client.workflow.getHandle<() => Promise<DatasetSegmentResult>>(`${bad.handle.workflowId}/segment/iemocap`).result();
-    assert.ok(await store.exists(acquired.manifestKey), 'the acquire manifest is stored');
-    assert.ok(await store.committed(acquired.rawPrefix), 'the acquire output is committed');
-    assert.ok(await store.committed(segmented.prefix), 'the segment output is committed');
-    const featureCommits = (await store.list('features/')).filter((o) => /^features\/[^/]+\/[^/]+\/_COMMIT$/.test(o.key)).map((o) => o.key.split('/')[1]);
-    assert.deepEqual(featureCommits.sort(), ['audio', 'text'], 'text and audio features committed; visual not');
-    assert.deepEqual((await store.list('features/visual/')).map((o) => o.key), [], 'nothing stored for the broken model');
-    const kept = await objectsOutside(store, 'features/visual/');
-    assert.ok([...kept.keys()].some((k) => k.startsWith('segments/')) && [...kept.keys()].some((k) => k.startsWith('features/text/')));
+      // What was committed before the failure is still committed and intact.
+      const acquired = await env.client.workflow
+        .getHandle<() => Promise<DatasetAcquireResult>>(`${bad.handle.workflowId}/acquire/iemocap`)
+        .result();
+      const segmented = await env.client.workflow
+        .getHandle<() => Promise<DatasetSegmentResult>>(`${bad.handle.workflowId}/segment/iemocap`)
+        .result();
+      assert.ok(await store.exists(acquired.manifestKey), 'the acquire manifest is stored');
+      assert.ok(await store.committed(acquired.rawPrefix), 'the acquire output is committed');
+      assert.ok(await store.committed(segmented.prefix), 'the segment output is committed');
+      const featureCommits = (await store.list('features/'))
+        .filter((o) => /^features\/[^/]+\/[^/]+\/_COMMIT$/.test(o.key))
+        .map((o) => o.key.split('/')[1]);
+      assert.deepEqual(featureCommits.sort(), ['audio', 'text'], 'text and audio features committed; visual not');
+      assert.deepEqual(
+        (await store.list('features/visual/')).map((o) => o.key),
+        [],
+        'nothing stored for the broken model',
+      );
+      const kept = await objectsOutside(store, 'features/visual/');
+      assert.ok(
+        [...kept.keys()].some((k) => k.startsWith('segments/')) &&
+          [...kept.keys()].some((k) => k.startsWith('features/text/')),
+      );
 
-    // Fix the folder (the original graph back) and run the same config again.
-    await copyFile(join(TINY.visual, 'onnx', 'model.onnx'), onnxPath);
-    const fixed = await run(input);
-    assert.ok(fixed.outcome.ok, fixed.outcome.ok ? '' : failureMessage(fixed.outcome.error));
-    const result = fixed.outcome.result;
-    assert.equal(fixed.handle.workflowId, bad.handle.workflowId, 'the same run id: a new run of the same config');
-    assert.deepEqual(result.datasets.iemocap.ran, { download: false, extract: false, manifest: false }, 'acquire reused');
-    assert.equal(result.segments!.iemocap.ran, false, 'no re-segmentation');
-    assert.equal(result.segments!.iemocap.prefix, segmented.prefix);
-    const f = result.features!.iemocap.modalities;
-    assert.deepEqual([f.text.ran, f.audio.ran, f.visual.ran], [false, false, true], 'only visual is encoded');
-    assert.equal(f.visual.rows, segmented.utterances);
-    assert.equal(f.visual.dim, WIDTH);
-    const fixedSegments = await env.client.workflow.getHandle(`${fixed.handle.workflowId}/segment/iemocap`).fetchHistory();
-    assert.ok(!(fixedSegments.events ?? []).some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'segmentShard'), 'no segment shard activity ran');
-    const after = await objectsOutside(store, 'features/visual/');
-    for (const [key, before] of kept) assert.equal(after.get(key), before, `${key}: untouched by the rerun`);
-    assert.ok(fixed.progress?.stages.filter((s) => s.stage !== 'extract').every((s) => s.status === 'skipped'), JSON.stringify(fixed.progress?.stages));
-    console.log(`wrong-shape model: rerun after the fix ${fixed.ms} ms, ${kept.size} earlier objects reused untouched`);
-  });
+      // Fix the folder (the original graph back) and run the same config again.
+      await copyFile(join(TINY.visual, 'onnx', 'model.onnx'), onnxPath);
+      const fixed = await run(input);
+      assert.ok(fixed.outcome.ok, fixed.outcome.ok ? '' : failureMessage(fixed.outcome.error));
+      const result = fixed.outcome.result;
+      assert.equal(fixed.handle.workflowId, bad.handle.workflowId, 'the same run id: a new run of the same config');
+      assert.deepEqual(
+        result.datasets.iemocap.ran,
+        { download: false, extract: false, manifest: false },
+        'acquire reused',
+      );
+      assert.equal(result.segments!.iemocap.ran, false, 'no re-segmentation');
+      assert.equal(result.segments!.iemocap.prefix, segmented.prefix);
+      const f = result.features!.iemocap.modalities;
+      assert.deepEqual([f.text.ran, f.audio.ran, f.visual.ran], [false, false, true], 'only visual is encoded');
+      assert.equal(f.visual.rows, segmented.utterances);
+      assert.equal(f.visual.dim, WIDTH);
+      const fixedSegments = await env.client.workflow
+        .getHandle(`${fixed.handle.workflowId}/segment/iemocap`)
+        .fetchHistory();
+      assert.ok(
+        !(fixedSegments.events ?? []).some(
+          (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'segmentShard',
+        ),
+        'no segment shard activity ran',
+      );
+      const after = await objectsOutside(store, 'features/visual/');
+      for (const [key, before] of kept) assert.equal(after.get(key), before, `${key}: untouched by the rerun`);
+      assert.ok(
+        fixed.progress?.stages.filter((s) => s.stage !== 'extract').every((s) => s.status === 'skipped'),
+        JSON.stringify(fixed.progress?.stages),
+      );
+      console.log(
+        `wrong-shape model: rerun after the fix ${fixed.ms} ms, ${kept.size} earlier objects reused untouched`,
+      );
+    },
+  );
 });

@@ -56,8 +56,16 @@ before(async () => {
   const acquire = AcquireParamsSchema.parse({});
   const spec = { kind: 'local' as const, root: storeRoot };
   const [ai, am] = await Promise.all([
-    acquireDirect({ store: spec, plan: { dataset: 'iemocap', source: { kind: 'archive', path: i.archive! }, labels: '6class' }, acquire }),
-    acquireDirect({ store: spec, plan: { dataset: 'meld', source: { kind: 'archive', path: m.archive! }, labels: 'meld7' }, acquire }),
+    acquireDirect({
+      store: spec,
+      plan: { dataset: 'iemocap', source: { kind: 'archive', path: i.archive! }, labels: '6class' },
+      acquire,
+    }),
+    acquireDirect({
+      store: spec,
+      plan: { dataset: 'meld', source: { kind: 'archive', path: m.archive! }, labels: 'meld7' },
+      acquire,
+    }),
   ]);
   iemocapManifest = ai.result.manifestKey;
   meldManifest = am.result.manifestKey;
@@ -81,17 +89,38 @@ async function segmentAll(dataset: 'iemocap' | 'meld', p: SegmentParams) {
   const plan = await planSegmentStep({ store: { kind: 'local', root: storeRoot }, dataset, manifestKey, params: p });
   const stats = [];
   for (const shard of plan.shards) {
-    stats.push(await segmentShardStep({ store: { kind: 'local', root: storeRoot }, dataset, manifestKey, prefix: plan.prefix, ffmpegVersion: plan.ffmpegVersion, params: p, shard }, localStepContext()));
+    stats.push(
+      await segmentShardStep(
+        {
+          store: { kind: 'local', root: storeRoot },
+          dataset,
+          manifestKey,
+          prefix: plan.prefix,
+          ffmpegVersion: plan.ffmpegVersion,
+          params: p,
+          shard,
+        },
+        localStepContext(),
+      ),
+    );
   }
   const rows = new Map<string, SegmentRow>();
   for (const r of dataset === 'iemocap' ? iemocapRows : meldRows) {
-    rows.set(r.utteranceId, JSON.parse((await store().get(`${plan.prefix}/rows/${r.utteranceId}.json`)).toString('utf8')) as SegmentRow);
+    rows.set(
+      r.utteranceId,
+      JSON.parse((await store().get(`${plan.prefix}/rows/${r.utteranceId}.json`)).toString('utf8')) as SegmentRow,
+    );
   }
   return { plan, stats, rows };
 }
 
 /** The cutter alone, over some manifest rows, with an emit that keeps what it is handed. */
-async function cut(dataset: 'iemocap' | 'meld', rows: readonly ManifestRow[], p: SegmentParams, storeOverride?: ReturnType<typeof createStore>) {
+async function cut(
+  dataset: 'iemocap' | 'meld',
+  rows: readonly ManifestRow[],
+  p: SegmentParams,
+  storeOverride?: ReturnType<typeof createStore>,
+) {
   const out = new Map<string, UtteranceMedia>();
   const files = new MediaFiles(storeOverride ?? store());
   const tools = await SegmentTools.create(version);
@@ -162,7 +191,10 @@ describe('IEMOCAP', () => {
         assert.ok(!r.flags.includes('audio_from_dialog'));
       } else {
         assert.ok(r.flags.includes('audio_from_dialog'), `${u.id} flagged`);
-        assert.ok(Math.abs(r.samples! - (u.end - u.start) * 16000) <= 1, `${u.id}: ${r.samples} samples for ${u.end - u.start} s`);
+        assert.ok(
+          Math.abs(r.samples! - (u.end - u.start) * 16000) <= 1,
+          `${u.id}: ${r.samples} samples for ${u.end - u.start} s`,
+        );
       }
       assert.equal(r.sampleRate, 16000);
       assert.deepEqual([r.startSec, r.endSec], [u.start, u.end]);
@@ -189,7 +221,9 @@ describe('IEMOCAP', () => {
   });
 
   test('one decode per dialog and one seek per turn give the same frames; the tight crop drops the letterbox', async () => {
-    const two = iemocapRows.filter((r) => r.dialogueId === iemocapRows[0].dialogueId || r.dialogueId === iemocapRows.at(-1)!.dialogueId);
+    const two = iemocapRows.filter(
+      (r) => r.dialogueId === iemocapRows[0].dialogueId || r.dialogueId === iemocapRows.at(-1)!.dialogueId,
+    );
     const perDialog = await cut('iemocap', two, params({ iemocapCrop: 'tight' }));
     const perTurn = await cut('iemocap', two, params({ iemocapCrop: 'tight', iemocapDecode: 'utterance' }));
     const half = await cut('iemocap', two, params());
@@ -227,7 +261,10 @@ describe('MELD', () => {
       assert.equal(r.status, 'ok', `${u.id}: ${r.reason}`);
       const csvSec = Math.round((u.end - u.start) * 1e6) / 1e6;
       const expectSec = u.flags.overlong ? csvSec : u.clipDurationSec!;
-      assert.ok(Math.abs(r.samples! - expectSec * 16000) <= AAC_FRAME_16K, `${u.id}: ${r.samples} samples for ${expectSec} s, within one audio frame`);
+      assert.ok(
+        Math.abs(r.samples! - expectSec * 16000) <= AAC_FRAME_16K,
+        `${u.id}: ${r.samples} samples for ${expectSec} s, within one audio frame`,
+      );
       assert.equal(r.flags.includes('overlong_clip_cut'), u.flags.overlong, `${u.id} overlong flag`);
       if (u.flags.overlong) assert.equal(r.endSec, csvSec, 'cut to the CSV duration');
       assert.equal(r.flags.includes('two_frame_clip'), u.flags.twoFrame, `${u.id} two-frame flag`);
@@ -235,18 +272,28 @@ describe('MELD', () => {
       assert.equal(r.frameCount, 15);
       const buf = await frames(r);
       const rgb = meldTruth.speakers[u.speaker].rgb;
-      for (const f of [0, 7, 14]) assert.ok(distance(dominant(buf, f), rgb) <= 24, `${u.id} frame ${f} shows the scene colour ${rgb}`);
+      for (const f of [0, 7, 14])
+        assert.ok(distance(dominant(buf, f), rgb) <= 24, `${u.id} frame ${f} shows the scene colour ${rgb}`);
     }
-    assert.equal(stats.reduce((a, s) => a + s.quarantined, 0), 2);
+    assert.equal(
+      stats.reduce((a, s) => a + s.quarantined, 0),
+      2,
+    );
   });
 
   test('over-long policy keep and quarantine; fixed-fps sampling', async () => {
-    const overlong = meldRows.filter((r) => meldTruth.utterances.some((u) => u.flags.overlong && `meld_${u.split}_dia${u.dialogueId}_utt${u.utteranceId}` === r.utteranceId));
+    const overlong = meldRows.filter((r) =>
+      meldTruth.utterances.some(
+        (u) => u.flags.overlong && `meld_${u.split}_dia${u.dialogueId}_utt${u.utteranceId}` === r.utteranceId,
+      ),
+    );
     assert.ok(overlong.length >= 2);
     const kept = await cut('meld', overlong, params({ overlong: 'keep' }));
     const refused = await cut('meld', overlong, params({ overlong: 'quarantine' }));
     for (const r of overlong) {
-      const u = meldTruth.utterances.find((x) => `meld_${x.split}_dia${x.dialogueId}_utt${x.utteranceId}` === r.utteranceId)!;
+      const u = meldTruth.utterances.find(
+        (x) => `meld_${x.split}_dia${x.dialogueId}_utt${x.utteranceId}` === r.utteranceId,
+      )!;
       const k = kept.out.get(r.utteranceId)!;
       assert.deepEqual(k.flags.includes('overlong_clip_kept'), true);
       assert.ok(Math.abs(k.audio!.length / 2 - u.clipDurationSec! * 16000) <= AAC_FRAME_16K, 'the whole clip');
@@ -268,11 +315,22 @@ describe('MELD', () => {
       const remote = createStore(s3.spec);
       const some = meldRows.filter((r) => r.videoKey).slice(0, 3);
       for (const r of some) await remote.put(r.videoKey!, await store().get(r.videoKey!));
-      const viaS3 = await cut('meld', [...some, { ...some[0], utteranceId: 'meld_train_dia999_utt0', videoKey: 'raw/meld/none/dia999_utt0.mp4' }], params(), remote);
+      const viaS3 = await cut(
+        'meld',
+        [...some, { ...some[0], utteranceId: 'meld_train_dia999_utt0', videoKey: 'raw/meld/none/dia999_utt0.mp4' }],
+        params(),
+        remote,
+      );
       const local = await cut('meld', some, params());
       for (const r of some) {
-        assert.ok(viaS3.out.get(r.utteranceId)!.frames!.equals(local.out.get(r.utteranceId)!.frames!), `${r.utteranceId}: same frames`);
-        assert.ok(viaS3.out.get(r.utteranceId)!.audio!.equals(local.out.get(r.utteranceId)!.audio!), `${r.utteranceId}: same audio`);
+        assert.ok(
+          viaS3.out.get(r.utteranceId)!.frames!.equals(local.out.get(r.utteranceId)!.frames!),
+          `${r.utteranceId}: same frames`,
+        );
+        assert.ok(
+          viaS3.out.get(r.utteranceId)!.audio!.equals(local.out.get(r.utteranceId)!.audio!),
+          `${r.utteranceId}: same audio`,
+        );
       }
       assert.match(viaS3.out.get('meld_train_dia999_utt0')!.quarantine!, /^media_missing: .* is not in the store/);
     } finally {
@@ -303,24 +361,60 @@ describe('resuming a shard', () => {
   });
 
   test('a worker whose ffmpeg differs from the plan refuses the shard (non-retryable MerToolMismatch)', async () => {
-    const plan = await planSegmentStep({ store: { kind: 'local', root: storeRoot }, dataset: 'meld', manifestKey: meldManifest, params: params({ frames: 3 }) });
+    const plan = await planSegmentStep({
+      store: { kind: 'local', root: storeRoot },
+      dataset: 'meld',
+      manifestKey: meldManifest,
+      params: params({ frames: 3 }),
+    });
     await assert.rejects(
       segmentShardStep(
-        { store: { kind: 'local', root: storeRoot }, dataset: 'meld', manifestKey: meldManifest, prefix: plan.prefix, ffmpegVersion: '0.0-other', params: params({ frames: 3 }), shard: plan.shards[0] },
+        {
+          store: { kind: 'local', root: storeRoot },
+          dataset: 'meld',
+          manifestKey: meldManifest,
+          prefix: plan.prefix,
+          ffmpegVersion: '0.0-other',
+          params: params({ frames: 3 }),
+          shard: plan.shards[0],
+        },
         localStepContext(),
       ),
-      (e: unknown) => (e as { type?: string }).type === 'MerToolMismatch' && /keyed to ffmpeg 0\.0-other/.test((e as Error).message),
+      (e: unknown) =>
+        (e as { type?: string }).type === 'MerToolMismatch' && /keyed to ffmpeg 0\.0-other/.test((e as Error).message),
     );
   });
 
   test('cancellation stops the running ffmpeg and fails the shard promptly', async () => {
-    const plan = await planSegmentStep({ store: { kind: 'local', root: storeRoot }, dataset: 'meld', manifestKey: meldManifest, params: params({ frames: 5 }) });
+    const plan = await planSegmentStep({
+      store: { kind: 'local', root: storeRoot },
+      dataset: 'meld',
+      manifestKey: meldManifest,
+      params: params({ frames: 5 }),
+    });
     const ac = new AbortController();
     let written = 0;
-    const ctx = { ...localStepContext({ signal: ac.signal }), heartbeat: (d: Record<string, unknown>) => { written = Number(d.done ?? 0); if (written >= 2) ac.abort(new Error('cancelled by test')); } };
+    const ctx = {
+      ...localStepContext({ signal: ac.signal }),
+      heartbeat: (d: Record<string, unknown>) => {
+        written = Number(d.done ?? 0);
+        if (written >= 2) ac.abort(new Error('cancelled by test'));
+      },
+    };
     const started = Date.now();
     await assert.rejects(
-      segmentShardStep({ store: { kind: 'local', root: storeRoot }, dataset: 'meld', manifestKey: meldManifest, prefix: plan.prefix, ffmpegVersion: plan.ffmpegVersion, params: params({ frames: 5 }), shard: plan.shards[0] }, ctx),
+      segmentShardStep(
+        {
+          store: { kind: 'local', root: storeRoot },
+          dataset: 'meld',
+          manifestKey: meldManifest,
+          prefix: plan.prefix,
+          ffmpegVersion: plan.ffmpegVersion,
+          params: params({ frames: 5 }),
+          shard: plan.shards[0],
+        },
+        ctx,
+      ),
       /abort|cancel/i,
     );
     assert.ok(Date.now() - started < 10_000);

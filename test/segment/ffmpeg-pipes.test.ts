@@ -13,11 +13,34 @@ const FRAME = W * H * 3;
 /** An endless test pattern (video to stdout, a tone to fd 3), tagged so its process can be found in /proc. */
 function endless(tag: string): string[] {
   return [
-    '-nostdin', '-hide_banner', '-loglevel', 'error',
-    '-f', 'lavfi', '-i', `testsrc=size=${W}x${H}:rate=25`,
-    '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=16000',
-    '-map', '0:v', '-metadata', `comment=${tag}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
-    '-map', '1:a', '-f', 's16le', '-ac', '1', 'pipe:3',
+    '-nostdin',
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-f',
+    'lavfi',
+    '-i',
+    `testsrc=size=${W}x${H}:rate=25`,
+    '-f',
+    'lavfi',
+    '-i',
+    'sine=frequency=440:sample_rate=16000',
+    '-map',
+    '0:v',
+    '-metadata',
+    `comment=${tag}`,
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    'rgb24',
+    'pipe:1',
+    '-map',
+    '1:a',
+    '-f',
+    's16le',
+    '-ac',
+    '1',
+    'pipe:3',
   ];
 }
 
@@ -37,11 +60,32 @@ describe('runPiped', () => {
     const r = await runPiped(
       await ffmpegPath(),
       [
-        '-nostdin', '-hide_banner', '-loglevel', 'error',
-        '-f', 'lavfi', '-i', `testsrc=size=${W}x${H}:rate=25:duration=0.4`,
-        '-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=16000:duration=0.5',
-        '-map', '0:v', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
-        '-map', '1:a', '-f', 's16le', '-ac', '1', 'pipe:3',
+        '-nostdin',
+        '-hide_banner',
+        '-loglevel',
+        'error',
+        '-f',
+        'lavfi',
+        '-i',
+        `testsrc=size=${W}x${H}:rate=25:duration=0.4`,
+        '-f',
+        'lavfi',
+        '-i',
+        'sine=frequency=440:sample_rate=16000:duration=0.5',
+        '-map',
+        '0:v',
+        '-f',
+        'rawvideo',
+        '-pix_fmt',
+        'rgb24',
+        'pipe:1',
+        '-map',
+        '1:a',
+        '-f',
+        's16le',
+        '-ac',
+        '1',
+        'pipe:3',
       ],
       {
         timeoutMs: 30_000,
@@ -79,7 +123,8 @@ describe('runPiped', () => {
     const tag = `mer-timeout-${process.pid}`;
     await assert.rejects(
       runPiped(await ffmpegPath(), endless(tag), { timeoutMs: 400, recordBytes: FRAME, fd3: true }),
-      (e: unknown) => e instanceof ToolError && e.reason === 'timeout' && /timed out after 400 ms: .*ffmpeg/.test(e.message),
+      (e: unknown) =>
+        e instanceof ToolError && e.reason === 'timeout' && /timed out after 400 ms: .*ffmpeg/.test(e.message),
     );
     assert.deepEqual(await running(tag), []);
   });
@@ -102,8 +147,13 @@ describe('runPiped', () => {
 
   test('a failing ffmpeg rejects with its exit code and message', async () => {
     await assert.rejects(
-      runPiped(await ffmpegPath(), ['-nostdin', '-hide_banner', '-loglevel', 'error', '-i', 'file:/nonexistent/clip.mp4', '-f', 'null', '-'], { timeoutMs: 30_000 }),
-      (e: unknown) => e instanceof ToolError && e.reason === 'exit' && e.exitCode !== 0 && /No such file/.test(e.stderrTail),
+      runPiped(
+        await ffmpegPath(),
+        ['-nostdin', '-hide_banner', '-loglevel', 'error', '-i', 'file:/nonexistent/clip.mp4', '-f', 'null', '-'],
+        { timeoutMs: 30_000 },
+      ),
+      (e: unknown) =>
+        e instanceof ToolError && e.reason === 'exit' && e.exitCode !== 0 && /No such file/.test(e.stderrTail),
     );
   });
 });

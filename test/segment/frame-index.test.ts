@@ -4,7 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ffmpegPath, ffmpegVersion, runTool } from '../../activities/common/ffmpeg.ts';
-import { decodeAll, videoStreamOf, type DecodeStrategy, type FrameRequest, type VideoStream } from '../../activities/segment/frames.ts';
+import {
+  decodeAll,
+  videoStreamOf,
+  type DecodeStrategy,
+  type FrameRequest,
+  type VideoStream,
+} from '../../activities/segment/frames.ts';
 import { iemocapCropRect } from '../../activities/segment/geometry.ts';
 import { SegmentTools } from '../../activities/segment/tools.ts';
 
@@ -28,9 +34,25 @@ before(async () => {
   await runTool(
     await ffmpegPath(),
     [
-      '-nostdin', '-hide_banner', '-loglevel', 'error',
-      '-f', 'lavfi', '-i', `color=c=black:s=144x96:r=30000/1001:d=9,geq=lum='if(lt(X,72),${level('N')},${level('floor(N/16)')})':cb=128:cr=128`,
-      '-c:v', 'mpeg4', '-vtag', 'DX50', '-q:v', '1', '-g', '90', '-bf', '0', path,
+      '-nostdin',
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-f',
+      'lavfi',
+      '-i',
+      `color=c=black:s=144x96:r=30000/1001:d=9,geq=lum='if(lt(X,72),${level('N')},${level('floor(N/16)')})':cb=128:cr=128`,
+      '-c:v',
+      'mpeg4',
+      '-vtag',
+      'DX50',
+      '-q:v',
+      '1',
+      '-g',
+      '90',
+      '-bf',
+      '0',
+      path,
     ],
     { timeoutMs: 60_000 },
   );
@@ -45,7 +67,25 @@ before(async () => {
   const gapPath = join(dir, 'gap.mkv');
   await runTool(
     await ffmpegPath(),
-    ['-nostdin', '-hide_banner', '-loglevel', 'error', '-i', path, '-vf', "select='not(between(n,100,104))'", '-fps_mode', 'passthrough', '-c:v', 'mpeg4', '-q:v', '1', '-g', '90', gapPath],
+    [
+      '-nostdin',
+      '-hide_banner',
+      '-loglevel',
+      'error',
+      '-i',
+      path,
+      '-vf',
+      "select='not(between(n,100,104))'",
+      '-fps_mode',
+      'passthrough',
+      '-c:v',
+      'mpeg4',
+      '-q:v',
+      '1',
+      '-g',
+      '90',
+      gapPath,
+    ],
     { timeoutMs: 60_000 },
   );
   const g = videoStreamOf(await tools.probe(gapPath), gapPath);
@@ -64,7 +104,12 @@ function frameNumber(left: Buffer, right: Buffer, slot: number): number {
   return digit(grey(right)) * 16 + digit(grey(left));
 }
 
-async function decode(strategy: DecodeStrategy, sets: number[][], from: VideoStream = video, flags: string[][] = []): Promise<number[][]> {
+async function decode(
+  strategy: DecodeStrategy,
+  sets: number[][],
+  from: VideoStream = video,
+  flags: string[][] = [],
+): Promise<number[][]> {
   const requests: FrameRequest<string>[] = sets.flatMap((indices, i) => [
     { tag: `${i}L`, indices, crop: iemocapCropRect('half', 'left', from.width, from.height) },
     { tag: `${i}R`, indices, crop: iemocapCropRect('half', 'right', from.width, from.height) },
@@ -105,13 +150,27 @@ describe('frame selection', () => {
     ];
     for (const strategy of ['dialog', 'utterance'] as const) {
       const flags: string[][] = [];
-      assert.deepEqual(await decode(strategy, sets, gapVideo, flags), [[90, 95, 99], [98, 99, 99, 99, 99, 105, 106], [110, 120]], strategy);
-      assert.deepEqual(flags.map((f) => f.includes('frames_short')), [false, true, false], strategy);
+      assert.deepEqual(
+        await decode(strategy, sets, gapVideo, flags),
+        [
+          [90, 95, 99],
+          [98, 99, 99, 99, 99, 105, 106],
+          [110, 120],
+        ],
+        strategy,
+      );
+      assert.deepEqual(
+        flags.map((f) => f.includes('frames_short')),
+        [false, true, false],
+        strategy,
+      );
     }
   });
 
   test('a pass over hundreds of scattered frames (past the 100-term limit of a flat ffmpeg sum) stays exact', async () => {
-    const many = Array.from({ length: 12 }, (_, i) => Array.from({ length: 15 }, (_, k) => 3 + i * 20 + k + (k % 2) * (i % 3)));
+    const many = Array.from({ length: 12 }, (_, i) =>
+      Array.from({ length: 15 }, (_, k) => 3 + i * 20 + k + (k % 2) * (i % 3)),
+    );
     assert.ok(new Set(many.flat()).size > 100);
     const got = await decode('dialog', many);
     assert.deepEqual(got, many);

@@ -7,7 +7,13 @@ import { contentKey } from '../../activities/common/hash.ts';
 import { parquetToTable, tableToParquet } from '../../activities/common/parquet.ts';
 import { iemocapCropRect, fitFilters } from '../../activities/segment/geometry.ts';
 import { mediaDigest, planShards } from '../../activities/segment/plan.ts';
-import { distinctSorted, frameIndexes, framesFor, sampleTimes, selectExpression } from '../../activities/segment/sampling.ts';
+import {
+  distinctSorted,
+  frameIndexes,
+  framesFor,
+  sampleTimes,
+  selectExpression,
+} from '../../activities/segment/sampling.ts';
 import { toolMessage, versionAtLeast } from '../../activities/segment/tools.ts';
 import { encodeSegmentWav, isSegmentFormat, parseWav, wavSamples } from '../../activities/segment/wav.ts';
 import { ConfigError, buildRunConfig, loadConfigFile, toPipelineInput } from '../../cli/config.ts';
@@ -27,7 +33,16 @@ after(async () => {
 });
 
 /** A WAV file with the given fmt fields and chunks, built byte by byte (as other writers lay them out). */
-function wav(opts: { format?: number; channels?: number; rate?: number; bits?: number; extensible?: boolean; extra?: Buffer; data: Buffer; dataSize?: number }): Buffer {
+function wav(opts: {
+  format?: number;
+  channels?: number;
+  rate?: number;
+  bits?: number;
+  extensible?: boolean;
+  extra?: Buffer;
+  data: Buffer;
+  dataSize?: number;
+}): Buffer {
   const fmtLen = opts.extensible ? 40 : 16;
   const fmt = Buffer.alloc(8 + fmtLen);
   fmt.write('fmt ', 0, 'latin1');
@@ -55,13 +70,25 @@ describe('WAV', () => {
     assert.equal(out.length, 44 + samples.length);
     assert.equal(out.toString('latin1', 36, 40), 'data');
     const info = parseWav(out)!;
-    assert.deepEqual(info, { format: 1, channels: 1, sampleRate: 16000, bitsPerSample: 16, dataOffset: 44, dataBytes: samples.length });
+    assert.deepEqual(info, {
+      format: 1,
+      channels: 1,
+      sampleRate: 16000,
+      bitsPerSample: 16,
+      dataOffset: 44,
+      dataBytes: samples.length,
+    });
     assert.ok(isSegmentFormat(info));
     assert.deepEqual(wavSamples(out, info), samples);
   });
 
   test('chunks before data (odd-sized, padded) are skipped; WAVE_FORMAT_EXTENSIBLE PCM counts as PCM', () => {
-    const list = Buffer.concat([Buffer.from('LIST', 'latin1'), Buffer.from([3, 0, 0, 0]), Buffer.from('abc'), Buffer.from([0])]);
+    const list = Buffer.concat([
+      Buffer.from('LIST', 'latin1'),
+      Buffer.from([3, 0, 0, 0]),
+      Buffer.from('abc'),
+      Buffer.from([0]),
+    ]);
     const info = parseWav(wav({ extensible: true, extra: list, data: samples }))!;
     assert.ok(isSegmentFormat(info));
     assert.equal(info.dataBytes, samples.length);
@@ -70,7 +97,11 @@ describe('WAV', () => {
   test('streamed (size 0xFFFFFFFF) and truncated data chunks are read as far as the bytes go', () => {
     assert.equal(parseWav(wav({ data: samples, dataSize: 0xffffffff }))!.dataBytes, samples.length);
     assert.equal(parseWav(wav({ data: samples, dataSize: 1000 }))!.dataBytes, samples.length);
-    assert.equal(wavSamples(wav({ data: samples.subarray(0, 5) }), parseWav(wav({ data: samples.subarray(0, 5) }))!).length, 4, 'whole samples only');
+    assert.equal(
+      wavSamples(wav({ data: samples.subarray(0, 5) }), parseWav(wav({ data: samples.subarray(0, 5) }))!).length,
+      4,
+      'whole samples only',
+    );
   });
 
   test('anything but 16-bit mono 16 kHz PCM is not the segment format; non-WAV bytes are not WAV', () => {
@@ -97,7 +128,10 @@ describe('frame sampling', () => {
     // 15 samples of a 2-frame clip repeat the two frames in order.
     const idx = frameIndexes(sampleTimes(0, 2 / 23.976, 15), 23.976, 2);
     assert.deepEqual(distinctSorted(idx), [0, 1]);
-    assert.deepEqual(idx, [...idx].sort((a, b) => a - b));
+    assert.deepEqual(
+      idx,
+      [...idx].sort((a, b) => a - b),
+    );
   });
 
   test('the select expression covers exactly the wanted frames, runs compressed', () => {
@@ -130,8 +164,17 @@ describe('shards and cache keys', () => {
 
   test('the media digest ignores labels (a 4class manifest reuses 6class cuts) but not times or media keys', () => {
     const row = {
-      utteranceId: 'Ses01F_impro01_F000', startSec: 1, endSec: 2, audioKey: 'a.wav', videoKey: 'v.avi', dialogAudioKey: 'd.wav',
-      videoHalf: 'left', flags: [], labelSet: '6class', labelIndex: 2, labelName: 'neu',
+      utteranceId: 'Ses01F_impro01_F000',
+      startSec: 1,
+      endSec: 2,
+      audioKey: 'a.wav',
+      videoKey: 'v.avi',
+      dialogAudioKey: 'd.wav',
+      videoHalf: 'left',
+      flags: [],
+      labelSet: '6class',
+      labelIndex: 2,
+      labelName: 'neu',
     } as unknown as ManifestRow;
     const d = mediaDigest([row]);
     assert.equal(mediaDigest([{ ...row, labelSet: '4class', labelIndex: -1, labelName: null }]), d);
@@ -145,7 +188,10 @@ describe('shards and cache keys', () => {
     assert.ok(versionAtLeast('n7.0.2', 7, 0));
     assert.ok(versionAtLeast('N-112345-gdeadbeef', 7, 0), 'git builds are newer than any release');
     assert.equal(
-      toolMessage('[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55ebd67bc1c0] moov atom not found\nfile:/x/a.mp4: Invalid data found when processing input\n', '/x/a.mp4'),
+      toolMessage(
+        '[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55ebd67bc1c0] moov atom not found\nfile:/x/a.mp4: Invalid data found when processing input\n',
+        '/x/a.mp4',
+      ),
       'moov atom not found; Invalid data found when processing input',
     );
   });
@@ -154,13 +200,27 @@ describe('shards and cache keys', () => {
 describe('segment config', () => {
   test('defaults: 15 frames, pad, half crop, overlong cut at 3x, shards of 128', () => {
     const { config } = buildRunConfig(undefined, { iemocap: corpus });
-    assert.deepEqual(config.segment, { frames: 15, aspect: 'pad', iemocapCrop: 'half', overlong: 'cut', overlongFactor: 3, shardSize: 128, parallelism: 4, iemocapDecode: 'dialog' });
+    assert.deepEqual(config.segment, {
+      frames: 15,
+      aspect: 'pad',
+      iemocapCrop: 'half',
+      overlong: 'cut',
+      overlongFactor: 3,
+      shardSize: 128,
+      parallelism: 4,
+      iemocapDecode: 'dialog',
+    });
   });
 
   test('a shard size outside 64-512 is refused with the file, line and field', async () => {
     const file = join(dir, 'bad.yaml');
     await writeFile(file, `datasets:\n  iemocap: { source: ${corpus} }\nsegment:\n  shardSize: 32\n`);
-    assert.throws(() => loadConfigFile(file), (e: unknown) => e instanceof ConfigError && /bad\.yaml:4: field segment\.shardSize: shards hold 64 to 512 utterances/.test(e.message));
+    assert.throws(
+      () => loadConfigFile(file),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        /bad\.yaml:4: field segment\.shardSize: shards hold 64 to 512 utterances/.test(e.message),
+    );
   });
 
   test('segment parameters join the config hash only when the run includes the segment stage', async () => {
@@ -186,12 +246,36 @@ describe('shard index table', () => {
   test('rows survive Parquet exactly, quarantined ones with their reason', () => {
     const rows: SegmentRow[] = [
       {
-        utteranceId: 'meld_train_dia0_utt0', dataset: 'meld', status: 'ok', reason: null, audioKey: 'segments/k/audio/a.wav', sampleRate: 16000, samples: 16725,
-        framesKey: 'segments/k/frames/a.rgb.deflate', frameCount: 15, frameHeight: 224, frameWidth: 224, startSec: 0, endSec: 1.043, flags: ['overlong_clip_cut'],
+        utteranceId: 'meld_train_dia0_utt0',
+        dataset: 'meld',
+        status: 'ok',
+        reason: null,
+        audioKey: 'segments/k/audio/a.wav',
+        sampleRate: 16000,
+        samples: 16725,
+        framesKey: 'segments/k/frames/a.rgb.deflate',
+        frameCount: 15,
+        frameHeight: 224,
+        frameWidth: 224,
+        startSec: 0,
+        endSec: 1.043,
+        flags: ['overlong_clip_cut'],
       },
       {
-        utteranceId: 'meld_train_dia5_utt1', dataset: 'meld', status: 'quarantined', reason: 'corrupt: moov atom not found', audioKey: null, sampleRate: null, samples: null,
-        framesKey: null, frameCount: null, frameHeight: null, frameWidth: null, startSec: null, endSec: null, flags: [],
+        utteranceId: 'meld_train_dia5_utt1',
+        dataset: 'meld',
+        status: 'quarantined',
+        reason: 'corrupt: moov atom not found',
+        audioKey: null,
+        sampleRate: null,
+        samples: null,
+        framesKey: null,
+        frameCount: null,
+        frameHeight: null,
+        frameWidth: null,
+        startSec: null,
+        endSec: null,
+        flags: [],
       },
     ];
     const back = tableToSegmentRows(parquetToTable(tableToParquet(segmentRowsToTable(rows))));

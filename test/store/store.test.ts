@@ -176,11 +176,20 @@ function contract(name: string, open: () => Promise<Subject>, teardown: () => Pr
       await store.put('listing-outside', 'not under list/');
 
       const all = await store.list('list/');
-      assert.deepEqual(all.map((o) => o.key), [...keys].sort());
+      assert.deepEqual(
+        all.map((o) => o.key),
+        [...keys].sort(),
+      );
       assert.equal(all.find((o) => o.key === shuffled[2])?.size, 3);
 
-      assert.deepEqual((await store.list('list/a')).map((o) => o.key), ['list/a/deep/x', 'list/a/y', 'list/ab']);
-      assert.deepEqual((await store.list('list/a/')).map((o) => o.key), ['list/a/deep/x', 'list/a/y']);
+      assert.deepEqual(
+        (await store.list('list/a')).map((o) => o.key),
+        ['list/a/deep/x', 'list/a/y', 'list/ab'],
+      );
+      assert.deepEqual(
+        (await store.list('list/a/')).map((o) => o.key),
+        ['list/a/deep/x', 'list/a/y'],
+      );
       assert.equal((await store.list('list/shard-')).length, 30);
       assert.deepEqual(await store.list('list/nothing-here/'), []);
       assert.deepEqual(await store.list('no-such-prefix'), []);
@@ -195,7 +204,10 @@ function contract(name: string, open: () => Promise<Subject>, teardown: () => Pr
       await store.delete('del/never-existed');
 
       assert.equal(await store.deletePrefix('del/a/'), 2);
-      assert.deepEqual((await store.list('del/')).map((o) => o.key), ['del/ab', 'del/b/1']);
+      assert.deepEqual(
+        (await store.list('del/')).map((o) => o.key),
+        ['del/ab', 'del/b/1'],
+      );
       assert.equal(await store.deletePrefix('del/a/'), 0);
 
       await Promise.all(Array.from({ length: 10 }, (_, i) => store.put(`del/many/${i}`, String(i))));
@@ -238,11 +250,17 @@ function contract(name: string, open: () => Promise<Subject>, teardown: () => Pr
     test('commit markers', async () => {
       assert.equal(await store.committed('stage/seg'), null);
       await store.put('stage/seg/shard-000.parquet', 'p');
-      const m = await store.commit('stage/seg', { stage: 'segment', summary: { shards: 1, keys: ['shard-000.parquet'] } });
+      const m = await store.commit('stage/seg', {
+        stage: 'segment',
+        summary: { shards: 1, keys: ['shard-000.parquet'] },
+      });
       assert.equal(m.stage, 'segment');
       assert.ok(!Number.isNaN(Date.parse(m.committedAt)));
       assert.deepEqual(await store.committed('stage/seg'), m);
-      assert.deepEqual((await store.list('stage/seg/')).map((o) => o.key), ['stage/seg/_COMMIT', 'stage/seg/shard-000.parquet']);
+      assert.deepEqual(
+        (await store.list('stage/seg/')).map((o) => o.key),
+        ['stage/seg/_COMMIT', 'stage/seg/shard-000.parquet'],
+      );
       assert.equal(await store.committed('stage/other'), null);
       await store.delete('stage/seg/_COMMIT');
       assert.equal(await store.committed('stage/seg'), null);
@@ -314,7 +332,8 @@ contract(
     const store = new S3Store({ ...srv.spec, prefix, partSize: 5 * MiB, listPageSize: 7, deleteBatchSize: 3 });
     return {
       store,
-      leftovers: async () => (await client.send(new ListMultipartUploadsCommand({ Bucket: srv.bucket }))).Uploads?.length ?? 0,
+      leftovers: async () =>
+        (await client.send(new ListMultipartUploadsCommand({ Bucket: srv.bucket }))).Uploads?.length ?? 0,
       confirmMultipart: async (key, parts) => {
         // A multipart object's ETag is "<md5 of part md5s>-<part count>".
         const h = await client.send(new HeadObjectCommand({ Bucket: srv.bucket, Key: `${prefix}/${key}` }));
@@ -366,14 +385,23 @@ describe('S3Store specifics (versitygw)', () => {
     const body = randomBytes(70_000);
     await a.put('x/data.bin', body);
     await b.put('x/other.bin', 'other');
-    assert.deepEqual((await a.list('')).map((o) => o.key), ['x/data.bin']);
-    assert.deepEqual((await b.list('x/')).map((o) => o.key), ['x/other.bin']);
+    assert.deepEqual(
+      (await a.list('')).map((o) => o.key),
+      ['x/data.bin'],
+    );
+    assert.deepEqual(
+      (await b.list('x/')).map((o) => o.key),
+      ['x/other.bin'],
+    );
     assert.equal(await b.exists('x/data.bin'), false);
     // versitygw's POSIX backend keeps objects as plain files: the bytes on disk must be exactly the body.
     const onDisk = await readFile(join(srv.dataDir, 'mer-specific', 'runs', 'r1', 'x', 'data.bin'));
     assert.ok(onDisk.equals(body));
     assert.equal(await b.deletePrefix(''), 1);
-    assert.deepEqual((await a.list('')).map((o) => o.key), ['x/data.bin']);
+    assert.deepEqual(
+      (await a.list('')).map((o) => o.key),
+      ['x/data.bin'],
+    );
   });
 
   test('an outage surfaces as an error (not NotFound), and the same store works after the server restarts', async () => {

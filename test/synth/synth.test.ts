@@ -101,7 +101,12 @@ function parseWav(buf: Buffer): Wav {
   while (off + 8 <= buf.length) {
     const id = buf.toString('ascii', off, off + 4);
     const size = buf.readUInt32LE(off + 4);
-    if (id === 'fmt ') fmt = { channels: buf.readUInt16LE(off + 10), sampleRate: buf.readUInt32LE(off + 12), bits: buf.readUInt16LE(off + 22) };
+    if (id === 'fmt ')
+      fmt = {
+        channels: buf.readUInt16LE(off + 10),
+        sampleRate: buf.readUInt32LE(off + 12),
+        bits: buf.readUInt16LE(off + 22),
+      };
     if (id === 'data') {
       assert.ok(fmt, 'fmt chunk before data');
       const data = buf.subarray(off + 8, off + 8 + size);
@@ -166,8 +171,14 @@ function splitCsvLine(line: string): string[] {
 }
 
 const C1_MAP: Record<string, string> = {
-  '\u0085': '\u2026', '\u0091': '\u2018', '\u0092': '\u2019', '\u0093': '\u201c', '\u0094': '\u201d',
-  '\u0096': '\u2013', '\u0097': '\u2014', '\u00a0': ' ',
+  '\u0085': '\u2026',
+  '\u0091': '\u2018',
+  '\u0092': '\u2019',
+  '\u0093': '\u201c',
+  '\u0094': '\u201d',
+  '\u0096': '\u2013',
+  '\u0097': '\u2014',
+  '\u00a0': ' ',
 };
 const fixC1 = (s: string) => s.replace(/[\u0085\u0091-\u0094\u0096\u0097\u00a0]/g, (c) => C1_MAP[c]);
 
@@ -210,7 +221,10 @@ describe('synthetic IEMOCAP', () => {
       assert.equal(t.dialogs.filter((d) => d.session === s).length, 2, `Session${s} has 2 dialogs`);
       for (const sub of ['Categorical', 'Attribute', 'Self-evaluation']) {
         const files = await readdir(join(iem.root, `Session${s}`, 'dialog', 'EmoEvaluation', sub));
-        assert.ok(files.some((f) => f.endsWith('.txt')), `Session${s} EmoEvaluation/${sub} has files`);
+        assert.ok(
+          files.some((f) => f.endsWith('.txt')),
+          `Session${s} EmoEvaluation/${sub} has files`,
+        );
       }
     }
     for (const d of t.dialogs) {
@@ -223,9 +237,19 @@ describe('synthetic IEMOCAP', () => {
     }
     assert.ok(t.utterances.filter((u) => u.flags.missingWav).length >= 2);
     assert.ok(t.dialogs.some((d) => d.scripted) && t.dialogs.some((d) => !d.scripted));
-    assert.ok(t.utterances.some((u) => /^Ses\d\d[FM]_script\d\d_\d[a-z]?_[FM]\d{3}$/.test(u.id)), 'scripted ids with extra underscore');
-    assert.ok(t.dialogs.some((d) => /^Ses\d\d[FM]_impro\d\d[a-z]$/.test(d.id)), 'irregular dialog name');
-    for (const label of IEMOCAP_LABELS) assert.ok(t.utterances.some((u) => u.label === label), `label ${label} present`);
+    assert.ok(
+      t.utterances.some((u) => /^Ses\d\d[FM]_script\d\d_\d[a-z]?_[FM]\d{3}$/.test(u.id)),
+      'scripted ids with extra underscore',
+    );
+    assert.ok(
+      t.dialogs.some((d) => /^Ses\d\d[FM]_impro\d\d[a-z]$/.test(d.id)),
+      'irregular dialog name',
+    );
+    for (const label of IEMOCAP_LABELS)
+      assert.ok(
+        t.utterances.some((u) => u.label === label),
+        `label ${label} present`,
+      );
   });
 
   test('macOS ._ residue files are present and are AppleDouble', async () => {
@@ -245,19 +269,31 @@ describe('synthetic IEMOCAP', () => {
       if (!isValidUtf8(bytes)) latin1Files++;
       const text = bytes.toString('latin1');
       assert.ok(text.startsWith('% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n'), d.evaluation);
-      const blocks = text.split('\n\n').slice(1).filter((b) => b.trim());
+      const blocks = text
+        .split('\n\n')
+        .slice(1)
+        .filter((b) => b.trim());
       assert.equal(blocks.length, d.turns.length);
       for (const block of blocks) {
         const lines = block.split('\n');
-        const m = /^\[(\d+\.\d{4}) - (\d+\.\d{4})\]\t(\S+)\t([a-z]{3})\t\[(\d\.\d{4}), (\d\.\d{4}), (\d\.\d{4})\]$/.exec(lines[0]);
+        const m =
+          /^\[(\d+\.\d{4}) - (\d+\.\d{4})\]\t(\S+)\t([a-z]{3})\t\[(\d\.\d{4}), (\d\.\d{4}), (\d\.\d{4})\]$/.exec(
+            lines[0],
+          );
         assert.ok(m, `summary line: ${lines[0]}`);
         const u = iem.truth.utterances.find((x) => x.id === m[3])!;
         assert.ok(u, m[3]);
         assert.deepEqual([m[1], m[2], m[4]], [u.startText, u.endText, u.label]);
         assert.deepEqual([Number(m[5]), Number(m[6]), Number(m[7])], u.vad);
-        assert.ok(lines.some((l) => /^C-E\d:\t/.test(l)), 'categorical votes');
+        assert.ok(
+          lines.some((l) => /^C-E\d:\t/.test(l)),
+          'categorical votes',
+        );
         const a = lines.filter((l) => l.startsWith('A-'));
-        assert.ok(a.length > 0 && a.every((l) => /^A-E\d:\tval \d; act \d; dom  \d;\t\(.*\)$/.test(l)), 'A- lines with "dom  N"');
+        assert.ok(
+          a.length > 0 && a.every((l) => /^A-E\d:\tval \d; act \d; dom  \d;\t\(.*\)$/.test(l)),
+          'A- lines with "dom  N"',
+        );
       }
     }
     assert.ok(latin1Files >= 1, 'some EmoEvaluation file carries latin-1 bytes');
@@ -273,10 +309,14 @@ describe('synthetic IEMOCAP', () => {
         const pad = (s: string) => s.padStart(8, '0');
         assert.ok(lines.includes(`${u.id} [${pad(u.startText)}-${pad(u.endText)}]: ${u.text}`), `${u.id} line`);
       }
-      for (let i = 1; i < turns.length; i++) assert.ok(turns[i].start >= turns[i - 1].end, `${d.id}: turns do not overlap`);
+      for (let i = 1; i < turns.length; i++)
+        assert.ok(turns[i].start >= turns[i - 1].end, `${d.id}: turns do not overlap`);
       xx += lines.filter((l) => /^Ses\S+_[FM]XX\d \[\d{3}\.\d{4}-\d{3}\.\d{4}\]: /.test(l)).length;
       bare += lines.filter((l) => /^[FM]: /.test(l)).length;
-      assert.deepEqual(d.unevaluatedLines.filter((l) => !lines.includes(l)), []);
+      assert.deepEqual(
+        d.unevaluatedLines.filter((l) => !lines.includes(l)),
+        [],
+      );
     }
     assert.ok(xx >= 10, 'XX lines');
     assert.ok(bare >= 1, 'lines of other shapes');
@@ -303,13 +343,14 @@ describe('synthetic IEMOCAP', () => {
       const ch = u.side === 'left' ? 0 : 1;
       const off = u.dialogOffsetSamples;
       assert.equal(off, Math.round(u.start * 16000));
-      for (const i of [0, 1000, w.samples.length - 1]) assert.equal(w.samples[i], dw.samples[(off + i) * 2 + ch], `${u.id} sample ${i}`);
+      for (const i of [0, 1000, w.samples.length - 1])
+        assert.equal(w.samples[i], dw.samples[(off + i) * 2 + ch], `${u.id} sample ${i}`);
       checked++;
     }
     assert.ok(checked >= 45);
   });
 
-  test('dialog avi: 720x480 ~29.97 fps mpeg4, letterboxed, left and right panels in the actors\' colours', async () => {
+  test("dialog avi: 720x480 ~29.97 fps mpeg4, letterboxed, left and right panels in the actors' colours", async () => {
     const d = iem.truth.dialogs[0];
     const file = join(iem.root, d.avi);
     const probe = await ffprobeJson(file);
@@ -343,7 +384,10 @@ describe('synthetic IEMOCAP', () => {
     assert.ok(entries.every((e) => e.name.startsWith('IEMOCAP_full_release/')));
     const files = new Set(entries.filter((e) => e.type === 'file').map((e) => e.name));
     const onDisk = await listFiles(iem.root);
-    assert.deepEqual([...files].sort(), onDisk.map((p) => `IEMOCAP_full_release/${p}`));
+    assert.deepEqual(
+      [...files].sort(),
+      onDisk.map((p) => `IEMOCAP_full_release/${p}`),
+    );
     for (const r of iem.truth.residue) assert.ok(files.has(`IEMOCAP_full_release/${r}`));
     assert.equal(new Set(entries.map((e) => e.mtime)).size, 1);
     assert.ok(entries.every((e) => e.uid === 0));
@@ -356,7 +400,12 @@ describe('synthetic MELD', () => {
 
   test('MELD.Raw holds the three split archives and the three CSVs; truth file sits outside it', async () => {
     assert.deepEqual((await readdir(meld.root)).sort(), [
-      'dev.tar.gz', 'dev_sent_emo.csv', 'test.tar.gz', 'test_sent_emo.csv', 'train.tar.gz', 'train_sent_emo.csv',
+      'dev.tar.gz',
+      'dev_sent_emo.csv',
+      'test.tar.gz',
+      'test_sent_emo.csv',
+      'train.tar.gz',
+      'train_sent_emo.csv',
     ]);
     const fromDisk = await readTruthFile(join(tmp, 'meld'));
     assert.deepEqual(fromDisk, meld.truth);
@@ -386,8 +435,14 @@ describe('synthetic MELD', () => {
         assert.ok(bytes.includes(Buffer.from('\u0085', 'utf8')), `${split} has U+0085 as UTF-8`);
       }
     }
-    assert.deepEqual(meld.truth.csv.map((c) => c.encoding), ['utf8-c1', 'cp1252', 'utf8-c1']);
-    assert.ok((await readFile(csvPath('train'))).includes(Buffer.from('\u2019', 'utf8')), 'one row already proper UTF-8');
+    assert.deepEqual(
+      meld.truth.csv.map((c) => c.encoding),
+      ['utf8-c1', 'cp1252', 'utf8-c1'],
+    );
+    assert.ok(
+      (await readFile(csvPath('train'))).includes(Buffer.from('\u2019', 'utf8')),
+      'one row already proper UTF-8',
+    );
   });
 
   test('CSV rows parse back to the truth; quirks present: quotes, double spaces, 1-digit hours, 2-digit fractions, start == end, duplicate Sr No., id gaps', async () => {
@@ -405,8 +460,32 @@ describe('synthetic MELD', () => {
         assert.equal(f.length, 11, `${split} line ${i + 2}: ${line}`);
         const u = truthRows[i];
         assert.deepEqual(
-          [Number(f[0]), fixC1(f[1]), f[2], f[3], f[4], Number(f[5]), Number(f[6]), Number(f[7]), Number(f[8]), f[9], f[10]],
-          [u.srNo, u.text, u.speaker, u.emotion, u.sentiment, u.dialogueId, u.utteranceId, u.season, u.episode, u.startTime, u.endTime],
+          [
+            Number(f[0]),
+            fixC1(f[1]),
+            f[2],
+            f[3],
+            f[4],
+            Number(f[5]),
+            Number(f[6]),
+            Number(f[7]),
+            Number(f[8]),
+            f[9],
+            f[10],
+          ],
+          [
+            u.srNo,
+            u.text,
+            u.speaker,
+            u.emotion,
+            u.sentiment,
+            u.dialogueId,
+            u.utteranceId,
+            u.season,
+            u.episode,
+            u.startTime,
+            u.endTime,
+          ],
         );
         const secs = (s: string) => {
           const m = /^(\d{1,2}):(\d\d):(\d\d),(\d{2,3})$/.exec(s)!;
@@ -418,19 +497,56 @@ describe('synthetic MELD', () => {
         assert.ok(line.includes(`,"${u.startTime}","${u.endTime}"`), 'times quoted (they hold a comma)');
       }
     }
-    for (const q of ['c1-chars', 'utf8-curly', 'quoted', 'double-space', 'nbsp', 'one-digit-hour', 'two-digit-fraction', 'lf-ending', 'dup-sr-no', 'id-gap-before', 'zero-duration']) {
+    for (const q of [
+      'c1-chars',
+      'utf8-curly',
+      'quoted',
+      'double-space',
+      'nbsp',
+      'one-digit-hour',
+      'two-digit-fraction',
+      'lf-ending',
+      'dup-sr-no',
+      'id-gap-before',
+      'zero-duration',
+    ]) {
       assert.ok(seen.has(q), `quirk ${q} present`);
     }
     const u = meld.truth.utterances;
-    assert.ok(u.some((x) => /^\d:/.test(x.startTime)), '1-digit hour');
-    assert.ok(u.some((x) => /,\d\d$/.test(x.startTime)), '2-digit fraction');
+    assert.ok(
+      u.some((x) => /^\d:/.test(x.startTime)),
+      '1-digit hour',
+    );
+    assert.ok(
+      u.some((x) => /,\d\d$/.test(x.startTime)),
+      '2-digit fraction',
+    );
     assert.ok(u.some((x) => x.startTime === x.endTime && x.flags.zeroDuration));
     const train = u.filter((x) => x.split === 'train');
-    assert.ok(train.some((x, i) => i > 0 && x.srNo === train[i - 1].srNo), 'duplicate Sr No.');
-    assert.ok(train.some((x, i) => i > 0 && x.dialogueId === train[i - 1].dialogueId && x.utteranceId > train[i - 1].utteranceId + 1), 'Utterance_ID gap');
-    for (const e of MELD_EMOTIONS) assert.ok(train.some((x) => x.emotion === e), `train has ${e}`);
+    assert.ok(
+      train.some((x, i) => i > 0 && x.srNo === train[i - 1].srNo),
+      'duplicate Sr No.',
+    );
+    assert.ok(
+      train.some(
+        (x, i) => i > 0 && x.dialogueId === train[i - 1].dialogueId && x.utteranceId > train[i - 1].utteranceId + 1,
+      ),
+      'Utterance_ID gap',
+    );
+    for (const e of MELD_EMOTIONS)
+      assert.ok(
+        train.some((x) => x.emotion === e),
+        `train has ${e}`,
+      );
     for (const x of u) {
-      const expected = x.emotion === 'neutral' ? ['neutral'] : x.emotion === 'joy' ? ['positive'] : x.emotion === 'surprise' ? ['positive', 'negative'] : ['negative'];
+      const expected =
+        x.emotion === 'neutral'
+          ? ['neutral']
+          : x.emotion === 'joy'
+            ? ['positive']
+            : x.emotion === 'surprise'
+              ? ['positive', 'negative']
+              : ['negative'];
       assert.ok(expected.includes(x.sentiment), `${x.id}: ${x.emotion}/${x.sentiment}`);
       assert.equal(x.label, x.emotion);
     }
@@ -458,7 +574,11 @@ describe('synthetic MELD', () => {
 
     const corrupt = u.find((x) => x.flags.corrupt)!;
     assert.ok(existsSync(join(clipsDir, corrupt.clip)));
-    await assert.rejects(ffprobeJson(join(clipsDir, corrupt.clip)), (err: unknown) => err instanceof ToolError && err.reason === 'exit' && err.message.includes(corrupt.clip.split('/')[1]));
+    await assert.rejects(
+      ffprobeJson(join(clipsDir, corrupt.clip)),
+      (err: unknown) =>
+        err instanceof ToolError && err.reason === 'exit' && err.message.includes(corrupt.clip.split('/')[1]),
+    );
 
     const missing = u.filter((x) => x.flags.missing);
     assert.equal(missing.length, 1);
@@ -484,8 +604,13 @@ describe('synthetic MELD', () => {
     assert.equal(meld.archive, join(tmp, 'meld', 'MELD.Raw.tar.gz'));
     const entries = await readTarGz(meld.archive!);
     assert.deepEqual(entries.map((e) => e.name).sort(), [
-      'MELD.Raw/', 'MELD.Raw/dev.tar.gz', 'MELD.Raw/dev_sent_emo.csv', 'MELD.Raw/test.tar.gz', 'MELD.Raw/test_sent_emo.csv',
-      'MELD.Raw/train.tar.gz', 'MELD.Raw/train_sent_emo.csv',
+      'MELD.Raw/',
+      'MELD.Raw/dev.tar.gz',
+      'MELD.Raw/dev_sent_emo.csv',
+      'MELD.Raw/test.tar.gz',
+      'MELD.Raw/test_sent_emo.csv',
+      'MELD.Raw/train.tar.gz',
+      'MELD.Raw/train_sent_emo.csv',
     ]);
   });
 });
@@ -520,11 +645,18 @@ describe('label cues', () => {
       const cue = u.cue!;
       assert.ok(cue, u.id);
       for (const k of ['text', 'audio', 'video'] as const) if (cue[k]) counts[k]++;
-      assert.equal(new RegExp(`\\b${cue.word}\\b`, 'i').test(u.text), cue.text, `${u.id}: "${u.text}" vs cue word ${cue.word}`);
+      assert.equal(
+        new RegExp(`\\b${cue.word}\\b`, 'i').test(u.text),
+        cue.text,
+        `${u.id}: "${u.text}" vs cue word ${cue.word}`,
+      );
       if (u.flags.missingWav) continue;
       const w = parseWav(await readFile(join(cued.root, u.sentenceWav)));
       const share = toneShare(w.samples, cue.pitchHz, 16000);
-      assert.ok(cue.audio ? share > 0.3 : share < 0.15, `${u.id}: tone share at ${cue.pitchHz} Hz = ${share.toFixed(3)}, audio cue ${cue.audio}`);
+      assert.ok(
+        cue.audio ? share > 0.3 : share < 0.15,
+        `${u.id}: tone share at ${cue.pitchHz} Hz = ${share.toFixed(3)}, audio cue ${cue.audio}`,
+      );
     }
     for (const k of ['text', 'audio', 'video'] as const) {
       assert.ok(counts[k] > 10 && counts[k] < 45, `${k} cue in part of the samples only (${counts[k]}/50)`);
@@ -535,7 +667,8 @@ describe('label cues', () => {
       const p = IEMOCAP_PANELS[u.side];
       const patch = meanRgb(frame, 720, p.x + 25, p.y + 195, 60, 25);
       const panel = u.side === 'left' ? d.left.rgb : d.right.rgb;
-      if (u.cue!.video) assert.ok(colourDistance(patch, u.cue!.rgb) < 40, `${u.id}: patch ${patch} vs cue ${u.cue!.rgb}`);
+      if (u.cue!.video)
+        assert.ok(colourDistance(patch, u.cue!.rgb) < 40, `${u.id}: patch ${patch} vs cue ${u.cue!.rgb}`);
       else assert.ok(colourDistance(patch, panel) < 20, `${u.id}: no patch, panel colour ${patch} vs ${panel}`);
     }
   });
@@ -573,7 +706,10 @@ describe('ffmpeg helpers', () => {
     const v = await ffmpegVersion();
     assert.match(v, /^\S+$/);
     assert.equal(await ffmpegVersion(), v);
-    assert.equal(parseVersionLine('ffmpeg version 5.1.9-0+deb12u1 Copyright (c) 2000-2026 the FFmpeg developers'), '5.1.9-0+deb12u1');
+    assert.equal(
+      parseVersionLine('ffmpeg version 5.1.9-0+deb12u1 Copyright (c) 2000-2026 the FFmpeg developers'),
+      '5.1.9-0+deb12u1',
+    );
     assert.equal(parseVersionLine('ffmpeg version n7.1 Copyright (c) 2000-2024'), 'n7.1');
     assert.equal(parseRate('24000/1001')?.toFixed(3), '23.976');
     assert.equal(parseRate('0/0'), undefined);
@@ -603,7 +739,11 @@ describe('ffmpeg helpers', () => {
     const ffmpeg = await ffmpegPath();
     const input = Buffer.alloc(3200);
     for (let i = 0; i < 1600; i++) input.writeInt16LE(((i * 37) % 2000) - 1000, 2 * i);
-    const { stdout } = await runTool(ffmpeg, ['-v', 'error', '-f', 's16le', '-ar', '8000', '-ac', '1', '-i', 'pipe:0', '-f', 's16le', '-'], { timeoutMs: 20_000, input });
+    const { stdout } = await runTool(
+      ffmpeg,
+      ['-v', 'error', '-f', 's16le', '-ar', '8000', '-ac', '1', '-i', 'pipe:0', '-f', 's16le', '-'],
+      { timeoutMs: 20_000, input },
+    );
     assert.ok(stdout.equals(input));
     const missing = join(tmp, 'no such file.mp4');
     await assert.rejects(ffprobeJson(missing), (err: unknown) => {
@@ -639,6 +779,9 @@ describe('ffmpeg helpers', () => {
       return true;
     });
     assert.ok(Date.now() - t0 < 5000);
-    await assert.rejects(runTool(ffmpeg, ['-version'], { timeoutMs: 1000, signal: ac.signal }), (err: unknown) => err instanceof ToolError && err.reason === 'aborted');
+    await assert.rejects(
+      runTool(ffmpeg, ['-version'], { timeoutMs: 1000, signal: ac.signal }),
+      (err: unknown) => err instanceof ToolError && err.reason === 'aborted',
+    );
   });
 });

@@ -37,11 +37,24 @@ const vscKey = 'k-test';
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'mer-dataset-'));
   store = new LocalStore(root);
-  const refs = { text: [] as Array<{ key: string; utteranceIds: string[] }>, audio: [] as Array<{ key: string }>, visual: [] as Array<{ key: string }> };
+  const refs = {
+    text: [] as Array<{ key: string; utteranceIds: string[] }>,
+    audio: [] as Array<{ key: string }>,
+    visual: [] as Array<{ key: string }>,
+  };
   for (const [s, us] of shardUtterances.entries()) {
     const ids = us.map((u) => u.id);
-    for (const [modality, dim, map] of [['text', DT, text], ['audio', DA, audio]] as const) {
-      const shard = featureShard(modality, dim, 1, us.map((u) => ({ ...u, steps: 2 })), 10 * s + dim);
+    for (const [modality, dim, map] of [
+      ['text', DT, text],
+      ['audio', DA, audio],
+    ] as const) {
+      const shard = featureShard(
+        modality,
+        dim,
+        1,
+        us.map((u) => ({ ...u, steps: 2 })),
+        10 * s + dim,
+      );
       const key = `features/${modality}/f/shards/s${s}/features.parquet`;
       await store.put(key, shard.bytes);
       for (const [id, v] of shard.pooled) map.set(id, v);
@@ -52,7 +65,13 @@ before(async () => {
     const vkey = `features/visual/f/shards/s${s}/features.parquet`;
     await store.put(vkey, vis.bytes);
     await compressShardStep(
-      { store: { kind: 'local', root }, params: vscParams({ topK: 3, maxFrames: FRAMES }), vscKey, shard: `s${s}`, visual: vkey },
+      {
+        store: { kind: 'local', root },
+        params: vscParams({ topK: 3, maxFrames: FRAMES }),
+        vscKey,
+        shard: `s${s}`,
+        visual: vkey,
+      },
       { heartbeat: () => {}, resumeDetails: () => undefined },
     );
     refs.visual.push({ key: vscShardKey(vscKey, `s${s}`) });
@@ -69,7 +88,10 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-const part = (ids: string[]): Partition => ({ utteranceIds: ids, labels: ids.map((id) => id.charCodeAt(0) - 97 + Number(id.slice(1)) % 2) });
+const part = (ids: string[]): Partition => ({
+  utteranceIds: ids,
+  labels: ids.map((id) => id.charCodeAt(0) - 97 + (Number(id.slice(1)) % 2)),
+});
 
 describe('loadFeatureSets', () => {
   test('assembles t, a, v and vLengths for every partition from shards across the store', async () => {
@@ -111,24 +133,43 @@ describe('loadFeatureSets', () => {
   });
 
   test('an utterance without features, or quarantined, is an error naming it', async () => {
-    await assert.rejects(loadFeatureSets(store, { audio: sources.audio }, { train: part(['a0', 'q9']) }), /1 utterance\(s\) of the split have no audio features .*q9/);
+    await assert.rejects(
+      loadFeatureSets(store, { audio: sources.audio }, { train: part(['a0', 'q9']) }),
+      /1 utterance\(s\) of the split have no audio features .*q9/,
+    );
     await assert.rejects(
       loadFeatureSets(store, { text: sources.text }, { train: part(['a3']) }),
-      (e: unknown) => e instanceof FeatureShardCorruptError && /s0\/features\.parquet: row 3 \(a3\) is quarantined/.test(e.message),
+      (e: unknown) =>
+        e instanceof FeatureShardCorruptError && /s0\/features\.parquet: row 3 \(a3\) is quarantined/.test(e.message),
     );
-    await assert.rejects(loadFeatureSets(store, { text: [sources.text![0]!, sources.text![0]!] }, { train: part(['a0']) }), /a0 was already loaded from another text shard/);
+    await assert.rejects(
+      loadFeatureSets(store, { text: [sources.text![0]!, sources.text![0]!] }, { train: part(['a0']) }),
+      /a0 was already loaded from another text shard/,
+    );
   });
 
   test('shards of different widths are refused', async () => {
     const odd = featureShard('text', DT + 1, 1, [{ id: 'x0', steps: 1 }], 1);
     await store.put('features/text/odd/features.parquet', odd.bytes);
     await assert.rejects(
-      loadFeatureSets(store, { text: [sources.text![0]!, { key: 'features/text/odd/features.parquet' }] }, { train: part(['a0', 'x0']) }),
+      loadFeatureSets(
+        store,
+        { text: [sources.text![0]!, { key: 'features/text/odd/features.parquet' }] },
+        { train: part(['a0', 'x0']) },
+      ),
       /odd\/features\.parquet: text features are 7 here, 6 in earlier shards/,
     );
   });
 
   test('readQuarantined gives the exclusion set', async () => {
-    assert.deepEqual([...(await readQuarantined(store, sources.text!.map((r) => r.key)))], ['a3']);
+    assert.deepEqual(
+      [
+        ...(await readQuarantined(
+          store,
+          sources.text!.map((r) => r.key),
+        )),
+      ],
+      ['a3'],
+    );
   });
 });

@@ -16,11 +16,14 @@ import { iemocapRows, meldRows } from './manifests.ts';
 
 const iemocap = iemocapRows({ dialogues: 6, session4Dialogues: 25, turns: 6, classes: 6, unlabelled: 0.2, seed: 3 });
 const byId = new Map(iemocap.map((r) => [r.utteranceId, r]));
-const excluded = new Set(iemocap.filter((_, i) => i % 17 === 0 && iemocap[i]!.labelIndex >= 0).map((r) => r.utteranceId));
+const excluded = new Set(
+  iemocap.filter((_, i) => i % 17 === 0 && iemocap[i]!.labelIndex >= 0).map((r) => r.utteranceId),
+);
 const used = iemocap.filter((r) => r.labelIndex >= 0 && !excluded.has(r.utteranceId));
 
 const ids = (f: Fold, part: 'train' | 'validation' | 'test') => f[part].utteranceIds;
-const speakersOf = (list: readonly string[]) => new Set(list.map((id) => `${byId.get(id)!.session}${byId.get(id)!.speaker}`));
+const speakersOf = (list: readonly string[]) =>
+  new Set(list.map((id) => `${byId.get(id)!.session}${byId.get(id)!.speaker}`));
 
 /** Every fold: disjoint train/validation/test covering exactly the used rows, labels from the manifest. */
 function checkCover(plan: SplitPlan, rows: readonly ManifestRow[]) {
@@ -43,14 +46,20 @@ describe('IEMOCAP loso', () => {
 
   test('five folds, one per test session, leaving out unlabelled and quarantined rows', () => {
     assert.equal(plan.folds.length, 5);
-    assert.deepEqual(plan.counts, { rows: iemocap.length, unlabelled: iemocap.length - used.length - excluded.size, excluded: excluded.size, used: used.length });
+    assert.deepEqual(plan.counts, {
+      rows: iemocap.length,
+      unlabelled: iemocap.length - used.length - excluded.size,
+      excluded: excluded.size,
+      used: used.length,
+    });
     checkCover(plan, used);
     for (const [i, f] of plan.folds.entries()) {
       assert.equal(f.name, `loso-Session${i + 1}`);
       assert.ok(f.test.utteranceIds.every((id) => byId.get(id)!.session === i + 1));
       assert.equal(f.test.utteranceIds.length, used.filter((r) => r.session === i + 1).length);
       assert.equal(f.optimistic, false);
-      for (const id of excluded) assert.ok(![ids(f, 'train'), ids(f, 'validation'), ids(f, 'test')].some((l) => l.includes(id)));
+      for (const id of excluded)
+        assert.ok(![ids(f, 'train'), ids(f, 'validation'), ids(f, 'test')].some((l) => l.includes(id)));
     }
   });
 
@@ -70,7 +79,11 @@ describe('IEMOCAP loso', () => {
   });
 
   test('session validation holds out a whole training session', () => {
-    const p = buildSplits({ rows: iemocap, params: { protocol: 'loso', losoValidation: 'session' }, exclude: excluded });
+    const p = buildSplits({
+      rows: iemocap,
+      params: { protocol: 'loso', losoValidation: 'session' },
+      exclude: excluded,
+    });
     checkCover(p, used);
     for (const [i, f] of p.folds.entries()) {
       const sessions = (l: readonly string[]) => new Set(l.map((id) => byId.get(id)!.session));
@@ -88,18 +101,42 @@ describe('IEMOCAP s5', () => {
     const [f] = plan.folds;
     const dialogues = (l: readonly string[]) => new Set(l.map((id) => byId.get(id)!.dialogueId));
     // Natural order: impro6 .. impro25 are the last 20 (lexical order would end with impro9).
-    assert.deepEqual([...dialogues(f!.validation.utteranceIds)].sort(naturalCompare), Array.from({ length: 20 }, (_, i) => `Ses04F_impro${i + 6}`));
+    assert.deepEqual(
+      [...dialogues(f!.validation.utteranceIds)].sort(naturalCompare),
+      Array.from({ length: 20 }, (_, i) => `Ses04F_impro${i + 6}`),
+    );
     const count = (pred: (r: ManifestRow) => boolean) => labelled.filter(pred).length;
-    assert.equal(f!.validation.utteranceIds.length, count((r) => r.session === 4 && Number(r.dialogueId.slice(12)) >= 6));
-    assert.equal(f!.test.utteranceIds.length, count((r) => r.session === 5));
-    assert.equal(f!.train.utteranceIds.length, count((r) => r.session! <= 3 || (r.session === 4 && Number(r.dialogueId.slice(12)) < 6)));
+    assert.equal(
+      f!.validation.utteranceIds.length,
+      count((r) => r.session === 4 && Number(r.dialogueId.slice(12)) >= 6),
+    );
+    assert.equal(
+      f!.test.utteranceIds.length,
+      count((r) => r.session === 5),
+    );
+    assert.equal(
+      f!.train.utteranceIds.length,
+      count((r) => r.session! <= 3 || (r.session === 4 && Number(r.dialogueId.slice(12)) < 6)),
+    );
     assert.equal(plan.optimistic, false);
     assert.match(f!.validationRule, /last 20 of 25 dialogues of Session4 \(Ses04F_impro6 \.\. Ses04F_impro25\)/);
   });
 
   test('natural order compares digit runs as numbers', () => {
-    const sorted = ['Ses01F_script01_10', 'Ses01F_impro10', 'Ses01F_script01_2', 'Ses01F_impro9', 'Ses01F_impro09'].sort(naturalCompare);
-    assert.deepEqual(sorted, ['Ses01F_impro9', 'Ses01F_impro09', 'Ses01F_impro10', 'Ses01F_script01_2', 'Ses01F_script01_10']);
+    const sorted = [
+      'Ses01F_script01_10',
+      'Ses01F_impro10',
+      'Ses01F_script01_2',
+      'Ses01F_impro9',
+      'Ses01F_impro09',
+    ].sort(naturalCompare);
+    assert.deepEqual(sorted, [
+      'Ses01F_impro9',
+      'Ses01F_impro09',
+      'Ses01F_impro10',
+      'Ses01F_script01_2',
+      'Ses01F_script01_10',
+    ]);
   });
 });
 
@@ -116,7 +153,10 @@ describe('paper protocol (random 10-fold, optimistic)', () => {
       for (const id of f.test.utteranceIds) seen.set(id, (seen.get(id) ?? 0) + 1);
     }
     assert.equal(seen.size, used.length);
-    assert.ok([...seen.values()].every((n) => n === 1), 'every utterance is tested exactly once');
+    assert.ok(
+      [...seen.values()].every((n) => n === 1),
+      'every utterance is tested exactly once',
+    );
     const sizes = plan.folds.map((f) => f.test.utteranceIds.length);
     assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `sizes ${sizes}`);
   });
@@ -141,7 +181,9 @@ describe('MELD', () => {
     const [f] = plan.folds;
     assert.equal(plan.folds.length, 1);
     assert.ok(f!.train.utteranceIds.every((id) => id.startsWith('meld_train_')) && f!.train.utteranceIds.length === 60);
-    assert.ok(f!.validation.utteranceIds.every((id) => id.startsWith('meld_dev_')) && f!.validation.utteranceIds.length === 15);
+    assert.ok(
+      f!.validation.utteranceIds.every((id) => id.startsWith('meld_dev_')) && f!.validation.utteranceIds.length === 15,
+    );
     assert.ok(f!.test.utteranceIds.every((id) => id.startsWith('meld_test_')) && f!.test.utteranceIds.length === 20);
     assert.equal(plan.optimistic, false);
     assert.deepEqual(plan.classes, ['neutral', 'joy', 'surprise', 'anger', 'sadness', 'disgust', 'fear']);
@@ -152,27 +194,60 @@ describe('MELD', () => {
     checkCover(plan, meld);
     const tested = plan.folds.flatMap((f) => f.test.utteranceIds);
     assert.equal(new Set(tested).size, meld.length);
-    assert.ok(plan.folds.some((f) => new Set(f.test.utteranceIds.map((id) => id.split('_')[1])).size > 1), 'folds mix the official splits');
+    assert.ok(
+      plan.folds.some((f) => new Set(f.test.utteranceIds.map((id) => id.split('_')[1])).size > 1),
+      'folds mix the official splits',
+    );
   });
 });
 
 describe('guards', () => {
   test('protocols are checked against the dataset; mixed or duplicated rows are refused', () => {
-    assert.throws(() => buildSplits({ rows: iemocap, params: { protocol: 'official' } }), /official does not apply to iemocap \(use loso or s5 or paper\)/);
-    assert.throws(() => buildSplits({ rows: meldRows({ train: 3, dev: 3, test: 3 }, 1), params: { protocol: 'loso' } }), /loso does not apply to meld/);
-    assert.throws(() => buildSplits({ rows: [...iemocap, { ...iemocap[0]!, labelSet: '4class' }], params: { protocol: 'loso' } }), /is iemocap\/4class/);
-    assert.throws(() => buildSplits({ rows: [...iemocap, iemocap[3]!], params: { protocol: 'loso' } }), /appears twice/);
-    assert.throws(() => buildSplits({ rows: iemocap.filter((r) => r.session !== 5), params: { protocol: 's5' } }), /empty test split/);
+    assert.throws(
+      () => buildSplits({ rows: iemocap, params: { protocol: 'official' } }),
+      /official does not apply to iemocap \(use loso or s5 or paper\)/,
+    );
+    assert.throws(
+      () => buildSplits({ rows: meldRows({ train: 3, dev: 3, test: 3 }, 1), params: { protocol: 'loso' } }),
+      /loso does not apply to meld/,
+    );
+    assert.throws(
+      () => buildSplits({ rows: [...iemocap, { ...iemocap[0]!, labelSet: '4class' }], params: { protocol: 'loso' } }),
+      /is iemocap\/4class/,
+    );
+    assert.throws(
+      () => buildSplits({ rows: [...iemocap, iemocap[3]!], params: { protocol: 'loso' } }),
+      /appears twice/,
+    );
+    assert.throws(
+      () => buildSplits({ rows: iemocap.filter((r) => r.session !== 5), params: { protocol: 's5' } }),
+      /empty test split/,
+    );
   });
 
   test('leakage checks reject a fold that shares utterances', () => {
     const plan = buildSplits({ rows: iemocap, params: { protocol: 'loso' } });
     const f = plan.folds[2]!;
-    const leaky = { ...f, validation: { utteranceIds: [...f.validation.utteranceIds, f.test.utteranceIds[0]!], labels: [...f.validation.labels, f.test.labels[0]!] } };
-    assert.throws(() => assertNoLeakage({ folds: [leaky] }), new RegExp(`loso-Session3: validation utterance ${f.test.utteranceIds[0]} is also in test`));
-    const trainLeak = { ...f, train: { utteranceIds: [...f.train.utteranceIds, f.test.utteranceIds[1]!], labels: [...f.train.labels, 0] } };
+    const leaky = {
+      ...f,
+      validation: {
+        utteranceIds: [...f.validation.utteranceIds, f.test.utteranceIds[0]!],
+        labels: [...f.validation.labels, f.test.labels[0]!],
+      },
+    };
+    assert.throws(
+      () => assertNoLeakage({ folds: [leaky] }),
+      new RegExp(`loso-Session3: validation utterance ${f.test.utteranceIds[0]} is also in test`),
+    );
+    const trainLeak = {
+      ...f,
+      train: { utteranceIds: [...f.train.utteranceIds, f.test.utteranceIds[1]!], labels: [...f.train.labels, 0] },
+    };
     assert.throws(() => assertNoLeakage({ folds: [trainLeak] }), /test utterance .* is also in train/);
-    assert.throws(() => assertNoLeakage({ folds: [{ ...f, optimistic: true }] }), /marked optimistic but validates on other data/);
+    assert.throws(
+      () => assertNoLeakage({ folds: [{ ...f, optimistic: true }] }),
+      /marked optimistic but validates on other data/,
+    );
   });
 
   test('the cache key follows the manifest, the parameters and the exclusions', () => {
@@ -181,7 +256,10 @@ describe('guards', () => {
     assert.notEqual(splitsKey('m2', { protocol: 'loso' }), k);
     assert.notEqual(splitsKey('m1', { protocol: 'loso', losoValidation: 'session' }), k);
     assert.notEqual(splitsKey('m1', { protocol: 'loso' }, ['x']), k);
-    assert.equal(splitsKey('m1', { protocol: 'loso' }, ['b', 'a', 'a']), splitsKey('m1', { protocol: 'loso' }, ['a', 'b']));
+    assert.equal(
+      splitsKey('m1', { protocol: 'loso' }, ['b', 'a', 'a']),
+      splitsKey('m1', { protocol: 'loso' }, ['a', 'b']),
+    );
   });
 });
 
@@ -192,9 +270,23 @@ describe('planSplitsStep', () => {
       const store = new LocalStore(root);
       await store.put('datasets/iemocap/m1/manifest.parquet', tableToParquet(rowsToArrowTable(iemocap)));
       const quarantined = used[4]!.utteranceId;
-      const shard = featureShard('text', 4, 1, [{ id: quarantined, steps: 1, quarantined: true }, { id: used[5]!.utteranceId, steps: 1 }], 1);
+      const shard = featureShard(
+        'text',
+        4,
+        1,
+        [
+          { id: quarantined, steps: 1, quarantined: true },
+          { id: used[5]!.utteranceId, steps: 1 },
+        ],
+        1,
+      );
       await store.put('features/text/f/shards/s0/features.parquet', shard.bytes);
-      const input = { store: { kind: 'local' as const, root }, manifest: 'datasets/iemocap/m1/manifest.parquet', params: { protocol: 'loso' as const }, quarantineFrom: ['features/text/f/shards/s0/features.parquet'] };
+      const input = {
+        store: { kind: 'local' as const, root },
+        manifest: 'datasets/iemocap/m1/manifest.parquet',
+        params: { protocol: 'loso' as const },
+        quarantineFrom: ['features/text/f/shards/s0/features.parquet'],
+      };
       const first = await planSplitsStep(input);
       assert.equal(first.skipped, false);
       assert.equal(first.folds.length, 5);

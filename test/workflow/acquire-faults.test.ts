@@ -44,8 +44,15 @@ after(async () => {
 });
 
 let queue = 0;
-async function run(o: RunOverrides, opts: { whileRunning?: (h: Awaited<ReturnType<typeof startPipeline>>['handle']) => Promise<void> } = {}) {
-  const { config, baseDir } = buildRunConfig(undefined, { until: 'acquire', taskQueuePrefix: `faults-${++queue}`, ...o });
+async function run(
+  o: RunOverrides,
+  opts: { whileRunning?: (h: Awaited<ReturnType<typeof startPipeline>>['handle']) => Promise<void> } = {},
+) {
+  const { config, baseDir } = buildRunConfig(undefined, {
+    until: 'acquire',
+    taskQueuePrefix: `faults-${++queue}`,
+    ...o,
+  });
   const input = toPipelineInput(config, baseDir, true);
   const workers = await createMerWorkers({
     connection: env.nativeConnection,
@@ -123,7 +130,9 @@ describe('acquire failures are clear, typed and not retried', () => {
       const msg = failureMessage(err);
       assert.match(msg, /gone\.tar\.gz/);
       assert.doesNotMatch(msg, /s3cr3t/);
-      const history = JSON.stringify((await env.client.workflow.getHandle(`${handle.workflowId}/acquire/meld`).fetchHistory()).events);
+      const history = JSON.stringify(
+        (await env.client.workflow.getHandle(`${handle.workflowId}/acquire/meld`).fetchHistory()).events,
+      );
       assert.doesNotMatch(history.replace(/"url":"[^"]*"/g, ''), /s3cr3t.*404/, 'failure text carries no token');
     } finally {
       await http.close();
@@ -140,7 +149,8 @@ describe('cancellation', () => {
         {
           whileRunning: async (handle) => {
             const deadline = Date.now() + 30_000;
-            while (http.bytesServed() < 200 * 1024 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+            while (http.bytesServed() < 200 * 1024 && Date.now() < deadline)
+              await new Promise((r) => setTimeout(r, 50));
             await handle.cancel();
           },
         },
@@ -160,15 +170,24 @@ describe('cancellation', () => {
 
 describe('the same pipeline on the S3 store', () => {
   test('acquires IEMOCAP from a folder into a real S3-compatible server', async () => {
-    const { outcome } = await run({ iemocap: iemocapFolder, store: `s3://${s3.bucket}/runs/ci`, s3Endpoint: s3.endpoint });
+    const { outcome } = await run({
+      iemocap: iemocapFolder,
+      store: `s3://${s3.bucket}/runs/ci`,
+      s3Endpoint: s3.endpoint,
+    });
     assert.ok(outcome.ok, outcome.ok ? '' : failureMessage(outcome.error));
     const d = outcome.result.datasets.iemocap;
     const store = createStore(s3.spec.prefix ? { ...s3.spec, prefix: 'runs/ci' } : { ...s3.spec, prefix: 'runs/ci' });
     const rows = arrowTableToRows(parquetToTable(await store.get(d.manifestKey)));
-    const truth = JSON.parse(readFileSync(join(dir, 'iemocap', 'synth-truth.json'), 'utf8')) as { utterances: unknown[] };
+    const truth = JSON.parse(readFileSync(join(dir, 'iemocap', 'synth-truth.json'), 'utf8')) as {
+      utterances: unknown[];
+    };
     assert.equal(rows.length, truth.utterances.length);
     const withAudio = rows.find((r) => r.audioKey);
-    assert.ok(withAudio?.audioKey && (await store.exists(withAudio.audioKey)), 'media keys point at objects in the bucket');
+    assert.ok(
+      withAudio?.audioKey && (await store.exists(withAudio.audioKey)),
+      'media keys point at objects in the bucket',
+    );
   });
 });
 

@@ -72,14 +72,21 @@ describe('MerPipeline --until acquire', () => {
 
       const store = new LocalStore(storeRoot);
       const iem = arrowTableToRows(parquetToTable(await store.get(first.result.datasets.iemocap.manifestKey)));
-      const truth = JSON.parse(readFileSync(join(dir, 'iemocap', 'synth-truth.json'), 'utf8')) as { utterances: Array<{ id: string }> };
+      const truth = JSON.parse(readFileSync(join(dir, 'iemocap', 'synth-truth.json'), 'utf8')) as {
+        utterances: Array<{ id: string }>;
+      };
       assert.equal(iem.length, truth.utterances.length, 'one manifest row per synthetic IEMOCAP turn');
       const meld = arrowTableToRows(parquetToTable(await store.get(first.result.datasets.meld.manifestKey)));
       assert.ok(meld.every((r) => r.utteranceId.startsWith('meld_')));
       const rawObjects = (await store.list('raw/')).length;
 
       const served = http.bytesServed();
-      const second = await runOnce({ store: storeRoot, meldUrl: http.urlOf(meldArchive), meldSha: sha, prefix: 'wf-a' });
+      const second = await runOnce({
+        store: storeRoot,
+        meldUrl: http.urlOf(meldArchive),
+        meldSha: sha,
+        prefix: 'wf-a',
+      });
       assert.equal(http.bytesServed(), served, 'no byte downloaded on the second run');
       for (const ds of ['iemocap', 'meld']) {
         assert.deepEqual(second.result.datasets[ds].ran, { download: false, extract: false, manifest: false });
@@ -103,10 +110,14 @@ describe('a worker killed mid-download', () => {
     const storeRoot = join(dir, 'store-kill');
     const prefix = 'wf-kill';
     const spawnWorker = () =>
-      spawn(process.execPath, ['cli/mer.mjs', 'worker', '--queue', 'cpu', '--no-workflows', '--task-queue-prefix', prefix], {
-        env: { ...process.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: 'default' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      });
+      spawn(
+        process.execPath,
+        ['cli/mer.mjs', 'worker', '--queue', 'cpu', '--no-workflows', '--task-queue-prefix', prefix],
+        {
+          env: { ...process.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: 'default' },
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
     const children: ReturnType<typeof spawn>[] = [];
     try {
       const { config, baseDir } = buildRunConfig(undefined, {
@@ -148,7 +159,9 @@ describe('a worker killed mid-download', () => {
       const total = http.bytesServed();
       assert.ok(total <= size + chunk + 64 * 1024, `redone work bounded by one part: served ${total} for ${size}`);
       assert.equal(result.datasets.meld.ran.download, true);
-      const rows = arrowTableToRows(parquetToTable(await new LocalStore(storeRoot).get(result.datasets.meld.manifestKey)));
+      const rows = arrowTableToRows(
+        parquetToTable(await new LocalStore(storeRoot).get(result.datasets.meld.manifestKey)),
+      );
       assert.ok(rows.length > 0);
     } finally {
       for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');

@@ -10,7 +10,14 @@ import { WORKFLOWS_ENTRY } from '../../workers/bundle.ts';
 
 const noop = () => {};
 // Webpack's progress chatter is noise here; warnings and errors still show.
-const logger = { trace: noop, debug: noop, info: noop, log: noop, warn: (m: string) => console.warn(m), error: (m: string) => console.error(m) };
+const logger = {
+  trace: noop,
+  debug: noop,
+  info: noop,
+  log: noop,
+  warn: (m: string) => console.warn(m),
+  error: (m: string) => console.error(m),
+};
 
 let dir: string;
 let bundle: WorkflowBundleWithSourceMap;
@@ -42,20 +49,37 @@ describe('workflow bundle', () => {
     assert.match(bundle.code, /\bEvaluateDataset\b/);
     // The workflow type names are the exported names: importing the entry (no sandbox needed) shows them.
     const workflows = (await import('../../workflows/index.ts')) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(workflows).sort(), ['AcquireDataset', 'CompressDataset', 'EvaluateDataset', 'ExtractDataset', 'MerPipeline', 'SegmentDataset', 'TrainDataset']);
+    assert.deepEqual(Object.keys(workflows).sort(), [
+      'AcquireDataset',
+      'CompressDataset',
+      'EvaluateDataset',
+      'ExtractDataset',
+      'MerPipeline',
+      'SegmentDataset',
+      'TrainDataset',
+    ]);
     for (const w of Object.values(workflows)) assert.equal(typeof w, 'function');
   });
 
   test('a Node-only import in workflow code fails the build instead of failing at run time', async () => {
     const entry = join(dir, 'stray.ts');
-    await writeFile(entry, "import { readFileSync } from 'node:fs';\nexport async function Stray(): Promise<number> {\n  return readFileSync('/etc/hostname').length;\n}\n");
+    await writeFile(
+      entry,
+      "import { readFileSync } from 'node:fs';\nexport async function Stray(): Promise<number> {\n  return readFileSync('/etc/hostname').length;\n}\n",
+    );
     const errors: string[] = [];
     await assert.rejects(
       bundleWorkflowCode({
         workflowsPath: entry,
         logger: { ...logger, warn: noop, error: (m: string) => errors.push(m) },
         // The entry lives outside the repository; the SDK's own modules must still resolve from here.
-        webpackConfigHook: (c) => ({ ...c, resolve: { ...c.resolve, modules: [...(c.resolve?.modules ?? ['node_modules']), join(REPO_ROOT, 'node_modules')] } }),
+        webpackConfigHook: (c) => ({
+          ...c,
+          resolve: {
+            ...c.resolve,
+            modules: [...(c.resolve?.modules ?? ['node_modules']), join(REPO_ROOT, 'node_modules')],
+          },
+        }),
       }),
       /Webpack finished with errors/,
     );

@@ -42,9 +42,19 @@ after(async () => {
 async function pipelineInput(store: string): Promise<PipelineInput> {
   const file = join(dir, 'mer.json');
   const rel = (p: string) => relative(dir, p);
-  const extract = { text: { model: rel(TINY.text), batchSize: 4 }, audio: { model: rel(TINY.audio) }, visual: { model: rel(TINY.visual) } };
+  const extract = {
+    text: { model: rel(TINY.text), batchSize: 4 },
+    audio: { model: rel(TINY.audio) },
+    visual: { model: rel(TINY.visual) },
+  };
   await writeFile(file, JSON.stringify({ extract }));
-  const { config, baseDir } = buildRunConfig(file, { iemocap: iemocapArchive, meld: meldArchive, store, until: 'extract', taskQueuePrefix: 'ext-wf' });
+  const { config, baseDir } = buildRunConfig(file, {
+    iemocap: iemocapArchive,
+    meld: meldArchive,
+    store,
+    until: 'extract',
+    taskQueuePrefix: 'ext-wf',
+  });
   const input = toPipelineInput(config, baseDir, true);
   assert.equal(input.extract!.text.model, TINY.text, 'model folders resolve against the config file');
   return { ...input, segment: { ...input.segment!, shardSize: 16, parallelism: 2 } };
@@ -58,11 +68,18 @@ async function run(input: PipelineInput) {
 
 describe('MerPipeline --until extract', () => {
   test('config: extract params join the hash only with the stage; default model folders that are missing are a ConfigError', () => {
-    const seg = toPipelineInput(buildRunConfig(undefined, { iemocap: iemocapArchive, until: 'segment' }).config, dir, false);
+    const seg = toPipelineInput(
+      buildRunConfig(undefined, { iemocap: iemocapArchive, until: 'segment' }).config,
+      dir,
+      false,
+    );
     assert.equal(seg.extract, undefined);
     assert.deepEqual(seg.stages, ['acquire', 'segment']);
     const { config } = buildRunConfig(undefined, { iemocap: iemocapArchive, until: 'extract' });
-    assert.throws(() => toPipelineInput(config, dir, false), (e: Error) => e instanceof ConfigError && /extract\.text\.model/.test(e.message) && /--models/.test(e.message));
+    assert.throws(
+      () => toPipelineInput(config, dir, false),
+      (e: Error) => e instanceof ConfigError && /extract\.text\.model/.test(e.message) && /--models/.test(e.message),
+    );
   });
 
   test('encodes both corpora in three modalities on the gpu queue, carries quarantined rows, and a rerun runs no inference', async () => {
@@ -77,7 +94,9 @@ describe('MerPipeline --until extract', () => {
       const feats = first.result.features?.[ds];
       assert.ok(feats, `${ds} extract result`);
       assert.equal(feats.ran, true);
-      const segRows = (await Promise.all(seg.shardKeys.map(async (k) => tableToSegmentRows(parquetToTable(await store.get(k)))))).flat();
+      const segRows = (
+        await Promise.all(seg.shardKeys.map(async (k) => tableToSegmentRows(parquetToTable(await store.get(k)))))
+      ).flat();
       const segQuarantined = new Set(segRows.filter((r) => r.status !== 'ok').map((r) => r.utteranceId));
       assert.equal(segQuarantined.size, seg.quarantined);
       for (const m of EXTRACT_MODALITIES) {
@@ -88,12 +107,21 @@ describe('MerPipeline --until extract', () => {
         assert.equal(f.ok + f.quarantined, f.rows);
         // Media problems quarantine audio and visual rows; text comes from the manifest and is still encoded.
         const carried = m !== 'text';
-        if (carried) assert.ok(f.quarantined >= seg.quarantined, `${ds} ${m}: ${f.quarantined} quarantined, segment ${seg.quarantined}`);
+        if (carried)
+          assert.ok(
+            f.quarantined >= seg.quarantined,
+            `${ds} ${m}: ${f.quarantined} quarantined, segment ${seg.quarantined}`,
+          );
         assert.equal(f.shardKeys.length, seg.shardKeys.length);
-        const rows = (await Promise.all(f.shardKeys.map(async (k: string) => tableToFeatureRows(parquetToTable(await store.get(k)))))).flat();
+        const rows = (
+          await Promise.all(
+            f.shardKeys.map(async (k: string) => tableToFeatureRows(parquetToTable(await store.get(k)))),
+          )
+        ).flat();
         assert.deepEqual(rows.map((r) => r.utteranceId).sort(), segRows.map((r) => r.utteranceId).sort());
         for (const r of rows) {
-          if (carried && segQuarantined.has(r.utteranceId)) assert.notEqual(r.status, 'ok', `${r.utteranceId}: quarantined by segment stays quarantined in ${m}`);
+          if (carried && segQuarantined.has(r.utteranceId))
+            assert.notEqual(r.status, 'ok', `${r.utteranceId}: quarantined by segment stays quarantined in ${m}`);
           if (r.status === 'ok') assert.equal(r.pooled?.length, f.dim);
         }
         assert.equal(rows.filter((r) => r.status === 'ok').length, f.ok);
@@ -114,7 +142,8 @@ describe('MerPipeline --until extract', () => {
     for (const ds of ['iemocap', 'meld'] as const) {
       const f = second.result.features![ds];
       assert.equal(f.ran, false);
-      for (const m of EXTRACT_MODALITIES) assert.deepEqual(f.modalities[m], { ...first.result.features![ds].modalities[m], ran: false });
+      for (const m of EXTRACT_MODALITIES)
+        assert.deepEqual(f.modalities[m], { ...first.result.features![ds].modalities[m], ran: false });
     }
     assert.ok(second.progress.stages.every((s) => s.status === 'skipped'));
     assert.equal((await store.list('features/')).length, objects, 'nothing written on the rerun');

@@ -15,7 +15,9 @@ const dir = new URL('../fixtures/histories/', import.meta.url).pathname;
  */
 describe('workflow histories of earlier versions replay through the current code', () => {
   const ids = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as Record<string, string>;
-  const files = readdirSync(dir).filter((f) => f.endsWith('.json') && f !== 'index.json').sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.json') && f !== 'index.json')
+    .sort();
   test('there are recorded histories', () => assert.ok(files.length >= 3));
   for (const f of files) {
     test(f, async () => {

@@ -22,7 +22,8 @@ let tools: FfmpegLog;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mer-seg-kill-'));
-  meldArchive = (await synthesize({ dataset: 'meld', out: join(dir, 'meld'), archive: true, seed: 9, scale: 'tiny' })).archive!;
+  meldArchive = (await synthesize({ dataset: 'meld', out: join(dir, 'meld'), archive: true, seed: 9, scale: 'tiny' }))
+    .archive!;
   // Every ffmpeg/ffprobe start is slowed down until the kill, so a 16-utterance shard runs for several seconds.
   tools = await ffmpegLog(dir, { delaySec: 0.15 });
   env = await startTemporal();
@@ -53,17 +54,27 @@ describe('a worker killed mid-shard', () => {
   test('a fresh worker finishes the shard without redoing the utterances already committed', async () => {
     const storeRoot = join(dir, 'store');
     const prefix = 'seg-kill';
-    const { config, baseDir } = buildRunConfig(undefined, { meld: meldArchive, store: storeRoot, until: 'segment', taskQueuePrefix: prefix, heartbeatTimeoutSec: 3 });
+    const { config, baseDir } = buildRunConfig(undefined, {
+      meld: meldArchive,
+      store: storeRoot,
+      until: 'segment',
+      taskQueuePrefix: prefix,
+      heartbeatTimeoutSec: 3,
+    });
     const base = toPipelineInput(config, baseDir, true);
     // Shards of 16 (below the config minimum, for a tiny corpus), one at a time: the kill lands in shard 0.
     const input = { ...base, segment: { ...base.segment!, shardSize: 16, parallelism: 1 } };
     const spawnWorker = (): ChildProcess =>
-      spawn(process.execPath, ['cli/mer.mjs', 'worker', '--queue', 'cpu', '--no-workflows', '--task-queue-prefix', prefix], {
-        env: { ...process.env, ...tools.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: 'default' },
-        stdio: ['ignore', 'ignore', 'pipe'],
-        // Its own process group: the kill takes its ffmpeg children down with it, like a lost machine.
-        detached: true,
-      });
+      spawn(
+        process.execPath,
+        ['cli/mer.mjs', 'worker', '--queue', 'cpu', '--no-workflows', '--task-queue-prefix', prefix],
+        {
+          env: { ...process.env, ...tools.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: 'default' },
+          stdio: ['ignore', 'ignore', 'pipe'],
+          // Its own process group: the kill takes its ffmpeg children down with it, like a lost machine.
+          detached: true,
+        },
+      );
     const children: ChildProcess[] = [];
     try {
       const wfWorkers = await createMerWorkers({
@@ -100,7 +111,10 @@ describe('a worker killed mid-shard', () => {
         const s = await stat(join(storeRoot, o.key));
         committed.set(o.key, { ino: s.ino, mtimeMs: s.mtimeMs });
       }
-      assert.ok(committed.size >= seen.cursor, `at least the heartbeat cursor's ${seen.cursor} utterances are committed (${committed.size})`);
+      assert.ok(
+        committed.size >= seen.cursor,
+        `at least the heartbeat cursor's ${seen.cursor} utterances are committed (${committed.size})`,
+      );
       assert.ok(committed.size < 16, 'killed part way through the shard');
       const invocationsAtKill = (await tools.lines()).length;
       await tools.slow(false);
@@ -116,20 +130,26 @@ describe('a worker killed mid-shard', () => {
       for (const [key, before] of committed) {
         const m = /rows\/meld_(train|dev|test)_(dia\d+_utt\d+)\.json$/.exec(key)!;
         const clip = `/${m[2]}.mp4`;
-        assert.ok(!later.some((l) => l.includes(clip) && l.includes(m[1] === 'train' ? 'train_splits' : m[1])), `${m[2]} (${m[1]}) was not decoded again`);
+        assert.ok(
+          !later.some((l) => l.includes(clip) && l.includes(m[1] === 'train' ? 'train_splits' : m[1])),
+          `${m[2]} (${m[1]}) was not decoded again`,
+        );
         const now = await stat(join(storeRoot, key));
         assert.deepEqual({ ino: now.ino, mtimeMs: now.mtimeMs }, before, `${key} not rewritten`);
       }
 
       const report = SegmentReportSchema.parse(JSON.parse((await store.get(seg.reportKey)).toString('utf8')));
       const shard0 = report.shards[0];
-      assert.ok(shard0.resumedFrom >= seen.cursor, `the retry started from the heartbeat cursor (${shard0.resumedFrom})`);
+      assert.ok(
+        shard0.resumedFrom >= seen.cursor,
+        `the retry started from the heartbeat cursor (${shard0.resumedFrom})`,
+      );
       const committedInShard0 = [...committed.keys()].length;
       assert.equal(shard0.reused, committedInShard0, 'the retry reused exactly the committed utterances');
       assert.equal(shard0.produced, shard0.rows - shard0.reused);
       assert.equal(report.utterances, result.datasets.meld.rows);
       assert.equal(report.ok + report.quarantined, report.utterances);
-      assert.equal((await runningShard(segmentId)), null);
+      assert.equal(await runningShard(segmentId), null);
     } finally {
       for (const c of children) {
         if (c.exitCode === null && c.signalCode === null) {

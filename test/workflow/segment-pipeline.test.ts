@@ -46,7 +46,13 @@ after(async () => {
 });
 
 function pipelineInput(store: string): PipelineInput {
-  const { config, baseDir } = buildRunConfig(undefined, { iemocap: iemocapArchive, meld: meldArchive, store, until: 'segment', taskQueuePrefix: 'seg-wf' });
+  const { config, baseDir } = buildRunConfig(undefined, {
+    iemocap: iemocapArchive,
+    meld: meldArchive,
+    store,
+    until: 'segment',
+    taskQueuePrefix: 'seg-wf',
+  });
   const input = toPipelineInput(config, baseDir, true);
   // Below the config minimum of 64 on purpose: the tiny corpora then span several shards, which run
   // two at a time. The workflow takes any positive size; the bounds are a config-file guard rail.
@@ -63,7 +69,10 @@ async function run(input: PipelineInput) {
   });
   const { handle } = await startPipeline(env.client, input);
   const seen: ProgressSnapshot[] = [];
-  const result = await runWorkers(workers, watchPipeline(handle, { quiet: true, intervalMs: 200, onProgress: (p) => seen.push(p) }));
+  const result = await runWorkers(
+    workers,
+    watchPipeline(handle, { quiet: true, intervalMs: 200, onProgress: (p) => seen.push(p) }),
+  );
   return { result: result!, progress: seen.at(-1)!, seen, workflowId: handle.workflowId };
 }
 
@@ -91,7 +100,9 @@ describe('MerPipeline --until segment', () => {
       assert.equal(report.utterances, seg.utterances);
       assert.equal(report.shards.length, seg.shardKeys.length);
       assert.ok(report.audioSeconds > 0 && report.frames === report.ok * 15, 'every ok row has 15 frames');
-      const rows = (await Promise.all(seg.shardKeys.map(async (k) => tableToSegmentRows(parquetToTable(await store.get(k)))))).flat();
+      const rows = (
+        await Promise.all(seg.shardKeys.map(async (k) => tableToSegmentRows(parquetToTable(await store.get(k)))))
+      ).flat();
       assert.equal(rows.length, seg.utterances);
       for (const r of rows.filter((x) => x.status === 'ok')) {
         assert.ok(r.audioKey && (await store.exists(r.audioKey)), `${r.utteranceId} audio stored`);
@@ -99,11 +110,21 @@ describe('MerPipeline --until segment', () => {
       }
     }
     // Progress showed shards completing while the stage ran, not only at the end.
-    assert.ok(first.seen.some((p) => p.stages.some((s) => s.stage === 'segment' && s.status === 'running' && s.done > 0 && s.done < s.total)));
+    assert.ok(
+      first.seen.some((p) =>
+        p.stages.some((s) => s.stage === 'segment' && s.status === 'running' && s.done > 0 && s.done < s.total),
+      ),
+    );
 
-    const meld = SegmentReportSchema.parse(JSON.parse((await store.get(first.result.segments!.meld.reportKey)).toString('utf8')));
-    const id = (u: { split: string; dialogueId: number; utteranceId: number }) => `meld_${u.split}_dia${u.dialogueId}_utt${u.utteranceId}`;
-    const expectQuarantined = meldTruth.utterances.filter((u) => u.flags.corrupt || u.flags.missing).map(id).sort();
+    const meld = SegmentReportSchema.parse(
+      JSON.parse((await store.get(first.result.segments!.meld.reportKey)).toString('utf8')),
+    );
+    const id = (u: { split: string; dialogueId: number; utteranceId: number }) =>
+      `meld_${u.split}_dia${u.dialogueId}_utt${u.utteranceId}`;
+    const expectQuarantined = meldTruth.utterances
+      .filter((u) => u.flags.corrupt || u.flags.missing)
+      .map(id)
+      .sort();
     assert.deepEqual(meld.quarantinedItems.map((q) => q.utteranceId).sort(), expectQuarantined);
     assert.deepEqual(meld.reasons, { corrupt: 1, media_missing: 1 });
     assert.equal(meld.flags.overlong_clip_cut, meldTruth.utterances.filter((u) => u.flags.overlong).length);
@@ -114,7 +135,11 @@ describe('MerPipeline --until segment', () => {
     const invocations = (await tools.lines()).length;
     assert.ok(invocations > 0);
     const second = await run(input);
-    assert.deepEqual(await tools.lines().then((l) => l.slice(invocations)), [], 'no ffmpeg or ffprobe process on the rerun');
+    assert.deepEqual(
+      await tools.lines().then((l) => l.slice(invocations)),
+      [],
+      'no ffmpeg or ffprobe process on the rerun',
+    );
     for (const ds of ['iemocap', 'meld'] as const) {
       assert.equal(second.result.segments![ds].ran, false);
       assert.deepEqual(second.result.segments![ds], { ...first.result.segments![ds], ran: false });

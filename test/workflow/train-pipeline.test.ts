@@ -40,7 +40,14 @@ let archive: string;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mer-train-wf-'));
-  const c = await synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: true, seed: 3, scale: 'small', cue: true });
+  const c = await synthesize({
+    dataset: 'iemocap',
+    out: join(dir, 'iemocap'),
+    archive: true,
+    seed: 3,
+    scale: 'small',
+    cue: true,
+  });
   archive = c.archive!;
   env = await startTemporal();
 });
@@ -64,9 +71,18 @@ const TRAIN = {
 async function pipelineInput(store: string, train: Record<string, unknown> = TRAIN): Promise<PipelineInput> {
   const file = join(dir, 'mer.json');
   const rel = (p: string) => relative(dir, p);
-  const extract = { text: { model: rel(TINY.text) }, audio: { model: rel(TINY.audio) }, visual: { model: rel(TINY.visual) } };
+  const extract = {
+    text: { model: rel(TINY.text) },
+    audio: { model: rel(TINY.audio) },
+    visual: { model: rel(TINY.visual) },
+  };
   await writeFile(file, JSON.stringify({ extract, train, segment: { shardSize: 64, parallelism: 2 } }));
-  const { config, baseDir } = buildRunConfig(file, { iemocap: archive, store, until: 'evaluate', taskQueuePrefix: 'train-wf' });
+  const { config, baseDir } = buildRunConfig(file, {
+    iemocap: archive,
+    store,
+    until: 'evaluate',
+    taskQueuePrefix: 'train-wf',
+  });
   return toPipelineInput(config, baseDir, true);
 }
 
@@ -122,7 +138,10 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
     const vsc = compressed.outputs[0]!;
     assert.ok(vsc.ratio > 1, `VSC shrank the visual data (${vsc.ratio}x)`);
     assert.ok(await store.committed(vsc.prefix));
-    const report = JSON.parse((await store.get(vsc.reportKey)).toString('utf8')) as { utterances: number; seconds: number };
+    const report = JSON.parse((await store.get(vsc.reportKey)).toString('utf8')) as {
+      utterances: number;
+      seconds: number;
+    };
     assert.equal(report.utterances, vsc.utterances);
 
     const trained = result.trained!.iemocap;
@@ -136,7 +155,9 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
     const plan = await readSplitPlan(store, trained.splitsKey);
     for (const f of plan.folds) {
       const train = new Set(f.train.utteranceIds);
-      assert.ok(f.test.utteranceIds.every((id) => !train.has(id)) && f.validation.utteranceIds.every((id) => !train.has(id)));
+      assert.ok(
+        f.test.utteranceIds.every((id) => !train.has(id)) && f.validation.utteranceIds.every((id) => !train.has(id)),
+      );
       assert.equal(f.optimistic, false);
     }
     const byVariant = (v: string): TrainRunSummary[] => trained.runs.filter((r) => r.variant === v);
@@ -147,7 +168,9 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
     const full = score('T+A+V');
     for (const single of ['T', 'A', 'V']) {
       const s = score(single);
-      console.log(`# ${single}: accuracy ${s.accuracy.toFixed(3)}, weighted F1 ${s.weightedF1.toFixed(3)}; T+A+V ${full.accuracy.toFixed(3)}, ${full.weightedF1.toFixed(3)}`);
+      console.log(
+        `# ${single}: accuracy ${s.accuracy.toFixed(3)}, weighted F1 ${s.weightedF1.toFixed(3)}; T+A+V ${full.accuracy.toFixed(3)}, ${full.weightedF1.toFixed(3)}`,
+      );
       assert.ok(full.weightedF1 > s.weightedF1, `T+A+V weighted F1 ${full.weightedF1} beats ${single} ${s.weightedF1}`);
       assert.ok(full.accuracy > s.accuracy, `T+A+V accuracy ${full.accuracy} beats ${single} ${s.accuracy}`);
     }
@@ -158,26 +181,51 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
     assert.ok(await store.committed(keys.prefix));
     const full0 = FoldTrainResultSchema.parse(JSON.parse((await store.get(keys.result)).toString('utf8')));
     assert.equal(full0.resumedFromStep, 0);
-    assert.deepEqual((await store.list(keys.checkpoints)).map((o) => o.key), [], 'mid-run checkpoints are gone after commit');
+    assert.deepEqual(
+      (await store.list(keys.checkpoints)).map((o) => o.key),
+      [],
+      'mid-run checkpoints are gone after commit',
+    );
     assert.equal(decodeCheckpoint(await store.get(keys.final)).header.progress.finished, true);
     const weights = decodeCheckpoint(await store.get(keys.weights));
-    assert.ok(weights.tensors.params.size > 0 && weights.tensors.adamM.size === 0, 'best weights carry parameters, not optimiser state');
-    const history = JSON.parse((await store.get(keys.history)).toString('utf8')) as { history: { train?: { accuracy: number; weightedF1: number }; validation: { accuracy: number; weightedF1: number } | null; loss: number }[] };
+    assert.ok(
+      weights.tensors.params.size > 0 && weights.tensors.adamM.size === 0,
+      'best weights carry parameters, not optimiser state',
+    );
+    const history = JSON.parse((await store.get(keys.history)).toString('utf8')) as {
+      history: {
+        train?: { accuracy: number; weightedF1: number };
+        validation: { accuracy: number; weightedF1: number } | null;
+        loss: number;
+      }[];
+    };
     assert.equal(history.history.length, full0.epochs);
     for (const e of history.history) {
-      assert.ok(e.train && Number.isFinite(e.train.accuracy) && Number.isFinite(e.train.weightedF1), 'train metrics every epoch');
+      assert.ok(
+        e.train && Number.isFinite(e.train.accuracy) && Number.isFinite(e.train.weightedF1),
+        'train metrics every epoch',
+      );
       assert.ok(e.validation && Number.isFinite(e.validation.weightedF1), 'validation metrics every epoch');
     }
     const fold = plan.folds[0]!;
-    const rows = (await parquetReadObjects({ file: (await readFile(join(storeRoot, keys.predictions))).buffer as ArrayBuffer, compressors })) as {
+    const rows = (await parquetReadObjects({
+      file: (await readFile(join(storeRoot, keys.predictions))).buffer as ArrayBuffer,
+      compressors,
+    })) as {
       utteranceId: string;
       fold: string;
       label: number;
       predicted: number;
       probabilities: number[];
     }[];
-    assert.deepEqual(rows.map((r) => r.utteranceId), fold.test.utteranceIds);
-    assert.deepEqual(rows.map((r) => r.label), fold.test.labels);
+    assert.deepEqual(
+      rows.map((r) => r.utteranceId),
+      fold.test.utteranceIds,
+    );
+    assert.deepEqual(
+      rows.map((r) => r.label),
+      fold.test.labels,
+    );
     for (const r of rows) {
       assert.equal(r.fold, fold.name);
       assert.ok(Math.abs(r.probabilities.reduce((a, b) => a + b, 0) - 1) < 1e-4);
@@ -195,19 +243,34 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
     };
     const { sets } = await loadFeatureSets(store, sources, { test: fold.test });
     const again = await predict(onnx, sets.test);
-    assert.deepEqual([...again.predicted], rows.map((r) => r.predicted));
+    assert.deepEqual(
+      [...again.predicted],
+      rows.map((r) => r.predicted),
+    );
 
     // The report: metrics.json validates and agrees with the trainings; the HTML shows its charts.
     const rep = result.reports!.iemocap;
     assert.equal(rep.ran, true);
     const metrics = MetricsReportSchema.parse(JSON.parse((await store.get(rep.metricsKey)).toString('utf8')));
-    assert.deepEqual(metrics.variants.map((v) => v.name), ['T+A+V', 'T', 'A', 'V']);
+    assert.deepEqual(
+      metrics.variants.map((v) => v.name),
+      ['T+A+V', 'T', 'A', 'V'],
+    );
     assert.equal(metrics.variants[0]!.aggregate.mean.weightedF1, full.weightedF1);
-    assert.equal(metrics.variants[0]!.aggregate.pooled.n, plan.folds.reduce((n, f) => n + f.test.utteranceIds.length, 0));
+    assert.equal(
+      metrics.variants[0]!.aggregate.pooled.n,
+      plan.folds.reduce((n, f) => n + f.test.utteranceIds.length, 0),
+    );
     assert.equal(metrics.ablation?.length, 4);
     assert.equal(metrics.provenance.encoders.visual, result.features!.iemocap.modalities.visual.modelSha256);
-    assert.deepEqual(metrics.figures.map((f) => f.id), ['confusion', 'curves', 'ablation']);
-    assert.ok(metrics.stages.timings.some((t) => t.stage === 'train' && (t.seconds ?? 0) > 0), 'stage timings are reported');
+    assert.deepEqual(
+      metrics.figures.map((f) => f.id),
+      ['confusion', 'curves', 'ablation'],
+    );
+    assert.ok(
+      metrics.stages.timings.some((t) => t.stage === 'train' && (t.seconds ?? 0) > 0),
+      'stage timings are reported',
+    );
     const fetched = await fetchReports(env.client, input.configHash, join(dir, 'fetched'));
     assert.equal(fetched.length, 1);
     await renderInChromium(fetched[0]!.html, metrics.classes);
@@ -217,7 +280,10 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
     const second = await run(input);
     assert.equal(second.result.trained!.iemocap.ran, false);
     assert.ok(second.result.trained!.iemocap.runs.every((r) => r.reused));
-    assert.deepEqual(second.result.trained!.iemocap.runs.map((r) => r.test), trained.runs.map((r) => r.test));
+    assert.deepEqual(
+      second.result.trained!.iemocap.runs.map((r) => r.test),
+      trained.runs.map((r) => r.test),
+    );
     assert.equal(second.result.compressed!.iemocap.ran, false);
     assert.equal(second.result.reports!.iemocap.ran, false);
     assert.equal(second.result.reports!.iemocap.evalKey, rep.evalKey);
@@ -225,18 +291,41 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
 
     // An ablation without VSC and without the contrastive loss: one more compress output (VSC off)
     // next to the cached one, trained on it; everything before compress is reused.
-    const off = await run(await pipelineInput(storeRoot, { ...TRAIN, splits: { iemocap: { protocol: 's5' } }, variants: [{ vsc: false, contrastive: false }] }));
+    const off = await run(
+      await pipelineInput(storeRoot, {
+        ...TRAIN,
+        splits: { iemocap: { protocol: 's5' } },
+        variants: [{ vsc: false, contrastive: false }],
+      }),
+    );
     const outs = off.result.compressed!.iemocap.outputs;
-    assert.deepEqual(outs.map((o) => [o.enabled, o.ran]), [[true, false], [false, true]]);
+    assert.deepEqual(
+      outs.map((o) => [o.enabled, o.ran]),
+      [
+        [true, false],
+        [false, true],
+      ],
+    );
     assert.equal(outs[0]!.vscKey, vsc.vscKey);
     assert.ok(outs[1]!.ratio < vsc.ratio, 'without VSC the visual data shrinks less');
     assert.equal(off.result.features!.iemocap.ran, false);
     const offRun = off.result.trained!.iemocap.runs;
-    assert.deepEqual(offRun.map((r) => r.variant), ['T+A+V-noVSC-noCL']);
-    const offModel = readInferenceModel(new Uint8Array(await store.get(modelKeys(offRun[0]!.trainKey).onnx)), 'noVSC model');
+    assert.deepEqual(
+      offRun.map((r) => r.variant),
+      ['T+A+V-noVSC-noCL'],
+    );
+    const offModel = readInferenceModel(
+      new Uint8Array(await store.get(modelKeys(offRun[0]!.trainKey).onnx)),
+      'noVSC model',
+    );
     assert.equal(offModel.recipe.vsc.enabled, false, 'the model records that its visual input had no VSC');
-    const offReport = MetricsReportSchema.parse(JSON.parse((await store.get(off.result.reports!.iemocap.metricsKey)).toString('utf8')));
-    assert.deepEqual(offReport.variants.map((v) => [v.name, v.vsc, v.contrastive]), [['T+A+V-noVSC-noCL', false, false]]);
+    const offReport = MetricsReportSchema.parse(
+      JSON.parse((await store.get(off.result.reports!.iemocap.metricsKey)).toString('utf8')),
+    );
+    assert.deepEqual(
+      offReport.variants.map((v) => [v.name, v.vsc, v.contrastive]),
+      [['T+A+V-noVSC-noCL', false, false]],
+    );
     assert.equal(offReport.provenance.vscKeys.length, 2);
 
     // A corrupt feature shard: the stage fails without retries, naming the shard; committed models stay.
@@ -253,11 +342,19 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
     assert.match(msg, /corrupt shard/);
     assert.ok(msg.includes(textShard), `the failure names the shard: ${msg}`);
     // Retrying reads the same bytes: the failing activity ran once.
-    const child = await env.client.workflow.getHandle(`${pipelineWorkflowId(other.configHash)}/train/iemocap`).fetchHistory();
+    const child = await env.client.workflow
+      .getHandle(`${pipelineWorkflowId(other.configHash)}/train/iemocap`)
+      .fetchHistory();
     const failures = (child.events ?? []).filter((e) => e.activityTaskFailedEventAttributes);
     assert.equal(failures.length, 1);
-    assert.equal(failures[0]!.activityTaskFailedEventAttributes!.failure?.applicationFailureInfo?.type, 'MerFeatureShardCorrupt');
-    const models = (await store.list('models/')).map((o) => o.key).filter((k) => !k.includes(offRun[0]!.trainKey)).sort();
+    assert.equal(
+      failures[0]!.activityTaskFailedEventAttributes!.failure?.applicationFailureInfo?.type,
+      'MerFeatureShardCorrupt',
+    );
+    const models = (await store.list('models/'))
+      .map((o) => o.key)
+      .filter((k) => !k.includes(offRun[0]!.trainKey))
+      .sort();
     assert.deepEqual(models, objects, 'nothing committed was lost or touched');
   });
 });

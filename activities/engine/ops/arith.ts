@@ -133,18 +133,29 @@ export function sigmoid(x: Value): Value {
 
 /** ReLU; the subgradient at 0 is 0, as in PyTorch. */
 export function relu(x: Value): Value {
-  return unary('Relu', x, () => (gy) => where(x.graph.op('Greater', [x, x.graph.constant(0, x.dtype)], {}, 'bool', x.shape, 'relu_on'), gy, 0));
+  return unary(
+    'Relu',
+    x,
+    () => (gy) =>
+      where(x.graph.op('Greater', [x, x.graph.constant(0, x.dtype)], {}, 'bool', x.shape, 'relu_on'), gy, 0),
+  );
 }
 
 export function leakyRelu(x: Value, alpha: number): Value {
   const g = x.graph;
   // ONNX float attributes are 32-bit: a float64 graph would compute with fround(alpha), so it is
   // built from Where instead to keep double precision end to end.
-  if (x.dtype === 'float64') return where(g.op('Greater', [x, g.constant(0, x.dtype)], {}, 'bool', x.shape, 'leaky_on'), x, mul(x, alpha));
+  if (x.dtype === 'float64')
+    return where(g.op('Greater', [x, g.constant(0, x.dtype)], {}, 'bool', x.shape, 'leaky_on'), x, mul(x, alpha));
   return unary(
     'LeakyRelu',
     x,
-    () => (gy) => where(g.op('Greater', [x, g.constant(0, x.dtype)], {}, 'bool', x.shape, 'leaky_on'), gy, mul(gy, Math.fround(alpha))),
+    () => (gy) =>
+      where(
+        g.op('Greater', [x, g.constant(0, x.dtype)], {}, 'bool', x.shape, 'leaky_on'),
+        gy,
+        mul(gy, Math.fround(alpha)),
+      ),
     { alpha: attr.float(alpha) },
   );
 }

@@ -64,9 +64,26 @@ export function expandAs(x: Value, like: Value): Value {
 export function countAlong(x: Value, axes: readonly number[], dtype: DType): Value {
   const g = x.graph;
   const dims = axes.map((a) => x.shape[normalizeAxis(a, x.rank)]!);
-  if (dims.every((d) => typeof d === 'number')) return g.constant(dims.reduce<number>((p, d) => p * (d as number), 1), dtype);
+  if (dims.every((d) => typeof d === 'number'))
+    return g.constant(
+      dims.reduce<number>((p, d) => p * (d as number), 1),
+      dtype,
+    );
   const shape = g.op('Shape', [x], {}, 'int64', [x.rank], 'shape');
-  const picked = g.op('Gather', [shape, int64s(g, axes.map((a) => normalizeAxis(a, x.rank)))], { axis: attr.int(0) }, 'int64', [axes.length], 'dims');
+  const picked = g.op(
+    'Gather',
+    [
+      shape,
+      int64s(
+        g,
+        axes.map((a) => normalizeAxis(a, x.rank)),
+      ),
+    ],
+    { axis: attr.int(0) },
+    'int64',
+    [axes.length],
+    'dims',
+  );
   const prod = g.op('ReduceProd', [picked], { keepdims: attr.int(0) }, 'int64', [], 'count');
   return g.op('Cast', [prod], { to: attr.int(onnxTypeCode(dtype)) }, dtype, [], 'count');
 }

@@ -33,7 +33,14 @@ export function squeeze(x: Value, axes: readonly number[]): Value {
   const g = x.graph;
   const norm = axes.map((a) => normalizeAxis(a, x.rank));
   for (const a of norm) if (x.shape[a] !== 1) throw new Error(`ops: squeeze of axis ${a} with size ${x.shape[a]}`);
-  const out = g.op('Squeeze', [x, int64s(g, norm)], {}, x.dtype, x.shape.filter((_, i) => !norm.includes(i)), 'squeeze');
+  const out = g.op(
+    'Squeeze',
+    [x, int64s(g, norm)],
+    {},
+    x.dtype,
+    x.shape.filter((_, i) => !norm.includes(i)),
+    'squeeze',
+  );
   g.record({ op: 'Squeeze', inputs: [x], outputs: [out], backward: ([gy]) => [gy ? unsqueeze(gy, norm) : null] });
   return out;
 }
@@ -77,7 +84,12 @@ export function slice(x: Value, axis: number, start: number, end: number): Value
   if (!(0 <= start && start <= end && end <= size)) throw new Error(`ops: slice [${start}, ${end}) of size ${size}`);
   const shape = x.shape.map((d, i) => (i === a ? end - start : d));
   const out = g.op('Slice', [x, int64s(g, [start]), int64s(g, [end]), int64s(g, [a])], {}, x.dtype, shape, 'slice');
-  g.record({ op: 'Slice', inputs: [x], outputs: [out], backward: ([gy]) => [gy ? pad(gy, a, start, size - end) : null] });
+  g.record({
+    op: 'Slice',
+    inputs: [x],
+    outputs: [out],
+    backward: ([gy]) => [gy ? pad(gy, a, start, size - end) : null],
+  });
   return out;
 }
 

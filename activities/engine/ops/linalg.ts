@@ -9,7 +9,8 @@ import { int64s } from './core.ts';
  * that its gradient is one GEMM over the flattened leading dimensions of `a`.
  */
 export function matmul(a: Value, b: Value): Value {
-  if (a.rank < 2 || b.rank !== 2) throw new Error(`ops: matmul wants [..., M, K] x [K, N], got [${a.shape}] x [${b.shape}]`);
+  if (a.rank < 2 || b.rank !== 2)
+    throw new Error(`ops: matmul wants [..., M, K] x [K, N], got [${a.shape}] x [${b.shape}]`);
   if (a.dtype !== b.dtype) throw new Error(`ops: matmul mixes ${a.dtype} and ${b.dtype}`);
   const k = a.shape[a.rank - 1]!;
   if (k !== b.shape[0]) throw new Error(`ops: matmul inner dimensions differ: [${a.shape}] x [${b.shape}]`);
@@ -36,8 +37,14 @@ export function matmul(a: Value, b: Value): Value {
         g.countFlops('MatMul', [rows, n, k]);
       }
       if (needs[1]) {
-        const a2 = a.rank === 2 ? a : g.op('Reshape', [a, int64s(g, [-1, staticDim(k, 'matmul K')])], {}, a.dtype, [rows, k], 'matmul_a2');
-        const gy2 = a.rank === 2 ? gy : g.op('Reshape', [gy, int64s(g, [-1, staticDim(n, 'matmul N')])], {}, gy.dtype, [rows, n], 'matmul_gy2');
+        const a2 =
+          a.rank === 2
+            ? a
+            : g.op('Reshape', [a, int64s(g, [-1, staticDim(k, 'matmul K')])], {}, a.dtype, [rows, k], 'matmul_a2');
+        const gy2 =
+          a.rank === 2
+            ? gy
+            : g.op('Reshape', [gy, int64s(g, [-1, staticDim(n, 'matmul N')])], {}, gy.dtype, [rows, n], 'matmul_gy2');
         gb = g.op('Gemm', [a2, gy2], { transA: attr.int(1) }, b.dtype, b.shape, 'matmul_gb');
         g.countFlops('MatMul', [k, rows, n]);
       }
@@ -50,7 +57,14 @@ export function matmul(a: Value, b: Value): Value {
 export function transpose(x: Value, perm: readonly number[]): Value {
   if (perm.length !== x.rank) throw new Error(`ops: transpose perm [${perm}] for rank ${x.rank}`);
   const g = x.graph;
-  const out = g.op('Transpose', [x], { perm: attr.ints(perm) }, x.dtype, perm.map((p) => x.shape[p]!), 'transpose');
+  const out = g.op(
+    'Transpose',
+    [x],
+    { perm: attr.ints(perm) },
+    x.dtype,
+    perm.map((p) => x.shape[p]!),
+    'transpose',
+  );
   const inverse = new Array<number>(perm.length);
   perm.forEach((p, i) => (inverse[p] = i));
   g.record({ op: 'Transpose', inputs: [x], outputs: [out], backward: ([gy]) => [gy ? transpose(gy, inverse) : null] });

@@ -44,7 +44,12 @@ export function erf(x: Value): Value {
 export function gelu(x: Value): Value {
   const g = x.graph;
   const c = (v: number): Value => g.constant(v, x.dtype);
-  const cdf = raw('Mul', [raw('Add', [rawErf(raw('Mul', [x, c(SQRT1_2)], x, 'gelu_s')), c(1)], x, 'gelu_1e'), c(0.5)], x, 'gelu_cdf');
+  const cdf = raw(
+    'Mul',
+    [raw('Add', [rawErf(raw('Mul', [x, c(SQRT1_2)], x, 'gelu_s')), c(1)], x, 'gelu_1e'), c(0.5)],
+    x,
+    'gelu_cdf',
+  );
   const out = raw('Mul', [x, cdf], x, 'gelu');
   g.record({
     op: 'Gelu',
@@ -53,7 +58,15 @@ export function gelu(x: Value): Value {
     backward: ([gy]) => {
       if (!gy) return [null];
       // d/dx x*Phi(x) = Phi(x) + x*phi(x)
-      const pdf = raw('Mul', [raw('Exp', [raw('Mul', [raw('Mul', [x, x], x, 'gelu_x2'), c(-0.5)], x, 'gelu_e')], x, 'gelu_e'), c(INV_SQRT_2PI)], x, 'gelu_pdf');
+      const pdf = raw(
+        'Mul',
+        [
+          raw('Exp', [raw('Mul', [raw('Mul', [x, x], x, 'gelu_x2'), c(-0.5)], x, 'gelu_e')], x, 'gelu_e'),
+          c(INV_SQRT_2PI),
+        ],
+        x,
+        'gelu_pdf',
+      );
       return [mul(gy, add(cdf, mul(x, pdf)))];
     },
   });
@@ -70,7 +83,14 @@ export function softmax(x: Value, axis = -1): Value {
     outputs: [out],
     backward: ([gy]) => {
       if (!gy) return [null];
-      const dot = g.op('ReduceSum', [mul(gy, out), int64s(g, [a])], { keepdims: attr.int(1) }, x.dtype, x.shape.map((d, i) => (i === a ? 1 : d)), 'softmax_dot');
+      const dot = g.op(
+        'ReduceSum',
+        [mul(gy, out), int64s(g, [a])],
+        { keepdims: attr.int(1) },
+        x.dtype,
+        x.shape.map((d, i) => (i === a ? 1 : d)),
+        'softmax_dot',
+      );
       return [mul(out, sub(gy, dot))];
     },
   });
@@ -87,7 +107,14 @@ export function logSoftmax(x: Value, axis = -1): Value {
     outputs: [out],
     backward: ([gy]) => {
       if (!gy) return [null];
-      const total = g.op('ReduceSum', [gy, int64s(g, [a])], { keepdims: attr.int(1) }, x.dtype, x.shape.map((d, i) => (i === a ? 1 : d)), 'lsm_sum');
+      const total = g.op(
+        'ReduceSum',
+        [gy, int64s(g, [a])],
+        { keepdims: attr.int(1) },
+        x.dtype,
+        x.shape.map((d, i) => (i === a ? 1 : d)),
+        'lsm_sum',
+      );
       return [sub(gy, mul(raw('Exp', [out], x, 'lsm_p'), total))];
     },
   });
@@ -115,7 +142,23 @@ export function normalizeAffine(x: Value, axes: readonly number[], gamma: Value,
   const mean = reduceMean(x, 'norm_mean');
   const xc = raw('Sub', [x, mean], x, 'norm_xc');
   const variance = reduceMean(raw('Mul', [xc, xc], x, 'norm_sq'), 'norm_var');
-  const rstd = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [variance, g.constant(eps, x.dtype)], {}, x.dtype, statShape, 'norm_ve')], {}, x.dtype, statShape, 'norm_std')], {}, x.dtype, statShape, 'norm_rstd');
+  const rstd = g.op(
+    'Reciprocal',
+    [
+      g.op(
+        'Sqrt',
+        [g.op('Add', [variance, g.constant(eps, x.dtype)], {}, x.dtype, statShape, 'norm_ve')],
+        {},
+        x.dtype,
+        statShape,
+        'norm_std',
+      ),
+    ],
+    {},
+    x.dtype,
+    statShape,
+    'norm_rstd',
+  );
   const xhat = raw('Mul', [xc, rstd], x, 'norm_xhat');
   const y = raw('Add', [raw('Mul', [xhat, gamma], x, 'norm_scaled'), beta], x, 'norm_y');
   g.record({
@@ -131,7 +174,11 @@ export function normalizeAffine(x: Value, axes: readonly number[], gamma: Value,
         const m2 = reduceMean(mul(dxhat, xhat), 'norm_gm2');
         gx = mul(rstd, sub(sub(dxhat, m1), mul(xhat, m2)));
       }
-      return [gx, needs[1] ? unbroadcast(mul(gy, xhat), gamma.shape) : null, needs[2] ? unbroadcast(gy, beta.shape) : null];
+      return [
+        gx,
+        needs[1] ? unbroadcast(mul(gy, xhat), gamma.shape) : null,
+        needs[2] ? unbroadcast(gy, beta.shape) : null,
+      ];
     },
   });
   return { y, mean, variance };
@@ -149,16 +196,62 @@ export function batchNormTrain(x: Value, gamma: Value, beta: Value, eps = 1e-5):
 }
 
 /** Eval-mode BatchNorm of x [N, C] with running statistics (which receive no gradient). */
-export function batchNormEval(x: Value, gamma: Value, beta: Value, runningMean: Value, runningVar: Value, eps = 1e-5): Value {
+export function batchNormEval(
+  x: Value,
+  gamma: Value,
+  beta: Value,
+  runningMean: Value,
+  runningVar: Value,
+  eps = 1e-5,
+): Value {
   if (x.rank !== 2) throw new Error(`ops: batchNormEval wants [N, C], got [${x.shape}]`);
   const g = x.graph;
-  const rstd = g.op('Reciprocal', [g.op('Sqrt', [g.op('Add', [runningVar, g.constant(eps, x.dtype)], {}, x.dtype, runningVar.shape, 'bn_ve')], {}, x.dtype, runningVar.shape, 'bn_std')], {}, x.dtype, runningVar.shape, 'bn_rstd');
+  const rstd = g.op(
+    'Reciprocal',
+    [
+      g.op(
+        'Sqrt',
+        [g.op('Add', [runningVar, g.constant(eps, x.dtype)], {}, x.dtype, runningVar.shape, 'bn_ve')],
+        {},
+        x.dtype,
+        runningVar.shape,
+        'bn_std',
+      ),
+    ],
+    {},
+    x.dtype,
+    runningVar.shape,
+    'bn_rstd',
+  );
   // float32 uses the ONNX op (fused by the runtime); float64 spells it out because its epsilon
   // attribute is 32-bit and would differ from the float64 epsilon of the training graph
   const y =
     x.dtype === 'float32'
-      ? g.op('BatchNormalization', [x, gamma, beta, runningMean, runningVar], { epsilon: attr.float(eps) }, x.dtype, x.shape, 'bn_eval')
-      : raw('Add', [raw('Mul', [raw('Sub', [x, runningMean], x, 'bn_xc'), g.op('Mul', [rstd, gamma], {}, x.dtype, gamma.shape, 'bn_scale')], x, 'bn_scaled'), beta], x, 'bn_eval');
+      ? g.op(
+          'BatchNormalization',
+          [x, gamma, beta, runningMean, runningVar],
+          { epsilon: attr.float(eps) },
+          x.dtype,
+          x.shape,
+          'bn_eval',
+        )
+      : raw(
+          'Add',
+          [
+            raw(
+              'Mul',
+              [
+                raw('Sub', [x, runningMean], x, 'bn_xc'),
+                g.op('Mul', [rstd, gamma], {}, x.dtype, gamma.shape, 'bn_scale'),
+              ],
+              x,
+              'bn_scaled',
+            ),
+            beta,
+          ],
+          x,
+          'bn_eval',
+        );
   g.record({
     op: 'BatchNormEval',
     inputs: [x, gamma, beta, runningMean, runningVar],
@@ -187,7 +280,14 @@ export function dropout(x: Value, keep: Value, p: number): Value {
   if (p <= 0) return x;
   if (p >= 1) throw new Error(`ops: dropout probability ${p} must be < 1`);
   const g = x.graph;
-  const scale = g.op('Mul', [cast(keep, x.dtype), g.constant(1 / (1 - p), x.dtype)], {}, x.dtype, keep.shape, 'dropout_scale');
+  const scale = g.op(
+    'Mul',
+    [cast(keep, x.dtype), g.constant(1 / (1 - p), x.dtype)],
+    {},
+    x.dtype,
+    keep.shape,
+    'dropout_scale',
+  );
   return mul(x, scale);
 }
 
@@ -201,11 +301,19 @@ export function dropout(x: Value, keep: Value, p: number): Value {
 export function weightNorm(v: Value, g: Value): Value {
   const graph = v.graph;
   const c = v.shape[1];
-  if (v.rank !== 2 || g.rank !== 1 || g.shape[0] !== c) throw new Error(`ops: weightNorm wants v [R, C] and g [C], got [${v.shape}] and [${g.shape}]`);
+  if (v.rank !== 2 || g.rank !== 1 || g.shape[0] !== c)
+    throw new Error(`ops: weightNorm wants v [R, C] and g [C], got [${v.shape}] and [${g.shape}]`);
   const col = [1, c!];
   // Mul + ReduceSum rather than ReduceSumSquare: onnxruntime's ReduceSum has a fast path for
   // reducing the leading axis, ReduceSumSquare does not (measured 5x slower on [2304, 256])
-  const sq = graph.op('ReduceSum', [raw('Mul', [v, v], v, 'wn_v2'), int64s(graph, [0])], { keepdims: attr.int(1) }, v.dtype, col, 'wn_sq');
+  const sq = graph.op(
+    'ReduceSum',
+    [raw('Mul', [v, v], v, 'wn_v2'), int64s(graph, [0])],
+    { keepdims: attr.int(1) },
+    v.dtype,
+    col,
+    'wn_sq',
+  );
   const norm = graph.op('Sqrt', [sq], {}, v.dtype, col, 'wn_norm');
   const scale = graph.op('Div', [g, norm], {}, v.dtype, col, 'wn_scale');
   const w = raw('Mul', [v, scale], v, 'wn_w');
@@ -215,9 +323,27 @@ export function weightNorm(v: Value, g: Value): Value {
     outputs: [w],
     backward: ([gw], needs) => {
       if (!gw) return [null, null];
-      const dot = graph.op('ReduceSum', [raw('Mul', [gw, v], v, 'wn_gv'), int64s(graph, [0])], { keepdims: attr.int(1) }, v.dtype, col, 'wn_dot');
-      const dv = needs[0] ? mul(sub(gw, mul(v, graph.op('Div', [dot, sq], {}, v.dtype, col, 'wn_ratio'))), scale) : null;
-      const dg = needs[1] ? graph.op('Reshape', [graph.op('Div', [dot, norm], {}, v.dtype, col, 'wn_dg'), int64s(graph, [c as number])], {}, v.dtype, [c!], 'wn_dg') : null;
+      const dot = graph.op(
+        'ReduceSum',
+        [raw('Mul', [gw, v], v, 'wn_gv'), int64s(graph, [0])],
+        { keepdims: attr.int(1) },
+        v.dtype,
+        col,
+        'wn_dot',
+      );
+      const dv = needs[0]
+        ? mul(sub(gw, mul(v, graph.op('Div', [dot, sq], {}, v.dtype, col, 'wn_ratio'))), scale)
+        : null;
+      const dg = needs[1]
+        ? graph.op(
+            'Reshape',
+            [graph.op('Div', [dot, norm], {}, v.dtype, col, 'wn_dg'), int64s(graph, [c as number])],
+            {},
+            v.dtype,
+            [c!],
+            'wn_dg',
+          )
+        : null;
       return [dv, dg];
     },
   });

@@ -27,15 +27,34 @@ function spread(gy: Value, x: Value, axes: readonly number[], keepdims: boolean)
 export function reduceSum(x: Value, axes: readonly number[], keepdims = false): Value {
   const g = x.graph;
   const norm = [...new Set(axes.map((a) => normalizeAxis(a, x.rank)))].sort((p, q) => p - q);
-  const out = g.op('ReduceSum', [x, int64s(g, norm)], { keepdims: attr.int(keepdims ? 1 : 0) }, x.dtype, reducedShape(x, norm, keepdims), 'sum');
-  g.record({ op: 'ReduceSum', inputs: [x], outputs: [out], backward: ([gy]) => [gy ? spread(gy, x, norm, keepdims) : null] });
+  const out = g.op(
+    'ReduceSum',
+    [x, int64s(g, norm)],
+    { keepdims: attr.int(keepdims ? 1 : 0) },
+    x.dtype,
+    reducedShape(x, norm, keepdims),
+    'sum',
+  );
+  g.record({
+    op: 'ReduceSum',
+    inputs: [x],
+    outputs: [out],
+    backward: ([gy]) => [gy ? spread(gy, x, norm, keepdims) : null],
+  });
   return out;
 }
 
 export function reduceMean(x: Value, axes: readonly number[], keepdims = false): Value {
   const g = x.graph;
   const norm = [...new Set(axes.map((a) => normalizeAxis(a, x.rank)))].sort((p, q) => p - q);
-  const out = g.op('ReduceMean', [x], { axes: attr.ints(norm), keepdims: attr.int(keepdims ? 1 : 0) }, x.dtype, reducedShape(x, norm, keepdims), 'mean');
+  const out = g.op(
+    'ReduceMean',
+    [x],
+    { axes: attr.ints(norm), keepdims: attr.int(keepdims ? 1 : 0) },
+    x.dtype,
+    reducedShape(x, norm, keepdims),
+    'mean',
+  );
   g.record({
     op: 'ReduceMean',
     inputs: [x],
