@@ -131,7 +131,7 @@ export function buildRunConfig(file: string | undefined, o: RunOverrides): { con
     const store = parseStoreFlag(o.store, o.s3Endpoint);
     raw.store = store.kind === 'local' ? { ...store, root: fromCwd(String(store.root)) } : store;
   }
-  if (o.chunkMiB) raw.acquire = { ...((raw.acquire as object) ?? {}), chunkMiB: o.chunkMiB };
+  if (o.chunkMiB) raw.acquire = { ...(raw.acquire ?? {}), chunkMiB: o.chunkMiB };
   const temporal = { ...((raw.temporal as Record<string, unknown>) ?? {}) };
   if (o.heartbeatTimeoutSec) temporal.heartbeatTimeoutSec = o.heartbeatTimeoutSec;
   if (o.taskQueuePrefix) temporal.taskQueues = { cpu: `${o.taskQueuePrefix}-cpu`, gpu: `${o.taskQueuePrefix}-gpu` };
@@ -210,8 +210,8 @@ const ALLOWED_LABELS: Record<DatasetName, string[]> = { iemocap: ['6class', '4cl
 
 export function stagesUntil(until: string): StageName[] {
   const i = (STAGES as readonly string[]).indexOf(until);
-  if (i >= 0) return STAGES.slice(0, i + 1) as StageName[];
-  if ((PLANNED_STAGES as readonly string[]).includes(until)) {
+  if (i >= 0) return STAGES.slice(0, i + 1);
+  if (PLANNED_STAGES.includes(until)) {
     throw new ConfigError(`until: stage "${until}" is not built yet; stages available now: ${STAGES.join(', ')}`);
   }
   throw new ConfigError(`until: unknown stage "${until}"; stages: ${[...STAGES, ...PLANNED_STAGES].join(', ')}`);

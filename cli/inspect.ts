@@ -24,7 +24,7 @@ export const toWorkflowId = (run: string): string => (run.startsWith('mer-') ? r
 export function num(v: unknown): number {
   if (v === null || v === undefined) return 0;
   if (typeof v === 'number') return v;
-  if (typeof v === 'object' && 'toNumber' in v && typeof (v as { toNumber: unknown }).toNumber === 'function') {
+  if (typeof v === 'object' && 'toNumber' in v && typeof v.toNumber === 'function') {
     return (v as { toNumber: () => number }).toNumber();
   }
   return Number(v);
@@ -37,9 +37,7 @@ export function eventTime(e: HistoryEvent): Date | undefined {
 
 /** The project uses the default data converter (JSON payloads, no codec). */
 export function decodePayload<T>(p: Payload | null | undefined): T | undefined {
-  return p
-    ? defaultPayloadConverter.fromPayload<T>(p as Parameters<typeof defaultPayloadConverter.fromPayload>[0])
-    : undefined;
+  return p ? defaultPayloadConverter.fromPayload<T>(p) : undefined;
 }
 
 function decodeMemo(fields: Record<string, Payload> | null | undefined): Record<string, unknown> {
@@ -121,7 +119,7 @@ export function stagesFromHistory(events: HistoryEvent[], input: PipelineInput):
   for (const e of events) {
     const init = e.startChildWorkflowExecutionInitiatedEventAttributes;
     if (init) {
-      const memo = decodeMemo(init.memo?.fields as Record<string, Payload> | undefined);
+      const memo = decodeMemo(init.memo?.fields);
       const parts = (init.workflowId ?? '').split('/');
       const stage = typeof memo.stage === 'string' ? memo.stage : (parts.at(-2) ?? '?');
       const dataset = typeof memo.dataset === 'string' ? memo.dataset : (parts.at(-1) ?? '?');
@@ -170,10 +168,7 @@ export function stagesFromHistory(events: HistoryEvent[], input: PipelineInput):
       const ran = result.ran;
       if (typeof ran === 'boolean') row.ran = { [row.stage]: ran };
       else if (ran && typeof ran === 'object') {
-        row.ran = Object.fromEntries(Object.entries(ran).filter(([, v]) => typeof v === 'boolean')) as Record<
-          string,
-          boolean
-        >;
+        row.ran = Object.fromEntries(Object.entries(ran).filter(([, v]) => typeof v === 'boolean'));
       }
       const report =
         typeof result.summaryKey === 'string'

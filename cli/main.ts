@@ -258,7 +258,7 @@ program
           console.log(`  ${r.metrics} (${r.files} files)`);
         }
       }
-      if (o.open) openFile(reports[0]!.html);
+      if (o.open) openFile(reports[0].html);
     } finally {
       await session.close();
     }

@@ -51,7 +51,7 @@ export async function loadModel(
     );
   const parsed = StoreConfigSchema.safeParse(parseStoreFlag(storeFlag ?? defaultStoreRoot(), endpoint));
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
+    const issue = parsed.error.issues[0];
     throw new ConfigError(`--store: ${issue.path.join('.') || 'store'}: ${issue.message}`);
   }
   const spec = parsed.data.kind === 'local' ? { ...parsed.data, root: resolve(parsed.data.root) } : parsed.data;
@@ -66,7 +66,7 @@ export async function loadModel(
   const matches = (await store.list(`models/${key}`))
     .map((o) => o.key)
     .filter((k) => /^models\/[^/]+\/model\.onnx$/.test(k));
-  if (matches.length === 1) return { bytes: await store.get(matches[0]!), name: `${store.describe}/${matches[0]}` };
+  if (matches.length === 1) return { bytes: await store.get(matches[0]), name: `${store.describe}/${matches[0]}` };
   if (matches.length > 1) {
     throw new ConfigError(
       `--model: ${key} matches ${matches.length} models in ${store.describe}: ${matches
@@ -89,14 +89,14 @@ export function renderTable(r: PredictResult): string[] {
   const rows = r.predictions.map((p) => [
     p.clip,
     p.predicted,
-    ...r.classes.map((c) => fixed(p.probabilities[c]!)),
+    ...r.classes.map((c) => fixed(p.probabilities[c])),
     ...(anyFlags ? [p.flags.join(',')] : []),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
   const numeric = (i: number) => i >= 2 && i < 2 + r.classes.length;
   const line = (cells: string[]) =>
     cells
-      .map((c, i) => (numeric(i) ? c.padStart(widths[i]!) : i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .map((c, i) => (numeric(i) ? c.padStart(widths[i]) : i === cells.length - 1 ? c : c.padEnd(widths[i])))
       .join('  ')
       .trimEnd();
   return [line(header), ...rows.map(line)];

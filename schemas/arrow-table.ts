@@ -101,7 +101,7 @@ export function defineRowTable<S extends z.ZodType>(opts: {
           `${opts.label} row ${i} (${String(raw.utteranceId)}): field ${first?.path.join('.')}: ${first?.message}`,
         );
       }
-      rows[i] = parsed.data as Row;
+      rows[i] = parsed.data;
     }
     return rows;
   }

@@ -24,7 +24,7 @@ const { positionals, values } = parseArgs({
   options: { until: { type: 'string', default: 'acquire' }, children: { type: 'string' } },
 });
 const label = positionals[0] ?? 'v1';
-const until = values.until!;
+const until = values.until;
 const dir = await mkdtemp(join(tmpdir(), 'mer-record-'));
 const env = await startTemporal();
 try {

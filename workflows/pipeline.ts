@@ -293,7 +293,7 @@ function runCompress(
       message: 'compress stage requested without compress parameters',
       nonRetryable: true,
     });
-  const main = compress.settings[0]!;
+  const main = compress.settings[0];
   const what = compress.settings
     .map((p) =>
       p.enabled
@@ -417,7 +417,7 @@ function runEvaluate(
         labels: plan.labels,
         ...done,
         variants: train.variants,
-        settings: { train: train.params, vsc: input.compress!.settings[0]! },
+        settings: { train: train.params, vsc: input.compress!.settings[0] },
         store: input.store,
         temporal: input.temporal,
         parentWorkflowId: me,

@@ -117,7 +117,7 @@ export async function TrainDataset(input: TrainDatasetInput): Promise<DatasetTra
         ],
       );
       done++;
-      const r = results[i]!;
+      const r = results[i];
       await report({
         note: `${variant.name} ${fold.name}: test accuracy ${(r.test.accuracy * 100).toFixed(1)}%, weighted F1 ${(r.test.weightedF1 * 100).toFixed(1)}%${r.skipped ? ' (reused)' : ''}`,
         done,

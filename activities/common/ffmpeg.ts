@@ -47,7 +47,7 @@ async function fromFfmpegStatic(): Promise<string | null> {
     // A variable specifier keeps TypeScript from demanding the optional package's types at build time.
     const specifier = 'ffmpeg-static';
     const mod: unknown = await import(specifier);
-    const value = mod && typeof mod === 'object' && 'default' in mod ? (mod as { default: unknown }).default : mod;
+    const value = mod && typeof mod === 'object' && 'default' in mod ? mod.default : mod;
     if (typeof value === 'string' && (await isExecutableFile(value))) return value;
   } catch {
     // Optional dependency: absent or its postinstall download failed. Fall through to PATH.
@@ -240,7 +240,7 @@ export function runTool(bin: string, args: readonly string[], opts: RunToolOptio
     child.on('close', (code, signal) => {
       const stderrTail = tail(stderr, STDERR_TAIL_IN_MESSAGE);
       if (failure) {
-        const f = failure as { reason: ToolFailureReason; detail: string; cause?: unknown };
+        const f = failure;
         finish(
           new ToolError(
             `${f.detail}: ${command}${stderrTail ? `\n${stderrTail}` : ''}`,

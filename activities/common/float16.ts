@@ -31,7 +31,7 @@ export function decodeFloat16(bytes: Uint8Array, out?: Float32Array): Float32Arr
   const dst = out ?? new Float32Array(n);
   if (dst.length < n) throw new RangeError(`float16 decode: output holds ${dst.length} values, blob has ${n}`);
   const t = lookup();
-  for (let i = 0, j = 0; i < n; i++, j += 2) dst[i] = t[bytes[j]! | (bytes[j + 1]! << 8)]!;
+  for (let i = 0, j = 0; i < n; i++, j += 2) dst[i] = t[bytes[j] | (bytes[j + 1] << 8)]!;
   return dst;
 }
 
@@ -41,12 +41,12 @@ const u32 = new Uint32Array(f32.buffer);
 /** float32 -> binary16 bits, rounding to nearest even; overflow gives infinity, NaN stays NaN. */
 export function float32ToHalfBits(value: number): number {
   f32[0] = value;
-  const x = u32[0]!;
+  const x = u32[0];
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
+  const e = exp - 127 + 15;
   if (e >= 0x1f) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign;
@@ -70,7 +70,7 @@ export function float32ToHalfBits(value: number): number {
 export function encodeFloat16(values: ArrayLike<number>): Uint8Array {
   const out = new Uint8Array(values.length * 2);
   for (let i = 0; i < values.length; i++) {
-    const h = float32ToHalfBits(values[i]!);
+    const h = float32ToHalfBits(values[i]);
     out[2 * i] = h & 0xff;
     out[2 * i + 1] = h >>> 8;
   }

@@ -119,13 +119,11 @@ export async function readSequenceGroup(
       throw new FeatureShardCorruptError(groups.name, `row ${firstRow + j} (${ids[j] ?? 'no id'}): ${what}`);
     };
     if (!row || row.utteranceId !== ids[j]) fail('row order differs between reads');
-    if (!row!.ok) return null;
-    const want = row!.steps * row!.tokens * row!.dim * 2;
+    if (!row.ok) return null;
+    const want = row.steps * row.tokens * row.dim * 2;
     if (!blob) fail('status ok but no sequence');
     if (blob!.length !== want)
-      fail(
-        `sequence has ${blob!.length} bytes, shape [${row!.steps}, ${row!.tokens}, ${row!.dim}] float16 needs ${want}`,
-      );
+      fail(`sequence has ${blob!.length} bytes, shape [${row.steps}, ${row.tokens}, ${row.dim}] float16 needs ${want}`);
     return blob;
   });
 }

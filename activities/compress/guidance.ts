@@ -82,21 +82,21 @@ export function createGuidance(seed: number, dims: GuidanceDims): Guidance {
         let s2 = 0;
         let s3 = 0;
         for (let i = 0; i < inputs; i++) {
-          const v = x[i]!;
-          s0 += weight[w0 + i]! * v;
-          s1 += weight[w1 + i]! * v;
-          s2 += weight[w2 + i]! * v;
-          s3 += weight[w3 + i]! * v;
+          const v = x[i];
+          s0 += weight[w0 + i] * v;
+          s1 += weight[w1 + i] * v;
+          s2 += weight[w2 + i] * v;
+          s3 += weight[w3 + i] * v;
         }
-        out[r] = bias[r]! + s0;
-        out[r + 1] = bias[r + 1]! + s1;
-        out[r + 2] = bias[r + 2]! + s2;
-        out[r + 3] = bias[r + 3]! + s3;
+        out[r] = bias[r] + s0;
+        out[r + 1] = bias[r + 1] + s1;
+        out[r + 2] = bias[r + 2] + s2;
+        out[r + 3] = bias[r + 3] + s3;
       }
       for (; r < dims.visual; r++) {
         let acc = 0;
-        for (let i = 0; i < inputs; i++) acc += weight[r * inputs + i]! * x[i]!;
-        out[r] = bias[r]! + acc;
+        for (let i = 0; i < inputs; i++) acc += weight[r * inputs + i] * x[i];
+        out[r] = bias[r] + acc;
       }
       return out;
     },

@@ -82,7 +82,7 @@ export async function openParquetGroups(
       const t = await file.read({
         rowGroups: [index],
         columns: [...columns],
-        batchSize: Math.max(1, groupRows[index]!),
+        batchSize: Math.max(1, groupRows[index]),
       });
       return tableFromIPC(t.intoIPCStream());
     } catch (err) {
@@ -146,7 +146,7 @@ export function fixedFloat32Column(
   const rows: Array<Float32Array | null> = [];
   let at = 0;
   for (const d of vec.data) {
-    const child = d.children[0]!;
+    const child = d.children[0];
     const values = child.values as Float32Array;
     for (let j = 0; j < d.length; j++, at++) {
       if (!vec.isValid(at)) {

@@ -42,7 +42,7 @@ export interface PlanCompressResult {
 export function featureShardName(key: string): string {
   const m = /\/shards\/([^/]+)\/features\.parquet$/.exec(key);
   if (!m) throw new Error(`compress: ${key} is not a features shard key (…/shards/<name>/features.parquet)`);
-  return m[1]!;
+  return m[1];
 }
 
 /**
@@ -66,7 +66,7 @@ export async function planCompressStep(input: PlanCompressInput): Promise<PlanCo
   const pending: CompressShardTask[] = [];
   for (const [i, shard] of shards.entries()) {
     if (await store.committed(vscShardCommitPrefix(key, shard))) continue;
-    const task: CompressShardTask = { shard, visual: input.visual.shardKeys[i]! };
+    const task: CompressShardTask = { shard, visual: input.visual.shardKeys[i] };
     if (guided) {
       const t = text.get(shard);
       const a = audio.get(shard);

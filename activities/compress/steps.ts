@@ -87,7 +87,7 @@ export async function compressShardStep(input: CompressShardInput, ctx: StepCont
 
     const partial = vscPartialPrefix(input.vscKey, shard);
     const parts = await resumeParts(store, partial, index, params.maxFrames);
-    const resumedFrom = parts.length ? parts[parts.length - 1]!.end : 0;
+    const resumedFrom = parts.length ? parts[parts.length - 1].end : 0;
     ctx.heartbeat({ shard, cursor: resumedFrom, total: index.rows.length, resumedFrom });
 
     const vsc = createVsc(params, { tokens, dim: index.dim });
@@ -113,12 +113,12 @@ export async function compressShardStep(input: CompressShardInput, ctx: StepCont
     let scratch = new Float32Array(0);
     let firstRow = 0;
     for (let g = 0; g < visual.groupRows.length; g++) {
-      const groupEnd = firstRow + visual.groupRows[g]!;
+      const groupEnd = firstRow + visual.groupRows[g];
       if (groupEnd > resumedFrom) {
         const blobs = await readSequenceGroup(visual, g, firstRow, index);
         for (let row = Math.max(firstRow, resumedFrom); row < groupEnd; row++) {
           if (ctx.signal?.aborted) throw ctx.signal.reason ?? new Error('cancelled');
-          const info = index.rows[row]!;
+          const info = index.rows[row];
           const blob = blobs[row - firstRow];
           if (info.ok && blob) {
             const n = blob.length / 2;

@@ -38,9 +38,9 @@ export function vscRowsToParquet(rows: VscRows, shape: VscOutputShape, vscKey: s
     );
   }
   const schema = vscArrowSchema(shape.maxFrames, shape.dim, vscKey);
-  const seqType = schema.fields[2]!.type as FixedSizeList;
+  const seqType = schema.fields[2].type as FixedSizeList;
   const children = [
-    vectorFromArray([...rows.ids], new Utf8()).data[0]!,
+    vectorFromArray([...rows.ids], new Utf8()).data[0],
     makeData({ type: new Int32(), length: n, nullCount: 0, data: rows.lengths }),
     makeData({
       type: seqType,

@@ -64,13 +64,13 @@ function cosine(
 ): number {
   if (na === 0 || nb === 0) return 0;
   let s = 0;
-  for (let i = 0; i < d; i++) s += a[ao + i]! * b[bo + i]!;
+  for (let i = 0; i < d; i++) s += a[ao + i] * b[bo + i];
   return s / (na * nb);
 }
 
 function norm(a: ArrayLike<number>, ao: number, d: number): number {
   let s = 0;
-  for (let i = 0; i < d; i++) s += a[ao + i]! * a[ao + i]!;
+  for (let i = 0; i < d; i++) s += a[ao + i] * a[ao + i];
   return Math.sqrt(s);
 }
 
@@ -123,9 +123,9 @@ function selectInto(s: FrameScratch, x: Float32Array, off: number, k: number, gu
   mean.fill(0);
   for (let p = 0; p < P; p++) {
     const o = off + p * D;
-    for (let i = 0; i < D; i++) mean[i]! += x[o + i]!;
+    for (let i = 0; i < D; i++) mean[i] += x[o + i];
   }
-  for (let i = 0; i < D; i++) mean[i] = mean[i]! / P + (guide ? guide[i]! : 0);
+  for (let i = 0; i < D; i++) mean[i] = mean[i] / P + (guide ? guide[i] : 0);
   const mNorm = norm(mean, 0, D);
   for (let p = 0; p < P; p++) {
     const o = off + p * D;
@@ -133,10 +133,10 @@ function selectInto(s: FrameScratch, x: Float32Array, off: number, k: number, gu
     let sq = 0;
     let dm = 0;
     for (let i = 0; i < D; i++) {
-      const v = x[o + i]!;
+      const v = x[o + i];
       tok[u + i] = v;
       sq += v * v;
-      dm += v * mean[i]!;
+      dm += v * mean[i];
     }
     const n = Math.sqrt(sq);
     norms[p] = n;
@@ -149,17 +149,17 @@ function selectInto(s: FrameScratch, x: Float32Array, off: number, k: number, gu
     // Insertion sort by (score desc, index asc): P is 49, and the order must be total for determinism.
     for (let p = 0; p < P; p++) order[p] = p;
     for (let i = 1; i < P; i++) {
-      const idx = order[i]!;
-      const sc = scores[idx]!;
+      const idx = order[i];
+      const sc = scores[idx];
       let j = i - 1;
-      while (j >= 0 && (scores[order[j]!]! < sc || (scores[order[j]!]! === sc && order[j]! > idx))) {
+      while (j >= 0 && (scores[order[j]] < sc || (scores[order[j]] === sc && order[j] > idx))) {
         order[j + 1] = order[j]!;
         j--;
       }
       order[j + 1] = idx;
     }
     keptFlag.fill(0);
-    for (let i = 0; i < kept; i++) keptFlag[order[i]!] = 1;
+    for (let i = 0; i < kept; i++) keptFlag[order[i]] = 1;
   }
   for (let p = 0, j = 0; p < P; p++) if (keptFlag[p]) keptIdx[j++] = p;
   return kept;
@@ -180,11 +180,11 @@ function keptSimilarities(s: FrameScratch, n: number, k: number): void {
     let s2 = 0;
     let s3 = 0;
     for (let i = 0; i < D; i++) {
-      const v = tok[a + i]!;
-      s0 += v * keptTok[b0 + i]!;
-      s1 += v * keptTok[b1 + i]!;
-      s2 += v * keptTok[b2 + i]!;
-      s3 += v * keptTok[b3 + i]!;
+      const v = tok[a + i];
+      s0 += v * keptTok[b0 + i];
+      s1 += v * keptTok[b1 + i];
+      s2 += v * keptTok[b2 + i];
+      s3 += v * keptTok[b3 + i];
     }
     sims[j] = s0;
     sims[j + 1] = s1;
@@ -194,14 +194,14 @@ function keptSimilarities(s: FrameScratch, n: number, k: number): void {
   for (; j < k; j++) {
     const b = j * D;
     let acc = 0;
-    for (let i = 0; i < D; i++) acc += tok[a + i]! * keptTok[b + i]!;
+    for (let i = 0; i < D; i++) acc += tok[a + i] * keptTok[b + i];
     sims[j] = acc;
   }
   // Dividing the raw dot product (not multiplying unit vectors) keeps exact cases exact.
-  const nn = s.norms[n]!;
+  const nn = s.norms[n];
   for (j = 0; j < k; j++) {
-    const d = nn * s.keptNorms[j]!;
-    sims[j] = d === 0 ? 0 : sims[j]! / d;
+    const d = nn * s.keptNorms[j];
+    sims[j] = d === 0 ? 0 : sims[j] / d;
   }
 }
 
@@ -219,43 +219,43 @@ function mergeInto(s: FrameScratch, kept: number, params: VscParams, out: Float6
   lastFrom.fill(-1);
   if (kept < P) {
     for (let j = 0; j < kept; j++) {
-      keptTok.set(tok.subarray(keptIdx[j]! * D, keptIdx[j]! * D + D), j * D);
-      keptNorms[j] = norms[keptIdx[j]!]!;
+      keptTok.set(tok.subarray(keptIdx[j] * D, keptIdx[j] * D + D), j * D);
+      keptNorms[j] = norms[keptIdx[j]]!;
     }
   }
   for (let n = 0; n < P && kept < P; n++) {
     if (keptFlag[n]) continue;
     keptSimilarities(s, n, kept);
     let maxSim = -Infinity;
-    for (let j = 0; j < kept; j++) if (sims[j]! > maxSim) maxSim = sims[j]!;
+    for (let j = 0; j < kept; j++) if (sims[j] > maxSim) maxSim = sims[j]!;
     let z = 0;
-    for (let j = 0; j < kept; j++) z += Math.exp(sims[j]! - maxSim);
+    for (let j = 0; j < kept; j++) z += Math.exp(sims[j] - maxSim);
     for (let j = 0; j < kept; j++) {
-      if (!(sims[j]! > thr)) continue;
-      const r = keptIdx[j]!;
-      const theta = Math.exp(sims[j]! - maxSim) / z;
+      if (!(sims[j] > thr)) continue;
+      const r = keptIdx[j];
+      const theta = Math.exp(sims[j] - maxSim) / z;
       mergedInto[r] = 1;
       if (reference) {
         lastFrom[r] = n;
         lastTheta[r] = theta;
       } else {
-        coef[n]! += theta;
+        coef[n] += theta;
       }
     }
   }
   if (reference) {
-    for (let r = 0; r < P; r++) if (lastFrom[r]! >= 0) coef[lastFrom[r]!]! += lastTheta[r]!;
+    for (let r = 0; r < P; r++) if (lastFrom[r] >= 0) coef[lastFrom[r]] += lastTheta[r];
   }
   // frame = (1/k) [ sum_r (1 - alpha [r merged]) X_r + alpha sum_n w_n X_n ]
   for (let p = 0; p < P; p++) {
-    coef[p] = keptFlag[p] ? (1 - (mergedInto[p] ? alpha : 0)) / kept : (alpha * coef[p]!) / kept;
+    coef[p] = keptFlag[p] ? (1 - (mergedInto[p] ? alpha : 0)) / kept : (alpha * coef[p]) / kept;
   }
   for (let i = 0; i < D; i++) out[outOff + i] = 0;
   for (let p = 0; p < P; p++) {
-    const c = coef[p]!;
+    const c = coef[p];
     if (c === 0) continue;
     const o = p * D;
-    for (let i = 0; i < D; i++) out[outOff + i]! += c * tok[o + i]!;
+    for (let i = 0; i < D; i++) out[outOff + i] += c * tok[o + i];
   }
 }
 
@@ -264,9 +264,9 @@ function meanInto(s: FrameScratch, x: Float32Array, off: number, out: Float64Arr
   for (let i = 0; i < D; i++) out[outOff + i] = 0;
   for (let p = 0; p < P; p++) {
     const o = off + p * D;
-    for (let i = 0; i < D; i++) out[outOff + i]! += x[o + i]!;
+    for (let i = 0; i < D; i++) out[outOff + i] += x[o + i];
   }
-  for (let i = 0; i < D; i++) out[outOff + i] = out[outOff + i]! / P;
+  for (let i = 0; i < D; i++) out[outOff + i] = out[outOff + i] / P;
 }
 
 /**
@@ -312,8 +312,8 @@ export function mergeTemporal(vectors: Float64Array, frames: number, dim: number
       // The cosine with a group's sum is the cosine with its mean.
       const c = cosine(vectors, fo, norm(vectors, fo, dim), sums, go, norm(sums, go, dim), dim);
       if (c > threshold) {
-        for (let i = 0; i < dim; i++) sums[go + i]! += vectors[fo + i]!;
-        counts[g - 1]!++;
+        for (let i = 0; i < dim; i++) sums[go + i] += vectors[fo + i];
+        counts[g - 1]++;
         continue;
       }
     }
@@ -348,8 +348,8 @@ export function capGroups(t: TemporalGroups, dim: number, maxFrames: number, mod
         best = j;
       }
     }
-    for (let i = 0; i < dim; i++) sums[best * dim + i]! += sums[(best + 1) * dim + i]!;
-    counts[best]! += counts[best + 1]!;
+    for (let i = 0; i < dim; i++) sums[best * dim + i] += sums[(best + 1) * dim + i];
+    counts[best] += counts[best + 1];
     sums.copyWithin(best * dim + dim, best * dim + 2 * dim, g * dim);
     counts.copyWithin(best + 1, best + 2, g);
     g--;
@@ -389,8 +389,8 @@ export function createVsc(params: VscParams, shape: VscShape): Vsc {
       const length = capGroups(groups, D, params.maxFrames, params.cap);
       const sequence = new Float32Array(params.maxFrames * D);
       for (let g = 0; g < length; g++) {
-        const c = groups.counts[g]!;
-        for (let i = 0; i < D; i++) sequence[g * D + i] = groups.sums[g * D + i]! / c;
+        const c = groups.counts[g];
+        for (let i = 0; i < D; i++) sequence[g * D + i] = groups.sums[g * D + i] / c;
       }
       return { sequence, length };
     },

@@ -26,7 +26,7 @@ export function gradients(loss: Value, wrt: readonly Value[], seed?: Value): Val
       const grads = new Map<string, Value>();
       grads.set(loss.name, seed ?? expandAs(g.constant(1, loss.dtype), loss));
       for (let k = g.tape.length - 1; k >= 0; k--) {
-        const entry = g.tape[k]!;
+        const entry = g.tape[k];
         const gys = entry.outputs.map((o) => grads.get(o.name) ?? null);
         if (gys.every((x) => x === null)) continue;
         const needs = entry.inputs.map((i) => active.has(i.name));

@@ -197,7 +197,7 @@ export class Graph {
     name?: string,
   ): Value {
     const [out] = this.node(opType, inputs, attrs, [{ dtype, shape, name }]);
-    return out!;
+    return out;
   }
 
   record(entry: TapeEntry): void {

@@ -6,8 +6,8 @@ export function broadcastShapes(a: Shape, b: Shape): Dim[] {
   const rank = Math.max(a.length, b.length);
   const out: Dim[] = [];
   for (let i = 0; i < rank; i++) {
-    const da = i < rank - a.length ? 1 : a[i - (rank - a.length)]!;
-    const db = i < rank - b.length ? 1 : b[i - (rank - b.length)]!;
+    const da = i < rank - a.length ? 1 : a[i - (rank - a.length)];
+    const db = i < rank - b.length ? 1 : b[i - (rank - b.length)];
     if (da === db) out.push(da);
     else if (da === 1) out.push(db);
     else if (db === 1) out.push(da);
@@ -48,7 +48,7 @@ export function staticDim(d: Dim, what: string): number {
 
 /** Shape after ONNX Reshape semantics (0 copies the input dimension, one -1 is inferred). */
 export function reshapeShape(input: Shape, target: readonly number[]): Dim[] {
-  const out: Dim[] = target.map((t, i) => (t === 0 ? input[i]! : t));
+  const out: Dim[] = target.map((t, i) => (t === 0 ? input[i] : t));
   const inferred = out.indexOf(-1);
   if (inferred >= 0) {
     if (out.lastIndexOf(-1) !== inferred) throw new Error('shape: reshape with more than one -1');

@@ -53,7 +53,7 @@ function checkClasses(classes: readonly string[]): void {
 
 function checkIndices(what: string, values: ArrayLike<number>, classes: number): void {
   for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
+    const v = values[i];
     if (!Number.isInteger(v) || v < 0 || v >= classes) {
       throw new Error(`metrics: ${what}[${i}] = ${v} is not a class index in [0, ${classes - 1}]`);
     }
@@ -79,7 +79,7 @@ export function foldMetrics(
 
   const m = classificationMetrics(labels, predicted, classes.length);
   const perClass: ClassMetrics[] = m.perClass.map((p, c) => ({
-    class: classes[c]!,
+    class: classes[c],
     precision: p.precision,
     recall: p.recall,
     f1: p.f1,
@@ -87,7 +87,7 @@ export function foldMetrics(
   }));
   const confusion = m.confusion.map((row) => [...row]);
   const confusionNormalized = confusion.map((row, c) => {
-    const support = perClass[c]!.support;
+    const support = perClass[c].support;
     return row.map((x) => (support === 0 ? 0 : x / support));
   });
   const reference: ReferenceClass[] = perClass.map((p) => ({
@@ -123,7 +123,7 @@ function populationStd(xs: readonly number[]): number {
 
 function concat(parts: readonly ArrayLike<number>[]): number[] {
   const out: number[] = [];
-  for (const p of parts) for (let i = 0; i < p.length; i++) out.push(p[i]!);
+  for (const p of parts) for (let i = 0; i < p.length; i++) out.push(p[i]);
   return out;
 }
 
@@ -150,7 +150,7 @@ export function aggregateMetrics(folds: readonly FoldPredictions[], classes: rea
     mean: summary(mean),
     std: summary(populationStd),
     perClassF1: classes.map((name, c) => {
-      const f1s = per.map((m) => m.perClass[c]!.f1);
+      const f1s = per.map((m) => m.perClass[c].f1);
       return { class: name, mean: mean(f1s), std: populationStd(f1s) };
     }),
     pooled: foldMetrics(concat(folds.map((f) => f.labels)), concat(folds.map((f) => f.predicted)), classes),

@@ -105,7 +105,7 @@ export async function renderReport(
   report: Omit<MetricsReport, 'figures'>,
   curves: readonly FoldCurves[],
 ): Promise<RenderedReport> {
-  const full = report.variants[0]!;
+  const full = report.variants[0];
   const pooled = full.aggregate.pooled;
   const name = `${report.dataset.toUpperCase()} ${report.labelSet}, ${report.protocol} protocol`;
   const figures: RenderedFigure[] = [];
@@ -219,7 +219,7 @@ export async function renderReport(
     columns: ['class', 'precision', 'recall', 'F1', 'F1 over folds', 'support'],
     align: ['left', 'right', 'right', 'right', 'right', 'right'],
     rows: pooled.perClass.map((c, i) => {
-      const f = full.aggregate.perClassF1[i]!;
+      const f = full.aggregate.perClassF1[i];
       return [c.class, pct(c.precision), pct(c.recall), pct(c.f1), pm(f.mean, f.std), c.support];
     }),
   });

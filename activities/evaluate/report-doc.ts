@@ -126,7 +126,7 @@ export function renderMarkdown(title: string, blocks: ReportBlock[], figureFile:
 
 /** Escapes text for HTML element content and (double- or single-quoted) attribute values. */
 export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
+  return s.replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]);
 }
 
 const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };

@@ -64,7 +64,7 @@ function packageVersion(): string {
 
 function summarise(evalKey: string, report: MetricsReport, skipped: boolean): EvaluateDatasetResult {
   const prefix = reportPrefix(evalKey);
-  const full = report.variants[0]!;
+  const full = report.variants[0];
   return {
     evalKey,
     prefix,
@@ -176,7 +176,7 @@ export async function evaluateDatasetStep(input: EvaluateDatasetInput): Promise<
   const segment = SegmentReportSchema.parse(await json(store, input.segmented.reportKey));
   const reasons: Record<string, number> = {};
   for (const q of segment.quarantinedItems) {
-    const code = q.reason.split(':')[0]!.trim();
+    const code = q.reason.split(':')[0].trim();
     reasons[code] = (reasons[code] ?? 0) + 1;
   }
   const m = input.features.modalities;

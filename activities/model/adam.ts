@@ -43,7 +43,7 @@ export interface AdamResult {
 
 export function adamUpdate(cfg: OptimizerConfig, slots: readonly AdamSlot[], scalars: AdamScalars): AdamResult {
   if (slots.length === 0) throw new Error('adam: nothing to optimise');
-  const g = slots[0]!.param.graph;
+  const g = slots[0].param.graph;
   return g.untaped(() =>
     g.scope('adam', () => {
       const squares = slots.map((s) =>

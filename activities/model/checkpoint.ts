@@ -137,7 +137,7 @@ export function encodeCheckpoint(meta: CheckpointMeta, groups: TensorGroups, sha
   let at = dataStart;
   for (const c of chunks) {
     if (LITTLE_ENDIAN_HOST) out.set(new Uint8Array(c.buffer, c.byteOffset, c.byteLength), at);
-    else for (let i = 0; i < c.length; i++) view.setFloat32(at + 4 * i, c[i]!, true);
+    else for (let i = 0; i < c.length; i++) view.setFloat32(at + 4 * i, c[i], true);
     at += c.byteLength;
   }
   view.setUint32(total - 4, crc32(out.subarray(0, total - 4)) >>> 0, true);

@@ -26,7 +26,7 @@ export function validateFeatureSet(name: string, set: FeatureSet, cfg: ModelConf
   if (set.labels.length !== set.n)
     throw new Error(`features ${name}: ${set.labels.length} labels for ${set.n} samples`);
   for (let i = 0; i < set.n; i++) {
-    const y = set.labels[i]!;
+    const y = set.labels[i];
     if (!(y >= 0 && y < cfg.numClasses))
       throw new Error(`features ${name}: label ${y} at ${i} outside 0..${cfg.numClasses - 1}`);
   }
@@ -48,7 +48,7 @@ export function validateFeatures(name: string, set: UnlabelledFeatureSet, cfg: M
     check('v', set.v, cfg.inputs.frames * cfg.inputs.visual);
     if (!set.vLengths || set.vLengths.length !== n) fail('vLengths must have one entry per sample');
     for (let i = 0; i < n; i++) {
-      const l = set.vLengths![i]!;
+      const l = set.vLengths![i];
       if (l < 0 || l > cfg.inputs.frames) fail(`visual length ${l} at ${i} outside 0..${cfg.inputs.frames}`);
     }
   }
@@ -57,7 +57,7 @@ export function validateFeatures(name: string, set: UnlabelledFeatureSet, cfg: M
 function gatherRows(src: Float32Array, width: number, indices: ArrayLike<number>): Float32Array {
   const out = new Float32Array(indices.length * width);
   for (let r = 0; r < indices.length; r++) {
-    const i = indices[r]!;
+    const i = indices[r];
     out.set(src.subarray(i * width, (i + 1) * width), r * width);
   }
   return out;
@@ -79,10 +79,10 @@ export function gatherBatch(
     ...(hasModality(cfg, 'v')
       ? {
           v: gatherRows(set.v!, cfg.inputs.frames * cfg.inputs.visual, indices),
-          vLen: BigInt64Array.from({ length: n }, (_, r) => BigInt(set.vLengths![indices[r]!]!)),
+          vLen: BigInt64Array.from({ length: n }, (_, r) => BigInt(set.vLengths![indices[r]])),
         }
       : {}),
-    ...(labels ? { labels: BigInt64Array.from({ length: n }, (_, r) => BigInt(labels[indices[r]!]!)) } : {}),
+    ...(labels ? { labels: BigInt64Array.from({ length: n }, (_, r) => BigInt(labels[indices[r]])) } : {}),
   };
 }
 

@@ -72,7 +72,7 @@ export function fusionForward(ctx: ModelContext, cfg: ModelConfig, inputs: Fusio
     projections.a = projectionHead(ctx, 'head_a', inputs.a, cfg.headDim, cfg.dropout.heads, cfg.layerNormEps);
 
   const fused = (['v', 't', 'a'] as const).map((m) => projections[m]).filter((p): p is Value => p !== undefined);
-  let x = fused.length === 1 ? fused[0]! : concat(fused, 1);
+  let x = fused.length === 1 ? fused[0] : concat(fused, 1);
   cfg.classifierHidden.forEach((width, i) => {
     x = denseBlock(ctx, `classifier.${i}`, x, width, cfg.leakySlope, pOther, bn);
   });
@@ -82,7 +82,7 @@ export function fusionForward(ctx: ModelContext, cfg: ModelConfig, inputs: Fusio
 function earlyFusion(ctx: ModelContext, cfg: ModelConfig, inputs: FusionInputs): Value | null {
   const parts = [inputs.t, inputs.a].filter((p): p is Value => p !== undefined);
   if (parts.length === 0) return null;
-  const x = parts.length === 1 ? parts[0]! : concat(parts, 1);
+  const x = parts.length === 1 ? parts[0] : concat(parts, 1);
   const h = denseBlock(ctx, 'early.0', x, cfg.earlyFusion.hidden, cfg.leakySlope, cfg.dropout.other, cfg.batchNorm);
   return linear(ctx, 'early.out', h, cfg.earlyFusion.out);
 }

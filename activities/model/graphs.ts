@@ -102,8 +102,8 @@ export function buildTrainStepGraph(
     decay: g.input(IO.decay, dtype, []),
   };
   const slots = ctx.params.map((spec, i) => ({
-    param: params[i]!,
-    grad: grads[i]!,
+    param: params[i],
+    grad: grads[i],
     m: g.input(IO.adamM(spec.name), dtype, spec.shape),
     v: g.input(IO.adamV(spec.name), dtype, spec.shape),
   }));
@@ -111,7 +111,7 @@ export function buildTrainStepGraph(
   outputCommon(g, ctx, losses, out.logits);
   g.output(gradNorm, IO.gradNorm);
   ctx.params.forEach((spec, i) => {
-    const u = updates[i]!;
+    const u = updates[i];
     g.output(u.param, IO.updated(paramInput(spec.name)));
     g.output(u.m, IO.updated(IO.adamM(spec.name)));
     g.output(u.v, IO.updated(IO.adamV(spec.name)));
@@ -124,7 +124,7 @@ export function buildGradientGraph(model: ModelConfig, loss: LossConfig, dtype: 
   const { ctx, out, losses, params } = forwardAndLoss(g, model, loss);
   const grads = gradients(losses.total, params);
   outputCommon(g, ctx, losses, out.logits);
-  ctx.params.forEach((spec, i) => g.output(grads[i]!, IO.grad(spec.name)));
+  ctx.params.forEach((spec, i) => g.output(grads[i], IO.grad(spec.name)));
   return built(g, ctx);
 }
 

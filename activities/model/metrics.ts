@@ -22,7 +22,7 @@ export function argmaxRows(logits: ArrayLike<number>, classes: number): Int32Arr
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     let best = 0;
-    for (let c = 1; c < classes; c++) if (logits[i * classes + c]! > logits[i * classes + best]!) best = c;
+    for (let c = 1; c < classes; c++) if (logits[i * classes + c] > logits[i * classes + best]) best = c;
     out[i] = best;
   }
   return out;
@@ -37,13 +37,13 @@ export function classificationMetrics(
   const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
   let correct = 0;
   for (let i = 0; i < labels.length; i++) {
-    confusion[labels[i]!]![predictions[i]!]!++;
+    confusion[labels[i]][predictions[i]]++;
     if (labels[i] === predictions[i]) correct++;
   }
   const perClass = confusion.map((row, c) => {
-    const tp = row[c]!;
+    const tp = row[c];
     const support = row.reduce((s, x) => s + x, 0);
-    const predicted = confusion.reduce((s, r) => s + r[c]!, 0);
+    const predicted = confusion.reduce((s, r) => s + r[c], 0);
     const precision = predicted === 0 ? 0 : tp / predicted;
     const recall = support === 0 ? 0 : tp / support;
     const f1 = precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall);

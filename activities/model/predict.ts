@@ -43,8 +43,8 @@ export async function predict(
     for (let start = 0; start < features.n; start += chunk) {
       const rows = Int32Array.from({ length: Math.min(chunk, features.n - start) }, (_, i) => start + i);
       const out = await session.run(featureFeeds(cfg, gatherBatch(features, cfg, rows, false), 'float32'));
-      logits.set(floatData(out[IO.logits]!), start * c);
-      probabilities.set(floatData(out[IO.probabilities]!), start * c);
+      logits.set(floatData(out[IO.logits]), start * c);
+      probabilities.set(floatData(out[IO.probabilities]), start * c);
     }
     return { logits, probabilities, predicted: argmaxRows(logits, c) };
   } finally {

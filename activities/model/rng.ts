@@ -84,7 +84,7 @@ export class Rng {
     for (let i = n - 1; i > 0; i--) {
       // multiply-shift keeps the bias below 2^-32 * n without a rejection loop
       const j = Math.floor(this.uniform() * (i + 1));
-      const t = p[i]!;
+      const t = p[i];
       p[i] = p[j]!;
       p[j] = t;
     }

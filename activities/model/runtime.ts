@@ -114,13 +114,13 @@ export class TrainStepRunner {
       const next = out[IO.updated(name)];
       if (next) this.state.set(name, next);
     }
-    const read = (k: string): number => floatData(out[k]!)[0]!;
+    const read = (k: string): number => floatData(out[k])[0];
     return {
       loss: read(IO.loss),
       ce: read(IO.lossCe),
       contrastive: read(IO.lossCon),
       gradNorm: read(IO.gradNorm),
-      logits: floatData(out[IO.logits]!),
+      logits: floatData(out[IO.logits]),
     };
   }
 
@@ -170,7 +170,7 @@ export class Evaluator {
   async logits(batch: Batch, weights: Feeds): Promise<FloatArray> {
     const { labels: _unused, ...features } = batch;
     const out = await this.session.run({ ...featureFeeds(this.model, features, this.dtype), ...weights });
-    return floatData(out[IO.logits]!);
+    return floatData(out[IO.logits]);
   }
 
   async release(): Promise<void> {

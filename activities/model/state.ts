@@ -48,8 +48,8 @@ export function initialWeights(layout: ModelLayout, seed: number): Weights {
 /** L2 norm of each column of a row-major [rows, cols] matrix. */
 export function columnNorms(matrix: FloatArray, cols: number, out: FloatArray): void {
   const sums = new Float64Array(cols);
-  for (let i = 0; i < matrix.length; i++) sums[i % cols] += matrix[i]! * matrix[i]!;
-  for (let c = 0; c < cols; c++) out[c] = Math.sqrt(sums[c]!);
+  for (let i = 0; i < matrix.length; i++) sums[i % cols] += matrix[i] * matrix[i];
+  for (let c = 0; c < cols; c++) out[c] = Math.sqrt(sums[c]);
 }
 
 /** Checks that a set of tensors matches the layout exactly (names and sizes). */

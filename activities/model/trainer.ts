@@ -297,7 +297,7 @@ function addToConfusion(
   predicted: Int32Array,
 ): number[][] {
   const m = prev ? prev.map((r) => [...r]) : Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
-  for (let i = 0; i < labels.length; i++) m[Number(labels[i])]![predicted[i]!]!++;
+  for (let i = 0; i < labels.length; i++) m[Number(labels[i])][predicted[i]]++;
   return m;
 }
 

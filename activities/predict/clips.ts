@@ -79,10 +79,10 @@ export async function attachTranscripts(
   if (opts.text !== undefined) {
     if (opts.folder || clips.length !== 1) {
       throw inputError(
-        `--text gives the transcript of a single clip; for a folder put a <name>.txt next to each video (e.g. ${basename(sidecarPath(clips[0]!.path))})`,
+        `--text gives the transcript of a single clip; for a folder put a <name>.txt next to each video (e.g. ${basename(sidecarPath(clips[0].path))})`,
       );
     }
-    return [{ ...clips[0]!, text: opts.text, textSource: '--text' }];
+    return [{ ...clips[0], text: opts.text, textSource: '--text' }];
   }
   const out: ClipInput[] = [];
   const missing: string[] = [];
@@ -95,7 +95,7 @@ export async function attachTranscripts(
   if (missing.length) {
     const list = missing.slice(0, 5).join(', ') + (missing.length > 5 ? ` and ${missing.length - 5} more` : '');
     throw inputError(
-      `no transcript for ${list}: this model reads text, so each clip needs ${opts.folder ? 'a sidecar <name>.txt next to it' : '--text "<words>" or a sidecar <name>.txt next to it'} (e.g. ${sidecarPath(missing[0]!)})`,
+      `no transcript for ${list}: this model reads text, so each clip needs ${opts.folder ? 'a sidecar <name>.txt next to it' : '--text "<words>" or a sidecar <name>.txt next to it'} (e.g. ${sidecarPath(missing[0])})`,
       { clips: missing },
     );
   }

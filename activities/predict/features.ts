@@ -72,7 +72,7 @@ export class ClipFeaturizer {
         if (this.uses('t')) return fail(p.quarantine);
       } else {
         flags.push(...p.flags);
-        t = (await this.encoders.text.encode([p]))[0]!.pooled;
+        t = (await this.encoders.text.encode([p]))[0].pooled;
       }
     }
     if (this.uses('t') && !t) return fail('no_text: the model reads text and the clip has no transcript');
@@ -86,7 +86,7 @@ export class ClipFeaturizer {
           if (this.uses('a')) return fail(p.quarantine);
         } else {
           flags.push(...p.flags);
-          a = (await this.encoders.audio.encode([p]))[0]!.pooled;
+          a = (await this.encoders.audio.encode([p]))[0].pooled;
         }
       } else if (this.uses('a'))
         return fail(`no_audio: the clip has no usable audio (${media.flags.join(', ') || 'no audio stream'})`);
@@ -103,7 +103,7 @@ export class ClipFeaturizer {
         media.frameCount,
       );
       if (isQuarantine(p)) return fail(p.quarantine);
-      const e = (await enc.encode([p], this.recipe.extract.visual.batchFrames))[0]!;
+      const e = (await enc.encode([p], this.recipe.extract.visual.batchFrames))[0];
       // what the compress stage reads: the stored float16 sequence
       const tokens = decodeFloat16(encodeFloat16(e.sequence));
       this.vsc ??= createVsc(this.recipe.vsc, { tokens: e.tokens, dim: e.dim });

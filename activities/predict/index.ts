@@ -138,7 +138,7 @@ export async function predictClips(opts: PredictOptions): Promise<PredictResult>
       predictions.push({
         clip: c.clip,
         path: c.path,
-        predicted: model.classes[out.predicted[i]!]!,
+        predicted: model.classes[out.predicted[i]],
         probabilities,
         flags: c.features!.flags,
       });

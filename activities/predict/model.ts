@@ -42,7 +42,7 @@ function invalid(name: string, message: string): MerError {
 function parsePart<T>(name: string, field: string, schema: z.ZodType<T>, value: unknown): T {
   const r = schema.safeParse(value ?? {});
   if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
+  const issue = r.error.issues[0];
   const path = [field, ...issue.path.map(String)].join('.');
   throw invalid(name, `metadata mer_inference.${path}: ${issue.message}`);
 }

@@ -221,8 +221,8 @@ export async function decodeRequests<T>(
           const r = requests[ri];
           buffers[ri] ??= Buffer.alloc(r.indices.length * FRAME_BYTES);
           filled[ri] ??= new Uint8Array(r.indices.length);
-          copyVariant(record, crops.length, variantOf[ri], buffers[ri]!, slot);
-          filled[ri]![slot] = 1;
+          copyVariant(record, crops.length, variantOf[ri], buffers[ri], slot);
+          filled[ri][slot] = 1;
         }
         await settle(p + 1);
       },

@@ -476,7 +476,7 @@ function bodyOf(out: GetObjectCommandOutput, key: string): Readable & { transfor
   if (!(body instanceof Readable) || !('transformToByteArray' in body)) {
     throw new Error(`${key}: GetObject returned no readable body`);
   }
-  return body as Readable & { transformToByteArray(): Promise<Uint8Array> };
+  return body;
 }
 
 interface SdkErrorShape {

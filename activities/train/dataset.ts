@@ -91,11 +91,11 @@ class Sink {
   }
 
   put(t: Target, id: string, values: Float32Array, key: string, length?: number): void {
-    if (this.filled[t.part]![t.row])
+    if (this.filled[t.part][t.row])
       throw new FeatureShardCorruptError(key, `utterance ${id} was already loaded from another ${this.modality} shard`);
-    this.filled[t.part]![t.row] = 1;
-    this.values[t.part]!.set(values, t.row * this.width);
-    if (length !== undefined) this.lengths[t.part]![t.row] = length;
+    this.filled[t.part][t.row] = 1;
+    this.values[t.part].set(values, t.row * this.width);
+    if (length !== undefined) this.lengths[t.part][t.row] = length;
   }
 }
 
@@ -151,7 +151,7 @@ export async function loadFeatureSets<K extends string>(
       filled.forEach((ok, row) => {
         if (ok) return;
         total++;
-        if (missing.length < 5) missing.push(parts[part]!.utteranceIds[row]!);
+        if (missing.length < 5) missing.push(parts[part].utteranceIds[row]);
       }),
     );
     if (total > 0) {
@@ -167,8 +167,8 @@ export async function loadFeatureSets<K extends string>(
   const sets = {} as Record<K, FeatureSet>;
   names.forEach((name, part) => {
     sets[name] = {
-      n: sizes[part]!,
-      labels: Int32Array.from(parts[part]!.labels),
+      n: sizes[part],
+      labels: Int32Array.from(parts[part].labels),
       ...(text ? { t: text.values[part] ?? new Float32Array(0) } : {}),
       ...(audio ? { a: audio.values[part] ?? new Float32Array(0) } : {}),
       ...(visual
@@ -230,7 +230,7 @@ async function loadVisual(
       rows++;
       const targets = where.get(id);
       if (!targets) return;
-      for (const target of targets) sink.put(target, id, r.sequences[j]!, groups.name, r.lengths[j]!);
+      for (const target of targets) sink.put(target, id, r.sequences[j], groups.name, r.lengths[j]);
       used++;
     });
   }

@@ -60,13 +60,13 @@ export function predictionsToParquet(rows: PredictionRows, meta: Record<string, 
   }
   const schema = predictionsSchema(rows.classes, meta);
   const children = [
-    vectorFromArray([...rows.utteranceIds], new Utf8()).data[0]!,
+    vectorFromArray([...rows.utteranceIds], new Utf8()).data[0],
     vectorFromArray(typeof rows.fold === 'string' ? new Array<string>(n).fill(rows.fold) : [...rows.fold], new Utf8())
-      .data[0]!,
+      .data[0],
     makeData({ type: new Int32(), length: n, nullCount: 0, data: rows.labels }),
     makeData({ type: new Int32(), length: n, nullCount: 0, data: rows.predicted }),
     makeData({
-      type: schema.fields[4]!.type as FixedSizeList,
+      type: schema.fields[4].type as FixedSizeList,
       length: n,
       nullCount: 0,
       child: makeData({ type: new Float32(), length: n * c, nullCount: 0, data: rows.probabilities }),
@@ -106,7 +106,7 @@ export function parquetToPredictions(bytes: Uint8Array, name: string): Predictio
     i++;
   }
   for (let r = 0; r < ids.length; r++) {
-    if (!(labels[r]! >= 0 && labels[r]! < c) || !(predicted[r]! >= 0 && predicted[r]! < c))
+    if (!(labels[r] >= 0 && labels[r] < c) || !(predicted[r] >= 0 && predicted[r] < c))
       fail(`row ${r} (${ids[r]}): class index outside 0..${c - 1}`);
   }
   return { utteranceIds: ids, fold: folds, labels, predicted, probabilities, classes };

@@ -64,8 +64,8 @@ export function naturalCompare(a: string, b: string): number {
   const pa = a.match(re) ?? [];
   const pb = b.match(re) ?? [];
   for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
-    const x = pa[i]!;
-    const y = pb[i]!;
+    const x = pa[i];
+    const y = pb[i];
     const nx = /^\d/.test(x);
     const ny = /^\d/.test(y);
     if (nx && ny) {
@@ -119,7 +119,7 @@ function loso(rows: ManifestRow[], params: SplitParams): Fold[] {
       `splits: loso with ${params.losoValidation} validation needs ${minimum} sessions, the manifest has ${sessions.join(', ') || 'none'}`,
     );
   return sessions.map((s, i) => {
-    const v = sessions[(i + 1) % sessions.length]!;
+    const v = sessions[(i + 1) % sessions.length];
     const test = rows.filter((r) => r.session === s);
     const rest = rows.filter((r) => r.session !== s);
     let inValidation: (r: ManifestRow) => boolean;
@@ -130,7 +130,7 @@ function loso(rows: ManifestRow[], params: SplitParams): Fold[] {
     } else {
       const preferred = i % 2 === 0 ? 'F' : 'M';
       const speakers = new Set(rest.filter((r) => r.session === v).map((r) => r.speaker));
-      const speaker = speakers.has(preferred) ? preferred : [...speakers].sort()[0]!;
+      const speaker = speakers.has(preferred) ? preferred : [...speakers].sort()[0];
       inValidation = (r) => r.session === v && r.speaker === speaker;
       rule = `speaker ${speaker} of Session${v} (unseen in training; the partner's turns stay in training)`;
     }
@@ -183,7 +183,7 @@ function paper(rows: ManifestRow[], params: SplitParams): Fold[] {
   let at = 0;
   for (let f = 0; f < k; f++) {
     const size = base + (f < larger ? 1 : 0);
-    for (let j = 0; j < size; j++) foldOf[perm[at++]!] = f;
+    for (let j = 0; j < size; j++) foldOf[perm[at++]] = f;
   }
   const width = String(k - 1).length;
   return Array.from({ length: k }, (_, f) => {
@@ -228,7 +228,7 @@ export function buildSplits(input: SplitInput): SplitPlan {
   const params = SplitParamsSchema.parse(input.params);
   const rows = input.rows;
   if (rows.length === 0) throw new Error('splits: the manifest has no rows');
-  const { dataset, labelSet } = rows[0]!;
+  const { dataset, labelSet } = rows[0];
   const def = labelSetDefinition(labelSet);
   const seen = new Set<string>();
   for (const r of rows) {

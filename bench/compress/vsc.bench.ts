@@ -47,7 +47,7 @@ function utterances(kind: Kind, seed: number): Float32Array[] {
       const d = 0.12 * f;
       for (let p = 0; p < TOKENS; p++) {
         const o = (f * TOKENS + p) * DIM;
-        for (let i = 0; i < DIM; i++) x[o + i] = base[i]! + d * drift[i]! + 0.8 * rng.normal();
+        for (let i = 0; i < DIM; i++) x[o + i] = base[i] + d * drift[i] + 0.8 * rng.normal();
       }
     }
     return x;
@@ -112,7 +112,7 @@ export default async function run(): Promise<BenchRow[]> {
         });
     }
   }
-  const blob = encodeFloat16(data.scene[0]!);
+  const blob = encodeFloat16(data.scene[0]);
   const out = new Float32Array(blob.length / 2);
   const times = Array.from({ length: 7 }, () => {
     const t0 = performance.now();

@@ -56,7 +56,7 @@ function labelsFor(n: number, rng: Rng): number[] {
     for (let i = 0; i < m; i++) labels.push(k);
   });
   const order = rng.permutation(n);
-  return Array.from(order, (i) => labels[i]!);
+  return Array.from(order, (i) => labels[i]);
 }
 
 const bounds = (n: number, shards: number, s: number): [number, number] => [
@@ -141,7 +141,7 @@ export async function writeCorpus(
       const count = to - from;
       const width = DIMS.frames * DIMS.visual;
       const sequences = new Float32Array(count * width);
-      for (let j = 0; j < count; j++) sequences.set(v.seq[from - base + j]!, j * width);
+      for (let j = 0; j < count; j++) sequences.set(v.seq[from - base + j], j * width);
       const key = vscShardKey(vscKey(l.name), `s${String(s).padStart(4, '0')}`);
       await store.put(
         key,
@@ -170,7 +170,7 @@ export async function writeCorpus(
     }
     const [from, to] = bounds(n, finest, f);
     for (let i = from; i < to; i++) {
-      const id = ids[i]!;
+      const id = ids[i];
       const tokens = between(TEXT_TOKENS);
       const frames = between(AUDIO_FRAMES);
       rowsOf.text.push({

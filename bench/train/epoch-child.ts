@@ -59,8 +59,8 @@ const [mode, storeRoot, layoutName, preset, threadsArg, stepsArg] = process.argv
 if (mode === 'baseline') {
   console.log(JSON.stringify({ peakRssKiB: peakRssKiB() }));
 } else if (mode === 'epoch') {
-  const store = createStore({ kind: 'local', root: storeRoot! });
-  const layout = JSON.parse((await store.get(layoutKey(layoutName!))).toString('utf8')) as Layout;
+  const store = createStore({ kind: 'local', root: storeRoot });
+  const layout = JSON.parse((await store.get(layoutKey(layoutName))).toString('utf8')) as Layout;
   const t0 = performance.now();
   const loaded = await loadFeatureSets(store, layout.sources, { train: layout.partition });
   const loadMs = performance.now() - t0;
@@ -105,7 +105,7 @@ if (mode === 'baseline') {
           stepEnds.push(performance.now());
           lastLoss = info.loss;
           if (auto && info.step === PROBE_STEPS) {
-            const projectedS = (((stepEnds[PROBE_STEPS - 1]! - stepEnds[0]!) / (PROBE_STEPS - 1)) * batches) / 1000;
+            const projectedS = (((stepEnds[PROBE_STEPS - 1] - stepEnds[0]) / (PROBE_STEPS - 1)) * batches) / 1000;
             if (projectedS > Number(budgetArg)) maxSteps = Number(capArg);
           }
           if (maxSteps > 0 && info.step >= maxSteps) stops.abort(new StepCap(`stopped after ${info.step} steps`));
@@ -118,7 +118,7 @@ if (mode === 'baseline') {
   } catch (err) {
     if (!(err instanceof StepCap)) throw err;
   }
-  const gaps = stepEnds.slice(1).map((t, i) => t - stepEnds[i]!);
+  const gaps = stepEnds.slice(1).map((t, i) => t - stepEnds[i]);
   const stepMs = gaps.reduce((a, b) => a + b, 0) / Math.max(1, gaps.length);
   const done = record as EpochRecord | null;
   const out: EpochChildResult = {

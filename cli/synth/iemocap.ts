@@ -495,7 +495,7 @@ function evaluationFile(plan: DialogPlan, withLatin1: boolean): Buffer {
       const comment = withLatin1 && i === 0 && j === 0 ? LATIN1_COMMENT : c.comment;
       lines.push(`C-${c.evaluator}:\t${c.words.map((w) => `${VOTE_WORD[w]};`).join(' ')}\t${comment}`);
     }
-    if (t.label !== 'xxx') lines.push(`C-${t.speaker}1:\t${VOTE_WORD[t.label as VotedLabel]};\t()`);
+    if (t.label !== 'xxx') lines.push(`C-${t.speaker}1:\t${VOTE_WORD[t.label]};\t()`);
     for (const a of t.attributes) lines.push(`A-${a.evaluator}:\tval ${a.v}; act ${a.a}; dom  ${a.d};\t${a.comment}`);
     return `${lines.join('\n')}\n`;
   });

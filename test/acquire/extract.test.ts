@@ -65,7 +65,7 @@ async function makeZip(items: ZipItem[]): Promise<Buffer> {
 
 /** yazl refuses unsafe names, so they go in as same-length placeholders and are patched in the bytes. */
 function patchNames(zip: Buffer, swaps: Array<[string, string]>): Buffer {
-  let out = Buffer.from(zip);
+  const out = Buffer.from(zip);
   for (const [from, to] of swaps) {
     assert.equal(from.length, to.length);
     const f = Buffer.from(from);

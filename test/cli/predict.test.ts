@@ -87,7 +87,7 @@ async function pipelineFeatures(rows: ManifestRow[]): Promise<FeatureSet> {
       prefix: plan.prefix,
       ffmpegVersion: plan.ffmpegVersion,
       params: segment,
-      shard: plan.shards[0]!,
+      shard: plan.shards[0],
     },
     ctx,
   );
@@ -153,7 +153,7 @@ async function trainModel(recipe: InferenceRecipe): Promise<Uint8Array> {
   const random = (len: number) => Float32Array.from({ length: len }, () => 2 * rng.uniform() - 1);
   const vLengths = Int32Array.from({ length: n }, (_, i) => 1 + (i % f));
   const v = random(n * f * 64);
-  for (let i = 0; i < n; i++) v.fill(0, (i * f + vLengths[i]!) * 64, (i + 1) * f * 64);
+  for (let i = 0; i < n; i++) v.fill(0, (i * f + vLengths[i]) * 64, (i + 1) * f * 64);
   const data: FeatureSet = {
     n,
     t: random(n * 32),
@@ -223,7 +223,7 @@ before(async () => {
     segment: { ...segment },
     extract: { ...extract },
     vsc: { ...vsc },
-    encoders: { text: fingerprints[0]!, audio: fingerprints[1]!, visual: fingerprints[2]! },
+    encoders: { text: fingerprints[0], audio: fingerprints[1], visual: fingerprints[2] },
   };
   const [features, bytes] = await Promise.all([pipelineFeatures(clips.map((c) => c.row)), trainModel(recipe)]);
   pipeline = features;
@@ -243,7 +243,7 @@ after(async () => {
 function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   assert.equal(a.length, b.length);
   let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!) / Math.max(1, Math.abs(b[i]!)));
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])));
   return m;
 }
 
@@ -305,18 +305,18 @@ describe('mer predict', () => {
       const sum = Object.values(o.probabilities).reduce((a, b) => a + b, 0);
       assert.ok(Math.abs(sum - 1) < 1e-5, `${o.clip}: probabilities sum to ${sum}`);
       CLASSES.forEach((c, j) => {
-        const want = expected.probabilities[i * CLASSES.length + j]!;
+        const want = expected.probabilities[i * CLASSES.length + j];
         assert.ok(
-          Math.abs(o.probabilities[c]! - want) < 1e-4,
+          Math.abs(o.probabilities[c] - want) < 1e-4,
           `${o.clip} ${c}: ${o.probabilities[c]} vs predict() on the pipeline features ${want}`,
         );
       });
-      assert.equal(o.predicted, CLASSES[expected.predicted[i]!]);
+      assert.equal(o.predicted, CLASSES[expected.predicted[i]]);
     });
   });
 
   test('a single clip with --text and a model file prints a table', async () => {
-    const c = clips[0]!;
+    const c = clips[0];
     const single = join(dir, 'single');
     await mkdir(single);
     // no sidecar here: the transcript comes from --text
@@ -336,20 +336,20 @@ describe('mer predict', () => {
     const lines = r.stdout.trimEnd().split('\n');
     assert.equal(lines.length, 2, r.stdout);
     // a flags column follows when a clip has flags (a short clip repeats frames: frames_repeated)
-    assert.deepEqual(lines[0]!.split(/\s+/).slice(0, 2 + CLASSES.length), ['clip', 'predicted', ...CLASSES]);
-    const cells = lines[1]!.split(/\s+/);
+    assert.deepEqual(lines[0].split(/\s+/).slice(0, 2 + CLASSES.length), ['clip', 'predicted', ...CLASSES]);
+    const cells = lines[1].split(/\s+/);
     assert.equal(cells[0], c.name);
     const probs = cells.slice(2, 2 + CLASSES.length).map(Number);
     const expected = await predict(onnx, pipeline, { threads: 1 });
-    probs.forEach((p, j) => assert.ok(Math.abs(p - expected.probabilities[j]!) <= 0.0006, `${CLASSES[j]}: ${p}`));
-    assert.equal(cells[1], CLASSES[expected.predicted[0]!]);
+    probs.forEach((p, j) => assert.ok(Math.abs(p - expected.probabilities[j]) <= 0.0006, `${CLASSES[j]}: ${p}`));
+    assert.equal(cells[1], CLASSES[expected.predicted[0]]);
   });
 
   test('refuses a clip without a transcript and an encoder that is not the trained one, naming them', async () => {
     const noText = join(dir, 'no-text');
     await mkdir(noText);
     for (const c of clips) await cp(join(clipsDir, c.name), join(noText, c.name));
-    await cp(join(clipsDir, `${clips[0]!.row.utteranceId}.txt`), join(noText, `${clips[0]!.row.utteranceId}.txt`));
+    await cp(join(clipsDir, `${clips[0].row.utteranceId}.txt`), join(noText, `${clips[0].row.utteranceId}.txt`));
 
     // a copy of the encoders whose visual config differs by one harmless key
     const encoders = join(dir, 'encoders');
@@ -371,10 +371,10 @@ describe('mer predict', () => {
     assert.notEqual(missing.code, 0);
     assert.equal(missing.stdout, '');
     assert.ok(
-      missing.stderr.includes(`no transcript for ${join(noText, clips[1]!.name)}, ${join(noText, clips[2]!.name)}`),
+      missing.stderr.includes(`no transcript for ${join(noText, clips[1].name)}, ${join(noText, clips[2].name)}`),
       missing.stderr,
     );
-    assert.ok(!missing.stderr.includes(clips[0]!.name), missing.stderr);
+    assert.ok(!missing.stderr.includes(clips[0].name), missing.stderr);
 
     assert.notEqual(mismatch.code, 0);
     assert.equal(mismatch.stdout, '');

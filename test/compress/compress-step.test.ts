@@ -75,7 +75,7 @@ async function readShard(store: LocalStore, key: string) {
   const rows: Array<{ id: string; length: number; seq: Float32Array }> = [];
   for (let g = 0; g < groups.groupRows.length; g++) {
     const r = await readVscGroup(groups, g, shape);
-    r.ids.forEach((id, j) => rows.push({ id, length: r.lengths[j]!, seq: r.sequences[j]!.slice() }));
+    r.ids.forEach((id, j) => rows.push({ id, length: r.lengths[j], seq: r.sequences[j].slice() }));
   }
   await groups.close();
   return { shape, rows };
@@ -182,8 +182,8 @@ describe('compressShardStep', () => {
     );
     // Rename the stored chunk so it claims rows it does not hold.
     const [chunk] = await store.list(`${vscPartialPrefix(key, 's0')}/`);
-    await store.put(chunk!.key.replace('00000000-00000003', '00000000-00000004'), await store.get(chunk!.key));
-    await store.delete(chunk!.key);
+    await store.put(chunk.key.replace('00000000-00000003', '00000000-00000004'), await store.get(chunk.key));
+    await store.delete(chunk.key);
     const report = await compressShardStep(input(store), context());
     assert.equal(report.resumedFrom, 0);
     const full = await seededStore('reference2');
@@ -259,7 +259,7 @@ describe('compressShardStep', () => {
       9,
       4,
       (rows) => {
-        rows[1]!.seqSteps = 3;
+        rows[1].seqSteps = 3;
       },
     );
     const lyingKey = 'features/visual/fv/shards/s2/features.parquet';

@@ -52,7 +52,7 @@ export function featureShard(
     const base = Float32Array.from({ length: dim }, () => rng.normal());
     const seq = Float32Array.from(
       { length: u.steps * tokensPerStep * dim },
-      (_, i) => base[i % dim]! + 0.7 * rng.normal(),
+      (_, i) => base[i % dim] + 0.7 * rng.normal(),
     );
     const p = Float32Array.from({ length: dim }, () => rng.normal());
     pooled.set(u.id, p);

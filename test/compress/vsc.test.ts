@@ -17,18 +17,18 @@ const close = (actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-
   assert.equal(actual.length, expected.length, `${what} length`);
   for (let i = 0; i < expected.length; i++) {
     assert.ok(
-      Math.abs(actual[i]! - expected[i]!) <= tol * Math.max(1, Math.abs(expected[i]!)),
+      Math.abs(actual[i] - expected[i]) <= tol * Math.max(1, Math.abs(expected[i])),
       `${what}[${i}]: ${actual[i]} vs ${expected[i]}`,
     );
   }
 };
-const cos = (a: number[], b: number[]) => (a[0]! * b[0]! + a[1]! * b[1]!) / (Math.hypot(...a) * Math.hypot(...b));
+const cos = (a: number[], b: number[]) => (a[0] * b[0] + a[1] * b[1]) / (Math.hypot(...a) * Math.hypot(...b));
 const softmax = (xs: number[]) => {
   const e = xs.map((x) => Math.exp(x));
   const z = e.reduce((s, x) => s + x, 0);
   return e.map((x) => x / z);
 };
-const axpy = (a: number, x: number[], y: number[]) => y.map((v, i) => v + a * x[i]!);
+const axpy = (a: number, x: number[], y: number[]) => y.map((v, i) => v + a * x[i]);
 const scale = (a: number, x: number[]) => x.map((v) => a * v);
 
 describe('token selection', () => {
@@ -69,28 +69,28 @@ describe('merging dropped tokens', () => {
   const frame = Float32Array.from(X.flat());
   const shape = { tokens: 4, dim: 2 };
   const guide = [100, -10];
-  const t1 = softmax([cos(X[1]!, X[0]!), cos(X[1]!, X[3]!)]);
-  const t2 = softmax([cos(X[2]!, X[0]!), cos(X[2]!, X[3]!)]);
-  const K0 = axpy(0.1 * t1[0]!, X[1]!, scale(0.9, X[0]!));
+  const t1 = softmax([cos(X[1], X[0]), cos(X[1], X[3])]);
+  const t2 = softmax([cos(X[2], X[0]), cos(X[2], X[3])]);
+  const K0 = axpy(0.1 * t1[0], X[1], scale(0.9, X[0]));
 
   test('accumulate: every dropped token above the threshold contributes', () => {
     const r = compressFrame(frame, shape, vscParams({ topK: 2 }), guide);
     assert.deepEqual([...r.kept], [0, 3]);
-    const K3 = axpy(0.1 * t2[1]!, X[2]!, axpy(0.1 * t1[1]!, X[1]!, scale(0.9, X[3]!)));
+    const K3 = axpy(0.1 * t2[1], X[2], axpy(0.1 * t1[1], X[1], scale(0.9, X[3])));
     close(r.vector, scale(0.5, axpy(1, K0, K3)), 1e-6);
   });
 
   test('reference: the last dropped token in spatial order overwrites earlier ones', () => {
     const r = compressFrame(frame, shape, vscParams({ topK: 2, mergeMode: 'reference' }), guide);
-    const K3 = axpy(0.1 * t2[1]!, X[2]!, scale(0.9, X[3]!));
+    const K3 = axpy(0.1 * t2[1], X[2], scale(0.9, X[3]));
     close(r.vector, scale(0.5, axpy(1, K0, K3)), 1e-6);
   });
 
   test('a kept token nothing merges into stays as it is; alpha and threshold are honoured', () => {
     // Threshold 0.9: only X1 -> X3 (0.936) merges; X0 keeps its value.
     const r = compressFrame(frame, shape, vscParams({ topK: 2, mergeThreshold: 0.9, alpha: 0.5 }), guide);
-    const K3 = axpy(0.5 * t1[1]!, X[1]!, scale(0.5, X[3]!));
-    close(r.vector, scale(0.5, axpy(1, X[0]!, K3)), 1e-6);
+    const K3 = axpy(0.5 * t1[1], X[1], scale(0.5, X[3]));
+    close(r.vector, scale(0.5, axpy(1, X[0], K3)), 1e-6);
   });
 
   test('with at most one merging token per kept token both modes agree', () => {
@@ -178,7 +178,7 @@ describe('guidance', () => {
     const ta = g.apply(t, a);
     const tOnly = g.apply(t, null);
     const aOnly = g.apply(null, a);
-    for (let i = 0; i < 5; i++) assert.ok(Math.abs(ta[i]! - (tOnly[i]! + aOnly[i]! - bias[i]!)) < 1e-5);
+    for (let i = 0; i < 5; i++) assert.ok(Math.abs(ta[i] - (tOnly[i] + aOnly[i] - bias[i])) < 1e-5);
     // Weights and bias lie within nn.Linear's default bound 1/sqrt(in).
     assert.ok(bias.every((b) => Math.abs(b) <= 1 / Math.sqrt(10)));
     assert.throws(() => g.apply(new Float32Array(5), a), /text vector has 5 values, expected 6/);
@@ -252,7 +252,7 @@ describe('property: random inputs', () => {
       for (let i = 0; i < tokens.length; i++) {
         const kind = rng.uniform();
         // Zeros and repeated tokens exercise the zero-norm and tie paths.
-        tokens[i] = kind < 0.05 ? 0 : kind < 0.15 && i >= D ? tokens[i - D]! : 1e3 * rng.normal() * rng.uniform() ** 4;
+        tokens[i] = kind < 0.05 ? 0 : kind < 0.15 && i >= D ? tokens[i - D] : 1e3 * rng.normal() * rng.uniform() ** 4;
       }
       const guide = rng.uniform() < 0.5 ? Float32Array.from({ length: D }, () => 10 * rng.normal()) : null;
       const vsc = createVsc(params, { tokens: P, dim: D });
@@ -266,7 +266,7 @@ describe('property: random inputs', () => {
       const k = Math.min(params.topK, P);
       const bound = maxIn * (1 + (params.enabled ? (params.alpha * (P - k)) / k : 0)) * (1 + 1e-5);
       for (let i = 0; i < out.sequence.length; i++) {
-        const x = out.sequence[i]!;
+        const x = out.sequence[i];
         assert.ok(Number.isFinite(x), what);
         if (i >= out.length * D) assert.equal(x, 0, `${what}: padding`);
         else assert.ok(Math.abs(x) <= bound, `${what}: |${x}| > ${bound}`);
@@ -281,10 +281,10 @@ describe('property: random inputs', () => {
     const D = 3;
     // Tokens near one direction so that many dropped tokens merge into each kept one.
     const base = [1, 0.5, -0.25];
-    const tokens = Float32Array.from({ length: P * D }, (_, i) => base[i % D]! + 0.3 * rng.normal());
+    const tokens = Float32Array.from({ length: P * D }, (_, i) => base[i % D] + 0.3 * rng.normal());
     const perm = rng.permutation(P);
     const permuted = new Float32Array(P * D);
-    for (let p = 0; p < P; p++) permuted.set(tokens.subarray(perm[p]! * D, perm[p]! * D + D), p * D);
+    for (let p = 0; p < P; p++) permuted.set(tokens.subarray(perm[p] * D, perm[p] * D + D), p * D);
     const acc = vscParams({ topK: 4 });
     close(
       compressFrame(permuted, { tokens: P, dim: D }, acc).vector,
@@ -295,7 +295,7 @@ describe('property: random inputs', () => {
     const a = compressFrame(tokens, { tokens: P, dim: D }, ref).vector;
     const b = compressFrame(permuted, { tokens: P, dim: D }, ref).vector;
     assert.ok(
-      [...a].some((x, i) => Math.abs(x - b[i]!) > 1e-6),
+      [...a].some((x, i) => Math.abs(x - b[i]) > 1e-6),
       'a different visiting order changes which token wins',
     );
   });

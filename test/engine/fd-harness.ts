@@ -78,7 +78,7 @@ export async function checkGradients(c: FdCase): Promise<FdReport> {
     .filter((i) => i >= 0);
   const grads = gradients(
     f,
-    diffIdx.map((i) => values[i]!),
+    diffIdx.map((i) => values[i]),
   );
   g.output(f, 'f');
   grads.forEach((gr, k) => g.output(gr, `g${k}`));
@@ -88,7 +88,7 @@ export async function checkGradients(c: FdCase): Promise<FdReport> {
     c.inputs.forEach((inp, i) => {
       out[`x${i}`] = tensor(
         inp.dtype ?? c.dtype,
-        override && override.input === i ? override.data : data[i]!,
+        override && override.input === i ? override.data : data[i],
         inp.shape,
       );
     });
@@ -102,19 +102,19 @@ export async function checkGradients(c: FdCase): Promise<FdReport> {
   let maxAbs = 0;
   let maxRel = 0;
   for (let k = 0; k < diffIdx.length; k++) {
-    const i = diffIdx[k]!;
-    const analytic = floatData(base[`g${k}`]!);
+    const i = diffIdx[k];
+    const analytic = floatData(base[`g${k}`]);
     const src = data[i] as Float32Array | Float64Array;
     for (let e = 0; e < src.length; e++) {
       const plus = src.slice();
       const minus = src.slice();
-      plus[e] = src[e]! + h;
-      minus[e] = src[e]! - h;
-      const fp = floatData((await session.run(feeds({ input: i, data: plus }))).f!)[0]!;
-      const fm = floatData((await session.run(feeds({ input: i, data: minus }))).f!)[0]!;
+      plus[e] = src[e] + h;
+      minus[e] = src[e] - h;
+      const fp = floatData((await session.run(feeds({ input: i, data: plus }))).f)[0];
+      const fm = floatData((await session.run(feeds({ input: i, data: minus }))).f)[0];
       // divide by the step actually taken: in float32 x+h is rounded
-      const numeric = (fp - fm) / (plus[e]! - minus[e]!);
-      const err = Math.abs(analytic[e]! - numeric);
+      const numeric = (fp - fm) / (plus[e] - minus[e]);
+      const err = Math.abs(analytic[e] - numeric);
       maxAbs = Math.max(maxAbs, err);
       maxRel = Math.max(maxRel, err / Math.max(Math.abs(numeric), 1e-12));
       assert.ok(

@@ -29,33 +29,33 @@ const mat = (shape: number[], extra: Partial<FdInput> = {}): FdInput => ({ shape
 const unary = (fn: (x: Value) => Value, map?: (u: number) => number, dtype: 'float32' | 'float64' = F64): FdCase => ({
   dtype,
   inputs: [mat([3, 4], map ? { map } : {})],
-  build: ([x]) => fn(x!),
+  build: ([x]) => fn(x),
 });
 
 describe('elementwise backward rules (float64)', () => {
   test('add/sub/mul/div with broadcasting in both directions', async () => {
     for (const fn of [ops.add, ops.sub, ops.mul, ops.div]) {
-      await check({ dtype: F64, inputs: [mat([3, 4]), mat([4], { map: positive })], build: ([a, b]) => fn(a!, b!) });
+      await check({ dtype: F64, inputs: [mat([3, 4]), mat([4], { map: positive })], build: ([a, b]) => fn(a, b) });
       await check({
         dtype: F64,
         inputs: [mat([3, 1], { map: positive }), mat([2, 3, 4], { map: positive })],
-        build: ([a, b]) => fn(a!, b!),
+        build: ([a, b]) => fn(a, b),
       });
     }
   });
   test('scalar operands', async () => {
-    await check({ dtype: F64, inputs: [mat([2, 3])], build: ([a]) => ops.div(ops.sub(2.5, ops.mul(a!, 3)), 1.7) });
+    await check({ dtype: F64, inputs: [mat([2, 3])], build: ([a]) => ops.div(ops.sub(2.5, ops.mul(a, 3)), 1.7) });
   });
   test('max and min (no ties)', async () => {
-    await check({ dtype: F64, inputs: [mat([3, 4]), mat([3, 4])], build: ([a, b]) => ops.max(a!, b!), seed: 3 });
-    await check({ dtype: F64, inputs: [mat([3, 4]), mat([4])], build: ([a, b]) => ops.min(a!, b!), seed: 4 });
-    await check({ dtype: F64, inputs: [mat([3, 4], { map: away })], build: ([a]) => ops.max(a!, 0.1) });
+    await check({ dtype: F64, inputs: [mat([3, 4]), mat([3, 4])], build: ([a, b]) => ops.max(a, b), seed: 3 });
+    await check({ dtype: F64, inputs: [mat([3, 4]), mat([4])], build: ([a, b]) => ops.min(a, b), seed: 4 });
+    await check({ dtype: F64, inputs: [mat([3, 4], { map: away })], build: ([a]) => ops.max(a, 0.1) });
   });
   test('where routes gradients by the mask', async () => {
     await check({
       dtype: F64,
       inputs: [mat([3, 4]), mat([3, 4]), mat([4])],
-      build: ([a, b, c]) => ops.where(ops.greater(c!, 0), a!, ops.mul(b!, b!)),
+      build: ([a, b, c]) => ops.where(ops.greater(c, 0), a, ops.mul(b, b)),
     });
   });
   test('unary functions', async () => {
@@ -71,8 +71,8 @@ describe('elementwise backward rules (float64)', () => {
     await check(unary(ops.square));
   });
   test('erf and exact GELU (float64 compositions)', async () => {
-    await check({ dtype: F64, inputs: [mat([4, 5], { map: (u) => 3 * u })], build: ([x]) => ops.erf(x!) });
-    await check({ dtype: F64, inputs: [mat([4, 5], { map: (u) => 4 * u })], build: ([x]) => ops.gelu(x!) });
+    await check({ dtype: F64, inputs: [mat([4, 5], { map: (u) => 3 * u })], build: ([x]) => ops.erf(x) });
+    await check({ dtype: F64, inputs: [mat([4, 5], { map: (u) => 4 * u })], build: ([x]) => ops.gelu(x) });
   });
 });
 
@@ -92,46 +92,46 @@ describe('float32-only ONNX kernels (float32 tolerance, see header)', () => {
         mat([3], { differentiable: false }),
         mat([3], { map: positive, differentiable: false }),
       ],
-      build: ([x, gm, bt, rm, rv]) => ops.batchNormEval(x!, gm!, bt!, rm!, rv!),
+      build: ([x, gm, bt, rm, rv]) => ops.batchNormEval(x, gm, bt, rm, rv),
     });
   });
 });
 
 describe('matrix and layout backward rules (float64)', () => {
   test('matmul 2-D and batched left operand', async () => {
-    await check({ dtype: F64, inputs: [mat([3, 4]), mat([4, 5])], build: ([a, b]) => ops.matmul(a!, b!) });
-    await check({ dtype: F64, inputs: [mat([2, 3, 4]), mat([4, 5])], build: ([a, b]) => ops.matmul(a!, b!) });
+    await check({ dtype: F64, inputs: [mat([3, 4]), mat([4, 5])], build: ([a, b]) => ops.matmul(a, b) });
+    await check({ dtype: F64, inputs: [mat([2, 3, 4]), mat([4, 5])], build: ([a, b]) => ops.matmul(a, b) });
     await check({
       dtype: F64,
       inputs: [mat([3, 4]), mat([5, 4])],
-      build: ([a, b]) => ops.matmul(a!, ops.transpose(b!, [1, 0])),
+      build: ([a, b]) => ops.matmul(a, ops.transpose(b, [1, 0])),
     });
   });
   test('transpose, reshape, squeeze, unsqueeze', async () => {
-    await check({ dtype: F64, inputs: [mat([2, 3, 4])], build: ([x]) => ops.transpose(x!, [2, 0, 1]) });
-    await check({ dtype: F64, inputs: [mat([2, 3, 4])], build: ([x]) => ops.reshape(x!, [0, -1]) });
+    await check({ dtype: F64, inputs: [mat([2, 3, 4])], build: ([x]) => ops.transpose(x, [2, 0, 1]) });
+    await check({ dtype: F64, inputs: [mat([2, 3, 4])], build: ([x]) => ops.reshape(x, [0, -1]) });
     await check({
       dtype: F64,
       inputs: [mat([3, 4])],
-      build: ([x]) => ops.squeeze(ops.mul(ops.unsqueeze(x!, [1]), ops.unsqueeze(x!, [1])), [1]),
+      build: ([x]) => ops.squeeze(ops.mul(ops.unsqueeze(x, [1]), ops.unsqueeze(x, [1])), [1]),
     });
   });
   test('concat, slice and pad', async () => {
     await check({
       dtype: F64,
       inputs: [mat([2, 3]), mat([2, 2]), mat([2, 1])],
-      build: ([a, b, c]) => ops.concat([a!, b!, ops.mul(c!, c!)], 1),
+      build: ([a, b, c]) => ops.concat([a, b, ops.mul(c, c)], 1),
     });
-    await check({ dtype: F64, inputs: [mat([2, 5, 3])], build: ([x]) => ops.slice(x!, 1, 1, 4) });
-    await check({ dtype: F64, inputs: [mat([2, 3, 2])], build: ([x]) => ops.pad(x!, 1, 2, 1) });
+    await check({ dtype: F64, inputs: [mat([2, 5, 3])], build: ([x]) => ops.slice(x, 1, 1, 4) });
+    await check({ dtype: F64, inputs: [mat([2, 3, 2])], build: ([x]) => ops.pad(x, 1, 2, 1) });
   });
   test('reduceSum and reduceMean, with and without kept dims', async () => {
-    await check({ dtype: F64, inputs: [mat([2, 3, 4])], build: ([x]) => ops.reduceSum(x!, [0, 2]) });
-    await check({ dtype: F64, inputs: [mat([2, 3, 4])], build: ([x]) => ops.mul(ops.reduceMean(x!, [1], true), x!) });
+    await check({ dtype: F64, inputs: [mat([2, 3, 4])], build: ([x]) => ops.reduceSum(x, [0, 2]) });
+    await check({ dtype: F64, inputs: [mat([2, 3, 4])], build: ([x]) => ops.mul(ops.reduceMean(x, [1], true), x) });
   });
   test('softmax and logSoftmax', async () => {
-    await check({ dtype: F64, inputs: [mat([3, 5], { map: (u) => 3 * u })], build: ([x]) => ops.softmax(x!) });
-    await check({ dtype: F64, inputs: [mat([3, 5], { map: (u) => 3 * u })], build: ([x]) => ops.logSoftmax(x!, 0) });
+    await check({ dtype: F64, inputs: [mat([3, 5], { map: (u) => 3 * u })], build: ([x]) => ops.softmax(x) });
+    await check({ dtype: F64, inputs: [mat([3, 5], { map: (u) => 3 * u })], build: ([x]) => ops.logSoftmax(x, 0) });
   });
 });
 
@@ -140,14 +140,14 @@ describe('normalisation and dropout backward rules (float64)', () => {
     await check({
       dtype: F64,
       inputs: [mat([3, 6]), mat([6]), mat([6])],
-      build: ([x, gm, bt]) => ops.layerNorm(x!, gm!, bt!),
+      build: ([x, gm, bt]) => ops.layerNorm(x, gm, bt),
     });
   });
   test('batchNorm, training form (batch statistics)', async () => {
     await check({
       dtype: F64,
       inputs: [mat([5, 3]), mat([3]), mat([3])],
-      build: ([x, gm, bt]) => ops.batchNormTrain(x!, gm!, bt!).y,
+      build: ([x, gm, bt]) => ops.batchNormTrain(x, gm, bt).y,
     });
   });
   test('batchNorm, eval form (running statistics)', async () => {
@@ -160,7 +160,7 @@ describe('normalisation and dropout backward rules (float64)', () => {
         mat([3], { differentiable: false }),
         mat([3], { map: positive, differentiable: false }),
       ],
-      build: ([x, gm, bt, rm, rv]) => ops.batchNormEval(x!, gm!, bt!, rm!, rv!),
+      build: ([x, gm, bt, rm, rv]) => ops.batchNormEval(x, gm, bt, rm, rv),
     });
   });
   test('dropout scales kept units and zeroes the rest', async () => {
@@ -168,7 +168,7 @@ describe('normalisation and dropout backward rules (float64)', () => {
     await check({
       dtype: F64,
       inputs: [mat([3, 4]), { shape: [3, 4], dtype: 'bool', data: keep }],
-      build: ([x, m]) => ops.dropout(ops.mul(x!, x!), m!, 0.3),
+      build: ([x, m]) => ops.dropout(ops.mul(x, x), m, 0.3),
     });
   });
   test('symbolic batch dimension: statistics counted at run time', async () => {
@@ -176,7 +176,7 @@ describe('normalisation and dropout backward rules (float64)', () => {
       dtype: F64,
       inputs: [{ shape: [4, 3], declared: ['N', 3] }, mat([3]), mat([3])],
       build: ([x, gm, bt]) =>
-        ops.reduceMean(ops.mul(ops.batchNormTrain(x!, gm!, bt!).y, ops.reduceMean(x!, [0], true)), [0]),
+        ops.reduceMean(ops.mul(ops.batchNormTrain(x, gm, bt).y, ops.reduceMean(x, [0], true)), [0]),
     });
   });
 });
@@ -186,7 +186,7 @@ describe('fused weight normalisation (float64)', () => {
     await check({
       dtype: F64,
       inputs: [mat([6, 4]), mat([4], { map: positive })],
-      build: ([v, g]) => ops.weightNorm(v!, g!),
+      build: ([v, g]) => ops.weightNorm(v, g),
     });
   });
   test('equals the unfused composition g * v / ||v||', async () => {
@@ -194,7 +194,7 @@ describe('fused weight normalisation (float64)', () => {
       dtype: F64,
       inputs: [mat([5, 3]), mat([3])],
       build: ([v, g]) =>
-        ops.sub(ops.weightNorm(v!, g!), ops.mul(v!, ops.div(g!, ops.sqrt(ops.reduceSum(ops.mul(v!, v!), [0], true))))),
+        ops.sub(ops.weightNorm(v, g), ops.mul(v, ops.div(g, ops.sqrt(ops.reduceSum(ops.mul(v, v), [0], true))))),
     });
   });
 });

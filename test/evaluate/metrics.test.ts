@@ -19,7 +19,7 @@ function close(actual: number, expected: number, what: string): void {
 }
 function closeAll(actual: readonly number[], expected: readonly number[], what: string): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
-  actual.forEach((x, i) => close(x, expected[i]!, `${what}[${i}]`));
+  actual.forEach((x, i) => close(x, expected[i], `${what}[${i}]`));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -114,7 +114,7 @@ describe('foldMetrics: hand-worked 3-class case', () => {
     );
     assert.equal(m.reference.note, REFERENCE_NOTE);
     // F1 with precision taken as 1 can only overstate the real F1.
-    m.perClass.forEach((p, c) => assert.ok(m.reference.perClass[c]!.f1 >= p.f1));
+    m.perClass.forEach((p, c) => assert.ok(m.reference.perClass[c].f1 >= p.f1));
   });
 
   test('valid against FoldMetricsSchema, and the same numbers as model selection', () => {
@@ -245,16 +245,16 @@ describe(`foldMetrics matches scikit-learn ${fixture.versions['scikit-learn']}`,
   test('a class never predicted: precision 0, recall 0, F1 0, its row still counts', () => {
     const c = fixture.cases.find((x) => x.name === 'never-predicted')!;
     const m = foldMetrics(c.y_true, c.y_pred, c.classes);
-    const row = m.perClass[3]!;
+    const row = m.perClass[3];
     assert.ok(row.support > 0);
     assert.deepEqual([row.precision, row.recall, row.f1], [0, 0, 0]);
-    assert.equal(m.reference.perClass[3]!.f1, 0);
+    assert.equal(m.reference.perClass[3].f1, 0);
   });
 
   test('a class absent from y_true but predicted: support 0, zero row, counted in macro F1', () => {
     const c = fixture.cases.find((x) => x.name === 'absent-from-true')!;
     const m = foldMetrics(c.y_true, c.y_pred, c.classes);
-    assert.equal(m.perClass[2]!.support, 0);
+    assert.equal(m.perClass[2].support, 0);
     assert.deepEqual(m.confusion[2], [0, 0, 0, 0]);
     assert.deepEqual(m.confusionNormalized[2], [0, 0, 0, 0]);
     close(m.macroF1, mean(m.perClass.map((p) => p.f1)), 'macro over all 4 classes');
@@ -291,7 +291,7 @@ describe('confusionNormalized', () => {
     closeAll(m.confusionNormalized.flat(), [2 / 3, 1 / 3, 0, 0, 0, 0, 1, 0, 0], 'normalised');
     for (const [i, row] of m.confusionNormalized.entries()) {
       const s = row.reduce((a, b) => a + b, 0);
-      if (m.perClass[i]!.support > 0) close(s, 1, `row ${i} sum`);
+      if (m.perClass[i].support > 0) close(s, 1, `row ${i} sum`);
       else assert.equal(s, 0);
     }
   });
@@ -324,10 +324,10 @@ describe('aggregateMetrics', () => {
       a.perClassF1.map((x) => x.class),
       ['p', 'q'],
     );
-    close(a.perClassF1[0]!.mean, 5 / 6, 'p mean');
-    close(a.perClassF1[0]!.std, 1 / 6, 'p std');
-    close(a.perClassF1[1]!.mean, 1 / 2, 'q mean');
-    close(a.perClassF1[1]!.std, 1 / 2, 'q std');
+    close(a.perClassF1[0].mean, 5 / 6, 'p mean');
+    close(a.perClassF1[0].std, 1 / 6, 'p std');
+    close(a.perClassF1[1].mean, 1 / 2, 'q mean');
+    close(a.perClassF1[1].std, 1 / 2, 'q std');
   });
 
   test('a single fold: its own figures, std 0, pooled = the fold', () => {

@@ -60,7 +60,7 @@ export async function within<T>(p: Promise<T>, ms: number, why: () => Promise<st
   try {
     const r = await Promise.race([p, late]);
     if (r === 'late') assert.fail(await why());
-    return r as T;
+    return r;
   } finally {
     clearTimeout(timer);
   }

@@ -89,7 +89,7 @@ export function spawnChildWorker(opts: ChildWorkerOptions): ChildWorker {
   let err = '';
   let readyLine = false;
   const waiters = new Set<() => void>();
-  child.stderr!.on('data', (b: Buffer) => {
+  child.stderr.on('data', (b: Buffer) => {
     err = (err + b.toString('utf8')).slice(-8000);
     if (!readyLine && /worker on .* serving /.test(err)) {
       readyLine = true;

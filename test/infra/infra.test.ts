@@ -126,7 +126,7 @@ const byKind = (docs: Obj[], kind: string) => docs.filter((d) => d.kind === kind
 const named = (docs: Obj[], kind: string, name: string) => {
   const d = docs.find((x) => x.kind === kind && x.metadata?.name === name);
   assert.ok(d, `${kind}/${name} rendered`);
-  return d!;
+  return d;
 };
 const workerContainer = (dep: Obj) => {
   const c = dep.spec.template.spec.containers.find((x: Obj) => x.name === 'worker');
@@ -162,10 +162,10 @@ function checkWorkerArgs(args: string[], where: string): { queue: string; taskQu
   const taskQueue = `${flagValue(args, '--task-queue-prefix') ?? prefixDefault}-${queue}`;
   assert.equal(
     taskQueue,
-    QUEUES[queue as 'cpu' | 'gpu'],
+    QUEUES[queue],
     `${where}: the worker's task queue is the run config's default (schemas/config.ts)`,
   );
-  return { queue: queue!, taskQueue };
+  return { queue: queue, taskQueue };
 }
 
 /** Names of environment variables the project's own code (and the init job) reads. */

@@ -50,7 +50,7 @@ describe('inference export', () => {
   test('gives the eval-mode logits of the selected weights', async () => {
     const session = await openSession(result.exportInference(), { threads: 1 });
     const exported = floatData(
-      (await session.run(featureFeeds(model, gatherBatch(testSet, model, rows, false), 'float32'))).logits!,
+      (await session.run(featureFeeds(model, gatherBatch(testSet, model, rows, false), 'float32'))).logits,
     );
     // eval graph with the same weights as inputs, via a runner loaded with them
     const runner = await TrainStepRunner.create(model, defaultLossConfig(), defaultOptimizerConfig(), { threads: 1 });
@@ -60,10 +60,7 @@ describe('inference export', () => {
     const scale = Math.max(...Array.from(reference, Math.abs));
     assert.ok(scale > 0.1, 'degenerate logits');
     for (let i = 0; i < reference.length; i++)
-      assert.ok(
-        Math.abs(exported[i]! - reference[i]!) <= 1e-5 * scale,
-        `logit ${i}: ${exported[i]} vs ${reference[i]}`,
-      );
+      assert.ok(Math.abs(exported[i] - reference[i]) <= 1e-5 * scale, `logit ${i}: ${exported[i]} vs ${reference[i]}`);
     await Promise.all([session.release(), runner.release(), evaluator.release()]);
   });
 
@@ -73,25 +70,25 @@ describe('inference export', () => {
     assert.deepEqual([...session.inputNames].sort(), ['a', 't', 'v', 'v_len']);
     assert.deepEqual([...session.outputNames].sort(), ['logits', 'probabilities']);
     const all = await session.run(featureFeeds(model, gatherBatch(testSet, model, rows, false), 'float32'));
-    const logits = floatData(all.logits!);
-    const probs = floatData(all.probabilities!);
+    const logits = floatData(all.logits);
+    const probs = floatData(all.probabilities);
     for (let i = 0; i < testSet.n; i++) {
       const one = await session.run(featureFeeds(model, gatherBatch(testSet, model, [i], false), 'float32'));
-      const l1 = floatData(one.logits!);
+      const l1 = floatData(one.logits);
       for (let c = 0; c < 3; c++)
         assert.ok(
-          Math.abs(l1[c]! - logits[i * 3 + c]!) <= 1e-5 * (1 + Math.abs(l1[c]!)),
+          Math.abs(l1[c] - logits[i * 3 + c]) <= 1e-5 * (1 + Math.abs(l1[c])),
           `sample ${i} differs alone vs in a batch`,
         );
-      const sum = probs[i * 3]! + probs[i * 3 + 1]! + probs[i * 3 + 2]!;
+      const sum = probs[i * 3] + probs[i * 3 + 1] + probs[i * 3 + 2];
       assert.ok(Math.abs(sum - 1) < 1e-6);
     }
     await session.release();
     const proto = onnxProto.onnx.ModelProto.decode(bytes);
     const meta = Object.fromEntries(proto.metadataProps.map((p) => [p.key, p.value]));
     assert.equal(meta.classes, 'hap,sad,neu');
-    assert.deepEqual(JSON.parse(meta.model_config!), model);
-    assert.equal(Number(proto.opsetImport[0]!.version), 17);
+    assert.deepEqual(JSON.parse(meta.model_config), model);
+    assert.equal(Number(proto.opsetImport[0].version), 17);
     assert.ok(
       (proto.graph?.node ?? []).every((n) => !n.domain),
       'only standard-domain operators',
@@ -105,11 +102,11 @@ describe('inference export', () => {
     const chunked = await predict(bytes, unlabelled, { threads: 1 }, 5);
     const session = await openSession(bytes, { threads: 1 });
     const direct = floatData(
-      (await session.run(featureFeeds(model, gatherBatch(testSet, model, rows, false), 'float32'))).logits!,
+      (await session.run(featureFeeds(model, gatherBatch(testSet, model, rows, false), 'float32'))).logits,
     );
     await session.release();
     for (let i = 0; i < direct.length; i++)
-      assert.ok(Math.abs(chunked.logits[i]! - direct[i]!) <= 1e-5 * (1 + Math.abs(direct[i]!)));
+      assert.ok(Math.abs(chunked.logits[i] - direct[i]) <= 1e-5 * (1 + Math.abs(direct[i])));
     assert.deepEqual(chunked.predicted, argmaxRows(direct, 3));
     await assert.rejects(predict(bytes, { ...unlabelled, vLengths: undefined }), /vLengths/);
   });

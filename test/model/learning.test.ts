@@ -66,10 +66,10 @@ describe('learning on single-modality-separable synthetic features', () => {
   for (const informative of ['v', 't'] as const) {
     test(`label carried by ${informative}: full model and ${informative}-only learn it, the others stay at chance`, async () => {
       const acc = await ablations(informative);
-      assert.ok(acc.vta! > 0.9, `full model: ${JSON.stringify(acc)}`);
+      assert.ok(acc.vta > 0.9, `full model: ${JSON.stringify(acc)}`);
       for (const m of ['v', 't', 'a'] as const) {
-        if (m === informative) assert.ok(acc[m]! > 0.9, `${m}-only should learn: ${JSON.stringify(acc)}`);
-        else assert.ok(acc[m]! < 0.5, `${m}-only should be at chance: ${JSON.stringify(acc)}`);
+        if (m === informative) assert.ok(acc[m] > 0.9, `${m}-only should learn: ${JSON.stringify(acc)}`);
+        else assert.ok(acc[m] < 0.5, `${m}-only should be at chance: ${JSON.stringify(acc)}`);
       }
     });
   }

@@ -42,20 +42,20 @@ async function checkModel(cfg: ModelConfig, loss: LossConfig, seed: number): Pro
   const run = async (p: Map<string, Float64Array>) =>
     session.run({ ...fixed, ...stateFeeds(built.layout.params, paramInput, p, 'float64') });
   const base = await run(params);
-  const lossAt = async (p: Map<string, Float64Array>) => floatData((await run(p))[IO.loss]!)[0]!;
+  const lossAt = async (p: Map<string, Float64Array>) => floatData((await run(p))[IO.loss])[0];
   const h = 1e-6;
   for (const spec of built.layout.params) {
-    const grad = floatData(base[IO.grad(spec.name)]!);
+    const grad = floatData(base[IO.grad(spec.name)]);
     const x = params.get(spec.name)!;
     const d = Float64Array.from(x, () => rnd());
     const shifted = (sign: number) =>
       new Map(params).set(
         spec.name,
-        Float64Array.from(x, (xi, i) => xi + sign * h * d[i]!),
+        Float64Array.from(x, (xi, i) => xi + sign * h * d[i]),
       );
     const numeric = ((await lossAt(shifted(1))) - (await lossAt(shifted(-1)))) / (2 * h);
     let analytic = 0;
-    for (let i = 0; i < grad.length; i++) analytic += grad[i]! * d[i]!;
+    for (let i = 0; i < grad.length; i++) analytic += grad[i] * d[i];
     assert.ok(
       Math.abs(analytic - numeric) <= 1e-9 + 1e-6 * Math.abs(numeric),
       `${spec.name}: <grad, d> ${analytic} vs FD ${numeric}`,
@@ -75,7 +75,7 @@ async function checkModel(cfg: ModelConfig, loss: LossConfig, seed: number): Pro
           Float64Array.from(x, (xi, i) => (i === e ? xi + sign * h : xi)),
         );
       const fd = ((await lossAt(at(1))) - (await lossAt(at(-1)))) / (2 * h);
-      assert.ok(Math.abs(grad[e]! - fd) <= 1e-9 + 1e-6 * Math.abs(fd), `${spec.name}[${e}]: ${grad[e]} vs FD ${fd}`);
+      assert.ok(Math.abs(grad[e] - fd) <= 1e-9 + 1e-6 * Math.abs(fd), `${spec.name}[${e}]: ${grad[e]} vs FD ${fd}`);
     }
   }
   await session.release();

@@ -30,14 +30,14 @@ export function syntheticFeatures(cfg: ModelConfig, spec: SyntheticSpec, meansSe
   const v = new Float32Array(spec.n * frames * visual);
   const vLengths = new Int32Array(spec.n);
   for (let i = 0; i < spec.n; i++) {
-    const y = labels[i]!;
-    for (let d = 0; d < text; d++) t[i * text + d] = rng.normal() + (spec.informative.includes('t') ? mt[y]![d]! : 0);
-    for (let d = 0; d < audio; d++) a[i * audio + d] = rng.normal() + (spec.informative.includes('a') ? ma[y]![d]! : 0);
+    const y = labels[i];
+    for (let d = 0; d < text; d++) t[i * text + d] = rng.normal() + (spec.informative.includes('t') ? mt[y][d] : 0);
+    for (let d = 0; d < audio; d++) a[i * audio + d] = rng.normal() + (spec.informative.includes('a') ? ma[y][d] : 0);
     const len = 1 + Math.floor(rng.uniform() * frames);
     vLengths[i] = len;
     for (let f = 0; f < len; f++) {
       for (let d = 0; d < visual; d++)
-        v[(i * frames + f) * visual + d] = rng.normal() + (spec.informative.includes('v') ? mv[y]![d]! : 0);
+        v[(i * frames + f) * visual + d] = rng.normal() + (spec.informative.includes('v') ? mv[y][d] : 0);
     }
   }
   return { n: spec.n, t, a, v, vLengths, labels };

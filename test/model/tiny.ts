@@ -37,7 +37,7 @@ export function tinyBatch(cfg: ModelConfig, n = 7, seed = 99): Batch {
   const rnd = seededUniform(seed);
   const fill = (len: number): Float64Array => Float64Array.from({ length: len }, () => rnd());
   const f = cfg.inputs.frames;
-  const vLen = BigInt64Array.from({ length: n }, (_, i) => BigInt([f, 3, 1, f - 1, 2, f, 4][i % 7]!));
+  const vLen = BigInt64Array.from({ length: n }, (_, i) => BigInt([f, 3, 1, f - 1, 2, f, 4][i % 7]));
   const v = fill(n * f * cfg.inputs.visual);
   // zero the padding as a real cache would; the model must not depend on it anyway
   for (let i = 0; i < n; i++)
@@ -49,6 +49,6 @@ export function tinyBatch(cfg: ModelConfig, n = 7, seed = 99): Batch {
     a: fill(n * cfg.inputs.audio),
     v,
     vLen,
-    labels: BigInt64Array.from({ length: n }, (_, i) => BigInt([0, 1, 2, 0, 1, 2, 0][i % 7]! % cfg.numClasses)),
+    labels: BigInt64Array.from({ length: n }, (_, i) => BigInt([0, 1, 2, 0, 1, 2, 0][i % 7] % cfg.numClasses)),
   };
 }

@@ -81,7 +81,7 @@ function closeArrays(
   what: string,
 ): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < expected.length; i++) close(actual[i]!, expected[i]!, rtol, atol, `${what}[${i}]`);
+  for (let i = 0; i < expected.length; i++) close(actual[i], expected[i], rtol, atol, `${what}[${i}]`);
 }
 
 for (const sc of fixture.scenarios) {
@@ -94,14 +94,14 @@ for (const sc of fixture.scenarios) {
       const runner = await TrainStepRunner.create(model, loss, optimizer, { threads: 1 }, 'float64');
       assert.deepEqual(runner.layout.params.map((p) => p.name).sort(), Object.keys(sc.initial.params).sort());
       assert.deepEqual(runner.layout.buffers.map((p) => p.name).sort(), Object.keys(sc.initial.buffers).sort());
-      assert.deepEqual(runner.layout.masks.map((p) => p.name).sort(), Object.keys(sc.steps[0]!.masks).sort());
+      assert.deepEqual(runner.layout.masks.map((p) => p.name).sort(), Object.keys(sc.steps[0].masks).sort());
       await runner.release();
     });
 
     test('float64: first-step gradients match', async () => {
       const built = buildGradientGraph(model, loss, 'float64');
       const session = await openSession(built.serialize(), { threads: 1 });
-      const step = sc.steps[0]!;
+      const step = sc.steps[0];
       const batch = toBatch(step.batch);
       const out = await session.run({
         ...featureFeeds(model, batch, 'float64'),
@@ -109,15 +109,9 @@ for (const sc of fixture.scenarios) {
         ...stateFeeds(built.layout.params, paramInput, toMap(sc.initial.params), 'float64'),
         ...stateFeeds(built.layout.buffers, bufferInput, toMap(sc.initial.buffers), 'float64'),
       });
-      close(floatData(out[IO.loss]!)[0]!, step.loss, 1e-9, 0, 'loss');
+      close(floatData(out[IO.loss])[0], step.loss, 1e-9, 0, 'loss');
       for (const spec of built.layout.params)
-        closeArrays(
-          floatData(out[IO.grad(spec.name)]!),
-          sc.firstGradients[spec.name]!,
-          1e-9,
-          1e-12,
-          `grad ${spec.name}`,
-        );
+        closeArrays(floatData(out[IO.grad(spec.name)]), sc.firstGradients[spec.name], 1e-9, 1e-12, `grad ${spec.name}`);
       await session.release();
     });
 
@@ -150,12 +144,12 @@ for (const sc of fixture.scenarios) {
     test('float32 engine: losses and first gradients within float32 rounding', async () => {
       const runner = await TrainStepRunner.create(model, loss, optimizer, { threads: 1 }, 'float32');
       runner.load({ params: toMap(sc.initial.params), buffers: toMap(sc.initial.buffers) });
-      const first = await runner.step(toBatch(sc.steps[0]!.batch), toMasks(sc.steps[0]!.masks), 1);
-      close(first.loss, sc.steps[0]!.loss, 1e-5, 0, 'float32 loss');
+      const first = await runner.step(toBatch(sc.steps[0].batch), toMasks(sc.steps[0].masks), 1);
+      close(first.loss, sc.steps[0].loss, 1e-5, 0, 'float32 loss');
       await runner.release();
       const built = buildGradientGraph(model, loss, 'float32');
       const session = await openSession(built.serialize(), { threads: 1 });
-      const step = sc.steps[0]!;
+      const step = sc.steps[0];
       const batch = toBatch(step.batch);
       const out = await session.run({
         ...featureFeeds(model, batch, 'float32'),
@@ -165,12 +159,12 @@ for (const sc of fixture.scenarios) {
       });
       const globalScale = Math.max(...Object.values(sc.firstGradients).flat().map(Math.abs));
       for (const spec of built.layout.params) {
-        const expected = sc.firstGradients[spec.name]!;
+        const expected = sc.firstGradients[spec.name];
         const scale = Math.max(...expected.map(Math.abs));
         // gradients that cancel exactly (biases feeding BatchNorm) leave a float32 residue of
         // eps times the cancelled terms, bounded by 1e-6 of the largest gradient
         closeArrays(
-          floatData(out[IO.grad(spec.name)]!),
+          floatData(out[IO.grad(spec.name)]),
           expected,
           0,
           1e-4 * scale + 1e-6 * globalScale,
@@ -185,7 +179,7 @@ for (const sc of fixture.scenarios) {
       const session = await openSession(buildInferenceGraph(model, weights).serialize(), { threads: 1 });
       const out = await session.run(featureFeeds(model, toBatch(sc.eval.batch), 'float32'));
       const scale = Math.max(...sc.eval.logits.map(Math.abs));
-      closeArrays(floatData(out[IO.logits]!), sc.eval.logits, 0, 1e-5 * scale, 'exported logits');
+      closeArrays(floatData(out[IO.logits]), sc.eval.logits, 0, 1e-5 * scale, 'exported logits');
       await session.release();
     });
   });

@@ -118,7 +118,7 @@ describe('trainer checkpoints and exact resume', () => {
   });
 
   test('the final checkpoint holds the complete state, and resuming it trains no more', async () => {
-    const final = decodeCheckpoint(checkpoints[checkpoints.length - 1]!.bytes);
+    const final = decodeCheckpoint(checkpoints[checkpoints.length - 1].bytes);
     assert.equal(final.header.progress.finished, true);
     assert.equal(final.header.progress.step, 21);
     assert.equal(final.header.history.length, 3);
@@ -129,15 +129,15 @@ describe('trainer checkpoints and exact resume', () => {
       'Adam second moments are empty',
     );
     assert.equal(final.tensors.buffers.get('classifier.0.bn.running_var')!.length, 8);
-    const again = await train(data, config, { runtime, resumeFrom: checkpoints[checkpoints.length - 1]!.bytes });
+    const again = await train(data, config, { runtime, resumeFrom: checkpoints[checkpoints.length - 1].bytes });
     assert.equal(again.steps, full.steps);
     assertSameWeights(full.weights, again.weights);
   });
 
   test('checkpoint bytes are validated: magic, CRC, version and configuration', async () => {
-    const bytes = checkpoints[0]!.bytes;
+    const bytes = checkpoints[0].bytes;
     const corrupt = bytes.slice();
-    corrupt[corrupt.length - 100]! ^= 0x40;
+    corrupt[corrupt.length - 100] ^= 0x40;
     assert.throws(() => decodeCheckpoint(corrupt), /CRC/);
     assert.throws(() => decodeCheckpoint(bytes.subarray(0, bytes.length - 1)), /CRC|magic/);
     const future = bytes.slice();
@@ -156,10 +156,10 @@ describe('trainer checkpoints and exact resume', () => {
   });
 
   test('encode/decode round-trips every tensor group bit for bit', () => {
-    const decoded = decodeCheckpoint(checkpoints[4]!.bytes);
+    const decoded = decodeCheckpoint(checkpoints[4].bytes);
     const { format: _f, version: _v, tensors: _t, rng: _r, ...meta } = decoded.header;
     const shapes = new Map(decoded.header.tensors.map((e) => [`${e.group}/${e.name}`, e.shape]));
     const again = encodeCheckpoint(meta, decoded.tensors, { shapeOf: (g, n) => shapes.get(`${g}/${n}`)! });
-    assert.deepEqual(again, checkpoints[4]!.bytes);
+    assert.deepEqual(again, checkpoints[4].bytes);
   });
 });

@@ -136,7 +136,7 @@ describe('classification metrics', () => {
     ]);
     assert.equal(m.accuracy, 4 / 6);
     const f1 = [0.8, 0.5, 2 / 3]; // P/R: c0 1 / 2/3, c1 1/2 / 1/2, c2 1/2 / 1
-    f1.forEach((f, c) => assert.ok(Math.abs(m.perClass[c]!.f1 - f) < 1e-12));
+    f1.forEach((f, c) => assert.ok(Math.abs(m.perClass[c].f1 - f) < 1e-12));
     assert.ok(Math.abs(m.weightedF1 - (3 * 0.8 + 2 * 0.5 + 1 * (2 / 3)) / 6) < 1e-12);
     assert.ok(Math.abs(m.macroF1 - (0.8 + 0.5 + 2 / 3) / 3) < 1e-12);
   });

@@ -152,7 +152,7 @@ async function partialChunks(store: ObjectStore, vscKey: string): Promise<Map<st
   const listed = await store.list(`${vscPrefix(vscKey)}/_partial/`).catch(() => []);
   for (const o of listed) {
     const m = /\/_partial\/([^/]+)\/\d{8}-\d{8}\.parquet$/.exec(o.key);
-    if (m) out.set(m[1]!, [...(out.get(m[1]!) ?? []), o.key]);
+    if (m) out.set(m[1], [...(out.get(m[1]) ?? []), o.key]);
   }
   return out;
 }
@@ -162,7 +162,7 @@ function loggedChunks(file: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const key of readCompressChunks(file).keys) {
     const m = /\/_partial\/([^/]+)\/\d{8}-\d{8}\.parquet$/.exec(key);
-    if (m) out.set(m[1]!, [...(out.get(m[1]!) ?? []), key]);
+    if (m) out.set(m[1], [...(out.get(m[1]) ?? []), key]);
   }
   return out;
 }
@@ -213,7 +213,7 @@ describe('fault suite (compress)', () => {
 
       // acquire -> extract, undisturbed, in this process; the baseline store is a copy of it.
       const pre = await runHere(await pipelineInput('extract', storeRoot, `${PREFIX}-pre`, 2));
-      assert.equal(pre.features!.iemocap!.modalities.visual.shardKeys.length, 2, 'two visual shards');
+      assert.equal(pre.features!.iemocap.modalities.visual.shardKeys.length, 2, 'two visual shards');
       await cp(storeRoot, baselineRoot, { recursive: true });
       const preMs = Date.now() - t0;
 
@@ -221,7 +221,7 @@ describe('fault suite (compress)', () => {
       const tBase = Date.now();
       const base = await runHere(await pipelineInput('compress', baselineRoot, `${PREFIX}-base`, 1));
       const baselineMs = Date.now() - tBase;
-      const baseOut = base.compressed!.iemocap!.outputs[0]!;
+      const baseOut = base.compressed!.iemocap.outputs[0];
       assert.equal(baseOut.ran, true);
       const vscKey = baseOut.vscKey;
 
@@ -298,11 +298,11 @@ describe('fault suite (compress)', () => {
       await fresh.kill('SIGTERM');
 
       // The run completed: the stages before were reused, compress ran with the same key.
-      const out = result.compressed!.iemocap!.outputs[0]!;
+      const out = result.compressed!.iemocap.outputs[0];
       assert.equal(out.ran, true);
       assert.equal(out.vscKey, vscKey, 'the same VSC configuration and input features as the undisturbed run');
       for (const m of ['text', 'audio', 'visual'] as const)
-        assert.equal(result.features!.iemocap!.modalities[m].ran, false, `${m} features reused`);
+        assert.equal(result.features!.iemocap.modalities[m].ran, false, `${m} features reused`);
       assert.deepEqual({ ...out, seconds: 0 }, { ...baseOut, seconds: 0 }, 'same stage result as the undisturbed run');
 
       // Committed outputs: every object the same as in the undisturbed run; no chunk left.
@@ -325,7 +325,7 @@ describe('fault suite (compress)', () => {
         [[shard, 2]],
         `the killed shard alone was retried: ${JSON.stringify(acts.map((a) => [a.shard, a.attempt]))}`,
       );
-      const r = retried[0]!.result!;
+      const r = retried[0].result!;
       assert.equal(r.skipped, false);
       assert.equal(r.resumedFrom, storedAtKill.length * CHUNK, 'resumed after the stored chunks');
       assert.ok(r.resumedFrom > 0);

@@ -238,11 +238,11 @@ describe('fault suite (train)', () => {
         left.length >= 1 && left.length <= 2,
         `one or two step checkpoints stored: ${left.map((c) => c.key).join(', ')}`,
       );
-      const last = left[left.length - 1]!;
+      const last = left[left.length - 1];
       assert.ok(last.ck.header.progress.step >= target.ck.header.progress.step);
       assert.ok(pending, 'the killed training is a pending trainFold activity');
       assert.equal(pending.attempt, 1);
-      assert.equal(await store.exists(modelKeys(last.key.split('/')[1]!).final), false, 'training had not finished');
+      assert.equal(await store.exists(modelKeys(last.key.split('/')[1]).final), false, 'training had not finished');
       const announced = pending.details?.checkpointKey;
       assert.ok(
         !announced || announced <= last.key,
@@ -274,14 +274,14 @@ describe('fault suite (train)', () => {
       await fresh.kill('SIGTERM');
 
       // The run completed; its one training resumed from that checkpoint in attempt 2.
-      const run = result.trained!.iemocap!.runs;
+      const run = result.trained!.iemocap.runs;
       assert.equal(run.length, 1, 'one variant, one s5 fold');
       const acts = await trainActivities(trainId);
       assert.equal(acts.length, 1);
       const [act] = acts;
-      assert.equal(act!.attempt, 2, 'the killed attempt was retried once');
-      assert.ok(act!.result && !act!.result.skipped);
-      const trainKey = act!.result.trainKey;
+      assert.equal(act.attempt, 2, 'the killed attempt was retried once');
+      assert.ok(act.result && !act.result.skipped);
+      const trainKey = act.result.trainKey;
       const keys = modelKeys(trainKey);
       assert.ok(last.key.startsWith(`${keys.prefix}/`), `${last.key} belongs to the training ${trainKey}`);
       const stored = FoldTrainResultSchema.parse(JSON.parse((await store.get(keys.result)).toString('utf8')));
@@ -291,7 +291,7 @@ describe('fault suite (train)', () => {
         last.ck.header.progress.step,
         'resumed from the newest checkpoint the dead worker stored',
       );
-      assert.equal(run[0]!.resumedFromStep, stored.resumedFromStep);
+      assert.equal(run[0].resumedFromStep, stored.resumedFromStep);
       assert.deepEqual(
         (await store.list(keys.checkpoints)).map((o) => o.key),
         [],
@@ -321,13 +321,9 @@ describe('fault suite (train)', () => {
       assert.ok(onnx.equals(refOnnx), 'model.onnx is byte-identical to the uninterrupted run');
       for (const key of [keys.weights, keys.final]) {
         const [a, b] = (await both(key)).map((bytes) => decodeCheckpoint(bytes));
-        assert.ok(Object.keys(tensorsOf(a!)).length > 0);
-        assert.deepEqual(tensorsOf(a!), tensorsOf(b!), `${key}: same tensors as the uninterrupted run`);
-        assert.deepEqual(
-          headerWithoutTime(a!),
-          headerWithoutTime(b!),
-          `${key}: same header but for wall-clock seconds`,
-        );
+        assert.ok(Object.keys(tensorsOf(a)).length > 0);
+        assert.deepEqual(tensorsOf(a), tensorsOf(b), `${key}: same tensors as the uninterrupted run`);
+        assert.deepEqual(headerWithoutTime(a), headerWithoutTime(b), `${key}: same header but for wall-clock seconds`);
       }
       const [pred, refPred] = await both(keys.predictions);
       assert.ok(pred.equals(refPred), 'test predictions are byte-identical');

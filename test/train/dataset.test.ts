@@ -78,7 +78,7 @@ before(async () => {
     const groups = await openStoredParquet(store, vscShardKey(vscKey, `s${s}`));
     for (let g = 0; g < groups.groupRows.length; g++) {
       const r = await readVscGroup(groups, g, vscShardShape(groups));
-      r.ids.forEach((id, j) => visual.set(id, { length: r.lengths[j]!, seq: r.sequences[j]!.slice() }));
+      r.ids.forEach((id, j) => visual.set(id, { length: r.lengths[j], seq: r.sequences[j].slice() }));
     }
     await groups.close();
   }
@@ -143,7 +143,7 @@ describe('loadFeatureSets', () => {
         e instanceof FeatureShardCorruptError && /s0\/features\.parquet: row 3 \(a3\) is quarantined/.test(e.message),
     );
     await assert.rejects(
-      loadFeatureSets(store, { text: [sources.text![0]!, sources.text![0]!] }, { train: part(['a0']) }),
+      loadFeatureSets(store, { text: [sources.text![0], sources.text![0]] }, { train: part(['a0']) }),
       /a0 was already loaded from another text shard/,
     );
   });
@@ -154,7 +154,7 @@ describe('loadFeatureSets', () => {
     await assert.rejects(
       loadFeatureSets(
         store,
-        { text: [sources.text![0]!, { key: 'features/text/odd/features.parquet' }] },
+        { text: [sources.text![0], { key: 'features/text/odd/features.parquet' }] },
         { train: part(['a0', 'x0']) },
       ),
       /odd\/features\.parquet: text features are 7 here, 6 in earlier shards/,

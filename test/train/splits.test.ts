@@ -17,7 +17,7 @@ import { iemocapRows, meldRows } from './manifests.ts';
 const iemocap = iemocapRows({ dialogues: 6, session4Dialogues: 25, turns: 6, classes: 6, unlabelled: 0.2, seed: 3 });
 const byId = new Map(iemocap.map((r) => [r.utteranceId, r]));
 const excluded = new Set(
-  iemocap.filter((_, i) => i % 17 === 0 && iemocap[i]!.labelIndex >= 0).map((r) => r.utteranceId),
+  iemocap.filter((_, i) => i % 17 === 0 && iemocap[i].labelIndex >= 0).map((r) => r.utteranceId),
 );
 const used = iemocap.filter((r) => r.labelIndex >= 0 && !excluded.has(r.utteranceId));
 
@@ -71,7 +71,7 @@ describe('IEMOCAP loso', () => {
       for (const s of testS) assert.ok(!train.has(s) && !validation.has(s), `${f.name}: test speaker ${s} leaks`);
       assert.equal(validation.size, 1, `${f.name}: one validation actor`);
       const [v] = validation;
-      assert.ok(!train.has(v!), `${f.name}: validation speaker ${v} also trains`);
+      assert.ok(!train.has(v), `${f.name}: validation speaker ${v} also trains`);
       // The session after the test session, actors alternating F/M over the folds.
       assert.equal(v, `${((i + 1) % 5) + 1}${i % 2 === 0 ? 'F' : 'M'}`);
       assert.match(f.validationRule, /speaker [FM] of Session\d/);
@@ -102,24 +102,24 @@ describe('IEMOCAP s5', () => {
     const dialogues = (l: readonly string[]) => new Set(l.map((id) => byId.get(id)!.dialogueId));
     // Natural order: impro6 .. impro25 are the last 20 (lexical order would end with impro9).
     assert.deepEqual(
-      [...dialogues(f!.validation.utteranceIds)].sort(naturalCompare),
+      [...dialogues(f.validation.utteranceIds)].sort(naturalCompare),
       Array.from({ length: 20 }, (_, i) => `Ses04F_impro${i + 6}`),
     );
     const count = (pred: (r: ManifestRow) => boolean) => labelled.filter(pred).length;
     assert.equal(
-      f!.validation.utteranceIds.length,
+      f.validation.utteranceIds.length,
       count((r) => r.session === 4 && Number(r.dialogueId.slice(12)) >= 6),
     );
     assert.equal(
-      f!.test.utteranceIds.length,
+      f.test.utteranceIds.length,
       count((r) => r.session === 5),
     );
     assert.equal(
-      f!.train.utteranceIds.length,
+      f.train.utteranceIds.length,
       count((r) => r.session! <= 3 || (r.session === 4 && Number(r.dialogueId.slice(12)) < 6)),
     );
     assert.equal(plan.optimistic, false);
-    assert.match(f!.validationRule, /last 20 of 25 dialogues of Session4 \(Ses04F_impro6 \.\. Ses04F_impro25\)/);
+    assert.match(f.validationRule, /last 20 of 25 dialogues of Session4 \(Ses04F_impro6 \.\. Ses04F_impro25\)/);
   });
 
   test('natural order compares digit runs as numbers', () => {
@@ -165,10 +165,10 @@ describe('paper protocol (random 10-fold, optimistic)', () => {
     const a = buildSplits({ rows: iemocap, params: { protocol: 'paper', seed: 5 } });
     const shuffled = [...iemocap];
     const perm = new Rng(9, 9).permutation(shuffled.length);
-    const b = buildSplits({ rows: Array.from(perm, (i) => iemocap[i]!), params: { protocol: 'paper', seed: 5 } });
+    const b = buildSplits({ rows: Array.from(perm, (i) => iemocap[i]), params: { protocol: 'paper', seed: 5 } });
     assert.deepEqual(b, a);
     const c = buildSplits({ rows: iemocap, params: { protocol: 'paper', seed: 6 } });
-    assert.notDeepEqual(c.folds[0]!.test, a.folds[0]!.test);
+    assert.notDeepEqual(c.folds[0].test, a.folds[0].test);
   });
 });
 
@@ -180,11 +180,11 @@ describe('MELD', () => {
     checkCover(plan, meld);
     const [f] = plan.folds;
     assert.equal(plan.folds.length, 1);
-    assert.ok(f!.train.utteranceIds.every((id) => id.startsWith('meld_train_')) && f!.train.utteranceIds.length === 60);
+    assert.ok(f.train.utteranceIds.every((id) => id.startsWith('meld_train_')) && f.train.utteranceIds.length === 60);
     assert.ok(
-      f!.validation.utteranceIds.every((id) => id.startsWith('meld_dev_')) && f!.validation.utteranceIds.length === 15,
+      f.validation.utteranceIds.every((id) => id.startsWith('meld_dev_')) && f.validation.utteranceIds.length === 15,
     );
-    assert.ok(f!.test.utteranceIds.every((id) => id.startsWith('meld_test_')) && f!.test.utteranceIds.length === 20);
+    assert.ok(f.test.utteranceIds.every((id) => id.startsWith('meld_test_')) && f.test.utteranceIds.length === 20);
     assert.equal(plan.optimistic, false);
     assert.deepEqual(plan.classes, ['neutral', 'joy', 'surprise', 'anger', 'sadness', 'disgust', 'fear']);
   });
@@ -212,13 +212,10 @@ describe('guards', () => {
       /loso does not apply to meld/,
     );
     assert.throws(
-      () => buildSplits({ rows: [...iemocap, { ...iemocap[0]!, labelSet: '4class' }], params: { protocol: 'loso' } }),
+      () => buildSplits({ rows: [...iemocap, { ...iemocap[0], labelSet: '4class' }], params: { protocol: 'loso' } }),
       /is iemocap\/4class/,
     );
-    assert.throws(
-      () => buildSplits({ rows: [...iemocap, iemocap[3]!], params: { protocol: 'loso' } }),
-      /appears twice/,
-    );
+    assert.throws(() => buildSplits({ rows: [...iemocap, iemocap[3]], params: { protocol: 'loso' } }), /appears twice/);
     assert.throws(
       () => buildSplits({ rows: iemocap.filter((r) => r.session !== 5), params: { protocol: 's5' } }),
       /empty test split/,
@@ -227,12 +224,12 @@ describe('guards', () => {
 
   test('leakage checks reject a fold that shares utterances', () => {
     const plan = buildSplits({ rows: iemocap, params: { protocol: 'loso' } });
-    const f = plan.folds[2]!;
+    const f = plan.folds[2];
     const leaky = {
       ...f,
       validation: {
-        utteranceIds: [...f.validation.utteranceIds, f.test.utteranceIds[0]!],
-        labels: [...f.validation.labels, f.test.labels[0]!],
+        utteranceIds: [...f.validation.utteranceIds, f.test.utteranceIds[0]],
+        labels: [...f.validation.labels, f.test.labels[0]],
       },
     };
     assert.throws(
@@ -241,7 +238,7 @@ describe('guards', () => {
     );
     const trainLeak = {
       ...f,
-      train: { utteranceIds: [...f.train.utteranceIds, f.test.utteranceIds[1]!], labels: [...f.train.labels, 0] },
+      train: { utteranceIds: [...f.train.utteranceIds, f.test.utteranceIds[1]], labels: [...f.train.labels, 0] },
     };
     assert.throws(() => assertNoLeakage({ folds: [trainLeak] }), /test utterance .* is also in train/);
     assert.throws(
@@ -269,14 +266,14 @@ describe('planSplitsStep', () => {
     try {
       const store = new LocalStore(root);
       await store.put('datasets/iemocap/m1/manifest.parquet', tableToParquet(rowsToArrowTable(iemocap)));
-      const quarantined = used[4]!.utteranceId;
+      const quarantined = used[4].utteranceId;
       const shard = featureShard(
         'text',
         4,
         1,
         [
           { id: quarantined, steps: 1, quarantined: true },
-          { id: used[5]!.utteranceId, steps: 1 },
+          { id: used[5].utteranceId, steps: 1 },
         ],
         1,
       );

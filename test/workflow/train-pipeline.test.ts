@@ -135,7 +135,7 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
 
     const compressed = result.compressed!.iemocap;
     assert.equal(compressed.outputs.length, 1, 'no variant trains without VSC: one compress output');
-    const vsc = compressed.outputs[0]!;
+    const vsc = compressed.outputs[0];
     assert.ok(vsc.ratio > 1, `VSC shrank the visual data (${vsc.ratio}x)`);
     assert.ok(await store.committed(vsc.prefix));
     const report = JSON.parse((await store.get(vsc.reportKey)).toString('utf8')) as {
@@ -176,7 +176,7 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
     }
 
     // One fold's outputs in full: committed, readable by an independent Parquet reader, consistent.
-    const first = trained.runs[0]!;
+    const first = trained.runs[0];
     const keys = modelKeys(first.trainKey);
     assert.ok(await store.committed(keys.prefix));
     const full0 = FoldTrainResultSchema.parse(JSON.parse((await store.get(keys.result)).toString('utf8')));
@@ -207,9 +207,9 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
       );
       assert.ok(e.validation && Number.isFinite(e.validation.weightedF1), 'validation metrics every epoch');
     }
-    const fold = plan.folds[0]!;
+    const fold = plan.folds[0];
     const rows = (await parquetReadObjects({
-      file: (await readFile(join(storeRoot, keys.predictions))).buffer as ArrayBuffer,
+      file: (await readFile(join(storeRoot, keys.predictions))).buffer,
       compressors,
     })) as {
       utteranceId: string;
@@ -256,9 +256,9 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
       metrics.variants.map((v) => v.name),
       ['T+A+V', 'T', 'A', 'V'],
     );
-    assert.equal(metrics.variants[0]!.aggregate.mean.weightedF1, full.weightedF1);
+    assert.equal(metrics.variants[0].aggregate.mean.weightedF1, full.weightedF1);
     assert.equal(
-      metrics.variants[0]!.aggregate.pooled.n,
+      metrics.variants[0].aggregate.pooled.n,
       plan.folds.reduce((n, f) => n + f.test.utteranceIds.length, 0),
     );
     assert.equal(metrics.ablation?.length, 4);
@@ -273,7 +273,7 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
     );
     const fetched = await fetchReports(env.client, input.configHash, join(dir, 'fetched'));
     assert.equal(fetched.length, 1);
-    await renderInChromium(fetched[0]!.html, metrics.classes);
+    await renderInChromium(fetched[0].html, metrics.classes);
 
     // Rerun: every training is found committed; nothing new is written under models/.
     const objects = (await store.list('models/')).map((o) => o.key).sort();
@@ -306,8 +306,8 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
         [false, true],
       ],
     );
-    assert.equal(outs[0]!.vscKey, vsc.vscKey);
-    assert.ok(outs[1]!.ratio < vsc.ratio, 'without VSC the visual data shrinks less');
+    assert.equal(outs[0].vscKey, vsc.vscKey);
+    assert.ok(outs[1].ratio < vsc.ratio, 'without VSC the visual data shrinks less');
     assert.equal(off.result.features!.iemocap.ran, false);
     const offRun = off.result.trained!.iemocap.runs;
     assert.deepEqual(
@@ -315,7 +315,7 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
       ['T+A+V-noVSC-noCL'],
     );
     const offModel = readInferenceModel(
-      new Uint8Array(await store.get(modelKeys(offRun[0]!.trainKey).onnx)),
+      new Uint8Array(await store.get(modelKeys(offRun[0].trainKey).onnx)),
       'noVSC model',
     );
     assert.equal(offModel.recipe.vsc.enabled, false, 'the model records that its visual input had no VSC');
@@ -329,7 +329,7 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
     assert.equal(offReport.provenance.vscKeys.length, 2);
 
     // A corrupt feature shard: the stage fails without retries, naming the shard; committed models stay.
-    const textShard = sources.text[1]!.key;
+    const textShard = sources.text[1].key;
     const bytes = await store.get(textShard);
     await writeFile(join(storeRoot, textShard), bytes.subarray(0, Math.floor(bytes.length / 2)));
     const other = await pipelineInput(storeRoot, { ...TRAIN, seed: 1, variants: [{}] });
@@ -348,12 +348,12 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
     const failures = (child.events ?? []).filter((e) => e.activityTaskFailedEventAttributes);
     assert.equal(failures.length, 1);
     assert.equal(
-      failures[0]!.activityTaskFailedEventAttributes!.failure?.applicationFailureInfo?.type,
+      failures[0].activityTaskFailedEventAttributes!.failure?.applicationFailureInfo?.type,
       'MerFeatureShardCorrupt',
     );
     const models = (await store.list('models/'))
       .map((o) => o.key)
-      .filter((k) => !k.includes(offRun[0]!.trainKey))
+      .filter((k) => !k.includes(offRun[0].trainKey))
       .sort();
     assert.deepEqual(models, objects, 'nothing committed was lost or touched');
   });

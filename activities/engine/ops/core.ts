@@ -63,10 +63,10 @@ export function expandAs(x: Value, like: Value): Value {
  * dimension is symbolic, e.g. the batch size). */
 export function countAlong(x: Value, axes: readonly number[], dtype: DType): Value {
   const g = x.graph;
-  const dims = axes.map((a) => x.shape[normalizeAxis(a, x.rank)]!);
+  const dims = axes.map((a) => x.shape[normalizeAxis(a, x.rank)]);
   if (dims.every((d) => typeof d === 'number'))
     return g.constant(
-      dims.reduce<number>((p, d) => p * (d as number), 1),
+      dims.reduce<number>((p, d) => p * d, 1),
       dtype,
     );
   const shape = g.op('Shape', [x], {}, 'int64', [x.rank], 'shape');

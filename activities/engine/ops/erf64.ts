@@ -29,11 +29,11 @@ export function erfReference(x: number): number {
   let b1 = 0;
   let b2 = 0;
   for (let k = CHEBYSHEV.length - 1; k >= 1; k--) {
-    const b0 = CHEBYSHEV[k]! + 2 * u * b1 - b2;
+    const b0 = CHEBYSHEV[k] + 2 * u * b1 - b2;
     b2 = b1;
     b1 = b0;
   }
-  const f = CHEBYSHEV[0]! + u * b1 - b2;
+  const f = CHEBYSHEV[0] + u * b1 - b2;
   const erfc = t * Math.exp(-z * z + f);
   return Math.sign(x) * (1 - erfc);
 }
@@ -52,13 +52,13 @@ export function erfFloat64(x: Value): Value {
   let b2: Value | null = null;
   for (let k = CHEBYSHEV.length - 1; k >= 1; k--) {
     // b_k = c_k + 2u b_{k+1} - b_{k+2}
-    let b0: Value = c(CHEBYSHEV[k]!);
+    let b0: Value = c(CHEBYSHEV[k]);
     if (b1) b0 = op('Add', [b0, op('Mul', [twoU, b1], 'erf_cb')], 'erf_cb');
     if (b2) b0 = op('Sub', [b0, b2], 'erf_cb');
     b2 = b1;
     b1 = b0;
   }
-  const f = op('Sub', [op('Add', [c(CHEBYSHEV[0]!), op('Mul', [u, b1!], 'erf_f')], 'erf_f'), b2!], 'erf_f');
+  const f = op('Sub', [op('Add', [c(CHEBYSHEV[0]), op('Mul', [u, b1!], 'erf_f')], 'erf_f'), b2!], 'erf_f');
   const expo = op('Sub', [f, op('Mul', [z, z], 'erf_z2')], 'erf_expo');
   const erfc = op('Mul', [t, op('Exp', [expo], 'erf_exp')], 'erf_c');
   return op('Mul', [op('Sign', [x], 'erf_sign'), op('Sub', [c(1), erfc], 'erf_abs')], 'erf');

@@ -23,7 +23,7 @@ export function unsqueeze(x: Value, axes: readonly number[]): Value {
   const norm = axes.map((a) => normalizeAxis(a, rank)).sort((p, q) => p - q);
   const shape: Dim[] = [];
   let src = 0;
-  for (let i = 0; i < rank; i++) shape.push(norm.includes(i) ? 1 : x.shape[src++]!);
+  for (let i = 0; i < rank; i++) shape.push(norm.includes(i) ? 1 : x.shape[src++]);
   const out = g.op('Unsqueeze', [x, int64s(g, norm)], {}, x.dtype, shape, 'unsqueeze');
   g.record({ op: 'Unsqueeze', inputs: [x], outputs: [out], backward: ([gy]) => [gy ? squeeze(gy, norm) : null] });
   return out;
@@ -47,7 +47,7 @@ export function squeeze(x: Value, axes: readonly number[]): Value {
 
 export function concat(xs: readonly Value[], axis: number): Value {
   if (xs.length === 0) throw new Error('ops: concat of nothing');
-  const first = xs[0]!;
+  const first = xs[0];
   const g = first.graph;
   const a = normalizeAxis(axis, first.rank);
   for (const x of xs) {
@@ -55,7 +55,7 @@ export function concat(xs: readonly Value[], axis: number): Value {
       throw new Error(`ops: concat of [${x.shape}] with [${first.shape}] along ${a}`);
     }
   }
-  const sizes = xs.map((x) => staticDim(x.shape[a]!, 'concat axis'));
+  const sizes = xs.map((x) => staticDim(x.shape[a], 'concat axis'));
   const shape = first.shape.map((d, i) => (i === a ? sizes.reduce((p, s) => p + s, 0) : d));
   const out = g.op('Concat', xs, { axis: attr.int(a) }, first.dtype, shape, 'concat');
   g.record({
@@ -80,7 +80,7 @@ export function concat(xs: readonly Value[], axis: number): Value {
 export function slice(x: Value, axis: number, start: number, end: number): Value {
   const g = x.graph;
   const a = normalizeAxis(axis, x.rank);
-  const size = staticDim(x.shape[a]!, 'slice axis');
+  const size = staticDim(x.shape[a], 'slice axis');
   if (!(0 <= start && start <= end && end <= size)) throw new Error(`ops: slice [${start}, ${end}) of size ${size}`);
   const shape = x.shape.map((d, i) => (i === a ? end - start : d));
   const out = g.op('Slice', [x, int64s(g, [start]), int64s(g, [end]), int64s(g, [a])], {}, x.dtype, shape, 'slice');
@@ -106,7 +106,7 @@ export function pad(x: Value, axis: number, before: number, after: number): Valu
     op: 'Pad',
     inputs: [x],
     outputs: [out],
-    backward: ([gy]) => [gy ? slice(gy, a, before, before + staticDim(x.shape[a]!, 'pad axis')) : null],
+    backward: ([gy]) => [gy ? slice(gy, a, before, before + staticDim(x.shape[a], 'pad axis')) : null],
   });
   return out;
 }

@@ -12,10 +12,10 @@ export function matmul(a: Value, b: Value): Value {
   if (a.rank < 2 || b.rank !== 2)
     throw new Error(`ops: matmul wants [..., M, K] x [K, N], got [${a.shape}] x [${b.shape}]`);
   if (a.dtype !== b.dtype) throw new Error(`ops: matmul mixes ${a.dtype} and ${b.dtype}`);
-  const k = a.shape[a.rank - 1]!;
+  const k = a.shape[a.rank - 1];
   if (k !== b.shape[0]) throw new Error(`ops: matmul inner dimensions differ: [${a.shape}] x [${b.shape}]`);
   const g = a.graph;
-  const n = b.shape[1]!;
+  const n = b.shape[1];
   const rows = dimProduct(a.shape.slice(0, -1));
   const out = g.op('MatMul', [a, b], {}, a.dtype, [...a.shape.slice(0, -1), n], 'matmul');
   g.countFlops('MatMul', [rows, k, n]);
@@ -62,7 +62,7 @@ export function transpose(x: Value, perm: readonly number[]): Value {
     [x],
     { perm: attr.ints(perm) },
     x.dtype,
-    perm.map((p) => x.shape[p]!),
+    perm.map((p) => x.shape[p]),
     'transpose',
   );
   const inverse = new Array<number>(perm.length);

@@ -303,7 +303,7 @@ export function weightNorm(v: Value, g: Value): Value {
   const c = v.shape[1];
   if (v.rank !== 2 || g.rank !== 1 || g.shape[0] !== c)
     throw new Error(`ops: weightNorm wants v [R, C] and g [C], got [${v.shape}] and [${g.shape}]`);
-  const col = [1, c!];
+  const col = [1, c];
   // Mul + ReduceSum rather than ReduceSumSquare: onnxruntime's ReduceSum has a fast path for
   // reducing the leading axis, ReduceSumSquare does not (measured 5x slower on [2304, 256])
   const sq = graph.op(
@@ -340,7 +340,7 @@ export function weightNorm(v: Value, g: Value): Value {
             [graph.op('Div', [dot, norm], {}, v.dtype, col, 'wn_dg'), int64s(graph, [c as number])],
             {},
             v.dtype,
-            [c!],
+            [c],
             'wn_dg',
           )
         : null;
