@@ -2,14 +2,11 @@ import { writeFile } from 'node:fs/promises';
 import { localStepContext } from '../activities/common/context.ts';
 import { parquetToTable } from '../activities/common/parquet.ts';
 import { createStore } from '../activities/store/index.ts';
-import {
-  buildManifestStep,
-  downloadStep,
-  extractStep,
-  manifestFiles,
-  planStep,
-  readSummaryStep,
-} from '../activities/acquire/steps.ts';
+import { downloadStep } from '../activities/acquire/download.ts';
+import { buildManifestStep, readSummaryStep } from '../activities/acquire/manifest.ts';
+import { planStep } from '../activities/acquire/plan.ts';
+import { unpackStep } from '../activities/acquire/unpack.ts';
+import { manifestFiles } from '../schemas/layout.ts';
 import { arrowTableToRows } from '../schemas/manifest.ts';
 import type { AcquireParams, DatasetPlan, StoreSpecResolved } from '../schemas/config.ts';
 
@@ -34,7 +31,7 @@ export async function acquireDirect(opts: {
     ran.download = true;
   }
   if (!p.manifestCommitted && !p.rawCommitted) {
-    await extractStep(
+    await unpackStep(
       { store, plan, acquire, rawPrefix: p.rawPrefix, downloadsPrefix: p.downloadsPrefix },
       ctx('extract'),
     );

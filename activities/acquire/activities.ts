@@ -1,16 +1,10 @@
 import type { AcquireParams, DatasetPlan, StoreSpecResolved } from '../../schemas/config.ts';
 import { stepActivity } from '../common/activity.ts';
 import type { StepContext } from '../common/context.ts';
-import {
-  buildManifestStep,
-  downloadStep,
-  extractStep,
-  planStep,
-  readSummaryStep,
-  type AcquirePlan,
-  type ExtractStepResult,
-  type ManifestStepResult,
-} from './steps.ts';
+import { downloadStep } from './download.ts';
+import { buildManifestStep, readSummaryStep, type ManifestStepResult } from './manifest.ts';
+import { planStep, type AcquirePlan } from './plan.ts';
+import { unpackStep, type UnpackStepResult } from './unpack.ts';
 
 /**
  * The acquire stage's Temporal activities: thin adapters that give each step the activity context
@@ -21,11 +15,12 @@ export function createAcquireActivities() {
   return {
     planAcquire: wrap((i: { store: StoreSpecResolved; plan: DatasetPlan; acquire: AcquireParams }) => planStep(i)),
     downloadSource: wrap(downloadStep),
-    extractSource: wrap(extractStep),
+    // Registered under its old name: workflow histories schedule `extractSource`, and replay needs the same name.
+    extractSource: wrap(unpackStep),
     buildManifest: wrap(buildManifestStep),
     readManifestSummary: wrap((i: { store: StoreSpecResolved; manifestPrefix: string }) => readSummaryStep(i)),
   };
 }
 
 export type AcquireActivities = ReturnType<typeof createAcquireActivities>;
-export type { AcquirePlan, ExtractStepResult, ManifestStepResult };
+export type { AcquirePlan, ManifestStepResult, UnpackStepResult };

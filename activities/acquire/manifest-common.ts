@@ -5,6 +5,7 @@ import type {
   ManifestRow,
   ManifestSummary,
 } from '../../schemas/manifest.ts';
+import { corpusFileKey } from '../../schemas/layout.ts';
 import { LABEL_SETS_BY_DATASET, ManifestRowSchema } from '../../schemas/manifest.ts';
 import { ErrorTypes, MerError } from '../common/errors.ts';
 import { labelSetDefinition } from './labels.ts';
@@ -184,8 +185,7 @@ export function dirName(path: string): string {
 }
 
 export function storeKey(keyPrefix: string, path: string): string {
-  const prefix = keyPrefix.replace(/\/+$/, '');
-  return prefix ? `${prefix}/${path}` : path;
+  return corpusFileKey(keyPrefix, path);
 }
 
 function depth(path: string): number {
@@ -203,24 +203,6 @@ export function preferShallowest<T extends { path: string }>(copies: readonly T[
     (a, b) => depth(a.path) - depth(b.path) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0),
   );
   return { chosen: sorted[0], ignored: sorted.slice(1) };
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 export function assertLabelSetFor(dataset: ManifestDataset, labelSet: LabelSetName): void {

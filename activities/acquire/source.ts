@@ -6,12 +6,13 @@ import { MerError, ErrorTypes } from '../common/errors.ts';
 import { contentKey } from '../common/hash.ts';
 import { sha256Stream } from '../common/hash-stream.ts';
 import type { StepContext } from '../common/context.ts';
-import type { ObjectStore } from '../store/types.ts';
-import { redactUrlForLog } from './download.ts';
-import { extractToStore, type ExtractLimits } from './extract.ts';
+import { joinKey, type ObjectStore } from '../store/types.ts';
+import { redactUrlForLog } from '../common/redact.ts';
+import { unpackToStore } from './archive/unpacker.ts';
+import type { UnpackLimits } from './archive/types.ts';
 import { isIgnoredPath } from './manifest-common.ts';
 
-/** Bumped when extraction or import would lay files out differently: old raw copies then don't match. */
+/** Bumped when unpacking or import would lay files out differently: old raw copies then don't match. */
 export const RAW_LAYOUT_VERSION = 1;
 
 /**
@@ -84,7 +85,7 @@ export interface ImportResult {
 }
 
 /**
- * Copies an extracted corpus folder into the store, so workers on other machines can read it.
+ * Copies an unpacked corpus folder into the store, so workers on other machines can read it.
  * Resumes after a retry: files the previous attempt reported done are re-hashed from the store copy
  * only if they are missing there.
  */
@@ -96,17 +97,17 @@ export async function importFolder(opts: {
   concurrency?: number;
   /**
    * Files (relative paths) that are archives to expand in place rather than copy, as `tar -xf` in
-   * their folder would: a folder made by extracting MELD.Raw.tar.gz still holds train/dev/test.tar.gz.
+   * their folder would: a folder made by unpacking MELD.Raw.tar.gz still holds train/dev/test.tar.gz.
    */
   nested?: (path: string) => boolean;
-  limits?: ExtractLimits;
+  limits?: UnpackLimits;
 }): Promise<ImportResult> {
   const { store, root, destPrefix, ctx } = opts;
   const listed = await listFolder(root);
   const archives = opts.nested ? listed.filter((f) => opts.nested!(f.rel)) : [];
   const files = listed.filter((f) => !archives.includes(f));
   const resumeAfter = Number(ctx.resumeDetails<{ filesDone?: number }>()?.filesDone ?? 0);
-  const results: ImportResult['files'] = new Array(files.length);
+  const results = new Array<ImportResult['files'][number]>(files.length);
   let next = 0;
   let done = 0;
   let bytesOut = 0;
@@ -115,7 +116,7 @@ export async function importFolder(opts: {
       if (ctx.signal?.aborted) throw ctx.signal.reason ?? new Error('cancelled');
       const i = next++;
       const f = files[i];
-      const key = `${destPrefix}/${f.rel}`;
+      const key = joinKey(destPrefix, f.rel);
       const existing = i < resumeAfter ? await store.head(key) : null;
       if (existing && existing.size === f.size) {
         results[i] = { path: f.rel, size: f.size, sha256: await sha256Stream(await store.getStream(key)) };
@@ -133,11 +134,11 @@ export async function importFolder(opts: {
   const skipped: ImportResult['skipped'] = [];
   for (const a of archives) {
     const dir = a.rel.includes('/') ? a.rel.slice(0, a.rel.lastIndexOf('/')) : '';
-    const r = await extractToStore({
+    const r = await unpackToStore({
       store,
       input: { kind: 'file', path: a.abs },
       archiveName: basename(a.rel),
-      destPrefix: dir ? `${destPrefix}/${dir}` : destPrefix,
+      destPrefix: joinKey(destPrefix, dir),
       ...(opts.limits ? { limits: opts.limits } : {}),
       onProgress: (p) => ctx.heartbeat({ filesDone: files.length, files: files.length, nested: a.rel, ...p }),
       signal: ctx.signal,

@@ -9,7 +9,7 @@
  * `process.resourceUsage().maxRSS` is printed too, but the peak reported is VmHWM (see peakRssKiB).
  */
 import { peakRssKiB } from '../peak-rss.ts';
-import { downloadToStore } from '../../activities/acquire/download.ts';
+import { downloadToStore } from '../../activities/acquire/downloader/resumable-download.ts';
 import { LocalStore } from '../../activities/store/local.ts';
 
 export interface DownloadChildResult {

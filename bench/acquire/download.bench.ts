@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchRow } from '../types.ts';
 import type { DownloadChildResult } from './download-child.ts';
-import { exec, median } from './extract.bench.ts';
+import { exec, median } from './unpack.bench.ts';
 
 const BENCH = 'acquire/download';
 const MiB = 1024 * 1024;

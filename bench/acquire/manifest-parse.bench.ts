@@ -72,10 +72,10 @@ function corpusOf(readable: Map<string, Uint8Array>, listed: CorpusFile[]): Gene
     listed.push({ path, size: bytes.length });
     annotationBytes += bytes.length;
   }
-  const read: ReadCorpusFile = async (path) => {
+  const read: ReadCorpusFile = (path) => {
     const b = readable.get(path);
-    if (!b) throw new Error(`generated corpus has no readable file ${path}`);
-    return b;
+    if (!b) return Promise.reject(new Error(`generated corpus has no readable file ${path}`));
+    return Promise.resolve(b);
   };
   return { files: listed, read, annotationBytes, annotationFiles: readable.size };
 }

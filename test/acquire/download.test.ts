@@ -7,7 +7,10 @@ import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { downloadToStore, partsReadable, partKey, redactUrlForLog } from '../../activities/acquire/download.ts';
+import { downloadToStore } from '../../activities/acquire/downloader/resumable-download.ts';
+import { partsReadable } from '../../activities/acquire/downloader/parts.ts';
+import { downloadPartKey } from '../../schemas/layout.ts';
+import { redactUrlForLog } from '../../activities/common/redact.ts';
 import { ErrorTypes, MerError } from '../../activities/common/errors.ts';
 import { LocalStore } from '../../activities/store/local.ts';
 
@@ -233,7 +236,7 @@ describe('downloadToStore', () => {
     assert.equal(r.parts.length, 7);
     assert.deepEqual(
       r.parts,
-      Array.from({ length: 7 }, (_, i) => partKey('dl/drops', i + 1)),
+      Array.from({ length: 7 }, (_, i) => downloadPartKey('dl/drops', i + 1)),
     );
     for (const [i, key] of r.parts.entries()) {
       const info = await store.head(key);

@@ -1,14 +1,14 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { tableFromIPC, tableToIPC } from 'apache-arrow';
+import { buildIemocapManifest } from '../../activities/acquire/iemocap.ts';
 import {
-  buildIemocapManifest,
   iemocapVideoHalf,
   parseIemocapDialogId,
   parseIemocapEmoEvaluation,
   parseIemocapTranscription,
   parseIemocapTurnId,
-} from '../../activities/acquire/iemocap.ts';
+} from '../../activities/acquire/iemocap-parse.ts';
 import { IEMOCAP_4CLASS, IEMOCAP_6CLASS, mapLabel } from '../../activities/acquire/labels.ts';
 import { memoryCorpus } from '../helpers/memory-corpus.ts';
 import { MerError } from '../../activities/common/errors.ts';

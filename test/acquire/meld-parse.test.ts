@@ -4,13 +4,9 @@ import { tableFromIPC, tableToIPC } from 'apache-arrow';
 import { MELD_EMOTIONS, MELD_SENTIMENTS, mapLabel } from '../../activities/acquire/labels.ts';
 import { memoryCorpus } from '../helpers/memory-corpus.ts';
 import { decodeCorpusText } from '../../activities/acquire/manifest-common.ts';
-import {
-  ORPHAN_LIST_CAP,
-  buildMeldManifest,
-  parseCsv,
-  parseMeldCsv,
-  parseMeldTime,
-} from '../../activities/acquire/meld.ts';
+import { parseCsv } from '../../activities/acquire/csv.ts';
+import { ORPHAN_LIST_CAP, buildMeldManifest } from '../../activities/acquire/meld.ts';
+import { parseMeldCsv, parseMeldTime } from '../../activities/acquire/meld-csv.ts';
 import { MerError } from '../../activities/common/errors.ts';
 import { ManifestRowSchema, arrowTableToRows, rowsToArrowTable } from '../../schemas/manifest.ts';
 

@@ -1,8 +1,8 @@
 /**
- * Extraction throughput of `extractToStore` from a .tar.gz file into a LocalStore, against GNU
+ * Unpacking throughput of `unpackToStore` from a .tar.gz file into a LocalStore, against GNU
  * `tar -xzf` of the same archive into a folder on the same disk, in MB/s of uncompressed output, for
- * two archive sizes; and the extraction's peak RSS at each size, measured in a child process
- * (extract-child.ts) so the bench process's own memory does not count. The point of the RSS rows is
+ * two archive sizes; and the unpacking's peak RSS at each size, measured in a child process
+ * (unpack-child.ts) so the bench process's own memory does not count. The point of the RSS rows is
  * that memory stays flat as the archive grows (tar entries stream; only entries up to 8 MiB are
  * buffered, a bounded number at a time).
  *
@@ -17,9 +17,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BenchRow } from '../types.ts';
-import type { ExtractChildResult } from './extract-child.ts';
+import type { UnpackChildResult } from './unpack-child.ts';
 
-const BENCH = 'acquire/extract';
+const BENCH = 'acquire/unpack';
 const MiB = 1024 * 1024;
 const SESSION_BYTES = 64 * MiB;
 /** The small archive is one session; the large one four (same kind of content, 4x the bytes). */
@@ -30,7 +30,7 @@ const SIZES = [
 const REPS = 3;
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
-const childScript = fileURLToPath(new URL('./extract-child.ts', import.meta.url));
+const childScript = fileURLToPath(new URL('./unpack-child.ts', import.meta.url));
 
 export interface Proc {
   code: number | null;
@@ -53,13 +53,13 @@ export function exec(cmd: string, args: string[], cwd = repoRoot): Promise<Proc>
   });
 }
 
-async function runChild(args: string[]): Promise<ExtractChildResult> {
+async function runChild(args: string[]): Promise<UnpackChildResult> {
   const r = await exec(process.execPath, ['--import', 'tsx', childScript, ...args]);
   if (r.code !== 0)
     throw new Error(
-      `extract-child ${args.join(' ')} exited ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`,
+      `unpack-child ${args.join(' ')} exited ${r.code}: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`,
     );
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as ExtractChildResult;
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as UnpackChildResult;
 }
 
 /**
@@ -126,7 +126,7 @@ export function median(xs: number[]): number {
 }
 
 export default async function run(): Promise<BenchRow[]> {
-  const work = mkdtempSync(join(tmpdir(), 'mer-bench-extract-'));
+  const work = mkdtempSync(join(tmpdir(), 'mer-bench-unpack-'));
   try {
     const src = join(work, 'src');
     const pool = semiCompressiblePool();
@@ -165,7 +165,7 @@ export default async function run(): Promise<BenchRow[]> {
         rmSync(storeRoot, { recursive: true, force: true });
         if (r.files !== expectFiles || r.bytesOut !== expectBytes) {
           throw new Error(
-            `extractToStore wrote ${r.files} files / ${r.bytesOut} bytes; the archive holds ${expectFiles} / ${expectBytes}`,
+            `unpackToStore wrote ${r.files} files / ${r.bytesOut} bytes; the archive holds ${expectFiles} / ${expectBytes}`,
           );
         }
         oursMs.push(r.ms);
@@ -178,7 +178,7 @@ export default async function run(): Promise<BenchRow[]> {
       const tar = mb / (median(tarMs) / 1000);
       rows.push({
         bench: BENCH,
-        metric: `tar.gz ${size.label} extract MB/s`,
+        metric: `tar.gz ${size.label} unpack MB/s`,
         value: ours,
         unit: 'MB/s',
         reference: { name: 'tar -xzf', value: tar },
@@ -187,7 +187,7 @@ export default async function run(): Promise<BenchRow[]> {
           `${expectFiles} files, ${mb.toFixed(0)} MB out of a ${(archiveBytes / 1e6).toFixed(0)} MB archive (page-cached); median of ${REPS}, ` +
           `ours ${median(oursMs).toFixed(0)} ms vs tar ${median(tarMs).toFixed(0)} ms; ours also computes the archive sha256 (${sha.slice(0, 12)}…) ` +
           `and each file's sha256 in the same pass, tar hashes nothing and gunzips in a separate gzip process; ` +
-          `our time is the extractToStore call inside a child, tar's includes its process start; neither fsyncs`,
+          `our time is the unpackToStore call inside a child, tar's includes its process start; neither fsyncs`,
       });
     }
     for (let i = 0; i < SIZES.length; i++) {
@@ -198,12 +198,12 @@ export default async function run(): Promise<BenchRow[]> {
           : '';
       rows.push({
         bench: BENCH,
-        metric: `peak RSS extracting ${SIZES[i].label} tar.gz`,
+        metric: `peak RSS unpacking ${SIZES[i].label} tar.gz`,
         value: mib,
         unit: 'MiB',
         notes:
-          `peak RSS (VmHWM; getrusage maxRSS would include the parent's RSS at fork) of a child process that ran only this extraction (max over ${REPS} runs); the same child with modules loaded ` +
-          `and nothing extracted peaks at ${(baseline.peakRssKiB / 1024).toFixed(0)} MiB${growth}`,
+          `peak RSS (VmHWM; getrusage maxRSS would include the parent's RSS at fork) of a child process that ran only this unpacking (max over ${REPS} runs); the same child with modules loaded ` +
+          `and nothing unpacked peaks at ${(baseline.peakRssKiB / 1024).toFixed(0)} MiB${growth}`,
       });
     }
     return rows;

@@ -1,19 +1,19 @@
 /**
- * One extraction in a fresh process, for extract.bench.ts: peak RSS of a process that did nothing else
- * is the extraction's own footprint, which the bench process (holding generators and results) would hide.
+ * One unpacking in a fresh process, for unpack.bench.ts: peak RSS of a process that did nothing else
+ * is the unpacking's own footprint, which the bench process (holding generators and results) would hide.
  *
- *   node --import tsx bench/acquire/extract-child.ts <archive> <storeRoot>
- *   node --import tsx bench/acquire/extract-child.ts --baseline
+ *   node --import tsx bench/acquire/unpack-child.ts <archive> <storeRoot>
+ *   node --import tsx bench/acquire/unpack-child.ts --baseline
  *
- * Prints one JSON line. `--baseline` loads the same modules and extracts nothing: the RSS floor.
+ * Prints one JSON line. `--baseline` loads the same modules and unpacks nothing: the RSS floor.
  * `process.resourceUsage().maxRSS` is printed too, but the peak reported is VmHWM (see peakRssKiB).
  */
 import { peakRssKiB } from '../peak-rss.ts';
 import { basename } from 'node:path';
-import { extractToStore } from '../../activities/acquire/extract.ts';
+import { unpackToStore } from '../../activities/acquire/archive/unpacker.ts';
 import { LocalStore } from '../../activities/store/local.ts';
 
-export interface ExtractChildResult {
+export interface UnpackChildResult {
   ms: number;
   /** Peak RSS of this process since exec, KiB: VmHWM on Linux, else `maxRssKiB`. */
   peakRssKiB: number;
@@ -31,7 +31,7 @@ export interface ExtractChildResult {
 
 const [archive, storeRoot] = process.argv.slice(2);
 if (archive === '--baseline') {
-  const out: ExtractChildResult = {
+  const out: UnpackChildResult = {
     ms: 0,
     peakRssKiB: peakRssKiB(),
     maxRssKiB: process.resourceUsage().maxRSS,
@@ -43,17 +43,17 @@ if (archive === '--baseline') {
   };
   console.log(JSON.stringify(out));
 } else {
-  if (!archive || !storeRoot) throw new Error('usage: extract-child.ts <archive> <storeRoot> | --baseline');
+  if (!archive || !storeRoot) throw new Error('usage: unpack-child.ts <archive> <storeRoot> | --baseline');
   const store = new LocalStore(storeRoot);
   const t0 = performance.now();
-  const r = await extractToStore({
+  const r = await unpackToStore({
     store,
     input: { kind: 'file', path: archive },
     archiveName: basename(archive),
     destPrefix: 'raw/files',
   });
   const ms = performance.now() - t0;
-  const out: ExtractChildResult = {
+  const out: UnpackChildResult = {
     ms,
     peakRssKiB: peakRssKiB(),
     maxRssKiB: process.resourceUsage().maxRSS,

@@ -9,13 +9,15 @@ import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import yazl from 'yazl';
-import {
-  checkEntryPath,
-  detectArchiveType,
-  extractToStore,
-  type ExtractProgress,
-  type ExtractResult,
-} from '../../activities/acquire/extract.ts';
+import { detectArchiveType } from '../../activities/acquire/archive/detect.ts';
+import { checkEntryPath } from '../../activities/acquire/archive/entry-safety.ts';
+import type {
+  UnpackInput,
+  UnpackOptions,
+  UnpackProgress,
+  UnpackResult,
+} from '../../activities/acquire/archive/types.ts';
+import { unpackToStore } from '../../activities/acquire/archive/unpacker.ts';
 import { ErrorTypes, MerError } from '../../activities/common/errors.ts';
 import { LocalStore } from '../../activities/store/local.ts';
 import type { PutOptions, PutResult } from '../../activities/store/types.ts';
@@ -105,14 +107,17 @@ function isMer(type: string) {
   };
 }
 
-describe('extractToStore', () => {
+const fromFile = (path: string): UnpackInput => ({ kind: 'file', path });
+const fromBytes = (...chunks: Buffer[]): UnpackInput => ({ kind: 'stream', stream: Readable.from(chunks) });
+
+describe('unpackToStore', () => {
   let base: string;
   let inDir: string;
   let spoolDir: string;
   let store: CountingStore;
 
   before(async () => {
-    base = await mkdtemp(join(tmpdir(), 'mer-extract-test-'));
+    base = await mkdtemp(join(tmpdir(), 'mer-unpack-test-'));
     inDir = join(base, 'in');
     spoolDir = join(base, 'spool');
     await mkdir(inDir);
@@ -135,6 +140,25 @@ describe('extractToStore', () => {
       assert.ok(o.key.startsWith(`${destPrefix}/`), `object outside destPrefix: ${o.key}`);
     }
     assert.deepEqual(await readdir(spoolDir), [], 'spool dir left behind');
+  }
+
+  /** Unpacks into the shared store; `more` adds options or overrides these. */
+  function unpack(
+    input: UnpackInput,
+    archiveName: string,
+    destPrefix: string,
+    more: Partial<UnpackOptions> = {},
+  ): Promise<UnpackResult> {
+    return unpackToStore({ store, input, archiveName, destPrefix, ...more });
+  }
+
+  /** The unpacking fails with MerError `type`, its message matching `message` when given. */
+  async function rejectsAs(unpacking: Promise<unknown>, type: string, message?: RegExp): Promise<void> {
+    await assert.rejects(unpacking, (err: unknown) => {
+      isMer(type)(err);
+      if (message) assert.match((err as Error).message, message);
+      return true;
+    });
   }
 
   async function writeInput(name: string, data: Buffer): Promise<string> {
@@ -202,13 +226,7 @@ describe('extractToStore', () => {
     );
     const path = await writeInput('evil.tar.gz', archive);
     store.puts = [];
-    const r = await extractToStore({
-      store,
-      input: { kind: 'file', path },
-      archiveName: 'evil.tar.gz',
-      destPrefix: 'm/raw',
-      smallEntryBytes: 64 * 1024,
-    });
+    const r = await unpack(fromFile(path), 'evil.tar.gz', 'm/raw', { smallEntryBytes: 64 * 1024 });
 
     assert.equal(r.archiveType, 'tar.gz');
     assert.deepEqual(
@@ -289,9 +307,9 @@ describe('extractToStore', () => {
       const dest = `zip-${kind}/raw`;
       const input =
         kind === 'file'
-          ? ({ kind: 'file', path: await writeInput('slip.zip', zip) } as const)
-          : ({ kind: 'stream', stream: Readable.from([zip.subarray(0, 100), zip.subarray(100)]) } as const);
-      const r = await extractToStore({ store, input, archiveName: 'slip.zip', destPrefix: dest, tmpDir: spoolDir });
+          ? fromFile(await writeInput('slip.zip', zip))
+          : fromBytes(zip.subarray(0, 100), zip.subarray(100));
+      const r = await unpack(input, 'slip.zip', dest, { tmpDir: spoolDir });
       assert.equal(r.archiveType, 'zip');
       assert.deepEqual(
         r.files.map((f) => f.path),
@@ -335,12 +353,8 @@ describe('extractToStore', () => {
       ],
       true,
     );
-    const progress: ExtractProgress[] = [];
-    const r = await extractToStore({
-      store,
-      input: { kind: 'stream', stream: Readable.from([outer]) },
-      archiveName: 'MELD.Raw.tar.gz',
-      destPrefix: 'meld/raw',
+    const progress: UnpackProgress[] = [];
+    const r = await unpack(fromBytes(outer), 'MELD.Raw.tar.gz', 'meld/raw', {
       nested: (p) => /(^|\/)(train\.tar\.gz|dev\.zip)$/.test(p),
       tmpDir: spoolDir,
       onProgress: (p) => progress.push(p),
@@ -388,13 +402,7 @@ describe('extractToStore', () => {
     const b = await makeTar([{ name: 'b/c.tar.gz', data: c }], true);
     const a = await makeTar([{ name: 'a/b.tar.gz', data: b }], true);
     const outer = await makeTar([{ name: 'top/a.tar.gz', data: a }], false);
-    const r = await extractToStore({
-      store,
-      input: { kind: 'stream', stream: Readable.from([outer]) },
-      archiveName: 'deep.tar',
-      destPrefix: 'deep',
-      nested: (p) => p.endsWith('.tar.gz'),
-    });
+    const r = await unpack(fromBytes(outer), 'deep.tar', 'deep', { nested: (p) => p.endsWith('.tar.gz') });
     assert.deepEqual(
       r.nestedArchives.map((n) => n.path),
       ['top/a.tar.gz', 'top/a/b.tar.gz'],
@@ -415,19 +423,11 @@ describe('extractToStore', () => {
       true,
     );
     const cut = archive.subarray(0, Math.floor(archive.length * 0.6));
-    for (const input of [
-      { kind: 'file', path: await writeInput('trunc.tar.gz', cut) },
-      { kind: 'stream', stream: Readable.from([cut]) },
-    ] as const) {
-      await assert.rejects(
-        extractToStore({ store, input, archiveName: 'trunc.tar.gz', destPrefix: 'trunc', smallEntryBytes: 1024 }),
-        (err: unknown) => {
-          isMer(ErrorTypes.ArchiveCorrupt)(err);
-          assert.match((err as Error).message, /trunc\.tar\.gz/);
-          assert.match((err as Error).message, /in entry clips\/big\.bin/);
-          assert.match((err as Error).message, /unexpected end of file/);
-          return true;
-        },
+    for (const input of [fromFile(await writeInput('trunc.tar.gz', cut)), fromBytes(cut)]) {
+      await rejectsAs(
+        unpack(input, 'trunc.tar.gz', 'trunc', { smallEntryBytes: 1024 }),
+        ErrorTypes.ArchiveCorrupt,
+        /trunc\.tar\.gz.*in entry clips\/big\.bin.*unexpected end of file/,
       );
     }
   });
@@ -442,36 +442,16 @@ describe('extractToStore', () => {
     );
     const bad = Buffer.from(good);
     bad.fill(0x41, 1024, 1024 + 100); // second header (after one.txt's header and data block)
-    await assert.rejects(
-      extractToStore({
-        store,
-        input: { kind: 'stream', stream: Readable.from([bad]) },
-        archiveName: 'bad.tar',
-        destPrefix: 'bad',
-      }),
-      (err: unknown) => isMer(ErrorTypes.ArchiveCorrupt)(err) && /after entry one\.txt/.test((err as Error).message),
-    );
+    await rejectsAs(unpack(fromBytes(bad), 'bad.tar', 'bad'), ErrorTypes.ArchiveCorrupt, /after entry one\.txt/);
     const zip = await makeZip([{ name: 'a.txt', data: 'zip' }]);
-    await assert.rejects(
-      extractToStore({
-        store,
-        input: { kind: 'file', path: await writeInput('bad.zip', zip.subarray(0, zip.length - 30)) },
-        archiveName: 'bad.zip',
-        destPrefix: 'bad',
-      }),
-      isMer(ErrorTypes.ArchiveCorrupt),
-    );
+    const cutZip = await writeInput('bad.zip', zip.subarray(0, zip.length - 30));
+    await rejectsAs(unpack(fromFile(cutZip), 'bad.zip', 'bad'), ErrorTypes.ArchiveCorrupt);
     const flipped = Buffer.from(zip);
     flipped[flipped.indexOf(Buffer.from('a.txt')) + 5 + 2] ^= 0xff; // first byte of the deflated data
-    await assert.rejects(
-      extractToStore({
-        store,
-        input: { kind: 'file', path: await writeInput('flip.zip', flipped) },
-        archiveName: 'flip.zip',
-        destPrefix: 'bad',
-      }),
-      (err: unknown) =>
-        isMer(ErrorTypes.ArchiveCorrupt)(err) && /flip\.zip.*in entry a\.txt/.test((err as Error).message),
+    await rejectsAs(
+      unpack(fromFile(await writeInput('flip.zip', flipped)), 'flip.zip', 'bad'),
+      ErrorTypes.ArchiveCorrupt,
+      /flip\.zip.*in entry a\.txt/,
     );
   });
 
@@ -484,54 +464,20 @@ describe('extractToStore', () => {
       ],
       true,
     );
-    const path = await writeInput('cap.tar.gz', archive);
-    await assert.rejects(
-      extractToStore({
-        store,
-        input: { kind: 'file', path },
-        archiveName: 'cap.tar.gz',
-        destPrefix: 'cap',
-        limits: { maxTotalBytes: 1000 },
-      }),
-      (err: unknown) =>
-        isMer(ErrorTypes.ArchiveTooLarge)(err) && /cap\.tar\.gz.*1000 bytes/.test((err as Error).message),
-    );
-    await assert.rejects(
-      extractToStore({
-        store,
-        input: { kind: 'file', path },
-        archiveName: 'cap.tar.gz',
-        destPrefix: 'cap',
-        limits: { maxEntries: 2 },
-      }),
-      (err: unknown) =>
-        isMer(ErrorTypes.ArchiveTooLarge)(err) && /cap\.tar\.gz.*2 entries/.test((err as Error).message),
-    );
-    await assert.rejects(
-      extractToStore({
-        store,
-        input: { kind: 'file', path },
-        archiveName: 'cap.tar.gz',
-        destPrefix: 'cap',
-        limits: { maxEntryBytes: 599 },
-      }),
-      (err: unknown) => isMer(ErrorTypes.ArchiveTooLarge)(err) && /a\.bin is 600 bytes/.test((err as Error).message),
-    );
+    const input = fromFile(await writeInput('cap.tar.gz', archive));
+    const capped = (limits: UnpackOptions['limits']) => unpack(input, 'cap.tar.gz', 'cap', { limits });
+    await rejectsAs(capped({ maxTotalBytes: 1000 }), ErrorTypes.ArchiveTooLarge, /cap\.tar\.gz.*1000 bytes/);
+    await rejectsAs(capped({ maxEntries: 2 }), ErrorTypes.ArchiveTooLarge, /cap\.tar\.gz.*2 entries/);
+    await rejectsAs(capped({ maxEntryBytes: 599 }), ErrorTypes.ArchiveTooLarge, /a\.bin is 600 bytes/);
     const zip = await makeZip([
       { name: '1', data: 'x' },
       { name: '2', data: 'y' },
       { name: '3', data: 'z' },
     ]);
     store.puts = [];
-    await assert.rejects(
-      extractToStore({
-        store,
-        input: { kind: 'file', path: await writeInput('cap.zip', zip) },
-        archiveName: 'cap.zip',
-        destPrefix: 'capz',
-        limits: { maxEntries: 2 },
-      }),
-      isMer(ErrorTypes.ArchiveTooLarge),
+    await rejectsAs(
+      unpack(fromFile(await writeInput('cap.zip', zip)), 'cap.zip', 'capz', { limits: { maxEntries: 2 } }),
+      ErrorTypes.ArchiveTooLarge,
     );
     assert.deepEqual(store.puts, [], 'a zip over the entry cap is refused before anything is written');
   });
@@ -539,23 +485,14 @@ describe('extractToStore', () => {
   test('sha256 of the input: a match passes, a mismatch is ChecksumMismatch after the pass', async () => {
     const archive = await makeTar([{ name: 'f.txt', data: 'payload' }], true);
     const path = await writeInput('sum.tar.gz', archive);
-    const ok = await extractToStore({
-      store,
-      input: { kind: 'file', path },
-      archiveName: 'sum.tar.gz',
-      destPrefix: 'sum/ok',
-      expectedSha256: sha(archive).toUpperCase(),
-    });
+    const ok = await unpack(fromFile(path), 'sum.tar.gz', 'sum/ok', { expectedSha256: sha(archive).toUpperCase() });
     assert.equal(ok.sha256, sha(archive));
-    await assert.rejects(
-      extractToStore({
-        store,
-        input: { kind: 'stream', stream: createReadStream(path) },
-        archiveName: 'sum.tar.gz',
-        destPrefix: 'sum/bad',
+    await rejectsAs(
+      unpack({ kind: 'stream', stream: createReadStream(path) }, 'sum.tar.gz', 'sum/bad', {
         expectedSha256: '0'.repeat(64),
       }),
-      (err: unknown) => isMer(ErrorTypes.ChecksumMismatch)(err) && (err as Error).message.includes(sha(archive)),
+      ErrorTypes.ChecksumMismatch,
+      new RegExp(sha(archive)),
     );
     // The pass completed: the caller (who will not commit) can see what was written.
     assert.equal((await store.get('sum/bad/f.txt')).toString(), 'payload');
@@ -568,24 +505,11 @@ describe('extractToStore', () => {
     }));
     const archive = await makeTar(items, true);
     const path = await writeInput('resume.tar.gz', archive);
-    const first = await extractToStore({
-      store,
-      input: { kind: 'file', path },
-      archiveName: 'resume.tar.gz',
-      destPrefix: 'res',
-      smallEntryBytes: 20_000,
-    });
+    const first = await unpack(fromFile(path), 'resume.tar.gz', 'res', { smallEntryBytes: 20_000 });
     await store.put('res/r/f3.bin', 'damaged'); // wrong size: must be uploaded again
     await store.delete('res/r/f11.bin'); // beyond resumeAfter anyway
     store.puts = [];
-    const second = await extractToStore({
-      store,
-      input: { kind: 'file', path },
-      archiveName: 'resume.tar.gz',
-      destPrefix: 'res',
-      resumeAfter: 11,
-      smallEntryBytes: 20_000,
-    });
+    const second = await unpack(fromFile(path), 'resume.tar.gz', 'res', { resumeAfter: 11, smallEntryBytes: 20_000 });
     assert.deepEqual(store.puts.sort(), ['res/r/f11.bin', 'res/r/f3.bin']);
     assert.deepEqual(second.files, first.files);
     for (const [i, it] of items.entries()) assert.equal(second.files[i].sha256, sha(it.data as Buffer));
@@ -594,12 +518,7 @@ describe('extractToStore', () => {
 
   test('type comes from content when the name says nothing; unsupported formats are ArchiveUnsupported', async () => {
     const archive = await makeTar([{ name: 'n.txt', data: 'named badly' }], true);
-    const r = await extractToStore({
-      store,
-      input: { kind: 'stream', stream: Readable.from([archive]) },
-      archiveName: 'download',
-      destPrefix: 'noname',
-    });
+    const r = await unpack(fromBytes(archive), 'download', 'noname');
     assert.equal(r.archiveType, 'tar.gz');
     assert.equal((await store.get('noname/n.txt')).toString(), 'named badly');
     assert.throws(
@@ -614,24 +533,8 @@ describe('extractToStore', () => {
       () => detectArchiveType('x.tar.gz', Buffer.from('plain text, not gzip')),
       isMer(ErrorTypes.ArchiveCorrupt),
     );
-    await assert.rejects(
-      extractToStore({
-        store,
-        input: { kind: 'stream', stream: Readable.from([Buffer.from('just some text')]) },
-        archiveName: 'notes.txt',
-        destPrefix: 'x',
-      }),
-      isMer(ErrorTypes.ArchiveUnsupported),
-    );
-    await assert.rejects(
-      extractToStore({
-        store,
-        input: { kind: 'file', path: join(inDir, 'missing.tar') },
-        archiveName: 'missing.tar',
-        destPrefix: 'x',
-      }),
-      isMer(ErrorTypes.SourceMissing),
-    );
+    await rejectsAs(unpack(fromBytes(Buffer.from('just some text')), 'notes.txt', 'x'), ErrorTypes.ArchiveUnsupported);
+    await rejectsAs(unpack(fromFile(join(inDir, 'missing.tar')), 'missing.tar', 'x'), ErrorTypes.SourceMissing);
   });
 
   test('abort via signal stops promptly', async () => {
@@ -641,14 +544,10 @@ describe('extractToStore', () => {
     }));
     const archive = await makeTar(items, true);
     const ac = new AbortController();
-    let result: ExtractResult | undefined;
+    let result: UnpackResult | undefined;
     await assert.rejects(
       (async () => {
-        result = await extractToStore({
-          store,
-          input: { kind: 'stream', stream: Readable.from([archive]) },
-          archiveName: 'abort.tar.gz',
-          destPrefix: 'abort',
+        result = await unpack(fromBytes(archive), 'abort.tar.gz', 'abort', {
           signal: ac.signal,
           onProgress: (p) => {
             if (p.entriesDone >= 3) ac.abort();
