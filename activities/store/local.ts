@@ -1,30 +1,26 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat, unlink, link, copyFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { BaseStore, TMP_MARK, byKey, tmpSibling } from './base.ts';
 import {
-  COMMIT_FILE,
   StoreConflictError,
   StoreNotFoundError,
   assertValidKey,
-  joinKey,
-  type CommitMarker,
   type ObjectInfo,
   type ObjectStore,
   type PutOptions,
   type PutResult,
 } from './types.ts';
 
-/** Temp files live beside their target (same file system, so rename is atomic) under this name. */
-const TMP_MARK = '.mer-tmp-';
-
 /** The embedded default: a folder on local disk (or a shared file system mounted on every worker). */
-export class LocalStore implements ObjectStore {
+export class LocalStore extends BaseStore implements ObjectStore {
   readonly describe: string;
 
   constructor(readonly root: string) {
+    super();
     this.describe = `file://${root}`;
   }
 
@@ -33,14 +29,10 @@ export class LocalStore implements ObjectStore {
     return join(this.root, ...key.split('/'));
   }
 
-  private tmpPath(target: string): string {
-    return join(dirname(target), `${TMP_MARK}${randomBytes(6).toString('hex')}`);
-  }
-
   async put(key: string, body: Uint8Array | string | Readable, opts: PutOptions = {}): Promise<PutResult> {
     const target = this.path(key);
     await mkdir(dirname(target), { recursive: true });
-    const tmp = this.tmpPath(target);
+    const tmp = tmpSibling(target);
     const hash = createHash('sha256');
     let size = 0;
     const source =
@@ -103,7 +95,7 @@ export class LocalStore implements ObjectStore {
 
   async getFile(key: string, path: string): Promise<void> {
     await mkdir(dirname(path), { recursive: true });
-    const tmp = this.tmpPath(path);
+    const tmp = tmpSibling(path);
     try {
       await copyFile(this.path(key), tmp);
       await rename(tmp, path);
@@ -120,10 +112,6 @@ export class LocalStore implements ObjectStore {
     } catch {
       return null;
     }
-  }
-
-  async exists(key: string): Promise<boolean> {
-    return (await this.head(key)) !== null;
   }
 
   async list(prefix: string): Promise<ObjectInfo[]> {
@@ -156,7 +144,7 @@ export class LocalStore implements ObjectStore {
       }
     };
     await walk(start);
-    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return out.sort(byKey);
   }
 
   async delete(key: string): Promise<void> {
@@ -167,21 +155,6 @@ export class LocalStore implements ObjectStore {
     const objs = await this.list(prefix);
     for (const o of objs) await this.delete(o.key);
     return objs.length;
-  }
-
-  async commit(prefix: string, marker: Omit<CommitMarker, 'committedAt'>): Promise<CommitMarker> {
-    const full: CommitMarker = { committedAt: new Date().toISOString(), ...marker };
-    await this.put(joinKey(prefix, COMMIT_FILE), JSON.stringify(full, null, 2));
-    return full;
-  }
-
-  async committed(prefix: string): Promise<CommitMarker | null> {
-    try {
-      return JSON.parse((await this.get(joinKey(prefix, COMMIT_FILE))).toString('utf8')) as CommitMarker;
-    } catch (err) {
-      if (err instanceof StoreNotFoundError) return null;
-      throw err;
-    }
   }
 
   async close(): Promise<void> {}

@@ -1,80 +1,51 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream, createReadStream } from 'node:fs';
 import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
-  PutObjectCommand,
-  S3Client,
-  UploadPartCommand,
-  type CompletedPart,
   type GetObjectCommandOutput,
+  type S3Client,
 } from '@aws-sdk/client-s3';
+import { BaseStore, byKey, tmpSibling } from './base.ts';
 import {
-  COMMIT_FILE,
+  MAX_DELETE_BATCH,
+  MAX_PARTS,
+  MIN_PART_SIZE,
+  MiB,
+  bodyOf,
+  createS3Client,
+  describeS3,
+  isConflict,
+  isNotFound,
+  positiveInt,
+  statusOf,
+  type S3StoreConfig,
+} from './s3-client.ts';
+import { uploadObject } from './s3-upload.ts';
+import {
   StoreConflictError,
   StoreNotFoundError,
   assertValidKey,
-  joinKey,
-  type CommitMarker,
   type ObjectInfo,
   type ObjectStore,
   type PutOptions,
   type PutResult,
 } from './types.ts';
 
-const MiB = 1024 * 1024;
-/** S3's floor for every part but the last. */
-const MIN_PART_SIZE = 5 * MiB;
-/** S3's ceiling on parts per upload. */
-const MAX_PARTS = 10_000;
-/** DeleteObjects accepts at most this many keys per request. */
-const MAX_DELETE_BATCH = 1000;
-
-export interface S3StoreConfig {
-  bucket: string;
-  /** Key prefix inside the bucket that acts as the store root ('' or omitted: the bucket root). */
-  prefix?: string;
-  /** Custom endpoint for S3-compatible servers, e.g. http://127.0.0.1:7070. */
-  endpoint?: string;
-  /** Default 'us-east-1'. */
-  region?: string;
-  /**
-   * Path-style addressing (http://host/bucket/key). Defaults to true when `endpoint` is set, because
-   * self-hosted servers rarely have wildcard DNS for virtual-host buckets; false for AWS itself.
-   */
-  forcePathStyle?: boolean;
-  /**
-   * Multipart part size and the single-PUT threshold in bytes (default 8 MiB, minimum 5 MiB). Parts are
-   * all this size except the last (some S3-compatible servers reject uneven parts), so a stream of unknown
-   * length can be at most 10,000 x partSize; putFile raises it as the file's size requires.
-   */
-  partSize?: number;
-  /** Parts uploaded concurrently per put (default 4). Memory per put is about (queueSize + 1) x partSize. */
-  queueSize?: number;
-  /** ListObjectsV2 page size (default and S3 maximum 1000); small values only make sense in tests. */
-  listPageSize?: number;
-  /** Keys per DeleteObjects request in deletePrefix (default and S3 maximum 1000). */
-  deleteBatchSize?: number;
-  /** Attempts per request, including the first, for the SDK's standard retry (default 5). */
-  maxAttempts?: number;
-}
+export type { S3StoreConfig } from './s3-client.ts';
 
 /**
  * ObjectStore on any S3-compatible service. Credentials come only from the AWS SDK's default provider
  * chain (environment, shared config/credentials files and profiles, SSO, container/instance roles), so
  * they never pass through configuration, logs, `describe` or workflow payloads.
  */
-export class S3Store implements ObjectStore {
+export class S3Store extends BaseStore implements ObjectStore {
   readonly describe: string;
   readonly bucket: string;
   readonly prefix: string;
@@ -85,6 +56,7 @@ export class S3Store implements ObjectStore {
   private readonly deleteBatchSize: number;
 
   constructor(config: S3StoreConfig) {
+    super();
     if (!config.bucket) throw new Error('S3Store: bucket is required');
     this.bucket = config.bucket;
     this.prefix = (config.prefix ?? '').replace(/^\/+|\/+$/g, '');
@@ -100,33 +72,8 @@ export class S3Store implements ObjectStore {
     if (this.deleteBatchSize > MAX_DELETE_BATCH)
       throw new RangeError(`S3Store: deleteBatchSize must be <= ${MAX_DELETE_BATCH}`);
 
-    const endpoint = config.endpoint ? new URL(config.endpoint) : undefined;
-    this.client = new S3Client({
-      region: config.region ?? 'us-east-1',
-      endpoint: config.endpoint,
-      forcePathStyle: config.forcePathStyle ?? endpoint !== undefined,
-      // With the default region, a bucket that lives elsewhere on AWS still works (after one redirect).
-      followRegionRedirects: true,
-      maxAttempts: positiveInt('maxAttempts', config.maxAttempts ?? 5),
-      // Since v3.729 the SDK sends aws-chunked bodies with trailing CRC32 checksums by default; many
-      // S3-compatible servers reject them or store the chunk framing inside the object.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      // A bounded connect time lets an unreachable endpoint fail into the SDK's retry instead of hanging;
-      // the idle timeout catches a server that accepted a request and went silent (it also ends a
-      // getStream body its consumer stops reading for that long).
-      requestHandler: { connectionTimeout: 10_000, socketTimeout: 120_000 },
-    });
-
-    // Userinfo in an endpoint URL would be a credential: it never reaches describe.
-    let where = '';
-    if (endpoint) {
-      endpoint.username = '';
-      endpoint.password = '';
-      endpoint.search = '';
-      where = ` at ${endpoint.origin}${endpoint.pathname === '/' ? '' : endpoint.pathname}`;
-    }
-    this.describe = `s3://${this.bucket}/${this.prefix ? `${this.prefix}/` : ''}${where}`;
+    this.client = createS3Client(config);
+    this.describe = describeS3(this.bucket, this.prefix, config.endpoint);
   }
 
   private objectKey(key: string): string {
@@ -162,13 +109,7 @@ export class S3Store implements ObjectStore {
     );
   }
 
-  /**
-   * Streams `source` into one object. Up to one part is buffered before the first request, so bodies up
-   * to partSize become a single PutObject; larger ones a multipart upload with `queueSize` parts in flight
-   * and back-pressure on the source. Buffered parts (not the stream itself) are what the SDK retries, so
-   * a transient failure never needs the source replayed. Any failure aborts the multipart upload: S3
-   * only makes an object visible on Complete, so a failed put leaves the old object or none.
-   */
+  /** See uploadObject; a lost If-None-Match race surfaces as StoreConflictError. */
   private async upload(
     key: string,
     objectKey: string,
@@ -176,126 +117,13 @@ export class S3Store implements ObjectStore {
     partSize: number,
     opts: PutOptions,
   ): Promise<PutResult> {
-    const hash = createHash('sha256');
-    let size = 0;
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-
-    const abort = new AbortController();
-    let uploadId: string | undefined;
-    let failure: { error: unknown } | undefined;
-    const parts: CompletedPart[] = [];
-    const inflight = new Set<Promise<void>>();
-    let partNumber = 0;
-
-    const startPart = (data: Buffer): void => {
-      const n = ++partNumber;
-      if (n > MAX_PARTS) {
-        throw new Error(
-          `${objectKey}: more than ${MAX_PARTS} parts of ${partSize} bytes; raise S3StoreConfig.partSize or use putFile`,
-        );
-      }
-      const p: Promise<void> = this.client
-        .send(
-          new UploadPartCommand({
-            Bucket: this.bucket,
-            Key: objectKey,
-            UploadId: uploadId,
-            PartNumber: n,
-            Body: data,
-            ContentLength: data.length,
-          }),
-          { abortSignal: abort.signal },
-        )
-        .then((out) => {
-          if (!out.ETag) throw new Error(`${objectKey}: UploadPart ${n} returned no ETag`);
-          parts[n - 1] = { PartNumber: n, ETag: out.ETag };
-        })
-        .catch((error: unknown) => {
-          if (!failure) {
-            failure = { error };
-            abort.abort();
-          }
-        })
-        .finally(() => inflight.delete(p));
-      inflight.add(p);
-    };
-
+    const target = { client: this.client, bucket: this.bucket, objectKey, partSize, queueSize: this.queueSize };
     try {
-      for await (const chunk of source) {
-        const buf = toBuffer(chunk, objectKey);
-        hash.update(buf);
-        size += buf.length;
-        pending.push(buf);
-        pendingBytes += buf.length;
-        // Strictly greater: a part is only cut once more data is known to follow it, so a body of
-        // exactly partSize still goes out as one PutObject and the final part is never empty.
-        if (pendingBytes > partSize) {
-          if (uploadId === undefined) {
-            const created = await this.client.send(
-              new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, ContentType: opts.contentType }),
-            );
-            if (!created.UploadId) throw new Error(`${objectKey}: CreateMultipartUpload returned no UploadId`);
-            uploadId = created.UploadId;
-          }
-          let joined = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
-          while (joined.length > partSize) {
-            while (inflight.size >= this.queueSize) await Promise.race(inflight);
-            if (failure) throw failure.error;
-            startPart(joined.subarray(0, partSize));
-            joined = joined.subarray(partSize);
-          }
-          pending = [joined];
-          pendingBytes = joined.length;
-        }
-        if (failure) throw failure.error;
-      }
-      const rest = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
-
-      if (uploadId === undefined) {
-        await this.client.send(
-          new PutObjectCommand({
-            Bucket: this.bucket,
-            Key: objectKey,
-            Body: rest,
-            ContentLength: rest.length,
-            ContentType: opts.contentType,
-            IfNoneMatch: opts.ifNoneMatch ? '*' : undefined,
-          }),
-        );
-      } else {
-        startPart(rest);
-        await Promise.all(inflight);
-        if (failure) throw failure.error;
-        await this.client.send(
-          new CompleteMultipartUploadCommand({
-            Bucket: this.bucket,
-            Key: objectKey,
-            UploadId: uploadId,
-            MultipartUpload: { Parts: parts },
-            // Checked at Complete time: a concurrent writer that finished first wins, as for PutObject.
-            IfNoneMatch: opts.ifNoneMatch ? '*' : undefined,
-          }),
-        );
-        uploadId = undefined;
-      }
+      return { key, ...(await uploadObject(target, source, opts)) };
     } catch (err) {
-      if (!abort.signal.aborted) abort.abort();
-      // Parts still in flight would otherwise land after the abort and keep their storage.
-      await Promise.allSettled(inflight);
-      if (source instanceof Readable) source.destroy();
-      if (uploadId !== undefined) {
-        await this.client
-          .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: objectKey, UploadId: uploadId }))
-          .catch(() => {
-            // The upload stays invisible either way; a bucket lifecycle rule for incomplete multipart
-            // uploads reclaims its parts. The original error is the one worth reporting.
-          });
-      }
       if (opts.ifNoneMatch && isConflict(err)) throw new StoreConflictError(key, this.describe);
       throw err;
     }
-    return { key, size, sha256: hash.digest('hex') };
   }
 
   private async getObject(key: string, range?: { start: number; end?: number }): Promise<GetObjectCommandOutput> {
@@ -339,7 +167,7 @@ export class S3Store implements ObjectStore {
   async getFile(key: string, path: string): Promise<void> {
     const out = await this.getObject(key);
     await mkdir(dirname(path), { recursive: true });
-    const tmp = join(dirname(path), `.mer-tmp-${randomBytes(6).toString('hex')}`);
+    const tmp = tmpSibling(path);
     let received = 0;
     try {
       await pipeline(
@@ -373,10 +201,6 @@ export class S3Store implements ObjectStore {
     }
   }
 
-  async exists(key: string): Promise<boolean> {
-    return (await this.head(key)) !== null;
-  }
-
   async list(prefix: string): Promise<ObjectInfo[]> {
     const root = this.prefix ? `${this.prefix}/` : '';
     const out: ObjectInfo[] = [];
@@ -401,7 +225,7 @@ export class S3Store implements ObjectStore {
     } while (token);
     // S3 orders by UTF-8 bytes, LocalStore by UTF-16 code units; they differ above U+FFFF, and callers
     // rely on one order whichever store is configured.
-    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return out.sort(byKey);
   }
 
   async delete(key: string): Promise<void> {
@@ -434,76 +258,12 @@ export class S3Store implements ObjectStore {
     return objs.length;
   }
 
-  async commit(prefix: string, marker: Omit<CommitMarker, 'committedAt'>): Promise<CommitMarker> {
-    const full: CommitMarker = { committedAt: new Date().toISOString(), ...marker };
-    await this.put(joinKey(prefix, COMMIT_FILE), JSON.stringify(full, null, 2), { contentType: 'application/json' });
-    return full;
-  }
-
-  async committed(prefix: string): Promise<CommitMarker | null> {
-    try {
-      return JSON.parse((await this.get(joinKey(prefix, COMMIT_FILE))).toString('utf8')) as CommitMarker;
-    } catch (err) {
-      if (err instanceof StoreNotFoundError) return null;
-      throw err;
-    }
-  }
-
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.client.destroy();
+    return Promise.resolve();
   }
 
   private mapNotFound(err: unknown, key: string): unknown {
     return isNotFound(err) ? new StoreNotFoundError(key, this.describe) : err;
   }
-}
-
-function positiveInt(name: string, v: number): number {
-  if (!Number.isInteger(v) || v < 1) throw new RangeError(`S3Store: ${name} must be a positive integer, got ${v}`);
-  return v;
-}
-
-function toBuffer(chunk: unknown, objectKey: string): Buffer {
-  if (Buffer.isBuffer(chunk)) return chunk;
-  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  if (typeof chunk === 'string') return Buffer.from(chunk);
-  throw new TypeError(`${objectKey}: body stream yielded ${typeof chunk}, expected bytes or strings`);
-}
-
-function bodyOf(out: GetObjectCommandOutput, key: string): Readable & { transformToByteArray(): Promise<Uint8Array> } {
-  const body = out.Body;
-  // In Node the SDK's body is an IncomingMessage with its stream helpers mixed in.
-  if (!(body instanceof Readable) || !('transformToByteArray' in body)) {
-    throw new Error(`${key}: GetObject returned no readable body`);
-  }
-  return body;
-}
-
-interface SdkErrorShape {
-  name?: string;
-  Code?: string;
-  $metadata?: { httpStatusCode?: number };
-}
-
-function statusOf(err: unknown): number | undefined {
-  return (err as SdkErrorShape | null)?.$metadata?.httpStatusCode;
-}
-
-function isNotFound(err: unknown): boolean {
-  const e = err as SdkErrorShape | null;
-  if (!e) return false;
-  if (e.name === 'NoSuchBucket' || e.Code === 'NoSuchBucket') return false;
-  return e.name === 'NoSuchKey' || e.name === 'NotFound' || e.Code === 'NoSuchKey' || statusOf(err) === 404;
-}
-
-/** 412: the key exists. 409 ConditionalRequestConflict: AWS's answer when a racing conditional write is in progress. */
-function isConflict(err: unknown): boolean {
-  const e = err as SdkErrorShape | null;
-  if (!e) return false;
-  return (
-    e.name === 'PreconditionFailed' ||
-    e.name === 'ConditionalRequestConflict' ||
-    statusOf(err) === 412 ||
-    statusOf(err) === 409
-  );
 }

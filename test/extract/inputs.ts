@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { encodeWav } from '../../activities/common/wav.ts';
 
 export const MODELS = fileURLToPath(new URL('../fixtures/models/', import.meta.url));
 export const TINY = {
@@ -69,21 +70,6 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 /** Canonical 44-byte-header 16 kHz mono 16-bit WAV, as the segment stage writes. */
 export function wavBytes(samples: Int16Array, sampleRate = 16000, channels = 1): Uint8Array {
-  const data = samples.length * 2;
-  const buf = Buffer.alloc(44 + data);
-  buf.write('RIFF', 0);
-  buf.writeUInt32LE(36 + data, 4);
-  buf.write('WAVE', 8);
-  buf.write('fmt ', 12);
-  buf.writeUInt32LE(16, 16);
-  buf.writeUInt16LE(1, 20);
-  buf.writeUInt16LE(channels, 22);
-  buf.writeUInt32LE(sampleRate, 24);
-  buf.writeUInt32LE(sampleRate * channels * 2, 28);
-  buf.writeUInt16LE(channels * 2, 32);
-  buf.writeUInt16LE(16, 34);
-  buf.write('data', 36);
-  buf.writeUInt32LE(data, 40);
-  for (let i = 0; i < samples.length; i++) buf.writeInt16LE(samples[i], 44 + i * 2);
+  const buf = encodeWav(samples, sampleRate, channels);
   return new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
 }
