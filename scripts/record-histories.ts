@@ -1,9 +1,10 @@
 // Records workflow histories of the current workflow code as JSON fixtures for the replay test
 // (test/workflow/replay.test.ts). Run it when a workflow version ships:
-//   node --import tsx scripts/record-histories.ts <label> [--until acquire|segment|extract|compress|train] [--children stage,stage]
+//   node --import tsx scripts/record-histories.ts <label> [--until acquire|segment|extract|compress|train|evaluate] [--children stage,stage]
 // e.g. `acquire-v1` (acquire only, the default), `segment-v1 --until segment`, `extract-v1 --until extract`
 // (extract runs the tiny encoders of test/fixtures/models/), `train-v1 --until train --children compress,train`
-// (the pipeline's history plus the compress and train children; two short epochs per fold).
+// (the pipeline's history plus the compress and train children; two short epochs per fold),
+// `evaluate-v1 --until evaluate --children evaluate`.
 // Committed histories must keep replaying: a workflow change that breaks one needs `patched()`.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,10 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { requireTemporalCli } from '../activities/common/tools.ts';
 import { buildRunConfig, toPipelineInput } from '../cli/config.ts';
-import { startPipeline } from '../cli/run.ts';
-import { synthesize } from '../cli/synth/index.ts';
-import { createMerWorkers, runWorkers } from '../workers/factory.ts';
+import { archiveOf, synthCorpora } from '../test/helpers/corpus.ts';
 import { startArchiveServer } from '../test/helpers/http-server.ts';
+import { startInProcess } from '../test/helpers/pipeline.ts';
 import { startTemporal } from '../test/helpers/temporal.ts';
 
 const { positionals, values } = parseArgs({
@@ -28,20 +28,17 @@ const until = values.until;
 const dir = await mkdtemp(join(tmpdir(), 'mer-record-'));
 const env = await startTemporal();
 try {
-  const [i, m] = await Promise.all([
-    synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: true, seed: 11, scale: 'tiny' }),
-    synthesize({ dataset: 'meld', out: join(dir, 'meld'), archive: true, seed: 11, scale: 'tiny' }),
-  ]);
-  const http = await startArchiveServer([m.archive!]);
+  const corpora = await synthCorpora(dir, { seed: 11, iemocap: 'archive', meld: 'archive' });
+  const http = await startArchiveServer([archiveOf(corpora, 'meld')]);
   const { config, baseDir } = buildRunConfig(undefined, {
-    iemocap: i.archive!,
-    meld: http.urlOf(m.archive!),
+    iemocap: archiveOf(corpora, 'iemocap'),
+    meld: http.urlOf(archiveOf(corpora, 'meld')),
     store: join(dir, 'store'),
     until,
     chunkMiB: 0.5,
     taskQueuePrefix: 'record',
   });
-  if (['extract', 'compress', 'train'].includes(until)) {
+  if (['extract', 'compress', 'train', 'evaluate'].includes(until)) {
     const models = fileURLToPath(new URL('../test/fixtures/models/', import.meta.url));
     config.extract.text.model = join(models, 'tiny-bert');
     config.extract.audio.model = join(models, 'tiny-wav2vec2');
@@ -52,15 +49,8 @@ try {
   // Shards of 16, two in flight: the tiny corpora then fan out over several shard activities at once,
   // which is what the recorded segment histories are for (the config minimum of 64 would give one).
   const input = base.segment ? { ...base, segment: { ...base.segment, shardSize: 16, parallelism: 2 } } : base;
-  const workers = await createMerWorkers({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueues: input.temporal.taskQueues,
-    queues: ['cpu', 'gpu'],
-    workflows: true,
-  });
-  const { handle } = await startPipeline(env.client, input);
-  await runWorkers(workers, handle.result());
+  const { handle, done } = await startInProcess(env, input);
+  await done;
   await http.close();
   const indexFile = join('test', 'fixtures', 'histories', 'index.json');
   const index = JSON.parse(await readFile(indexFile, 'utf8').catch(() => '{}')) as Record<string, string>;

@@ -1,4 +1,4 @@
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
 import { workflowBundle } from './bundle.ts';
 
@@ -15,8 +15,8 @@ export interface MerWorkerOptions {
   activities?: boolean;
   /** Concurrent activities per queue; a GPU worker runs one per GPU. */
   concurrency?: Partial<Record<QueueKind, number>>;
-  /** How long running activities may take to finish or checkpoint when the worker shuts down. */
-  shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
+  /** How long running activities may take to finish or checkpoint when the worker shuts down ('30 seconds'). */
+  shutdownGraceTime?: string | number;
   identity?: string;
   /** Execution provider for the ONNX encoders: 'cuda' needs onnxruntime-node installed with cuda12. */
   device?: 'cpu' | 'cuda';

@@ -1,34 +1,13 @@
-import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 import type { AcquireActivities } from '../activities/acquire/activities.ts';
-import type {
-  AcquireParams,
-  DatasetAcquireResult,
-  DatasetPlan,
-  StoreSpecResolved,
-  TemporalSettings,
-} from '../schemas/config.ts';
-import { stageReporter } from './progress.ts';
-import { SA_STAGE } from './search-attributes.ts';
+import type { AcquireParams, DatasetAcquireResult, DatasetPlan, StoreSpecResolved } from '../schemas/config.ts';
+import { childWorkflowId, stageOptions, startStage, type ChildInput } from './stage.ts';
 
-export interface AcquireDatasetInput {
+export interface AcquireDatasetInput extends ChildInput {
   plan: DatasetPlan;
   store: StoreSpecResolved;
   acquire: AcquireParams;
-  temporal: TemporalSettings;
-  parentWorkflowId?: string;
-  searchAttributes: boolean;
 }
-
-const NON_RETRYABLE = [
-  'MerConfigInvalid',
-  'MerSourceMissing',
-  'MerSourceUnreachable',
-  'MerChecksumMismatch',
-  'MerArchiveCorrupt',
-  'MerArchiveUnsupported',
-  'MerArchiveTooLarge',
-  'MerAnnotationsMissing',
-];
 
 /**
  * Acquire one dataset: download (URL sources) -> safe extraction into the store -> manifest.
@@ -37,20 +16,10 @@ const NON_RETRYABLE = [
  */
 export async function AcquireDataset(input: AcquireDatasetInput): Promise<DatasetAcquireResult> {
   const { plan, store, acquire, temporal } = input;
-  const retry = { maximumAttempts: temporal.activityMaxAttempts, nonRetryableErrorTypes: NON_RETRYABLE };
-  const quick = { taskQueue: temporal.taskQueues.cpu, startToCloseTimeout: '5 minutes', retry };
-  const long = {
-    taskQueue: temporal.taskQueues.cpu,
-    // Big archives take hours; the heartbeat timeout, not this, is what notices a dead worker.
-    startToCloseTimeout: '24 hours',
-    heartbeatTimeout: `${temporal.heartbeatTimeoutSec} seconds`,
-    retry: { ...retry, initialInterval: '2 seconds', maximumInterval: '2 minutes' },
-  };
+  // Big archives take hours; the heartbeat timeout, not the long one, is what notices a dead worker.
+  const { quick, long } = stageOptions(temporal, 'acquire', { queue: 'cpu', quick: '5 minutes', long: '24 hours' });
   const acts = proxyActivities<AcquireActivities>(long);
-
-  const report = stageReporter(input.parentWorkflowId, plan.dataset, 'acquire');
-
-  if (input.searchAttributes) upsertSearchAttributes([{ key: SA_STAGE, value: 'acquire' }]);
+  const report = startStage(input, plan.dataset, 'acquire');
 
   const sourceLabel = describeSource(plan);
   await report({ status: 'running', step: 'plan', note: sourceLabel, done: 0, total: 3 });
@@ -124,5 +93,5 @@ export function describeSource(plan: DatasetPlan): string {
 }
 
 export function acquireWorkflowId(parentId: string, dataset: string): string {
-  return `${parentId}/acquire/${dataset}`;
+  return childWorkflowId(parentId, 'acquire', dataset);
 }

@@ -1,4 +1,4 @@
-import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 import type { CompressActivities } from '../activities/compress/activities.ts';
 import type { VscParams } from '../schemas/compress.ts';
 import type {
@@ -6,14 +6,12 @@ import type {
   DatasetExtractResult,
   DatasetName,
   StoreSpecResolved,
-  TemporalSettings,
   VscOutputResult,
 } from '../schemas/config.ts';
-import { stageReporter } from './progress.ts';
-import { SA_STAGE } from './search-attributes.ts';
-import { forEachLimit } from './segment.ts';
+import { vscReportKey } from '../schemas/layout.ts';
+import { childWorkflowId, forEachLimit, shardProgress, stageOptions, startStage, type ChildInput } from './stage.ts';
 
-export interface CompressDatasetInput {
+export interface CompressDatasetInput extends ChildInput {
   dataset: DatasetName;
   /** The extract child's result: the visual features VSC reads (text and audio for `fixed` guidance). */
   features: DatasetExtractResult;
@@ -22,12 +20,7 @@ export interface CompressDatasetInput {
   settings: VscParams[];
   /** Shard activities in flight. */
   parallelism: number;
-  temporal: TemporalSettings;
-  parentWorkflowId?: string;
-  searchAttributes: boolean;
 }
-
-const NON_RETRYABLE = ['MerConfigInvalid', 'MerFeatureShardCorrupt'];
 
 /**
  * Visual sequence compression of one dataset's visual features on the cpu queue: per configuration
@@ -36,19 +29,9 @@ const NON_RETRYABLE = ['MerConfigInvalid', 'MerFeatureShardCorrupt'];
  */
 export async function CompressDataset(input: CompressDatasetInput): Promise<DatasetCompressResult> {
   const { dataset, features, store, temporal } = input;
-  const retry = { maximumAttempts: temporal.activityMaxAttempts, nonRetryableErrorTypes: NON_RETRYABLE };
-  const cpu = temporal.taskQueues.cpu;
-  const quick = { taskQueue: cpu, startToCloseTimeout: '30 minutes', retry };
-  const long = {
-    taskQueue: cpu,
-    startToCloseTimeout: '12 hours',
-    heartbeatTimeout: `${temporal.heartbeatTimeoutSec} seconds`,
-    retry: { ...retry, initialInterval: '2 seconds', maximumInterval: '2 minutes' },
-  };
+  const { quick, long } = stageOptions(temporal, 'compress', { queue: 'cpu', quick: '30 minutes', long: '12 hours' });
   const acts = proxyActivities<CompressActivities>(long);
-  const report = stageReporter(input.parentWorkflowId, dataset, 'compress');
-
-  if (input.searchAttributes) upsertSearchAttributes([{ key: SA_STAGE, value: 'compress' }]);
+  const report = startStage(input, dataset, 'compress');
 
   const ref = (m: 'text' | 'audio' | 'visual') => ({
     prefix: features.modalities[m].featuresPrefix,
@@ -56,13 +39,13 @@ export async function CompressDataset(input: CompressDatasetInput): Promise<Data
   });
   const shards = features.modalities.visual.shardKeys.length;
   const total = shards * input.settings.length;
-  let done = 0;
+  const progress = shardProgress(report, total);
   const outputs: VscOutputResult[] = [];
   await report({
     status: 'running',
     step: 'plan',
     note: `${shards} visual shards x ${input.settings.length} configuration(s)`,
-    done,
+    done: 0,
     total,
   });
 
@@ -74,24 +57,14 @@ export async function CompressDataset(input: CompressDatasetInput): Promise<Data
       { ...quick, summary: `plan ${dataset} visual compression (${label})` },
       [{ store, params, visual: ref('visual'), text: ref('text'), audio: ref('audio') }],
     );
-    done += shards - plan.pending.length;
-    await report({
-      step: label,
-      note: `${label}: ${plan.pending.length} of ${shards} shards to compress`,
-      done,
-      total,
-    });
+    const pending = plan.pending.length;
+    await progress.planned(label, `${label}: ${pending} of ${shards} shards to compress`, shards - pending);
     await forEachLimit(plan.pending, input.parallelism, async (task) => {
       const r = await acts.compressVisualShard.executeWithOptions(
         { ...long, summary: `compress ${dataset} ${task.shard} (${label})` },
         [{ store, params, vscKey: plan.vscKey, ...task }],
       );
-      done++;
-      await report({
-        note: `${label}: ${r.utterances} utterances of ${r.shard}, ${r.ratio.toFixed(1)}x smaller`,
-        done,
-        total,
-      });
+      await progress.shardDone(`${label}: ${r.utterances} utterances of ${r.shard}, ${r.ratio.toFixed(1)}x smaller`);
     });
     const summary = await acts.finalizeCompress.executeWithOptions(
       { ...quick, summary: `write the ${dataset} compression report and commit ${plan.prefix}` },
@@ -101,7 +74,7 @@ export async function CompressDataset(input: CompressDatasetInput): Promise<Data
       enabled: params.enabled,
       vscKey: plan.vscKey,
       prefix: plan.prefix,
-      reportKey: `${plan.prefix}/report.json`,
+      reportKey: vscReportKey(plan.vscKey),
       shardKeys: plan.shardKeys,
       frames: params.maxFrames,
       dim: features.modalities.visual.dim,
@@ -127,5 +100,5 @@ export async function CompressDataset(input: CompressDatasetInput): Promise<Data
 }
 
 export function compressWorkflowId(parentId: string, dataset: string): string {
-  return `${parentId}/compress/${dataset}`;
+  return childWorkflowId(parentId, 'compress', dataset);
 }

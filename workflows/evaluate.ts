@@ -1,18 +1,14 @@
-import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 import type {
   EvaluateActivities,
   EvaluateDatasetInput as EvaluateActivityInput,
 } from '../activities/evaluate/activities.ts';
-import type { DatasetEvaluateResult, DatasetName, TemporalSettings } from '../schemas/config.ts';
-import { stageReporter } from './progress.ts';
-import { SA_STAGE } from './search-attributes.ts';
+import type { DatasetEvaluateResult, DatasetName } from '../schemas/config.ts';
+import { childWorkflowId, quickOptions, startStage, type ChildInput } from './stage.ts';
 
 /** The activity's input plus what the child needs to run and report. */
-export interface EvaluateDatasetInput extends EvaluateActivityInput {
+export interface EvaluateDatasetInput extends EvaluateActivityInput, ChildInput {
   dataset: DatasetName;
-  temporal: TemporalSettings;
-  parentWorkflowId?: string;
-  searchAttributes: boolean;
 }
 
 /**
@@ -21,17 +17,8 @@ export interface EvaluateDatasetInput extends EvaluateActivityInput {
  */
 export async function EvaluateDataset(input: EvaluateDatasetInput): Promise<DatasetEvaluateResult> {
   const { dataset, temporal } = input;
-  const acts = proxyActivities<EvaluateActivities>({
-    taskQueue: temporal.taskQueues.cpu,
-    startToCloseTimeout: '1 hour',
-    retry: {
-      maximumAttempts: temporal.activityMaxAttempts,
-      nonRetryableErrorTypes: ['MerConfigInvalid', 'MerFeatureShardCorrupt'],
-    },
-  });
-  const report = stageReporter(input.parentWorkflowId, dataset, 'evaluate');
-
-  if (input.searchAttributes) upsertSearchAttributes([{ key: SA_STAGE, value: 'evaluate' }]);
+  const acts = proxyActivities<EvaluateActivities>(quickOptions(temporal, 'evaluate', 'cpu', '1 hour'));
+  const report = startStage(input, dataset, 'evaluate');
   await report({
     status: 'running',
     step: 'report',
@@ -67,5 +54,5 @@ export async function EvaluateDataset(input: EvaluateDatasetInput): Promise<Data
 }
 
 export function evaluateWorkflowId(parentId: string, dataset: string): string {
-  return `${parentId}/evaluate/${dataset}`;
+  return childWorkflowId(parentId, 'evaluate', dataset);
 }

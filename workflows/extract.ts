@@ -1,4 +1,4 @@
-import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 import type { ExtractActivities, ExtractShardResult } from '../activities/extract/activities.ts';
 import type {
   DatasetAcquireResult,
@@ -7,17 +7,15 @@ import type {
   DatasetSegmentResult,
   ModalityFeaturesResult,
   StoreSpecResolved,
-  TemporalSettings,
 } from '../schemas/config.ts';
 import type { ExtractParams, Modality } from '../schemas/extract.ts';
-import { stageReporter } from './progress.ts';
-import { SA_STAGE } from './search-attributes.ts';
-import { forEachLimit } from './segment.ts';
+import { featureShardKey, featuresReportKey } from '../schemas/layout.ts';
+import { childWorkflowId, forEachLimit, shardProgress, stageOptions, startStage, type ChildInput } from './stage.ts';
 
 /** The modalities in the order they run (schemas/extract.ts EXTRACT_MODALITIES; not imported: zod stays out of the bundle). */
 const MODALITIES: readonly Modality[] = ['text', 'audio', 'visual'];
 
-export interface ExtractDatasetInput {
+export interface ExtractDatasetInput extends ChildInput {
   dataset: DatasetName;
   /** The acquire child's result: text reads utterance texts and dialogues from its manifest. */
   acquired: DatasetAcquireResult;
@@ -27,23 +25,6 @@ export interface ExtractDatasetInput {
   extract: ExtractParams;
   /** Shard activities in flight per modality (the segment stage's parallelism). */
   parallelism: number;
-  temporal: TemporalSettings;
-  parentWorkflowId?: string;
-  searchAttributes: boolean;
-}
-
-const NON_RETRYABLE = [
-  'MerConfigInvalid',
-  'MerModelMissing',
-  'MerModelCorrupt',
-  'MerModelMismatch',
-  'MerSegmentsInvalid',
-];
-
-/** Mirrors activities/extract/steps.ts featureShardKey (pure string work, kept out of the Node-only module). */
-export function featureShardKey(featuresPrefix: string, shardKey: string): string {
-  const name = (shardKey.split('/').pop() ?? shardKey).replace(/\.parquet$/, '');
-  return `${featuresPrefix}/shards/${name}/features.parquet`;
 }
 
 /**
@@ -53,32 +34,21 @@ export function featureShardKey(featuresPrefix: string, shardKey: string): strin
  */
 export async function ExtractDataset(input: ExtractDatasetInput): Promise<DatasetExtractResult> {
   const { dataset, acquired, segmented, store, extract, temporal } = input;
-  const retry = { maximumAttempts: temporal.activityMaxAttempts, nonRetryableErrorTypes: NON_RETRYABLE };
-  const gpu = temporal.taskQueues.gpu;
   // Planning hashes the model files (hundreds of MB): it runs where the models are, on the gpu queue.
-  const quick = { taskQueue: gpu, startToCloseTimeout: '30 minutes', retry };
-  const long = {
-    taskQueue: gpu,
-    startToCloseTimeout: '12 hours',
-    heartbeatTimeout: `${temporal.heartbeatTimeoutSec} seconds`,
-    retry: { ...retry, initialInterval: '2 seconds', maximumInterval: '2 minutes' },
-  };
+  const { quick, long } = stageOptions(temporal, 'extract', { queue: 'gpu', quick: '30 minutes', long: '12 hours' });
   const acts = proxyActivities<ExtractActivities>(long);
-
-  const report = stageReporter(input.parentWorkflowId, dataset, 'extract');
-
-  if (input.searchAttributes) upsertSearchAttributes([{ key: SA_STAGE, value: 'extract' }]);
+  const report = startStage(input, dataset, 'extract');
 
   const shards = segmented.shardKeys.length;
   const total = shards * MODALITIES.length;
-  let done = 0;
   let quarantined = 0;
+  const progress = shardProgress(report, total, () => ({ quarantined }));
   const modalities = {} as Record<Modality, ModalityFeaturesResult>;
   await report({
     status: 'running',
     step: 'plan',
     note: `${segmented.utterances} utterances, ${shards} shards x 3 modalities`,
-    done,
+    done: 0,
     total,
   });
 
@@ -94,26 +64,16 @@ export async function ExtractDataset(input: ExtractDatasetInput): Promise<Datase
       { ...quick, summary: `plan ${dataset} ${modality} features of ${shards} shards` },
       [{ ...base, shardKeys: segmented.shardKeys }],
     );
-    done += shards - plan.pendingShardKeys.length;
-    await report({
-      step: modality,
-      note: `${modality}: ${plan.pendingShardKeys.length} of ${shards} shards to encode`,
-      done,
-      total,
-      quarantined,
-    });
+    const pending = plan.pendingShardKeys.length;
+    await progress.planned(modality, `${modality}: ${pending} of ${shards} shards to encode`, shards - pending);
     await forEachLimit(plan.pendingShardKeys, input.parallelism, async (shardKey) => {
       const r: ExtractShardResult = await acts.extractShard.executeWithOptions(
         { ...long, summary: `encode ${dataset} ${modality} ${shardKey.split('/').pop()}` },
         [{ ...base, shardKey, featuresPrefix: plan.featuresPrefix, modelSha256: plan.modelSha256 }],
       );
-      done++;
-      await report({
-        note: `${modality}: ${r.rows} utterances of ${r.shard} encoded (${r.quarantined} quarantined)`,
-        done,
-        total,
-        quarantined,
-      });
+      await progress.shardDone(
+        `${modality}: ${r.rows} utterances of ${r.shard} encoded (${r.quarantined} quarantined)`,
+      );
     });
     const summary = await acts.finalizeExtract.executeWithOptions(
       { ...quick, summary: `write the ${dataset} ${modality} features report and commit ${plan.featuresPrefix}` },
@@ -132,7 +92,7 @@ export async function ExtractDataset(input: ExtractDatasetInput): Promise<Datase
     modalities[modality] = {
       modality,
       featuresPrefix: plan.featuresPrefix,
-      reportKey: `${plan.featuresPrefix}/report.json`,
+      reportKey: featuresReportKey(plan.featuresPrefix),
       shardKeys: segmented.shardKeys.map((k) => featureShardKey(plan.featuresPrefix, k)),
       modelSha256: plan.modelSha256,
       dim: summary.dim,
@@ -158,5 +118,5 @@ export async function ExtractDataset(input: ExtractDatasetInput): Promise<Datase
 }
 
 export function extractWorkflowId(parentId: string, dataset: string): string {
-  return `${parentId}/extract/${dataset}`;
+  return childWorkflowId(parentId, 'extract', dataset);
 }

@@ -1,32 +1,22 @@
 import {
   ApplicationFailure,
-  executeChild,
   isCancellation,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
-  ParentClosePolicy,
 } from '@temporalio/workflow';
-import type { SearchAttributePair } from '@temporalio/common';
 import type {
   DatasetAcquireResult,
   DatasetCompressResult,
-  DatasetEvaluateResult,
   DatasetExtractResult,
-  DatasetPlan,
   DatasetSegmentResult,
   DatasetTrainResult,
   PipelineInput,
   PipelineResult,
 } from '../schemas/config.ts';
-import { AcquireDataset, acquireWorkflowId, describeSource } from './acquire.ts';
-import { CompressDataset, compressWorkflowId } from './compress.ts';
-import { EvaluateDataset, evaluateWorkflowId, type EvaluateDatasetInput } from './evaluate.ts';
-import { TrainDataset, trainWorkflowId } from './train.ts';
-import { ExtractDataset, extractWorkflowId } from './extract.ts';
-import { SegmentDataset, segmentWorkflowId } from './segment.ts';
+import { runAcquire, runCompress, runEvaluate, runExtract, runSegment, runTrain } from './children.ts';
 import { progressQuery, stageProgressSignal, type ProgressSnapshot, type StageProgress } from './progress.ts';
-import { SA_CONFIG_HASH, SA_DATASET, SA_PROTOCOL, SA_STAGE } from './search-attributes.ts';
+import { SA_STAGE } from './search-attributes.ts';
 
 /**
  * One run of the pipeline for one config: a child workflow per stage per dataset, each dataset's
@@ -79,6 +69,7 @@ export async function MerPipeline(input: PipelineInput): Promise<PipelineResult>
     // earlier stage-by-stage loop (search attribute, then one child per dataset), so its histories replay.
     await Promise.all(
       input.datasets.map(async (plan) => {
+        const ctx = { input, plan, me };
         let acquired: DatasetAcquireResult | undefined;
         let segmented: DatasetSegmentResult | undefined;
         let features: DatasetExtractResult | undefined;
@@ -91,29 +82,29 @@ export async function MerPipeline(input: PipelineInput): Promise<PipelineResult>
           try {
             switch (stage) {
               case 'acquire':
-                acquired = await runAcquire(input, plan, me);
+                acquired = await runAcquire(ctx);
                 result.datasets[plan.dataset] = acquired;
                 break;
               case 'segment':
                 if (!acquired) throw new Error(`segment of ${plan.dataset} needs its acquire result`);
-                segmented = await runSegment(input, plan, acquired, me);
+                segmented = await runSegment(ctx, acquired);
                 (result.segments ??= {})[plan.dataset] = segmented;
                 break;
               case 'extract':
                 if (!acquired || !segmented)
                   throw new Error(`extract of ${plan.dataset} needs its acquire and segment results`);
-                features = await runExtract(input, plan, acquired, segmented, me);
+                features = await runExtract(ctx, acquired, segmented);
                 (result.features ??= {})[plan.dataset] = features;
                 break;
               case 'compress':
                 if (!features) throw new Error(`compress of ${plan.dataset} needs its extract result`);
-                compressed = await runCompress(input, plan, features, me);
+                compressed = await runCompress(ctx, features);
                 (result.compressed ??= {})[plan.dataset] = compressed;
                 break;
               case 'train':
                 if (!acquired || !features || !compressed)
                   throw new Error(`train of ${plan.dataset} needs its acquire, extract and compress results`);
-                trained = await runTrain(input, plan, acquired, features, compressed, me);
+                trained = await runTrain(ctx, acquired, features, compressed);
                 (result.trained ??= {})[plan.dataset] = trained;
                 break;
               case 'evaluate': {
@@ -131,12 +122,14 @@ export async function MerPipeline(input: PipelineInput): Promise<PipelineResult>
                       ? { seconds: (Date.parse(s.endedAt) - Date.parse(s.startedAt)) / 1000 }
                       : {}),
                   }));
-                const evaluated = await runEvaluate(
-                  input,
-                  plan,
-                  { acquired, segmented, features, compressed, trained, timings },
-                  me,
-                );
+                const evaluated = await runEvaluate(ctx, {
+                  acquired,
+                  segmented,
+                  features,
+                  compressed,
+                  trained,
+                  timings,
+                });
                 (result.reports ??= {})[plan.dataset] = evaluated;
                 break;
               }
@@ -172,279 +165,6 @@ export async function MerPipeline(input: PipelineInput): Promise<PipelineResult>
       nonRetryable: true,
     });
   }
-}
-
-function runAcquire(input: PipelineInput, plan: DatasetPlan, me: string): Promise<DatasetAcquireResult> {
-  return executeChild(AcquireDataset, {
-    workflowId: acquireWorkflowId(me, plan.dataset),
-    taskQueue: input.temporal.taskQueues.cpu,
-    args: [
-      {
-        plan,
-        store: input.store,
-        acquire: input.acquire,
-        temporal: input.temporal,
-        parentWorkflowId: me,
-        searchAttributes: input.searchAttributes,
-      },
-    ],
-    parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-    staticSummary: `acquire ${plan.dataset} from ${describeSource(plan)}`,
-    staticDetails: `Downloads (if a URL), safely extracts and parses **${plan.dataset}** into a \`${plan.labels}\` manifest.`,
-    memo: { dataset: plan.dataset, stage: 'acquire', configHash: input.configHash },
-    ...(input.searchAttributes
-      ? { typedSearchAttributes: childSearchAttributes(plan.dataset, 'acquire', input.configHash) }
-      : {}),
-  });
-}
-
-function runSegment(
-  input: PipelineInput,
-  plan: DatasetPlan,
-  acquired: DatasetAcquireResult,
-  me: string,
-): Promise<DatasetSegmentResult> {
-  const segment = input.segment;
-  if (!segment)
-    throw ApplicationFailure.create({
-      type: 'MerConfigInvalid',
-      message: 'segment stage requested without segment parameters',
-      nonRetryable: true,
-    });
-  const sampling = segment.fps ? `${segment.fps} fps (at most ${segment.frames} frames)` : `${segment.frames} frames`;
-  return executeChild(SegmentDataset, {
-    workflowId: segmentWorkflowId(me, plan.dataset),
-    taskQueue: input.temporal.taskQueues.cpu,
-    args: [
-      {
-        dataset: plan.dataset,
-        acquired,
-        store: input.store,
-        segment,
-        temporal: input.temporal,
-        parentWorkflowId: me,
-        searchAttributes: input.searchAttributes,
-      },
-    ],
-    parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-    staticSummary: `segment ${plan.dataset}: ${acquired.rows} utterances into 16 kHz audio and ${sampling}`,
-    staticDetails:
-      `Cuts every utterance of the **${plan.dataset}** manifest \`${acquired.manifestKey}\` into 16 kHz mono audio and ` +
-      `${sampling} of 224x224 (${segment.aspect}), in shards of ${segment.shardSize}, ${segment.parallelism} at a time.`,
-    memo: { dataset: plan.dataset, stage: 'segment', configHash: input.configHash },
-    ...(input.searchAttributes
-      ? { typedSearchAttributes: childSearchAttributes(plan.dataset, 'segment', input.configHash) }
-      : {}),
-  });
-}
-
-function runExtract(
-  input: PipelineInput,
-  plan: DatasetPlan,
-  acquired: DatasetAcquireResult,
-  segmented: DatasetSegmentResult,
-  me: string,
-): Promise<DatasetExtractResult> {
-  const extract = input.extract;
-  if (!extract)
-    throw ApplicationFailure.create({
-      type: 'MerConfigInvalid',
-      message: 'extract stage requested without extract parameters',
-      nonRetryable: true,
-    });
-  return executeChild(ExtractDataset, {
-    workflowId: extractWorkflowId(me, plan.dataset),
-    taskQueue: input.temporal.taskQueues.cpu,
-    args: [
-      {
-        dataset: plan.dataset,
-        acquired,
-        segmented,
-        store: input.store,
-        extract,
-        parallelism: input.segment?.parallelism ?? 1,
-        temporal: input.temporal,
-        parentWorkflowId: me,
-        searchAttributes: input.searchAttributes,
-      },
-    ],
-    parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-    staticSummary: `extract ${plan.dataset}: text, audio and visual features of ${segmented.ok} utterances`,
-    staticDetails:
-      `Encodes the **${plan.dataset}** segments \`${segmented.prefix}\` (${segmented.shardKeys.length} shards) with frozen encoders on the gpu queue: ` +
-      `text \`${extract.text.model}\`, audio \`${extract.audio.model}\`, visual \`${extract.visual.model}\`.`,
-    memo: { dataset: plan.dataset, stage: 'extract', configHash: input.configHash },
-    ...(input.searchAttributes
-      ? { typedSearchAttributes: childSearchAttributes(plan.dataset, 'extract', input.configHash) }
-      : {}),
-  });
-}
-
-function runCompress(
-  input: PipelineInput,
-  plan: DatasetPlan,
-  features: DatasetExtractResult,
-  me: string,
-): Promise<DatasetCompressResult> {
-  const compress = input.compress;
-  if (!compress?.settings.length)
-    throw ApplicationFailure.create({
-      type: 'MerConfigInvalid',
-      message: 'compress stage requested without compress parameters',
-      nonRetryable: true,
-    });
-  const main = compress.settings[0];
-  const what = compress.settings
-    .map((p) =>
-      p.enabled
-        ? `VSC (top-${p.topK} tokens, ${p.maxFrames} frames, guidance ${p.guidance})`
-        : `no VSC (${p.maxFrames} frames)`,
-    )
-    .join(' and ');
-  return executeChild(CompressDataset, {
-    workflowId: compressWorkflowId(me, plan.dataset),
-    taskQueue: input.temporal.taskQueues.cpu,
-    args: [
-      {
-        dataset: plan.dataset,
-        features,
-        store: input.store,
-        settings: compress.settings,
-        parallelism: input.segment?.parallelism ?? 1,
-        temporal: input.temporal,
-        parentWorkflowId: me,
-        searchAttributes: input.searchAttributes,
-      },
-    ],
-    parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-    staticSummary: `compress ${plan.dataset}: ${what} of ${features.modalities.visual.ok} visual sequences`,
-    staticDetails:
-      `Visual sequence compression of **${plan.dataset}** features \`${features.modalities.visual.featuresPrefix}\` on the cpu queue: ` +
-      `${what}; merge mode ${main.mergeMode}, temporal threshold ${main.temporalThreshold}.`,
-    memo: { dataset: plan.dataset, stage: 'compress', configHash: input.configHash },
-    ...(input.searchAttributes
-      ? { typedSearchAttributes: childSearchAttributes(plan.dataset, 'compress', input.configHash) }
-      : {}),
-  });
-}
-
-function runTrain(
-  input: PipelineInput,
-  plan: DatasetPlan,
-  acquired: DatasetAcquireResult,
-  features: DatasetExtractResult,
-  compressed: DatasetCompressResult,
-  me: string,
-): Promise<DatasetTrainResult> {
-  const train = input.train;
-  if (!train)
-    throw ApplicationFailure.create({
-      type: 'MerConfigInvalid',
-      message: 'train stage requested without train parameters',
-      nonRetryable: true,
-    });
-  const protocol = train.params.splits[plan.dataset].protocol;
-  const names = train.variants.map((v) => v.name).join(', ');
-  return executeChild(TrainDataset, {
-    workflowId: trainWorkflowId(me, plan.dataset),
-    taskQueue: input.temporal.taskQueues.cpu,
-    args: [
-      {
-        dataset: plan.dataset,
-        acquired,
-        features,
-        compressed,
-        store: input.store,
-        train,
-        ...(input.segment && input.extract && input.compress?.settings[0]
-          ? {
-              inference: {
-                dataset: plan.dataset,
-                labelSet: plan.labels,
-                segment: { ...input.segment },
-                extract: { ...input.extract },
-                vsc: { ...input.compress.settings[0] },
-                encoders: {
-                  text: features.modalities.text.modelSha256,
-                  audio: features.modalities.audio.modelSha256,
-                  visual: features.modalities.visual.modelSha256,
-                },
-              },
-            }
-          : {}),
-        temporal: input.temporal,
-        parentWorkflowId: me,
-        searchAttributes: input.searchAttributes,
-      },
-    ],
-    parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-    staticSummary: `train ${plan.dataset}: ${train.params.preset} fusion model, ${protocol} protocol, ${train.variants.length} variant(s)`,
-    staticDetails:
-      `Trains the **${train.params.preset}** fusion model on every \`${protocol}\` fold of **${plan.dataset}** (\`${plan.labels}\`) on the gpu queue; ` +
-      `variants: ${names}. Up to ${train.params.maxEpochs} epochs, batch ${train.params.batchSize}, seed ${train.params.seed}.`,
-    memo: { dataset: plan.dataset, stage: 'train', configHash: input.configHash, protocol },
-    ...(input.searchAttributes
-      ? {
-          typedSearchAttributes: [
-            ...childSearchAttributes(plan.dataset, 'train', input.configHash),
-            { key: SA_PROTOCOL, value: protocol },
-          ],
-        }
-      : {}),
-  });
-}
-
-function runEvaluate(
-  input: PipelineInput,
-  plan: DatasetPlan,
-  done: Pick<EvaluateDatasetInput, 'acquired' | 'segmented' | 'features' | 'compressed' | 'trained' | 'timings'>,
-  me: string,
-): Promise<DatasetEvaluateResult> {
-  const train = input.train;
-  if (!train)
-    throw ApplicationFailure.create({
-      type: 'MerConfigInvalid',
-      message: 'evaluate stage requested without train parameters',
-      nonRetryable: true,
-    });
-  return executeChild(EvaluateDataset, {
-    workflowId: evaluateWorkflowId(me, plan.dataset),
-    taskQueue: input.temporal.taskQueues.cpu,
-    args: [
-      {
-        dataset: plan.dataset,
-        configHash: input.configHash,
-        labels: plan.labels,
-        ...done,
-        variants: train.variants,
-        settings: { train: train.params, vsc: input.compress!.settings[0] },
-        store: input.store,
-        temporal: input.temporal,
-        parentWorkflowId: me,
-        searchAttributes: input.searchAttributes,
-      },
-    ],
-    parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
-    staticSummary: `evaluate ${plan.dataset}: ${done.trained.protocol} metrics, tables and figures of ${done.trained.runs.length} trainings`,
-    staticDetails: `Per-fold and pooled metrics, the reference's per-class figures, confusion matrices, training curves and the ablation table of **${plan.dataset}**, written as metrics.json, report.md and report.html.`,
-    memo: { dataset: plan.dataset, stage: 'evaluate', configHash: input.configHash, protocol: done.trained.protocol },
-    ...(input.searchAttributes
-      ? {
-          typedSearchAttributes: [
-            ...childSearchAttributes(plan.dataset, 'evaluate', input.configHash),
-            { key: SA_PROTOCOL, value: done.trained.protocol },
-          ],
-        }
-      : {}),
-  });
-}
-
-function childSearchAttributes(dataset: string, stage: string, configHash: string): SearchAttributePair[] {
-  return [
-    { key: SA_DATASET, value: [dataset] },
-    { key: SA_STAGE, value: stage },
-    { key: SA_CONFIG_HASH, value: configHash },
-  ];
 }
 
 /** The innermost message: the one that names the file and line. */

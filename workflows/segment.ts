@@ -1,4 +1,4 @@
-import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 import type { SegmentActivities, SegmentShardStats, ShardSpec } from '../activities/segment/activities.ts';
 import type {
   DatasetAcquireResult,
@@ -6,23 +6,16 @@ import type {
   DatasetSegmentResult,
   SegmentParams,
   StoreSpecResolved,
-  TemporalSettings,
 } from '../schemas/config.ts';
-import { stageReporter } from './progress.ts';
-import { SA_STAGE } from './search-attributes.ts';
+import { childWorkflowId, forEachLimit, shardProgress, stageOptions, startStage, type ChildInput } from './stage.ts';
 
-export interface SegmentDatasetInput {
+export interface SegmentDatasetInput extends ChildInput {
   dataset: DatasetName;
   /** The acquire child's result: the manifest this stage cuts. */
   acquired: DatasetAcquireResult;
   store: StoreSpecResolved;
   segment: SegmentParams;
-  temporal: TemporalSettings;
-  parentWorkflowId?: string;
-  searchAttributes: boolean;
 }
-
-const NON_RETRYABLE = ['MerConfigInvalid', 'MerToolMismatch'];
 
 /**
  * Segment one dataset: plan (is the output committed? which shards?) -> one activity per shard on
@@ -32,20 +25,10 @@ const NON_RETRYABLE = ['MerConfigInvalid', 'MerToolMismatch'];
 export async function SegmentDataset(input: SegmentDatasetInput): Promise<DatasetSegmentResult> {
   const { dataset, acquired, store, segment, temporal } = input;
   const startedAt = new Date().toISOString();
-  const retry = { maximumAttempts: temporal.activityMaxAttempts, nonRetryableErrorTypes: NON_RETRYABLE };
-  const quick = { taskQueue: temporal.taskQueues.cpu, startToCloseTimeout: '10 minutes', retry };
-  const long = {
-    taskQueue: temporal.taskQueues.cpu,
-    // A shard of long dialogs can take a while on a busy machine; a dead worker is noticed by heartbeat.
-    startToCloseTimeout: '6 hours',
-    heartbeatTimeout: `${temporal.heartbeatTimeoutSec} seconds`,
-    retry: { ...retry, initialInterval: '2 seconds', maximumInterval: '2 minutes' },
-  };
+  // A shard of long dialogs can take a while on a busy machine; a dead worker is noticed by heartbeat.
+  const { quick, long } = stageOptions(temporal, 'segment', { queue: 'cpu', quick: '10 minutes', long: '6 hours' });
   const acts = proxyActivities<SegmentActivities>(long);
-
-  const report = stageReporter(input.parentWorkflowId, dataset, 'segment');
-
-  if (input.searchAttributes) upsertSearchAttributes([{ key: SA_STAGE, value: 'segment' }]);
+  const report = startStage(input, dataset, 'segment');
 
   await report({ status: 'running', step: 'plan', note: `${acquired.rows} utterances`, done: 0, total: 0 });
   const plan = await acts.planSegment.executeWithOptions(
@@ -66,10 +49,10 @@ export async function SegmentDataset(input: SegmentDatasetInput): Promise<Datase
   }
 
   const total = plan.shards.length;
-  let done = 0;
   let quarantined = 0;
   let utterances = 0;
-  await report({ step: 'shards', note: `0/${plan.utterances} utterances in ${total} shards`, done, total });
+  const progress = shardProgress(report, total, () => ({ quarantined }));
+  await report({ step: 'shards', note: `0/${plan.utterances} utterances in ${total} shards`, done: 0, total });
   await forEachLimit(plan.shards, segment.parallelism, async (shard: ShardSpec) => {
     const stats: SegmentShardStats = await acts.segmentShard.executeWithOptions(
       {
@@ -88,10 +71,9 @@ export async function SegmentDataset(input: SegmentDatasetInput): Promise<Datase
         },
       ],
     );
-    done++;
     quarantined += stats.quarantined;
     utterances += stats.rows;
-    await report({ note: `${utterances}/${plan.utterances} utterances in ${total} shards`, done, total, quarantined });
+    await progress.shardDone(`${utterances}/${plan.utterances} utterances in ${total} shards`);
   });
 
   await report({ step: 'report', note: `writing the ${dataset} segment report` });
@@ -122,19 +104,6 @@ export async function SegmentDataset(input: SegmentDatasetInput): Promise<Datase
   return { dataset, ...summary, ran: true };
 }
 
-/** At most `limit` of `fn` in flight, started in item order (deterministic: workflow code). */
-export async function forEachLimit<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
-}
-
 export function segmentWorkflowId(parentId: string, dataset: string): string {
-  return `${parentId}/segment/${dataset}`;
+  return childWorkflowId(parentId, 'segment', dataset);
 }

@@ -1,4 +1,4 @@
-import { proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 import type { TrainActivities, TrainFoldResult } from '../activities/train/activities.ts';
 import type {
   DatasetAcquireResult,
@@ -7,16 +7,14 @@ import type {
   DatasetName,
   DatasetTrainResult,
   StoreSpecResolved,
-  TemporalSettings,
   TrainRunInput,
   TrainRunSummary,
 } from '../schemas/config.ts';
 import type { FoldTrainResult, InferenceRecipe } from '../schemas/train.ts';
-import { stageReporter } from './progress.ts';
-import { SA_STAGE } from './search-attributes.ts';
-import { forEachLimit } from './segment.ts';
+import { modelKeys } from '../schemas/layout.ts';
+import { childWorkflowId, forEachLimit, shardProgress, stageOptions, startStage, type ChildInput } from './stage.ts';
 
-export interface TrainDatasetInput {
+export interface TrainDatasetInput extends ChildInput {
   dataset: DatasetName;
   acquired: DatasetAcquireResult;
   features: DatasetExtractResult;
@@ -25,12 +23,7 @@ export interface TrainDatasetInput {
   train: TrainRunInput;
   /** Stored in each exported model so `mer predict` can prepare new clips the same way. */
   inference?: InferenceRecipe;
-  temporal: TemporalSettings;
-  parentWorkflowId?: string;
-  searchAttributes: boolean;
 }
-
-const NON_RETRYABLE = ['MerConfigInvalid', 'MerFeatureShardCorrupt'];
 
 /**
  * Trains every variant on every fold of the dataset's protocol: the split plan first (cpu), then one
@@ -41,18 +34,16 @@ const NON_RETRYABLE = ['MerConfigInvalid', 'MerFeatureShardCorrupt'];
 export async function TrainDataset(input: TrainDatasetInput): Promise<DatasetTrainResult> {
   const { dataset, acquired, features, compressed, store, temporal } = input;
   const { params, variants } = input.train;
-  const retry = { maximumAttempts: temporal.activityMaxAttempts, nonRetryableErrorTypes: NON_RETRYABLE };
-  const quick = { taskQueue: temporal.taskQueues.cpu, startToCloseTimeout: '30 minutes', retry };
-  const long = {
-    taskQueue: temporal.taskQueues.gpu,
-    startToCloseTimeout: '7 days',
-    heartbeatTimeout: `${temporal.heartbeatTimeoutSec} seconds`,
-    retry: { ...retry, initialInterval: '5 seconds', maximumInterval: '2 minutes' },
-  };
+  // Splits are planned on the cpu queue; folds train on the gpu queue.
+  const { quick, long } = stageOptions(temporal, 'train', {
+    queue: 'cpu',
+    quick: '30 minutes',
+    longQueue: 'gpu',
+    long: '7 days',
+    initialInterval: '5 seconds',
+  });
   const acts = proxyActivities<TrainActivities>(long);
-  const report = stageReporter(input.parentWorkflowId, dataset, 'train');
-
-  if (input.searchAttributes) upsertSearchAttributes([{ key: SA_STAGE, value: 'train' }]);
+  const report = startStage(input, dataset, 'train');
 
   const splitParams = params.splits[dataset];
   const m = features.modalities;
@@ -70,18 +61,18 @@ export async function TrainDataset(input: TrainDatasetInput): Promise<DatasetTra
   );
   const tasks = variants.flatMap((variant) => splits.folds.map((fold) => ({ variant, fold })));
   const total = tasks.length;
-  let done = 0;
+  const progress = shardProgress(report, total);
   await report({
     status: 'running',
     step: 'train',
     note: `${variants.length} variant(s) x ${splits.folds.length} ${splitParams.protocol} fold(s), ${splits.counts.used} utterances${splits.optimistic ? ' (optimistic: selection on the test fold)' : ''}`,
-    done,
+    done: 0,
     total,
   });
 
   const main = compressed.outputs[0];
   if (!main) throw new Error(`train ${dataset}: the compress stage returned no output`);
-  const results: TrainFoldResult[] = new Array(tasks.length);
+  const results = new Array<TrainFoldResult>(tasks.length);
   await forEachLimit(
     tasks.map((t, i) => ({ ...t, i })),
     params.parallelism,
@@ -116,13 +107,10 @@ export async function TrainDataset(input: TrainDatasetInput): Promise<DatasetTra
           },
         ],
       );
-      done++;
       const r = results[i];
-      await report({
-        note: `${variant.name} ${fold.name}: test accuracy ${(r.test.accuracy * 100).toFixed(1)}%, weighted F1 ${(r.test.weightedF1 * 100).toFixed(1)}%${r.skipped ? ' (reused)' : ''}`,
-        done,
-        total,
-      });
+      await progress.shardDone(
+        `${variant.name} ${fold.name}: test accuracy ${(r.test.accuracy * 100).toFixed(1)}%, weighted F1 ${(r.test.weightedF1 * 100).toFixed(1)}%${r.skipped ? ' (reused)' : ''}`,
+      );
     },
   );
 
@@ -162,10 +150,10 @@ function summarise(r: FoldTrainResult): Omit<TrainRunSummary, 'reused'> {
     test: r.test,
     epochs: r.epochs,
     resumedFromStep: r.resumedFromStep,
-    resultKey: `models/${r.trainKey}/result.json`,
+    resultKey: modelKeys(r.trainKey).result,
   };
 }
 
 export function trainWorkflowId(parentId: string, dataset: string): string {
-  return `${parentId}/train/${dataset}`;
+  return childWorkflowId(parentId, 'train', dataset);
 }

@@ -1,34 +1,8 @@
 import { ApplicationFailure } from '@temporalio/common';
+import type { ErrorType } from '../../schemas/error-types.ts';
 
-/**
- * Failure types that retrying cannot fix. Activities throw them as non-retryable ApplicationFailures so
- * Temporal stops at once with a named type instead of burning retries; the CLI prints the message,
- * which always names the file (and line/field or archive entry where there is one).
- */
-export const ErrorTypes = {
-  ConfigInvalid: 'MerConfigInvalid',
-  SourceMissing: 'MerSourceMissing',
-  SourceUnreachable: 'MerSourceUnreachable',
-  ChecksumMismatch: 'MerChecksumMismatch',
-  ArchiveCorrupt: 'MerArchiveCorrupt',
-  ArchiveUnsupported: 'MerArchiveUnsupported',
-  ArchiveTooLarge: 'MerArchiveTooLarge',
-  AnnotationsMissing: 'MerAnnotationsMissing',
-  StoreNotFound: 'MerStoreNotFound',
-  /** Extract stage: an encoder folder or file is absent. */
-  ModelMissing: 'MerModelMissing',
-  /** Extract stage: a model, tokenizer or preprocessor file does not parse. */
-  ModelCorrupt: 'MerModelCorrupt',
-  /** Extract stage: the model's inputs, outputs or dimensions are not what its modality needs. */
-  ModelMismatch: 'MerModelMismatch',
-  /** Extract stage: a segment shard index breaks the schemas/segment.ts contract. */
-  SegmentsInvalid: 'MerSegmentsInvalid',
-  /** Segment stage: this worker's ffmpeg differs from the one the stage's cache key was computed with. */
-  ToolMismatch: 'MerToolMismatch',
-  /** Compress, train and evaluate: a stored feature, VSC or prediction shard is unreadable or breaks its schema. */
-  FeatureShardCorrupt: 'MerFeatureShardCorrupt',
-} as const;
-export type ErrorType = (typeof ErrorTypes)[keyof typeof ErrorTypes];
+// The type names are pure data shared with workflow code (schemas/error-types.ts); re-exported for activities.
+export { ErrorTypes, type ErrorType } from '../../schemas/error-types.ts';
 
 /** A plain Error carrying a type; converted to a non-retryable ApplicationFailure at the activity edge. */
 export class MerError extends Error {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Client } from '@temporalio/client';
-import { decodePayload, fetchEvents } from '../../cli/inspect.ts';
+import { decodePayload, fetchEvents } from '../../cli/run-history.ts';
 
 /** One scheduled activity of a workflow run: its input, the last attempt started and its result. */
 export interface ActivityRun<I, R> {
@@ -29,6 +29,24 @@ export async function activityRuns<I, R>(
     if (done) done.result = decodePayload<R>(c.result?.payloads?.[0]);
   }
   return [...byId.values()];
+}
+
+/** The last attempt of each activity type in the latest run of `workflowId` (0: scheduled, never started). */
+export async function activityAttempts(client: Client, workflowId: string): Promise<Record<string, number>> {
+  const runId = (await client.workflow.getHandle(workflowId).describe()).runId;
+  const names = new Map<string, string>();
+  const out: Record<string, number> = {};
+  for (const e of await fetchEvents(client, workflowId, runId)) {
+    const s = e.activityTaskScheduledEventAttributes;
+    if (s) {
+      const name = s.activityType?.name ?? '?';
+      names.set(String(e.eventId), name);
+      out[name] ??= 0;
+    }
+    const st = e.activityTaskStartedEventAttributes;
+    if (st) out[names.get(String(st.scheduledEventId)) ?? '?'] = Number(st.attempt ?? 1);
+  }
+  return out;
 }
 
 /** The pending activity of type `type`: attempt, last heartbeat and last failure (null when none, or before the workflow exists). */

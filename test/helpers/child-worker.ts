@@ -5,6 +5,7 @@
  * failure messages. Every child still alive when the test process exits is SIGKILLed, whatever the
  * outcome; tests should still `kill()` theirs in a `finally`.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { REPO_ROOT } from '../../activities/common/tools.ts';
 
@@ -146,4 +147,26 @@ export function spawnChildWorker(opts: ChildWorkerOptions): ChildWorker {
 /** Kills every given child (SIGKILL) and waits for each to exit; never throws. */
 export async function killChildWorkers(workers: Iterable<ChildWorker>): Promise<void> {
   await Promise.all([...workers].map((w) => w.kill('SIGKILL').catch(() => {})));
+}
+
+/**
+ * Polls `probe` (every `everyMs`) until it returns a value, while `worker` is alive: the moment a
+ * fault test kills it. Fails naming `what` did not happen within `ms`, or that the worker exited on
+ * its own, with the worker's stderr.
+ */
+export async function untilKillPoint<T>(
+  worker: ChildWorker,
+  what: string,
+  ms: number,
+  probe: () => Promise<T | undefined>,
+  everyMs = 20,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const hit = await probe();
+    if (hit !== undefined) return hit;
+    assert.ok(Date.now() < deadline, `${what} within ${ms / 1000} s; worker stderr: ${worker.stderr()}`);
+    assert.ok(!worker.exited(), `the worker exited on its own: ${worker.stderr()}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { basename } from 'node:path';
 
 export interface ServedRequest {
@@ -18,7 +18,7 @@ export async function startArchiveServer(files: string[], opts: { bytesPerSecond
   const hidden = new Set<string>();
   const held = new Map<string, { released: Promise<void>; release: () => void }>();
   const notFound: string[] = [];
-  const server = createServer(async (req, res) => {
+  const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? '').split('?')[0];
     const gate = held.get(path);
     if (gate) await gate.released;
@@ -53,7 +53,9 @@ export async function startArchiveServer(files: string[], opts: { bytesPerSecond
       else res.once('drain', pump);
     };
     pump();
-  });
+  };
+  // A held request waits for its release; node's server does not await its handler.
+  const server = createServer((req, res) => void serve(req, res));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
   const key = (f: string) => `/${basename(f)}`;

@@ -20,9 +20,10 @@
  * MER_TEST_COMPRESS_SLOW_MS pauses between that line and the write. See `installCompressHooks`.
  */
 import { appendFileSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Worker } from '@temporalio/worker';
 import * as ort from 'onnxruntime-node';
-import type { CompressShardInput } from '../../activities/compress/steps.ts';
+import type { CompressShardInput } from '../../activities/compress/shard.ts';
 import { LocalStore } from '../../activities/store/local.ts';
 import type { Modality } from '../../schemas/extract.ts';
 
@@ -32,6 +33,21 @@ const INPUT_OF: ReadonlyArray<[string, Modality]> = [
   ['pixel_values', 'visual'],
 ];
 
+/** This module, for a child worker's `preload`. */
+export const INFERENCE_LOG_PRELOAD = fileURLToPath(import.meta.url);
+
+/**
+ * A child `mer worker` on one queue with this module preloaded, logging to `log`; `env` sets its
+ * slow-downs and hooks (the *_ENV settings below). For test/helpers/pipeline-test.ts `spawnWorker`.
+ */
+export function loggedWorker(taskQueuePrefix: string, queue: 'cpu' | 'gpu', log: string, env: NodeJS.ProcessEnv = {}) {
+  return {
+    taskQueuePrefix,
+    queues: [queue],
+    preload: [INFERENCE_LOG_PRELOAD],
+    env: { [INFERENCE_LOG_ENV]: log, ...env },
+  };
+}
 export const INFERENCE_LOG_ENV = 'MER_TEST_INFERENCE_LOG';
 export const INFERENCE_SLOW_ENV = 'MER_TEST_INFERENCE_SLOW_MS';
 export const TRAIN_STEP_SLOW_ENV = 'MER_TEST_TRAIN_STEP_MS';
@@ -143,8 +159,11 @@ function readTagged(file: string, tag: string): InferenceTotals {
  * optional pause) before each `_partial/` chunk a LocalStore writes. Returns the undo.
  */
 export function installCompressHooks(opts: { file?: string; chunkUtterances?: number; slowMs?: number }): () => void {
+  // The originals themselves (not bound copies): the undo puts back exactly what was there; `call` gives them their `this`.
+  // eslint-disable-next-line @typescript-eslint/unbound-method
   const original = Worker.create;
   const create: typeof Worker.create = (options) => original.call(Worker, options);
+  // eslint-disable-next-line @typescript-eslint/unbound-method
   const put = LocalStore.prototype.put;
   if (opts.chunkUtterances) {
     const chunk = opts.chunkUtterances;

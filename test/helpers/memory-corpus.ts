@@ -17,11 +17,11 @@ export function memoryCorpus(entries: Record<string, string | Uint8Array | numbe
     files.push({ path, size: bytes.length });
   }
   const reads: string[] = [];
-  const read = async (path: string) => {
+  const read = (path: string): Promise<Uint8Array> => {
     reads.push(path);
     const b = contents.get(path);
-    if (!b) throw new Error(`test corpus has no readable file ${path}`);
-    return b;
+    if (!b) return Promise.reject(new Error(`test corpus has no readable file ${path}`));
+    return Promise.resolve(b);
   };
   return { files, read, reads };
 }

@@ -3,12 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import type { S3StoreSpec } from '../../schemas/store.ts';
+import { freePort } from './ports.ts';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const REGION = 'us-east-1';
@@ -215,18 +215,6 @@ export async function startS3Server(opts: S3TestServerOptions = {}): Promise<S3T
     await rm(root, { recursive: true, force: true });
     throw err;
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => (port ? res(port) : rej(new Error('could not obtain a free port'))));
-    });
-  });
 }
 
 /** Resolves once anything answers HTTP on the port (an S3 error response counts: the server is up). */

@@ -15,32 +15,20 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { after, before, describe, test } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { describe, test } from 'node:test';
 import type { CompressShardInput, CompressShardResult } from '../../activities/compress/activities.ts';
 import { LocalStore } from '../../activities/store/local.ts';
 import { COMMIT_FILE, type ObjectStore } from '../../activities/store/types.ts';
-import { buildRunConfig, toPipelineInput } from '../../cli/config.ts';
-import { startPipeline } from '../../cli/run.ts';
-import { synthesize } from '../../cli/synth/index.ts';
-import { vscPartialPrefix, vscPrefix, vscShardCommitPrefix } from '../../schemas/compress.ts';
+import { vscPartialPrefix, vscPrefix, vscShardCommitPrefix } from '../../schemas/layout.ts';
 import type { PipelineInput, PipelineResult } from '../../schemas/config.ts';
-import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
 import { compressWorkflowId } from '../../workflows/compress.ts';
-import { TINY } from '../extract/inputs.ts';
-import { killChildWorkers, spawnChildWorker, type ChildWorker } from '../helpers/child-worker.ts';
-import {
-  COMPRESS_CHUNK_ENV,
-  COMPRESS_SLOW_ENV,
-  INFERENCE_LOG_ENV,
-  readCompressChunks,
-} from '../helpers/inference-log.ts';
 import { activityRuns, pendingActivity, within } from '../helpers/activity-history.ts';
-import { startTemporal } from '../helpers/temporal.ts';
+import { untilKillPoint } from '../helpers/child-worker.ts';
+import { COMPRESS_CHUNK_ENV, COMPRESS_SLOW_ENV, loggedWorker, readCompressChunks } from '../helpers/inference-log.ts';
+import { inProcessWorkers, tinyEncoderInput } from '../helpers/pipeline.ts';
+import { pipelineTest } from '../helpers/pipeline-test.ts';
 
 /** Shards of 25 utterances (two for the tiny corpus), stored in chunks of 5 by the child workers. */
 const SHARD_SIZE = 25;
@@ -49,77 +37,29 @@ const CHUNK = 5;
 const SLOW_CHUNK_MS = 400;
 const HEARTBEAT_TIMEOUT_SEC = 3;
 const PREFIX = 'cmp-kill';
-const INFERENCE_LOG = fileURLToPath(new URL('../helpers/inference-log.ts', import.meta.url));
 
-let env: TestWorkflowEnvironment;
-let dir: string;
-let iemocapArchive: string;
-const children: ChildWorker[] = [];
-/** Runs still going when a test fails: terminated (so their workers stop) before the server goes. */
-const cleanups: Array<() => Promise<void>> = [];
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'mer-compress-kill-'));
-  iemocapArchive = (
-    await synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: true, seed: 5, scale: 'tiny' })
-  ).archive!;
-  env = await startTemporal();
-});
-
-after(async () => {
-  await killChildWorkers(children);
-  for (const c of cleanups) await c();
-  await env?.teardown();
-  await rm(dir, { recursive: true, force: true });
-});
+const fx = pipelineTest({ name: 'compress-kill', seed: 5, iemocap: 'archive' });
 
 /** The run config: tiny encoders, 4 frames per utterance, shards of 25; `parallelism` shards at a time. */
-async function pipelineInput(
+function pipelineInput(
   until: 'extract' | 'compress',
   storeRoot: string,
   taskQueuePrefix: string,
   parallelism: number,
 ): Promise<PipelineInput> {
-  const file = join(dir, `config-${until}.json`);
-  await writeFile(
-    file,
-    JSON.stringify({
-      segment: { frames: 4 },
-      extract: { text: { model: TINY.text }, audio: { model: TINY.audio }, visual: { model: TINY.visual } },
-    }),
-  );
-  const { config, baseDir } = buildRunConfig(file, {
-    iemocap: iemocapArchive,
-    store: storeRoot,
-    until,
-    taskQueuePrefix,
-    heartbeatTimeoutSec: HEARTBEAT_TIMEOUT_SEC,
-  });
-  const input = toPipelineInput(config, baseDir, true);
+  const flags = { iemocap: fx.archive('iemocap'), store: storeRoot, until, taskQueuePrefix };
   // Shards below the config minimum (for a tiny corpus); shard size and parallelism are in no cache key.
-  return { ...input, segment: { ...input.segment!, shardSize: SHARD_SIZE, parallelism } };
+  return tinyEncoderInput(
+    fx.dir,
+    { ...flags, heartbeatTimeoutSec: HEARTBEAT_TIMEOUT_SEC },
+    { segment: { shardSize: SHARD_SIZE, parallelism } },
+  );
 }
 
 /** Runs a pipeline to the end with every queue served in this process. */
 async function runHere(input: PipelineInput): Promise<PipelineResult> {
-  const workers = await createMerWorkers({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueues: input.temporal.taskQueues,
-    queues: ['cpu', 'gpu'],
-    workflows: true,
-  });
-  const { handle } = await startPipeline(env.client, input);
-  cleanups.push(() =>
-    handle.terminate().then(
-      () => {},
-      () => {},
-    ),
-  );
-  return (await runWorkers(workers, handle.result()))!;
+  return (await fx.start(input)).done;
 }
-
-/** `p`, or a failure naming what is stuck (`why`) after `ms`. */
 
 /** Wall-clock values, and the resume point (which is what differs between a resumed and an undisturbed shard). */
 const VARYING = new Set(['committedAt', 'seconds', 'utterancesPerSecond', 'resumedFrom']);
@@ -176,7 +116,7 @@ interface ShardActivity {
 /** Every compressVisualShard activity of the compress child: shard, last attempt and result. */
 async function shardActivities(workflowId: string): Promise<ShardActivity[]> {
   const runs = await activityRuns<CompressShardInput, CompressShardResult>(
-    env.client,
+    fx.env.client,
     workflowId,
     'compressVisualShard',
   );
@@ -184,7 +124,7 @@ async function shardActivities(workflowId: string): Promise<ShardActivity[]> {
 }
 
 /** The pending compressVisualShard activity: attempt and last heartbeat (null when none). */
-const pendingShard = (workflowId: string) => pendingActivity(env.client, workflowId, 'compressVisualShard');
+const pendingShard = (workflowId: string) => pendingActivity(fx.env.client, workflowId, 'compressVisualShard');
 
 describe('fault suite (compress)', () => {
   test(
@@ -192,24 +132,18 @@ describe('fault suite (compress)', () => {
     { timeout: 180_000 },
     async () => {
       const t0 = Date.now();
-      const storeRoot = join(dir, 'store');
-      const baselineRoot = join(dir, 'store-baseline');
-      const logs = { first: join(dir, 'compress-first.log'), fresh: join(dir, 'compress-fresh.log') };
+      const storeRoot = join(fx.dir, 'store');
+      const baselineRoot = join(fx.dir, 'store-baseline');
+      const logs = { first: join(fx.dir, 'compress-first.log'), fresh: join(fx.dir, 'compress-fresh.log') };
       const worker = (log: string, slow: boolean) =>
-        spawnChildWorker({
-          address: env.address,
-          taskQueuePrefix: PREFIX,
-          queues: ['cpu'],
-          preload: [INFERENCE_LOG],
-          env: {
-            [INFERENCE_LOG_ENV]: log,
+        fx.spawnWorker(
+          loggedWorker(PREFIX, 'cpu', log, {
             [COMPRESS_CHUNK_ENV]: String(CHUNK),
             ...(slow ? { [COMPRESS_SLOW_ENV]: String(SLOW_CHUNK_MS) } : {}),
-          },
-        });
+          }),
+        );
       // The worker to be killed starts now: its start-up overlaps the stages before compress (it idles on its own queue).
       const first = worker(logs.first, true);
-      children.push(first);
 
       // acquire -> extract, undisturbed, in this process; the baseline store is a copy of it.
       const pre = await runHere(await pipelineInput('extract', storeRoot, `${PREFIX}-pre`, 2));
@@ -230,52 +164,22 @@ describe('fault suite (compress)', () => {
       await first.ready();
       const store = new LocalStore(storeRoot);
       const wfWorkers = [
-        ...(await createMerWorkers({
-          connection: env.nativeConnection,
-          namespace: 'default',
-          taskQueues: input.temporal.taskQueues,
-          queues: ['cpu'],
-          workflows: true,
-          activities: false,
-        })),
-        ...(await createMerWorkers({
-          connection: env.nativeConnection,
-          namespace: 'default',
-          taskQueues: input.temporal.taskQueues,
-          queues: ['gpu'],
-          workflows: false,
-        })),
+        ...(await inProcessWorkers(fx.env, input, { queues: ['cpu'], activities: false })),
+        ...(await inProcessWorkers(fx.env, input, { queues: ['gpu'], workflows: false })),
       ];
-      const { handle } = await startPipeline(env.client, input);
-      const done = runWorkers(wfWorkers, handle.result());
-      done.catch(() => {});
-      cleanups.push(async () => {
-        await handle.terminate().catch(() => {});
-        await done.catch(() => {});
-      });
+      const { handle, done } = await fx.start(input, wfWorkers);
       const compressId = compressWorkflowId(handle.workflowId, 'iemocap');
 
       // Kill once a shard has stored two chunks and the worker has computed the next one (logged before
       // its pause, which comes before the write): the kill lands between computing and storing it.
-      const deadline = Date.now() + 90_000;
-      let shard = '';
-      let storedAtKill: string[] = [];
-      for (;;) {
-        assert.ok(Date.now() < deadline, `no shard stored two chunks within 90 s; worker stderr: ${first.stderr()}`);
-        assert.ok(!first.exited(), `the cpu worker exited on its own: ${first.stderr()}`);
+      const [shard, storedAtKill] = await untilKillPoint(first, 'no shard stored two chunks', 90_000, async () => {
         const stored = await partialChunks(store, vscKey);
         const computed = loggedChunks(logs.first);
-        const hit = [...stored].find(([s, keys]) => keys.length >= 2 && (computed.get(s)?.length ?? 0) > keys.length);
-        if (hit) {
-          [shard, storedAtKill] = hit;
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 20));
-      }
+        return [...stored].find(([s, keys]) => keys.length >= 2 && (computed.get(s)?.length ?? 0) > keys.length);
+      });
       await first.kill('SIGKILL');
       const killedAt = Date.now();
       const fresh = worker(logs.fresh, false);
-      children.push(fresh);
       // Until the heartbeat timeout the dead attempt is still the pending one, with its last heartbeat.
       const pending = await pendingShard(compressId);
 
@@ -288,12 +192,12 @@ describe('fault suite (compress)', () => {
       assert.equal(pending.attempt, 1);
       const computedAtKill = loggedChunks(logs.first).get(shard)!;
 
-      const result = (await within(
+      const result = await within(
         done,
         60_000,
         async () =>
           `the run did not finish within 60 s of the kill; pending ${JSON.stringify(await pendingShard(compressId))}; fresh worker stderr: ${fresh.stderr()}`,
-      ))!;
+      );
       const recoveredMs = Date.now() - killedAt;
       await fresh.kill('SIGTERM');
 

@@ -6,32 +6,25 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { after, before, describe, test } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { describe, test } from 'node:test';
 import type { ExtractShardInput, ExtractShardResult } from '../../activities/extract/activities.ts';
 import { LocalStore } from '../../activities/store/local.ts';
 import { COMMIT_FILE, type ObjectStore } from '../../activities/store/types.ts';
-import { buildRunConfig, toPipelineInput } from '../../cli/config.ts';
-import { startPipeline } from '../../cli/run.ts';
-import { synthesize } from '../../cli/synth/index.ts';
 import type { PipelineInput, PipelineResult } from '../../schemas/config.ts';
 import { EXTRACT_MODALITIES, type Modality } from '../../schemas/extract.ts';
-import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
+import { extractWorkflowId } from '../../workflows/extract.ts';
 import { TINY } from '../extract/inputs.ts';
-import { killChildWorkers, spawnChildWorker, type ChildWorker } from '../helpers/child-worker.ts';
 import {
-  INFERENCE_LOG_ENV,
+  loggedWorker,
   INFERENCE_SLOW_ENV,
   installInferenceLog,
   readInferenceLog,
   type InferenceTotals,
 } from '../helpers/inference-log.ts';
 import { activityRuns, pendingActivity } from '../helpers/activity-history.ts';
-import { startTemporal } from '../helpers/temporal.ts';
+import { pipelineInput as buildInput } from '../helpers/pipeline.ts';
+import { pipelineTest } from '../helpers/pipeline-test.ts';
 
 /** Frames per utterance and per visual batch: two utterances a batch, eight batches a 16-utterance shard. */
 const FRAMES = 4;
@@ -39,54 +32,34 @@ const BATCH_FRAMES = 8;
 /** Pause before each visual encoder call of the first worker only, so a shard lasts seconds on any machine. */
 const SLOW_VISUAL_MS = 250;
 const HEARTBEAT_TIMEOUT_SEC = 3;
-const INFERENCE_LOG = fileURLToPath(new URL('../helpers/inference-log.ts', import.meta.url));
 
-let env: TestWorkflowEnvironment;
-let dir: string;
-let iemocapArchive: string;
-const children: ChildWorker[] = [];
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'mer-extract-kill-'));
-  iemocapArchive = (
-    await synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: true, seed: 13, scale: 'tiny' })
-  ).archive!;
-  env = await startTemporal();
-});
-
-after(async () => {
-  await killChildWorkers(children);
-  await env?.teardown();
-  await rm(dir, { recursive: true, force: true });
-});
+const fx = pipelineTest({ name: 'extract-kill', seed: 13, iemocap: 'archive' });
 
 /** The same config for both runs but for the store (and task queues): tiny encoders, few frames, small visual batches. */
 async function pipelineInput(name: string): Promise<{ input: PipelineInput; store: LocalStore }> {
-  const file = join(dir, `${name}.json`);
-  await writeFile(
-    file,
-    JSON.stringify({
-      segment: { frames: FRAMES },
-      extract: {
-        text: { model: TINY.text, batchSize: 4 },
-        audio: { model: TINY.audio },
-        visual: { model: TINY.visual, batchFrames: BATCH_FRAMES },
+  const input = await buildInput(
+    {
+      iemocap: fx.archive('iemocap'),
+      store: join(fx.dir, `store-${name}`),
+      until: 'extract',
+      taskQueuePrefix: `ext-kill-${name}`,
+      heartbeatTimeoutSec: HEARTBEAT_TIMEOUT_SEC,
+    },
+    {
+      file: join(fx.dir, `${name}.json`),
+      config: {
+        segment: { frames: FRAMES },
+        extract: {
+          text: { model: TINY.text, batchSize: 4 },
+          audio: { model: TINY.audio },
+          visual: { model: TINY.visual, batchFrames: BATCH_FRAMES },
+        },
       },
-    }),
+      // Shards of 16 (below the config minimum, for a tiny corpus).
+      segment: { shardSize: 16, parallelism: 2 },
+    },
   );
-  const { config, baseDir } = buildRunConfig(file, {
-    iemocap: iemocapArchive,
-    store: join(dir, `store-${name}`),
-    until: 'extract',
-    taskQueuePrefix: `ext-kill-${name}`,
-    heartbeatTimeoutSec: HEARTBEAT_TIMEOUT_SEC,
-  });
-  const input = toPipelineInput(config, baseDir, true);
-  // Shards of 16 (below the config minimum, for a tiny corpus).
-  return {
-    input: { ...input, segment: { ...input.segment!, shardSize: 16, parallelism: 2 } },
-    store: new LocalStore(join(dir, `store-${name}`)),
-  };
+  return { input, store: new LocalStore(join(fx.dir, `store-${name}`)) };
 }
 
 /**
@@ -129,7 +102,7 @@ interface ShardActivity {
 
 /** Every extractShard activity of a workflow run: its input, last attempt and result. */
 async function shardActivities(workflowId: string): Promise<ShardActivity[]> {
-  const runs = await activityRuns<ExtractShardInput, ExtractShardResult>(env.client, workflowId, 'extractShard');
+  const runs = await activityRuns<ExtractShardInput, ExtractShardResult>(fx.env.client, workflowId, 'extractShard');
   return runs.map((a) => ({
     modality: a.input.modality,
     shardKey: a.input.shardKey,
@@ -139,7 +112,7 @@ async function shardActivities(workflowId: string): Promise<ShardActivity[]> {
 }
 
 /** The pending extractShard activity of the extract child (null when none or the child is not there yet). */
-const pendingShard = (workflowId: string) => pendingActivity(env.client, workflowId, 'extractShard');
+const pendingShard = (workflowId: string) => pendingActivity(fx.env.client, workflowId, 'extractShard');
 
 const diff = (a: InferenceTotals, b: InferenceTotals): InferenceTotals => ({
   calls: a.calls - b.calls,
@@ -158,33 +131,21 @@ describe('fault suite (extract)', () => {
       const t0 = Date.now();
       const { input: killed, store: killedStore } = await pipelineInput('killed');
       const logs = {
-        first: join(dir, 'inference-first.log'),
-        fresh: join(dir, 'inference-fresh.log'),
-        baseline: join(dir, 'inference-baseline.log'),
+        first: join(fx.dir, 'inference-first.log'),
+        fresh: join(fx.dir, 'inference-fresh.log'),
+        baseline: join(fx.dir, 'inference-baseline.log'),
       };
+      const worker = (log: string, env: NodeJS.ProcessEnv = {}) =>
+        fx.spawnWorker(loggedWorker('ext-kill-killed', 'gpu', log, env));
       // The worker to be killed starts now: its start-up overlaps the baseline run (it idles on its own queue).
-      const first = spawnChildWorker({
-        address: env.address,
-        taskQueuePrefix: 'ext-kill-killed',
-        queues: ['gpu'],
-        preload: [INFERENCE_LOG],
-        env: { [INFERENCE_LOG_ENV]: logs.first, [INFERENCE_SLOW_ENV]: `visual=${SLOW_VISUAL_MS}` },
-      });
-      children.push(first);
+      const first = worker(logs.first, { [INFERENCE_SLOW_ENV]: `visual=${SLOW_VISUAL_MS}` });
 
       // The undisturbed run, in this process, its encoder calls counted the same way.
       const { input: baseline, store: baselineStore } = await pipelineInput('baseline');
       const uninstall = installInferenceLog(logs.baseline);
       let base: PipelineResult;
       try {
-        const workers = await createMerWorkers({
-          connection: env.nativeConnection,
-          namespace: 'default',
-          taskQueues: baseline.temporal.taskQueues,
-          queues: ['cpu', 'gpu'],
-          workflows: true,
-        });
-        base = (await runWorkers(workers, (await startPipeline(env.client, baseline)).handle.result()))!;
+        base = await (await fx.start(baseline)).done;
       } finally {
         uninstall();
       }
@@ -192,17 +153,8 @@ describe('fault suite (extract)', () => {
 
       // The run whose gpu worker dies: workflows and cpu activities here, gpu activities in the child.
       await first.ready();
-      const wfWorkers = await createMerWorkers({
-        connection: env.nativeConnection,
-        namespace: 'default',
-        taskQueues: killed.temporal.taskQueues,
-        queues: ['cpu'],
-        workflows: true,
-      });
-      const { handle } = await startPipeline(env.client, killed);
-      const done = runWorkers(wfWorkers, handle.result());
-      done.catch(() => {});
-      const extractId = `${handle.workflowId}/extract/iemocap`;
+      const { handle, done } = await fx.start(killed, { queues: ['cpu'] });
+      const extractId = extractWorkflowId(handle.workflowId, 'iemocap');
 
       // Kill once a visual shard has stored two of its batches and the worker has started encoding the
       // next one (its call is logged before the pause and the inference, so the kill lands mid-batch).
@@ -223,14 +175,7 @@ describe('fault suite (extract)', () => {
       }
       await first.kill('SIGKILL');
       const killedAt = Date.now();
-      const fresh = spawnChildWorker({
-        address: env.address,
-        taskQueuePrefix: 'ext-kill-killed',
-        queues: ['gpu'],
-        preload: [INFERENCE_LOG],
-        env: { [INFERENCE_LOG_ENV]: logs.fresh },
-      });
-      children.push(fresh);
+      const fresh = worker(logs.fresh);
 
       // What the dead worker left: stored parts of exactly one shard, which is still pending at attempt 1.
       parts = await visualParts(killedStore);
@@ -244,7 +189,7 @@ describe('fault suite (extract)', () => {
       );
       assert.equal(commits.length, 2, 'text and audio were committed before the kill');
 
-      const result = (await done)!;
+      const result = await done;
       const recoveredMs = Date.now() - killedAt;
       await fresh.kill('SIGTERM');
 

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { cp, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -15,30 +14,21 @@ import { createStore } from '../../activities/store/index.ts';
 import type { ObjectStore } from '../../activities/store/types.ts';
 import { buildRunConfig, toPipelineInput, type RunOverrides } from '../../cli/config.ts';
 import { isServerUp } from '../../cli/devserver.ts';
-import { fetchEvents, runStatus } from '../../cli/inspect.ts';
-import { startPipeline, watchPipeline } from '../../cli/run.ts';
-import { synthesize } from '../../cli/synth/index.ts';
+import { runStatus } from '../../cli/status.ts';
 import type { PipelineResult, StoreSpecResolved } from '../../schemas/config.ts';
 import { arrowTableToRows } from '../../schemas/manifest.ts';
-import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
 import { installRuntime } from '../../workers/runtime.ts';
 import { SEARCH_ATTRIBUTE_FLAGS } from '../../workflows/search-attributes.ts';
+import { activityAttempts } from '../helpers/activity-history.ts';
+import { archiveOf, folderOf, synthCorpora } from '../helpers/corpus.ts';
+import { fileMtimes } from '../helpers/files.ts';
 import { startArchiveServer } from '../helpers/http-server.ts';
+import { pipelineInput, runInProcess } from '../helpers/pipeline.ts';
+import { freePort } from '../helpers/ports.ts';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server.ts';
 
 /** Seconds the S3 server stays away (the issue's 30 s costs half a minute of CI; the mechanism is the same). */
 const S3_OUTAGE_SEC = Number(process.env.MER_FAULT_S3_OUTAGE_SEC ?? 10);
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-  });
-}
 
 /** Servers still running are killed when the test process exits, however it exits. */
 const live = new Set<ChildProcess>();
@@ -121,13 +111,10 @@ let baseline: { result: PipelineResult; store: StoreSpecResolved };
 before(async () => {
   installRuntime((process.env.MER_LOG_LEVEL as 'ERROR' | undefined) ?? 'ERROR');
   dir = await mkdtemp(join(tmpdir(), 'mer-ops-faults-'));
-  const [i, m] = await Promise.all([
-    synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: true, seed: 21, scale: 'tiny' }),
-    synthesize({ dataset: 'meld', out: join(dir, 'meld'), archive: true, seed: 21, scale: 'tiny' }),
-  ]);
-  iemocapArchive = i.archive!;
-  iemocapFolder = i.root;
-  meldArchive = m.archive!;
+  const corpora = await synthCorpora(dir, { seed: 21, iemocap: 'archive', meld: 'archive' });
+  iemocapArchive = archiveOf(corpora, 'iemocap');
+  iemocapFolder = folderOf(corpora, 'iemocap');
+  meldArchive = archiveOf(corpora, 'meld');
   server = new DevServer(join(dir, 'temporal.db'), {
     grpc: await freePort(),
     http: await freePort(),
@@ -154,24 +141,12 @@ after(async () => {
 
 let queue = 0;
 async function pipeline(o: RunOverrides, whileRunning?: () => Promise<void>) {
-  const { config, baseDir } = buildRunConfig(undefined, {
-    until: 'acquire',
-    taskQueuePrefix: `ops-faults-${++queue}`,
-    ...o,
+  const input = await pipelineInput({ until: 'acquire', taskQueuePrefix: `ops-faults-${++queue}`, ...o });
+  const { result, handle } = await runInProcess({ client, nativeConnection: workerConn }, input, {
+    workers: { queues: ['cpu'] },
+    ...(whileRunning ? { whileRunning } : {}),
   });
-  const input = toPipelineInput(config, baseDir, true);
-  const workers = await createMerWorkers({
-    connection: workerConn,
-    namespace: 'default',
-    taskQueues: input.temporal.taskQueues,
-    queues: ['cpu'],
-    workflows: true,
-  });
-  const { handle } = await startPipeline(client, input);
-  const side = whileRunning?.();
-  const result = await runWorkers(workers, watchPipeline(handle, { quiet: true, intervalMs: 300 }));
-  await side;
-  return { result: result!, input, workflowId: handle.workflowId };
+  return { result, input, workflowId: handle.workflowId };
 }
 
 /**
@@ -195,19 +170,7 @@ async function committedOutputs(store: ObjectStore, r: PipelineResult) {
 }
 
 /** Attempts per activity type in a workflow's latest run. */
-async function attempts(workflowId: string): Promise<Record<string, number>> {
-  const runId = (await client.workflow.getHandle(workflowId).describe()).runId;
-  const events = await fetchEvents(client, workflowId, runId);
-  const names = new Map<string, string>();
-  const out: Record<string, number> = {};
-  for (const e of events) {
-    const s = e.activityTaskScheduledEventAttributes;
-    if (s) names.set(String(e.eventId), s.activityType?.name ?? '?');
-    const st = e.activityTaskStartedEventAttributes;
-    if (st) out[names.get(String(st.scheduledEventId)) ?? '?'] = Number(st.attempt ?? 1);
-  }
-  return out;
-}
+const attempts = (workflowId: string) => activityAttempts(client, workflowId);
 
 describe('fault suite (acquire)', () => {
   test('the Temporal server is killed mid-download and restarted on the same database: the run completes unchanged', async () => {
@@ -293,12 +256,12 @@ describe('fault suite (acquire)', () => {
           // Stop once a good part of IEMOCAP's files is uploaded, far from both ends.
           for (;;) {
             assert.ok(Date.now() < deadline, 'extraction into S3 did not start within 60 s');
-            atStop = await files(filesDir);
+            atStop = await fileMtimes(filesDir, { live: true });
             if (atStop.size >= 30) break;
             await new Promise((r) => setTimeout(r, 20));
           }
           await s3.stop();
-          atStop = await files(filesDir);
+          atStop = await fileMtimes(filesDir, { live: true });
           await new Promise((r) => setTimeout(r, S3_OUTAGE_SEC * 1000));
           await s3.restart();
         },
@@ -310,7 +273,7 @@ describe('fault suite (acquire)', () => {
         await committedOutputs(b, baseline.result),
         'same committed outputs as the undisturbed run',
       );
-      const atEnd = await files(filesDir);
+      const atEnd = await fileMtimes(filesDir, { live: true });
       const total = [...atEnd.keys()].filter((k) => k.includes('/files/')).length;
       const storedBefore = [...atStop.keys()].filter((k) => k.includes('/files/'));
       const rewritten = storedBefore.filter((k) => atEnd.get(k) !== atStop.get(k));
@@ -365,29 +328,3 @@ describe('fault suite (acquire)', () => {
     assert.ok(named.length > 0, `mer status names ${victim}: ${JSON.stringify(q.items.slice(0, 5))}`);
   });
 });
-
-/** Object files under a versitygw bucket folder, with their modification times. */
-async function files(root: string): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  const walk = async (d: string): Promise<void> => {
-    let entries;
-    try {
-      entries = await readdir(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else {
-        try {
-          out.set(p.slice(root.length), (await stat(p)).mtimeMs);
-        } catch {
-          // renamed away under us (an upload finishing)
-        }
-      }
-    }
-  };
-  await walk(root);
-  return out;
-}

@@ -1,29 +1,19 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { buildRunConfig, toPipelineInput } from '../../cli/config.ts';
-import {
-  fetchEvents,
-  inputFromHistory,
-  num,
-  renderStatus,
-  type RunListing,
-  type RunStatus,
-} from '../../cli/inspect.ts';
+import { fetchEvents, inputFromHistory, num } from '../../cli/run-history.ts';
+import type { RunListing } from '../../cli/runs.ts';
+import { renderStatus, type RunStatus } from '../../cli/status.ts';
 import { findResetPoint } from '../../cli/resume.ts';
-import { startPipeline, watchPipeline } from '../../cli/run.ts';
-import { synthesize } from '../../cli/synth/index.ts';
 import type { PipelineResult } from '../../schemas/config.ts';
-import { runWorkers } from '../../workers/factory.ts';
 import { progressQuery } from '../../workflows/progress.ts';
 import { clusterEnv, runMer } from '../helpers/cli.ts';
+import { fileMtimes } from '../helpers/files.ts';
 import { startArchiveServer } from '../helpers/http-server.ts';
-import { inProcessWorkers } from '../helpers/pipeline.ts';
-import { startTemporal } from '../helpers/temporal.ts';
+import { attemptInProcess, pipelineInput } from '../helpers/pipeline.ts';
+import { pipelineTest } from '../helpers/pipeline-test.ts';
 
 let env: TestWorkflowEnvironment;
 let dir: string;
@@ -31,36 +21,15 @@ let iemocapArchive: string;
 let meldArchive: string;
 let http: Awaited<ReturnType<typeof startArchiveServer>>;
 
+const fx = pipelineTest({ name: 'resume', seed: 11, iemocap: 'archive', meld: 'archive' });
+
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'mer-resume-'));
-  const [i, m] = await Promise.all([
-    synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: true, seed: 11, scale: 'tiny' }),
-    synthesize({ dataset: 'meld', out: join(dir, 'meld'), archive: true, seed: 11, scale: 'tiny' }),
-  ]);
-  iemocapArchive = i.archive!;
-  meldArchive = m.archive!;
-  [env, http] = await Promise.all([startTemporal(), startArchiveServer([iemocapArchive, meldArchive])]);
+  ({ env, dir } = fx);
+  iemocapArchive = fx.archive('iemocap');
+  meldArchive = fx.archive('meld');
+  http = await startArchiveServer([iemocapArchive, meldArchive]);
+  fx.onTeardown(() => http.close());
 });
-
-after(async () => {
-  await http?.close();
-  await env?.teardown();
-  await rm(dir, { recursive: true, force: true });
-});
-
-/** Files under a local store prefix with their mtimes: a rewrite of any of them changes the map. */
-async function snapshot(root: string): Promise<Map<string, number>> {
-  const out = new Map<string, number>();
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else out.set(p.slice(root.length), (await stat(p)).mtimeMs);
-    }
-  };
-  await walk(root);
-  return out;
-}
 
 /**
  * A run in which IEMOCAP acquires fine and MELD's link answers 404 (non-retryable) only after IEMOCAP
@@ -68,7 +37,7 @@ async function snapshot(root: string): Promise<Map<string, number>> {
  */
 async function failedRun(name: string) {
   const store = join(dir, `store-${name}`);
-  const { config, baseDir } = buildRunConfig(undefined, {
+  const input = await pipelineInput({
     iemocap: http.urlOf(iemocapArchive),
     meld: http.urlOf(meldArchive),
     store,
@@ -78,27 +47,21 @@ async function failedRun(name: string) {
     // The held MELD request sends no heartbeats while it waits for IEMOCAP.
     heartbeatTimeoutSec: 45,
   });
-  const input = toPipelineInput(config, baseDir, true);
   http.hide(meldArchive);
   http.hold(meldArchive);
-  const workers = await inProcessWorkers(env, input);
-  const { handle } = await startPipeline(env.client, input);
-  const released = (async () => {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      assert.ok(Date.now() < deadline, 'IEMOCAP did not finish within 60 s');
-      const p = await handle.query(progressQuery).catch(() => null);
-      if (p?.stages.find((s) => s.dataset === 'iemocap')?.status === 'done') break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    http.release(meldArchive);
-  })();
-  const outcome = await runWorkers(workers, watchPipeline(handle, { quiet: true, intervalMs: 300 })).then(
-    () => null,
-    (e: unknown) => e,
-  );
-  await released;
-  assert.ok(outcome, 'the first run fails');
+  const { outcome, handle } = await attemptInProcess(env, input, {
+    whileRunning: async (running) => {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        assert.ok(Date.now() < deadline, 'IEMOCAP did not finish within 60 s');
+        const p = await running.query(progressQuery).catch(() => null);
+        if (p?.stages.find((s) => s.dataset === 'iemocap')?.status === 'done') break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      http.release(meldArchive);
+    },
+  });
+  assert.ok(!outcome.ok, 'the first run fails');
   const failedRunId = (await handle.describe()).runId;
   http.show(meldArchive);
   return { store, input, workflowId: handle.workflowId, failedRunId };
@@ -125,8 +88,8 @@ describe('mer resume', () => {
       http.notFound.some((u) => u.includes('MELD.Raw.tar.gz')),
       'MELD answered 404',
     );
-    const rawBefore = await snapshot(join(run.store, 'raw', 'iemocap'));
-    const manifestsBefore = await snapshot(join(run.store, 'datasets', 'iemocap'));
+    const rawBefore = await fileMtimes(join(run.store, 'raw', 'iemocap'));
+    const manifestsBefore = await fileMtimes(join(run.store, 'datasets', 'iemocap'));
 
     // status of the failed run: per-stage state rebuilt from the history, the failure named.
     const st = await runMer(['status', run.workflowId, '--json'], { env: clusterEnv(env.address), timeoutMs: 60_000 });
@@ -164,9 +127,13 @@ describe('mer resume', () => {
     assert.deepEqual(result.datasets.meld.ran, { download: true, extract: true, manifest: true }, 'MELD acquired');
     assert.equal(http.bytesServedFor(iemocapArchive), iemocapSize, 'IEMOCAP not downloaded again');
     assert.equal(http.bytesServedFor(meldArchive), meldSize, 'MELD downloaded once');
-    assert.deepEqual(await snapshot(join(run.store, 'raw', 'iemocap')), rawBefore, 'no IEMOCAP object extracted again');
     assert.deepEqual(
-      await snapshot(join(run.store, 'datasets', 'iemocap')),
+      await fileMtimes(join(run.store, 'raw', 'iemocap')),
+      rawBefore,
+      'no IEMOCAP object extracted again',
+    );
+    assert.deepEqual(
+      await fileMtimes(join(run.store, 'datasets', 'iemocap')),
       manifestsBefore,
       'IEMOCAP manifest not rewritten',
     );
@@ -217,7 +184,7 @@ describe('mer resume', () => {
     const run = await failedRun('reset');
     const iemocapServed = http.bytesServedFor(iemocapArchive);
     assert.equal(iemocapServed - before, readFileSync(iemocapArchive).length);
-    const rawBefore = await snapshot(join(run.store, 'raw', 'iemocap'));
+    const rawBefore = await fileMtimes(join(run.store, 'raw', 'iemocap'));
     const failedEvents = await fetchEvents(env.client, run.workflowId, run.failedRunId);
     const point = findResetPoint(failedEvents);
     // The task that started the stage's children: the one whose commands the reset drops.
@@ -239,7 +206,11 @@ describe('mer resume', () => {
     assert.equal(result.datasets.meld.ran.download, true);
     assert.equal(http.bytesServedFor(iemocapArchive), iemocapServed, 'IEMOCAP not downloaded again');
     assert.equal(http.bytesServedFor(meldArchive) - meldBefore, readFileSync(meldArchive).length);
-    assert.deepEqual(await snapshot(join(run.store, 'raw', 'iemocap')), rawBefore, 'no IEMOCAP object extracted again');
+    assert.deepEqual(
+      await fileMtimes(join(run.store, 'raw', 'iemocap')),
+      rawBefore,
+      'no IEMOCAP object extracted again',
+    );
     const resumed = ndjson(r.stderr).find((e) => e.event === 'resumed');
     assert.equal(resumed?.mode, 'reset');
 

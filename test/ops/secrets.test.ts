@@ -1,43 +1,32 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { REPO_ROOT } from '../../activities/common/tools.ts';
 import { createStore } from '../../activities/store/index.ts';
-import { fetchEvents, type HistoryEvent } from '../../cli/inspect.ts';
-import { synthesize } from '../../cli/synth/index.ts';
+import { fetchEvents, type HistoryEvent } from '../../cli/run-history.ts';
 import type { PipelineResult } from '../../schemas/config.ts';
 import { clusterEnv, runMer, type MerResult } from '../helpers/cli.ts';
 import { startArchiveServer } from '../helpers/http-server.ts';
+import { pipelineTest } from '../helpers/pipeline-test.ts';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server.ts';
-import { startTemporal } from '../helpers/temporal.ts';
 
+const fx = pipelineTest({ name: 'secrets', seed: 9, iemocap: 'folder', meld: 'archive' });
 let env: TestWorkflowEnvironment;
 let s3: S3TestServer;
 let http: Awaited<ReturnType<typeof startArchiveServer>>;
-let dir: string;
 let iemocapFolder: string;
 let meldArchive: string;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'mer-secrets-'));
-  const [i, m] = await Promise.all([
-    synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: false, seed: 9, scale: 'tiny' }),
-    synthesize({ dataset: 'meld', out: join(dir, 'meld'), archive: true, seed: 9, scale: 'tiny' }),
-  ]);
-  iemocapFolder = i.root;
-  meldArchive = m.archive!;
-  [env, s3, http] = await Promise.all([startTemporal(), startS3Server(), startArchiveServer([meldArchive])]);
-});
-
-after(async () => {
-  await http?.close();
-  await s3?.dispose();
-  await env?.teardown();
-  await rm(dir, { recursive: true, force: true });
+  env = fx.env;
+  iemocapFolder = fx.folder('iemocap');
+  meldArchive = fx.archive('meld');
+  [s3, http] = await Promise.all([startS3Server(), startArchiveServer([meldArchive])]);
+  fx.onTeardown(() => http.close());
+  fx.onTeardown(() => s3.dispose());
 });
 
 /**

@@ -14,29 +14,23 @@
  * step itself runs unchanged), so the kill lands inside a known step on any machine.
  */
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { after, before, describe, test } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { describe, test } from 'node:test';
 import { localStepContext } from '../../activities/common/context.ts';
 import { decodeCheckpoint, type DecodedCheckpoint } from '../../activities/model/checkpoint.ts';
 import { LocalStore } from '../../activities/store/local.ts';
 import type { TrainFoldInput, TrainFoldResult } from '../../activities/train/activities.ts';
-import { trainFoldStep, type TrainHeartbeat } from '../../activities/train/fold-step.ts';
-import { buildRunConfig, toPipelineInput } from '../../cli/config.ts';
-import { startPipeline } from '../../cli/run.ts';
-import { synthesize } from '../../cli/synth/index.ts';
+import { trainFoldStep, type TrainHeartbeat } from '../../activities/train/fold.ts';
 import type { PipelineInput } from '../../schemas/config.ts';
-import { FoldTrainResultSchema, modelKeys } from '../../schemas/train.ts';
-import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
+import { modelKeys } from '../../schemas/layout.ts';
+import { FoldTrainResultSchema } from '../../schemas/train.ts';
 import { trainWorkflowId } from '../../workflows/train.ts';
-import { TINY } from '../extract/inputs.ts';
-import { killChildWorkers, spawnChildWorker, type ChildWorker } from '../helpers/child-worker.ts';
-import { INFERENCE_LOG_ENV, TRAIN_STEP_SLOW_ENV, readTrainSteps } from '../helpers/inference-log.ts';
 import { activityRuns, pendingActivity, within } from '../helpers/activity-history.ts';
-import { startTemporal } from '../helpers/temporal.ts';
+import { untilKillPoint } from '../helpers/child-worker.ts';
+import { loggedWorker, TRAIN_STEP_SLOW_ENV, readTrainSteps } from '../helpers/inference-log.ts';
+import { tinyEncoderInput } from '../helpers/pipeline.ts';
+import { pipelineTest } from '../helpers/pipeline-test.ts';
 
 /** Batches of 4 (six steps an epoch on this corpus), a step checkpoint every 2 steps, 3 epochs. */
 const TRAIN = { batchSize: 4, maxEpochs: 3, patience: 3, seed: 11, lr: 1e-3, checkpointEverySteps: 2 };
@@ -44,63 +38,19 @@ const TRAIN = { batchSize: 4, maxEpochs: 3, patience: 3, seed: 11, lr: 1e-3, che
 const SLOW_STEP_MS = 150;
 const HEARTBEAT_TIMEOUT_SEC = 3;
 const PREFIX = 'train-kill';
-const INFERENCE_LOG = fileURLToPath(new URL('../helpers/inference-log.ts', import.meta.url));
 
-let env: TestWorkflowEnvironment;
-let dir: string;
-let iemocapArchive: string;
-const children: ChildWorker[] = [];
-/** Runs still going when a test fails: terminated (so their workers stop) before the server goes. */
-const cleanups: Array<() => Promise<void>> = [];
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'mer-train-kill-'));
-  iemocapArchive = (
-    await synthesize({
-      dataset: 'iemocap',
-      out: join(dir, 'iemocap'),
-      archive: true,
-      seed: 3,
-      scale: 'tiny',
-      cue: true,
-    })
-  ).archive!;
-  env = await startTemporal();
-});
-
-after(async () => {
-  await killChildWorkers(children);
-  for (const c of cleanups) await c();
-  await env?.teardown();
-  await rm(dir, { recursive: true, force: true });
-});
+const fx = pipelineTest({ name: 'train-kill', seed: 3, cue: true, iemocap: 'archive' });
 
 /** The run config: tiny encoders, 4 frames per utterance, protocol s5, the full model only. */
-async function pipelineInput(
+function pipelineInput(
   until: 'compress' | 'train',
   storeRoot: string,
   taskQueuePrefix: string,
 ): Promise<PipelineInput> {
-  const file = join(dir, `config-${until}.json`);
-  await writeFile(
-    file,
-    JSON.stringify({
-      segment: { frames: 4 },
-      extract: { text: { model: TINY.text }, audio: { model: TINY.audio }, visual: { model: TINY.visual } },
-      train: { ...TRAIN, splits: { iemocap: { protocol: 's5' } }, variants: [{ modalities: ['t', 'a', 'v'] }] },
-    }),
-  );
-  const { config, baseDir } = buildRunConfig(file, {
-    iemocap: iemocapArchive,
-    store: storeRoot,
-    until,
-    taskQueuePrefix,
-    heartbeatTimeoutSec: HEARTBEAT_TIMEOUT_SEC,
-  });
-  return toPipelineInput(config, baseDir, true);
+  const flags = { iemocap: fx.archive('iemocap'), store: storeRoot, until, taskQueuePrefix };
+  const train = { ...TRAIN, splits: { iemocap: { protocol: 's5' } }, variants: [{ modalities: ['t', 'a', 'v'] }] };
+  return tinyEncoderInput(fx.dir, { ...flags, heartbeatTimeoutSec: HEARTBEAT_TIMEOUT_SEC }, { config: { train } });
 }
-
-/** `p`, or a failure naming what is stuck (`why`) after `ms`. */
 
 /** Decoded checkpoints by key: a stored checkpoint never changes, so each is read and checked once. */
 const decoded = new Map<string, DecodedCheckpoint>();
@@ -128,11 +78,11 @@ async function storedCheckpoints(store: LocalStore): Promise<Array<{ key: string
 }
 
 /** The pending trainFold activity: its attempt and last heartbeat (null before it starts). */
-const pendingTrain = (workflowId: string) => pendingActivity<TrainHeartbeat>(env.client, workflowId, 'trainFold');
+const pendingTrain = (workflowId: string) => pendingActivity<TrainHeartbeat>(fx.env.client, workflowId, 'trainFold');
 
 /** Every trainFold activity of the train child: its input, last attempt and result. */
 const trainActivities = (workflowId: string) =>
-  activityRuns<TrainFoldInput, TrainFoldResult>(env.client, workflowId, 'trainFold');
+  activityRuns<TrainFoldInput, TrainFoldResult>(fx.env.client, workflowId, 'trainFold');
 
 /** Every tensor of a checkpoint, by `group/name`, as plain arrays (compared exactly). */
 function tensorsOf(ck: DecodedCheckpoint): Record<string, number[]> {
@@ -153,38 +103,17 @@ describe('fault suite (train)', () => {
     { timeout: 180_000 },
     async () => {
       const t0 = Date.now();
-      const storeRoot = join(dir, 'store');
-      const refRoot = join(dir, 'store-reference');
-      const logs = { first: join(dir, 'train-first.log'), fresh: join(dir, 'train-fresh.log') };
+      const storeRoot = join(fx.dir, 'store');
+      const refRoot = join(fx.dir, 'store-reference');
+      const logs = { first: join(fx.dir, 'train-first.log'), fresh: join(fx.dir, 'train-fresh.log') };
       const worker = (log: string, slow: boolean) =>
-        spawnChildWorker({
-          address: env.address,
-          taskQueuePrefix: PREFIX,
-          queues: ['gpu'],
-          preload: [INFERENCE_LOG],
-          env: { [INFERENCE_LOG_ENV]: log, ...(slow ? { [TRAIN_STEP_SLOW_ENV]: String(SLOW_STEP_MS) } : {}) },
-        });
+        fx.spawnWorker(loggedWorker(PREFIX, 'gpu', log, slow ? { [TRAIN_STEP_SLOW_ENV]: String(SLOW_STEP_MS) } : {}));
       // The worker to be killed starts now: its start-up overlaps the stages before train (it idles on its own queue).
       const first = worker(logs.first, true);
-      children.push(first);
 
       // acquire -> compress, undisturbed, in this process; then the store as it is before training.
       const pre = await pipelineInput('compress', storeRoot, `${PREFIX}-pre`);
-      const preWorkers = await createMerWorkers({
-        connection: env.nativeConnection,
-        namespace: 'default',
-        taskQueues: pre.temporal.taskQueues,
-        queues: ['cpu', 'gpu'],
-        workflows: true,
-      });
-      const preRun = (await startPipeline(env.client, pre)).handle;
-      cleanups.push(() =>
-        preRun.terminate().then(
-          () => {},
-          () => {},
-        ),
-      );
-      const preResult = (await runWorkers(preWorkers, preRun.result()))!;
+      const preResult = await (await fx.start(pre)).done;
       assert.ok(preResult.compressed?.iemocap, 'the stages before train ran');
       await cp(storeRoot, refRoot, { recursive: true });
       const preMs = Date.now() - t0;
@@ -193,41 +122,22 @@ describe('fault suite (train)', () => {
       const input = await pipelineInput('train', storeRoot, PREFIX);
       await first.ready();
       const store = new LocalStore(storeRoot);
-      const wfWorkers = await createMerWorkers({
-        connection: env.nativeConnection,
-        namespace: 'default',
-        taskQueues: input.temporal.taskQueues,
-        queues: ['cpu'],
-        workflows: true,
-      });
-      const { handle } = await startPipeline(env.client, input);
-      const done = runWorkers(wfWorkers, handle.result());
-      done.catch(() => {});
-      cleanups.push(async () => {
-        await handle.terminate().catch(() => {});
-        await done.catch(() => {});
-      });
+      const { handle, done } = await fx.start(input, { queues: ['cpu'] });
       const trainId = trainWorkflowId(handle.workflowId, 'iemocap');
 
       // Kill once a step checkpoint inside an epoch (after the first) is stored and the worker has
       // finished the step after it and started the next: the kill lands in that step's pause.
-      const deadline = Date.now() + 90_000;
-      let target: { key: string; ck: DecodedCheckpoint } | undefined;
       const startedSteps = () => readTrainSteps(logs.first).calls;
-      for (;;) {
-        assert.ok(Date.now() < deadline, `no mid-epoch checkpoint within 90 s; worker stderr: ${first.stderr()}`);
-        assert.ok(!first.exited(), `the gpu worker exited on its own: ${first.stderr()}`);
+      const target = await untilKillPoint(first, 'no mid-epoch checkpoint', 90_000, async () => {
         const mid = (await storedCheckpoints(store)).filter(
           (c) => c.ck.header.progress.epoch >= 1 && c.ck.header.progress.batchInEpoch > 0,
         );
-        target = mid[mid.length - 1];
-        if (target && startedSteps() >= target.ck.header.progress.step + 2) break;
-        await new Promise((r) => setTimeout(r, 20));
-      }
+        const newest = mid[mid.length - 1];
+        return newest && startedSteps() >= newest.ck.header.progress.step + 2 ? newest : undefined;
+      });
       await first.kill('SIGKILL');
       const killedAt = Date.now();
       const fresh = worker(logs.fresh, false);
-      children.push(fresh);
       // Until the heartbeat timeout the dead attempt is still the pending one, with its last heartbeat.
       const pending = await pendingTrain(trainId);
 
@@ -264,12 +174,12 @@ describe('fault suite (train)', () => {
       ).finally(() => (refMs = Date.now() - tRef));
       reference.catch(() => {});
 
-      const result = (await within(
+      const result = await within(
         done,
         90_000,
         async () =>
           `the run did not finish within 90 s of the kill; train activity ${JSON.stringify(await pendingTrain(trainId))}; fresh worker stderr: ${fresh.stderr()}`,
-      ))!;
+      );
       const recoveredMs = Date.now() - killedAt;
       await fresh.kill('SIGTERM');
 
@@ -298,7 +208,9 @@ describe('fault suite (train)', () => {
         'no step checkpoint left after the commit',
       );
 
-      const ref = await within(reference, 60_000, async () => 'the reference training did not finish within 60 s');
+      const ref = await within(reference, 60_000, () =>
+        Promise.resolve('the reference training did not finish within 60 s'),
+      );
       const refStore = new LocalStore(refRoot);
       assert.equal(ref.trainKey, trainKey);
       assert.equal(ref.resumedFromStep, 0);

@@ -1,73 +1,37 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { before, describe, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { REPO_ROOT } from '../../activities/common/tools.ts';
-import { buildRunConfig, toPipelineInput } from '../../cli/config.ts';
-import { startPipeline, watchPipeline } from '../../cli/run.ts';
 import { uiListUrl, uiWorkflowUrl } from '../../cli/session.ts';
-import { synthesize } from '../../cli/synth/index.ts';
-import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
 import { launchChromium } from '../helpers/chromium.ts';
-import { inProcessWorkers } from '../helpers/pipeline.ts';
-import { startTemporal } from '../helpers/temporal.ts';
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-  });
-}
+import { attemptInProcess, pipelineInput, runInProcess } from '../helpers/pipeline.ts';
+import { pipelineTest } from '../helpers/pipeline-test.ts';
 
 const ARTIFACTS = join(REPO_ROOT, 'artifacts', 'ui');
-let env: TestWorkflowEnvironment;
+const fx = pipelineTest({ name: 'ui', seed: 5, iemocap: 'folder', meld: 'archive', ui: true });
 let browser: Browser | undefined;
-let dir: string;
-let meldArchive: string;
-let uiBase: string;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'mer-ui-'));
-  const uiPort = await freePort();
-  uiBase = `http://127.0.0.1:${uiPort}`;
-  const [, m, e] = await Promise.all([
-    synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: false, seed: 5, scale: 'tiny' }),
-    synthesize({ dataset: 'meld', out: join(dir, 'meld'), archive: true, seed: 5, scale: 'tiny' }),
-    startTemporal({ ui: true, uiPort }),
-  ]);
-  meldArchive = m.archive!;
-  env = e;
   await mkdir(ARTIFACTS, { recursive: true });
-});
-
-after(async () => {
-  await browser?.close();
-  await env?.teardown();
-  await rm(dir, { recursive: true, force: true });
+  fx.onTeardown(() => browser?.close());
 });
 
 describe('Temporal Web UI', () => {
   test('a run is found by its MerConfigHash search attribute and its page shows the summary', async () => {
-    const { config, baseDir } = buildRunConfig(undefined, {
-      iemocap: join(dir, 'iemocap', 'IEMOCAP_full_release'),
-      store: join(dir, 'store'),
-      until: 'acquire',
-      taskQueuePrefix: 'ui',
-    });
-    const input = { ...toPipelineInput(config, baseDir, true), name: 'ui-e2e' };
-    const workers = await inProcessWorkers(env, input);
-    const { handle } = await startPipeline(env.client, input);
-    const result = await runWorkers(workers, watchPipeline(handle, { quiet: true, intervalMs: 300 }));
-    assert.ok(result?.datasets.iemocap.rows);
+    const input = {
+      ...(await pipelineInput({
+        iemocap: fx.folder('iemocap'),
+        store: join(fx.dir, 'store'),
+        until: 'acquire',
+        taskQueuePrefix: 'ui',
+      })),
+      name: 'ui-e2e',
+    };
+    const { result, handle } = await runInProcess(fx.env, input);
+    assert.ok(result.datasets.iemocap.rows);
     const runId = (await handle.describe()).runId;
 
     browser = await launchChromium();
@@ -76,7 +40,7 @@ describe('Temporal Web UI', () => {
 
     // The list, filtered by the search attribute as a user types it into the UI's query box.
     const query = `MerConfigHash="${input.configHash}"`;
-    await page.goto(uiListUrl(uiBase, 'default', query), { waitUntil: 'domcontentloaded' });
+    await page.goto(uiListUrl(fx.uiUrl, 'default', query), { waitUntil: 'domcontentloaded' });
     const row = page.getByRole('link', { name: handle.workflowId, exact: true });
     await row.first().waitFor({ state: 'visible' });
     // The child workflow carries the same search attribute, so it is listed beside its parent.
@@ -93,7 +57,7 @@ describe('Temporal Web UI', () => {
 
     // The run's page: status, input and result; its User Metadata tab shows the summary and details
     // that `mer run` wrote, each rendered from markdown in its own iframe.
-    await page.goto(uiWorkflowUrl(uiBase, 'default', handle.workflowId, runId), { waitUntil: 'domcontentloaded' });
+    await page.goto(uiWorkflowUrl(fx.uiUrl, 'default', handle.workflowId, runId), { waitUntil: 'domcontentloaded' });
     await page.getByText('MerPipeline', { exact: true }).first().waitFor({ state: 'visible' });
     await page
       .getByText(/^completed$/i)
@@ -108,7 +72,7 @@ describe('Temporal Web UI', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'pipeline-run-summary.png') });
 
     // The child's timeline names each activity by its summary: plan, extract, parse.
-    await page.goto(uiWorkflowUrl(uiBase, 'default', `${handle.workflowId}/acquire/iemocap`), {
+    await page.goto(uiWorkflowUrl(fx.uiUrl, 'default', `${handle.workflowId}/acquire/iemocap`), {
       waitUntil: 'domcontentloaded',
     });
     for (const summary of [
@@ -121,42 +85,36 @@ describe('Temporal Web UI', () => {
     await page
       .getByText(/^extractSource • /)
       .first()
-      .evaluate((el) => el.scrollIntoView({ block: 'center' }));
+      // Runs in the page: the element is a DOM element there (this project compiles without the DOM types).
+      .evaluate((el: unknown) =>
+        (el as { scrollIntoView(o: { block: string }): void }).scrollIntoView({ block: 'center' }),
+      );
     await page.screenshot({ path: join(ARTIFACTS, 'acquire-child-timeline.png') });
   });
 
   test('a failed run shows the failure naming the archive, and the Failures filter finds it', async () => {
-    const truncated = join(dir, 'MELD.Raw.tar.gz');
-    const bytes = readFileSync(meldArchive);
+    const truncated = join(fx.dir, 'MELD.Raw.tar.gz');
+    const bytes = readFileSync(fx.archive('meld'));
     writeFileSync(truncated, bytes.subarray(0, Math.floor(bytes.length / 2)));
-    const { config, baseDir } = buildRunConfig(undefined, {
+    const input = await pipelineInput({
       meld: truncated,
-      store: join(dir, 'store-failed'),
+      store: join(fx.dir, 'store-failed'),
       until: 'acquire',
       taskQueuePrefix: 'ui-fail',
     });
-    const input = toPipelineInput(config, baseDir, true);
-    const workers = await createMerWorkers({
-      connection: env.nativeConnection,
-      namespace: 'default',
-      taskQueues: input.temporal.taskQueues,
-      queues: ['cpu'],
-      workflows: true,
-    });
-    const { handle } = await startPipeline(env.client, input);
-    const outcome = await runWorkers(workers, watchPipeline(handle, { quiet: true, intervalMs: 300 })).then(
-      () => 'completed',
-      () => 'failed',
-    );
-    assert.equal(outcome, 'failed');
+    const { outcome, handle } = await attemptInProcess(fx.env, input, { workers: { queues: ['cpu'] } });
+    assert.equal(outcome.ok ? 'completed' : 'failed', 'failed');
     assert.ok(browser, 'the first test launched the browser');
     const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
     page.setDefaultTimeout(30_000);
-    await page.goto(uiListUrl(uiBase, 'default', `MerConfigHash="${input.configHash}" AND ExecutionStatus="Failed"`), {
-      waitUntil: 'domcontentloaded',
-    });
+    await page.goto(
+      uiListUrl(fx.uiUrl, 'default', `MerConfigHash="${input.configHash}" AND ExecutionStatus="Failed"`),
+      {
+        waitUntil: 'domcontentloaded',
+      },
+    );
     await page.getByRole('link', { name: handle.workflowId, exact: true }).first().waitFor({ state: 'visible' });
-    await page.goto(uiWorkflowUrl(uiBase, 'default', handle.workflowId), { waitUntil: 'domcontentloaded' });
+    await page.goto(uiWorkflowUrl(fx.uiUrl, 'default', handle.workflowId), { waitUntil: 'domcontentloaded' });
     await page
       .getByText(/^failed$/i)
       .first()

@@ -6,49 +6,28 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { copyFile, cp, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, cp, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ActivityFailure, decodeRetryState } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import onnxProto from 'onnx-proto';
 import type { ExtractShardInput } from '../../activities/extract/activities.ts';
 import { LocalStore } from '../../activities/store/local.ts';
-import { buildRunConfig, toPipelineInput } from '../../cli/config.ts';
-import { decodePayload, fetchEvents } from '../../cli/inspect.ts';
-import { startPipeline, watchPipeline } from '../../cli/run.ts';
-import { synthesize } from '../../cli/synth/index.ts';
+import { decodePayload, fetchEvents } from '../../cli/run-history.ts';
 import type { DatasetAcquireResult, DatasetSegmentResult, PipelineInput } from '../../schemas/config.ts';
 import type { Modality } from '../../schemas/extract.ts';
-import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
 import { failureMessage } from '../../workflows/pipeline.ts';
-import type { ProgressSnapshot } from '../../workflows/progress.ts';
 import { TINY } from '../extract/inputs.ts';
-import { startTemporal } from '../helpers/temporal.ts';
+import { attemptInProcess, pipelineInput as buildInput, TINY_ENCODERS } from '../helpers/pipeline.ts';
+import { pipelineTest } from '../helpers/pipeline-test.ts';
 
 const { onnx } = onnxProto;
 /** The tiny Swin's hidden size (its config.json) and the width the broken graph returns instead. */
 const WIDTH = 64;
 const WRONG_WIDTH = 48;
 
-let env: TestWorkflowEnvironment;
-let dir: string;
-let iemocapArchive: string;
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'mer-wrong-shape-'));
-  iemocapArchive = (
-    await synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: true, seed: 17, scale: 'tiny' })
-  ).archive!;
-  env = await startTemporal();
-});
-
-after(async () => {
-  await env?.teardown();
-  await rm(dir, { recursive: true, force: true });
-});
+const fx = pipelineTest({ name: 'wrong-shape', seed: 17, iemocap: 'archive' });
 
 /**
  * The tiny Swin graph with a Slice after its last node: it loads and runs, its declared output stays
@@ -78,49 +57,21 @@ function narrowedSwin(bytes: Uint8Array): Uint8Array {
   return onnx.ModelProto.encode(model).finish();
 }
 
-async function pipelineInput(visualModel: string): Promise<PipelineInput> {
-  const file = join(dir, 'mer.json');
-  await writeFile(
-    file,
-    JSON.stringify({
-      segment: { frames: 4 },
-      extract: {
-        text: { model: TINY.text },
-        audio: { model: TINY.audio },
-        visual: { model: visualModel, batchFrames: 8 },
+function pipelineInput(visualModel: string): Promise<PipelineInput> {
+  return buildInput(
+    { iemocap: fx.archive('iemocap'), store: join(fx.dir, 'store'), until: 'extract', taskQueuePrefix: 'wrong-shape' },
+    {
+      file: join(fx.dir, 'mer.json'),
+      config: {
+        segment: { frames: 4 },
+        extract: { ...TINY_ENCODERS, visual: { model: visualModel, batchFrames: 8 } },
       },
-    }),
+      segment: { shardSize: 16, parallelism: 2 },
+    },
   );
-  const { config, baseDir } = buildRunConfig(file, {
-    iemocap: iemocapArchive,
-    store: join(dir, 'store'),
-    until: 'extract',
-    taskQueuePrefix: 'wrong-shape',
-  });
-  const input = toPipelineInput(config, baseDir, true);
-  return { ...input, segment: { ...input.segment!, shardSize: 16, parallelism: 2 } };
 }
 
-async function run(input: PipelineInput) {
-  const workers = await createMerWorkers({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueues: input.temporal.taskQueues,
-    queues: ['cpu', 'gpu'],
-    workflows: true,
-  });
-  const { handle } = await startPipeline(env.client, input);
-  let progress: ProgressSnapshot | undefined;
-  const t0 = Date.now();
-  const outcome = await runWorkers(
-    workers,
-    watchPipeline(handle, { quiet: true, intervalMs: 200, onProgress: (p) => (progress = p) }),
-  ).then(
-    (r) => ({ ok: true as const, result: r! }),
-    (e: unknown) => ({ ok: false as const, error: e }),
-  );
-  return { outcome, progress, handle, ms: Date.now() - t0 };
-}
+const run = (input: PipelineInput) => attemptInProcess(fx.env, input, { intervalMs: 200 });
 
 interface Failure {
   type?: string;
@@ -150,7 +101,7 @@ describe('fault suite (extract): a model of the wrong shape', () => {
     'fails fast with a non-retryable MerModelMismatch, keeps earlier outputs, and a rerun after the fix reuses them',
     { timeout: 240_000 },
     async () => {
-      const visual = join(dir, 'models', 'swin');
+      const visual = join(fx.dir, 'models', 'swin');
       await cp(TINY.visual, visual, { recursive: true });
       const onnxPath = join(visual, 'onnx', 'model.onnx');
       const original = await readFile(onnxPath);
@@ -163,7 +114,7 @@ describe('fault suite (extract): a model of the wrong shape', () => {
         'the broken model is reproducible',
       );
       const input = await pipelineInput(visual);
-      const store = new LocalStore(join(dir, 'store'));
+      const store = new LocalStore(join(fx.dir, 'store'));
 
       const bad = await run(input);
       assert.equal(bad.outcome.ok, false, 'the run fails');
@@ -202,7 +153,7 @@ describe('fault suite (extract): a model of the wrong shape', () => {
 
       // Fail fast: every shard activity that failed did so on its first attempt, as non-retryable.
       const extractId = `${bad.handle.workflowId}/extract/iemocap`;
-      const runId = (await env.client.workflow.getHandle(extractId).describe()).runId;
+      const runId = (await fx.env.client.workflow.getHandle(extractId).describe()).runId;
       const scheduled = new Map<string, { modality: Modality; name: string }>();
       const failed: Array<{
         modality: Modality;
@@ -213,7 +164,7 @@ describe('fault suite (extract): a model of the wrong shape', () => {
       }> = [];
       const attempts = new Map<string, number>();
       const completed: Modality[] = [];
-      for (const e of await fetchEvents(env.client, extractId, runId)) {
+      for (const e of await fetchEvents(fx.env.client, extractId, runId)) {
         const s = e.activityTaskScheduledEventAttributes;
         if (s) {
           const name = s.activityType?.name ?? '?';
@@ -240,7 +191,7 @@ describe('fault suite (extract): a model of the wrong shape', () => {
         }
       }
       const shards = (
-        await env.client.workflow
+        await fx.env.client.workflow
           .getHandle<() => Promise<DatasetSegmentResult>>(`${bad.handle.workflowId}/segment/iemocap`)
           .result()
       ).shardKeys.length;
@@ -266,10 +217,10 @@ describe('fault suite (extract): a model of the wrong shape', () => {
       assert.equal(completed.length, 2 * shards, 'text and audio shards completed before visual');
 
       // What was committed before the failure is still committed and intact.
-      const acquired = await env.client.workflow
+      const acquired = await fx.env.client.workflow
         .getHandle<() => Promise<DatasetAcquireResult>>(`${bad.handle.workflowId}/acquire/iemocap`)
         .result();
-      const segmented = await env.client.workflow
+      const segmented = await fx.env.client.workflow
         .getHandle<() => Promise<DatasetSegmentResult>>(`${bad.handle.workflowId}/segment/iemocap`)
         .result();
       assert.ok(await store.exists(acquired.manifestKey), 'the acquire manifest is stored');
@@ -307,7 +258,7 @@ describe('fault suite (extract): a model of the wrong shape', () => {
       assert.deepEqual([f.text.ran, f.audio.ran, f.visual.ran], [false, false, true], 'only visual is encoded');
       assert.equal(f.visual.rows, segmented.utterances);
       assert.equal(f.visual.dim, WIDTH);
-      const fixedSegments = await env.client.workflow
+      const fixedSegments = await fx.env.client.workflow
         .getHandle(`${fixed.handle.workflowId}/segment/iemocap`)
         .fetchHistory();
       assert.ok(

@@ -1,101 +1,42 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { parquetToTable } from '../../activities/common/parquet.ts';
 import { createStore } from '../../activities/store/index.ts';
 import { LocalStore } from '../../activities/store/local.ts';
-import { buildRunConfig, toPipelineInput, type RunOverrides } from '../../cli/config.ts';
-import { startPipeline, watchPipeline } from '../../cli/run.ts';
-import { synthesize } from '../../cli/synth/index.ts';
+import type { RunOverrides } from '../../cli/config.ts';
 import { arrowTableToRows } from '../../schemas/manifest.ts';
-import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
 import { failureMessage } from '../../workflows/pipeline.ts';
-import type { ProgressSnapshot } from '../../workflows/progress.ts';
+import { activityAttempts } from '../helpers/activity-history.ts';
 import { startArchiveServer } from '../helpers/http-server.ts';
+import { attemptInProcess, pipelineInput, type WatchOptions } from '../helpers/pipeline.ts';
+import { pipelineTest } from '../helpers/pipeline-test.ts';
 import { startS3Server, type S3TestServer } from '../helpers/s3-server.ts';
-import { startTemporal } from '../helpers/temporal.ts';
 
-let env: TestWorkflowEnvironment;
+const fx = pipelineTest({ name: 'faults', seed: 3, iemocap: 'folder', meld: 'archive' });
 let s3: S3TestServer;
-let dir: string;
 let meldArchive: string;
-let iemocapFolder: string;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'mer-faults-'));
-  const [i, m] = await Promise.all([
-    synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: false, seed: 3, scale: 'tiny' }),
-    synthesize({ dataset: 'meld', out: join(dir, 'meld'), archive: true, seed: 3, scale: 'tiny' }),
-  ]);
-  iemocapFolder = i.root;
-  meldArchive = m.archive!;
-  [env, s3] = await Promise.all([startTemporal(), startS3Server()]);
-});
-
-after(async () => {
-  await env?.teardown();
-  await s3?.dispose();
-  await rm(dir, { recursive: true, force: true });
+  meldArchive = fx.archive('meld');
+  s3 = await startS3Server();
+  fx.onTeardown(() => s3.dispose());
 });
 
 let queue = 0;
-async function run(
-  o: RunOverrides,
-  opts: { whileRunning?: (h: Awaited<ReturnType<typeof startPipeline>>['handle']) => Promise<void> } = {},
-) {
-  const { config, baseDir } = buildRunConfig(undefined, {
-    until: 'acquire',
-    taskQueuePrefix: `faults-${++queue}`,
-    ...o,
-  });
-  const input = toPipelineInput(config, baseDir, true);
-  const workers = await createMerWorkers({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueues: input.temporal.taskQueues,
-    queues: ['cpu'],
-    workflows: true,
-  });
-  const { handle } = await startPipeline(env.client, input);
-  let progress: ProgressSnapshot | undefined;
-  const watched = watchPipeline(handle, { quiet: true, intervalMs: 200, onProgress: (p) => (progress = p) });
-  const side = opts.whileRunning?.(handle);
-  const outcome = await runWorkers(workers, watched).then(
-    (r) => ({ ok: true as const, result: r! }),
-    (e: unknown) => ({ ok: false as const, error: e }),
-  );
-  await side;
-  return { outcome, progress, input, handle };
-}
-
-/** Attempts of each activity type, from the workflow histories of the run's children. */
-async function activityAttempts(workflowId: string): Promise<Map<string, number>> {
-  const counts = new Map<string, number>();
-  const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
-  for (const e of history.events ?? []) {
-    const name = e.activityTaskScheduledEventAttributes?.activityType?.name;
-    if (name) counts.set(name, 0);
-    const started = e.activityTaskStartedEventAttributes;
-    if (started) {
-      const scheduled = history.events?.find((x) => x.eventId?.toString() === started.scheduledEventId?.toString());
-      const n = scheduled?.activityTaskScheduledEventAttributes?.activityType?.name ?? '?';
-      counts.set(n, Number(started.attempt ?? 1));
-    }
-  }
-  return counts;
+async function run(o: RunOverrides, opts: Pick<WatchOptions, 'whileRunning'> = {}) {
+  const input = await pipelineInput({ until: 'acquire', taskQueuePrefix: `faults-${++queue}`, ...o });
+  return attemptInProcess(fx.env, input, { ...opts, workers: { queues: ['cpu'] }, intervalMs: 200 });
 }
 
 describe('acquire failures are clear, typed and not retried', () => {
   test('a truncated archive fails with MerArchiveCorrupt naming the archive, after one attempt', async () => {
     const bytes = readFileSync(meldArchive);
-    const truncated = join(dir, 'MELD.Raw.truncated.tar.gz');
+    const truncated = join(fx.dir, 'MELD.Raw.truncated.tar.gz');
     writeFileSync(truncated, bytes.subarray(0, Math.floor(bytes.length / 2)));
-    const { outcome, progress, handle } = await run({ meld: truncated, store: join(dir, 'store-trunc') });
+    const { outcome, progress, handle } = await run({ meld: truncated, store: join(fx.dir, 'store-trunc') });
     assert.equal(outcome.ok, false);
     assert.ok(!outcome.ok && outcome.error instanceof WorkflowFailedError);
     const msg = failureMessage(!outcome.ok ? outcome.error : null);
@@ -104,18 +45,18 @@ describe('acquire failures are clear, typed and not retried', () => {
     const row = progress?.stages.find((s) => s.dataset === 'meld');
     assert.equal(row?.status, 'failed');
     assert.match(row?.error ?? '', /truncated\.tar\.gz/);
-    const attempts = await activityAttempts(`${handle.workflowId}/acquire/meld`);
-    assert.equal(attempts.get('extractSource'), 1, 'non-retryable: one attempt');
-    const store = new LocalStore(join(dir, 'store-trunc'));
+    const attempts = await activityAttempts(fx.env.client, `${handle.workflowId}/acquire/meld`);
+    assert.equal(attempts.extractSource, 1, 'non-retryable: one attempt');
+    const store = new LocalStore(join(fx.dir, 'store-trunc'));
     assert.equal((await store.list('raw/')).filter((o) => o.key.endsWith('/_COMMIT')).length, 0, 'nothing committed');
   });
 
   test('a wrong sha256 fails with MerChecksumMismatch and commits nothing', async () => {
-    const { outcome } = await run({ meld: meldArchive, meldSha256: 'ab'.repeat(32), store: join(dir, 'store-sha') });
+    const { outcome } = await run({ meld: meldArchive, meldSha256: 'ab'.repeat(32), store: join(fx.dir, 'store-sha') });
     assert.equal(outcome.ok, false);
     const cause = !outcome.ok ? (outcome.error as WorkflowFailedError) : null;
     assert.match(JSON.stringify(causeTypes(cause)), /MerChecksumMismatch/);
-    const store = new LocalStore(join(dir, 'store-sha'));
+    const store = new LocalStore(join(fx.dir, 'store-sha'));
     assert.equal((await store.list('raw/')).filter((o) => o.key.endsWith('/_COMMIT')).length, 0);
   });
 
@@ -123,7 +64,7 @@ describe('acquire failures are clear, typed and not retried', () => {
     const http = await startArchiveServer([meldArchive]);
     try {
       const url = `${http.urlOf(meldArchive).replace('MELD.Raw.tar.gz', 'gone.tar.gz')}?token=s3cr3t`;
-      const { outcome, handle } = await run({ meld: url, store: join(dir, 'store-404') });
+      const { outcome, handle } = await run({ meld: url, store: join(fx.dir, 'store-404') });
       assert.equal(outcome.ok, false);
       const err = !outcome.ok ? outcome.error : null;
       assert.match(JSON.stringify(causeTypes(err)), /MerSourceUnreachable/);
@@ -131,7 +72,7 @@ describe('acquire failures are clear, typed and not retried', () => {
       assert.match(msg, /gone\.tar\.gz/);
       assert.doesNotMatch(msg, /s3cr3t/);
       const history = JSON.stringify(
-        (await env.client.workflow.getHandle(`${handle.workflowId}/acquire/meld`).fetchHistory()).events,
+        (await fx.env.client.workflow.getHandle(`${handle.workflowId}/acquire/meld`).fetchHistory()).events,
       );
       assert.doesNotMatch(history.replace(/"url":"[^"]*"/g, ''), /s3cr3t.*404/, 'failure text carries no token');
     } finally {
@@ -145,7 +86,7 @@ describe('cancellation', () => {
     const http = await startArchiveServer([meldArchive], { bytesPerSecond: 128 * 1024 });
     try {
       const { outcome, progress } = await run(
-        { meld: http.urlOf(meldArchive), store: join(dir, 'store-cancel'), chunkMiB: 0.25, heartbeatTimeoutSec: 2 },
+        { meld: http.urlOf(meldArchive), store: join(fx.dir, 'store-cancel'), chunkMiB: 0.25, heartbeatTimeoutSec: 2 },
         {
           whileRunning: async (handle) => {
             const deadline = Date.now() + 30_000;
@@ -171,7 +112,7 @@ describe('cancellation', () => {
 describe('the same pipeline on the S3 store', () => {
   test('acquires IEMOCAP from a folder into a real S3-compatible server', async () => {
     const { outcome } = await run({
-      iemocap: iemocapFolder,
+      iemocap: fx.folder('iemocap'),
       store: `s3://${s3.bucket}/runs/ci`,
       s3Endpoint: s3.endpoint,
     });
@@ -179,7 +120,7 @@ describe('the same pipeline on the S3 store', () => {
     const d = outcome.result.datasets.iemocap;
     const store = createStore(s3.spec.prefix ? { ...s3.spec, prefix: 'runs/ci' } : { ...s3.spec, prefix: 'runs/ci' });
     const rows = arrowTableToRows(parquetToTable(await store.get(d.manifestKey)));
-    const truth = JSON.parse(readFileSync(join(dir, 'iemocap', 'synth-truth.json'), 'utf8')) as {
+    const truth = JSON.parse(readFileSync(join(fx.dir, 'iemocap', 'synth-truth.json'), 'utf8')) as {
       utterances: unknown[];
     };
     assert.equal(rows.length, truth.utterances.length);

@@ -1,46 +1,21 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { describe, test } from 'node:test';
 import { parquetToTable } from '../../activities/common/parquet.ts';
 import { LocalStore } from '../../activities/store/local.ts';
-import { buildRunConfig, toPipelineInput } from '../../cli/config.ts';
-import { startPipeline } from '../../cli/run.ts';
-import { synthesize } from '../../cli/synth/index.ts';
 import { arrowTableToRows } from '../../schemas/manifest.ts';
-import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
+import { killChildWorkers, type ChildWorker } from '../helpers/child-worker.ts';
 import { startArchiveServer } from '../helpers/http-server.ts';
-import { runInProcess } from '../helpers/pipeline.ts';
-import { startTemporal } from '../helpers/temporal.ts';
+import { pipelineInput, runInProcess } from '../helpers/pipeline.ts';
+import { pipelineTest } from '../helpers/pipeline-test.ts';
 
-let env: TestWorkflowEnvironment;
-let dir: string;
-let iemocapArchive: string;
-let meldArchive: string;
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'mer-wf-'));
-  const [i, m] = await Promise.all([
-    synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: true, seed: 7, scale: 'tiny' }),
-    synthesize({ dataset: 'meld', out: join(dir, 'meld'), archive: true, seed: 7, scale: 'tiny' }),
-  ]);
-  iemocapArchive = i.archive!;
-  meldArchive = m.archive!;
-  env = await startTemporal();
-});
-
-after(async () => {
-  await env?.teardown();
-  await rm(dir, { recursive: true, force: true });
-});
+const fx = pipelineTest({ name: 'wf', seed: 7, iemocap: 'archive', meld: 'archive' });
 
 async function runOnce(opts: { store: string; meldUrl: string; meldSha?: string; prefix: string }) {
-  const { config, baseDir } = buildRunConfig(undefined, {
-    iemocap: iemocapArchive,
+  const input = await pipelineInput({
+    iemocap: fx.archive('iemocap'),
     meld: opts.meldUrl,
     meldSha256: opts.meldSha,
     store: opts.store,
@@ -48,17 +23,22 @@ async function runOnce(opts: { store: string; meldUrl: string; meldSha?: string;
     chunkMiB: 0.25,
     taskQueuePrefix: opts.prefix,
   });
-  const input = toPipelineInput(config, baseDir, true);
-  return { ...(await runInProcess(env, input)), input };
+  return { ...(await runInProcess(fx.env, input)), input };
 }
 
 describe('MerPipeline --until acquire', () => {
   test('acquires both corpora; a second run reuses the manifests without downloading or extracting', async () => {
+    const meldArchive = fx.archive('meld');
     const http = await startArchiveServer([meldArchive]);
-    const storeRoot = join(dir, 'store-a');
+    const storeRoot = join(fx.dir, 'store-a');
     const sha = createHash('sha256').update(readFileSync(meldArchive)).digest('hex');
     try {
-      const first = await runOnce({ store: storeRoot, meldUrl: http.urlOf(meldArchive), meldSha: sha, prefix: 'wf-a' });
+      const first = await runOnce({
+        store: storeRoot,
+        meldUrl: http.urlOf(meldArchive),
+        meldSha: sha,
+        prefix: 'wf-a',
+      });
       const size = readFileSync(meldArchive).length;
       assert.equal(http.bytesServed(), size, 'MELD archive downloaded exactly once');
       for (const ds of ['iemocap', 'meld']) {
@@ -72,7 +52,7 @@ describe('MerPipeline --until acquire', () => {
 
       const store = new LocalStore(storeRoot);
       const iem = arrowTableToRows(parquetToTable(await store.get(first.result.datasets.iemocap.manifestKey)));
-      const truth = JSON.parse(readFileSync(join(dir, 'iemocap', 'synth-truth.json'), 'utf8')) as {
+      const truth = JSON.parse(readFileSync(join(fx.dir, 'iemocap', 'synth-truth.json'), 'utf8')) as {
         utterances: Array<{ id: string }>;
       };
       assert.equal(iem.length, truth.utterances.length, 'one manifest row per synthetic IEMOCAP turn');
@@ -102,25 +82,17 @@ describe('MerPipeline --until acquire', () => {
 
 describe('a worker killed mid-download', () => {
   test('a fresh worker resumes the download from the last stored part', async () => {
-    const { spawn } = await import('node:child_process');
+    const meldArchive = fx.archive('meld');
     const size = readFileSync(meldArchive).length;
     const chunk = 0.25 * 1024 * 1024;
     assert.ok(size > 3 * chunk, `synthetic MELD archive (${size} B) must span several download parts`);
     const http = await startArchiveServer([meldArchive], { bytesPerSecond: 384 * 1024 });
-    const storeRoot = join(dir, 'store-kill');
+    const storeRoot = join(fx.dir, 'store-kill');
     const prefix = 'wf-kill';
-    const spawnWorker = () =>
-      spawn(
-        process.execPath,
-        ['cli/mer.mjs', 'worker', '--queue', 'cpu', '--no-workflows', '--task-queue-prefix', prefix],
-        {
-          env: { ...process.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: 'default' },
-          stdio: ['ignore', 'ignore', 'pipe'],
-        },
-      );
-    const children: ReturnType<typeof spawn>[] = [];
+    const spawnWorker = () => fx.spawnWorker({ taskQueuePrefix: prefix, queues: ['cpu'] });
+    const children: ChildWorker[] = [];
     try {
-      const { config, baseDir } = buildRunConfig(undefined, {
+      const input = await pipelineInput({
         meld: http.urlOf(meldArchive),
         store: storeRoot,
         until: 'acquire',
@@ -128,30 +100,20 @@ describe('a worker killed mid-download', () => {
         taskQueuePrefix: prefix,
         heartbeatTimeoutSec: 3,
       });
-      const input = toPipelineInput(config, baseDir, true);
-      // This process runs workflow tasks only; activities run in the child worker we kill.
-      const wfWorkers = await createMerWorkers({
-        connection: env.nativeConnection,
-        namespace: 'default',
-        taskQueues: input.temporal.taskQueues,
-        queues: ['cpu'],
-        workflows: true,
-        activities: false,
-      });
       const first = spawnWorker();
       children.push(first);
-      const { handle } = await startPipeline(env.client, input);
-      const done = runWorkers(wfWorkers, handle.result());
+      // This process runs workflow tasks only; activities run in the child worker we kill.
+      const { done } = await fx.start(input, { queues: ['cpu'], activities: false });
       const deadline = Date.now() + 60_000;
       while (http.bytesServed() < 2.5 * chunk) {
         assert.ok(Date.now() < deadline, 'download did not start within 60 s');
         await new Promise((r) => setTimeout(r, 50));
       }
-      first.kill('SIGKILL');
+      await first.kill('SIGKILL');
       const servedBeforeKill = http.bytesServed();
       assert.ok(servedBeforeKill < size, 'killed before the download finished');
       children.push(spawnWorker());
-      const result = (await done)!;
+      const result = await done;
       const resumed = http.requests.filter((r) => r.rangeStart > 0);
       assert.ok(resumed.length >= 1, 'the new worker asked for a byte range');
       assert.equal(resumed[0].rangeStart % chunk, 0, 'resumed at a part boundary');
@@ -164,7 +126,7 @@ describe('a worker killed mid-download', () => {
       );
       assert.ok(rows.length > 0);
     } finally {
-      for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+      await killChildWorkers(children);
       await http.close();
     }
   });

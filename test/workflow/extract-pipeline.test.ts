@@ -1,89 +1,56 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { describe, test } from 'node:test';
 import { parquetToTable } from '../../activities/common/parquet.ts';
 import { LocalStore } from '../../activities/store/local.ts';
 import { buildRunConfig, ConfigError, toPipelineInput } from '../../cli/config.ts';
-import { synthesize } from '../../cli/synth/index.ts';
 import type { ModalityFeaturesResult, PipelineInput } from '../../schemas/config.ts';
 import { EXTRACT_MODALITIES } from '../../schemas/extract.ts';
 import { tableToFeatureRows } from '../../schemas/features.ts';
 import { tableToSegmentRows } from '../../schemas/segment-table.ts';
-import type { ProgressSnapshot } from '../../workflows/progress.ts';
 import { TINY } from '../extract/inputs.ts';
-import { runInProcess } from '../helpers/pipeline.ts';
-import { startTemporal } from '../helpers/temporal.ts';
+import { pipelineInput as buildInput, runInProcess } from '../helpers/pipeline.ts';
+import { pipelineTest } from '../helpers/pipeline-test.ts';
 
-let env: TestWorkflowEnvironment;
-let dir: string;
-let iemocapArchive: string;
-let meldArchive: string;
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'mer-ext-wf-'));
-  const [i, m] = await Promise.all([
-    synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: true, seed: 7, scale: 'tiny' }),
-    synthesize({ dataset: 'meld', out: join(dir, 'meld'), archive: true, seed: 7, scale: 'tiny' }),
-  ]);
-  iemocapArchive = i.archive!;
-  meldArchive = m.archive!;
-  env = await startTemporal();
-});
-
-after(async () => {
-  await env?.teardown();
-  await rm(dir, { recursive: true, force: true });
-});
+const fx = pipelineTest({ name: 'ext-wf', seed: 7, iemocap: 'archive', meld: 'archive' });
 
 /** A config file naming the tiny models relative to its own folder, as a user's would. */
 async function pipelineInput(store: string): Promise<PipelineInput> {
-  const file = join(dir, 'mer.json');
-  const rel = (p: string) => relative(dir, p);
+  const rel = (p: string) => relative(fx.dir, p);
   const extract = {
     text: { model: rel(TINY.text), batchSize: 4 },
     audio: { model: rel(TINY.audio) },
     visual: { model: rel(TINY.visual) },
   };
-  await writeFile(file, JSON.stringify({ extract }));
-  const { config, baseDir } = buildRunConfig(file, {
-    iemocap: iemocapArchive,
-    meld: meldArchive,
-    store,
-    until: 'extract',
-    taskQueuePrefix: 'ext-wf',
-  });
-  const input = toPipelineInput(config, baseDir, true);
+  const input = await buildInput(
+    { iemocap: fx.archive('iemocap'), meld: fx.archive('meld'), store, until: 'extract', taskQueuePrefix: 'ext-wf' },
+    { file: join(fx.dir, 'mer.json'), config: { extract }, segment: { shardSize: 16, parallelism: 2 } },
+  );
   assert.equal(input.extract!.text.model, TINY.text, 'model folders resolve against the config file');
-  return { ...input, segment: { ...input.segment!, shardSize: 16, parallelism: 2 } };
+  return input;
 }
 
-async function run(input: PipelineInput) {
-  const seen: ProgressSnapshot[] = [];
-  const r = await runInProcess(env, input, { intervalMs: 200, onProgress: (p) => seen.push(p) });
-  return { ...r, seen };
-}
+const run = (input: PipelineInput) => runInProcess(fx.env, input, { intervalMs: 200 });
 
 describe('MerPipeline --until extract', () => {
   test('config: extract params join the hash only with the stage; default model folders that are missing are a ConfigError', () => {
+    const iemocapArchive = fx.archive('iemocap');
     const seg = toPipelineInput(
       buildRunConfig(undefined, { iemocap: iemocapArchive, until: 'segment' }).config,
-      dir,
+      fx.dir,
       false,
     );
     assert.equal(seg.extract, undefined);
     assert.deepEqual(seg.stages, ['acquire', 'segment']);
     const { config } = buildRunConfig(undefined, { iemocap: iemocapArchive, until: 'extract' });
     assert.throws(
-      () => toPipelineInput(config, dir, false),
+      () => toPipelineInput(config, fx.dir, false),
       (e: Error) => e instanceof ConfigError && /extract\.text\.model/.test(e.message) && /--models/.test(e.message),
     );
   });
 
   test('encodes both corpora in three modalities on the gpu queue, carries quarantined rows, and a rerun runs no inference', async () => {
-    const storeRoot = join(dir, 'store');
+    const storeRoot = join(fx.dir, 'store');
     const input = await pipelineInput(storeRoot);
     const store = new LocalStore(storeRoot);
 

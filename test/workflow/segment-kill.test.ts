@@ -1,95 +1,47 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { before, describe, test } from 'node:test';
 import { LocalStore } from '../../activities/store/local.ts';
-import { buildRunConfig, toPipelineInput } from '../../cli/config.ts';
-import { startPipeline } from '../../cli/run.ts';
-import { synthesize } from '../../cli/synth/index.ts';
 import { SegmentReportSchema } from '../../schemas/segment-report.ts';
-import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
+import { segmentWorkflowId } from '../../workflows/segment.ts';
+import { pendingActivity } from '../helpers/activity-history.ts';
+import { killChildWorkers, type ChildWorker } from '../helpers/child-worker.ts';
 import { ffmpegLog, type FfmpegLog } from '../helpers/ffmpeg-log.ts';
-import { startTemporal } from '../helpers/temporal.ts';
+import { pipelineInput } from '../helpers/pipeline.ts';
+import { pipelineTest } from '../helpers/pipeline-test.ts';
 
-let env: TestWorkflowEnvironment;
-let dir: string;
-let meldArchive: string;
+const fx = pipelineTest({ name: 'seg-kill', seed: 9, meld: 'archive' });
 let tools: FfmpegLog;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'mer-seg-kill-'));
-  meldArchive = (await synthesize({ dataset: 'meld', out: join(dir, 'meld'), archive: true, seed: 9, scale: 'tiny' }))
-    .archive!;
   // Every ffmpeg/ffprobe start is slowed down until the kill, so a 16-utterance shard runs for several seconds.
-  tools = await ffmpegLog(dir, { delaySec: 0.15 });
-  env = await startTemporal();
-});
-
-after(async () => {
-  await env?.teardown();
-  await rm(dir, { recursive: true, force: true });
+  tools = await ffmpegLog(fx.dir, { delaySec: 0.15 });
 });
 
 /** The shard activity running now and the cursor of its last heartbeat that reached the server. */
 async function runningShard(workflowId: string): Promise<{ cursor: number; attempt: number } | null> {
-  try {
-    const d = await env.client.workflow.getHandle(workflowId).describe();
-    for (const a of d.raw.pendingActivities ?? []) {
-      if (a.activityType?.name !== 'segmentShard') continue;
-      const data = a.heartbeatDetails?.payloads?.[0]?.data;
-      const details = data ? (JSON.parse(Buffer.from(data).toString('utf8')) as { cursor?: number }) : {};
-      return { cursor: details.cursor ?? 0, attempt: a.attempt ?? 1 };
-    }
-  } catch {
-    // the child workflow does not exist yet
-  }
-  return null;
+  const a = await pendingActivity<{ cursor?: number }>(fx.env.client, workflowId, 'segmentShard');
+  return a && { cursor: a.details?.cursor ?? 0, attempt: a.attempt };
 }
 
 describe('a worker killed mid-shard', () => {
   test('a fresh worker finishes the shard without redoing the utterances already committed', async () => {
-    const storeRoot = join(dir, 'store');
+    const storeRoot = join(fx.dir, 'store');
     const prefix = 'seg-kill';
-    const { config, baseDir } = buildRunConfig(undefined, {
-      meld: meldArchive,
-      store: storeRoot,
-      until: 'segment',
-      taskQueuePrefix: prefix,
-      heartbeatTimeoutSec: 3,
-    });
-    const base = toPipelineInput(config, baseDir, true);
     // Shards of 16 (below the config minimum, for a tiny corpus), one at a time: the kill lands in shard 0.
-    const input = { ...base, segment: { ...base.segment!, shardSize: 16, parallelism: 1 } };
-    const spawnWorker = (): ChildProcess =>
-      spawn(
-        process.execPath,
-        ['cli/mer.mjs', 'worker', '--queue', 'cpu', '--no-workflows', '--task-queue-prefix', prefix],
-        {
-          env: { ...process.env, ...tools.env, TEMPORAL_ADDRESS: env.address, TEMPORAL_NAMESPACE: 'default' },
-          stdio: ['ignore', 'ignore', 'pipe'],
-          // Its own process group: the kill takes its ffmpeg children down with it, like a lost machine.
-          detached: true,
-        },
-      );
-    const children: ChildProcess[] = [];
+    const input = await pipelineInput(
+      { meld: fx.archive('meld'), store: storeRoot, until: 'segment', taskQueuePrefix: prefix, heartbeatTimeoutSec: 3 },
+      { segment: { shardSize: 16, parallelism: 1 } },
+    );
+    // Each in its own process group: the kill takes its ffmpeg children down with it, like a lost machine.
+    const spawnWorker = () => fx.spawnWorker({ taskQueuePrefix: prefix, queues: ['cpu'], env: tools.env });
+    const children: ChildWorker[] = [];
     try {
-      const wfWorkers = await createMerWorkers({
-        connection: env.nativeConnection,
-        namespace: 'default',
-        taskQueues: input.temporal.taskQueues,
-        queues: ['cpu'],
-        workflows: true,
-        activities: false,
-      });
       const first = spawnWorker();
       children.push(first);
-      const { handle } = await startPipeline(env.client, input);
-      const done = runWorkers(wfWorkers, handle.result());
-      const segmentId = `${handle.workflowId}/segment/meld`;
+      const { handle, done } = await fx.start(input, { queues: ['cpu'], activities: false });
+      const segmentId = segmentWorkflowId(handle.workflowId, 'meld');
 
       const deadline = Date.now() + 90_000;
       let seen: { cursor: number; attempt: number } | null = null;
@@ -99,8 +51,7 @@ describe('a worker killed mid-shard', () => {
         seen = await runningShard(segmentId);
       }
       assert.equal(seen.attempt, 1);
-      process.kill(-first.pid!, 'SIGKILL');
-      if (first.exitCode === null && first.signalCode === null) await once(first, 'exit');
+      await first.kill('SIGKILL');
       // Give orphaned grandchildren (if any escaped the group) no chance to skew the counts below.
       await new Promise((r) => setTimeout(r, 300));
 
@@ -120,7 +71,7 @@ describe('a worker killed mid-shard', () => {
       await tools.slow(false);
 
       children.push(spawnWorker());
-      const result = (await done)!;
+      const result = await done;
       const seg = result.segments!.meld;
       assert.equal(seg.ran, true);
 
@@ -151,15 +102,7 @@ describe('a worker killed mid-shard', () => {
       assert.equal(report.ok + report.quarantined, report.utterances);
       assert.equal(await runningShard(segmentId), null);
     } finally {
-      for (const c of children) {
-        if (c.exitCode === null && c.signalCode === null) {
-          try {
-            process.kill(-c.pid!, 'SIGKILL');
-          } catch {
-            // already gone
-          }
-        }
-      }
+      await killChildWorkers(children);
     }
   });
 });

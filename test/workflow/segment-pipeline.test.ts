@@ -1,86 +1,39 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { before, describe, test } from 'node:test';
 import { parquetToTable } from '../../activities/common/parquet.ts';
 import { LocalStore } from '../../activities/store/local.ts';
-import { buildRunConfig, toPipelineInput } from '../../cli/config.ts';
-import { startPipeline, watchPipeline } from '../../cli/run.ts';
-import { synthesize, type MeldTruth } from '../../cli/synth/index.ts';
 import type { PipelineInput } from '../../schemas/config.ts';
 import { SegmentReportSchema } from '../../schemas/segment-report.ts';
 import { tableToSegmentRows } from '../../schemas/segment-table.ts';
-import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
-import type { ProgressSnapshot } from '../../workflows/progress.ts';
 import { ffmpegLog, type FfmpegLog } from '../helpers/ffmpeg-log.ts';
-import { startTemporal } from '../helpers/temporal.ts';
+import { pipelineInput as buildInput, runInProcess } from '../helpers/pipeline.ts';
+import { pipelineTest } from '../helpers/pipeline-test.ts';
 
-let env: TestWorkflowEnvironment;
-let dir: string;
-let iemocapArchive: string;
-let meldArchive: string;
-let meldTruth: MeldTruth;
+const fx = pipelineTest({ name: 'seg-wf', seed: 5, iemocap: 'archive', meld: 'archive' });
 let tools: FfmpegLog;
-let restoreTools: () => void;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'mer-seg-wf-'));
-  const [i, m] = await Promise.all([
-    synthesize({ dataset: 'iemocap', out: join(dir, 'iemocap'), archive: true, seed: 5, scale: 'tiny' }),
-    synthesize({ dataset: 'meld', out: join(dir, 'meld'), archive: true, seed: 5, scale: 'tiny' }),
-  ]);
-  iemocapArchive = i.archive!;
-  meldArchive = m.archive!;
-  meldTruth = m.truth;
-  tools = await ffmpegLog(dir);
-  restoreTools = tools.install();
-  env = await startTemporal();
+  tools = await ffmpegLog(fx.dir);
+  fx.onTeardown(tools.install());
 });
 
-after(async () => {
-  restoreTools?.();
-  await env?.teardown();
-  await rm(dir, { recursive: true, force: true });
-});
-
-function pipelineInput(store: string): PipelineInput {
-  const { config, baseDir } = buildRunConfig(undefined, {
-    iemocap: iemocapArchive,
-    meld: meldArchive,
-    store,
-    until: 'segment',
-    taskQueuePrefix: 'seg-wf',
-  });
-  const input = toPipelineInput(config, baseDir, true);
+function pipelineInput(store: string): Promise<PipelineInput> {
   // Below the config minimum of 64 on purpose: the tiny corpora then span several shards, which run
   // two at a time. The workflow takes any positive size; the bounds are a config-file guard rail.
-  return { ...input, segment: { ...input.segment!, shardSize: 16, parallelism: 2 } };
+  return buildInput(
+    { iemocap: fx.archive('iemocap'), meld: fx.archive('meld'), store, until: 'segment', taskQueuePrefix: 'seg-wf' },
+    { segment: { shardSize: 16, parallelism: 2 } },
+  );
 }
 
-async function run(input: PipelineInput) {
-  const workers = await createMerWorkers({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueues: input.temporal.taskQueues,
-    queues: ['cpu'],
-    workflows: true,
-  });
-  const { handle } = await startPipeline(env.client, input);
-  const seen: ProgressSnapshot[] = [];
-  const result = await runWorkers(
-    workers,
-    watchPipeline(handle, { quiet: true, intervalMs: 200, onProgress: (p) => seen.push(p) }),
-  );
-  return { result: result!, progress: seen.at(-1)!, seen, workflowId: handle.workflowId };
-}
+const run = (input: PipelineInput) => runInProcess(fx.env, input, { workers: { queues: ['cpu'] }, intervalMs: 200 });
 
 describe('MerPipeline --until segment', () => {
   test('cuts both corpora in shards, quarantines bad MELD clips, and a rerun does no ffmpeg work at all', async () => {
-    const storeRoot = join(dir, 'store');
-    const input = pipelineInput(storeRoot);
+    const storeRoot = join(fx.dir, 'store');
     const store = new LocalStore(storeRoot);
+    const input = await pipelineInput(storeRoot);
 
     const first = await run(input);
     assert.equal(first.progress.status, 'completed');
@@ -116,6 +69,7 @@ describe('MerPipeline --until segment', () => {
       ),
     );
 
+    const meldTruth = fx.corpora.meld!.truth;
     const meld = SegmentReportSchema.parse(
       JSON.parse((await store.get(first.result.segments!.meld.reportKey)).toString('utf8')),
     );

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { describe, test } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { parquetReadObjects } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
@@ -13,19 +11,18 @@ import { exportedConfig, predict } from '../../activities/model/predict.ts';
 import { readInferenceModel } from '../../activities/predict/model.ts';
 import { LocalStore } from '../../activities/store/local.ts';
 import { loadFeatureSets } from '../../activities/train/dataset.ts';
-import { readSplitPlan } from '../../activities/train/split-step.ts';
-import { buildRunConfig, toPipelineInput } from '../../cli/config.ts';
+import { readSplitPlan } from '../../activities/train/plan.ts';
 import { fetchReports } from '../../cli/report.ts';
 import { pipelineWorkflowId } from '../../cli/run.ts';
-import { synthesize } from '../../cli/synth/index.ts';
 import type { PipelineInput, TrainRunSummary } from '../../schemas/config.ts';
 import { MetricsReportSchema } from '../../schemas/report.ts';
-import { FoldTrainResultSchema, modelKeys } from '../../schemas/train.ts';
+import { modelKeys } from '../../schemas/layout.ts';
+import { FoldTrainResultSchema } from '../../schemas/train.ts';
 import { failureMessage } from '../../workflows/pipeline.ts';
 import { TINY } from '../extract/inputs.ts';
 import { launchChromium } from '../helpers/chromium.ts';
-import { runInProcess } from '../helpers/pipeline.ts';
-import { startTemporal } from '../helpers/temporal.ts';
+import { pipelineInput as buildInput, runInProcess } from '../helpers/pipeline.ts';
+import { pipelineTest } from '../helpers/pipeline-test.ts';
 
 /**
  * The cue corpus end to end: every label leaves a trace in the words, the pitch and a colour band of
@@ -34,28 +31,7 @@ import { startTemporal } from '../helpers/temporal.ts';
  * real Temporal server, five leave-one-session-out folds, the full model and each single modality.
  */
 
-let env: TestWorkflowEnvironment;
-let dir: string;
-let archive: string;
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'mer-train-wf-'));
-  const c = await synthesize({
-    dataset: 'iemocap',
-    out: join(dir, 'iemocap'),
-    archive: true,
-    seed: 3,
-    scale: 'small',
-    cue: true,
-  });
-  archive = c.archive!;
-  env = await startTemporal();
-});
-
-after(async () => {
-  await env?.teardown();
-  await rm(dir, { recursive: true, force: true });
-});
+const fx = pipelineTest({ name: 'train-wf', seed: 3, scale: 'small', cue: true, iemocap: 'archive' });
 
 const TRAIN = {
   lr: 0.001,
@@ -68,25 +44,20 @@ const TRAIN = {
   variants: [{}, { modalities: ['t'] }, { modalities: ['a'] }, { modalities: ['v'] }],
 };
 
-async function pipelineInput(store: string, train: Record<string, unknown> = TRAIN): Promise<PipelineInput> {
-  const file = join(dir, 'mer.json');
-  const rel = (p: string) => relative(dir, p);
+function pipelineInput(store: string, train: Record<string, unknown> = TRAIN): Promise<PipelineInput> {
+  const rel = (p: string) => relative(fx.dir, p);
   const extract = {
     text: { model: rel(TINY.text) },
     audio: { model: rel(TINY.audio) },
     visual: { model: rel(TINY.visual) },
   };
-  await writeFile(file, JSON.stringify({ extract, train, segment: { shardSize: 64, parallelism: 2 } }));
-  const { config, baseDir } = buildRunConfig(file, {
-    iemocap: archive,
-    store,
-    until: 'evaluate',
-    taskQueuePrefix: 'train-wf',
-  });
-  return toPipelineInput(config, baseDir, true);
+  return buildInput(
+    { iemocap: fx.archive('iemocap'), store, until: 'evaluate', taskQueuePrefix: 'train-wf' },
+    { file: join(fx.dir, 'mer.json'), config: { extract, train, segment: { shardSize: 64, parallelism: 2 } } },
+  );
 }
 
-const run = (input: PipelineInput) => runInProcess(env, input);
+const run = (input: PipelineInput) => runInProcess(fx.env, input);
 
 /** The pipeline's own report in headless Chromium: every figure drawn and visible; a screenshot kept. */
 async function renderInChromium(html: string, classes: readonly string[]): Promise<void> {
@@ -127,7 +98,7 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 describe('MerPipeline on the cue corpus, through evaluate', () => {
   test('the full model beats every single modality on held-out sessions; outputs are content-addressed and a rerun trains nothing; a corrupt shard fails the stage naming it', async () => {
-    const storeRoot = join(dir, 'store');
+    const storeRoot = join(fx.dir, 'store');
     const store = new LocalStore(storeRoot);
     const input = await pipelineInput(storeRoot);
     const { result, progress } = await run(input);
@@ -271,7 +242,7 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
       metrics.stages.timings.some((t) => t.stage === 'train' && (t.seconds ?? 0) > 0),
       'stage timings are reported',
     );
-    const fetched = await fetchReports(env.client, input.configHash, join(dir, 'fetched'));
+    const fetched = await fetchReports(fx.env.client, input.configHash, join(fx.dir, 'fetched'));
     assert.equal(fetched.length, 1);
     await renderInChromium(fetched[0].html, metrics.classes);
 
@@ -342,7 +313,7 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
     assert.match(msg, /corrupt shard/);
     assert.ok(msg.includes(textShard), `the failure names the shard: ${msg}`);
     // Retrying reads the same bytes: the failing activity ran once.
-    const child = await env.client.workflow
+    const child = await fx.env.client.workflow
       .getHandle(`${pipelineWorkflowId(other.configHash)}/train/iemocap`)
       .fetchHistory();
     const failures = (child.events ?? []).filter((e) => e.activityTaskFailedEventAttributes);

@@ -1,0 +1,59 @@
+/**
+ * Failure types that retrying cannot fix. Activities throw them as non-retryable ApplicationFailures so
+ * Temporal stops at once with a named type instead of burning retries; the CLI prints the message,
+ * which always names the file (and line/field or archive entry where there is one).
+ *
+ * Pure (no Temporal or Node imports): activities throw these types (activities/common/errors.ts) and
+ * workflow code lists them in its retry policies, from the same names.
+ */
+export const ErrorTypes = {
+  ConfigInvalid: 'MerConfigInvalid',
+  SourceMissing: 'MerSourceMissing',
+  SourceUnreachable: 'MerSourceUnreachable',
+  ChecksumMismatch: 'MerChecksumMismatch',
+  ArchiveCorrupt: 'MerArchiveCorrupt',
+  ArchiveUnsupported: 'MerArchiveUnsupported',
+  ArchiveTooLarge: 'MerArchiveTooLarge',
+  AnnotationsMissing: 'MerAnnotationsMissing',
+  StoreNotFound: 'MerStoreNotFound',
+  /** Extract stage: an encoder folder or file is absent. */
+  ModelMissing: 'MerModelMissing',
+  /** Extract stage: a model, tokenizer or preprocessor file does not parse. */
+  ModelCorrupt: 'MerModelCorrupt',
+  /** Extract stage: the model's inputs, outputs or dimensions are not what its modality needs. */
+  ModelMismatch: 'MerModelMismatch',
+  /** Extract stage: a segment shard index breaks the schemas/segment.ts contract. */
+  SegmentsInvalid: 'MerSegmentsInvalid',
+  /** Segment stage: this worker's ffmpeg differs from the one the stage's cache key was computed with. */
+  ToolMismatch: 'MerToolMismatch',
+  /** Compress, train and evaluate: a stored feature, VSC or prediction shard is unreadable or breaks its schema. */
+  FeatureShardCorrupt: 'MerFeatureShardCorrupt',
+  /** Train stage: the loss became non-finite; the same key diverges the same way (models/<trainKey>/diverged.json). */
+  TrainingDiverged: 'MerTrainingDiverged',
+} as const;
+export type ErrorType = (typeof ErrorTypes)[keyof typeof ErrorTypes];
+
+const E = ErrorTypes;
+
+/**
+ * The types each stage's activity retry policy does not retry. The lists (contents and order) are part
+ * of every recorded ActivityTaskScheduled event: change one only together with new replay histories.
+ */
+export const NON_RETRYABLE = {
+  acquire: [
+    E.ConfigInvalid,
+    E.SourceMissing,
+    E.SourceUnreachable,
+    E.ChecksumMismatch,
+    E.ArchiveCorrupt,
+    E.ArchiveUnsupported,
+    E.ArchiveTooLarge,
+    E.AnnotationsMissing,
+  ],
+  segment: [E.ConfigInvalid, E.ToolMismatch],
+  extract: [E.ConfigInvalid, E.ModelMissing, E.ModelCorrupt, E.ModelMismatch, E.SegmentsInvalid],
+  compress: [E.ConfigInvalid, E.FeatureShardCorrupt],
+  train: [E.ConfigInvalid, E.FeatureShardCorrupt],
+  evaluate: [E.ConfigInvalid, E.FeatureShardCorrupt],
+} as const satisfies Record<string, readonly ErrorType[]>;
+export type StageWithActivities = keyof typeof NON_RETRYABLE;
