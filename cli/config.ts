@@ -3,13 +3,12 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { z } from 'zod';
 import { contentKey, sha256Hex } from '../activities/common/hash.ts';
-import { redactUrlForLog } from '../activities/acquire/download.ts';
+import { redactUrlForLog } from '../activities/common/redact.ts';
 import { createStore } from '../activities/store/index.ts';
 import { merHome } from '../activities/common/tools.ts';
 import {
   DATASETS,
   MELD_PUBLIC_URL,
-  PLANNED_STAGES,
   RunConfigSchema,
   STAGES,
   type DatasetName,
@@ -23,6 +22,7 @@ import { EXTRACT_MODALITIES, ExtractParamsSchema, type ExtractParams } from '../
 import type { VscParams } from '../schemas/compress.ts';
 import { PROTOCOLS_BY_DATASET, resolveVariants, type ResolvedVariant } from '../schemas/train.ts';
 import { describeZodError } from '../schemas/issues.ts';
+import { secretUrlKey } from '../schemas/layout.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -211,10 +211,7 @@ const ALLOWED_LABELS: Record<DatasetName, string[]> = { iemocap: ['6class', '4cl
 export function stagesUntil(until: string): StageName[] {
   const i = (STAGES as readonly string[]).indexOf(until);
   if (i >= 0) return STAGES.slice(0, i + 1);
-  if (PLANNED_STAGES.includes(until)) {
-    throw new ConfigError(`until: stage "${until}" is not built yet; stages available now: ${STAGES.join(', ')}`);
-  }
-  throw new ConfigError(`until: unknown stage "${until}"; stages: ${[...STAGES, ...PLANNED_STAGES].join(', ')}`);
+  throw new ConfigError(`until: unknown stage "${until}"; stages: ${STAGES.join(', ')}`);
 }
 
 const DEFAULT_EXTRACT = ExtractParamsSchema.parse({});
@@ -236,7 +233,7 @@ export function resolveExtract(params: ExtractParams, baseDir: string): ExtractP
   if (missing.length) {
     throw new ConfigError(
       `until: the extract stage needs an encoder folder per modality; not found: ${missing.join(', ')}. ` +
-        'Set extract.text.model, extract.audio.model and extract.visual.model in the config, or pass --models <dir> holding text/, audio/ and visual/ (README, "Extract stage")',
+        'Set extract.text.model, extract.audio.model and extract.visual.model in the config, or pass --models <dir> holding text/, audio/ and visual/ (activities/extract/README.md)',
     );
   }
   return out;
@@ -324,7 +321,7 @@ export async function sealUrlSecrets(input: PipelineInput): Promise<PipelineInpu
       datasets.push(d);
       continue;
     }
-    const secretRef = `secrets/url/${sha256Hex(s.url)}`;
+    const secretRef = secretUrlKey(sha256Hex(s.url));
     await createStore(input.store).put(secretRef, JSON.stringify({ url: s.url }));
     datasets.push({ ...d, source: { ...s, url: redactUrlForLog(s.url), secretRef } });
   }

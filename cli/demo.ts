@@ -21,7 +21,7 @@ async function demoArchive(dataset: 'iemocap' | 'meld', dir: string, scale: 'tin
   const out = join(dir, `${dataset}-${scale}-cue`);
   const marker = join(out, 'synth-truth.json');
   if (existsSync(marker)) {
-    const found = await findArchive(out, ARCHIVES[dataset]);
+    const found = findArchive(out, ARCHIVES[dataset]);
     if (found) return found;
   }
   console.error(`synthesizing a small ${dataset} corpus in ${out} (ffmpeg)`);
@@ -30,7 +30,7 @@ async function demoArchive(dataset: 'iemocap' | 'meld', dir: string, scale: 'tin
   return r.archive;
 }
 
-async function findArchive(dir: string, name: string): Promise<string | null> {
+function findArchive(dir: string, name: string): string | null {
   for (const p of [join(dir, name), join(dir, 'archive', name)]) if (existsSync(p)) return p;
   return null;
 }

@@ -140,7 +140,7 @@ export async function runDevServerForeground(s: DevServerSettings = devServerSet
   return code;
 }
 
-export async function stopDevServer(): Promise<boolean> {
+export function stopDevServer(): boolean {
   let pid: number;
   try {
     pid = Number(readFileSync(pidFile(), 'utf8'));

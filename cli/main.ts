@@ -2,7 +2,7 @@ import { Command, Option, InvalidArgumentError } from 'commander';
 import { resolve } from 'node:path';
 import { createMerWorkers, runWorkers, shutdownOnSignals, type QueueKind } from '../workers/factory.ts';
 import { clusterFromEnv, connectWorker } from '../workers/connection.ts';
-import { ConfigError, resolveSource, parseStoreFlag } from './config.ts';
+import { ConfigError } from './config.ts';
 import {
   devAddress,
   devServerSettings,
@@ -11,22 +11,15 @@ import {
   runDevServerForeground,
   stopDevServer,
 } from './devserver.ts';
-import { listRuns, renderRuns, renderStatus, runStatus, RUN_STATUS_FILTERS } from './inspect.ts';
-import { resumeRun } from './resume.ts';
-import { openSession, printResult, uiListUrl, uiWorkflowUrl, waitForRun } from './session.ts';
-import { acquireDirect, exportManifest, manifestReport } from './direct.ts';
+import { listRuns, renderRuns, RUN_STATUS_FILTERS } from './runs.ts';
+import { renderStatus, runStatus } from './status.ts';
+import { openSession, uiListUrl, uiWorkflowUrl } from './session.ts';
+import { executeManifest, type ManifestFlags } from './manifest-command.ts';
 import { failureMessage } from '../workflows/pipeline.ts';
-import {
-  AcquireParamsSchema,
-  STAGES,
-  StoreConfigSchema,
-  type DatasetName,
-  type PipelineResult,
-} from '../schemas/config.ts';
-import { LABEL_SETS_BY_DATASET } from '../schemas/manifest.ts';
+import { STAGES } from '../schemas/config.ts';
 import { runDemo } from './demo.ts';
 import { fetchReports, openFile } from './report.ts';
-import { executeRun, type RunFlags } from './run-command.ts';
+import { executeResume, executeRun, type FollowFlags, type RunFlags } from './run-command.ts';
 import { installRuntime } from '../workers/runtime.ts';
 import { synthesize } from './synth/index.ts';
 
@@ -54,7 +47,7 @@ program
   .action(async (o: { detach?: boolean; stop?: boolean }) => {
     const s = devServerSettings();
     if (o.stop) {
-      console.log((await stopDevServer()) ? 'dev server stopped' : 'no dev server started by mer is running');
+      console.log(stopDevServer() ? 'dev server stopped' : 'no dev server started by mer is running');
       return;
     }
     if (o.detach) {
@@ -69,7 +62,7 @@ program
 program
   .command('run')
   .description('Launch (or attach to) the pipeline for a config and wait for it, showing progress')
-  .option('-c, --config <file>', 'run config (YAML or JSON), see README')
+  .option('-c, --config <file>', 'run config (YAML or JSON), see cli/README.md')
   .option('--until <stage>', `last stage to run (built now: ${STAGES.join(', ')})`)
   .option('--iemocap <source>', 'IEMOCAP source: your licensed download URL, a local archive or an extracted folder')
   .option('--meld [source]', 'include MELD; source defaults to the public archive URL')
@@ -142,7 +135,7 @@ program
         queues: o.queue,
         workflows: o.workflows,
         concurrency,
-        shutdownGraceTime: o.shutdownGrace as `${number} seconds`,
+        shutdownGraceTime: o.shutdownGrace,
         identity: o.identity,
         device: o.device,
       });
@@ -167,48 +160,9 @@ program
   .option('--no-wait', 'resume and return the workflow id')
   .option('--concurrency <n>', 'in-process cpu activities at once', positiveInt)
   .option('--json', 'progress as NDJSON on stderr, the result as JSON on stdout')
-  .action(
-    async (
-      run: string,
-      o: { reset?: boolean; workers?: boolean; wait?: boolean; concurrency?: number; json?: boolean },
-    ) => {
-      const log = (m: string) => {
-        if (!o.json) console.error(m);
-      };
-      const session = await openSession({ startDevServer: true, log });
-      let result: PipelineResult;
-      try {
-        const r = await resumeRun(session.client, run, { reset: o.reset ?? false });
-        const ui = session.uiBase ? uiWorkflowUrl(session.uiBase, session.namespace, r.handle.workflowId) : null;
-        if (r.mode === 'attached') log(`${r.handle.workflowId} is still running: attached to it`);
-        else if (r.mode === 'reset') {
-          log(
-            `reset ${r.handle.workflowId} (${r.fromStatus.toLowerCase()} run ${r.fromRunId}) to event ${r.reset!.eventId}: ${r.reset!.stage ?? 'the run'} starts again (${r.reset!.children.join(', ') || 'no children'})`,
-          );
-        } else
-          log(
-            `started a new run of ${r.handle.workflowId} with the input of ${r.fromStatus.toLowerCase()} run ${r.fromRunId}; committed outputs are reused`,
-          );
-        if (ui) log(`Temporal UI: ${ui}`);
-        if (o.json)
-          process.stderr.write(
-            `${JSON.stringify({ event: 'resumed', workflowId: r.handle.workflowId, mode: r.mode, fromRunId: r.fromRunId, reset: r.reset ?? null, ui })}\n`,
-          );
-        if (o.wait === false) {
-          console.log(r.handle.workflowId);
-          return;
-        }
-        result = await waitForRun(session, r.handle, r.input, {
-          workers: o.workers ?? !session.cluster,
-          json: o.json ?? false,
-          concurrency: o.concurrency,
-        });
-      } finally {
-        await session.close();
-      }
-      printResult(result, o.json ?? false);
-    },
-  );
+  .action(async (run: string, o: FollowFlags & { reset?: boolean }) => {
+    await executeResume(run, o);
+  });
 
 program
   .command('status')
@@ -297,60 +251,9 @@ program
   .option('--s3-endpoint <url>', 'S3-compatible endpoint for an s3:// store')
   .option('--out <file>', 'also write the manifest: Parquet, or JSON Lines if it ends in .jsonl')
   .option('--json', 'print the summary as JSON (rows, per split, per label, issues with reasons)')
-  .action(
-    async (o: {
-      dataset: DatasetName;
-      source: string;
-      labels?: string;
-      sha256?: string;
-      store?: string;
-      s3Endpoint?: string;
-      out?: string;
-      json?: boolean;
-    }) => {
-      const store = StoreConfigSchema.parse(parseStoreFlag(o.store ?? '.mer/store', o.s3Endpoint));
-      const storeResolved = store.kind === 'local' ? { ...store, root: resolve(store.root) } : store;
-      const labels = o.labels ?? (o.dataset === 'iemocap' ? '6class' : 'meld7');
-      // Checked here because the manifest builder would only notice after extracting the whole archive.
-      if (!(LABEL_SETS_BY_DATASET[o.dataset] as readonly string[]).includes(labels)) {
-        throw new ConfigError(
-          `--labels: ${labels} is not a label set of ${o.dataset} (use ${LABEL_SETS_BY_DATASET[o.dataset].join(' or ')})`,
-        );
-      }
-      const plan = { dataset: o.dataset, source: resolveSource(o.dataset, o.source, o.sha256, process.cwd()), labels };
-      const r = await acquireDirect({
-        store: storeResolved,
-        plan,
-        acquire: AcquireParamsSchema.parse({}),
-        onProgress: (step, d) => {
-          if (!o.json && process.stderr.isTTY)
-            process.stderr.write(`\r\x1b[2K${step}: ${JSON.stringify(d).slice(0, 110)}`);
-        },
-      });
-      if (!o.json && process.stderr.isTTY) process.stderr.write('\r\x1b[2K');
-      const report = await manifestReport(storeResolved, r.plan.manifestPrefix);
-      if (o.out) await exportManifest(storeResolved, r.result.manifestKey, resolve(o.out));
-      if (o.json) console.log(JSON.stringify({ ...report, manifestKey: r.result.manifestKey, ran: r.ran }, null, 2));
-      else {
-        const rep = report as {
-          rows: number;
-          perSplit: Record<string, number>;
-          perLabel: Record<string, number>;
-          issueList: Array<{ file: string; line?: number; reason: string }>;
-        };
-        console.log(
-          `${o.dataset}: ${rep.rows} utterances -> ${r.result.manifestKey}${r.ran.manifest ? '' : ' (reused)'}`,
-        );
-        console.log(`  per split: ${JSON.stringify(rep.perSplit)}`);
-        console.log(`  per label: ${JSON.stringify(rep.perLabel)}`);
-        console.log(`  issues: ${rep.issueList.length}`);
-        for (const i of rep.issueList.slice(0, 20))
-          console.log(`    ${i.file}${i.line ? `:${i.line}` : ''}: ${i.reason}`);
-        if (rep.issueList.length > 20) console.log(`    ... ${rep.issueList.length - 20} more (--json lists all)`);
-        if (o.out) console.log(`  written to ${o.out}`);
-      }
-    },
-  );
+  .action(async (o: ManifestFlags) => {
+    await executeManifest(o);
+  });
 
 program
   .command('synth')

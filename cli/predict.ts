@@ -6,7 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { StoreConfigSchema } from '../schemas/config.ts';
-import { modelKeys } from '../schemas/train.ts';
+import { modelKeys, modelPrefix, trainKeyFromReference, trainKeyOfModel } from '../schemas/layout.ts';
 import { releaseEncoderSessions } from '../activities/extract/sessions.ts';
 import { predictClips, type PredictResult } from '../activities/predict/index.ts';
 import { closeStores, createStore } from '../activities/store/index.ts';
@@ -43,7 +43,7 @@ export async function loadModel(
   if (!model.trim()) throw new ConfigError('--model: give a training key or a model.onnx file');
   const file = resolve(model);
   if (await isFile(file)) return { bytes: await readFile(file), name: file };
-  const key = model.replace(/^models\//, '').replace(/\/(model\.onnx)?$/, '');
+  const key = trainKeyFromReference(model);
   if (model.endsWith('.onnx') && !model.startsWith('models/')) throw new ConfigError(`--model: ${file} does not exist`);
   if (!/^[A-Za-z0-9._-]+$/.test(key))
     throw new ConfigError(
@@ -63,15 +63,15 @@ export async function loadModel(
     if (!(err instanceof StoreNotFoundError)) throw err;
   }
   // a unique prefix of a training key, as with git hashes
-  const matches = (await store.list(`models/${key}`))
+  const matches = (await store.list(modelPrefix(key)))
     .map((o) => o.key)
-    .filter((k) => /^models\/[^/]+\/model\.onnx$/.test(k));
+    .filter((k) => trainKeyOfModel(k) !== undefined);
   if (matches.length === 1) return { bytes: await store.get(matches[0]), name: `${store.describe}/${matches[0]}` };
   if (matches.length > 1) {
     throw new ConfigError(
       `--model: ${key} matches ${matches.length} models in ${store.describe}: ${matches
         .slice(0, 5)
-        .map((k) => k.split('/')[1])
+        .map((k) => trainKeyOfModel(k))
         .join(', ')}${matches.length > 5 ? ', ...' : ''}; give more of the key`,
     );
   }

@@ -1,7 +1,8 @@
 import type { ProgressSnapshot, StageProgress } from '../workflows/progress.ts';
 import { ProgressRates, formatDuration, formatRate, rowKey, type StageRate } from './progress-rate.ts';
 
-const ICON: Record<StageProgress['status'], string> = {
+/** One glyph per stage status, shared by the live table and `mer status`. */
+export const STATUS_ICON: Record<StageProgress['status'], string> = {
   pending: '·',
   running: '▶',
   skipped: '↺',
@@ -19,7 +20,7 @@ function bar(done: number, total: number, width = 16): string {
 /** A small table of stage rows; the caller redraws it in place on a TTY. */
 export function renderProgress(p: ProgressSnapshot, rates?: Map<string, StageRate>): string[] {
   return p.stages.map((s) => {
-    const head = `${ICON[s.status]} ${s.stage.padEnd(9)} ${s.dataset.padEnd(8)}`;
+    const head = `${STATUS_ICON[s.status]} ${s.stage.padEnd(9)} ${s.dataset.padEnd(8)}`;
     const counts = s.total ? ` ${bar(s.done, s.total)} ${s.done}/${s.total}` : '';
     const r = s.status === 'running' ? rates?.get(rowKey(s)) : undefined;
     const speed = r?.itemsPerSec ? `  ${formatRate(r.itemsPerSec)}` : '';

@@ -4,8 +4,10 @@ import { dirname, join, resolve } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { createStore } from '../activities/store/index.ts';
 import type { DatasetEvaluateResult, PipelineResult } from '../schemas/config.ts';
+import { COMMIT_MARKER, reportKeys } from '../schemas/layout.ts';
 import { MetricsReportSchema } from '../schemas/report.ts';
-import { decodePayload, describeRun, fetchEvents, inputFromHistory } from './inspect.ts';
+import { evaluateWorkflowId, type EvaluateDataset } from '../workflows/evaluate.ts';
+import { decodePayload, describeRun, fetchEvents, inputFromHistory } from './run-history.ts';
 
 export interface FetchedReport {
   dataset: string;
@@ -41,7 +43,11 @@ export async function fetchReports(
   if (!result) {
     for (const d of input.datasets) {
       try {
-        reports.push(await client.workflow.getHandle(`${ref.workflowId}/evaluate/${d.dataset}`).result());
+        reports.push(
+          await client.workflow
+            .getHandle<typeof EvaluateDataset>(evaluateWorkflowId(ref.workflowId, d.dataset))
+            .result(),
+        );
       } catch {
         // no committed report for this dataset
       }
@@ -60,17 +66,18 @@ export async function fetchReports(
   const fetched: FetchedReport[] = [];
   for (const r of reports) {
     const dir = join(base, r.dataset);
+    const keys = reportKeys(r.evalKey);
     let files = 0;
-    for (const o of await store.list(`${r.prefix}/`)) {
-      const rel = o.key.slice(r.prefix.length + 1);
-      if (rel === '_COMMIT' || rel.startsWith('_')) continue;
+    for (const o of await store.list(keys.contents)) {
+      const rel = o.key.slice(keys.contents.length);
+      if (rel === COMMIT_MARKER || rel.startsWith('_')) continue;
       const path = join(dir, ...rel.split('/'));
       await mkdir(dirname(path), { recursive: true });
       await writeFile(path, await store.get(o.key));
       files++;
     }
     // A report someone can open is only useful if it is whole: metrics.json must validate.
-    MetricsReportSchema.parse(JSON.parse((await store.get(r.metricsKey)).toString('utf8')));
+    MetricsReportSchema.parse(JSON.parse((await store.get(keys.metrics)).toString('utf8')));
     fetched.push({
       dataset: r.dataset,
       evalKey: r.evalKey,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { PipelineInput } from '../schemas/config.ts';
 import type { MerPipeline } from '../workflows/pipeline.ts';
-import { describeRun, fetchEvents, inputFromHistory, num, type HistoryEvent } from './inspect.ts';
+import { describeRun, fetchEvents, inputFromHistory, num, type HistoryEvent } from './run-history.ts';
 import { hasSearchAttributes, startPipeline } from './run.ts';
 
 /** Statuses a run can be resumed from. */

@@ -1,29 +1,60 @@
+import type { WorkflowHandle } from '@temporalio/client';
 import type { PipelineInput, PipelineResult } from '../schemas/config.ts';
-import { buildRunConfig, sealUrlSecrets, toPipelineInput } from './config.ts';
+import type { MerPipeline } from '../workflows/pipeline.ts';
+import { buildRunConfig, sealUrlSecrets, toPipelineInput, type RunOverrides } from './config.ts';
+import { resumeRun } from './resume.ts';
 import { hasSearchAttributes, startPipeline } from './run.ts';
-import { describeStore, openSession, printResult, uiWorkflowUrl, waitForRun } from './session.ts';
+import { describeStore, openSession, printResult, uiWorkflowUrl, waitForRun, type CliSession } from './session.ts';
 
-export interface RunFlags {
-  config?: string;
-  until?: string;
-  iemocap?: string;
-  meld?: string | boolean;
-  iemocapSha256?: string;
-  meldSha256?: string;
-  labels?: string;
-  store?: string;
-  s3Endpoint?: string;
-  chunkMib?: number;
-  heartbeatTimeout?: number;
+/** How `mer run` and `mer resume` follow the run they start: workers here or not, NDJSON or a table, or not at all. */
+export interface FollowFlags {
   workers?: boolean;
   json?: boolean;
   wait?: boolean;
   concurrency?: number;
-  models?: string;
-  protocol?: string;
-  preset?: string;
-  ablations?: string;
-  epochs?: number;
+}
+
+/** `mer run`'s flags: the run overrides under their command-line names, plus how to follow the run. */
+export interface RunFlags
+  extends FollowFlags, Omit<RunOverrides, 'chunkMiB' | 'heartbeatTimeoutSec' | 'taskQueuePrefix'> {
+  config?: string;
+  chunkMib?: number;
+  heartbeatTimeout?: number;
+}
+
+interface Started {
+  handle: WorkflowHandle<typeof MerPipeline>;
+  input: PipelineInput;
+}
+
+/**
+ * Opens a session (starting the local dev server when no cluster is configured), lets `start` launch or
+ * find a run, and follows it to its end: workers in this process unless a cluster serves it, then the
+ * result printed. `start` returns undefined when the command does not wait (--no-wait).
+ */
+async function startAndFollow<S extends Started>(
+  o: FollowFlags,
+  start: (session: CliSession, log: (m: string) => void) => Promise<S | undefined>,
+): Promise<{ result: PipelineResult; started: S } | undefined> {
+  const log = (m: string) => {
+    if (!o.json) console.error(m);
+  };
+  const session = await openSession({ startDevServer: true, log });
+  let result: PipelineResult;
+  let started: S | undefined;
+  try {
+    started = await start(session, log);
+    if (!started) return undefined;
+    result = await waitForRun(session, started.handle, started.input, {
+      workers: o.workers ?? !session.cluster,
+      json: o.json ?? false,
+      concurrency: o.concurrency,
+    });
+  } finally {
+    await session.close();
+  }
+  printResult(result, o.json ?? false);
+  return { result, started };
 }
 
 /**
@@ -54,18 +85,10 @@ export async function executeRun(
   // Stages and sources are checked before any server is started or dialled: a typo must not cost a
   // dev-server start (or hang on an unreachable cluster) before it is reported.
   const checked = toPipelineInput(config, baseDir, false);
-  const log = (m: string) => {
-    if (!o.json) console.error(m);
-  };
-  const session = await openSession({ startDevServer: true, log });
-  const { client, namespace } = session;
-  let result: PipelineResult;
-  let workflowId: string;
-  let input: PipelineInput;
-  try {
-    input = await sealUrlSecrets({ ...checked, searchAttributes: await hasSearchAttributes(client, namespace) });
+  const done = await startAndFollow(o, async (session, log) => {
+    const { client, namespace } = session;
+    const input = await sealUrlSecrets({ ...checked, searchAttributes: await hasSearchAttributes(client, namespace) });
     const { handle, attached } = await startPipeline(client, input);
-    workflowId = handle.workflowId;
     log(
       `${attached ? 'attached to running' : 'started'} ${handle.workflowId} (${input.stages.join(' → ')}; store ${describeStore(input.store)})`,
     );
@@ -83,14 +106,34 @@ export async function executeRun(
         );
       return undefined;
     }
-    result = await waitForRun(session, handle, input, {
-      workers: o.workers ?? !session.cluster,
-      json: o.json ?? false,
-      concurrency: o.concurrency,
-    });
-  } finally {
-    await session.close();
-  }
-  printResult(result, o.json ?? false);
-  return { result, input, workflowId };
+    return { handle, input };
+  });
+  return done && { result: done.result, input: done.started.input, workflowId: done.started.handle.workflowId };
+}
+
+/** `mer resume`: a new run of a failed run's input (default), or a Temporal reset to before the failed stage. */
+export async function executeResume(run: string, o: FollowFlags & { reset?: boolean }): Promise<void> {
+  await startAndFollow(o, async (session, log) => {
+    const r = await resumeRun(session.client, run, { reset: o.reset ?? false });
+    const ui = session.uiBase ? uiWorkflowUrl(session.uiBase, session.namespace, r.handle.workflowId) : null;
+    if (r.mode === 'attached') log(`${r.handle.workflowId} is still running: attached to it`);
+    else if (r.mode === 'reset') {
+      log(
+        `reset ${r.handle.workflowId} (${r.fromStatus.toLowerCase()} run ${r.fromRunId}) to event ${r.reset!.eventId}: ${r.reset!.stage ?? 'the run'} starts again (${r.reset!.children.join(', ') || 'no children'})`,
+      );
+    } else
+      log(
+        `started a new run of ${r.handle.workflowId} with the input of ${r.fromStatus.toLowerCase()} run ${r.fromRunId}; committed outputs are reused`,
+      );
+    if (ui) log(`Temporal UI: ${ui}`);
+    if (o.json)
+      process.stderr.write(
+        `${JSON.stringify({ event: 'resumed', workflowId: r.handle.workflowId, mode: r.mode, fromRunId: r.fromRunId, reset: r.reset ?? null, ui })}\n`,
+      );
+    if (o.wait === false) {
+      console.log(r.handle.workflowId);
+      return undefined;
+    }
+    return r;
+  });
 }

@@ -131,12 +131,13 @@ export async function watchPipeline(
 // gRPC status codes (stable across implementations; @grpc/grpc-js is only a transitive dependency here).
 const GRPC_DEADLINE_EXCEEDED = 4;
 const GRPC_UNAVAILABLE = 14;
+const GRPC_SERVER_GONE: readonly number[] = [GRPC_UNAVAILABLE, GRPC_DEADLINE_EXCEEDED];
 
 /** gRPC UNAVAILABLE or DEADLINE_EXCEEDED anywhere in the cause chain: the server, not the run, is gone. */
 export function isServerUnavailable(err: unknown): boolean {
   let e: unknown = err;
   for (let i = 0; i < 6 && e && typeof e === 'object'; i++) {
-    if (isGrpcServiceError(e) && (e.code === GRPC_UNAVAILABLE || e.code === GRPC_DEADLINE_EXCEEDED)) return true;
+    if (isGrpcServiceError(e) && GRPC_SERVER_GONE.includes(e.code)) return true;
     e = (e as { cause?: unknown }).cause;
   }
   return false;

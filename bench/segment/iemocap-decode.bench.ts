@@ -10,19 +10,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ffmpegPath, ffmpegVersion, runTool } from '../../activities/common/ffmpeg.ts';
-import {
-  decodeAll,
-  videoStreamOf,
-  type DecodeStrategy,
-  type FrameRequest,
-  type VideoStream,
-} from '../../activities/segment/frames.ts';
+import { ffmpegPath, ffmpegVersion } from '../../activities/common/ffmpeg.ts';
+import { runTool } from '../../activities/common/run-tool.ts';
+import { decodeAll, videoStreamOf } from '../../activities/segment/frames.ts';
+import type { DecodeStrategy, FrameRequest, VideoStream } from '../../activities/segment/frames.ts';
 import { iemocapCropRect } from '../../activities/segment/geometry.ts';
 import { frameIndexes, sampleTimes } from '../../activities/segment/sampling.ts';
 import { SegmentTools } from '../../activities/segment/tools.ts';
+import { lavfiInput } from '../../cli/synth/lavfi.ts';
 import type { BenchRow } from '../types.ts';
-import { median } from '../acquire/extract.bench.ts';
+import { median } from '../acquire/unpack.bench.ts';
 
 const BENCH = 'segment/iemocap-decode';
 const REPS = 3;
@@ -47,14 +44,7 @@ async function makeDialog(path: string, seconds: number, gop: number): Promise<v
     await ffmpegPath(),
     [
       '-nostdin',
-      '-hide_banner',
-      '-loglevel',
-      'error',
-      '-y',
-      '-f',
-      'lavfi',
-      '-i',
-      `testsrc2=s=720x480:r=30000/1001:d=${seconds.toFixed(3)}`,
+      ...lavfiInput(`testsrc2=s=720x480:r=30000/1001:d=${seconds.toFixed(3)}`),
       '-c:v',
       'mpeg4',
       '-vtag',
@@ -79,9 +69,10 @@ async function timeStrategy(
 ): Promise<number> {
   const t0 = performance.now();
   let got = 0;
-  await decodeAll(strategy, tools, video, requests, 'pad', async (_r, out) => {
-    if (!out.data) throw new Error(`no frames: ${out.reason}`);
+  await decodeAll(strategy, tools, video, requests, 'pad', (_r, out) => {
+    if (!out.data) return Promise.reject(new Error(`no frames: ${out.reason}`));
     got++;
+    return Promise.resolve();
   });
   if (got !== requests.length) throw new Error(`${strategy}: ${got} of ${requests.length} turns decoded`);
   return performance.now() - t0;

@@ -13,7 +13,7 @@ import { rmSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exec } from '../acquire/extract.bench.ts';
+import { exec } from '../acquire/unpack.bench.ts';
 import type { BenchRow } from '../types.ts';
 import { acquireCorpus, replicate } from './corpus.ts';
 import type { ShardChildResult } from './shard-child.ts';

@@ -24,7 +24,7 @@ import type { DatasetSegmentResult } from '../../schemas/config.ts';
 import { startTemporal } from '../../test/helpers/temporal.ts';
 import { createMerWorkers } from '../../workers/factory.ts';
 import type { SegmentDatasetInput } from '../../workflows/segment.ts';
-import { exec } from '../acquire/extract.bench.ts';
+import { exec } from '../acquire/unpack.bench.ts';
 import type { BenchRow } from '../types.ts';
 import { acquireCorpus, replicate, type BenchCorpus } from './corpus.ts';
 

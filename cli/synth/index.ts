@@ -3,12 +3,16 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ffmpegPath, ffmpegVersion } from '../../activities/common/ffmpeg.ts';
-import { cueSettings, defaultConcurrency, packTarGz } from './common.ts';
-import type { CueOption, SynthScale } from './common.ts';
-import { IEMOCAP_ARCHIVE, IEMOCAP_DIR, synthIemocap } from './iemocap.ts';
-import type { IemocapTruth } from './iemocap.ts';
-import { MELD_ARCHIVE, MELD_DIR, synthMeld } from './meld.ts';
-import type { MeldTruth } from './meld.ts';
+import type { SynthScale } from './common.ts';
+import { cueSettings } from './cues.ts';
+import type { CueOption } from './cues.ts';
+import { IEMOCAP_ARCHIVE, IEMOCAP_DIR } from './iemocap/corpus.ts';
+import type { IemocapTruth } from './iemocap/corpus.ts';
+import { synthIemocap } from './iemocap/write.ts';
+import { MELD_ARCHIVE, MELD_DIR } from './meld/corpus.ts';
+import type { MeldTruth } from './meld/corpus.ts';
+import { synthMeld } from './meld/write.ts';
+import { defaultConcurrency, packTarGz } from './output.ts';
 
 /**
  * Synthetic IEMOCAP and MELD corpora in the real on-disk layouts, for tests and demos.
@@ -19,8 +23,9 @@ import type { MeldTruth } from './meld.ts';
  *   synth-truth.json   ground truth of that corpus (use one `out` per dataset)
  */
 
-export type { CueOption, CueSettings, CueTruth, Rgb, SynthScale } from './common.ts';
-export type { IemocapLabel, IemocapTruth, IemocapTruthDialog, IemocapTruthUtterance } from './iemocap.ts';
+export type { Rgb, SynthScale } from './common.ts';
+export type { CueOption, CueSettings, CueTruth } from './cues.ts';
+export type { IemocapLabel, IemocapTruth, IemocapTruthDialog, IemocapTruthUtterance } from './iemocap/corpus.ts';
 export type {
   MeldCsvEncoding,
   MeldEmotion,
@@ -31,9 +36,9 @@ export type {
   MeldTruthCsv,
   MeldTruthExtraClip,
   MeldTruthUtterance,
-} from './meld.ts';
-export { IEMOCAP_ARCHIVE, IEMOCAP_DIR, IEMOCAP_LABELS, IEMOCAP_PANELS } from './iemocap.ts';
-export { MELD_ARCHIVE, MELD_DIR, MELD_EMOTIONS, MELD_HEADER, MELD_SPLIT_FILES, MELD_SPLITS } from './meld.ts';
+} from './meld/corpus.ts';
+export { IEMOCAP_ARCHIVE, IEMOCAP_DIR, IEMOCAP_LABELS, IEMOCAP_PANELS } from './iemocap/corpus.ts';
+export { MELD_ARCHIVE, MELD_DIR, MELD_EMOTIONS, MELD_HEADER, MELD_SPLIT_FILES, MELD_SPLITS } from './meld/corpus.ts';
 
 export type SynthDataset = 'iemocap' | 'meld';
 export type SynthTruth = IemocapTruth | MeldTruth;

@@ -14,10 +14,11 @@ import { MELD_EMOTIONS } from '../../activities/acquire/labels.ts';
 import { localStepContext } from '../../activities/common/context.ts';
 import { tableToParquet } from '../../activities/common/parquet.ts';
 import { planCompressStep } from '../../activities/compress/plan.ts';
-import { compressShardStep } from '../../activities/compress/steps.ts';
+import { compressShardStep } from '../../activities/compress/shard.ts';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
+import { planExtractStep } from '../../activities/extract/plan.ts';
 import { releaseEncoderSessions } from '../../activities/extract/sessions.ts';
-import { featureShardKey, extractShardStep, planExtractStep } from '../../activities/extract/steps.ts';
+import { extractShardStep } from '../../activities/extract/shard.ts';
 import {
   ModelConfigSchema,
   defaultLossConfig,
@@ -30,9 +31,8 @@ import { Rng } from '../../activities/model/rng.ts';
 import { train } from '../../activities/model/trainer.ts';
 import { featureSet } from '../../activities/predict/features.ts';
 import { prepareClips } from '../../activities/predict/index.ts';
-import { segmentKeys } from '../../activities/segment/keys.ts';
+import { finalizeSegmentStep } from '../../activities/segment/finalize.ts';
 import { planSegmentStep, readManifestRows } from '../../activities/segment/plan.ts';
-import { finalizeSegmentStep } from '../../activities/segment/report.ts';
 import { segmentShardStep } from '../../activities/segment/shard.ts';
 import { closeStores, createStore } from '../../activities/store/index.ts';
 import { loadFeatureSets } from '../../activities/train/dataset.ts';
@@ -41,9 +41,10 @@ import { synthesize } from '../../cli/synth/index.ts';
 import { vscParams } from '../../schemas/compress.ts';
 import { AcquireParamsSchema, SegmentParamsSchema } from '../../schemas/config.ts';
 import { ExtractParamsSchema, type Modality } from '../../schemas/extract.ts';
+import { featureShardKey, modelKeys, segmentKeys } from '../../schemas/layout.ts';
 import { rowsToArrowTable, type ManifestRow } from '../../schemas/manifest.ts';
 import type { StoreSpec } from '../../schemas/store.ts';
-import { modelKeys, type InferenceRecipe } from '../../schemas/train.ts';
+import type { InferenceRecipe } from '../../schemas/train.ts';
 import { TINY } from '../extract/inputs.ts';
 import { runMer } from '../helpers/cli.ts';
 

@@ -7,17 +7,15 @@ import { dirname, join } from 'node:path';
 import { createGunzip, gunzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import {
-  ToolError,
   clearToolCache,
   ffmpegPath,
   ffmpegVersion,
-  ffprobeJson,
   ffprobePath,
-  parseRate,
   parseVersionLine,
   resolveTool,
-  runTool,
 } from '../../activities/common/ffmpeg.ts';
+import { ffprobeJson, parseRate } from '../../activities/common/ffprobe.ts';
+import { ToolError, runTool } from '../../activities/common/run-tool.ts';
 import {
   IEMOCAP_LABELS,
   IEMOCAP_PANELS,
@@ -367,12 +365,15 @@ describe('synthetic IEMOCAP', () => {
     const R = IEMOCAP_PANELS.right;
     const left = meanRgb(frame, 720, L.x + 10, L.y + 10, 30, 30);
     const right = meanRgb(frame, 720, R.x + 10, R.y + 10, 30, 30);
-    assert.ok(colourDistance(left, d.left.rgb) < 20, `left ${left} vs ${d.left.rgb}`);
-    assert.ok(colourDistance(right, d.right.rgb) < 20, `right ${right} vs ${d.right.rgb}`);
+    assert.ok(colourDistance(left, d.left.rgb) < 20, `left ${left.join(',')} vs ${d.left.rgb.join(',')}`);
+    assert.ok(colourDistance(right, d.right.rgb) < 20, `right ${right.join(',')} vs ${d.right.rgb.join(',')}`);
     assert.ok(colourDistance(left, right) > 60, 'the two panels differ clearly');
     const leftHalf = meanRgb(frame, 720, 0, 0, 360, 480);
     const rightHalf = meanRgb(frame, 720, 360, 0, 360, 480);
-    assert.ok(colourDistance(leftHalf, rightHalf) > 30, `half means differ: ${leftHalf} / ${rightHalf}`);
+    assert.ok(
+      colourDistance(leftHalf, rightHalf) > 30,
+      `half means differ: ${leftHalf.join(',')} / ${rightHalf.join(',')}`,
+    );
     assert.ok(Math.max(...meanRgb(frame, 720, 0, 0, 720, 120)) < 12, 'top letterbox black');
     assert.ok(Math.max(...meanRgb(frame, 720, 0, 362, 720, 118)) < 12, 'bottom letterbox black');
     assert.equal(d.left.speaker, d.id.charAt(5), 'the actor named in the dialog id is on the left');
@@ -668,8 +669,15 @@ describe('label cues', () => {
       const patch = meanRgb(frame, 720, p.x + 25, p.y + 195, 60, 25);
       const panel = u.side === 'left' ? d.left.rgb : d.right.rgb;
       if (u.cue!.video)
-        assert.ok(colourDistance(patch, u.cue!.rgb) < 40, `${u.id}: patch ${patch} vs cue ${u.cue!.rgb}`);
-      else assert.ok(colourDistance(patch, panel) < 20, `${u.id}: no patch, panel colour ${patch} vs ${panel}`);
+        assert.ok(
+          colourDistance(patch, u.cue!.rgb) < 40,
+          `${u.id}: patch ${patch.join(',')} vs cue ${u.cue!.rgb.join(',')}`,
+        );
+      else
+        assert.ok(
+          colourDistance(patch, panel) < 20,
+          `${u.id}: no patch, panel colour ${patch.join(',')} vs ${panel.join(',')}`,
+        );
     }
   });
 });
