@@ -4,10 +4,10 @@ import { createEvaluateActivities } from './evaluate/activities.ts';
 import { createExtractActivities } from './extract/activities.ts';
 import { createSegmentActivities } from './segment/activities.ts';
 import { createTrainActivities } from './train/activities.ts';
-import type { ExtractRuntime } from '../schemas/extract.ts';
+import type { OnnxRuntimeSettings } from '../schemas/runtime.ts';
 
-/** Every activity a worker can run. Stages register theirs here as they are built. */
-export function createActivities(runtime: Partial<ExtractRuntime> = {}) {
+/** Every activity a worker can run. */
+export function createActivities(runtime: Partial<OnnxRuntimeSettings> = {}) {
   // Encoders and training sessions are only created when their activities run; `runtime` picks their
   // execution provider (a GPU worker's --device cuda).
   return {

@@ -3,7 +3,7 @@ import { Field, FixedSizeList, Float32, Int32, Schema, Utf8 } from 'apache-arrow
 
 /**
  * The compress (VSC) stage: its parameters (every one of them is part of the cache key), its output
- * layout and its reports. Output per visual features shard:
+ * layout (keys built in schemas/layout.ts) and its reports. Output per visual features shard:
  *  - `visual-vsc/<vscKey>/<shard>.parquet`: one row per utterance, columns `utteranceId` (utf8),
  *    `length` (int32, valid frames 0..maxFrames) and `sequence` (FixedSizeList<float32>[maxFrames*dim],
  *    frames left-aligned, zeros after `length`: exactly the trainer's `v` layout, so loading is a copy);
@@ -47,16 +47,6 @@ export function vscParams(input: VscParamsInput = {}): VscParams {
 /** Bumped whenever the same parameters would compute different sequences. */
 export const VSC_CODE_VERSION = 1;
 
-export const VSC_OUTPUT_ROOT = 'visual-vsc';
-
-export const vscPrefix = (vscKey: string): string => `${VSC_OUTPUT_ROOT}/${vscKey}`;
-export const vscShardKey = (vscKey: string, shard: string): string => `${vscPrefix(vscKey)}/${shard}.parquet`;
-/** Commit prefix of one shard: its marker lives at `<this>/_COMMIT`. */
-export const vscShardCommitPrefix = (vscKey: string, shard: string): string => `${vscPrefix(vscKey)}/${shard}`;
-export const vscReportKey = (vscKey: string): string => `${vscPrefix(vscKey)}/report.json`;
-/** Chunks of a shard in progress; removed once the shard is committed. */
-export const vscPartialPrefix = (vscKey: string, shard: string): string => `${vscPrefix(vscKey)}/_partial/${shard}`;
-
 export const ShardNameSchema = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'shard names are letters, digits, dots, underscores and hyphens');
@@ -81,17 +71,22 @@ export function vscArrowSchema(maxFrames: number, dim: number, vscKey: string): 
 
 const count = z.int().nonnegative();
 
-export const VscShardReportSchema = z.object({
-  shard: z.string(),
+/** What VSC read and wrote; a stage's figures are its shards' sums (ratio recomputed from them). */
+const volume = {
   utterances: count,
   /** Input visual values (frames x tokens x dim summed over utterances) and valid output values. */
   valuesIn: count,
   valuesOut: count,
   /** valuesIn / valuesOut: how many times smaller the visual representation became. */
   ratio: z.number().nonnegative(),
-  /** Bytes of the stored float16 sequences read, and of the written shard file. */
+  /** Bytes of the stored float16 sequences read, and of the written shard file(s). */
   bytesIn: count,
   bytesOut: count,
+};
+
+export const VscShardReportSchema = z.object({
+  shard: z.string(),
+  ...volume,
   framesIn: count,
   framesOut: count,
   /** Utterances whose `fixed` guidance lacked the text or audio vector (zeros were used). */
@@ -106,12 +101,7 @@ export const VscStageReportSchema = z.object({
   vscKey: z.string(),
   params: VscParamsSchema,
   shards: z.array(VscShardReportSchema),
-  utterances: count,
-  valuesIn: count,
-  valuesOut: count,
-  ratio: z.number().nonnegative(),
-  bytesIn: count,
-  bytesOut: count,
+  ...volume,
   byteRatio: z.number().nonnegative(),
   /** Sum over shards of each committing attempt's wall time (shards run in parallel, so not elapsed time). */
   seconds: z.number().nonnegative(),

@@ -3,7 +3,7 @@ import { z } from 'zod';
 /**
  * Parameters of the extract stage: which encoder folders to run and how to prepare their inputs.
  * Everything here that changes the features is part of their cache key; how they are computed
- * (execution provider, threads) is a worker setting (`ExtractRuntime`) and is not.
+ * (execution provider, threads) is a worker setting (schemas/runtime.ts) and is not.
  */
 export const EXTRACT_MODALITIES = ['text', 'audio', 'visual'] as const;
 export type Modality = (typeof EXTRACT_MODALITIES)[number];
@@ -57,13 +57,3 @@ export type TextEncoderParams = z.infer<typeof TextEncoderParamsSchema>;
 export type AudioEncoderParams = z.infer<typeof AudioEncoderParamsSchema>;
 export type VisualEncoderParams = z.infer<typeof VisualEncoderParamsSchema>;
 export type ExtractParams = z.infer<typeof ExtractParamsSchema>;
-
-/** How a worker runs the encoders (from `mer worker --device`), never part of a cache key. */
-export const ExtractRuntimeSchema = z.strictObject({
-  device: z.enum(['cpu', 'cuda']).default('cpu'),
-  deviceId: z.int().min(0).default(0),
-  /** Intra-op threads per session; 0 = onnxruntime's default (one per physical core). */
-  threads: z.int().min(0).default(0),
-  graphOptimization: z.enum(['disabled', 'basic', 'extended', 'all']).default('all'),
-});
-export type ExtractRuntime = z.infer<typeof ExtractRuntimeSchema>;

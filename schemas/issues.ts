@@ -18,7 +18,7 @@ export function describeZodError(
       const line = lineOf?.(path);
       const message =
         issue.code === 'unrecognized_keys'
-          ? 'unknown key (check its spelling and the README for the allowed keys)'
+          ? 'unknown key (check its spelling and the stage README for the allowed keys)'
           : issue.message;
       return `${file}${line ? `:${line}` : ''}: field ${field}: ${message}`;
     });

@@ -72,14 +72,9 @@ export const FoldMetricsSchema = z
   })
   .superRefine((m, ctx) => {
     const c = m.perClass.length;
-    if (m.confusion.length !== c || !square(m.confusion))
-      ctx.addIssue({ code: 'custom', message: `confusion must be ${c} x ${c}`, path: ['confusion'] });
-    if (m.confusionNormalized.length !== c || !square(m.confusionNormalized)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `confusionNormalized must be ${c} x ${c}`,
-        path: ['confusionNormalized'],
-      });
+    for (const key of ['confusion', 'confusionNormalized'] as const) {
+      if (m[key].length !== c || !square(m[key]))
+        ctx.addIssue({ code: 'custom', message: `${key} must be ${c} x ${c}`, path: [key] });
     }
     if (m.reference.perClass.length !== c)
       ctx.addIssue({ code: 'custom', message: `reference.perClass needs ${c} rows`, path: ['reference', 'perClass'] });

@@ -1,9 +1,9 @@
 import { stepActivity } from '../common/activity.ts';
 import type { StepContext } from '../common/context.ts';
-import { toStageFailure } from './errors.ts';
+import { toStageFailure } from '../common/shard-errors.ts';
 import { finalizeCompressStep, type FinalizeCompressInput } from './finalize.ts';
 import { planCompressStep, type PlanCompressInput, type PlanCompressResult } from './plan.ts';
-import { compressShardStep, type CompressShardInput, type CompressShardResult } from './steps.ts';
+import { compressShardStep, type CompressShardInput, type CompressShardResult } from './shard.ts';
 
 /**
  * The compress stage's Temporal activities (for `mer-cpu`): adapters that give each step the activity

@@ -1,6 +1,12 @@
 import { SEQUENCE_DTYPE } from '../../schemas/features.ts';
-import { FeatureShardCorruptError } from './errors.ts';
-import { binaryColumn, fixedFloat32Column, intColumn, stringColumn, type ParquetGroups } from './parquet-groups.ts';
+import { FeatureShardCorruptError } from '../common/shard-errors.ts';
+import {
+  binaryColumn,
+  fixedFloat32Column,
+  intColumn,
+  stringColumn,
+  type ParquetGroups,
+} from '../common/parquet-groups.ts';
 
 /**
  * Reading the extract stage's feature shards (schemas/features.ts) without decoding what a reader

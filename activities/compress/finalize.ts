@@ -1,14 +1,12 @@
 import {
   VscParamsSchema,
   VscShardReportSchema,
-  vscPrefix,
-  vscReportKey,
-  vscShardCommitPrefix,
   type VscParams,
   type VscParamsInput,
   type VscShardReport,
   type VscStageReport,
 } from '../../schemas/compress.ts';
+import { vscPrefix, vscReportKey, vscShardCommitPrefix } from '../../schemas/layout.ts';
 import type { StoreSpec } from '../../schemas/store.ts';
 import { createStore } from '../store/index.ts';
 import { reduction } from './vsc.ts';

@@ -1,4 +1,5 @@
 import { Rng } from '../model/rng.ts';
+import { dotRows } from './dot-rows.ts';
 
 /**
  * The `fixed` guidance of model-spec section 2: G([t; a]) = W [t; a] + b with W and b drawn once from
@@ -23,11 +24,12 @@ export interface Guidance {
 }
 
 interface Projection {
-  weight: Float32Array; // [visual x (text + audio)], row-major
+  /** [visual x (text + audio)], row-major: float32 values, held as doubles for the shared kernel. */
+  weight: Float64Array;
   bias: Float32Array; // [visual]
 }
 
-// The projection for 768-d inputs is 4.7 MB and takes tens of milliseconds to draw: a worker compressing
+// The projection for 768-d inputs is 9.4 MB (as doubles) and takes tens of milliseconds to draw: a worker compressing
 // many shards with one configuration draws it once.
 const cache = new Map<string, Projection>();
 const CACHE_LIMIT = 4;
@@ -39,8 +41,8 @@ function projection(seed: number, dims: GuidanceDims): Projection {
   const inputs = dims.text + dims.audio;
   const bound = 1 / Math.sqrt(inputs);
   const rng = new Rng(seed, GUIDANCE_STREAM, dims.text, dims.audio, dims.visual);
-  const weight = new Float32Array(dims.visual * inputs);
-  for (let i = 0; i < weight.length; i++) weight[i] = (2 * rng.uniform() - 1) * bound;
+  const weight = new Float64Array(dims.visual * inputs);
+  for (let i = 0; i < weight.length; i++) weight[i] = Math.fround((2 * rng.uniform() - 1) * bound);
   const bias = new Float32Array(dims.visual);
   for (let i = 0; i < bias.length; i++) bias[i] = (2 * rng.uniform() - 1) * bound;
   const p = { weight, bias };
@@ -61,6 +63,7 @@ export function createGuidance(seed: number, dims: GuidanceDims): Guidance {
       throw new RangeError(`guidance: ${name} vector has ${x.length} values, expected ${want}`);
   };
   const x = new Float64Array(inputs);
+  const wx = new Float64Array(dims.visual);
   return {
     dims,
     apply(text, audio) {
@@ -69,35 +72,10 @@ export function createGuidance(seed: number, dims: GuidanceDims): Guidance {
       x.fill(0);
       if (text) x.set(text, 0);
       if (audio) x.set(audio, dims.text);
+      // The 768 x 1536 product is per utterance, as costly as a few frames of VSC.
+      dotRows(weight, dims.visual, inputs, x, 0, wx);
       const out = new Float32Array(dims.visual);
-      // Four rows per pass over x: the 768 x 1536 product is per utterance, as costly as a few frames of VSC.
-      let r = 0;
-      for (; r + 4 <= dims.visual; r += 4) {
-        const w0 = r * inputs;
-        const w1 = w0 + inputs;
-        const w2 = w1 + inputs;
-        const w3 = w2 + inputs;
-        let s0 = 0;
-        let s1 = 0;
-        let s2 = 0;
-        let s3 = 0;
-        for (let i = 0; i < inputs; i++) {
-          const v = x[i];
-          s0 += weight[w0 + i] * v;
-          s1 += weight[w1 + i] * v;
-          s2 += weight[w2 + i] * v;
-          s3 += weight[w3 + i] * v;
-        }
-        out[r] = bias[r] + s0;
-        out[r + 1] = bias[r + 1] + s1;
-        out[r + 2] = bias[r + 2] + s2;
-        out[r + 3] = bias[r + 3] + s3;
-      }
-      for (; r < dims.visual; r++) {
-        let acc = 0;
-        for (let i = 0; i < inputs; i++) acc += weight[r * inputs + i] * x[i];
-        out[r] = bias[r] + acc;
-      }
+      for (let r = 0; r < dims.visual; r++) out[r] = bias[r] + wx[r];
       return out;
     },
   };

@@ -1,11 +1,5 @@
-import {
-  VscParamsSchema,
-  vscPrefix,
-  vscShardCommitPrefix,
-  vscShardKey,
-  type VscParams,
-  type VscParamsInput,
-} from '../../schemas/compress.ts';
+import { VscParamsSchema, type VscParams, type VscParamsInput } from '../../schemas/compress.ts';
+import { featureShardName, vscPrefix, vscShardCommitPrefix, vscShardKey } from '../../schemas/layout.ts';
 import type { StoreSpec } from '../../schemas/store.ts';
 import { createStore } from '../store/index.ts';
 import { vscKey } from './key.ts';
@@ -38,11 +32,12 @@ export interface PlanCompressResult {
   committed: boolean;
 }
 
-/** `features/visual/<key>/shards/<name>/features.parquet` -> `<name>`. */
-export function featureShardName(key: string): string {
-  const m = /\/shards\/([^/]+)\/features\.parquet$/.exec(key);
-  if (!m) throw new Error(`compress: ${key} is not a features shard key (…/shards/<name>/features.parquet)`);
-  return m[1];
+/** `features/visual/<key>/shards/<name>/features.parquet` -> `<name>`; any other key is an error. */
+function shardName(key: string): string {
+  const name = featureShardName(key);
+  if (name === undefined)
+    throw new Error(`compress: ${key} is not a features shard key (…/shards/<name>/features.parquet)`);
+  return name;
 }
 
 /**
@@ -57,10 +52,10 @@ export async function planCompressStep(input: PlanCompressInput): Promise<PlanCo
     ...(guided ? { text: input.text.prefix, audio: input.audio.prefix } : {}),
   });
   const store = createStore(input.store);
-  const shards = input.visual.shardKeys.map(featureShardName);
+  const shards = input.visual.shardKeys.map(shardName);
   const base = { vscKey: key, prefix: vscPrefix(key), shards, shardKeys: shards.map((s) => vscShardKey(key, s)) };
   if (await store.committed(vscPrefix(key))) return { ...base, pending: [], committed: true };
-  const byName = (keys: string[]) => new Map(keys.map((k) => [featureShardName(k), k]));
+  const byName = (keys: string[]) => new Map(keys.map((k) => [shardName(k), k]));
   const text = byName(input.text.shardKeys);
   const audio = byName(input.audio.shardKeys);
   const pending: CompressShardTask[] = [];

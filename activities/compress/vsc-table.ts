@@ -11,8 +11,8 @@ import {
 } from 'apache-arrow';
 import { vscArrowSchema } from '../../schemas/compress.ts';
 import { tableToParquet } from '../common/parquet.ts';
-import { FeatureShardCorruptError } from './errors.ts';
-import { fixedFloat32Column, intColumn, stringColumn, type ParquetGroups } from './parquet-groups.ts';
+import { FeatureShardCorruptError } from '../common/shard-errors.ts';
+import { fixedFloat32Column, intColumn, stringColumn, type ParquetGroups } from '../common/parquet-groups.ts';
 
 /** Compressed sequences of some utterances: [n x maxFrames x dim] zero-padded, with lengths. */
 export interface VscRows {

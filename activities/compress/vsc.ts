@@ -1,4 +1,5 @@
 import type { VscParams } from '../../schemas/compress.ts';
+import { dotRows } from './dot-rows.ts';
 
 /**
  * Visual sequence compression (model-spec section 2) on cached Swin tokens: per frame, guided top-k
@@ -165,41 +166,13 @@ function selectInto(s: FrameScratch, x: Float32Array, off: number, k: number, gu
   return kept;
 }
 
-/** sims[j] = cos(token n, kept token j) for j < k; four kept rows per pass over row n. */
+/** sims[j] = cos(token n, kept token j) for j < k. */
 function keptSimilarities(s: FrameScratch, n: number, k: number): void {
   const { D, tok, keptTok, sims } = s;
-  const a = n * D;
-  let j = 0;
-  for (; j + 4 <= k; j += 4) {
-    const b0 = j * D;
-    const b1 = b0 + D;
-    const b2 = b1 + D;
-    const b3 = b2 + D;
-    let s0 = 0;
-    let s1 = 0;
-    let s2 = 0;
-    let s3 = 0;
-    for (let i = 0; i < D; i++) {
-      const v = tok[a + i];
-      s0 += v * keptTok[b0 + i];
-      s1 += v * keptTok[b1 + i];
-      s2 += v * keptTok[b2 + i];
-      s3 += v * keptTok[b3 + i];
-    }
-    sims[j] = s0;
-    sims[j + 1] = s1;
-    sims[j + 2] = s2;
-    sims[j + 3] = s3;
-  }
-  for (; j < k; j++) {
-    const b = j * D;
-    let acc = 0;
-    for (let i = 0; i < D; i++) acc += tok[a + i] * keptTok[b + i];
-    sims[j] = acc;
-  }
+  dotRows(keptTok, k, D, tok, n * D, sims);
   // Dividing the raw dot product (not multiplying unit vectors) keeps exact cases exact.
   const nn = s.norms[n];
-  for (j = 0; j < k; j++) {
+  for (let j = 0; j < k; j++) {
     const d = nn * s.keptNorms[j];
     sims[j] = d === 0 ? 0 : sims[j] / d;
   }

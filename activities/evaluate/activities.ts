@@ -1,6 +1,7 @@
 import { stepActivity } from '../common/activity.ts';
-import { toStageFailure } from '../compress/errors.ts';
-import { evaluateDatasetStep, type EvaluateDatasetInput, type EvaluateDatasetResult } from './steps.ts';
+import { toStageFailure } from '../common/shard-errors.ts';
+import { evaluateDatasetStep } from './finalize.ts';
+import type { EvaluateDatasetInput, EvaluateDatasetResult } from './plan.ts';
 
 /** The evaluate stage's activity (mer-cpu). Registered by activities/index.ts. */
 export function createEvaluateActivities() {

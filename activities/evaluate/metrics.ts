@@ -22,14 +22,6 @@ import type {
   SummaryFigures,
 } from '../../schemas/metrics.ts';
 
-export type {
-  AggregateMetrics,
-  ClassMetrics,
-  FoldMetrics,
-  ReferenceClass,
-  SummaryFigures,
-} from '../../schemas/metrics.ts';
-
 /** One fold's test labels and predictions, class indices into the label set. */
 export interface FoldPredictions {
   readonly labels: ArrayLike<number>;

@@ -1,3 +1,4 @@
+import { reportKeys } from '../../schemas/layout.ts';
 import type { MetricsReport, VariantReport } from '../../schemas/report.ts';
 import type { EpochRecord } from '../model/checkpoint.ts';
 import { ablationBarsSvg, confusionHeatmapSvg, trainingCurvesSvg, type CurvePoint } from './charts.ts';
@@ -40,38 +41,16 @@ function curvePoints(curves: readonly FoldCurves[]): CurvePoint[] {
   const points: CurvePoint[] = [];
   for (const c of curves) {
     for (const e of c.history) {
-      points.push({ series: c.fold, epoch: e.epoch + 1, metric: 'loss', split: 'train', value: e.loss });
-      if (e.train) {
-        points.push({
-          series: c.fold,
-          epoch: e.epoch + 1,
-          metric: 'accuracy',
-          split: 'train',
-          value: e.train.accuracy,
-        });
-        points.push({
-          series: c.fold,
-          epoch: e.epoch + 1,
-          metric: 'weightedF1',
-          split: 'train',
-          value: e.train.weightedF1,
-        });
-      }
-      if (e.validation) {
-        points.push({
-          series: c.fold,
-          epoch: e.epoch + 1,
-          metric: 'accuracy',
-          split: 'validation',
-          value: e.validation.accuracy,
-        });
-        points.push({
-          series: c.fold,
-          epoch: e.epoch + 1,
-          metric: 'weightedF1',
-          split: 'validation',
-          value: e.validation.weightedF1,
-        });
+      const point = (metric: CurvePoint['metric'], split: CurvePoint['split'], value: number) =>
+        points.push({ series: c.fold, epoch: e.epoch + 1, metric, split, value });
+      point('loss', 'train', e.loss);
+      for (const [split, m] of [
+        ['train', e.train],
+        ['validation', e.validation],
+      ] as const) {
+        if (!m) continue;
+        point('accuracy', split, m.accuracy);
+        point('weightedF1', split, m.weightedF1);
       }
     }
   }
@@ -108,9 +87,10 @@ export async function renderReport(
   const full = report.variants[0];
   const pooled = full.aggregate.pooled;
   const name = `${report.dataset.toUpperCase()} ${report.labelSet}, ${report.protocol} protocol`;
+  const { figureFile } = reportKeys(report.evalKey);
   const figures: RenderedFigure[] = [];
   const figure = (id: string, caption: string, svg: string): ReportBlock => {
-    figures.push({ id, file: `figures/${id}.svg`, caption, svg });
+    figures.push({ id, file: figureFile(id), caption, svg });
     return { kind: 'figure', id, caption, svg };
   };
 
@@ -154,7 +134,11 @@ export async function renderReport(
   const setting = (o: Record<string, unknown>, keys: string[]) =>
     keys
       .filter((k) => o[k] !== undefined)
-      .map((k) => `${k} ${typeof o[k] === 'object' ? JSON.stringify(o[k]) : String(o[k])}`)
+      .map((k) => {
+        const value = o[k];
+        // settings are primitives, or objects shown as JSON
+        return `${k} ${typeof value === 'object' ? JSON.stringify(value) : `${value as string | number | boolean}`}`;
+      })
       .join(', ');
   blocks.push({
     kind: 'keyvalue',
@@ -345,7 +329,7 @@ export async function renderReport(
   const title = `DeepMSI-MER evaluation: ${name}`;
   return {
     figures,
-    markdown: renderMarkdown(title, blocks, (id) => `figures/${id}.svg`),
+    markdown: renderMarkdown(title, blocks, figureFile),
     html: renderHtml(title, blocks),
   };
 }

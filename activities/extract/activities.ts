@@ -1,16 +1,8 @@
-import { ExtractRuntimeSchema, type ExtractRuntime } from '../../schemas/extract.ts';
+import { OnnxRuntimeSettingsSchema, type OnnxRuntimeSettings } from '../../schemas/runtime.ts';
 import { stepActivity } from '../common/activity.ts';
-import {
-  extractShardStep,
-  finalizeExtractStep,
-  planExtractStep,
-  type ExtractFinalizeInput,
-  type ExtractPlan,
-  type ExtractPlanInput,
-  type ExtractReport,
-  type ExtractShardInput,
-  type ExtractShardResult,
-} from './steps.ts';
+import { finalizeExtractStep, type ExtractFinalizeInput, type ExtractReport } from './finalize.ts';
+import { planExtractStep, type ExtractPlan, type ExtractPlanInput } from './plan.ts';
+import { extractShardStep, type ExtractShardInput, type ExtractShardResult } from './shard.ts';
 
 /**
  * The extract stage's Temporal activities, for `mer-gpu` workers: thin adapters giving each step
@@ -18,8 +10,8 @@ import {
  * worker's own setting (`mer worker --device cuda`): it decides where the encoders run, never what
  * they compute, so it is not part of any input or cache key.
  */
-export function createExtractActivities(runtime: Partial<ExtractRuntime> = {}) {
-  const rt = ExtractRuntimeSchema.parse(runtime);
+export function createExtractActivities(runtime: Partial<OnnxRuntimeSettings> = {}) {
+  const rt = OnnxRuntimeSettingsSchema.parse(runtime);
   return {
     planExtract: stepActivity((input: ExtractPlanInput): Promise<ExtractPlan> => planExtractStep(input)),
     extractShard: stepActivity((input: ExtractShardInput, ctx): Promise<ExtractShardResult> =>

@@ -3,7 +3,7 @@
  * transformers' Wav2Vec2FeatureExtractor, then the frame sequence and its mean. wav2vec2-base's group
  * norm runs over time, so a padded batch changes every frame: batches hold equal lengths only.
  */
-import type { ExtractRuntime } from '../../schemas/extract.ts';
+import type { OnnxRuntimeSettings } from '../../schemas/runtime.ts';
 import { ErrorTypes, MerError } from '../common/errors.ts';
 import { ort } from '../engine/session.ts';
 import type { Encoded, Quarantine } from './encoder.ts';
@@ -31,7 +31,7 @@ export class Wav2Vec2AudioEncoder {
     private readonly strides: number[],
   ) {}
 
-  static async open(folder: ModelFolder, runtime: ExtractRuntime): Promise<Wav2Vec2AudioEncoder> {
+  static async open(folder: ModelFolder, runtime: OnnxRuntimeSettings): Promise<Wav2Vec2AudioEncoder> {
     const dim = configInt(folder, 'hidden_size');
     const kernels = configIntList(folder, 'conv_kernel');
     const strides = configIntList(folder, 'conv_stride');

@@ -42,7 +42,8 @@ const MODEL_TYPES: Record<Modality, readonly string[]> = {
   visual: ['swin'],
 };
 
-const EXPORT_HINT = 'see "Extract stage" in README.md for exporting encoders into this layout';
+const EXPORT_HINT =
+  'see "Exporting the encoders" in activities/extract/README.md for exporting encoders into this layout';
 
 const hashCache = new Map<string, { stamp: string; sha256: string }>();
 
@@ -118,6 +119,7 @@ export async function readModelFolder(
   const sha256 = sha256Hex(stableStringify(files.map((f) => [f.path, f.sha256])));
 
   const config = await readJson(join(dir, 'config.json'));
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a JSON value; a non-string is reported as what it prints as
   const type = String(config.model_type ?? '');
   if (!MODEL_TYPES[modality].includes(type)) {
     throw new MerError(

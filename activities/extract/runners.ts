@@ -6,20 +6,16 @@
  */
 import type { FeatureRow } from '../../schemas/features.ts';
 import { SEQUENCE_DTYPE } from '../../schemas/features.ts';
-import type {
-  AudioEncoderParams,
-  ExtractRuntime,
-  Modality,
-  TextEncoderParams,
-  VisualEncoderParams,
-} from '../../schemas/extract.ts';
+import type { AudioEncoderParams, Modality, TextEncoderParams, VisualEncoderParams } from '../../schemas/extract.ts';
+import type { OnnxRuntimeSettings } from '../../schemas/runtime.ts';
 import { SEGMENT_FRAME_SIZE, type SegmentRow } from '../../schemas/segment.ts';
 import { ErrorTypes, MerError } from '../common/errors.ts';
 import { encodeFloat16 } from '../common/float16.ts';
+import { readPcm16 } from '../common/wav.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { Wav2Vec2AudioEncoder, type AudioInput } from './audio-encoder.ts';
 import { isQuarantine, type Encoded } from './encoder.ts';
-import { inflateFrames, parseWav } from './media.ts';
+import { inflateFrames } from './media.ts';
 import type { ModelFolder } from './model-folder.ts';
 import type { DialogueTexts } from './shard-input.ts';
 import { BertTextEncoder, type TextInput } from './text-encoder.ts';
@@ -194,7 +190,7 @@ class AudioRunner implements ModalityRunner {
     const prepared = rows.map((row, i): AudioInput | { quarantine: string } => {
       let pcm;
       try {
-        pcm = parseWav(blobs[i]);
+        pcm = readPcm16(blobs[i]);
       } catch (err) {
         return { quarantine: `audio_unreadable: ${row.audioKey}: ${(err as Error).message}` };
       }
@@ -269,7 +265,7 @@ class VisualRunner implements ModalityRunner {
 export interface RunnerInput {
   modality: Modality;
   folder: ModelFolder;
-  runtime: ExtractRuntime;
+  runtime: OnnxRuntimeSettings;
   store: ObjectStore;
   text: TextEncoderParams;
   audio: AudioEncoderParams;

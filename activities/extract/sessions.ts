@@ -3,10 +3,8 @@
  * activity that runs the same model file on the same execution provider: creating a BERT-base or
  * wav2vec2-base session costs seconds and hundreds of MB, an activity per shard must not repeat it.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import type { ExtractRuntime } from '../../schemas/extract.ts';
+import type { OnnxRuntimeSettings } from '../../schemas/runtime.ts';
+import { cudaLibrariesMissing } from '../common/cuda.ts';
 import { ErrorTypes, MerError } from '../common/errors.ts';
 import { ort, sessionOptions } from '../engine/session.ts';
 import type { ModelFolder } from './model-folder.ts';
@@ -36,7 +34,7 @@ export interface SessionTuning {
 }
 
 function options(
-  runtime: ExtractRuntime,
+  runtime: OnnxRuntimeSettings,
   device: 'cpu' | 'cuda',
   tuning: SessionTuning,
 ): ort.InferenceSession.SessionOptions {
@@ -51,28 +49,11 @@ function options(
   };
 }
 
-/**
- * The CUDA provider libraries that `ONNXRUNTIME_NODE_INSTALL=cuda12` puts beside the binding. Without
- * them onnxruntime would fail anyway, after printing a native error; checking first keeps the
- * fallback to one clear warning.
- */
-export function cudaLibrariesMissing(): string | null {
-  if (process.platform !== 'linux') return null;
-  const bin = join(
-    dirname(createRequire(import.meta.url).resolve('onnxruntime-node')),
-    '..',
-    'bin',
-    'napi-v6',
-    process.platform,
-    process.arch,
-  );
-  const missing = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'].filter(
-    (f) => !existsSync(join(bin, f)),
-  );
-  return missing.length ? `${missing.join(' and ')} not installed in ${bin}` : null;
-}
-
-async function create(folder: ModelFolder, runtime: ExtractRuntime, tuning: SessionTuning): Promise<EncoderSession> {
+async function create(
+  folder: ModelFolder,
+  runtime: OnnxRuntimeSettings,
+  tuning: SessionTuning,
+): Promise<EncoderSession> {
   if (runtime.device === 'cuda') {
     let why = cudaLibrariesMissing();
     if (!why) {
@@ -106,7 +87,7 @@ async function create(folder: ModelFolder, runtime: ExtractRuntime, tuning: Sess
 
 export function encoderSession(
   folder: ModelFolder,
-  runtime: ExtractRuntime,
+  runtime: OnnxRuntimeSettings,
   tuning: SessionTuning = {},
 ): Promise<EncoderSession> {
   const onnxFile = folder.files.find((f) => f.path.endsWith('.onnx'))?.path;

@@ -1,5 +1,5 @@
 /** BERT over utterance text (optionally with dialogue context), pooled over the utterance's own tokens. */
-import type { ExtractRuntime } from '../../schemas/extract.ts';
+import type { OnnxRuntimeSettings } from '../../schemas/runtime.ts';
 import { ort } from '../engine/session.ts';
 import type { Encoded, Quarantine } from './encoder.ts';
 import { meanRows } from './encoder.ts';
@@ -26,7 +26,7 @@ export class BertTextEncoder {
     private readonly maxPositions: number,
   ) {}
 
-  static async open(folder: ModelFolder, runtime: ExtractRuntime): Promise<BertTextEncoder> {
+  static async open(folder: ModelFolder, runtime: OnnxRuntimeSettings): Promise<BertTextEncoder> {
     const tokenizer = WordPieceTokenizer.fromJson(folder.tokenizerJson ?? '', `${folder.dir}/tokenizer.json`);
     const dim = configInt(folder, 'hidden_size');
     const { session } = await encoderSession(folder, runtime);

@@ -113,14 +113,17 @@ export class WordPieceTokenizer {
     const vocabObj = model.vocab as Record<string, number> | undefined;
     if (!vocabObj || typeof vocabObj !== 'object') throw invalid(source, 'model.vocab is missing');
     const vocab = new Map(Object.entries(vocabObj));
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- tokenizer.json values; a non-string is reported as what it prints as
     const unkToken = String(model.unk_token ?? '[UNK]');
     const unkId = vocab.get(unkToken);
     if (unkId === undefined) throw invalid(source, `unk_token ${unkToken} is not in the vocabulary`);
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- tokenizer.json values; a non-string is reported as what it prints as
     const prefix = String(model.continuing_subword_prefix ?? '##');
     const maxChars = Number(model.max_input_chars_per_word ?? 100);
 
     const norm = json.normalizer as Json | null | undefined;
     if (!norm || norm.type !== 'BertNormalizer')
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- tokenizer.json values; a non-string is reported as what it prints as
       throw invalid(source, `normalizer is ${String(norm?.type ?? 'absent')}, not BertNormalizer`);
     const lowercase = norm.lowercase !== false;
     const normalizer: BertNormalizerSpec = {
@@ -133,6 +136,7 @@ export class WordPieceTokenizer {
     };
     const pre = json.pre_tokenizer as Json | null | undefined;
     if (!pre || pre.type !== 'BertPreTokenizer')
+      // eslint-disable-next-line @typescript-eslint/no-base-to-string -- tokenizer.json values; a non-string is reported as what it prints as
       throw invalid(source, `pre_tokenizer is ${String(pre?.type ?? 'absent')}, not BertPreTokenizer`);
 
     const added = new Map<string, number>();

@@ -4,7 +4,7 @@
  * writes 224x224 frames, so the resize is the identity; a model wanting another size is refused
  * rather than fed resampled pixels that differ from Python's.
  */
-import type { ExtractRuntime } from '../../schemas/extract.ts';
+import type { OnnxRuntimeSettings } from '../../schemas/runtime.ts';
 import { SEGMENT_FRAME_SIZE } from '../../schemas/segment.ts';
 import { ErrorTypes, MerError } from '../common/errors.ts';
 import { ort } from '../engine/session.ts';
@@ -69,7 +69,7 @@ export class SwinVisualEncoder {
     private readonly proc: ImageProcessing,
   ) {}
 
-  static async open(folder: ModelFolder, runtime: ExtractRuntime): Promise<SwinVisualEncoder> {
+  static async open(folder: ModelFolder, runtime: OnnxRuntimeSettings): Promise<SwinVisualEncoder> {
     const proc = imageProcessing(folder);
     const image = configInt(folder, 'image_size');
     const patch = configInt(folder, 'patch_size');

@@ -5,7 +5,8 @@
  * error naming the folder and both fingerprints, unless the caller accepts it (then a warning).
  */
 import { join, resolve } from 'node:path';
-import type { ExtractRuntime, Modality } from '../../schemas/extract.ts';
+import type { Modality } from '../../schemas/extract.ts';
+import type { OnnxRuntimeSettings } from '../../schemas/runtime.ts';
 import { ErrorTypes, MerError } from '../common/errors.ts';
 import { Wav2Vec2AudioEncoder } from '../extract/audio-encoder.ts';
 import { readModelFolder, type ModelFolder } from '../extract/model-folder.ts';
@@ -26,7 +27,7 @@ export interface EncoderOptions {
   modelsDir?: string;
   /** A fingerprint mismatch becomes a warning instead of an error. */
   allowMismatch?: boolean;
-  runtime: ExtractRuntime;
+  runtime: OnnxRuntimeSettings;
   warn?: (message: string) => void;
 }
 

@@ -9,13 +9,12 @@
  */
 import type { Modality } from '../../schemas/extract.ts';
 import { decodeFloat16, encodeFloat16 } from '../common/float16.ts';
+import { encodeSegmentWav, readPcm16 } from '../common/wav.ts';
 import { createGuidance, type Guidance } from '../compress/guidance.ts';
 import { createVsc, type Vsc } from '../compress/vsc.ts';
 import { isQuarantine } from '../extract/encoder.ts';
-import { parseWav } from '../extract/media.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { UnlabelledFeatureSet } from '../model/data.ts';
-import { encodeSegmentWav } from '../segment/wav.ts';
 import type { UtteranceMedia } from '../segment/utterance.ts';
 import type { PredictEncoders } from './encoders.ts';
 import type { PredictRecipe } from './model.ts';
@@ -80,7 +79,7 @@ export class ClipFeaturizer {
     let a: Float32Array | null = null;
     if (this.encoders.audio) {
       if (media.audio) {
-        const pcm = parseWav(encodeSegmentWav(media.audio));
+        const pcm = readPcm16(encodeSegmentWav(media.audio));
         const p = this.encoders.audio.prepare(pcm.samples, pcm.sampleRate, this.recipe.extract.audio.maxSeconds);
         if (isQuarantine(p)) {
           if (this.uses('a')) return fail(p.quarantine);

@@ -3,9 +3,9 @@
  * -> compress, with the settings and encoders recorded in the model's `mer_inference` recipe), then
  * the exported inference graph. Runs in-process: no Temporal, no store writes.
  */
-import { ExtractRuntimeSchema, type ExtractRuntime } from '../../schemas/extract.ts';
-import { mapLimit } from '../acquire/manifest-common.ts';
-import { cudaLibrariesMissing } from '../extract/sessions.ts';
+import { OnnxRuntimeSettingsSchema, type OnnxRuntimeSettings } from '../../schemas/runtime.ts';
+import { cudaLibrariesMissing } from '../common/cuda.ts';
+import { mapLimit } from '../common/concurrency.ts';
 import { ffmpegVersion } from '../common/ffmpeg.ts';
 import { predict } from '../model/predict.ts';
 import { SegmentTools } from '../segment/tools.ts';
@@ -30,7 +30,7 @@ export interface PredictOptions {
   /** Encoder folders DIR/text, DIR/audio, DIR/visual instead of the recipe's. */
   modelsDir?: string;
   allowEncoderMismatch?: boolean;
-  runtime?: Partial<ExtractRuntime>;
+  runtime?: Partial<OnnxRuntimeSettings>;
   /** Clips cut (ffmpeg) at once; encoding runs one clip at a time. Default 2. */
   concurrency?: number;
   warn?: (message: string) => void;
@@ -77,7 +77,7 @@ export async function prepareClips(opts: PredictOptions): Promise<PreparedClips>
     folder: found.folder,
     required: config.modalities.includes('t'),
   });
-  const runtime = ExtractRuntimeSchema.parse(opts.runtime ?? {});
+  const runtime = OnnxRuntimeSettingsSchema.parse(opts.runtime ?? {});
   const encoders = await openEncoders(recipe, config, encodersNeeded(config, recipe), {
     modelsDir: opts.modelsDir,
     allowMismatch: opts.allowEncoderMismatch ?? false,
@@ -112,7 +112,7 @@ export async function predictClips(opts: PredictOptions): Promise<PredictResult>
     .map((c) => ({ clip: c.clip, path: c.path, reason: c.error ?? 'not prepared' }));
   const predictions: ClipPrediction[] = [];
   if (ok.length) {
-    const rt = ExtractRuntimeSchema.parse(opts.runtime ?? {});
+    const rt = OnnxRuntimeSettingsSchema.parse(opts.runtime ?? {});
     let device = rt.device;
     const why = device === 'cuda' ? cudaLibrariesMissing() : null;
     if (why) {

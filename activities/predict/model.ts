@@ -89,7 +89,9 @@ export function readInferenceModel(bytes: Uint8Array, name: string): InferenceMo
     encoders[m] = v;
   }
   const recipe: PredictRecipe = {
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- model metadata JSON; a non-string fails the schema check after
     dataset: String(json.dataset ?? ''),
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- model metadata JSON; a non-string fails the schema check after
     labelSet: String(json.labelSet ?? ''),
     segment: parsePart(name, 'segment', SegmentParamsSchema, json.segment),
     extract: parsePart(name, 'extract', ExtractParamsSchema, json.extract),

@@ -8,7 +8,7 @@ import {
   type SegmentSummary,
   type ShardSpec,
 } from './plan.ts';
-import { finalizeSegmentStep, type FinalizeSegmentInput } from './report.ts';
+import { finalizeSegmentStep, type FinalizeSegmentInput } from './finalize.ts';
 import { segmentShardStep, type SegmentShardInput } from './shard.ts';
 
 /** The segment stage's Temporal activities: thin adapters over the step functions. */

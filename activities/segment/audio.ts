@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { ToolError } from '../common/ffmpeg.ts';
+import { ToolError } from '../common/run-tool.ts';
 import type { LocalMedia } from './media-files.ts';
 import { ffmpegInput, probeMedia } from './probe.ts';
 import { toolMessage, type SegmentTools } from './tools.ts';
-import { SEGMENT_SAMPLE_RATE, isSegmentFormat, parseWav, wavSamples } from './wav.ts';
+import { SEGMENT_SAMPLE_RATE, isSegmentFormat, parseWav, wavSamples } from '../common/wav.ts';
 
 /** Audio to 16 kHz mono s16le: whole files, or a span of one. */
 

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { ToolError, formatCommand, type ToolFailureReason } from '../common/ffmpeg.ts';
+import { ToolError, formatCommand, type ToolFailureReason } from '../common/run-tool.ts';
 
 /**
  * ffmpeg with its outputs streamed: stdout cut into fixed-size records (raw video frames) handed to

@@ -1,4 +1,5 @@
-import { ToolError, type ProbeResult } from '../common/ffmpeg.ts';
+import type { ProbeResult } from '../common/ffprobe.ts';
+import { ToolError } from '../common/run-tool.ts';
 import { SEGMENT_FRAME_SIZE } from '../../schemas/segment.ts';
 import { FRAME_BYTES, cropFilter, fitFilters, type AspectPolicy, type Rect } from './geometry.ts';
 import { ffmpegInput } from './probe.ts';

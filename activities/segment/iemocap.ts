@@ -6,7 +6,7 @@ import type { LocalMedia } from './media-files.ts';
 import { probeMedia, type Probed } from './probe.ts';
 import { frameIndexes, framesFor, sampleTimes } from './sampling.ts';
 import { combine, quarantined, type CutterEnv, type Emit } from './utterance.ts';
-import { SEGMENT_SAMPLE_RATE } from './wav.ts';
+import { SEGMENT_SAMPLE_RATE } from '../common/wav.ts';
 
 /**
  * IEMOCAP: turns are spans of a dialog recording. Frames come from the dialog video, cropped to the

@@ -1,4 +1,4 @@
-import { ToolError } from '../common/ffmpeg.ts';
+import { ToolError } from '../common/run-tool.ts';
 import type { ManifestRow } from '../../schemas/manifest.ts';
 import { pcmOutputArgs } from './audio.ts';
 import { ShowinfoFrames } from './frame-identity.ts';

@@ -1,4 +1,5 @@
 import type { DatasetName, DatasetSegmentResult, SegmentParams, StoreSpecResolved } from '../../schemas/config.ts';
+import { segmentPrefix } from '../../schemas/layout.ts';
 import { arrowTableToRows, type ManifestRow } from '../../schemas/manifest.ts';
 import { SEGMENT_FRAME_SIZE } from '../../schemas/segment.ts';
 import { ffmpegVersion } from '../common/ffmpeg.ts';
@@ -6,8 +7,7 @@ import { contentKey, sha256Hex, stableStringify } from '../common/hash.ts';
 import { parquetToTable } from '../common/parquet.ts';
 import { createStore } from '../store/index.ts';
 import type { ObjectStore } from '../store/types.ts';
-import { segmentKeys, segmentPrefix } from './keys.ts';
-import { SEGMENT_SAMPLE_RATE } from './wav.ts';
+import { SEGMENT_SAMPLE_RATE } from '../common/wav.ts';
 
 /** Bumped whenever the cutters would store different bytes for the same input: old outputs are then not reused. */
 export const SEGMENT_CODE_VERSION = 1;

@@ -1,4 +1,5 @@
-import { ToolError, type ProbeResult } from '../common/ffmpeg.ts';
+import type { ProbeResult } from '../common/ffprobe.ts';
+import { ToolError } from '../common/run-tool.ts';
 import type { LocalMedia } from './media-files.ts';
 import { toolMessage, type SegmentTools } from './tools.ts';
 

@@ -1,12 +1,12 @@
 import { promisify } from 'node:util';
 import { deflateRaw, constants as zlibConstants } from 'node:zlib';
+import type { SegmentKeys } from '../../schemas/layout.ts';
 import type { ManifestRow } from '../../schemas/manifest.ts';
 import { SEGMENT_FRAME_SIZE, SegmentRowSchema, type SegmentRow } from '../../schemas/segment.ts';
 import type { StepContext } from '../common/context.ts';
 import type { ObjectStore } from '../store/types.ts';
-import type { SegmentKeys } from './keys.ts';
 import type { UtteranceMedia } from './utterance.ts';
-import { SEGMENT_SAMPLE_RATE, encodeSegmentWav } from './wav.ts';
+import { SEGMENT_SAMPLE_RATE, encodeSegmentWav } from '../common/wav.ts';
 
 const deflateRawAsync = promisify(deflateRaw);
 
@@ -29,7 +29,7 @@ export class ShardWriter {
   private readonly pending = new Set<Promise<void>>();
   private readonly position: Map<string, number>;
   private readonly committedAt: boolean[];
-  private failure: unknown = null;
+  private failure: Error | null = null;
   cursor = 0;
   produced = 0;
 
@@ -67,23 +67,28 @@ export class ShardWriter {
   }
 
   readonly emit = async (row: ManifestRow, media: UtteranceMedia): Promise<void> => {
-    if (this.failure) throw this.failure;
+    this.throwIfFailed();
     while (this.pending.size >= MAX_PENDING) await Promise.race(this.pending);
-    if (this.failure) throw this.failure;
+    this.throwIfFailed();
     const p: Promise<void> = this.write(row, media)
       .then(
         (seg) => this.committed(seg),
         (err: unknown) => {
-          this.failure ??= err;
+          // writes fail with Errors; anything else is wrapped so that what is thrown stays an Error
+          if (err) this.failure ??= err instanceof Error ? err : new Error('segment write failed', { cause: err });
         },
       )
       .finally(() => this.pending.delete(p));
     this.pending.add(p);
   };
 
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+
   async flush(): Promise<void> {
     await Promise.all([...this.pending]);
-    if (this.failure) throw this.failure;
+    this.throwIfFailed();
   }
 
   private async write(row: ManifestRow, media: UtteranceMedia): Promise<SegmentRow> {

@@ -1,8 +1,9 @@
 import type { DatasetName, SegmentParams, StoreSpecResolved } from '../../schemas/config.ts';
+import { segmentKeys } from '../../schemas/layout.ts';
 import { SegmentRowSchema, type SegmentRow } from '../../schemas/segment.ts';
 import type { SegmentShardStats } from '../../schemas/segment-report.ts';
 import { segmentRowsToTable } from '../../schemas/segment-table.ts';
-import { mapLimit } from '../acquire/manifest-common.ts';
+import { mapLimit } from '../common/concurrency.ts';
 import type { StepContext } from '../common/context.ts';
 import { ErrorTypes, MerError } from '../common/errors.ts';
 import { ffmpegVersion } from '../common/ffmpeg.ts';
@@ -10,7 +11,6 @@ import { tableToParquet } from '../common/parquet.ts';
 import { createStore } from '../store/index.ts';
 import { StoreNotFoundError, type ObjectStore } from '../store/types.ts';
 import { cutIemocap } from './iemocap.ts';
-import { segmentKeys } from './keys.ts';
 import { MediaFiles } from './media-files.ts';
 import { cutMeld } from './meld.ts';
 import { readManifestRows, type ShardSpec } from './plan.ts';

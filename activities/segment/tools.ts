@@ -1,12 +1,6 @@
-import {
-  ToolError,
-  ffmpegPath,
-  ffprobeJson,
-  runTool,
-  type ProbeResult,
-  type RunToolOptions,
-  type RunToolResult,
-} from '../common/ffmpeg.ts';
+import { ffmpegPath } from '../common/ffmpeg.ts';
+import { ffprobeJson, type ProbeResult } from '../common/ffprobe.ts';
+import { ToolError, runTool, type RunToolOptions, type RunToolResult } from '../common/run-tool.ts';
 import { runPiped, type PipedRunOptions, type PipedRunResult } from './ffmpeg-pipes.ts';
 
 /**

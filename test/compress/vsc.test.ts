@@ -174,9 +174,11 @@ describe('guidance', () => {
 
   test('is affine in [t; a]; a missing modality contributes zeros', () => {
     const g = createGuidance(3, dims);
+    // eslint-disable-next-line prefer-spread -- Guidance.apply is our method, not Function.prototype.apply
     const bias = g.apply(null, null);
     const ta = g.apply(t, a);
     const tOnly = g.apply(t, null);
+    // eslint-disable-next-line prefer-spread -- Guidance.apply is our method, not Function.prototype.apply
     const aOnly = g.apply(null, a);
     for (let i = 0; i < 5; i++) assert.ok(Math.abs(ta[i] - (tOnly[i] + aOnly[i] - bias[i])) < 1e-5);
     // Weights and bias lie within nn.Linear's default bound 1/sqrt(in).

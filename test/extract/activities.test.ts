@@ -25,7 +25,7 @@ let seg: BuiltSegments;
 function quietEnv() {
   const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
   // env.run infers its result as unknown; keep the activity's own types
-  const run = <A, R>(fn: (input: A) => Promise<R>, input: A): Promise<R> => env.run(fn, input) as Promise<R>;
+  const run = <A, R>(fn: (input: A) => Promise<R>, input: A): Promise<R> => env.run(fn, input);
   return { env, run };
 }
 

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { ExtractRuntimeSchema } from '../../schemas/extract.ts';
+import { OnnxRuntimeSettingsSchema } from '../../schemas/runtime.ts';
 import { Wav2Vec2AudioEncoder, type AudioInput } from '../../activities/extract/audio-encoder.ts';
 import { isQuarantine } from '../../activities/extract/encoder.ts';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
@@ -15,7 +15,18 @@ import { SwinVisualEncoder, type VisualInput } from '../../activities/extract/vi
 import { TINY, expected, framesRgb, lcgSamples, maxAbsDiff } from './inputs.ts';
 
 const TOL = 1e-4;
-const runtime = ExtractRuntimeSchema.parse({ threads: 1 });
+const runtime = OnnxRuntimeSettingsSchema.parse({ threads: 1 });
+
+/** An encoder output's sequence and pooled vector within TOL of the PyTorch reference case. */
+function assertNearPyTorch(
+  e: { sequence: ArrayLike<number>; pooled: ArrayLike<number> },
+  c: { name: string; sequence: ArrayLike<number>; pooled: ArrayLike<number> },
+): void {
+  for (const part of ['sequence', 'pooled'] as const) {
+    const diff = maxAbsDiff(e[part], c[part]);
+    assert.ok(diff <= TOL, `${c.name}: ${part} differs by ${diff}`);
+  }
+}
 
 after(() => releaseEncoderSessions());
 
@@ -45,14 +56,7 @@ describe('text encoder (tiny BERT)', () => {
     for (const c of expected.text) {
       const [e] = await enc.encode([prepared(c)]);
       assert.deepEqual([e.steps, e.dim], c.shape, c.name);
-      assert.ok(
-        maxAbsDiff(e.sequence, c.sequence) <= TOL,
-        `${c.name}: sequence differs by ${maxAbsDiff(e.sequence, c.sequence)}`,
-      );
-      assert.ok(
-        maxAbsDiff(e.pooled, c.pooled) <= TOL,
-        `${c.name}: pooled differs by ${maxAbsDiff(e.pooled, c.pooled)}`,
-      );
+      assertNearPyTorch(e, c);
     }
   });
 
@@ -106,14 +110,7 @@ describe('audio encoder (tiny wav2vec2)', () => {
     for (const c of expected.audio.cases) {
       const [e] = await enc.encode([input(c)]);
       assert.deepEqual([e.steps, e.dim], c.shape, c.name);
-      assert.ok(
-        maxAbsDiff(e.sequence, c.sequence) <= TOL,
-        `${c.name}: sequence differs by ${maxAbsDiff(e.sequence, c.sequence)}`,
-      );
-      assert.ok(
-        maxAbsDiff(e.pooled, c.pooled) <= TOL,
-        `${c.name}: pooled differs by ${maxAbsDiff(e.pooled, c.pooled)}`,
-      );
+      assertNearPyTorch(e, c);
     }
   });
 
@@ -165,14 +162,7 @@ describe('visual encoder (tiny Swin)', () => {
     out.forEach((e, i) => {
       const c = expected.visual[i];
       assert.deepEqual([e.steps, e.tokens, e.dim], c.shape, c.name);
-      assert.ok(
-        maxAbsDiff(e.sequence, c.sequence) <= TOL,
-        `${c.name}: sequence differs by ${maxAbsDiff(e.sequence, c.sequence)}`,
-      );
-      assert.ok(
-        maxAbsDiff(e.pooled, c.pooled) <= TOL,
-        `${c.name}: pooled differs by ${maxAbsDiff(e.pooled, c.pooled)}`,
-      );
+      assertNearPyTorch(e, c);
     });
   });
 

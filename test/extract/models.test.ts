@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
-import { ExtractRuntimeSchema } from '../../schemas/extract.ts';
+import { OnnxRuntimeSettingsSchema } from '../../schemas/runtime.ts';
 import { MerError, toFailure } from '../../activities/common/errors.ts';
 import { Wav2Vec2AudioEncoder } from '../../activities/extract/audio-encoder.ts';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
@@ -18,7 +18,7 @@ import { BertTextEncoder } from '../../activities/extract/text-encoder.ts';
 import { SwinVisualEncoder } from '../../activities/extract/visual-encoder.ts';
 import { TINY } from './inputs.ts';
 
-const runtime = ExtractRuntimeSchema.parse({ threads: 1 });
+const runtime = OnnxRuntimeSettingsSchema.parse({ threads: 1 });
 let tmp: string;
 
 before(async () => {

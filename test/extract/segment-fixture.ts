@@ -94,6 +94,7 @@ export function segmentIndexTable(rows: readonly SegmentRow[]): Table {
     return b.finish().flush();
   });
   return new Table(schema, [
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- apache-arrow types Struct children as Data<any>
     new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: rows.length, nullCount: 0, children })),
   ]);
 }

@@ -10,8 +10,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parquetMetadata, parquetReadObjects } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
-import { ExtractParamsSchema, ExtractRuntimeSchema, type ExtractParams, type Modality } from '../../schemas/extract.ts';
+import { ExtractParamsSchema, type ExtractParams, type Modality } from '../../schemas/extract.ts';
+import { OnnxRuntimeSettingsSchema } from '../../schemas/runtime.ts';
 import { tableToFeatureRows } from '../../schemas/features.ts';
+import { featureShardKey } from '../../schemas/layout.ts';
 import { localStepContext } from '../../activities/common/context.ts';
 import { MerError } from '../../activities/common/errors.ts';
 import { decodeFloat16, encodeFloat16 } from '../../activities/common/float16.ts';
@@ -20,13 +22,9 @@ import { Wav2Vec2AudioEncoder } from '../../activities/extract/audio-encoder.ts'
 import { isQuarantine } from '../../activities/extract/encoder.ts';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
 import { releaseEncoderSessions } from '../../activities/extract/sessions.ts';
-import {
-  extractShardStep,
-  featureShardKey,
-  finalizeExtractStep,
-  planExtractStep,
-  type ExtractPlan,
-} from '../../activities/extract/steps.ts';
+import { finalizeExtractStep } from '../../activities/extract/finalize.ts';
+import { planExtractStep, type ExtractPlan } from '../../activities/extract/plan.ts';
+import { extractShardStep } from '../../activities/extract/shard.ts';
 import { BertTextEncoder, type TextInput } from '../../activities/extract/text-encoder.ts';
 import { closeStores, createStore } from '../../activities/store/index.ts';
 import type { ObjectStore } from '../../activities/store/types.ts';
@@ -34,67 +32,42 @@ import { TINY, expected, lcgSamples, maxAbsDiff } from './inputs.ts';
 import { buildSegments, type BuiltSegments, type UtteranceSpec } from './segment-fixture.ts';
 
 const plain = expected.text.find((c) => c.name === 'plain')!;
+/** MELD-style ids (`dia<d>_utt<i>`) name the dialogue and the index within it. */
+function utterance(
+  id: string,
+  text: string,
+  audio: UtteranceSpec['audio'],
+  frames: UtteranceSpec['frames'],
+  segmentQuarantine?: string,
+): UtteranceSpec {
+  const [, dialogue, index] = /^dia(\d+)_utt(\d+)$/.exec(id)!;
+  return {
+    id,
+    dialogue,
+    index: Number(index),
+    text,
+    audio,
+    frames,
+    ...(segmentQuarantine ? { segmentQuarantine } : {}),
+  };
+}
+
 const UTTERANCES: UtteranceSpec[] = [
-  {
-    id: 'dia1_utt0',
-    dialogue: '1',
-    index: 0,
-    text: plain.text,
-    audio: { samples: 16000, seed: 1 },
-    frames: { count: 3, seed: 1 },
-  },
-  {
-    id: 'dia1_utt1',
-    dialogue: '1',
-    index: 1,
-    text: '',
-    audio: { samples: 8000, seed: 3 },
-    frames: { count: 1, seed: 2 },
-  },
-  {
-    id: 'dia1_utt2',
-    dialogue: '1',
-    index: 2,
-    text: 'Fine.',
-    audio: { samples: 300, seed: 5 },
-    frames: { count: 2, seed: 3 },
-  },
-  {
-    id: 'dia1_utt3',
-    dialogue: '1',
-    index: 3,
-    text: 'Where were you?',
-    audio: { samples: 8000, seed: 4 },
-    frames: null,
-  },
-  {
-    id: 'dia2_utt0',
-    dialogue: '2',
-    index: 0,
-    text: 'Oh my God!',
-    audio: null,
-    frames: null,
-    segmentQuarantine: 'no_audio_stream: the clip has no audio',
-  },
-  {
-    id: 'dia2_utt1',
-    dialogue: '2',
-    index: 1,
-    text: 'Could this BE any more awkward?',
-    audio: { bytes: new TextEncoder().encode('not a wav file'), samples: 7000 },
-    frames: { count: 1, seed: 4 },
-  },
-  {
-    id: 'dia2_utt2',
-    dialogue: '2',
-    index: 2,
-    text: 'Pivot! PIVOT!',
-    audio: { samples: 7013, seed: 2 },
-    frames: { count: 2, seed: 5 },
-  },
+  utterance('dia1_utt0', plain.text, { samples: 16000, seed: 1 }, { count: 3, seed: 1 }),
+  utterance('dia1_utt1', '', { samples: 8000, seed: 3 }, { count: 1, seed: 2 }),
+  utterance('dia1_utt2', 'Fine.', { samples: 300, seed: 5 }, { count: 2, seed: 3 }),
+  utterance('dia1_utt3', 'Where were you?', { samples: 8000, seed: 4 }, null),
+  utterance('dia2_utt0', 'Oh my God!', null, null, 'no_audio_stream: the clip has no audio'),
+  utterance(
+    'dia2_utt1',
+    'Could this BE any more awkward?',
+    { bytes: new TextEncoder().encode('not a wav file'), samples: 7000 },
+    { count: 1, seed: 4 },
+  ),
+  utterance('dia2_utt2', 'Pivot! PIVOT!', { samples: 7013, seed: 2 }, { count: 2, seed: 5 }),
 ];
 
-const runtime = ExtractRuntimeSchema.parse({ threads: 1 });
+const runtime = OnnxRuntimeSettingsSchema.parse({ threads: 1 });
 let root: string;
 let store: ObjectStore;
 let spec: { kind: 'local'; root: string };

@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { inflateRawSync } from 'node:zlib';
 import { localStepContext } from '../../activities/common/context.ts';
 import { ffmpegVersion } from '../../activities/common/ffmpeg.ts';
+import { parseWav, wavSamples } from '../../activities/common/wav.ts';
 import { iemocapCropRect } from '../../activities/segment/geometry.ts';
 import { cutIemocap } from '../../activities/segment/iemocap.ts';
 import { MediaFiles } from '../../activities/segment/media-files.ts';
@@ -14,7 +15,6 @@ import { planSegmentStep, readManifestRows } from '../../activities/segment/plan
 import { segmentShardStep } from '../../activities/segment/shard.ts';
 import { SegmentTools } from '../../activities/segment/tools.ts';
 import type { UtteranceMedia } from '../../activities/segment/utterance.ts';
-import { parseWav, wavSamples } from '../../activities/segment/wav.ts';
 import { createStore } from '../../activities/store/index.ts';
 import { LocalStore } from '../../activities/store/local.ts';
 import { acquireDirect } from '../../cli/direct.ts';
@@ -125,8 +125,9 @@ async function cut(
   const files = new MediaFiles(storeOverride ?? store());
   const tools = await SegmentTools.create(version);
   try {
-    await (dataset === 'iemocap' ? cutIemocap : cutMeld)(rows, { tools, files, params: p }, async (row, media) => {
+    await (dataset === 'iemocap' ? cutIemocap : cutMeld)(rows, { tools, files, params: p }, (row, media) => {
       out.set(row.utteranceId, media);
+      return Promise.resolve();
     });
   } finally {
     await files.close();
@@ -214,8 +215,11 @@ describe('IEMOCAP', () => {
       const buf = await frames(r);
       for (let f = 0; f < 15; f++) {
         const c = dominant(buf, f);
-        assert.ok(distance(c, own) <= 24, `${u.id} frame ${f}: ${c} is the ${u.side} actor's ${own}`);
-        assert.ok(distance(c, other) > 60, `${u.id} frame ${f}: not the other actor's ${other}`);
+        assert.ok(
+          distance(c, own) <= 24,
+          `${u.id} frame ${f}: ${c.join(',')} is the ${u.side} actor's ${own.join(',')}`,
+        );
+        assert.ok(distance(c, other) > 60, `${u.id} frame ${f}: not the other actor's ${other.join(',')}`);
       }
     }
   });
@@ -273,7 +277,7 @@ describe('MELD', () => {
       const buf = await frames(r);
       const rgb = meldTruth.speakers[u.speaker].rgb;
       for (const f of [0, 7, 14])
-        assert.ok(distance(dominant(buf, f), rgb) <= 24, `${u.id} frame ${f} shows the scene colour ${rgb}`);
+        assert.ok(distance(dominant(buf, f), rgb) <= 24, `${u.id} frame ${f} shows the scene colour ${rgb.join(',')}`);
     }
     assert.equal(
       stats.reduce((a, s) => a + s.quarantined, 0),

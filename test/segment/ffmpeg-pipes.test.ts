@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { describe, test } from 'node:test';
-import { ToolError, ffmpegPath } from '../../activities/common/ffmpeg.ts';
+import { ffmpegPath } from '../../activities/common/ffmpeg.ts';
+import { ToolError } from '../../activities/common/run-tool.ts';
 import { runPiped } from '../../activities/segment/ffmpeg-pipes.ts';
 
 /** The streaming ffmpeg runner: records in order, a second output on fd 3, and no child left behind. */
@@ -136,6 +137,7 @@ describe('runPiped', () => {
         timeoutMs: 60_000,
         recordBytes: FRAME,
         fd3: true,
+        // eslint-disable-next-line @typescript-eslint/require-await -- the pipe reader awaits its callback
         onRecord: async (_r, i) => {
           if (i === 3) throw new Error('store write failed');
         },

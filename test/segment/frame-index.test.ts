@@ -3,7 +3,8 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ffmpegPath, ffmpegVersion, runTool } from '../../activities/common/ffmpeg.ts';
+import { ffmpegPath, ffmpegVersion } from '../../activities/common/ffmpeg.ts';
+import { runTool } from '../../activities/common/run-tool.ts';
 import {
   decodeAll,
   videoStreamOf,
@@ -115,6 +116,7 @@ async function decode(
     { tag: `${i}R`, indices, crop: iemocapCropRect('half', 'right', from.width, from.height) },
   ]);
   const out = new Map<string, Buffer>();
+  // eslint-disable-next-line @typescript-eslint/require-await -- decodeAll awaits its callback
   await decodeAll(strategy, tools, from, requests, 'stretch', async (r, f) => {
     assert.equal(f.reason, null, f.reason ?? '');
     assert.ok(!f.flags.includes('dialog_pass_failed'), 'the single pass worked');

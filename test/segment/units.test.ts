@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { contentKey } from '../../activities/common/hash.ts';
 import { parquetToTable, tableToParquet } from '../../activities/common/parquet.ts';
+import { encodeSegmentWav, isSegmentFormat, parseWav, readPcm16, wavSamples } from '../../activities/common/wav.ts';
 import { iemocapCropRect, fitFilters } from '../../activities/segment/geometry.ts';
 import { mediaDigest, planShards } from '../../activities/segment/plan.ts';
 import {
@@ -15,7 +16,6 @@ import {
   selectExpression,
 } from '../../activities/segment/sampling.ts';
 import { toolMessage, versionAtLeast } from '../../activities/segment/tools.ts';
-import { encodeSegmentWav, isSegmentFormat, parseWav, wavSamples } from '../../activities/segment/wav.ts';
 import { ConfigError, buildRunConfig, loadConfigFile, toPipelineInput } from '../../cli/config.ts';
 import type { ManifestRow } from '../../schemas/manifest.ts';
 import type { SegmentRow } from '../../schemas/segment.ts';
@@ -39,6 +39,8 @@ function wav(opts: {
   rate?: number;
   bits?: number;
   extensible?: boolean;
+  /** Bytes 2..15 of the extensible sub-format GUID; default the KSDATAFORMAT_SUBTYPE family's. */
+  subFormatTail?: Buffer;
   extra?: Buffer;
   data: Buffer;
   dataSize?: number;
@@ -51,7 +53,10 @@ function wav(opts: {
   fmt.writeUInt16LE(opts.channels ?? 1, 10);
   fmt.writeUInt32LE(opts.rate ?? 16000, 12);
   fmt.writeUInt16LE(opts.bits ?? 16, 22);
-  if (opts.extensible) fmt.writeUInt16LE(opts.format ?? 1, 32);
+  if (opts.extensible) {
+    fmt.writeUInt16LE(opts.format ?? 1, 32);
+    (opts.subFormatTail ?? Buffer.from('000000001000800000aa00389b71', 'hex')).copy(fmt, 34);
+  }
   const head = Buffer.alloc(8);
   head.write('data', 0, 'latin1');
   head.writeUInt32LE(opts.dataSize ?? opts.data.length, 4);
@@ -92,6 +97,9 @@ describe('WAV', () => {
     const info = parseWav(wav({ extensible: true, extra: list, data: samples }))!;
     assert.ok(isSegmentFormat(info));
     assert.equal(info.dataBytes, samples.length);
+    const vendor = parseWav(wav({ extensible: true, subFormatTail: Buffer.alloc(14, 7), data: samples }))!;
+    assert.equal(vendor.format, 0xfffe, 'a sub-format GUID outside the KSDATAFORMAT family is not PCM');
+    assert.equal(isSegmentFormat(vendor), false);
   });
 
   test('streamed (size 0xFFFFFFFF) and truncated data chunks are read as far as the bytes go', () => {
@@ -110,6 +118,21 @@ describe('WAV', () => {
     }
     assert.equal(parseWav(Buffer.from('ID3\x04 not a wav')), null);
     assert.equal(parseWav(Buffer.alloc(0)), null);
+  });
+
+  test('readPcm16 decodes 16-bit PCM and throws the reason for anything else', () => {
+    const pcm = readPcm16(wav({ channels: 2, rate: 8000, data: samples, dataSize: 0xffffffff }));
+    assert.deepEqual(pcm, { sampleRate: 8000, channels: 2, samples: Int16Array.from([0, 1, -1, 32767, -32768, 1234]) });
+    assert.equal(readPcm16(wav({ data: samples.subarray(0, 5) })).samples.length, 2, 'whole samples only');
+    assert.throws(() => readPcm16(Buffer.from('ID3\x04 not a wav')), /^Error: not a RIFF\/WAVE file$/);
+    assert.throws(
+      () => readPcm16(wav({ format: 3, bits: 32, data: samples })),
+      /unsupported encoding \(format 3, 32-bit\)/,
+    );
+    assert.throws(
+      () => readPcm16(wav({ data: samples, dataSize: 1000 })),
+      /data chunk declares 1000 bytes but only 12 follow/,
+    );
   });
 });
 
@@ -223,7 +246,7 @@ describe('segment config', () => {
     );
   });
 
-  test('segment parameters join the config hash only when the run includes the segment stage', async () => {
+  test('segment parameters join the config hash only when the run includes the segment stage', () => {
     const hash = (until: string, segment?: Record<string, unknown>) => {
       const { config, baseDir } = buildRunConfig(undefined, { iemocap: corpus, until, store: join(dir, 'store') });
       return toPipelineInput({ ...config, segment: { ...config.segment, ...segment } }, baseDir, false);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ParquetFile } from 'parquet-wasm';
 import { LocalStore } from '../store/local.ts';
 import { StoreNotFoundError, assertValidKey, type ObjectStore } from '../store/types.ts';
-import { FeatureShardCorruptError } from './errors.ts';
+import { FeatureShardCorruptError } from './shard-errors.ts';
 
 /**
  * A Parquet file read one row group at a time and only the named columns: feature shards carry

@@ -1,5 +1,10 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { ErrorTypes, toFailure } from '../common/errors.ts';
+import { ErrorTypes, toFailure } from './errors.ts';
+
+/**
+ * Unreadable feature and VSC shards, shared by the stages that read them (compress, train, evaluate),
+ * and the activity edge that fails them without retries.
+ */
 
 /** Failure type of a feature or VSC shard that cannot be read; retrying reads the same bytes. */
 export const FEATURE_SHARD_CORRUPT = ErrorTypes.FeatureShardCorrupt;

@@ -1,4 +1,5 @@
 import type { DatasetName, SegmentParams, StoreSpecResolved } from '../../schemas/config.ts';
+import { segmentKeys } from '../../schemas/layout.ts';
 import type { SegmentRow } from '../../schemas/segment.ts';
 import {
   SegmentShardStatsSchema,
@@ -7,13 +8,12 @@ import {
   type SegmentShardStats,
 } from '../../schemas/segment-report.ts';
 import { tableToSegmentRows } from '../../schemas/segment-table.ts';
-import { mapLimit } from '../acquire/manifest-common.ts';
+import { mapLimit } from '../common/concurrency.ts';
 import { parquetToTable } from '../common/parquet.ts';
 import { createStore } from '../store/index.ts';
-import { segmentKeys } from './keys.ts';
 import { SEGMENT_CODE_VERSION, outputParams, type SegmentSummary } from './plan.ts';
 import { SHARD_STATS_METADATA } from './shard.ts';
-import { SEGMENT_SAMPLE_RATE } from './wav.ts';
+import { SEGMENT_SAMPLE_RATE } from '../common/wav.ts';
 
 export interface FinalizeSegmentInput {
   store: StoreSpecResolved;

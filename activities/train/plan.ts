@@ -1,4 +1,5 @@
 import { arrowTableToRows } from '../../schemas/manifest.ts';
+import { splitPlanKey, splitsPrefix } from '../../schemas/layout.ts';
 import type { StoreSpec } from '../../schemas/store.ts';
 import {
   SplitParamsSchema,
@@ -18,9 +19,6 @@ import { buildSplits, splitsKey } from './splits.ts';
  * The split plan of a manifest as a cached stage output: `splits/<splitsKey>/plan.json` + `_COMMIT`.
  * Workflows carry only the summary; training activities read the plan from the store.
  */
-
-export const splitsPrefix = (key: string): string => `splits/${key}`;
-export const splitPlanKey = (key: string): string => `${splitsPrefix(key)}/plan.json`;
 
 export interface PlanSplitsInput {
   store: StoreSpec;

@@ -1,23 +1,29 @@
+/** One compress shard: the VSC of one visual features shard, stored in resumable chunks. */
 import {
   ShardNameSchema,
   VscParamsSchema,
   VscShardReportSchema,
-  vscPartialPrefix,
-  vscShardCommitPrefix,
-  vscShardKey,
   type VscParams,
   type VscParamsInput,
   type VscShardReport,
 } from '../../schemas/compress.ts';
+import {
+  listingPrefix,
+  vscChunkKey,
+  vscChunkRange,
+  vscPartialPrefix,
+  vscShardCommitPrefix,
+  vscShardKey,
+} from '../../schemas/layout.ts';
 import type { StoreSpec } from '../../schemas/store.ts';
 import type { StepContext } from '../common/context.ts';
+import { decodeFloat16 } from '../common/float16.ts';
+import { openParquetGroups, openStoredParquet, type ParquetGroups } from '../common/parquet-groups.ts';
+import { FeatureShardCorruptError } from '../common/shard-errors.ts';
 import { createStore } from '../store/index.ts';
 import type { ObjectStore } from '../store/types.ts';
-import { FeatureShardCorruptError } from './errors.ts';
 import { readFeatureIndex, readPooled, readSequenceGroup, type FeatureIndex } from './feature-shard.ts';
-import { decodeFloat16 } from '../common/float16.ts';
 import { createGuidance, type Guidance } from './guidance.ts';
-import { openParquetGroups, openStoredParquet, type ParquetGroups } from './parquet-groups.ts';
 import { readVscGroup, vscRowsToParquet, vscShardShape, type VscRows } from './vsc-table.ts';
 import { createVsc, reduction } from './vsc.ts';
 
@@ -39,8 +45,6 @@ export interface CompressShardInput {
 export type CompressShardResult = VscShardReport & { skipped: boolean };
 
 const DEFAULT_CHUNK = 64;
-const pad = (n: number) => String(n).padStart(8, '0');
-const chunkKey = (prefix: string, start: number, end: number) => `${prefix}/${pad(start)}-${pad(end)}.parquet`;
 
 interface Part extends VscRows {
   start: number;
@@ -102,7 +106,7 @@ export async function compressShardStep(input: CompressShardInput, ctx: StepCont
         sequences: concat(pending.seqs, width),
       };
       await store.put(
-        chunkKey(partial, rows.start, end),
+        vscChunkKey(partial, rows.start, end),
         vscRowsToParquet(rows, { maxFrames: params.maxFrames, dim: index.dim }, input.vscKey),
       );
       parts.push(rows);
@@ -171,7 +175,7 @@ export async function compressShardStep(input: CompressShardInput, ctx: StepCont
       resumedFrom,
     };
     await store.commit(commitPrefix, { stage: 'compress/vsc-shard', summary: report });
-    await store.deletePrefix(`${partial}/`);
+    await store.deletePrefix(listingPrefix(partial));
     return { ...report, skipped: false };
   } finally {
     await visual.close();
@@ -235,11 +239,12 @@ async function resumeParts(
   index: FeatureIndex,
   maxFrames: number,
 ): Promise<Part[]> {
-  const listed = await store.list(`${partial}/`);
+  const listed = await store.list(listingPrefix(partial));
   const chunks = listed
-    .map((o) => /\/(\d{8})-(\d{8})\.parquet$/.exec(o.key))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ key: m.input, start: Number(m[1]), end: Number(m[2]) }))
+    .flatMap((o) => {
+      const range = vscChunkRange(o.key);
+      return range ? [{ key: o.key, ...range }] : [];
+    })
     .sort((a, b) => a.start - b.start);
   const parts: Part[] = [];
   let next = 0;
@@ -252,7 +257,7 @@ async function resumeParts(
     const part = await readChunk(store, c.key, c.start, c.end);
     const shapeOk = part !== null && part.sequences.length === part.ids.length * maxFrames * index.dim;
     if (!shapeOk || part.ids.length !== expected.length || part.ids.some((id, i) => id !== expected[i])) {
-      await store.deletePrefix(`${partial}/`);
+      await store.deletePrefix(listingPrefix(partial));
       return [];
     }
     parts.push(part);

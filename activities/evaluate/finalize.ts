@@ -1,0 +1,170 @@
+import { readFileSync } from 'node:fs';
+import { VSC_CODE_VERSION } from '../../schemas/compress.ts';
+import { reportKeys } from '../../schemas/layout.ts';
+import {
+  MetricsReportSchema,
+  REPORT_SCHEMA,
+  REPORT_VERSION,
+  type MetricsReport,
+  type VariantReport,
+} from '../../schemas/report.ts';
+import { SegmentReportSchema, reasonCode, type SegmentReport } from '../../schemas/segment-report.ts';
+import type { SplitPlan } from '../../schemas/train.ts';
+import { createStore } from '../store/index.ts';
+import { TRAIN_CODE_VERSION } from '../train/fold.ts';
+import { readSplitPlan } from '../train/plan.ts';
+import {
+  EVALUATE_CODE_VERSION,
+  evaluateKey,
+  summarise,
+  type EvaluateDatasetInput,
+  type EvaluateDatasetResult,
+} from './plan.ts';
+import { renderReport, type FoldCurves } from './report-build.ts';
+import { evaluateVariant, readJson } from './variant.ts';
+
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
+      .version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Metrics, tables and figures of one dataset's trainings: per fold, across folds (mean, std and
+ * pooled predictions), per class, the reference's figures, the ablation table; written under
+ * `reports/<evalKey>/` (metrics.json, report.md, report.html, figures/*.svg, predictions/*.parquet).
+ * The key is the trainings' keys plus this code's version: a rerun finds the report committed.
+ * The stage is one activity: its plan (the key), its units (one per variant) and this finalize run
+ * in turn within it.
+ */
+export async function evaluateDatasetStep(input: EvaluateDatasetInput): Promise<EvaluateDatasetResult> {
+  const store = createStore(input.store);
+  const { trained } = input;
+  const evalKey = evaluateKey(trained);
+  const keys = reportKeys(evalKey);
+  if (await store.committed(keys.prefix))
+    return summarise(evalKey, MetricsReportSchema.parse(await readJson(store, keys.metrics)), true);
+
+  const plan = await readSplitPlan(store, trained.splitsKey);
+  const variants: VariantReport[] = [];
+  const curves: FoldCurves[] = [];
+  const totals = { trainSeconds: 0, resumed: 0 };
+  for (const variant of input.variants) {
+    const runs = trained.runs.filter((r) => r.variant === variant.name);
+    const first = variant === input.variants[0];
+    const v = await evaluateVariant(store, keys, evalKey, variant, runs, plan.classes, first);
+    variants.push(v.report);
+    curves.push(...v.curves);
+    for (const f of v.report.folds) {
+      totals.trainSeconds += f.seconds;
+      if (f.resumedFromStep > 0) totals.resumed++;
+    }
+  }
+  const segment = SegmentReportSchema.parse(await readJson(store, input.segmented.reportKey));
+  const draft = reportDraft(input, evalKey, plan, variants, totals, segment);
+
+  const rendered = await renderReport(draft, curves);
+  const report = MetricsReportSchema.parse({
+    ...draft,
+    figures: rendered.figures.map(({ id, file, caption }) => ({ id, file, caption })),
+  });
+  for (const f of rendered.figures) await store.put(keys.file(f.file), f.svg);
+  await store.put(keys.markdown, rendered.markdown);
+  await store.put(keys.html, rendered.html);
+  await store.put(keys.metrics, JSON.stringify(report, null, 2));
+  const result = summarise(evalKey, report, false);
+  await store.commit(keys.prefix, {
+    stage: 'evaluate',
+    summary: { dataset: report.dataset, protocol: report.protocol, headline: result.headline },
+  });
+  return result;
+}
+
+/** metrics.json less its figures: the variants' results, the ablation table, provenance and stage totals. */
+function reportDraft(
+  input: EvaluateDatasetInput,
+  evalKey: string,
+  plan: SplitPlan,
+  variants: VariantReport[],
+  totals: { trainSeconds: number; resumed: number },
+  segment: SegmentReport,
+): Omit<MetricsReport, 'figures'> {
+  const { trained } = input;
+  const classes = plan.classes;
+  const reasons: Record<string, number> = {};
+  for (const q of segment.quarantinedItems) {
+    const code = reasonCode(q.reason);
+    reasons[code] = (reasons[code] ?? 0) + 1;
+  }
+  const m = input.features.modalities;
+  const ablation =
+    variants.length > 1
+      ? variants.map((v) => ({
+          variant: v.name,
+          modalities: v.modalities,
+          vsc: v.vsc,
+          contrastive: v.contrastive,
+          accuracy: { mean: v.aggregate.mean.accuracy, std: v.aggregate.std.accuracy },
+          weightedF1: { mean: v.aggregate.mean.weightedF1, std: v.aggregate.std.weightedF1 },
+          macroF1: { mean: v.aggregate.mean.macroF1, std: v.aggregate.std.macroF1 },
+        }))
+      : null;
+  return {
+    schema: REPORT_SCHEMA,
+    version: REPORT_VERSION,
+    evalKey,
+    dataset: input.acquired.dataset,
+    labelSet: input.labels,
+    classes,
+    protocol: trained.protocol,
+    optimistic: trained.optimistic,
+    config: { train: { ...input.settings.train }, vsc: { ...input.settings.vsc } },
+    provenance: {
+      configHash: input.configHash,
+      sourceKey: input.acquired.sourceKey,
+      manifestKey: input.acquired.manifestKey,
+      encoders: { text: m.text.modelSha256, audio: m.audio.modelSha256, visual: m.visual.modelSha256 },
+      featureKeys: { text: m.text.featuresPrefix, audio: m.audio.featuresPrefix, visual: m.visual.featuresPrefix },
+      vscKeys: input.compressed.outputs.map((o) => o.vscKey),
+      splitsKey: trained.splitsKey,
+      code: {
+        package: packageVersion(),
+        train: TRAIN_CODE_VERSION,
+        vsc: VSC_CODE_VERSION,
+        evaluate: EVALUATE_CODE_VERSION,
+      },
+    },
+    variants,
+    ablation,
+    stages: {
+      acquire: { rows: input.acquired.rows, inLabelSet: input.acquired.inLabelSet, issues: input.acquired.issues },
+      segment: {
+        utterances: segment.utterances,
+        ok: segment.ok,
+        quarantined: segment.quarantined,
+        reasons,
+        audioSeconds: segment.audioSeconds,
+      },
+      extract: Object.fromEntries(
+        Object.values(m).map((f) => [
+          f.modality,
+          { ok: f.ok, quarantined: f.quarantined, reasons: f.quarantineReasons, dim: f.dim },
+        ]),
+      ),
+      compress: input.compressed.outputs.map((o) => ({
+        vscKey: o.vscKey,
+        enabled: o.enabled,
+        utterances: o.utterances,
+        ratio: o.ratio,
+        byteRatio: o.byteRatio,
+        seconds: o.seconds,
+      })),
+      train: { trainings: trained.runs.length, seconds: totals.trainSeconds, resumed: totals.resumed },
+      splits: plan.counts,
+      timings: input.timings,
+    },
+  };
+}

@@ -1,0 +1,100 @@
+import type { DatasetTrainResult } from '../../schemas/config.ts';
+import type { ReportKeys } from '../../schemas/layout.ts';
+import type { VariantReport } from '../../schemas/report.ts';
+import { FoldTrainResultSchema, type ResolvedVariant } from '../../schemas/train.ts';
+import { EpochRecordSchema, type EpochRecord } from '../model/checkpoint.ts';
+import type { ObjectStore } from '../store/types.ts';
+import { parquetToPredictions, predictionsToParquet } from '../train/predictions.ts';
+import { aggregateMetrics, foldMetrics } from './metrics.ts';
+import type { FoldCurves } from './report-build.ts';
+
+/** One variant's part of the report. */
+export interface VariantEvaluation {
+  report: VariantReport;
+  /** Per fold, when asked for (the full model's curves go into the report). */
+  curves: FoldCurves[];
+}
+
+export async function readJson(store: ObjectStore, key: string): Promise<unknown> {
+  return JSON.parse((await store.get(key)).toString('utf8'));
+}
+
+/**
+ * The evaluate stage's unit of work: one variant's trainings (one per fold), their test predictions
+ * scored per fold and across folds, and the predictions of every fold pooled into
+ * `reports/<evalKey>/predictions/<variant>.parquet`.
+ */
+export async function evaluateVariant(
+  store: ObjectStore,
+  keys: ReportKeys,
+  evalKey: string,
+  variant: ResolvedVariant,
+  runs: DatasetTrainResult['runs'],
+  classes: string[],
+  withCurves: boolean,
+): Promise<VariantEvaluation> {
+  if (!runs.length) throw new Error(`evaluate: no trainings of variant ${variant.name} in the train result`);
+  const folds: VariantReport['folds'] = [];
+  const curves: FoldCurves[] = [];
+  const pooled = {
+    ids: [] as string[],
+    folds: [] as string[],
+    labels: [] as number[],
+    predicted: [] as number[],
+    probabilities: [] as number[],
+  };
+  const perFold: { labels: Int32Array; predicted: Int32Array }[] = [];
+  for (const run of runs) {
+    const result = FoldTrainResultSchema.parse(await readJson(store, run.resultKey));
+    const p = parquetToPredictions(await store.get(result.keys.predictions), result.keys.predictions);
+    if (p.classes.join('\u0000') !== classes.join('\u0000'))
+      throw new Error(
+        `evaluate: ${result.keys.predictions} has classes ${p.classes.join(',')}, the split plan ${classes.join(',')}`,
+      );
+    perFold.push({ labels: p.labels, predicted: p.predicted });
+    pooled.ids.push(...p.utteranceIds);
+    pooled.folds.push(...p.fold);
+    pooled.labels.push(...p.labels);
+    pooled.predicted.push(...p.predicted);
+    pooled.probabilities.push(...p.probabilities);
+    folds.push({
+      fold: result.fold,
+      testGroup: result.testGroup,
+      trainKey: result.trainKey,
+      bestEpoch: result.bestEpoch,
+      epochs: result.epochs,
+      resumedFromStep: result.resumedFromStep,
+      seconds: result.seconds,
+      metrics: foldMetrics(p.labels, p.predicted, classes),
+    });
+    if (withCurves) {
+      const h = (await readJson(store, result.keys.history)) as { history: EpochRecord[] };
+      curves.push({ fold: result.fold, history: EpochRecordSchema.array().parse(h.history) });
+    }
+  }
+  const predictionsKey = keys.predictions(variant.name);
+  await store.put(
+    predictionsKey,
+    predictionsToParquet(
+      {
+        utteranceIds: pooled.ids,
+        fold: pooled.folds,
+        labels: Int32Array.from(pooled.labels),
+        predicted: Int32Array.from(pooled.predicted),
+        probabilities: Float32Array.from(pooled.probabilities),
+        classes,
+      },
+      { 'mer.variant': variant.name, 'mer.evalKey': evalKey },
+    ),
+  );
+  const report: VariantReport = {
+    name: variant.name,
+    modalities: [...variant.modalities],
+    vsc: variant.vsc,
+    contrastive: variant.contrastive,
+    folds,
+    aggregate: aggregateMetrics(perFold, classes),
+    predictionsKey,
+  };
+  return { report, curves };
+}
