@@ -1,5 +1,6 @@
 // ESLint flat config: typescript-eslint's recommended type-aware rules over every TypeScript file.
 import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -18,10 +19,14 @@ export default tseslint.config(
           ],
         },
       ],
+      // `const { dropped: _, ...rest } = obj` is how we copy an object without some keys.
+      '@typescript-eslint/no-unused-vars': ['error', { ignoreRestSiblings: true }],
     },
   },
   {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
+    // The plain JavaScript files are Node scripts (the CLI launcher, the test runner, this config).
+    languageOptions: { ...tseslint.configs.disableTypeChecked.languageOptions, globals: globals.node },
   },
 );

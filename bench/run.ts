@@ -1,11 +1,11 @@
-// `npm run bench [filter]`: runs every bench/**/*.bench.ts (each default-exports an async function
-// returning BenchRow[]), prints a table and writes bench/results/<time>.json. Timings are measured
-// here and reported, never asserted: they depend on the machine and its load.
+// `npm run bench [filter]`: runs every bench/**/*.bench.ts (each default-exports a Bench: a function
+// returning BenchRow[] or a promise of them), prints a table and writes bench/results/<time>.json.
+// Timings are measured here and reported, never asserted: they depend on the machine and its load.
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { BenchRow } from './types.ts';
+import type { Bench, BenchRow } from './types.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 
@@ -27,7 +27,7 @@ for (const f of files) {
   const name = relative(here, f);
   process.stderr.write(`running ${name} ...\n`);
   try {
-    const mod = (await import(pathToFileURL(f).href)) as { default: () => Promise<BenchRow[]> };
+    const mod = (await import(pathToFileURL(f).href)) as { default: Bench };
     const r = await mod.default();
     rows.push(...r);
     for (const row of r) process.stderr.write(`  ${row.metric}: ${fmt(row.value)} ${row.unit}\n`);

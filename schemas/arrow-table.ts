@@ -11,7 +11,7 @@ import {
   makeBuilder,
   makeData,
 } from 'apache-arrow';
-import type { DataType, Vector } from 'apache-arrow';
+import type { Builder, Data, DataType, Vector } from 'apache-arrow';
 import type { z } from 'zod';
 
 /** The column types our row tables use; each maps to one Arrow type both ways. */
@@ -35,6 +35,19 @@ function arrowType(kind: ColumnKind): DataType {
       // Child nullable=false: a list item is never null, and readers in other languages see that contract.
       return new List(new Field('item', new Utf8(), false));
   }
+}
+
+/** One column's data from JS values (null and undefined are nulls). */
+export function buildColumn(type: DataType, values: readonly unknown[]): Data {
+  // makeBuilder types its result by the DataType subclass; for the base class it says Builder<any>.
+  const builder = makeBuilder({ type, nullValues: [null, undefined] }) as Builder<DataType>;
+  for (const v of values) builder.append(v);
+  return builder.finish().flush();
+}
+
+/** A record batch of `schema` from its columns' data, in schema order. */
+export function structBatch(schema: Schema, length: number, children: Data[]): RecordBatch {
+  return new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length, nullCount: 0, children }));
 }
 
 function columnValues(vector: Vector, kind: ColumnKind): unknown[] {
@@ -63,8 +76,9 @@ export function defineRowTable<S extends z.ZodType>(opts: {
   rowSchema: S;
 }) {
   type Row = z.infer<S>;
+  const types = opts.columns.map((c) => arrowType(c.kind));
   const schema = new Schema(
-    opts.columns.map((c) => new Field(c.name, arrowType(c.kind), c.nullable)),
+    opts.columns.map((c, i) => new Field(c.name, types[i], c.nullable)),
     new Map([
       ['mer.schema', opts.schemaName],
       ['mer.schemaVersion', opts.version],
@@ -72,13 +86,13 @@ export function defineRowTable<S extends z.ZodType>(opts: {
   );
 
   function toTable(rows: readonly Row[]): Table {
-    const children = opts.columns.map((c, i) => {
-      const builder = makeBuilder({ type: schema.fields[i].type, nullValues: [null, undefined] });
-      for (const row of rows) builder.append((row as Record<string, unknown>)[c.name]);
-      return builder.finish().flush();
-    });
-    const struct = makeData({ type: new Struct(schema.fields), length: rows.length, nullCount: 0, children });
-    return new Table(schema, [new RecordBatch(schema, struct)]);
+    const children = opts.columns.map((c, i) =>
+      buildColumn(
+        types[i],
+        rows.map((row) => (row as Record<string, unknown>)[c.name]),
+      ),
+    );
+    return new Table(schema, [structBatch(schema, rows.length, children)]);
   }
 
   function fromTable(table: Table): Row[] {
@@ -90,7 +104,7 @@ export function defineRowTable<S extends z.ZodType>(opts: {
       else missing.push(c.name);
     }
     if (missing.length) throw new Error(`${opts.label} table lacks column(s): ${missing.join(', ')}`);
-    const rows: Row[] = new Array(table.numRows);
+    const rows = new Array<Row>(table.numRows);
     for (let i = 0; i < table.numRows; i++) {
       const raw: Record<string, unknown> = {};
       for (const c of opts.columns) raw[c.name] = columns.get(c.name)![i];

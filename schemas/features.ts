@@ -1,19 +1,6 @@
-import {
-  Binary,
-  Field,
-  FixedSizeList,
-  Float32,
-  Int32,
-  List,
-  RecordBatch,
-  Schema,
-  Struct,
-  Table,
-  Utf8,
-  makeBuilder,
-  makeData,
-} from 'apache-arrow';
-import type { Data, DataType } from 'apache-arrow';
+import { Binary, Field, FixedSizeList, Float32, Int32, List, Schema, Table, Utf8, makeData } from 'apache-arrow';
+import type { DataType, RecordBatch } from 'apache-arrow';
+import { buildColumn, structBatch } from './arrow-table.ts';
 import type { Modality } from './extract.ts';
 
 /**
@@ -95,12 +82,6 @@ function validity(rows: readonly FeatureRow[], has: (r: FeatureRow) => boolean):
   return { bitmap, nulls };
 }
 
-function builtColumn(type: DataType, values: unknown[]): Data {
-  const builder = makeBuilder({ type, nullValues: [null, undefined] });
-  for (const v of values) builder.append(v);
-  return builder.finish().flush();
-}
-
 /** One record batch of feature rows; pooled vectors and blobs are copied once into contiguous buffers. */
 export function featureRowsToBatch(rows: readonly FeatureRow[], schema: Schema): RecordBatch {
   const dim = Number(schema.metadata.get('mer.dim'));
@@ -142,48 +123,25 @@ export function featureRowsToBatch(rows: readonly FeatureRow[], schema: Schema):
     data: blob,
   });
 
+  const utf8 = (get: (r: FeatureRow) => string | null) => buildColumn(new Utf8(), rows.map(get));
+  const int32 = (get: (r: FeatureRow) => number | null) => buildColumn(new Int32(), rows.map(get));
   const children = [
-    builtColumn(
-      new Utf8(),
-      rows.map((r) => r.utteranceId),
-    ),
-    builtColumn(
-      new Utf8(),
-      rows.map((r) => r.status),
-    ),
-    builtColumn(
-      new Utf8(),
-      rows.map((r) => r.reason),
-    ),
+    utf8((r) => r.utteranceId),
+    utf8((r) => r.status),
+    utf8((r) => r.reason),
     pooled,
     sequence,
-    builtColumn(
-      new Utf8(),
-      rows.map((r) => r.dtype),
-    ),
-    builtColumn(
-      new Int32(),
-      rows.map((r) => r.seqSteps),
-    ),
-    builtColumn(
-      new Int32(),
-      rows.map((r) => r.seqTokens),
-    ),
-    builtColumn(
-      new Int32(),
-      rows.map((r) => r.seqDim),
-    ),
-    builtColumn(
-      new Int32(),
-      rows.map((r) => r.utteranceTokenStart),
-    ),
-    builtColumn(
-      schema.fields[10].type,
+    utf8((r) => r.dtype),
+    int32((r) => r.seqSteps),
+    int32((r) => r.seqTokens),
+    int32((r) => r.seqDim),
+    int32((r) => r.utteranceTokenStart),
+    buildColumn(
+      schema.fields[10].type as List<Utf8>,
       rows.map((r) => r.flags),
     ),
   ];
-  const struct = makeData({ type: new Struct(schema.fields), length: n, nullCount: 0, children });
-  return new RecordBatch(schema, struct);
+  return structBatch(schema, n, children);
 }
 
 export function featureTable(schema: Schema, batches: RecordBatch[]): Table {

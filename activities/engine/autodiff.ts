@@ -19,7 +19,7 @@ export function gradients(loss: Value, wrt: readonly Value[], seed?: Value): Val
   }
   if (!active.has(loss.name)) throw new Error(`autodiff: ${loss.name} does not depend on any of the requested values`);
   if (seed && !sameShape(seed.shape, loss.shape))
-    throw new Error(`autodiff: seed shape [${seed.shape}] differs from loss [${loss.shape}]`);
+    throw new Error(`autodiff: seed shape [${String(seed.shape)}] differs from loss [${String(loss.shape)}]`);
 
   return g.untaped(() =>
     g.scope('grad', () => {
@@ -36,7 +36,9 @@ export function gradients(loss: Value, wrt: readonly Value[], seed?: Value): Val
           const gx = gxs[i];
           if (!needs[i] || !gx) return;
           if (!sameShape(gx.shape, input.shape)) {
-            throw new Error(`autodiff: ${entry.op} gave gradient [${gx.shape}] for ${input.name} [${input.shape}]`);
+            throw new Error(
+              `autodiff: ${entry.op} gave gradient [${String(gx.shape)}] for ${input.name} [${String(input.shape)}]`,
+            );
           }
           const prev = grads.get(input.name);
           grads.set(input.name, prev ? g.op('Add', [prev, gx], {}, gx.dtype, gx.shape, 'acc') : gx);

@@ -147,7 +147,7 @@ export class Graph {
   initializer(name: string, dtype: DType, shape: readonly number[], data: TensorData): Value {
     const count = shape.reduce((p, d) => p * d, 1);
     if (data.length !== count)
-      throw new Error(`graph: initializer ${name} has ${data.length} values for shape [${shape}]`);
+      throw new Error(`graph: initializer ${name} has ${data.length} values for shape [${String(shape)}]`);
     const unique = this.uniqueName(name);
     this.initializers.push({ name: unique, dtype, shape: [...shape], data });
     return new Value(this, unique, dtype, shape);

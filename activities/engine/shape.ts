@@ -11,7 +11,7 @@ export function broadcastShapes(a: Shape, b: Shape): Dim[] {
     if (da === db) out.push(da);
     else if (da === 1) out.push(db);
     else if (db === 1) out.push(da);
-    else throw new Error(`shape: cannot broadcast [${a}] with [${b}]`);
+    else throw new Error(`shape: cannot broadcast [${String(a)}] with [${String(b)}]`);
   }
   return out;
 }

@@ -33,14 +33,19 @@ export type TensorGroup = (typeof TENSOR_GROUPS)[number];
 
 const MetricsSchema = z.object({ accuracy: z.number(), weightedF1: z.number(), macroF1: z.number(), n: z.number() });
 
-export const EpochRecordSchema = z.object({
-  epoch: z.number().int(),
+/** The training sums an epoch record and a partly done epoch's accumulator both keep (in this key order). */
+const stepTotals = {
   steps: z.number().int(),
   samples: z.number().int(),
   loss: z.number(),
   ce: z.number(),
   contrastive: z.number(),
   gradNorm: z.number(),
+};
+
+export const EpochRecordSchema = z.object({
+  epoch: z.number().int(),
+  ...stepTotals,
   validation: MetricsSchema.nullable(),
   /** Running metrics over the epoch's training batches (train mode, as the batches were seen); absent in older checkpoints. */
   train: MetricsSchema.nullable().optional(),
@@ -50,12 +55,7 @@ export const EpochRecordSchema = z.object({
 export type EpochRecord = z.infer<typeof EpochRecordSchema>;
 
 export const AccumulatorSchema = z.object({
-  steps: z.number().int(),
-  samples: z.number().int(),
-  loss: z.number(),
-  ce: z.number(),
-  contrastive: z.number(),
-  gradNorm: z.number(),
+  ...stepTotals,
   seconds: z.number(),
   /** confusion[true][predicted] over the epoch's training batches so far. */
   confusion: z.array(z.array(z.number().int())).optional(),
@@ -111,7 +111,7 @@ export function encodeCheckpoint(meta: CheckpointMeta, groups: TensorGroups, sha
   const chunks: Float32Array[] = [];
   let offset = 0;
   for (const group of TENSOR_GROUPS) {
-    for (const [name, values] of groups[group] ?? new Map()) {
+    for (const [name, values] of groups[group] ?? new Map<string, Float32Array>()) {
       const data = values instanceof Float32Array ? values : Float32Array.from(values);
       entries.push({ group, name, shape: [...shapes.shapeOf(group, name)], offset, length: data.length });
       chunks.push(data);

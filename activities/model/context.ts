@@ -92,7 +92,7 @@ export class ModelContext {
   batchNorm(name: string, x: Value, eps: number, momentum: number): Value {
     const c = x.shape[1];
     if (x.rank !== 2 || typeof c !== 'number')
-      throw new Error(`model: batchNorm ${name} wants [N, C], got [${x.shape}]`);
+      throw new Error(`model: batchNorm ${name} wants [N, C], got [${String(x.shape)}]`);
     const gamma = this.param(`${name}.weight`, [c], { kind: 'const', value: 1 });
     const beta = this.param(`${name}.bias`, [c], { kind: 'const', value: 0 });
     const runningMean = this.buffer(`${name}.running_mean`, [c], { kind: 'const', value: 0 });

@@ -47,7 +47,7 @@ export function causalConv(
 ): Value {
   const [, t, cin] = x.shape;
   if (typeof t !== 'number' || typeof cin !== 'number')
-    throw new Error(`model: conv ${name} needs static [N, T, C], got [${x.shape}]`);
+    throw new Error(`model: conv ${name} needs static [N, T, C], got [${String(x.shape)}]`);
   const fanIn = kernel * cin;
   let w: Value;
   if (withWeightNorm) {

@@ -13,7 +13,8 @@ export enum Stream {
   Dropout = 3,
 }
 
-function fmix32(h: number): number {
+/** murmur3's 32-bit finaliser: every input bit affects every output bit. */
+export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -62,7 +62,8 @@ export function checkAgainstLayout(
   for (const s of specs) {
     const v = values.get(s.name);
     if (!v) throw new Error(`${kind}: missing ${s.name}`);
-    if (v.length !== size(s.shape)) throw new Error(`${kind}: ${s.name} has ${v.length} values, expected [${s.shape}]`);
+    if (v.length !== size(s.shape))
+      throw new Error(`${kind}: ${s.name} has ${v.length} values, expected [${String(s.shape)}]`);
   }
 }
 

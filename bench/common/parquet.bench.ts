@@ -27,7 +27,7 @@ import { buildMeldManifest } from '../../activities/acquire/meld.ts';
 import { parquetToTable, tableToParquet } from '../../activities/common/parquet.ts';
 import { rowsToArrowTable } from '../../schemas/manifest.ts';
 import { generateMeldCorpus } from '../acquire/manifest-parse.bench.ts';
-import { median } from '../acquire/extract.bench.ts';
+import { median } from '../acquire/unpack.bench.ts';
 import type { BenchRow } from '../types.ts';
 
 const BENCH = 'common/parquet';
@@ -72,6 +72,11 @@ interface Measured {
   ipcBytes: number;
 }
 
+/** Median warm and first-call milliseconds of one direction. */
+function timesOf(m: Measured, op: 'write' | 'read'): { ms: number; cold: number } {
+  return op === 'write' ? { ms: m.writeMs, cold: m.coldWriteMs } : { ms: m.readMs, cold: m.coldReadMs };
+}
+
 function measure(table: Table): Measured {
   const c0 = performance.now();
   let bytes = tableToParquet(table);
@@ -112,8 +117,7 @@ export default async function run(): Promise<BenchRow[]> {
   const embMb = emb.ipcBytes / 1e6;
   const embCommon = `${EMB_ROWS} x ${DIM} float32 + utteranceId, ${embMb.toFixed(2)} MB Arrow -> ${(emb.fileBytes / 1e6).toFixed(2)} MB parquet (zstd); median of ${TIMED} after ${WARMUP} warm-up`;
   for (const op of ['write', 'read'] as const) {
-    const ms = op === 'write' ? emb.writeMs : emb.readMs;
-    const cold = op === 'write' ? emb.coldWriteMs : emb.coldReadMs;
+    const { ms, cold } = timesOf(emb, op);
     const value = embMb / (ms / 1000);
     const reference = embMb / REFERENCE_SECONDS[op];
     rows.push({
@@ -137,20 +141,16 @@ export default async function run(): Promise<BenchRow[]> {
   const man = measure(rowsToArrowTable(built.rows));
   const manMb = man.ipcBytes / 1e6;
   const manCommon = `${built.rows.length} MELD manifest rows (28 columns), ${manMb.toFixed(2)} MB Arrow -> ${(man.fileBytes / 1e6).toFixed(2)} MB parquet (zstd); median of ${TIMED} after ${WARMUP} warm-up`;
-  rows.push({
-    bench: BENCH,
-    metric: 'manifest write MB/s',
-    value: manMb / (man.writeMs / 1000),
-    unit: 'MB/s',
-    notes: `${(man.writeMs / 1000).toFixed(3)} s warm, ${(man.coldWriteMs / 1000).toFixed(3)} s first call; ${manCommon}`,
-  });
-  rows.push({
-    bench: BENCH,
-    metric: 'manifest read MB/s',
-    value: manMb / (man.readMs / 1000),
-    unit: 'MB/s',
-    notes: `${(man.readMs / 1000).toFixed(3)} s warm, ${(man.coldReadMs / 1000).toFixed(3)} s first call; ${manCommon}`,
-  });
+  for (const op of ['write', 'read'] as const) {
+    const { ms, cold } = timesOf(man, op);
+    rows.push({
+      bench: BENCH,
+      metric: `manifest ${op} MB/s`,
+      value: manMb / (ms / 1000),
+      unit: 'MB/s',
+      notes: `${(ms / 1000).toFixed(3)} s warm, ${(cold / 1000).toFixed(3)} s first call; ${manCommon}`,
+    });
+  }
   return rows;
 }
 

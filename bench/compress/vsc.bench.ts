@@ -19,7 +19,7 @@ import { decodeFloat16, encodeFloat16 } from '../../activities/common/float16.ts
 import { createGuidance } from '../../activities/compress/guidance.ts';
 import { createVsc, reduction } from '../../activities/compress/vsc.ts';
 import { Rng } from '../../activities/model/rng.ts';
-import { median } from '../acquire/extract.bench.ts';
+import { median } from '../acquire/unpack.bench.ts';
 import type { BenchRow } from '../types.ts';
 
 const BENCH = 'compress/vsc';
@@ -81,7 +81,7 @@ function measure(data: Float32Array[], params: VscParamsInput, guided: boolean):
   };
 }
 
-export default async function run(): Promise<BenchRow[]> {
+export default function run(): BenchRow[] {
   const rows: BenchRow[] = [];
   const shape = `${UTTERANCES} utterances of ${FRAMES} x ${TOKENS} x ${DIM}`;
   const data: Record<Kind, Float32Array[]> = { random: utterances('random', 1), scene: utterances('scene', 2) };
@@ -130,5 +130,5 @@ export default async function run(): Promise<BenchRow[]> {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  for (const row of await run()) console.log(JSON.stringify(row));
+  for (const row of run()) console.log(JSON.stringify(row));
 }

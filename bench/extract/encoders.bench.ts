@@ -20,7 +20,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ExtractRuntimeSchema, type Modality } from '../../schemas/extract.ts';
+import type { Modality } from '../../schemas/extract.ts';
+import { OnnxRuntimeSettingsSchema } from '../../schemas/runtime.ts';
 import { Wav2Vec2AudioEncoder } from '../../activities/extract/audio-encoder.ts';
 import { isQuarantine } from '../../activities/extract/encoder.ts';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
@@ -32,7 +33,7 @@ import { matmul } from '../../activities/engine/ops/linalg.ts';
 import { serializeGraph } from '../../activities/engine/serialize.ts';
 import { openSession, ort } from '../../activities/engine/session.ts';
 import { framesRgb, lcgSamples } from '../../test/extract/inputs.ts';
-import { median } from '../acquire/extract.bench.ts';
+import { median } from '../acquire/unpack.bench.ts';
 import type { BenchRow } from '../types.ts';
 import { bertFlops, swinFlops, wav2vec2Flops } from './flops.ts';
 
@@ -176,7 +177,7 @@ interface Measured {
 
 async function measureText(dir: string, threads: number): Promise<Measured> {
   const folder = await readModelFolder('text', dir);
-  const enc = await BertTextEncoder.open(folder, { ...ExtractRuntimeSchema.parse({}), threads });
+  const enc = await BertTextEncoder.open(folder, { ...OnnxRuntimeSettingsSchema.parse({}), threads });
   const batch = benchTexts(TEXT_BATCH).map((t) => enc.prepare(t, [], 128) as TextInput);
   const s = Math.max(...batch.map((x) => x.ids.length));
   const ids = new BigInt64Array(TEXT_BATCH * s);
@@ -201,7 +202,7 @@ async function measureText(dir: string, threads: number): Promise<Measured> {
 
 async function measureAudio(dir: string, threads: number): Promise<Measured> {
   const folder = await readModelFolder('audio', dir);
-  const enc = await Wav2Vec2AudioEncoder.open(folder, { ...ExtractRuntimeSchema.parse({}), threads });
+  const enc = await Wav2Vec2AudioEncoder.open(folder, { ...OnnxRuntimeSettingsSchema.parse({}), threads });
   const samples = AUDIO_SECONDS * 16000;
   const input = enc.prepare(lcgSamples(samples, 7), 16000, 15);
   if (isQuarantine(input)) throw new Error(input.quarantine);
@@ -219,7 +220,7 @@ async function measureAudio(dir: string, threads: number): Promise<Measured> {
 
 async function measureVisual(dir: string, threads: number): Promise<Measured> {
   const folder = await readModelFolder('visual', dir);
-  const enc = await SwinVisualEncoder.open(folder, { ...ExtractRuntimeSchema.parse({}), threads });
+  const enc = await SwinVisualEncoder.open(folder, { ...OnnxRuntimeSettingsSchema.parse({}), threads });
   const input = enc.prepare(framesRgb(FRAMES, 3), FRAMES) as VisualInput;
   const ms = await timeIt(() => enc.encode([input], FRAMES), 1, 4);
   return {

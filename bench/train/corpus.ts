@@ -1,7 +1,7 @@
 /**
  * A synthetic MELD-sized training split written into a local store the way the pipeline leaves it
  * for the train stage: pooled text and audio vectors in extract feature shards (schemas/features.ts,
- * float16 sequences included, 64-row groups as activities/extract/steps.ts writes them) and VSC
+ * float16 sequences included, 64-row groups as activities/extract/shard.ts writes them) and VSC
  * visual sequences in compress shards (activities/compress/vsc-table.ts). The same utterances are
  * stored in several layouts (numbers of shards), each described by a small JSON object in the store
  * (`bench-train/<layout>.json`: shard keys and the train partition) that epoch-child.ts reads.
@@ -9,7 +9,7 @@
  * Values come from one pool of Gaussian numbers read at per-utterance offsets: the bytes are
  * incompressible like real features, and generating 10k utterances takes seconds, not minutes.
  */
-import { vscShardKey } from '../../schemas/compress.ts';
+import { vscShardKey } from '../../schemas/layout.ts';
 import { featureArrowSchema, featureRowsToBatch, featureTable, type FeatureRow } from '../../schemas/features.ts';
 import type { Modality } from '../../schemas/extract.ts';
 import type { Partition } from '../../schemas/train.ts';
@@ -28,7 +28,7 @@ const MELD_TRAIN_CLASS_COUNTS = [4710, 1743, 1205, 1109, 683, 271, 268]; // neut
 export const CLASSES = MELD_TRAIN_CLASS_COUNTS.length;
 /** Training batch size of the benches (the spec's). */
 export const BATCH = 32;
-/** Rows per row group of extract feature shards (activities/extract/steps.ts). */
+/** Rows per row group of extract feature shards (activities/extract/shard.ts). */
 const FEATURE_ROW_GROUP = 64;
 /** Float16 sequence lengths stored next to the pooled vectors (text tokens, audio frames at 50 Hz): shorter
  * than real wav2vec2 outputs (~150 frames for a 3 s utterance) to keep generation fast; the loader never

@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Preset } from '../../activities/model/config.ts';
 import { createStore } from '../../activities/store/index.ts';
-import { exec } from '../acquire/extract.bench.ts';
+import { exec } from '../acquire/unpack.bench.ts';
 import type { BenchRow } from '../types.ts';
 import { BATCH, MELD_TRAIN_UTTERANCES, writeCorpus } from './corpus.ts';
 import type { EpochChildResult } from './epoch-child.ts';

@@ -13,6 +13,7 @@ import {
   makeVector,
   vectorFromArray,
   type Data,
+  type Vector,
 } from 'apache-arrow';
 import { parquetToTable, tableToParquet } from '../../activities/common/parquet.ts';
 
@@ -20,7 +21,7 @@ const DIM = 768;
 const ROWS = 2000;
 
 /** All float32 values of a FixedSizeList column, across however many record batches the reader made. */
-function flatFloat32(chunks: readonly Data[]): Float32Array {
+function flatFloat32(chunks: readonly Data<FixedSizeList<Float32>>[]): Float32Array {
   const out = new Float32Array(chunks.reduce((n, d) => n + d.length, 0) * DIM);
   let at = 0;
   for (const d of chunks) {
@@ -105,7 +106,8 @@ describe('parquet round trip', () => {
     const embField = back.schema.fields.find((x) => x.name === 'emb');
     assert.equal(String(embField?.type), `FixedSizeList[${DIM}]<Float32>`);
 
-    const got = flatFloat32(back.getChild('emb')!.data);
+    // The type was checked just above; the table read back is untyped.
+    const got = flatFloat32((back.getChild('emb') as Vector<FixedSizeList<Float32>>).data);
     assert.equal(got.length, values.length);
     assert.deepEqual(new Uint8Array(got.buffer, got.byteOffset, got.byteLength), new Uint8Array(values.buffer));
     assert.equal(back.getChild('id')?.get(ROWS - 1), `utt-${ROWS - 1}`);

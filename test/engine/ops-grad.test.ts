@@ -32,6 +32,19 @@ const unary = (fn: (x: Value) => Value, map?: (u: number) => number, dtype: 'flo
   build: ([x]) => fn(x),
 });
 
+/** BatchNormalization in eval form: x, gamma and beta differentiable; running mean and variance constant. */
+const batchNormEvalCase = (dtype: 'float32' | 'float64'): FdCase => ({
+  dtype,
+  inputs: [
+    mat([5, 3]),
+    mat([3]),
+    mat([3]),
+    mat([3], { differentiable: false }),
+    mat([3], { map: positive, differentiable: false }),
+  ],
+  build: ([x, gm, bt, rm, rv]) => ops.batchNormEval(x, gm, bt, rm, rv),
+});
+
 describe('elementwise backward rules (float64)', () => {
   test('add/sub/mul/div with broadcasting in both directions', async () => {
     for (const fn of [ops.add, ops.sub, ops.mul, ops.div]) {
@@ -83,17 +96,7 @@ describe('float32-only ONNX kernels (float32 tolerance, see header)', () => {
     await check(unary((x) => ops.leakyRelu(x, 0.01), away, 'float32'));
   });
   test('BatchNormalization node (eval form)', async () => {
-    await check({
-      dtype: 'float32',
-      inputs: [
-        mat([5, 3]),
-        mat([3]),
-        mat([3]),
-        mat([3], { differentiable: false }),
-        mat([3], { map: positive, differentiable: false }),
-      ],
-      build: ([x, gm, bt, rm, rv]) => ops.batchNormEval(x, gm, bt, rm, rv),
-    });
+    await check(batchNormEvalCase('float32'));
   });
 });
 
@@ -151,17 +154,7 @@ describe('normalisation and dropout backward rules (float64)', () => {
     });
   });
   test('batchNorm, eval form (running statistics)', async () => {
-    await check({
-      dtype: F64,
-      inputs: [
-        mat([5, 3]),
-        mat([3]),
-        mat([3]),
-        mat([3], { differentiable: false }),
-        mat([3], { map: positive, differentiable: false }),
-      ],
-      build: ([x, gm, bt, rm, rv]) => ops.batchNormEval(x, gm, bt, rm, rv),
-    });
+    await check(batchNormEvalCase(F64));
   });
   test('dropout scales kept units and zeroes the rest', async () => {
     const keep = Uint8Array.from([1, 0, 1, 1, 0, 1, 1, 1, 0, 1, 0, 1]);

@@ -27,6 +27,8 @@ import { parseAllDocuments } from 'yaml';
 import { TemporalSettingsSchema } from '../../schemas/config.ts';
 import { clusterFromEnv } from '../../workers/connection.ts';
 import { MER_SEARCH_ATTRIBUTES, SEARCH_ATTRIBUTE_FLAGS } from '../../workflows/search-attributes.ts';
+import { byKind, isRecord } from './manifests.ts';
+import type { ComposeConfig, Deployment, Job, K8sObject, KindMap, WorkerContainer } from './manifests.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const INFRA = join(ROOT, 'infra');
@@ -53,8 +55,6 @@ const KEDA_TEMPORAL_KEYS = new Set(
 );
 const KEDA_TEMPORAL_AUTH_PARAMS = new Set(['apiKey', 'cert', 'key', 'keyPassword', 'ca']);
 
-type Obj = Record<string, any>;
-
 function tool(name: string): string {
   const p = join(TOOLS, 'bin', name);
   assert.ok(existsSync(p), `${name} not found at ${p}: run 'bash scripts/setup-tools.sh --test'`);
@@ -73,11 +73,12 @@ function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?:
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function yamlDocs(text: string, where: string): Obj[] {
+function yamlDocs(text: string, where: string): unknown[] {
   return parseAllDocuments(text)
     .map((d) => {
       assert.equal(d.errors.length, 0, `${where}: ${d.errors.join('; ')}`);
-      return d.toJSON() as Obj;
+      const doc: unknown = d.toJSON();
+      return doc;
     })
     .filter(Boolean);
 }
@@ -111,27 +112,27 @@ function walkFiles(dir: string, out: string[] = []): string[] {
 // ---------------------------------------------------------------------------------------------------
 // Rendered manifests, shared by the tests below (kustomize build takes well under a second each).
 
-const rendered = new Map<string, Obj[]>();
-function render(overlay: string): Obj[] {
+const rendered = new Map<string, K8sObject[]>();
+function render(overlay: string): K8sObject[] {
   let docs = rendered.get(overlay);
   if (!docs) {
     const r = run(tool('kustomize'), ['build', overlay]);
     assert.equal(r.status, 0, `kustomize build ${overlay}: ${r.stderr}`);
-    docs = yamlDocs(r.stdout, overlay);
+    // kustomize prints Kubernetes objects only.
+    docs = yamlDocs(r.stdout, overlay) as K8sObject[];
     rendered.set(overlay, docs);
   }
   return docs;
 }
-const byKind = (docs: Obj[], kind: string) => docs.filter((d) => d.kind === kind);
-const named = (docs: Obj[], kind: string, name: string) => {
-  const d = docs.find((x) => x.kind === kind && x.metadata?.name === name);
+const named = <K extends keyof KindMap>(docs: K8sObject[], kind: K, name: string): KindMap[K] => {
+  const d = byKind(docs, kind).find((x) => x.metadata?.name === name);
   assert.ok(d, `${kind}/${name} rendered`);
   return d;
 };
-const workerContainer = (dep: Obj) => {
-  const c = dep.spec.template.spec.containers.find((x: Obj) => x.name === 'worker');
+const workerContainer = (dep: Deployment): WorkerContainer => {
+  const c = dep.spec.template.spec.containers.find((x) => x.name === 'worker');
   assert.ok(c, `${dep.metadata.name} has a container named worker`);
-  return c as Obj;
+  return c as WorkerContainer;
 };
 
 let workerHelp: string | undefined;
@@ -220,7 +221,7 @@ test('kustomize renders every overlay, and kubeconform finds each resource valid
       const dst = join(work, 'k8s', `v${v}-standalone-strict`);
       mkdirSync(dst, { recursive: true });
       for (const n of readdirSync(src)) {
-        const j = JSON.parse(readFileSync(join(src, n), 'utf8'));
+        const j = JSON.parse(readFileSync(join(src, n), 'utf8')) as { $id?: string };
         delete j.$id;
         writeFileSync(join(dst, n), JSON.stringify(j).replaceAll('"/api/_definitions.json#', '"_definitions.json#'));
       }
@@ -271,9 +272,8 @@ test('kustomize renders every overlay, and kubeconform finds each resource valid
 test('kubeconform and the vendored KEDA schema reject a broken manifest (the validation has teeth)', () => {
   const work = mkdtempSync(join(tmpdir(), 'mer-infra-bad-'));
   try {
-    const so = structuredClone(named(render('infra/k8s/overlays/default'), 'ScaledObject', 'mer-worker-gpu'));
-    so.spec.minReplicaCount = 'zero';
-    so.spec.cooldownPeriodd = 10;
+    const good = named(render('infra/k8s/overlays/default'), 'ScaledObject', 'mer-worker-gpu');
+    const so = { ...good, spec: { ...good.spec, minReplicaCount: 'zero', cooldownPeriodd: 10 } };
     const f = join(work, 'bad.yaml');
     writeFileSync(f, JSON.stringify(so));
     const r = run(tool('kubeconform'), [
@@ -296,7 +296,7 @@ test('worker Deployments: task queues, GPU placement and concurrency, shutdown g
   const deps = byKind(docs, 'Deployment');
   assert.deepEqual(deps.map((d) => d.metadata.name).sort(), ['mer-worker-cpu', 'mer-worker-gpu']);
   for (const dep of deps) {
-    const name = dep.metadata.name as string;
+    const name = dep.metadata.name;
     const pod = dep.spec.template.spec;
     const c = workerContainer(dep);
     const { queue } = checkWorkerArgs(c.args, name);
@@ -323,12 +323,12 @@ test('worker Deployments: task queues, GPU placement and concurrency, shutdown g
     assert.equal(c.securityContext.allowPrivilegeEscalation, false);
     assert.deepEqual(c.securityContext.capabilities.drop, ['ALL']);
     assert.ok(
-      c.volumeMounts.some((m: Obj) => m.mountPath === '/tmp'),
+      c.volumeMounts.some((m) => m.mountPath === '/tmp'),
       `${name}: writable /tmp`,
     );
     assert.equal(pod.automountServiceAccountToken, false);
     // $(POD_NAME) in args needs the variable.
-    if (c.args.includes('$(POD_NAME)')) assert.ok(c.env.some((e: Obj) => e.name === 'POD_NAME'));
+    if (c.args.includes('$(POD_NAME)')) assert.ok(c.env.some((e) => e.name === 'POD_NAME'));
 
     const gpus = c.resources?.limits?.['nvidia.com/gpu'];
     if (queue === 'gpu') {
@@ -342,7 +342,7 @@ test('worker Deployments: task queues, GPU placement and concurrency, shutdown g
       );
       assert.ok(Object.keys(pod.nodeSelector ?? {}).length > 0, 'GPU pods select GPU nodes');
       assert.ok(
-        (pod.tolerations ?? []).some((t: Obj) => t.key === 'nvidia.com/gpu'),
+        (pod.tolerations ?? []).some((t) => t.key === 'nvidia.com/gpu'),
         'GPU pods tolerate the GPU taint',
       );
     } else {
@@ -372,7 +372,7 @@ test("KEDA autoscaling: the temporal scaler watches each fleet's task queue with
     assert.equal(so.spec.triggers.length, 1);
     const [trigger] = so.spec.triggers;
     assert.equal(trigger.type, 'temporal');
-    const meta = trigger.metadata as Record<string, string>;
+    const meta = trigger.metadata;
     for (const k of Object.keys(meta))
       assert.ok(KEDA_TEMPORAL_KEYS.has(k), `${so.metadata.name}: KEDA's temporal scaler has no parameter '${k}'`);
     for (const v of Object.values(meta)) assert.equal(typeof v, 'string', 'trigger metadata values are strings');
@@ -380,7 +380,7 @@ test("KEDA autoscaling: the temporal scaler watches each fleet's task queue with
     // Address and namespace come from the container's environment (the ConfigMap), as the worker's do.
     assert.equal(meta.endpointFromEnv, 'TEMPORAL_ADDRESS');
     assert.equal(meta.namespaceFromEnv, 'TEMPORAL_NAMESPACE');
-    assert.ok(c.envFrom.some((e: Obj) => e.configMapRef?.name === config.metadata.name));
+    assert.ok(c.envFrom.some((e) => e.configMapRef?.name === config.metadata.name));
     assert.ok(config.data.TEMPORAL_ADDRESS && config.data.TEMPORAL_NAMESPACE);
     const types = meta.queueTypes.split(',');
     assert.ok(types.every((t) => ['workflow', 'activity', 'nexus'].includes(t)));
@@ -398,7 +398,7 @@ test("KEDA autoscaling: the temporal scaler watches each fleet's task queue with
     );
     if (meta.workflowTaskQueueForCount)
       assert.equal(meta.workflowTaskQueueForCount, QUEUES.cpu, 'running workflows are counted on the workflow queue');
-    if (queue === 'cpu') assert.ok(so.spec.minReplicaCount >= 1, 'workflow tasks always have a worker');
+    if (queue === 'cpu') assert.ok((so.spec.minReplicaCount ?? 0) >= 1, 'workflow tasks always have a worker');
     assert.ok(so.spec.maxReplicaCount >= (so.spec.minReplicaCount ?? 0));
     // Credentials only through a TriggerAuthentication backed by the referenced Secrets.
     const auth = auths.find((a) => a.metadata.name === trigger.authenticationRef?.name);
@@ -417,12 +417,13 @@ test('secrets are referenced, never inlined: no Secret objects, only the documen
     const docs = render(o);
     assert.deepEqual(byKind(docs, 'Secret'), [], `${o} renders no Secret`);
     const refs: string[] = [];
-    const visit = (x: any) => {
+    const visit = (x: unknown) => {
       if (Array.isArray(x)) x.forEach(visit);
-      else if (x && typeof x === 'object') {
-        if (x.secretKeyRef) refs.push(x.secretKeyRef.name);
-        if (x.secretRef) refs.push(x.secretRef.name);
-        if (x.secret?.secretName) refs.push(x.secret.secretName);
+      else if (isRecord(x)) {
+        if (isRecord(x.secretKeyRef)) refs.push(String(x.secretKeyRef.name));
+        if (isRecord(x.secretRef)) refs.push(String(x.secretRef.name));
+        if (isRecord(x.secret) && typeof x.secret.secretName === 'string' && x.secret.secretName)
+          refs.push(x.secret.secretName);
         Object.values(x).forEach(visit);
       }
     };
@@ -431,9 +432,9 @@ test('secrets are referenced, never inlined: no Secret objects, only the documen
     for (const r of refs)
       assert.ok(SECRET_NAMES.has(r), `${o}: Secret '${r}' is one of ${[...SECRET_NAMES].join(', ')}`);
     // Values that are credentials never appear as literal env values.
-    const visitEnv = (x: any) => {
+    const visitEnv = (x: unknown) => {
       if (Array.isArray(x)) x.forEach(visitEnv);
-      else if (x && typeof x === 'object') {
+      else if (isRecord(x)) {
         if (
           typeof x.name === 'string' &&
           'value' in x &&
@@ -469,7 +470,7 @@ test('connection settings: the ConfigMap and Secrets are what workers/connection
     const docs = render(o);
     // The init Job reads the ConfigMap its namespace's workers were deployed with.
     const config = named(o.endsWith('init') ? render('infra/k8s/overlays/default') : docs, 'ConfigMap', 'mer-config');
-    for (const d of docs.filter((x) => ['Deployment', 'Job'].includes(x.kind))) {
+    for (const d of docs.filter((x): x is Deployment | Job => ['Deployment', 'Job'].includes(x.kind))) {
       for (const c of d.spec.template.spec.containers) {
         for (const e of c.env ?? [])
           assert.ok(known.has(e.name) || EXTERNAL_ENV.has(e.name), `${d.metadata.name}: nothing reads ${e.name}`);
@@ -480,7 +481,7 @@ test('connection settings: the ConfigMap and Secrets are what workers/connection
 
     if (o.endsWith('init')) {
       const job = named(docs, 'Job', 'mer-init').spec.template.spec.containers[0];
-      assert.ok(job.envFrom.some((e: Obj) => e.configMapRef?.name === 'mer-config'));
+      assert.ok(job.envFrom?.some((e) => e.configMapRef?.name === 'mer-config'));
       continue;
     }
     // What a worker of this overlay would connect with (fake secret values; certificate files as mounted).
@@ -491,13 +492,14 @@ test('connection settings: the ConfigMap and Secrets are what workers/connection
     try {
       for (const e of c.env) {
         if (!e.name.endsWith('_PATH')) continue;
-        const mount = c.volumeMounts.find((m: Obj) => e.value.startsWith(`${m.mountPath}/`));
+        const path = e.value ?? '';
+        const mount = c.volumeMounts.find((m) => path.startsWith(`${m.mountPath}/`));
         assert.ok(mount, `${e.name} points into a mounted volume`);
-        const vol = dep.spec.template.spec.volumes.find((v: Obj) => v.name === mount.name);
-        assert.ok(SECRET_NAMES.has(vol.secret?.secretName), `${e.name} comes from a documented Secret`);
-        assert.ok(['tls.crt', 'tls.key', 'ca.crt'].includes(basename(e.value)), `${e.name}: a kubernetes.io/tls key`);
-        const local = join(tmp, basename(e.value));
-        writeFileSync(local, `fake ${basename(e.value)}`);
+        const vol = dep.spec.template.spec.volumes.find((v) => v.name === mount.name);
+        assert.ok(SECRET_NAMES.has(vol?.secret?.secretName ?? ''), `${e.name} comes from a documented Secret`);
+        assert.ok(['tls.crt', 'tls.key', 'ca.crt'].includes(basename(path)), `${e.name}: a kubernetes.io/tls key`);
+        const local = join(tmp, basename(path));
+        writeFileSync(local, `fake ${basename(path)}`);
         env[e.name] = local;
       }
       const cluster = clusterFromEnv(env);
@@ -522,8 +524,8 @@ test('search attributes: compose and the Kubernetes Job run the init that regist
   const job = named(render('infra/k8s/init'), 'Job', 'mer-init');
   const cmd = job.spec.template.spec.containers[0].command as string[];
   assert.ok(cmd.includes('infra/init/mer-init.ts'));
-  // The README's manual commands name the same attributes and types.
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  // infra/README.md's manual commands name the same attributes and types.
+  const readme = readFileSync(join(INFRA, 'README.md'), 'utf8');
   for (const [name, type] of SEARCH_ATTRIBUTE_FLAGS) {
     assert.ok(new RegExp(`--name ${name} --type ${type}\\b`).test(readme), `README registers ${name} as ${type}`);
   }
@@ -574,8 +576,8 @@ test('compose: Temporal with its database and UI, S3, init, CPU and GPU workers,
     { env: composeEnv() },
   );
   assert.equal(r.status, 0, r.stderr);
-  const cfg = JSON.parse(r.stdout) as Obj;
-  const s = cfg.services as Record<string, Obj>;
+  const cfg = JSON.parse(r.stdout) as ComposeConfig;
+  const s = cfg.services;
   for (const name of [
     'postgresql',
     'temporal-schema',
@@ -595,12 +597,12 @@ test('compose: Temporal with its database and UI, S3, init, CPU and GPU workers,
       assert.ok(existsSync(join(svc.build.context, svc.build.dockerfile)), `${name}: ${svc.build.dockerfile} exists`);
       assert.equal(resolve(svc.build.context), ROOT, `${name}: built from the repository root`);
     } else {
-      assert.match(svc.image, /:[\w.-]*\d[\w.-]*$/, `${name}: ${svc.image} is pinned to a version`);
+      assert.match(svc.image ?? '', /:[\w.-]*\d[\w.-]*$/, `${name}: ${svc.image} is pinned to a version`);
     }
     assert.doesNotMatch(svc.image ?? '', /alpine|:latest$/, `${name}: no Alpine (musl) or :latest`);
     for (const p of svc.ports ?? []) assert.equal(p.host_ip, '127.0.0.1', `${name}: ports bind to localhost only`);
   }
-  assert.match(s.temporal.image, /^temporalio\/server:/);
+  assert.match(s.temporal.image ?? '', /^temporalio\/server:/);
   assert.equal(s.temporal.environment.DB, 'postgres12');
   assert.equal(s.temporal.environment.POSTGRES_SEEDS, 'postgresql');
   assert.equal(s.temporal.depends_on['temporal-schema'].condition, 'service_completed_successfully');
@@ -616,7 +618,7 @@ test('compose: Temporal with its database and UI, S3, init, CPU and GPU workers,
 
   const known = codeEnvNames();
   for (const name of ['mer-init', 'worker-cpu', 'worker-gpu', 'mer']) {
-    const env = s[name].environment as Record<string, string>;
+    const env = s[name].environment;
     for (const k of Object.keys(env)) assert.ok(known.has(k) || EXTERNAL_ENV.has(k), `${name}: nothing reads ${k}`);
     const cluster = clusterFromEnv(env);
     assert.equal(cluster?.address, 'temporal:7233', `${name} reaches the compose Temporal`);
@@ -643,7 +645,7 @@ test('compose: Temporal with its database and UI, S3, init, CPU and GPU workers,
   }
   const gpu = s['worker-gpu'];
   assert.deepEqual(gpu.profiles, ['gpu'], 'the GPU worker is opt-in (laptops without a GPU)');
-  const devices = gpu.deploy.resources.reservations.devices as Obj[];
+  const devices = gpu.deploy.resources.reservations.devices;
   assert.equal(devices.length, 1);
   assert.equal(devices[0].driver, 'nvidia');
   assert.deepEqual(devices[0].capabilities, ['gpu']);
@@ -653,8 +655,8 @@ test('compose: Temporal with its database and UI, S3, init, CPU and GPU workers,
     '--concurrency = GPUs reserved',
   );
   assert.ok(gpu.command.includes('--no-workflows'));
-  assert.match(gpu.build.dockerfile, /Dockerfile\.gpu$/);
-  assert.match(s['worker-cpu'].build.dockerfile, /Dockerfile\.cpu$/);
+  assert.match(gpu.build?.dockerfile ?? '', /Dockerfile\.gpu$/);
+  assert.match(s['worker-cpu'].build?.dockerfile ?? '', /Dockerfile\.cpu$/);
   for (const v of ['pgdata', 's3data']) assert.ok(cfg.volumes[v], `named volume ${v}`);
 });
 
@@ -702,7 +704,8 @@ test('Dockerfiles: glibc bases pinned, Node 20, ffmpeg, npm ci, onnxruntime inst
       const m = /^(\w+)(?:=(.*))?$/.exec(i.args)!;
       if (m[2] !== undefined) args.set(m[1], m[2]);
     }
-    const sub = (s: string) => s.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a, b) => args.get(a ?? b) ?? `\${${a ?? b}}`);
+    const sub = (s: string) =>
+      s.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a?: string, b?: string) => args.get(a ?? b!) ?? `\${${a ?? b}}`);
     const froms = ins.filter((x) => x.op === 'FROM').map((x) => sub(x.args.split(/\s+/)[0]));
     assert.ok(froms.length >= 2, `${where}: multi-stage`);
     const stageNames = new Set(

@@ -1,6 +1,6 @@
 // infra/init/mer-init.ts against the real servers it sets up in compose and on a cluster: a Temporal
 // dev server started WITHOUT the custom search attributes and a versitygw S3 server, both on 127.0.0.1.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -10,7 +10,8 @@ import { MER_SEARCH_ATTRIBUTES, SEARCH_ATTRIBUTE_FLAGS } from '../../workflows/s
 import { INDEXED_VALUE_TYPE, initOptionsFromEnv, runInit } from '../../infra/init/mer-init.ts';
 import { startS3Server } from '../helpers/s3-server.ts';
 
-test('mer-init creates the namespace, registers the search attributes and creates the bucket, idempotently', async (t) => {
+/** A dev server WITHOUT the custom search attributes (registering them is mer-init's job), torn down after `t`. */
+async function bareTemporal(t: TestContext): Promise<TestWorkflowEnvironment> {
   installRuntime('ERROR');
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
@@ -20,6 +21,11 @@ test('mer-init creates the namespace, registers the search attributes and create
     },
   });
   t.after(() => env.teardown());
+  return env;
+}
+
+test('mer-init creates the namespace, registers the search attributes and creates the bucket, idempotently', async (t) => {
+  const env = await bareTemporal(t);
   const s3 = await startS3Server({ bucket: 'mer-unrelated' });
   t.after(() => s3.dispose());
 
@@ -65,15 +71,7 @@ test('mer-init creates the namespace, registers the search attributes and create
 });
 
 test('mer-init refuses a missing namespace unless asked to create it, and a search attribute of another type', async (t) => {
-  installRuntime('ERROR');
-  const env = await TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: requireTemporalCli() },
-      ip: '127.0.0.1',
-      extraArgs: ['--log-level', 'error'],
-    },
-  });
-  t.after(() => env.teardown());
+  const env = await bareTemporal(t);
   const address = env.connection.options.address;
   const base = {
     ...initOptionsFromEnv({ TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: 'absent', MER_INIT_WAIT_SEC: '5' }),

@@ -85,9 +85,9 @@ describe('inference export', () => {
     }
     await session.release();
     const proto = onnxProto.onnx.ModelProto.decode(bytes);
-    const meta = Object.fromEntries(proto.metadataProps.map((p) => [p.key, p.value]));
-    assert.equal(meta.classes, 'hap,sad,neu');
-    assert.deepEqual(JSON.parse(meta.model_config), model);
+    const meta = new Map(proto.metadataProps.map((p) => [p.key, p.value]));
+    assert.equal(meta.get('classes'), 'hap,sad,neu');
+    assert.deepEqual(JSON.parse(String(meta.get('model_config'))), model);
     assert.equal(Number(proto.opsetImport[0].version), 17);
     assert.ok(
       (proto.graph?.node ?? []).every((n) => !n.domain),

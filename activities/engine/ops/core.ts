@@ -42,7 +42,8 @@ export function unbroadcast(grad: Value, shape: Shape): Value {
     const leadAxes = Array.from({ length: lead }, (_, i) => i);
     out = g.op('Squeeze', [out, int64s(g, leadAxes)], {}, out.dtype, out.shape.slice(lead), 'unbroadcast');
   }
-  if (!sameShape(out.shape, shape)) throw new Error(`ops: unbroadcast produced [${out.shape}], wanted [${shape}]`);
+  if (!sameShape(out.shape, shape))
+    throw new Error(`ops: unbroadcast produced [${String(out.shape)}], wanted [${String(shape)}]`);
   return out;
 }
 

@@ -52,7 +52,7 @@ export function concat(xs: readonly Value[], axis: number): Value {
   const a = normalizeAxis(axis, first.rank);
   for (const x of xs) {
     if (x.rank !== first.rank || x.dtype !== first.dtype || x.shape.some((d, i) => i !== a && d !== first.shape[i])) {
-      throw new Error(`ops: concat of [${x.shape}] with [${first.shape}] along ${a}`);
+      throw new Error(`ops: concat of [${String(x.shape)}] with [${String(first.shape)}] along ${a}`);
     }
   }
   const sizes = xs.map((x) => staticDim(x.shape[a], 'concat axis'));

@@ -10,10 +10,11 @@ import { int64s } from './core.ts';
  */
 export function matmul(a: Value, b: Value): Value {
   if (a.rank < 2 || b.rank !== 2)
-    throw new Error(`ops: matmul wants [..., M, K] x [K, N], got [${a.shape}] x [${b.shape}]`);
+    throw new Error(`ops: matmul wants [..., M, K] x [K, N], got [${String(a.shape)}] x [${String(b.shape)}]`);
   if (a.dtype !== b.dtype) throw new Error(`ops: matmul mixes ${a.dtype} and ${b.dtype}`);
   const k = a.shape[a.rank - 1];
-  if (k !== b.shape[0]) throw new Error(`ops: matmul inner dimensions differ: [${a.shape}] x [${b.shape}]`);
+  if (k !== b.shape[0])
+    throw new Error(`ops: matmul inner dimensions differ: [${String(a.shape)}] x [${String(b.shape)}]`);
   const g = a.graph;
   const n = b.shape[1];
   const rows = dimProduct(a.shape.slice(0, -1));
@@ -55,7 +56,7 @@ export function matmul(a: Value, b: Value): Value {
 }
 
 export function transpose(x: Value, perm: readonly number[]): Value {
-  if (perm.length !== x.rank) throw new Error(`ops: transpose perm [${perm}] for rank ${x.rank}`);
+  if (perm.length !== x.rank) throw new Error(`ops: transpose perm [${String(perm)}] for rank ${x.rank}`);
   const g = x.graph;
   const out = g.op(
     'Transpose',

@@ -191,7 +191,7 @@ export function layerNorm(x: Value, gamma: Value, beta: Value, eps = 1e-5): Valu
 
 /** Training-mode BatchNorm over the batch axis of x [N, C], returning the batch statistics too. */
 export function batchNormTrain(x: Value, gamma: Value, beta: Value, eps = 1e-5): Normalized {
-  if (x.rank !== 2) throw new Error(`ops: batchNormTrain wants [N, C], got [${x.shape}]`);
+  if (x.rank !== 2) throw new Error(`ops: batchNormTrain wants [N, C], got [${String(x.shape)}]`);
   return normalizeAffine(x, [0], gamma, beta, eps);
 }
 
@@ -204,7 +204,7 @@ export function batchNormEval(
   runningVar: Value,
   eps = 1e-5,
 ): Value {
-  if (x.rank !== 2) throw new Error(`ops: batchNormEval wants [N, C], got [${x.shape}]`);
+  if (x.rank !== 2) throw new Error(`ops: batchNormEval wants [N, C], got [${String(x.shape)}]`);
   const g = x.graph;
   const rstd = g.op(
     'Reciprocal',
@@ -297,12 +297,16 @@ export function dropout(x: Value, keep: Value, p: number): Value {
  * because the unfused chain walks the whole weight matrix about twice as often, and weight norm
  * runs on the largest tensors of the model (the TCN convolutions) at every step:
  *   dg = <gw, v>_col / ||v||,   dv = (g / ||v||) (gw - v <gw, v>_col / ||v||^2).
+ * No epsilon, as PyTorch's weight_norm: an all-zero column has no direction and gives NaN in both.
+ * It cannot arise in training (v starts random and no update zeroes a whole column exactly), and
+ * an epsilon would either shift every output (inside the sqrt) or trade the NaN for a w of 0 with
+ * a ~g/eps gradient (a floor), neither of which means anything; the trainer stops on a NaN loss.
  */
 export function weightNorm(v: Value, g: Value): Value {
   const graph = v.graph;
   const c = v.shape[1];
   if (v.rank !== 2 || g.rank !== 1 || g.shape[0] !== c)
-    throw new Error(`ops: weightNorm wants v [R, C] and g [C], got [${v.shape}] and [${g.shape}]`);
+    throw new Error(`ops: weightNorm wants v [R, C] and g [C], got [${String(v.shape)}] and [${String(g.shape)}]`);
   const col = [1, c];
   // Mul + ReduceSum rather than ReduceSumSquare: onnxruntime's ReduceSum has a fast path for
   // reducing the leading axis, ReduceSumSquare does not (measured 5x slower on [2304, 256])
