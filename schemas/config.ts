@@ -10,11 +10,9 @@ import {
   type TrainParams,
 } from './train.ts';
 
-/** Stages that exist today, in pipeline order. Later stages are added here as they are built. */
+/** The pipeline's stages, in order. */
 export const STAGES = ['acquire', 'segment', 'extract', 'compress', 'train', 'evaluate'] as const;
 export type StageName = (typeof STAGES)[number];
-/** Stages planned by the architecture but not built yet: asking for them is an error, never a fake. */
-export const PLANNED_STAGES: readonly string[] = [];
 
 export const DATASETS = ['iemocap', 'meld'] as const;
 export type DatasetName = (typeof DATASETS)[number];
@@ -47,7 +45,7 @@ export const AcquireParamsSchema = z.strictObject({
 export type AcquireParams = z.infer<typeof AcquireParamsSchema>;
 
 /**
- * How the segment stage cuts utterances (README, "Segment stage"). Everything here except shardSize,
+ * How the segment stage cuts utterances (activities/segment/README.md). Everything here except shardSize,
  * parallelism and iemocapDecode determines the stored media and so is part of the stage's cache key.
  */
 export const SegmentParamsSchema = z.strictObject({
@@ -117,7 +115,7 @@ export const RunConfigSchema = z.strictObject({
   extract: ExtractParamsSchema.default(ExtractParamsSchema.parse({})),
   /** Visual sequence compression (model-spec section 2); every field is part of the stage's cache key. */
   compress: VscParamsSchema.default(VscParamsSchema.parse({})),
-  /** Protocols, trainer settings and ablations (README, "Train stage"). */
+  /** Protocols, trainer settings and ablations (activities/train/README.md). */
   train: TrainParamsSchema.default(TrainParamsSchema.parse({})),
   temporal: TemporalSettingsSchema.default(TemporalSettingsSchema.parse({})),
 });
