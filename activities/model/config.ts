@@ -46,13 +46,19 @@ export type ModelConfig = z.infer<typeof ModelConfigSchema>;
 export const LossConfigSchema = z.object({
   contrastiveWeight: z.number().nonnegative(),
   temperature: z.number().positive(),
-  /** Cross-modal pairs, anchor first: `vt`, `va` (reference) and optionally `ta`. Pairs whose
-   * modalities the variant lacks are skipped. */
-  pairs: z.array(z.enum(['vt', 'va', 'ta'])),
+  /** Cross-modal pairs, anchor first: `vt`, `va` (reference) and optionally `ta`, each at most
+   * once. Pairs whose modalities the variant lacks are skipped; the others are the active pairs. */
+  pairs: z
+    .array(z.enum(['vt', 'va', 'ta']))
+    .refine((p) => new Set(p).size === p.length, { message: 'each pair at most once' }),
+  /** How the active pairs' contrastive terms combine: `mean` (the reference, the default of
+   * defaultLossConfig()) or `sum`. Absent means `sum`, the only behaviour before the option
+   * existed, so checkpoints written then still parse and still describe how they were trained. */
+  pairReduction: z.enum(['mean', 'sum']).default('sum'),
   /** `positives`: each anchor's sum over positives divided by their count (fixed); `reference`:
    * divided by batch size - 1, as the reference code. */
   normalization: z.enum(['positives', 'reference']),
-  /** Optional per-class CE weights (PyTorch semantics: weighted mean). */
+  /** Optional per-class CE weights (PyTorch semantics: weighted mean); see inverseFrequencyWeights. */
   classWeights: z.array(z.number().positive()).optional(),
 });
 export type LossConfig = z.infer<typeof LossConfigSchema>;
@@ -112,7 +118,33 @@ export function presetModelConfig(
 }
 
 export function defaultLossConfig(): LossConfig {
-  return { contrastiveWeight: 0.5, temperature: 0.5, pairs: ['vt', 'va'], normalization: 'positives' };
+  return {
+    contrastiveWeight: 0.5,
+    temperature: 0.5,
+    pairs: ['vt', 'va'],
+    pairReduction: 'mean',
+    normalization: 'positives',
+  };
+}
+
+/**
+ * Class weights inversely proportional to class frequency, as scikit-learn's
+ * compute_class_weight('balanced'): n / (C * n_c) for labels in [0, C). A class absent from
+ * `labels` gets 1 (scikit-learn raises instead): its weight only scales samples of that class,
+ * of which training has none, so the value is inert there, and 1 (the unweighted value) keeps
+ * the weights valid for LossConfigSchema, which requires positive ones.
+ */
+export function inverseFrequencyWeights(labels: ArrayLike<number>, numClasses: number): number[] {
+  if (!Number.isInteger(numClasses) || numClasses < 1)
+    throw new Error(`loss: numClasses must be a positive integer, got ${numClasses}`);
+  const counts = new Array<number>(numClasses).fill(0);
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i];
+    if (!Number.isInteger(y) || y < 0 || y >= numClasses)
+      throw new Error(`loss: label ${y} at ${i} is outside [0, ${numClasses})`);
+    counts[y]++;
+  }
+  return counts.map((c) => (c === 0 ? 1 : labels.length / (numClasses * c)));
 }
 
 export function defaultOptimizerConfig(dataset: DatasetFlavour = 'iemocap'): OptimizerConfig {

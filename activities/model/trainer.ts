@@ -61,6 +61,24 @@ export interface TrainOptions {
   readonly signal?: AbortSignal;
 }
 
+/**
+ * The loss became non-finite (NaN or infinite): the weights are lost from this step on. Thrown before
+ * the step is counted, so nothing after it (step callback, checkpoint) sees the broken weights.
+ */
+export class TrainingDivergedError extends Error {
+  constructor(
+    /** 0-based epoch and the 1-based optimiser step whose loss was non-finite. */
+    readonly epoch: number,
+    readonly step: number,
+    readonly loss: number,
+  ) {
+    super(
+      `trainer: loss became ${loss} at step ${step} (epoch ${epoch}); lower the learning rate or enable gradient clipping`,
+    );
+    this.name = 'TrainingDivergedError';
+  }
+}
+
 export interface ModelWeights {
   readonly params: ReadonlyMap<string, Float32Array>;
   readonly buffers: ReadonlyMap<string, Float32Array>;
@@ -162,10 +180,7 @@ export async function train(data: TrainData, config: TrainerConfig, options: Tra
         const batch = gatherBatch(data.train, cfg.model, rows);
         const step = meta.progress.step + 1;
         const stats = await runner.step(batch, stepMasks(layout.masks, batch.n, cfg.seed, step), step);
-        if (!Number.isFinite(stats.loss))
-          throw new Error(
-            `trainer: loss became ${stats.loss} at step ${step} (epoch ${epoch}); lower the learning rate or enable gradient clipping`,
-          );
+        if (!Number.isFinite(stats.loss)) throw new TrainingDivergedError(epoch, step, stats.loss);
         const confusion = addToConfusion(
           acc.confusion,
           cfg.model.numClasses,

@@ -198,7 +198,13 @@ def fusion_loss(logits, proj, labels, loss_cfg, vectorized=False):
         for p in loss_cfg["pairs"]
         if p[0] in proj and p[1] in proj
     ]
-    con = sum(terms) if terms else torch.zeros((), dtype=logits.dtype)
+    # active pairs only (those whose two modalities the variant has); the reference averages them
+    if not terms:
+        con = torch.zeros((), dtype=logits.dtype)
+    elif loss_cfg.get("pairReduction", "sum") == "mean":
+        con = sum(terms) / len(terms)
+    else:
+        con = sum(terms)
     return ce + loss_cfg["contrastiveWeight"] * con, ce, con
 
 

@@ -27,6 +27,7 @@ export const refLoss = (overrides: Partial<LossConfig> = {}): LossConfig => ({
   contrastiveWeight: 0.5,
   temperature: 0.5,
   pairs: ['vt', 'va'],
+  pairReduction: 'mean',
   normalization: 'positives',
   ...overrides,
 });

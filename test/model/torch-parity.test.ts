@@ -1,7 +1,9 @@
 /**
  * Parity with an independent PyTorch implementation (scripts/engine/torch_model.py, fixtures from
  * scripts/engine/torch_reference.py): same initial weights, batches and dropout masks, three Adam
- * steps.
+ * steps. Scenarios cover every loss option (pairReduction mean and sum, the `ta` pair and a mean
+ * over the active pairs only, `reference` normalisation, class weights, a temperature of 0.01 whose
+ * exp(1/tau) overflows float32); the first test below keeps that coverage from eroding.
  *
  * float64 on both sides: the implementations differ only in summation order and in erf (ours is
  * accurate to 4e-16). Measured: losses agree to 2e-16 relative, weights after three steps to 2e-12
@@ -18,6 +20,7 @@ import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { floatData, openSession } from '../../activities/engine/session.ts';
 import { LossConfigSchema, ModelConfigSchema, OptimizerConfigSchema } from '../../activities/model/config.ts';
+import type { LossConfig, Modality } from '../../activities/model/config.ts';
 import { bufferInput, paramInput } from '../../activities/model/context.ts';
 import { featureFeeds, maskFeeds, stateFeeds } from '../../activities/model/feeds.ts';
 import type { Batch } from '../../activities/model/feeds.ts';
@@ -83,6 +86,29 @@ function closeArrays(
   assert.equal(actual.length, expected.length, `${what}: length`);
   for (let i = 0; i < expected.length; i++) close(actual[i], expected[i], rtol, atol, `${what}[${i}]`);
 }
+
+test('the scenarios cover every loss option', () => {
+  const losses = fixture.scenarios.map((sc) => LossConfigSchema.parse(sc.loss));
+  const has = (pred: (l: LossConfig) => boolean, what: string): void => assert.ok(losses.some(pred), what);
+  has((l) => l.pairReduction === 'mean' && l.pairs.length > 1, 'pairReduction mean over several pairs');
+  has((l) => l.pairReduction === 'sum' && l.pairs.length > 1, 'pairReduction sum over several pairs');
+  has((l) => l.pairs.includes('ta'), 'the ta pair');
+  has((l) => l.normalization === 'reference', 'reference normalisation');
+  has((l) => l.normalization === 'positives', 'positives normalisation');
+  has((l) => l.classWeights !== undefined, 'class weights');
+  has((l) => l.temperature <= 0.01, 'a temperature whose exp(1/tau) overflows float32');
+  assert.ok(
+    fixture.scenarios.some((sc) => {
+      const m = ModelConfigSchema.parse(sc.model).modalities;
+      const l = LossConfigSchema.parse(sc.loss);
+      return (
+        l.pairReduction === 'mean' &&
+        l.pairs.some((p) => !m.includes(p[0] as Modality) || !m.includes(p[1] as Modality))
+      );
+    }),
+    'a mean with configured pairs the variant lacks (averaged over the active pairs only)',
+  );
+});
 
 for (const sc of fixture.scenarios) {
   const model = ModelConfigSchema.parse(sc.model);
