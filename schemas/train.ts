@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ErrorTypes } from './error-types.ts';
 import { LabelSetNameSchema, MANIFEST_DATASETS, type ManifestDataset } from './manifest.ts';
 
 /**
@@ -105,6 +106,35 @@ export type ResolvedVariant = Variant & { name: string };
 /** `modalities`: T, A, V, T+A, T+V, A+V, T+A+V; `paper`: those plus T+A+V without VSC, without the contrastive loss, and without both. */
 export const ABLATION_SETS = ['none', 'modalities', 'paper'] as const;
 
+/** Cross-modal contrastive pairs, anchor first (activities/model/config.ts LossConfig `pairs`). */
+export const LOSS_PAIRS = ['vt', 'va', 'ta'] as const;
+
+/**
+ * `train.loss`: the loss options besides `contrastiveWeight` and `temperature` (those stay top-level,
+ * one place each). Defaults equal the engine's defaultLossConfig() (test/train/loss-options.test.ts),
+ * so a config without `loss` trains, and keys, exactly as before the options existed.
+ */
+export const TrainLossSchema = z.strictObject({
+  /** Each pair at most once; at least one (`contrastiveWeight: 0` is how to train on CE only). */
+  pairs: z
+    .array(z.enum(LOSS_PAIRS))
+    .min(1)
+    .refine((p) => new Set(p).size === p.length, { message: 'each pair at most once' })
+    .default(['vt', 'va']),
+  /** How the active pairs' terms combine: `mean` (the reference) or `sum`. */
+  pairReduction: z.enum(['mean', 'sum']).default('mean'),
+  /** `positives`: each anchor's sum over positives divided by their count; `reference`: by batch size - 1. */
+  normalization: z.enum(['positives', 'reference']).default('positives'),
+  /**
+   * Cross-entropy class weights: `none`, `inverse-frequency` (scikit-learn's `balanced`, computed from
+   * each fold's training labels) or one positive weight per class, in the label set's class order.
+   */
+  classWeights: z
+    .union([z.enum(['none', 'inverse-frequency']), z.array(z.number().positive().finite()).min(2)])
+    .default('none'),
+});
+export type TrainLoss = z.infer<typeof TrainLossSchema>;
+
 const DEFAULT_SPLITS = {
   iemocap: SplitParamsSchema.parse({ protocol: 'loso' }),
   meld: SplitParamsSchema.parse({ protocol: 'official' }),
@@ -144,6 +174,7 @@ export const TrainParamsSchema = z.strictObject({
   contrastiveWeight: z.number().nonnegative().default(0.5),
   temperature: z.number().positive().default(0.5),
   clipGradNorm: z.number().positive().optional(),
+  loss: TrainLossSchema.default(TrainLossSchema.parse({})),
   /**
    * A checkpoint (and its key in a heartbeat) every this many optimiser steps, besides every epoch
    * end: the most work a lost GPU worker costs. Not part of the cache key (it changes no weight).
@@ -197,31 +228,21 @@ export function resolveVariants(params: Pick<TrainParams, 'ablations' | 'variant
   return out;
 }
 
-/** Store layout of one fold's training (`models/<trainKey>/...`). */
-export const modelPrefix = (trainKey: string): string => `models/${trainKey}`;
-export const modelKeys = (trainKey: string) => {
-  const p = modelPrefix(trainKey);
-  return {
-    prefix: p,
-    checkpoints: `${p}/checkpoints/`,
-    checkpoint: (step: number) => `${p}/checkpoints/step-${String(step).padStart(9, '0')}.ckpt`,
-    /** The last checkpoint (training finished): optimiser state included, for continued training. */
-    final: `${p}/final.ckpt`,
-    /** The selected (best validation) weights, checkpoint format with the params and buffers groups only. */
-    weights: `${p}/best-weights.ckpt`,
-    onnx: `${p}/model.onnx`,
-    history: `${p}/history.json`,
-    predictions: `${p}/test-predictions.parquet`,
-    result: `${p}/result.json`,
-  };
-};
-
 const MetricsSummarySchema = z.object({
   accuracy: z.number(),
   weightedF1: z.number(),
   macroF1: z.number(),
   n: z.int().nonnegative(),
 });
+
+/** A used modality whose training features barely vary: the model can learn nothing from it. */
+export const ModalityWarningSchema = z.object({
+  modality: z.enum(VARIANT_MODALITIES),
+  /** As in `modalityVariance`. */
+  variance: z.number(),
+  message: z.string(),
+});
+export type ModalityWarning = z.infer<typeof ModalityWarningSchema>;
 
 /** `models/<trainKey>/result.json`, also the commit summary and what the workflow carries. */
 export const FoldTrainResultSchema = z.object({
@@ -249,6 +270,15 @@ export const FoldTrainResultSchema = z.object({
   /** Wall time of the committing attempt. */
   seconds: z.number().nonnegative(),
   executionProvider: z.string(),
+  /**
+   * Per used modality: the mean over feature dimensions of each dimension's variance across the
+   * training samples (visual: across their valid frames). Absent in results written before it.
+   */
+  modalityVariance: z
+    .object({ t: z.number().optional(), a: z.number().optional(), v: z.number().optional() })
+    .optional(),
+  /** Near-zero-variance modalities (activities/train/variance.ts); absent in results written before it. */
+  warnings: z.array(ModalityWarningSchema).optional(),
   keys: z.object({
     onnx: z.string(),
     weights: z.string(),
@@ -259,7 +289,60 @@ export const FoldTrainResultSchema = z.object({
 });
 export type FoldTrainResult = z.infer<typeof FoldTrainResultSchema>;
 
-/** A fold's sizes as the split plan summary gives them (activities/train/split-step.ts FoldSummary). */
+/**
+ * What a diverged training's failure (type `MerTrainingDiverged`) carries as its details, and what
+ * `models/<trainKey>/diverged.json` holds besides the settings. `loss` is `String(loss)` (`NaN`,
+ * `Infinity`): JSON has no non-finite numbers.
+ */
+export interface TrainingDivergedDetails {
+  trainKey: string;
+  variant: string;
+  fold: string;
+  epoch: number;
+  step: number;
+  loss: string;
+}
+
+export const TrainingDivergedRecordSchema = z.object({
+  trainKey: z.string(),
+  dataset: z.enum(MANIFEST_DATASETS),
+  variant: z.string(),
+  fold: z.string(),
+  epoch: z.int().nonnegative(),
+  step: z.int().nonnegative(),
+  loss: z.string(),
+  /** The resolved settings that decide divergence; `clipGradNorm` null when off. */
+  settings: z.object({
+    lr: z.number(),
+    clipGradNorm: z.number().nullable(),
+    contrastiveWeight: z.number(),
+    temperature: z.number(),
+  }),
+});
+export type TrainingDivergedRecord = z.infer<typeof TrainingDivergedRecordSchema>;
+
+/** The failure type of a diverged training (schemas/error-types.ts), for workflow and CLI code. */
+export const TRAINING_DIVERGED = ErrorTypes.TrainingDiverged;
+
+/**
+ * The details of a diverged training's failure, found anywhere in an error's `cause` chain (a
+ * workflow's ActivityFailure wraps the ApplicationFailure; an activity's own MerError is one):
+ * undefined for any other error. Pure: usable in workflow code.
+ */
+export function trainingDivergedDetails(err: unknown): TrainingDivergedDetails | undefined {
+  let e: unknown = err;
+  for (let depth = 0; depth < 8 && e !== null && typeof e === 'object'; depth++) {
+    const f = e as { type?: unknown; details?: unknown; cause?: unknown };
+    if (f.type === TRAINING_DIVERGED) {
+      const d: unknown = Array.isArray(f.details) ? f.details[0] : f.details;
+      return d !== null && typeof d === 'object' ? (d as TrainingDivergedDetails) : undefined;
+    }
+    e = f.cause;
+  }
+  return undefined;
+}
+
+/** A fold's sizes as the split plan summary gives them (activities/train/plan.ts FoldSummary). */
 export interface FoldSummaryShape {
   index: number;
   name: string;

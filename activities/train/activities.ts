@@ -1,14 +1,14 @@
-import type { ExtractRuntime } from '../../schemas/extract.ts';
+import type { OnnxRuntimeSettings } from '../../schemas/runtime.ts';
 import { stepActivity } from '../common/activity.ts';
-import { toStageFailure } from '../compress/errors.ts';
-import { trainFoldStep, type TrainFoldInput, type TrainFoldResult } from './fold-step.ts';
-import { planSplitsStep, type PlanSplitsInput, type PlanSplitsResult } from './split-step.ts';
+import { toStageFailure } from '../common/shard-errors.ts';
+import { trainFoldStep, type TrainFoldInput, type TrainFoldResult } from './fold.ts';
+import { planSplitsStep, type PlanSplitsInput, type PlanSplitsResult } from './plan.ts';
 
 /**
  * The train stage's activities: `planSplits` (mer-cpu) and `trainFold` (mer-gpu, one per variant and
  * fold; `runtime` is the worker's device setting, never part of a key). Registered by activities/index.ts.
  */
-export function createTrainActivities(runtime: Partial<ExtractRuntime> = {}) {
+export function createTrainActivities(runtime: Partial<OnnxRuntimeSettings> = {}) {
   return {
     planSplits: stepActivity(
       (input: PlanSplitsInput): Promise<PlanSplitsResult> => planSplitsStep(input),

@@ -1,6 +1,6 @@
 import type { Partition } from '../../schemas/train.ts';
-import { FeatureShardCorruptError } from '../compress/errors.ts';
-import { fixedFloat32Column, openStoredParquet, stringColumn, type ParquetGroups } from '../compress/parquet-groups.ts';
+import { FeatureShardCorruptError } from '../common/shard-errors.ts';
+import { fixedFloat32Column, openStoredParquet, stringColumn, type ParquetGroups } from '../common/parquet-groups.ts';
 import { readVscGroup, vscShardShape } from '../compress/vsc-table.ts';
 import type { FeatureSet } from '../model/data.ts';
 import type { ObjectStore } from '../store/types.ts';

@@ -8,7 +8,7 @@ import type { Fold, SplitPlan } from '../../schemas/train.ts';
 import { SplitPlanSchema } from '../../schemas/train.ts';
 import { tableToParquet } from '../../activities/common/parquet.ts';
 import { LocalStore } from '../../activities/store/index.ts';
-import { planSplitsStep, readSplitPlan } from '../../activities/train/split-step.ts';
+import { planSplitsStep, readSplitPlan } from '../../activities/train/plan.ts';
 import { assertNoLeakage, buildSplits, naturalCompare, splitsKey } from '../../activities/train/splits.ts';
 import { featureShard } from '../compress/feature-shards.ts';
 import { Rng } from '../../activities/model/rng.ts';
@@ -158,7 +158,7 @@ describe('paper protocol (random 10-fold, optimistic)', () => {
       'every utterance is tested exactly once',
     );
     const sizes = plan.folds.map((f) => f.test.utteranceIds.length);
-    assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `sizes ${sizes}`);
+    assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `sizes ${sizes.join(',')}`);
   });
 
   test('seeded: same seed same folds whatever the row order; another seed other folds', () => {
