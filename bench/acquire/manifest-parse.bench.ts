@@ -13,6 +13,7 @@ import { buildIemocapManifest } from '../../activities/acquire/iemocap.ts';
 import { buildMeldManifest } from '../../activities/acquire/meld.ts';
 import type { CorpusFile, ManifestBuildResult, ReadCorpusFile } from '../../activities/acquire/manifest-common.ts';
 import type { BenchRow } from '../types.ts';
+import { CATEGORICAL_WORD } from '../../cli/synth/iemocap/annotations.ts';
 
 const BENCH = 'acquire/manifest-parse';
 const WARMUP = 1;
@@ -97,19 +98,7 @@ const IEMOCAP_LABELS = [
   ['oth', 3],
   ['dis', 2],
 ] as const;
-const CATEGORY_NAME: Record<string, string> = {
-  xxx: 'Other',
-  fru: 'Frustration',
-  neu: 'Neutral state',
-  ang: 'Anger',
-  sad: 'Sadness',
-  exc: 'Excited',
-  hap: 'Happiness',
-  sur: 'Surprise',
-  fea: 'Fear',
-  oth: 'Other',
-  dis: 'Disgust',
-};
+const CATEGORY_NAME: Record<string, string> = { xxx: 'Other', ...CATEGORICAL_WORD };
 
 function iemocapDialogs(): string[] {
   const out: string[] = [];

@@ -1,4 +1,5 @@
 /** Seeded randomness for the synthetic corpora: every byte they hold derives from the seed through here. */
+import { fmix32 } from '../../activities/model/rng.ts';
 
 /** FNV-1a followed by a murmur3 finaliser: cheap and well spread, enough to derive stream seeds. */
 export function hash32(text: string): number {
@@ -7,12 +8,7 @@ export function hash32(text: string): number {
     h ^= text.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h);
 }
 
 /**
