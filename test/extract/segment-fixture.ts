@@ -4,21 +4,10 @@
  * the extract stage is tested without running the segment stage.
  */
 import { deflateRawSync } from 'node:zlib';
-import {
-  Field,
-  Float64,
-  Int32,
-  List,
-  RecordBatch,
-  Schema,
-  Struct,
-  Table,
-  Utf8,
-  makeBuilder,
-  makeData,
-} from 'apache-arrow';
+import { Field, Float64, Int32, List, Schema, Table, Utf8 } from 'apache-arrow';
 import type { DataType } from 'apache-arrow';
 import { tableToParquet } from '../../activities/common/parquet.ts';
+import { buildColumn, structBatch } from '../../schemas/arrow-table.ts';
 import type { ObjectStore } from '../../activities/store/types.ts';
 import { rowsToArrowTable, type ManifestRow } from '../../schemas/manifest.ts';
 import { SEGMENT_FRAME_SIZE, type SegmentRow } from '../../schemas/segment.ts';
@@ -88,15 +77,13 @@ const INDEX_COLUMNS: Array<[keyof SegmentRow, DataType]> = [
 
 export function segmentIndexTable(rows: readonly SegmentRow[]): Table {
   const schema = new Schema(INDEX_COLUMNS.map(([name, type]) => new Field(name, type, true)));
-  const children = INDEX_COLUMNS.map(([name, type]) => {
-    const b = makeBuilder({ type, nullValues: [null, undefined] });
-    for (const r of rows) b.append(r[name]);
-    return b.finish().flush();
-  });
-  return new Table(schema, [
-    // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- apache-arrow types Struct children as Data<any>
-    new RecordBatch(schema, makeData({ type: new Struct(schema.fields), length: rows.length, nullCount: 0, children })),
-  ]);
+  const children = INDEX_COLUMNS.map(([name, type]) =>
+    buildColumn(
+      type,
+      rows.map((r) => r[name]),
+    ),
+  );
+  return new Table(schema, [structBatch(schema, rows.length, children)]);
 }
 
 export interface BuiltSegments {
