@@ -25,6 +25,9 @@ export interface PipelineTestOptions extends Partial<CorporaOptions> {
 }
 
 export interface PipelineTest {
+  /** Resolves once the fixture's own before() finished: a file's top-level before() awaits it first,
+   * since node:test does not promise to finish one root-level hook before starting the next. */
+  whenReady(): Promise<void>;
   readonly env: TestWorkflowEnvironment;
   readonly dir: string;
   readonly corpora: Corpora;
@@ -53,7 +56,17 @@ export function pipelineTest(o: PipelineTestOptions): PipelineTest {
     return v;
   };
 
+  let markReady: () => void = () => {};
+  let markFailed: (err: unknown) => void = () => {};
+  const readyPromise = new Promise<void>((res, rej) => {
+    markReady = res;
+    markFailed = rej;
+  });
+  // a failed set-up is reported by the hook that failed; the await in a file's hook rethrows it
+  readyPromise.catch(() => {});
+
   const fx: PipelineTest = {
+    whenReady: () => readyPromise,
     get env() {
       return ready(env, 'the Temporal server');
     },
@@ -85,17 +98,23 @@ export function pipelineTest(o: PipelineTestOptions): PipelineTest {
   };
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), `mer-${o.name}-`));
-    if (o.iemocap || o.meld) {
-      if (o.seed === undefined) throw new Error('pipelineTest: corpora need a seed');
-      corpora = await synthCorpora(dir, { ...o, seed: o.seed });
-    }
-    if (o.ui) {
-      const uiPort = await freePort();
-      uiUrl = `http://127.0.0.1:${uiPort}`;
-      env = await startTemporal({ ui: true, uiPort });
-    } else {
-      env = await startTemporal();
+    try {
+      dir = await mkdtemp(join(tmpdir(), `mer-${o.name}-`));
+      if (o.iemocap || o.meld) {
+        if (o.seed === undefined) throw new Error('pipelineTest: corpora need a seed');
+        corpora = await synthCorpora(dir, { ...o, seed: o.seed });
+      }
+      if (o.ui) {
+        const uiPort = await freePort();
+        uiUrl = `http://127.0.0.1:${uiPort}`;
+        env = await startTemporal({ ui: true, uiPort });
+      } else {
+        env = await startTemporal();
+      }
+      markReady();
+    } catch (err) {
+      markFailed(err);
+      throw err;
     }
   });
 

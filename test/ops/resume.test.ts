@@ -24,6 +24,7 @@ let http: Awaited<ReturnType<typeof startArchiveServer>>;
 const fx = pipelineTest({ name: 'resume', seed: 11, iemocap: 'archive', meld: 'archive' });
 
 before(async () => {
+  await fx.whenReady();
   ({ env, dir } = fx);
   iemocapArchive = fx.archive('iemocap');
   meldArchive = fx.archive('meld');

@@ -21,6 +21,7 @@ let iemocapFolder: string;
 let meldArchive: string;
 
 before(async () => {
+  await fx.whenReady();
   env = fx.env;
   iemocapFolder = fx.folder('iemocap');
   meldArchive = fx.archive('meld');

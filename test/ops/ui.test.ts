@@ -15,6 +15,7 @@ const fx = pipelineTest({ name: 'ui', seed: 5, iemocap: 'folder', meld: 'archive
 let browser: Browser | undefined;
 
 before(async () => {
+  await fx.whenReady();
   await mkdir(ARTIFACTS, { recursive: true });
   fx.onTeardown(() => browser?.close());
 });

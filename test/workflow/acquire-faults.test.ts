@@ -20,6 +20,7 @@ let s3: S3TestServer;
 let meldArchive: string;
 
 before(async () => {
+  await fx.whenReady();
   meldArchive = fx.archive('meld');
   s3 = await startS3Server();
   fx.onTeardown(() => s3.dispose());

@@ -15,6 +15,7 @@ const fx = pipelineTest({ name: 'seg-kill', seed: 9, meld: 'archive' });
 let tools: FfmpegLog;
 
 before(async () => {
+  await fx.whenReady();
   // Every ffmpeg/ffprobe start is slowed down until the kill, so a 16-utterance shard runs for several seconds.
   tools = await ffmpegLog(fx.dir, { delaySec: 0.15 });
 });

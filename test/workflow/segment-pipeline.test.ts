@@ -14,6 +14,7 @@ const fx = pipelineTest({ name: 'seg-wf', seed: 5, iemocap: 'archive', meld: 'ar
 let tools: FfmpegLog;
 
 before(async () => {
+  await fx.whenReady();
   tools = await ffmpegLog(fx.dir);
   fx.onTeardown(tools.install());
 });
