@@ -239,6 +239,37 @@ export function resolveExtract(params: ExtractParams, baseDir: string): ExtractP
   return out;
 }
 
+/**
+ * The variants a run trains, named by what they read. With `compress.enabled: false` every variant
+ * reads frames without VSC, so its derived name says so (`T+A+V-noVSC`). `guidance: fixed` selects
+ * tokens with text and audio: a VSC variant that leaves either out would see it through the visual
+ * features, so the combination is refused.
+ */
+export function trainVariants(train: RunConfig['train'], compress: VscParams): ResolvedVariant[] {
+  const variants = resolveVariants(
+    compress.enabled
+      ? train
+      : {
+          ...train,
+          variants: (train.variants ?? resolveVariants(train)).map(({ name, ...v }) => ({
+            ...v,
+            ...(train.variants && name !== undefined ? { name } : {}),
+            vsc: false,
+          })),
+        },
+  );
+  if (compress.enabled && compress.guidance === 'fixed') {
+    const leaky = variants.filter(
+      (v) => v.vsc && v.modalities.includes('v') && !(v.modalities.includes('t') && v.modalities.includes('a')),
+    );
+    if (leaky.length)
+      throw new ConfigError(
+        `compress.guidance: "fixed" guides the visual token selection with text and audio, so variant(s) ${leaky.map((v) => v.name).join(', ')} would see a modality they leave out; use guidance "none", or train those variants with vsc: false`,
+      );
+  }
+  return variants;
+}
+
 /** The run's VSC configuration, plus VSC off when a variant that reads the video trains without it. */
 export function vscSettings(params: VscParams, variants: readonly ResolvedVariant[] = []): VscParams[] {
   const off = variants.some((v) => v.modalities.includes('v') && !v.vsc);
@@ -272,7 +303,7 @@ export function toPipelineInput(config: RunConfig, baseDir: string, searchAttrib
   const segment = stages.includes('segment') ? config.segment : undefined;
   const extract = stages.includes('extract') ? resolveExtract(config.extract, baseDir) : undefined;
   const train = stages.includes('train')
-    ? { params: config.train, variants: resolveVariants(config.train) }
+    ? { params: config.train, variants: trainVariants(config.train, config.compress) }
     : undefined;
   const compress = stages.includes('compress')
     ? { settings: vscSettings(config.compress, train?.variants) }

@@ -323,6 +323,11 @@ program
   )
   .option('--text <words>', 'transcript of a single clip (otherwise <name>.txt next to each video)')
   .option(
+    '--context <utterance...>',
+    'for a model trained with dialogue context: the previous utterances of a single clip, oldest first (otherwise <name>.context.txt next to each video, one per line)',
+  )
+  .option('--no-context', 'encode each clip without dialogue context even though the model was trained with it')
+  .option(
     '--models <dir>',
     'encoder folders <dir>/text, <dir>/audio, <dir>/visual (default: the folders the model was trained with)',
   )

@@ -17,6 +17,8 @@ export interface PredictFlags {
   model: string;
   input: string;
   text?: string;
+  /** `--context <utterance...>` (oldest first), or false for `--no-context`. */
+  context?: string[] | false;
   models?: string;
   allowEncoderMismatch?: boolean;
   store?: string;
@@ -111,6 +113,7 @@ export async function runPredict(o: PredictFlags): Promise<void> {
       modelName: name,
       input: o.input,
       ...(o.text !== undefined ? { text: o.text } : {}),
+      ...(o.context === false ? { noContext: true } : o.context ? { context: o.context } : {}),
       ...(o.models ? { modelsDir: o.models } : {}),
       allowEncoderMismatch: o.allowEncoderMismatch ?? false,
       runtime: { device: o.device ?? 'cpu', ...(o.threads ? { threads: o.threads } : {}) },

@@ -54,7 +54,24 @@ async function startAndFollow<S extends Started>(
     await session.close();
   }
   printResult(result, o.json ?? false);
+  reportDiverged(result);
   return { result, started };
+}
+
+/**
+ * A run whose trainings partly diverged completed (the other variants were trained and reported), but
+ * it did not do what was asked: say what diverged and what to change, and exit non-zero.
+ */
+export function reportDiverged(result: PipelineResult): void {
+  const lines: string[] = [];
+  for (const t of Object.values(result.trained ?? {})) {
+    for (const d of t.diverged ?? []) lines.push(`  ${d.message}`);
+  }
+  if (!lines.length) return;
+  console.error(`mer: ${lines.length} training(s) diverged; the other variants were trained and reported:`);
+  for (const l of lines) console.error(l);
+  console.error('  change the named setting and run again: only the trainings it changes train anew.');
+  process.exitCode = process.exitCode || 1;
 }
 
 /**

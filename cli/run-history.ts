@@ -103,6 +103,8 @@ export interface StageRow {
   error?: string;
   /** Store key of the stage's summary (acquire's summary.json, segment's report.json), when it finished. */
   summaryKey?: string;
+  /** What a user must read about a finished stage: diverged trainings, modalities without information. */
+  notices?: string[];
 }
 
 /**
@@ -163,6 +165,9 @@ export function stagesFromHistory(events: HistoryEvent[], input: PipelineInput):
         ) ?? {};
       for (const [k, v] of Object.entries(result)) if (typeof v === 'number') row.counts[k] = v;
       Object.assign(row.counts, nestedCounts(row.stage, result));
+      const notices = stageNotices(row.stage, result);
+      if (notices.length) row.notices = notices;
+      else delete row.notices;
       // acquire reports ran per step ({download, extract, manifest}), segment one boolean for the stage.
       const ran = result.ran;
       if (typeof ran === 'boolean') row.ran = { [row.stage]: ran };
@@ -199,6 +204,21 @@ export function stagesFromHistory(events: HistoryEvent[], input: PipelineInput):
   return rows;
 }
 
+/** Diverged trainings and per-variant modality warnings of a train result, one line each. */
+function stageNotices(stage: string, r: Record<string, unknown>): string[] {
+  if (stage !== 'train') return [];
+  const diverged = (Array.isArray(r.diverged) ? r.diverged : []) as { message?: unknown }[];
+  const runs = (Array.isArray(r.runs) ? r.runs : []) as { variant?: unknown; warnings?: { message?: unknown }[] }[];
+  const warnings = new Set<string>();
+  for (const run of runs)
+    for (const w of run.warnings ?? [])
+      if (typeof w.message === 'string') warnings.add(`${String(run.variant)}: ${w.message}`);
+  return [
+    ...diverged.map((d) => `diverged: ${typeof d.message === 'string' ? d.message : 'a training diverged'}`),
+    ...[...warnings].map((w) => `warning: ${w}`),
+  ];
+}
+
 /** The headline numbers of the stages whose results nest them (per modality, per VSC output, per fold). */
 function nestedCounts(stage: string, r: Record<string, unknown>): Record<string, number> {
   const pct = (x: number) => Math.round(x * 1000) / 10;
@@ -228,7 +248,13 @@ function nestedCounts(stage: string, r: Record<string, unknown>): Record<string,
       const first = (r.variants as string[] | undefined)?.[0];
       const full = runs.filter((x) => x.variant === first);
       const mean = full.length ? full.reduce((a, x) => a + x.test.weightedF1, 0) / full.length : 0;
-      return { trainings: runs.length, folds: ((r.folds ?? []) as unknown[]).length, testWeightedF1Pct: pct(mean) };
+      const diverged = ((r.diverged ?? []) as unknown[]).length;
+      return {
+        trainings: runs.length,
+        folds: ((r.folds ?? []) as unknown[]).length,
+        testWeightedF1Pct: pct(mean),
+        ...(diverged ? { diverged } : {}),
+      };
     }
     case 'evaluate': {
       const h = r.headline as { accuracy: number; weightedF1: number; macroF1: number } | undefined;

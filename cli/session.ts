@@ -159,6 +159,13 @@ export function printResult(r: PipelineResult, json: boolean): void {
         `  train    ${trained.protocol} protocol, ${trained.folds.length} fold(s)${trained.optimistic ? ' (optimistic: selection on the test fold)' : ''}, splits ${trained.splitsKey}`,
       );
       for (const v of trained.variants) {
+        const div = (trained.diverged ?? []).filter((x) => x.variant === v);
+        if (div.length) {
+          console.log(
+            `    ${v.padEnd(14)} diverged on ${div.length} fold(s): ${div.map((x) => `${x.fold} (loss ${x.loss} at epoch ${x.epoch}, step ${x.step})`).join(', ')}`,
+          );
+          continue;
+        }
         const runs = trained.runs.filter((x) => x.variant === v);
         const mean = (f: (x: (typeof runs)[number]) => number) =>
           (runs.reduce((a, x) => a + f(x), 0) / Math.max(1, runs.length)) * 100;

@@ -145,6 +145,7 @@ export function renderStatus(s: RunStatus): string[] {
     lines.push(
       `    ${STATUS_ICON[r.status]} ${r.stage.padEnd(9)} ${r.dataset.padEnd(8)} ${r.status.padEnd(9)} ${counts}${reused}${tail}`,
     );
+    for (const n of r.notices ?? []) lines.push(`        ${n}`);
   }
   for (const q of s.quarantined) {
     if (q.unavailable) {

@@ -14,15 +14,18 @@ import { Field, FixedSizeList, Float32, Int32, Schema, Utf8 } from 'apache-arrow
 
 const cosine = z.number().min(-1).max(1);
 
-export const VscParamsSchema = z.strictObject({
+const VSC_FIELDS = {
   /** false: the ablation without VSC: every frame is the mean of all its tokens, no frame merging. */
   enabled: z.boolean().default(true),
   /** Tokens kept per frame (of 49 for Swin-Tiny); at least the frame's token count keeps them all. */
   topK: z.int().min(1).default(16),
   /** A dropped token is merged into a kept one when their cosine similarity exceeds this. */
   mergeThreshold: cosine.default(0.6),
-  /** X_r <- (1 - alpha) X_r + alpha * sum theta X_n. */
-  alpha: z.number().min(0).max(1).default(0.1),
+  /**
+   * The reference's `alpha`: the weight a kept token keeps when dropped tokens merge into it,
+   * X_r <- keepWeight X_r + (1 - keepWeight) sum theta X_n (the paper's 0.9 is the default).
+   */
+  keepWeight: z.number().min(0).max(1).default(0.9),
   /** `accumulate`: every merging dropped token contributes; `reference`: the last one in spatial
    * order overwrites the others, as the reference code does. */
   mergeMode: z.enum(['accumulate', 'reference']).default('accumulate'),
@@ -33,15 +36,61 @@ export const VscParamsSchema = z.strictObject({
   /** More groups than maxFrames: `merge` joins the most similar neighbours until they fit (keeps
    * every frame's content); `truncate` keeps the first maxFrames (what fixed-length padding does). */
   cap: z.enum(['merge', 'truncate']).default('merge'),
-  /** Guidance G([t; a]) added to each frame mean: `none` (zero) or `fixed` (seeded random linear map). */
+  /**
+   * What token selection ranks by: `none`, similarity to the frame mean (unguided); `fixed`, to the
+   * frame mean plus a seeded random linear map of [text; audio] (guided by text and audio, so only
+   * variants that use both may read it: the run config refuses other combinations).
+   */
   guidance: z.enum(['none', 'fixed']).default('none'),
   guidanceSeed: z.int().min(0).max(0xffffffff).default(0),
-});
-export type VscParams = z.infer<typeof VscParamsSchema>;
-export type VscParamsInput = z.input<typeof VscParamsSchema>;
+};
+
+const VscObjectSchema = z.strictObject(VSC_FIELDS);
+
+/**
+ * The weight of the merged (dropped) tokens, 1 - keepWeight, rounded to 15 significant digits so that
+ * a decimal keepWeight gives the decimal weight (0.9 -> exactly 0.1, not 0.09999999999999998): the
+ * weight used before the rename, and so the same sequences and cache keys.
+ */
+export function mergeWeight(keepWeight: number): number {
+  return Number((1 - keepWeight).toPrecision(15));
+}
+
+/**
+ * Parameters written before `alpha` became `keepWeight` (stage reports, model recipes, workflow
+ * inputs of runs started earlier) carry `alpha` = the merged tokens' weight: read as keepWeight.
+ */
+function fromStored(value: unknown): unknown {
+  if (!value || typeof value !== 'object' || !('alpha' in value) || 'keepWeight' in value) return value;
+  const { alpha, ...rest } = value as Record<string, unknown>;
+  return typeof alpha === 'number' ? { ...rest, keepWeight: mergeWeight(alpha) } : value;
+}
+
+/** VSC parameters as code and stored documents carry them (legacy `alpha` read as keepWeight). */
+export const VscParamsSchema = z.preprocess(fromStored, VscObjectSchema);
+
+/**
+ * The run config's `compress:` section: as VscParamsSchema, but `alpha` is refused with its mapping,
+ * since our old `alpha` weighed the dropped tokens and the reference's weighs the kept one: a value
+ * copied from the paper would invert the update.
+ */
+export const VscConfigSchema = z
+  .strictObject({
+    ...VSC_FIELDS,
+    alpha: z
+      .never({
+        error:
+          "renamed to keepWeight, with the reference's meaning: the weight a kept token keeps (the paper's alpha 0.9 is keepWeight 0.9; the old compress.alpha x is keepWeight 1 - x)",
+      })
+      .optional(),
+  })
+  .transform(({ alpha: _alpha, ...rest }) => rest);
+
+export type VscParams = z.infer<typeof VscObjectSchema>;
+export type VscParamsInput = z.input<typeof VscObjectSchema>;
 
 export function vscParams(input: VscParamsInput = {}): VscParams {
-  return VscParamsSchema.parse(input);
+  return VscObjectSchema.parse(input);
 }
 
 /** Bumped whenever the same parameters would compute different sequences. */

@@ -1,10 +1,11 @@
 import { z } from 'zod';
 import { ExtractParamsSchema, type ExtractParams, type Modality } from './extract.ts';
 import { StoreSpecSchema, type StoreSpec } from './store.ts';
-import { VscParamsSchema, type VscParams } from './compress.ts';
+import { VscConfigSchema, vscParams, type VscParams } from './compress.ts';
 import {
   TrainParamsSchema,
   type FoldSummaryShape,
+  type ModalityWarning,
   type Protocol,
   type ResolvedVariant,
   type TrainParams,
@@ -114,7 +115,7 @@ export const RunConfigSchema = z.strictObject({
   /** Encoder folders (relative paths resolve against the config file's folder) and their input settings. */
   extract: ExtractParamsSchema.default(ExtractParamsSchema.parse({})),
   /** Visual sequence compression (model-spec section 2); every field is part of the stage's cache key. */
-  compress: VscParamsSchema.default(VscParamsSchema.parse({})),
+  compress: VscConfigSchema.default(vscParams()),
   /** Protocols, trainer settings and ablations (activities/train/README.md). */
   train: TrainParamsSchema.default(TrainParamsSchema.parse({})),
   temporal: TemporalSettingsSchema.default(TemporalSettingsSchema.parse({})),
@@ -297,6 +298,21 @@ export interface TrainRunSummary {
   resultKey: string;
   /** Found committed: nothing was trained. */
   reused: boolean;
+  /** Used modalities without variance over the fold's training samples; absent when none. */
+  warnings?: ModalityWarning[];
+}
+
+/** A (variant, fold) whose loss became non-finite: recorded as a result (models/<trainKey>/diverged.json). */
+export interface DivergedTraining {
+  trainKey: string;
+  variant: string;
+  fold: string;
+  epoch: number;
+  step: number;
+  /** `NaN`, `Infinity`. */
+  loss: string;
+  /** The failure's message: where it diverged and which setting to change. */
+  message: string;
 }
 
 export interface DatasetTrainResult {
@@ -308,7 +324,9 @@ export interface DatasetTrainResult {
   classes: string[];
   folds: FoldSummaryShape[];
   variants: string[];
-  /** Variant-major: every fold of the first variant, then the next. */
+  /** Variant-major: every fold of the first variant, then the next; diverged trainings are not among them. */
   runs: TrainRunSummary[];
   ran: boolean;
+  /** Trainings that diverged (absent when none): their variants are reported as diverged, not scored. */
+  diverged?: DivergedTraining[];
 }

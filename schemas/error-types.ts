@@ -57,3 +57,22 @@ export const NON_RETRYABLE = {
   evaluate: [E.ConfigInvalid, E.FeatureShardCorrupt],
 } as const satisfies Record<string, readonly ErrorType[]>;
 export type StageWithActivities = keyof typeof NON_RETRYABLE;
+
+/**
+ * The first details object of a failure of `type` anywhere in an error's `cause` chain (a workflow's
+ * ActivityFailure or ChildWorkflowFailure wraps the ApplicationFailure; an activity's own MerError is
+ * one): undefined for any other error. Pure: workflow code uses it to tell a result-like failure
+ * (a diverged training) from a fault.
+ */
+export function failureDetails(err: unknown, type: ErrorType): Record<string, unknown> | undefined {
+  let e: unknown = err;
+  for (let depth = 0; depth < 8 && e !== null && typeof e === 'object'; depth++) {
+    const f = e as { type?: unknown; details?: unknown; cause?: unknown };
+    if (f.type === type) {
+      const d: unknown = Array.isArray(f.details) ? f.details[0] : f.details;
+      return d !== null && typeof d === 'object' ? (d as Record<string, unknown>) : undefined;
+    }
+    e = f.cause;
+  }
+  return undefined;
+}

@@ -48,6 +48,31 @@ export const AblationRowSchema = z.strictObject({
   macroF1: meanStd,
 });
 
+/** A (variant, fold) whose training diverged: its variant is listed here instead of being scored. */
+export const DivergedRunSchema = z.strictObject({
+  variant: z.string(),
+  fold: z.string(),
+  trainKey: z.string(),
+  epoch: z.int().nonnegative(),
+  step: z.int().nonnegative(),
+  loss: z.string(),
+  /** Where it diverged and which setting to change. */
+  message: z.string(),
+});
+export type DivergedRun = z.infer<typeof DivergedRunSchema>;
+
+/** A modality that carried (almost) no information in a variant's training data (activities/train/variance.ts). */
+export const ModalityNoticeSchema = z.strictObject({
+  variant: z.string(),
+  /** The folds it was found in. */
+  folds: z.array(z.string()),
+  modality: z.enum(['t', 'a', 'v']),
+  /** The largest mean per-dimension variance over those folds. */
+  variance: z.number(),
+  message: z.string(),
+});
+export type ModalityNotice = z.infer<typeof ModalityNoticeSchema>;
+
 export const StageTimeSchema = z.strictObject({
   stage: z.string(),
   status: z.string(),
@@ -86,8 +111,12 @@ export const MetricsReportSchema = z.strictObject({
     /** The package version and the code versions that enter the stage cache keys. */
     code: z.strictObject({ package: z.string(), train: z.int(), vsc: z.int(), evaluate: z.int() }),
   }),
-  /** In the order of the run's variants; the first is the full model. */
+  /** In the order of the run's variants, less the diverged ones; the first is the headline. */
   variants: z.array(VariantReportSchema).min(1),
+  /** Trainings that diverged (absent when none): their variants are not in `variants`. */
+  diverged: z.array(DivergedRunSchema).optional(),
+  /** Modalities without variance in the training data (absent when none). */
+  warnings: z.array(ModalityNoticeSchema).optional(),
   /** The paper's ablation layout when the run trained more than one variant, else null. */
   ablation: z.array(AblationRowSchema).nullable(),
   stages: z.strictObject({

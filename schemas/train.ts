@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ErrorTypes } from './error-types.ts';
+import { ErrorTypes, failureDetails } from './error-types.ts';
 import { LabelSetNameSchema, MANIFEST_DATASETS, type ManifestDataset } from './manifest.ts';
 
 /**
@@ -99,6 +99,11 @@ export const VariantSchema = z.strictObject({
   vsc: z.boolean().default(true),
   /** false: cross-entropy only (contrastive weight 0). */
   contrastive: z.boolean().default(true),
+  /**
+   * This variant's learning rate instead of `train.lr` (a learning-rate comparison, or one variant
+   * that needs a smaller step). Absent: `train.lr`. In the train key only when set.
+   */
+  lr: z.number().positive().finite().optional(),
 });
 export type Variant = z.infer<typeof VariantSchema>;
 export type ResolvedVariant = Variant & { name: string };
@@ -197,7 +202,13 @@ export function variantName(v: Variant): string {
   const usesV = mods.includes('v');
   // The contrastive pairs all involve the visual head (vt, va): without V, or alone, there is none.
   const hasPairs = usesV && mods.length > 1;
-  return base + (usesV && !v.vsc ? '-noVSC' : '') + (hasPairs && !v.contrastive ? '-noCL' : '');
+  const lr = v.lr !== undefined ? `-lr${shortNumber(v.lr)}` : '';
+  return base + (usesV && !v.vsc ? '-noVSC' : '') + (hasPairs && !v.contrastive ? '-noCL' : '') + lr;
+}
+
+/** 1e-4, 5e-5, 1e+20 as written in a config, not 0.0001 or 100000000000000000000. */
+export function shortNumber(x: number): string {
+  return x !== 0 && (Math.abs(x) >= 1e6 || Math.abs(x) < 1e-3) ? x.toExponential() : String(x);
 }
 
 /** The variants a train config asks for, named, in report order, without duplicates. */
@@ -314,6 +325,8 @@ export const TrainingDivergedRecordSchema = z.object({
   /** The resolved settings that decide divergence; `clipGradNorm` null when off. */
   settings: z.object({
     lr: z.number(),
+    /** Where `lr` came from: `train.lr` (or its default) or the variant's own `lr`. Absent in older records. */
+    lrSetting: z.enum(['train', 'variant']).optional(),
     clipGradNorm: z.number().nullable(),
     contrastiveWeight: z.number(),
     temperature: z.number(),
@@ -330,16 +343,7 @@ export const TRAINING_DIVERGED = ErrorTypes.TrainingDiverged;
  * undefined for any other error. Pure: usable in workflow code.
  */
 export function trainingDivergedDetails(err: unknown): TrainingDivergedDetails | undefined {
-  let e: unknown = err;
-  for (let depth = 0; depth < 8 && e !== null && typeof e === 'object'; depth++) {
-    const f = e as { type?: unknown; details?: unknown; cause?: unknown };
-    if (f.type === TRAINING_DIVERGED) {
-      const d: unknown = Array.isArray(f.details) ? f.details[0] : f.details;
-      return d !== null && typeof d === 'object' ? (d as TrainingDivergedDetails) : undefined;
-    }
-    e = f.cause;
-  }
-  return undefined;
+  return failureDetails(err, TRAINING_DIVERGED) as TrainingDivergedDetails | undefined;
 }
 
 /** A fold's sizes as the split plan summary gives them (activities/train/plan.ts FoldSummary). */

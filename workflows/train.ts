@@ -1,4 +1,4 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { TrainActivities, TrainFoldResult } from '../activities/train/activities.ts';
 import type {
   DatasetAcquireResult,
@@ -6,11 +6,13 @@ import type {
   DatasetExtractResult,
   DatasetName,
   DatasetTrainResult,
+  DivergedTraining,
   StoreSpecResolved,
   TrainRunInput,
   TrainRunSummary,
 } from '../schemas/config.ts';
-import type { FoldTrainResult, InferenceRecipe } from '../schemas/train.ts';
+import { ErrorTypes, failureDetails } from '../schemas/error-types.ts';
+import type { FoldTrainResult, InferenceRecipe, ResolvedVariant, TrainingDivergedDetails } from '../schemas/train.ts';
 import { modelKeys } from '../schemas/layout.ts';
 import { childWorkflowId, forEachLimit, shardProgress, stageOptions, startStage, type ChildInput } from './stage.ts';
 
@@ -72,56 +74,94 @@ export async function TrainDataset(input: TrainDatasetInput): Promise<DatasetTra
 
   const main = compressed.outputs[0];
   if (!main) throw new Error(`train ${dataset}: the compress stage returned no output`);
-  const results = new Array<TrainFoldResult>(tasks.length);
+  const visualFor = (variant: ResolvedVariant) => {
+    if (!variant.modalities.includes('v')) return main;
+    const out = compressed.outputs.find((o) => o.enabled === variant.vsc);
+    if (!out) {
+      // Training on the other output under this variant's name would report one ablation as another.
+      throw ApplicationFailure.create({
+        type: ErrorTypes.ConfigInvalid,
+        nonRetryable: true,
+        message: `train ${dataset}: variant ${variant.name} reads the visual features ${variant.vsc ? 'with' : 'without'} VSC, but the compress stage made no such output (outputs: ${compressed.outputs.map((o) => (o.enabled ? 'VSC' : 'no VSC')).join(', ')}); run compress with the variants' settings (mer run computes both when a variant needs them)`,
+      });
+    }
+    return out;
+  };
+  for (const v of variants) visualFor(v);
+  const results = new Array<TrainFoldResult | undefined>(tasks.length);
+  const diverged: DivergedTraining[] = [];
   await forEachLimit(
     tasks.map((t, i) => ({ ...t, i })),
     params.parallelism,
     async ({ variant, fold, i }) => {
-      const visual = variant.vsc ? main : (compressed.outputs.find((o) => !o.enabled) ?? main);
-      results[i] = await acts.trainFold.executeWithOptions(
-        {
-          ...long,
-          summary: `train ${dataset} ${variant.name} on fold ${fold.name} (${fold.train} train, ${fold.validation} validation, ${fold.test} test)`,
-        },
-        [
+      const visual = visualFor(variant);
+      let r: TrainFoldResult;
+      try {
+        r = await acts.trainFold.executeWithOptions(
           {
-            store,
-            dataset,
-            splitsKey: splits.splitsKey,
-            foldIndex: fold.index,
-            variant,
-            params,
-            features: {
-              text: { prefix: m.text.featuresPrefix, dim: m.text.dim },
-              audio: { prefix: m.audio.featuresPrefix, dim: m.audio.dim },
-              visual: { prefix: visual.prefix, dim: visual.dim, frames: visual.frames },
-            },
-            ...(input.inference
-              ? {
-                  inference: {
-                    ...input.inference,
-                    vsc: variant.vsc ? input.inference.vsc : { ...input.inference.vsc, enabled: false },
-                  },
-                }
-              : {}),
+            ...long,
+            summary: `train ${dataset} ${variant.name} on fold ${fold.name} (${fold.train} train, ${fold.validation} validation, ${fold.test} test)`,
           },
-        ],
-      );
-      const r = results[i];
+          [
+            {
+              store,
+              dataset,
+              splitsKey: splits.splitsKey,
+              foldIndex: fold.index,
+              variant,
+              params,
+              features: {
+                text: { prefix: m.text.featuresPrefix, dim: m.text.dim },
+                audio: { prefix: m.audio.featuresPrefix, dim: m.audio.dim },
+                visual: { prefix: visual.prefix, dim: visual.dim, frames: visual.frames },
+              },
+              ...(input.inference
+                ? {
+                    inference: {
+                      ...input.inference,
+                      vsc: variant.vsc ? input.inference.vsc : { ...input.inference.vsc, enabled: false },
+                    },
+                  }
+                : {}),
+            },
+          ],
+        );
+      } catch (err) {
+        // A diverged training is a result (recorded under its key); the other trainings go on.
+        const d = failureDetails(err, ErrorTypes.TrainingDiverged) as TrainingDivergedDetails | undefined;
+        if (!d) throw err;
+        diverged.push({ ...d, message: innermostMessage(err) });
+        await progress.shardDone(
+          `${variant.name} ${fold.name}: diverged (loss ${d.loss} at epoch ${d.epoch}, step ${d.step})`,
+        );
+        return;
+      }
+      results[i] = r;
       await progress.shardDone(
-        `${variant.name} ${fold.name}: test accuracy ${(r.test.accuracy * 100).toFixed(1)}%, weighted F1 ${(r.test.weightedF1 * 100).toFixed(1)}%${r.skipped ? ' (reused)' : ''}`,
+        `${variant.name} ${fold.name}: test accuracy ${(r.test.accuracy * 100).toFixed(1)}%, weighted F1 ${(r.test.weightedF1 * 100).toFixed(1)}%${r.skipped ? ' (reused)' : ''}${r.warnings?.length ? ` (${r.warnings.map((w) => w.message).join('; ')})` : ''}`,
       );
     },
   );
 
-  const runs: TrainRunSummary[] = results.map(({ skipped, ...r }) => ({ ...summarise(r), reused: skipped }));
-  const ran = results.some((r) => !r.skipped);
+  const trained = results.filter((r): r is TrainFoldResult => r !== undefined);
+  const runs: TrainRunSummary[] = trained.map(({ skipped, ...r }) => ({ ...summarise(r), reused: skipped }));
+  const ran = trained.some((r) => !r.skipped);
+  // Diverged trainings in task order (they finish in any order), so the result does not depend on timing.
+  const order = (d: DivergedTraining) => tasks.findIndex((t) => t.variant.name === d.variant && t.fold.name === d.fold);
+  diverged.sort((a, b) => order(a) - order(b));
   const full = runs.filter((r) => r.variant === variants[0]?.name);
   const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+  const warned = [...new Set(runs.flatMap((r) => (r.warnings ?? []).map((w) => w.message)))];
   await report({
     status: ran ? 'done' : 'skipped',
     step: 'report',
-    note: `${variants[0]?.name}: mean test weighted F1 ${(mean(full.map((r) => r.test.weightedF1)) * 100).toFixed(1)}% over ${full.length} fold(s)${ran ? '' : ', reused from the store'}`,
+    note: [
+      `${variants[0]?.name}: mean test weighted F1 ${(mean(full.map((r) => r.test.weightedF1)) * 100).toFixed(1)}% over ${full.length} fold(s)${ran ? '' : ', reused from the store'}`,
+      ...(diverged.length
+        ? [`${diverged.length} training(s) diverged: ${[...new Set(diverged.map((d) => d.variant))].join(', ')}`]
+        : []),
+      ...warned,
+    ].join('; '),
     done: total,
     total,
   });
@@ -131,12 +171,25 @@ export async function TrainDataset(input: TrainDatasetInput): Promise<DatasetTra
     planKey: splits.planKey,
     protocol: splitParams.protocol,
     optimistic: splits.optimistic,
-    classes: results[0]?.classes ?? [],
+    classes: trained[0]?.classes ?? [],
     folds: splits.folds,
     variants: variants.map((v) => v.name),
     runs,
     ran,
+    ...(diverged.length ? { diverged } : {}),
   };
+}
+
+/** The innermost message of a failure chain: the activity's own words. */
+function innermostMessage(err: unknown): string {
+  let e: unknown = err;
+  let msg = String(err);
+  for (let i = 0; i < 8 && e !== null && typeof e === 'object'; i++) {
+    const m = (e as { message?: unknown }).message;
+    if (typeof m === 'string' && m) msg = m;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return msg;
 }
 
 /** What the parent keeps of a fold's training: keys and headline metrics (the rest is in the store). */
@@ -151,6 +204,7 @@ function summarise(r: FoldTrainResult): Omit<TrainRunSummary, 'reused'> {
     epochs: r.epochs,
     resumedFromStep: r.resumedFromStep,
     resultKey: modelKeys(r.trainKey).result,
+    ...(r.warnings?.length ? { warnings: r.warnings } : {}),
   };
 }
 

@@ -1,4 +1,10 @@
-import { VSC_CODE_VERSION, VscParamsSchema, type VscParams, type VscParamsInput } from '../../schemas/compress.ts';
+import {
+  VSC_CODE_VERSION,
+  VscParamsSchema,
+  mergeWeight,
+  type VscParams,
+  type VscParamsInput,
+} from '../../schemas/compress.ts';
 import { contentKey } from '../common/hash.ts';
 
 /** Content addresses of the extract outputs VSC reads (the extract stage's keys or prefixes). */
@@ -16,8 +22,10 @@ export interface VscInputs {
  */
 export function effectiveVscParams(params: VscParams): Record<string, unknown> {
   if (!params.enabled) return { enabled: false, maxFrames: params.maxFrames, cap: params.cap };
-  const { guidanceSeed, ...rest } = params;
-  return params.guidance === 'fixed' ? { ...rest, guidanceSeed } : rest;
+  // The key names the merged tokens' weight `alpha`, as before keepWeight existed: the same keys.
+  const { guidanceSeed, keepWeight, ...rest } = params;
+  const named = { ...rest, alpha: mergeWeight(keepWeight) };
+  return params.guidance === 'fixed' ? { ...named, guidanceSeed } : named;
 }
 
 export function vscKey(params: VscParams | VscParamsInput, inputs: VscInputs): string {

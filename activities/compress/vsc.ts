@@ -1,4 +1,4 @@
-import type { VscParams } from '../../schemas/compress.ts';
+import { mergeWeight, type VscParams } from '../../schemas/compress.ts';
 import { dotRows } from './dot-rows.ts';
 
 /**
@@ -11,7 +11,8 @@ import { dotRows } from './dot-rows.ts';
  *   monotone, so it ranks identically; it is not computed. Equal scores keep the lower spatial index.
  * - Merge similarities and theta are computed from the original tokens, so the result does not depend
  *   on the order in which dropped tokens are visited. `accumulate` sums the contributions:
- *   X_r <- (1 - alpha) X_r + alpha * sum_n theta_{n,r} X_n over the dropped n with cos(X_n, X_r) > thr.
+ *   X_r <- (1 - alpha) X_r + alpha * sum_n theta_{n,r} X_n over the dropped n with cos(X_n, X_r) > thr,
+ *   with alpha = 1 - keepWeight (keepWeight is the reference's alpha).
  *   Applying the update once per n instead would shrink a kept token by (1 - alpha)^m for m merging
  *   tokens (0.9^33 = 0.03 on a uniform Swin frame), making frame vectors' scale depend on how
  *   redundant the frame is. `reference` keeps only the contribution of the last dropped token in
@@ -185,7 +186,8 @@ function keptSimilarities(s: FrameScratch, n: number, k: number): void {
  */
 function mergeInto(s: FrameScratch, kept: number, params: VscParams, out: Float64Array, outOff: number): void {
   const { P, D, keptFlag, coef, sims, mergedInto, lastFrom, lastTheta, tok, keptTok, keptNorms, keptIdx, norms } = s;
-  const { alpha, mergeThreshold: thr } = params;
+  const { mergeThreshold: thr } = params;
+  const alpha = mergeWeight(params.keepWeight);
   const reference = params.mergeMode === 'reference';
   coef.fill(0);
   mergedInto.fill(0);

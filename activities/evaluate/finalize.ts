@@ -10,6 +10,7 @@ import {
 } from '../../schemas/report.ts';
 import { SegmentReportSchema, reasonCode, type SegmentReport } from '../../schemas/segment-report.ts';
 import type { SplitPlan } from '../../schemas/train.ts';
+import { ErrorTypes, MerError } from '../common/errors.ts';
 import { createStore } from '../store/index.ts';
 import { TRAIN_CODE_VERSION } from '../train/fold.ts';
 import { readSplitPlan } from '../train/plan.ts';
@@ -21,6 +22,7 @@ import {
   type EvaluateDatasetResult,
 } from './plan.ts';
 import { renderReport, type FoldCurves } from './report-build.ts';
+import { modalityNotices } from './notices.ts';
 import { evaluateVariant, readJson } from './variant.ts';
 
 function packageVersion(): string {
@@ -52,9 +54,17 @@ export async function evaluateDatasetStep(input: EvaluateDatasetInput): Promise<
   const variants: VariantReport[] = [];
   const curves: FoldCurves[] = [];
   const totals = { trainSeconds: 0, resumed: 0 };
-  for (const variant of input.variants) {
+  // A variant with a diverged fold is reported as diverged: its other folds alone would be a different protocol.
+  const divergedVariants = new Set((trained.diverged ?? []).map((d) => d.variant));
+  const scored = input.variants.filter((v) => !divergedVariants.has(v.name));
+  if (!scored.length)
+    throw new MerError(
+      ErrorTypes.TrainingDiverged,
+      `evaluate: every variant diverged (${[...divergedVariants].join(', ')}), nothing to report: ${trained.diverged?.[0]?.message ?? ''}`,
+    );
+  for (const variant of scored) {
     const runs = trained.runs.filter((r) => r.variant === variant.name);
-    const first = variant === input.variants[0];
+    const first = variant === scored[0];
     const v = await evaluateVariant(store, keys, evalKey, variant, runs, plan.classes, first);
     variants.push(v.report);
     curves.push(...v.curves);
@@ -138,6 +148,20 @@ function reportDraft(
       },
     },
     variants,
+    ...(trained.diverged?.length
+      ? {
+          diverged: trained.diverged.map(({ variant, fold, trainKey, epoch, step, loss, message }) => ({
+            variant,
+            fold,
+            trainKey,
+            epoch,
+            step,
+            loss,
+            message,
+          })),
+        }
+      : {}),
+    ...modalityNotices(trained),
     ablation,
     stages: {
       acquire: { rows: input.acquired.rows, inLabelSet: input.acquired.inLabelSet, issues: input.acquired.issues },

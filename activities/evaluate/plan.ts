@@ -42,6 +42,8 @@ export function evaluateKey(trained: DatasetTrainResult): string {
     code: EVALUATE_CODE_VERSION,
     runs: trained.runs.map((r) => [r.variant, r.fold, r.trainKey]),
     splits: trained.splitsKey,
+    // Only when some diverged: the reports of runs without divergence keep their keys.
+    ...(trained.diverged?.length ? { diverged: trained.diverged.map((d) => [d.variant, d.fold, d.trainKey]) } : {}),
   });
 }
 

@@ -2,6 +2,7 @@ import { reportKeys } from '../../schemas/layout.ts';
 import type { MetricsReport, VariantReport } from '../../schemas/report.ts';
 import type { EpochRecord } from '../model/checkpoint.ts';
 import { ablationBarsSvg, confusionHeatmapSvg, trainingCurvesSvg, type CurvePoint } from './charts.ts';
+import { noticeBlocks } from './notices.ts';
 import { renderHtml, renderMarkdown, type ReportBlock } from './report-doc.ts';
 
 /** One fold's epoch history of the full model, for the training curves. */
@@ -101,6 +102,7 @@ export async function renderReport(
       text: 'Warning: the paper protocol selects the model on the test fold, as the reference code does. These results are optimistic and are not comparable with results that select on a validation split.',
     });
   }
+  blocks.push(...noticeBlocks(report));
   blocks.push({
     kind: 'paragraph',
     text: `${full.name}: accuracy ${pm(full.aggregate.mean.accuracy, full.aggregate.std.accuracy)}%, weighted F1 ${pm(full.aggregate.mean.weightedF1, full.aggregate.std.weightedF1)}%, macro F1 ${pm(full.aggregate.mean.macroF1, full.aggregate.std.macroF1)}% over ${full.folds.length} fold(s) (mean ± std); ${pooled.n} test predictions pooled.`,
@@ -157,23 +159,24 @@ export async function renderReport(
           'temperature',
           'clipGradNorm',
           'seed',
+          'loss',
         ]),
       ],
-      ['variants', report.variants.map((x) => x.name).join(', ')],
+      [
+        'variants',
+        report.variants.map((x) => x.name).join(', ') +
+          (report.diverged?.length
+            ? ` (diverged: ${[...new Set(report.diverged.map((d) => d.variant))].join(', ')})`
+            : ''),
+      ],
       [
         'VSC',
         v.enabled === false
           ? 'off'
-          : setting(v, [
-              'topK',
-              'mergeThreshold',
-              'alpha',
-              'mergeMode',
-              'temporalThreshold',
-              'maxFrames',
-              'cap',
-              'guidance',
-            ]),
+          : setting(v, ['topK', 'mergeThreshold', 'keepWeight', 'mergeMode', 'temporalThreshold', 'maxFrames', 'cap']) +
+            (v.guidance === 'fixed'
+              ? `; token selection guided by text and audio (fixed random projection, seed ${String(v.guidanceSeed)})`
+              : '; token selection unguided (similarity to the frame mean)'),
       ],
     ],
   });

@@ -59,14 +59,15 @@ export class ClipFeaturizer {
     return this.config.modalities.includes(m);
   }
 
-  async prepare(media: UtteranceMedia, text: string | null): Promise<PreparedClip> {
+  /** `context`: the clip's previous utterances, oldest first (activities/predict/context.ts). */
+  async prepare(media: UtteranceMedia, text: string | null, context: readonly string[] = []): Promise<PreparedClip> {
     if (media.quarantine !== null) return { ok: false, reason: media.quarantine };
     const flags = [...media.flags];
     const fail = (reason: string): PreparedClip => ({ ok: false, reason });
 
     let t: Float32Array | null = null;
     if (this.encoders.text && text !== null) {
-      const p = this.encoders.text.prepare(text, [], this.recipe.extract.text.maxTokens);
+      const p = this.encoders.text.prepare(text, context, this.recipe.extract.text.maxTokens);
       if (isQuarantine(p)) {
         if (this.uses('t')) return fail(p.quarantine);
       } else {

@@ -10,6 +10,7 @@ import { ffmpegVersion } from '../common/ffmpeg.ts';
 import { predict } from '../model/predict.ts';
 import { SegmentTools } from '../segment/tools.ts';
 import { attachTranscripts, findClips } from './clips.ts';
+import { clipContexts } from './context.ts';
 import { openEncoders } from './encoders.ts';
 import { ClipFeaturizer, encodersNeeded, featureSet, type ClipFeatures } from './features.ts';
 import { readInferenceModel, type InferenceModel } from './model.ts';
@@ -27,6 +28,10 @@ export interface PredictOptions {
   input: string;
   /** Transcript of a single clip; otherwise sidecar `<name>.txt` files. */
   text?: string;
+  /** Previous utterances of a single clip's dialogue, oldest first; otherwise sidecar `<name>.context.txt` files. */
+  context?: string[];
+  /** Encode clips without dialogue context even though the model was trained with it. */
+  noContext?: boolean;
   /** Encoder folders DIR/text, DIR/audio, DIR/visual instead of the recipe's. */
   modelsDir?: string;
   allowEncoderMismatch?: boolean;
@@ -77,6 +82,16 @@ export async function prepareClips(opts: PredictOptions): Promise<PreparedClips>
     folder: found.folder,
     required: config.modalities.includes('t'),
   });
+  const contexts = await clipContexts(
+    clips.map((c) => c.path),
+    {
+      utterances: recipe.extract.text.contextUtterances,
+      readsText: encodersNeeded(config, recipe).includes('text'),
+      given: opts.context,
+      none: opts.noContext,
+      folder: found.folder,
+    },
+  );
   const runtime = OnnxRuntimeSettingsSchema.parse(opts.runtime ?? {});
   const encoders = await openEncoders(recipe, config, encodersNeeded(config, recipe), {
     modelsDir: opts.modelsDir,
@@ -89,16 +104,21 @@ export async function prepareClips(opts: PredictOptions): Promise<PreparedClips>
   // ffmpeg runs overlap; the encoders run one clip at a time (one onnxruntime session each)
   let encoding: Promise<unknown> = Promise.resolve();
   let done = 0;
-  const results = await mapLimit(clips, Math.max(1, opts.concurrency ?? 2), async (c): Promise<PreparedClipResult> => {
-    const media = await segmentClip(c.path, recipe.segment, tools);
-    const turn = encoding.then(() => featurizer.prepare(media, c.text));
-    encoding = turn.catch(() => {});
-    const prepared = await turn;
-    opts.onClip?.(++done, clips.length, c.clip);
-    return prepared.ok
-      ? { clip: c.clip, path: c.path, features: prepared.features, error: null }
-      : { clip: c.clip, path: c.path, features: null, error: prepared.reason };
-  });
+  const indexed = clips.map((c, i) => ({ ...c, context: contexts[i] ?? [] }));
+  const results = await mapLimit(
+    indexed,
+    Math.max(1, opts.concurrency ?? 2),
+    async (c): Promise<PreparedClipResult> => {
+      const media = await segmentClip(c.path, recipe.segment, tools);
+      const turn = encoding.then(() => featurizer.prepare(media, c.text, c.context));
+      encoding = turn.catch(() => {});
+      const prepared = await turn;
+      opts.onClip?.(++done, clips.length, c.clip);
+      return prepared.ok
+        ? { clip: c.clip, path: c.path, features: prepared.features, error: null }
+        : { clip: c.clip, path: c.path, features: null, error: prepared.reason };
+    },
+  );
   return { model, clips: results };
 }
 

@@ -1,6 +1,7 @@
 import { modelKeys } from '../../schemas/layout.ts';
 import {
   TrainingDivergedRecordSchema,
+  shortNumber,
   type TrainingDivergedDetails,
   type TrainingDivergedRecord,
 } from '../../schemas/train.ts';
@@ -24,6 +25,7 @@ export function divergenceRecord(
   err: TrainingDivergedError,
   at: Pick<TrainingDivergedRecord, 'trainKey' | 'dataset' | 'variant' | 'fold'>,
   cfg: TrainerConfig,
+  lrSetting: 'train' | 'variant' = 'train',
 ): TrainingDivergedRecord {
   return {
     ...at,
@@ -32,6 +34,7 @@ export function divergenceRecord(
     loss: String(err.loss),
     settings: {
       lr: cfg.optimizer.lr,
+      lrSetting,
       clipGradNorm: cfg.optimizer.clipGradNorm ?? null,
       contrastiveWeight: cfg.loss.contrastiveWeight,
       temperature: cfg.loss.temperature,
@@ -41,7 +44,8 @@ export function divergenceRecord(
 
 /** The failure a diverged training ends with, first time and every rerun alike. */
 export function divergedError(r: TrainingDivergedRecord): MerError {
-  const { lr, clipGradNorm } = r.settings;
+  const { lr, clipGradNorm, lrSetting } = r.settings;
+  const lrName = lrSetting === 'variant' ? `the lr of variant ${r.variant}` : 'train.lr';
   const clip =
     clipGradNorm === null ? 'set train.clipGradNorm (e.g. 1)' : `lower train.clipGradNorm (now ${short(clipGradNorm)})`;
   const details: TrainingDivergedDetails = {
@@ -54,7 +58,7 @@ export function divergedError(r: TrainingDivergedRecord): MerError {
   };
   return new MerError(
     ErrorTypes.TrainingDiverged,
-    `train: ${r.dataset} variant ${r.variant} fold ${r.fold} diverged: the loss became ${r.loss} at epoch ${r.epoch}, step ${r.step}; lower train.lr (now ${short(lr)}) or ${clip}. Recorded in ${modelKeys(r.trainKey).diverged}: these settings fail the same way on a rerun`,
+    `train: ${r.dataset} variant ${r.variant} fold ${r.fold} diverged: the loss became ${r.loss} at epoch ${r.epoch}, step ${r.step}; lower ${lrName} (now ${short(lr)}) or ${clip}. Recorded in ${modelKeys(r.trainKey).diverged}: these settings fail the same way on a rerun`,
     { ...details },
   );
 }
@@ -73,7 +77,4 @@ export async function writeDivergence(store: ObjectStore, record: TrainingDiverg
   await store.put(modelKeys(record.trainKey).diverged, JSON.stringify(record, null, 2));
 }
 
-/** 1e-4, 5e-5, 1e+20 as written in a config, not 0.0001 or 100000000000000000000. */
-function short(x: number): string {
-  return x !== 0 && (Math.abs(x) >= 1e6 || Math.abs(x) < 1e-3) ? x.toExponential() : String(x);
-}
+const short = shortNumber;

@@ -89,6 +89,7 @@ export function trainerConfigFor(
   const optimizer = {
     ...defaultOptimizerConfig(input.dataset),
     ...(p.lr !== undefined ? { lr: p.lr } : {}),
+    ...(input.variant.lr !== undefined ? { lr: input.variant.lr } : {}),
     weightDecay: p.weightDecay,
   };
   return {
@@ -277,6 +278,7 @@ export async function trainFoldStep(
       err,
       { trainKey, dataset: input.dataset, variant: input.variant.name, fold: fold.name },
       cfg,
+      input.variant.lr !== undefined ? 'variant' : 'train',
     );
     await writeDivergence(store, record);
     // Checkpoints before the divergence would only resume into it again.

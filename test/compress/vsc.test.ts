@@ -86,9 +86,9 @@ describe('merging dropped tokens', () => {
     close(r.vector, scale(0.5, axpy(1, K0, K3)), 1e-6);
   });
 
-  test('a kept token nothing merges into stays as it is; alpha and threshold are honoured', () => {
+  test('a kept token nothing merges into stays as it is; keepWeight and threshold are honoured', () => {
     // Threshold 0.9: only X1 -> X3 (0.936) merges; X0 keeps its value.
-    const r = compressFrame(frame, shape, vscParams({ topK: 2, mergeThreshold: 0.9, alpha: 0.5 }), guide);
+    const r = compressFrame(frame, shape, vscParams({ topK: 2, mergeThreshold: 0.9, keepWeight: 0.5 }), guide);
     const K3 = axpy(0.5 * t1[1], X[1], scale(0.5, X[3]));
     close(r.vector, scale(0.5, axpy(1, X[0], K3)), 1e-6);
   });
@@ -244,7 +244,7 @@ describe('property: random inputs', () => {
         enabled: rng.uniform() < 0.85,
         topK: int(1, P + 3),
         mergeThreshold: 2 * rng.uniform() - 1,
-        alpha: rng.uniform(),
+        keepWeight: rng.uniform(),
         mergeMode: rng.uniform() < 0.5 ? 'accumulate' : 'reference',
         temporalThreshold: rng.uniform() < 0.3 ? 0.97 : 2 * rng.uniform() - 1,
         maxFrames: int(1, 20),
@@ -266,7 +266,7 @@ describe('property: random inputs', () => {
       let maxIn = 0;
       for (const x of tokens) maxIn = Math.max(maxIn, Math.abs(x));
       const k = Math.min(params.topK, P);
-      const bound = maxIn * (1 + (params.enabled ? (params.alpha * (P - k)) / k : 0)) * (1 + 1e-5);
+      const bound = maxIn * (1 + (params.enabled ? ((1 - params.keepWeight) * (P - k)) / k : 0)) * (1 + 1e-5);
       for (let i = 0; i < out.sequence.length; i++) {
         const x = out.sequence[i];
         assert.ok(Number.isFinite(x), what);

@@ -65,7 +65,7 @@ describe('trainFoldStep', () => {
       epoch: 0,
       step: details.step,
       loss: 'NaN',
-      settings: { lr: 1e20, clipGradNorm: null, contrastiveWeight: 0.5, temperature: 0.5 },
+      settings: { lr: 1e20, lrSetting: 'train', clipGradNorm: null, contrastiveWeight: 0.5, temperature: 0.5 },
     });
     assert.deepEqual(await fx.store.list(keys.checkpoints), [], 'no checkpoint of the diverged run is kept');
     assert.equal(await fx.store.committed(modelPrefix(details.trainKey)), null);

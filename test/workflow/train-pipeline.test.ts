@@ -14,6 +14,7 @@ import { loadFeatureSets } from '../../activities/train/dataset.ts';
 import { readSplitPlan } from '../../activities/train/plan.ts';
 import { fetchReports } from '../../cli/report.ts';
 import { pipelineWorkflowId } from '../../cli/run.ts';
+import { renderStatus, runStatus } from '../../cli/status.ts';
 import type { PipelineInput, TrainRunSummary } from '../../schemas/config.ts';
 import { MetricsReportSchema } from '../../schemas/report.ts';
 import { modelKeys } from '../../schemas/layout.ts';
@@ -299,6 +300,69 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
     );
     assert.equal(offReport.provenance.vscKeys.length, 2);
 
+    // A forced divergence (an absurd learning rate in one variant): that training fails once, typed and
+    // not retried; the other variant trains and is reported; the report and `mer status` show it.
+    const divergingInput = await pipelineInput(storeRoot, {
+      ...TRAIN,
+      splits: { iemocap: { protocol: 's5' } },
+      variants: [{ modalities: ['t'] }, { lr: 1e20 }],
+    });
+    const div = await run(divergingInput);
+    assert.equal(div.progress.status, 'completed', 'a diverged variant is a result, not a failed run');
+    const divTrained = div.result.trained!.iemocap;
+    assert.deepEqual(divTrained.variants, ['T', 'T+A+V-lr1e+20']);
+    assert.deepEqual(
+      divTrained.runs.map((r) => r.variant),
+      ['T'],
+    );
+    assert.deepEqual(
+      divTrained.diverged?.map((d) => [d.variant, d.fold, d.epoch]),
+      [['T+A+V-lr1e+20', 's5', 0]],
+    );
+    assert.match(divTrained.diverged![0].message, /lower the lr of variant T\+A\+V-lr1e\+20 \(now 1e\+20\)/);
+    const divChild = await fx.env.client.workflow
+      .getHandle(`${pipelineWorkflowId(divergingInput.configHash)}/train/iemocap`)
+      .fetchHistory();
+    const divFailures = (divChild.events ?? []).filter((e) => e.activityTaskFailedEventAttributes);
+    assert.deepEqual(
+      divFailures.map((e) => e.activityTaskFailedEventAttributes!.failure?.applicationFailureInfo?.type),
+      ['MerTrainingDiverged'],
+      'the diverged training ran once: no retry',
+    );
+    const divReport = MetricsReportSchema.parse(
+      JSON.parse((await store.get(div.result.reports!.iemocap.metricsKey)).toString('utf8')),
+    );
+    assert.deepEqual(
+      divReport.variants.map((v) => v.name),
+      ['T'],
+    );
+    assert.deepEqual(
+      divReport.diverged?.map((d) => d.variant),
+      ['T+A+V-lr1e+20'],
+    );
+    const divHtml = (await store.get(div.result.reports!.iemocap.htmlKey)).toString('utf8');
+    assert.match(divHtml, /Diverged: T\+A\+V-lr1e\+20/);
+    const divStatus = await runStatus(fx.env.client, divergingInput.configHash);
+    const statusText = renderStatus(divStatus).join('\n');
+    assert.match(statusText, /diverged: train: iemocap variant T\+A\+V-lr1e\+20 fold s5 diverged/);
+    // A rerun with a changed setting trains only what the change touches: T is reused.
+    const fixedRun = await run(
+      await pipelineInput(storeRoot, {
+        ...TRAIN,
+        splits: { iemocap: { protocol: 's5' } },
+        variants: [{ modalities: ['t'] }, { lr: 1e-3, name: 'T+A+V-fixed' }],
+      }),
+    );
+    const fixedTrained = fixedRun.result.trained!.iemocap;
+    assert.equal(fixedTrained.diverged, undefined);
+    assert.deepEqual(
+      fixedTrained.runs.map((r) => [r.variant, r.reused]),
+      [
+        ['T', true],
+        ['T+A+V-fixed', false],
+      ],
+    );
+
     // A corrupt feature shard: the stage fails without retries, naming the shard; committed models stay.
     const textShard = sources.text[1].key;
     const bytes = await store.get(textShard);
@@ -322,9 +386,11 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
       failures[0].activityTaskFailedEventAttributes!.failure?.applicationFailureInfo?.type,
       'MerFeatureShardCorrupt',
     );
+    const later = new Set([offRun[0], ...divTrained.runs, ...fixedTrained.runs].map((r) => r.trainKey));
+    later.add(divTrained.diverged![0].trainKey);
     const models = (await store.list('models/'))
       .map((o) => o.key)
-      .filter((k) => !k.includes(offRun[0].trainKey))
+      .filter((k) => ![...later].some((key) => k.includes(key)))
       .sort();
     assert.deepEqual(models, objects, 'nothing committed was lost or touched');
   });
