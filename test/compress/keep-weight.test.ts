@@ -52,7 +52,7 @@ describe('compress.keepWeight', () => {
   test('a run config with compress.alpha is refused with the mapping, at compress.alpha', () => {
     const r = RunConfigSchema.safeParse({ datasets: { meld: { source: 'm.tar.gz' } }, compress: { alpha: 0.9 } });
     assert.equal(r.success, false);
-    const issue = r.error!.issues[0];
+    const issue = r.error.issues[0];
     assert.deepEqual(issue.path, ['compress', 'alpha']);
     assert.match(issue.message, /renamed to keepWeight/);
     assert.match(issue.message, /paper's alpha 0\.9 is keepWeight 0\.9/);

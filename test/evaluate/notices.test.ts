@@ -49,9 +49,9 @@ describe('report notices', () => {
   test('variance warnings become one notice per (variant, modality) with its folds and largest variance', () => {
     const { warnings } = modalityNotices(trained);
     assert.equal(warnings?.length, 1);
-    assert.deepEqual(warnings![0].folds, ['Session1', 'Session2']);
-    assert.equal(warnings![0].variance, 2e-15);
-    assert.match(warnings![0].message, /^audio carries no information in this corpus for T\+A/);
+    assert.deepEqual(warnings[0].folds, ['Session1', 'Session2']);
+    assert.equal(warnings[0].variance, 2e-15);
+    assert.match(warnings[0].message, /^audio carries no information in this corpus for T\+A/);
     assert.deepEqual(modalityNotices({ ...trained, runs: [run('T', 'Session1')] }), {});
   });
 
