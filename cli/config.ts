@@ -4,7 +4,8 @@ import { LineCounter, parseDocument, isNode, type Document } from 'yaml';
 import { z } from 'zod';
 import { contentKey, sha256Hex } from '../activities/common/hash.ts';
 import { redactUrlForLog } from '../activities/common/redact.ts';
-import { createStore } from '../activities/store/index.ts';
+import { createStore, localRootRefusal } from '../activities/store/index.ts';
+import { storeRootAdvice } from '../schemas/store.ts';
 import { merHome } from '../activities/common/tools.ts';
 import {
   DATASETS,
@@ -298,6 +299,9 @@ export function toPipelineInput(config: RunConfig, baseDir: string, searchAttrib
           root: isAbsolute(config.store.root) ? config.store.root : resolve(baseDir, config.store.root),
         }
       : config.store;
+  // Resolved (symlinks, `..`, the home folder): the schema could only check the path as written.
+  const unsafeRoot = store.kind === 'local' ? localRootRefusal(store.root) : null;
+  if (unsafeRoot) throw new ConfigError(`store.root: ${storeRootAdvice(unsafeRoot)}`);
   // A stage's parameters join the hash only when the run includes that stage: adding a stage to the
   // pipeline must not change the identity (workflow id) of runs that never reach it.
   const segment = stages.includes('segment') ? config.segment : undefined;

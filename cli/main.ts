@@ -256,6 +256,21 @@ program
   });
 
 program
+  .command('gc')
+  .description(
+    'Report the garbage a store holds (temp files of killed writers, incomplete S3 uploads); --delete removes it',
+  )
+  .option('--store <dir|s3://bucket/prefix>', 'object store (default .mer/store)')
+  .option('--s3-endpoint <url>', 'S3-compatible endpoint for an s3:// store')
+  .option('--min-age <minutes>', 'only leftovers not written to for this long are stale (default 60)', positiveNum)
+  .option('--delete', 'remove the stale leftovers')
+  .option('--json', 'machine-readable report')
+  .action(async (o: import('./gc.ts').GcFlags) => {
+    const { executeGc } = await import('./gc.ts');
+    await executeGc(o);
+  });
+
+program
   .command('synth')
   .description('Generate a small synthetic corpus in the exact IEMOCAP or MELD layout (media made with ffmpeg)')
   .addOption(new Option('--dataset <name>', 'layout').choices(['iemocap', 'meld']).makeOptionMandatory())

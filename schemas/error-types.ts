@@ -16,6 +16,14 @@ export const ErrorTypes = {
   ArchiveTooLarge: 'MerArchiveTooLarge',
   AnnotationsMissing: 'MerAnnotationsMissing',
   StoreNotFound: 'MerStoreNotFound',
+  /** The store refused this worker: S3 credentials, signature or permission, or a local folder it may not write. */
+  StoreAccessDenied: 'MerStoreAccessDenied',
+  /** The store's root cannot hold a store: a system folder, a path through a file, an S3 bucket that does not exist. */
+  StoreRootUnusable: 'MerStoreRootUnusable',
+  /** A key no store can hold (empty, '.'/'..' segments, backslash, NUL, too long). */
+  StoreKeyInvalid: 'MerStoreKeyInvalid',
+  /** Data the pipeline wrote (a stored file, a stage's payload) breaks its schema: a retry reads the same bytes. */
+  OutputInvalid: 'MerOutputInvalid',
   /** Extract stage: an encoder folder or file is absent. */
   ModelMissing: 'MerModelMissing',
   /** Extract stage: a model, tokenizer or preprocessor file does not parse. */

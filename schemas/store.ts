@@ -27,6 +27,45 @@ const endpointUrl = z
     message: 'endpoint must not embed credentials; they come from the AWS credential chain (env, profile, role)',
   });
 
+/**
+ * Folders a store root must never be: a store creates, overwrites and (gc, deletePrefix) deletes files
+ * under its root, so `/`, the system's own folders and the parents of home folders are refused.
+ * SYSTEM_TREES are refused with everything below them too (nothing of a user's belongs there);
+ * `/dev/shm/<folder>` (a RAM disk for scratch) is the one exception.
+ */
+const SYSTEM_FOLDERS = new Set([
+  '/', '/bin', '/boot', '/dev', '/dev/shm', '/etc', '/home', '/lib', '/lib32', '/lib64', '/libx32', '/media',
+  '/mnt', '/opt', '/proc', '/root', '/run', '/sbin', '/snap', '/srv', '/sys', '/tmp', '/usr', '/usr/local',
+  '/usr/share', '/var', '/var/lib', '/var/log', '/var/tmp', '/Applications', '/Library', '/System', '/Users',
+  '/Volumes', '/private', '/private/etc', '/private/tmp', '/private/var',
+]); // prettier-ignore
+const SYSTEM_TREES = [
+  '/bin', '/boot', '/dev', '/etc', '/lib', '/lib32', '/lib64', '/libx32', '/proc', '/sbin', '/sys', '/usr/bin',
+  '/usr/include', '/usr/lib', '/usr/lib32', '/usr/lib64', '/usr/libexec', '/usr/sbin', '/System', '/private/etc',
+]; // prettier-ignore
+const TREE_EXCEPTIONS = ['/dev/shm/'];
+
+/** An absolute POSIX path with '.', '..' and repeated slashes resolved lexically (pure: no file system). */
+export function normalizeAbsolutePath(path: string): string {
+  const out: string[] = [];
+  for (const seg of path.split('/')) {
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') out.pop();
+    else out.push(seg);
+  }
+  return `/${out.join('/')}`;
+}
+
+/** Why an absolute folder cannot be a store root (it is `/` or a system folder), or null. Lexical only. */
+export function systemFolderRefusal(absolutePath: string): string | null {
+  const p = normalizeAbsolutePath(absolutePath);
+  if (SYSTEM_FOLDERS.has(p)) return p === '/' ? 'it is the file system root /' : `${p} is a system folder`;
+  if (TREE_EXCEPTIONS.some((e) => p.startsWith(e))) return null;
+  const tree = SYSTEM_TREES.find((t) => p === t || p.startsWith(`${t}/`));
+  if (tree === p) return `${p} is a system folder`;
+  return tree ? `${p} is inside the system folder ${tree}` : null;
+}
+
 export const LocalStoreSpecSchema = z.strictObject({
   kind: z.literal('local'),
   /** Folder that holds the store; relative paths resolve against the worker's working directory. */
@@ -34,8 +73,18 @@ export const LocalStoreSpecSchema = z.strictObject({
     .string({
       error: (iss) => (iss.input === undefined ? 'root is required for a local store' : 'root must be a folder path'),
     })
-    .min(1, 'root must name a folder'),
+    .min(1, 'root must name a folder')
+    .superRefine((root, ctx) => {
+      // Relative roots are checked once resolved (cli/config.ts) and again when the store is opened.
+      const why = root.startsWith('/') ? systemFolderRefusal(root) : null;
+      if (why) ctx.addIssue({ code: 'custom', message: storeRootAdvice(why) });
+    }),
 });
+
+/** The message for a refused root: why, and what to choose instead. */
+export function storeRootAdvice(why: string): string {
+  return `root must be a folder of its own, not the file system root, a system folder or a home folder (${why}): a store writes and deletes files under its root; choose e.g. /srv/mer-store or ~/mer-store`;
+}
 
 export const S3StoreSpecSchema = z.strictObject({
   kind: z.literal('s3'),
@@ -56,6 +105,13 @@ export const S3StoreSpecSchema = z.strictObject({
  */
 export const StoreSpecSchema = z.discriminatedUnion('kind', [LocalStoreSpecSchema, S3StoreSpecSchema], {
   error: (issue) => (issue.code === 'invalid_union' ? "store.kind must be 'local' or 's3'" : undefined),
+});
+
+/** A stage's `_COMMIT` marker (activities/store/types.ts CommitMarker); extra fields are kept. */
+export const CommitMarkerSchema = z.looseObject({
+  committedAt: z.string(),
+  stage: z.string(),
+  summary: z.record(z.string(), z.unknown()),
 });
 
 export type LocalStoreSpec = z.infer<typeof LocalStoreSpecSchema>;

@@ -6,6 +6,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { SegmentParams } from '../../schemas/config.ts';
 import type { ManifestRow } from '../../schemas/manifest.ts';
 import { LocalStore } from '../store/local.ts';
@@ -18,7 +19,7 @@ import type { UtteranceMedia } from '../segment/utterance.ts';
 class ClipFiles extends MediaFiles {
   constructor() {
     // never read: open() is replaced
-    super(new LocalStore(tmpdir()));
+    super(new LocalStore(join(tmpdir(), 'mer-predict-clips')));
   }
 
   override async open(path: string): Promise<LocalMedia | null> {

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
+import { CommitMarkerSchema } from '../../schemas/store.ts';
+import { parseStoredJson } from '../common/stored-json.ts';
 import {
   COMMIT_FILE,
   StoreNotFoundError,
@@ -42,11 +44,15 @@ export abstract class BaseStore {
   }
 
   async committed(prefix: string): Promise<CommitMarker | null> {
+    const key = joinKey(prefix, COMMIT_FILE);
+    let bytes: Buffer;
     try {
-      return JSON.parse((await this.get(joinKey(prefix, COMMIT_FILE))).toString('utf8')) as CommitMarker;
+      bytes = await this.get(key);
     } catch (err) {
       if (err instanceof StoreNotFoundError) return null;
       throw err;
     }
+    // A damaged marker fails at once, naming itself, rather than on every retry.
+    return parseStoredJson(bytes, key, this.describe, CommitMarkerSchema);
   }
 }

@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
 import { StoreSpecSchema, type StoreSpec } from '../../schemas/store.ts';
+import { ErrorTypes, MerError } from '../common/errors.ts';
+import { issueSummary } from '../common/stored-json.ts';
 import { LocalStore } from './local.ts';
 import { S3Store } from './s3.ts';
 import type { ObjectStore } from './types.ts';
@@ -7,6 +9,10 @@ import type { ObjectStore } from './types.ts';
 export * from './types.ts';
 export { LocalStore } from './local.ts';
 export { S3Store, type S3StoreConfig } from './s3.ts';
+export { StoreUnreachableError } from './s3-errors.ts';
+export { assertUsableLocalRoot, localRootRefusal } from './local-root.ts';
+export { collectGarbage, type GarbageReport } from './collect.ts';
+export { GARBAGE_MIN_AGE_MS, type GarbageItem } from './garbage.ts';
 export type { StoreSpec } from '../../schemas/store.ts';
 
 /**
@@ -29,9 +35,21 @@ function normalise(spec: StoreSpec): StoreSpec {
   };
 }
 
+/** Kind and location of a spec that failed validation, for the error's details (never credentials: specs hold none). */
+function describeSpec(spec: unknown): string {
+  const o = (spec ?? {}) as Record<string, unknown>;
+  return String(o.kind === 'local' ? o.root : o.kind === 's3' ? `s3://${String(o.bucket)}` : o.kind);
+}
+
 export function createStore(spec: StoreSpec): ObjectStore {
   // Specs arrive through workflow payloads as plain JSON; validate at the edge that uses them.
-  const s = normalise(StoreSpecSchema.parse(spec));
+  const parsed = StoreSpecSchema.safeParse(spec);
+  if (!parsed.success) {
+    throw new MerError(ErrorTypes.ConfigInvalid, `invalid store spec: ${issueSummary(parsed.error)}`, {
+      store: describeSpec(spec),
+    });
+  }
+  const s = normalise(parsed.data);
   const id = JSON.stringify(s);
   let store = cache.get(id);
   if (!store) {

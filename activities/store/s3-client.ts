@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { S3Client, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
+import { installErrorMapping } from './s3-errors.ts';
 
 /** S3Store's configuration, its SDK client, and reading the SDK's answers (bodies, error shapes). */
 
@@ -43,7 +44,7 @@ export interface S3StoreConfig {
 /** The SDK client for a config; credentials only from the SDK's default provider chain (see S3Store). */
 export function createS3Client(config: S3StoreConfig): S3Client {
   const endpoint = config.endpoint ? new URL(config.endpoint) : undefined;
-  return new S3Client({
+  const client = new S3Client({
     region: config.region ?? 'us-east-1',
     endpoint: config.endpoint,
     forcePathStyle: config.forcePathStyle ?? endpoint !== undefined,
@@ -59,6 +60,11 @@ export function createS3Client(config: S3StoreConfig): S3Client {
     // getStream body its consumer stops reading for that long).
     requestHandler: { connectionTimeout: 10_000, socketTimeout: 120_000 },
   });
+  installErrorMapping(
+    client,
+    describeS3(config.bucket, (config.prefix ?? '').replace(/^\/+|\/+$/g, ''), config.endpoint),
+  );
+  return client;
 }
 
 /** `s3://bucket/prefix/ at origin`: where a store is, for logs and messages. */

@@ -28,6 +28,8 @@ import {
   type S3StoreConfig,
 } from './s3-client.ts';
 import { uploadObject } from './s3-upload.ts';
+import { abortUpload, listIncompleteUploads } from './s3-garbage.ts';
+import { GARBAGE_MIN_AGE_MS, type GarbageItem } from './garbage.ts';
 import {
   StoreConflictError,
   StoreNotFoundError,
@@ -78,7 +80,30 @@ export class S3Store extends BaseStore implements ObjectStore {
 
   private objectKey(key: string): string {
     assertValidKey(key);
-    return this.prefix ? `${this.prefix}/${key}` : key;
+    if (!this.prefix) return key;
+    const full = `${this.prefix}/${key}`;
+    assertValidKey(full); // S3's length limit counts the prefix too
+    return full;
+  }
+
+  /** Multipart uploads under this store's prefix never completed nor aborted (see s3-garbage.ts). */
+  async garbage(): Promise<GarbageItem[]> {
+    return listIncompleteUploads(this.client, this.bucket, this.prefix);
+  }
+
+  /** Aborts those of `items` without a new part for `minAgeMs`, checking each again first; returns what was aborted. */
+  async removeGarbage(items: GarbageItem[], minAgeMs = GARBAGE_MIN_AGE_MS): Promise<GarbageItem[]> {
+    const cutoff = Date.now() - minAgeMs;
+    const fresh = new Map((await this.garbage()).map((g) => [g.uploadId, g]));
+    const removed: GarbageItem[] = [];
+    for (const item of items) {
+      const now = item.uploadId ? fresh.get(item.uploadId) : undefined;
+      if (!now || Date.parse(now.modified) >= cutoff) continue;
+      // The raw key: an upload some other tool started under the prefix need not be a valid store key.
+      const objectKey = this.prefix ? `${this.prefix}/${now.key}` : now.key;
+      if (await abortUpload(this.client, this.bucket, objectKey, now.uploadId!)) removed.push(now);
+    }
+    return removed;
   }
 
   async put(key: string, body: Uint8Array | string | Readable, opts: PutOptions = {}): Promise<PutResult> {

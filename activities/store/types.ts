@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { ErrorTypes, MerError } from '../common/errors.ts';
 
 export interface PutResult {
   key: string;
@@ -82,12 +83,35 @@ export function joinKey(...parts: string[]): string {
     .join('/');
 }
 
-/** Rejects keys that could escape the store root or that S3 and file systems treat differently. */
-export function assertValidKey(key: string): void {
-  if (!key || key.startsWith('/') || key.endsWith('/') || key.includes('\\') || key.includes('\0')) {
-    throw new Error(`invalid store key: ${JSON.stringify(key)}`);
-  }
+/** S3's limit on a key (with the store's prefix); longer keys are refused before any request. */
+export const MAX_KEY_BYTES = 1024;
+/** A file name's limit on the file systems a local store lives on (ext4, xfs, btrfs, APFS). */
+export const MAX_SEGMENT_BYTES = 255;
+
+/** Why a key cannot name an object, or null: keys that could escape the root or that S3 and file systems treat differently. */
+export function keyRefusal(key: string): string | null {
+  if (!key) return 'it is empty';
+  if (key.startsWith('/') || key.endsWith('/')) return "it starts or ends with '/'";
+  if (key.includes('\\')) return 'it contains a backslash';
+  if (key.includes('\0')) return 'it contains a NUL byte';
+  if (Buffer.byteLength(key) > MAX_KEY_BYTES) return `it is longer than ${MAX_KEY_BYTES} bytes`;
   for (const seg of key.split('/')) {
-    if (seg === '' || seg === '.' || seg === '..') throw new Error(`invalid store key: ${JSON.stringify(key)}`);
+    if (seg === '' || seg === '.' || seg === '..') return "it has an empty, '.' or '..' segment";
+    if (Buffer.byteLength(seg) > MAX_SEGMENT_BYTES) return `a segment is longer than ${MAX_SEGMENT_BYTES} bytes`;
+  }
+  return null;
+}
+
+/** Throws a non-retryable MerStoreKeyInvalid (the same key fails the same way on every attempt). */
+export function assertValidKey(key: string): void {
+  const why = keyRefusal(key);
+  if (why) {
+    const shown =
+      key.length > 200 ? `${JSON.stringify(key.slice(0, 200))}... (${key.length} characters)` : JSON.stringify(key);
+    throw new MerError(
+      ErrorTypes.StoreKeyInvalid,
+      `invalid store key ${shown}: ${why}; keys are '/'-separated names without empty, '.' or '..' segments, backslashes or NUL, at most ${MAX_SEGMENT_BYTES} bytes a segment and ${MAX_KEY_BYTES} in all (rename the file the key was made from)`,
+      { key: key.slice(0, 300) },
+    );
   }
 }
