@@ -37,3 +37,12 @@ export function issueSummary(error: z.ZodError, max = 3): string {
   const more = error.issues.length - shown.length;
   return shown.join('; ') + (more > 0 ? ` (and ${more} more)` : '');
 }
+
+/** `parseStoredJson` of a store object: the store names itself in the message. */
+export async function readStoredJson<S extends z.ZodType>(
+  store: { get(key: string): Promise<Uint8Array>; readonly describe: string },
+  key: string,
+  schema: S,
+): Promise<z.infer<S>> {
+  return parseStoredJson(await store.get(key), key, store.describe, schema);
+}

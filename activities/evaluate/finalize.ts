@@ -23,7 +23,8 @@ import {
 } from './plan.ts';
 import { renderReport, type FoldCurves } from './report-build.ts';
 import { modalityNotices } from './notices.ts';
-import { evaluateVariant, readJson } from './variant.ts';
+import { evaluateVariant } from './variant.ts';
+import { readStoredJson } from '../common/stored-json.ts';
 
 function packageVersion(): string {
   try {
@@ -48,7 +49,7 @@ export async function evaluateDatasetStep(input: EvaluateDatasetInput): Promise<
   const evalKey = evaluateKey(trained);
   const keys = reportKeys(evalKey);
   if (await store.committed(keys.prefix))
-    return summarise(evalKey, MetricsReportSchema.parse(await readJson(store, keys.metrics)), true);
+    return summarise(evalKey, await readStoredJson(store, keys.metrics, MetricsReportSchema), true);
 
   const plan = await readSplitPlan(store, trained.splitsKey);
   const variants: VariantReport[] = [];
@@ -73,7 +74,7 @@ export async function evaluateDatasetStep(input: EvaluateDatasetInput): Promise<
       if (f.resumedFromStep > 0) totals.resumed++;
     }
   }
-  const segment = SegmentReportSchema.parse(await readJson(store, input.segmented.reportKey));
+  const segment = await readStoredJson(store, input.segmented.reportKey, SegmentReportSchema);
   const draft = reportDraft(input, evalKey, plan, variants, totals, segment);
 
   const rendered = await renderReport(draft, curves);

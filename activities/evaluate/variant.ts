@@ -1,22 +1,20 @@
+import { z } from 'zod';
 import type { DatasetTrainResult } from '../../schemas/config.ts';
 import type { ReportKeys } from '../../schemas/layout.ts';
 import type { VariantReport } from '../../schemas/report.ts';
 import { FoldTrainResultSchema, type ResolvedVariant } from '../../schemas/train.ts';
-import { EpochRecordSchema, type EpochRecord } from '../model/checkpoint.ts';
+import { EpochRecordSchema } from '../model/checkpoint.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { parquetToPredictions, predictionsToParquet } from '../train/predictions.ts';
 import { aggregateMetrics, foldMetrics } from './metrics.ts';
 import type { FoldCurves } from './report-build.ts';
+import { readStoredJson } from '../common/stored-json.ts';
 
 /** One variant's part of the report. */
 export interface VariantEvaluation {
   report: VariantReport;
   /** Per fold, when asked for (the full model's curves go into the report). */
   curves: FoldCurves[];
-}
-
-export async function readJson(store: ObjectStore, key: string): Promise<unknown> {
-  return JSON.parse((await store.get(key)).toString('utf8'));
 }
 
 /**
@@ -45,7 +43,7 @@ export async function evaluateVariant(
   };
   const perFold: { labels: Int32Array; predicted: Int32Array }[] = [];
   for (const run of runs) {
-    const result = FoldTrainResultSchema.parse(await readJson(store, run.resultKey));
+    const result = await readStoredJson(store, run.resultKey, FoldTrainResultSchema);
     const p = parquetToPredictions(await store.get(result.keys.predictions), result.keys.predictions);
     if (p.classes.join('\u0000') !== classes.join('\u0000'))
       throw new Error(
@@ -68,8 +66,8 @@ export async function evaluateVariant(
       metrics: foldMetrics(p.labels, p.predicted, classes),
     });
     if (withCurves) {
-      const h = (await readJson(store, result.keys.history)) as { history: EpochRecord[] };
-      curves.push({ fold: result.fold, history: EpochRecordSchema.array().parse(h.history) });
+      const h = await readStoredJson(store, result.keys.history, z.object({ history: EpochRecordSchema.array() }));
+      curves.push({ fold: result.fold, history: h.history });
     }
   }
   const predictionsKey = keys.predictions(variant.name);

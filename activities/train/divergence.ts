@@ -9,6 +9,7 @@ import { ErrorTypes, MerError } from '../common/errors.ts';
 import type { TrainerConfig } from '../model/config.ts';
 import type { TrainingDivergedError } from '../model/trainer.ts';
 import type { ObjectStore } from '../store/types.ts';
+import { readStoredJson } from '../common/stored-json.ts';
 
 /**
  * A training whose loss became non-finite is a result, not a fault: it is recorded under its train key
@@ -70,7 +71,7 @@ export async function readDivergence(
 ): Promise<TrainingDivergedRecord | undefined> {
   const key = modelKeys(trainKey).diverged;
   if (!(await store.exists(key))) return undefined;
-  return TrainingDivergedRecordSchema.parse(JSON.parse((await store.get(key)).toString('utf8')));
+  return readStoredJson(store, key, TrainingDivergedRecordSchema);
 }
 
 export async function writeDivergence(store: ObjectStore, record: TrainingDivergedRecord): Promise<void> {

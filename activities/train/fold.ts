@@ -27,6 +27,7 @@ import { lossConfigFor } from './loss.ts';
 import { predictionsToParquet } from './predictions.ts';
 import { readSplitPlan } from './plan.ts';
 import { checkModalityVariance } from './variance.ts';
+import { readStoredJson } from '../common/stored-json.ts';
 
 /** Bumped whenever the same inputs and configuration would train different weights. */
 export const TRAIN_CODE_VERSION = 1;
@@ -180,7 +181,7 @@ export async function trainFoldStep(
   const done = await store.committed(modelPrefix(trainKey));
   if (done)
     return {
-      ...FoldTrainResultSchema.parse(JSON.parse((await store.get(keys.result)).toString('utf8'))),
+      ...(await readStoredJson(store, keys.result, FoldTrainResultSchema)),
       skipped: true,
     };
   // These settings diverged before: the same key would again (divergence.ts), so fail without training.

@@ -14,6 +14,7 @@ import { createStore } from '../store/index.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { readQuarantined } from './dataset.ts';
 import { buildSplits, splitsKey } from './splits.ts';
+import { readStoredJson } from '../common/stored-json.ts';
 
 /**
  * The split plan of a manifest as a cached stage output: `splits/<splitsKey>/plan.json` + `_COMMIT`.
@@ -83,5 +84,5 @@ export async function planSplitsStep(input: PlanSplitsInput): Promise<PlanSplits
 }
 
 export async function readSplitPlan(store: ObjectStore, key: string): Promise<SplitPlan> {
-  return SplitPlanSchema.parse(JSON.parse((await store.get(splitPlanKey(key))).toString('utf8')));
+  return readStoredJson(store, splitPlanKey(key), SplitPlanSchema);
 }
