@@ -64,6 +64,11 @@ export const SegmentParamsSchema = z.strictObject({
   /** MELD clips longer than overlongFactor x their CSV duration: cut to that duration, keep whole, or quarantine. */
   overlong: z.enum(['cut', 'keep', 'quarantine']).default('cut'),
   overlongFactor: z.number().min(1).max(1000).default(3),
+  /**
+   * Longest utterance cut, seconds (unset: 300, schemas/segment.ts): longer annotations or clips are cut
+   * to it (`overlong` cut or keep) or quarantined (`overlong: quarantine`).
+   */
+  maxUtteranceSec: z.number().min(1).max(86_400).optional(),
   /** Utterances per shard activity: the unit of retry, heartbeat and worker memory. */
   shardSize: z
     .int()

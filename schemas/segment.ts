@@ -15,6 +15,18 @@ import { z } from 'zod';
  */
 export const SEGMENT_FRAME_SIZE = 224;
 
+/**
+ * `segment.maxUtteranceSec` when the config leaves it unset: real IEMOCAP and MELD utterances last
+ * seconds to tens of seconds, while a hostile annotation or clip claiming hours would otherwise be
+ * decoded and stored that long. Unset rather than defaulted in the config schema, so that configs,
+ * cache keys and model recipes that never name it stay as they were.
+ */
+export const DEFAULT_MAX_UTTERANCE_SEC = 300;
+
+/** The longest utterance the segment stage cuts, seconds (longer ones: the `overlong` policy). */
+export const maxUtteranceSec = (p: { maxUtteranceSec?: number }): number =>
+  p.maxUtteranceSec ?? DEFAULT_MAX_UTTERANCE_SEC;
+
 export const SegmentRowSchema = z.strictObject({
   utteranceId: z.string().min(1),
   dataset: z.enum(['iemocap', 'meld']),
@@ -31,7 +43,7 @@ export const SegmentRowSchema = z.strictObject({
   /** Seconds of the source the utterance was cut from (after any over-long clip policy). */
   startSec: z.number().nullable(),
   endSec: z.number().nullable(),
-  /** e.g. 'overlong_clip_cut', 'two_frame_clip', 'audio_from_dialog', 'no_audio_stream'. */
+  /** e.g. 'overlong_clip_cut', 'overlong_utterance_cut', 'two_frame_clip', 'audio_from_dialog', 'no_audio_stream'. */
   flags: z.array(z.string()),
 });
 export type SegmentRow = z.infer<typeof SegmentRowSchema>;

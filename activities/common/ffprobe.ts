@@ -133,13 +133,66 @@ export function parseProbeJson(json: unknown): ProbeResult {
   return result;
 }
 
-/** ffprobe a file; a corrupt or unreadable file rejects with ToolError carrying ffprobe's message. */
+/**
+ * The containers media are read in, as ffmpeg demuxer names: IEMOCAP's wav and avi, MELD's mp4 (the mov
+ * demuxer) and what `mer predict` takes (mkv/webm: matroska). Every other demuxer is refused: playlists
+ * and lists (hls, concat, sdp, image2, ...) make ffmpeg read other files or open sockets.
+ */
+export const MEDIA_DEMUXERS = ['mov', 'avi', 'wav', 'matroska'] as const;
+export type MediaDemuxer = (typeof MEDIA_DEMUXERS)[number];
+
+/** For messages: the file types behind each demuxer. */
+export const MEDIA_CONTAINERS = 'mp4/mov, avi, wav, mkv/webm';
+
+/** ffprobe's `format_name` (`mov,mp4,m4a,3gp,3g2,mj2`) -> the allowed demuxer it names, or null. */
+export function mediaDemuxer(formatName: string): MediaDemuxer | null {
+  const names = formatName.split(',');
+  return MEDIA_DEMUXERS.find((d) => names.includes(d)) ?? null;
+}
+
+/**
+ * Input options under which ffmpeg/ffprobe can read nothing but the local file itself: the `file`
+ * protocol only (no http, concat:, subfile:, data:, pipe, sockets) and only `demuxers` (a list format
+ * found by probing is refused before it opens anything).
+ */
+export function restrictedInput(demuxers: readonly MediaDemuxer[] = MEDIA_DEMUXERS): string[] {
+  return ['-protocol_whitelist', 'file', '-format_whitelist', demuxers.join(',')];
+}
+
+/**
+ * ffmpeg input arguments that read `path` with the demuxer a probe decided (forced: nothing is guessed
+ * again), restricted as above and named by an explicit `file:` URL so that no name reads as a protocol.
+ * mov's external data references stay off (its default; stated so that no build's default matters).
+ */
+export function mediaInputArgs(path: string, demuxer: MediaDemuxer): string[] {
+  return [
+    '-f',
+    demuxer,
+    ...restrictedInput([demuxer]),
+    ...(demuxer === 'mov' ? ['-enable_drefs', '0'] : []),
+    '-i',
+    `file:${path}`,
+  ];
+}
+
+/** The demuxer ffmpeg refused under `-format_whitelist` (`[hls @ 0x…] Format not on whitelist …`), or null. */
+export function refusedDemuxer(stderr: string): string | null {
+  const m = /\[([^\]@\s]+) @ 0x[0-9a-f]+\] (?:\[\w+\] )?Format not on whitelist/i.exec(stderr);
+  return m ? m[1] : null;
+}
+
+/**
+ * ffprobe a file, with only the file protocol and the media demuxers allowed (restrictedInput); a
+ * corrupt, unreadable or refused file rejects with ToolError carrying ffprobe's message
+ * (refusedDemuxer tells a refused container).
+ */
 export async function ffprobeJson(
   path: string,
   opts: { timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<ProbeResult> {
   const bin = await ffprobePath();
-  const { stdout } = await runTool(bin, ['-v', 'error', '-show_format', '-show_streams', '-of', 'json', path], {
+  const args = ['-v', 'error', ...restrictedInput(), '-show_format', '-show_streams', '-of', 'json', path];
+  const { stdout } = await runTool(bin, args, {
     timeoutMs: opts.timeoutMs ?? 60_000,
     signal: opts.signal,
   });

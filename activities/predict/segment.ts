@@ -2,27 +2,20 @@
  * Segment for one new clip: the MELD cutter (activities/segment/meld.ts), because a clip given to
  * `mer predict` is, like a MELD clip, already cut to its utterance and shows the whole picture. The
  * cutter reads media through MediaFiles by store key; here the "key" is the clip's local path. A clip
- * has no CSV duration, so the whole clip is used (the overlong rule never applies).
+ * has no CSV duration, so the whole clip is used up to `segment.maxUtteranceSec`; the cutter opens it
+ * like any corpus media (one file, an allowed container, or `not_media`).
  */
 import { stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { SegmentParams } from '../../schemas/config.ts';
 import type { ManifestRow } from '../../schemas/manifest.ts';
-import { LocalStore } from '../store/local.ts';
-import { MediaFiles, type LocalMedia } from '../segment/media-files.ts';
+import type { LocalMedia, MediaSource } from '../segment/media-files.ts';
 import { cutMeld } from '../segment/meld.ts';
 import type { SegmentTools } from '../segment/tools.ts';
 import type { UtteranceMedia } from '../segment/utterance.ts';
 
-/** Media "keys" that are absolute local paths, read where they lie. */
-class ClipFiles extends MediaFiles {
-  constructor() {
-    // never read: open() is replaced
-    super(new LocalStore(join(tmpdir(), 'mer-predict-clips')));
-  }
-
-  override async open(path: string): Promise<LocalMedia | null> {
+/** Media "keys" that are absolute local paths, read where they lie (the user named them). */
+class ClipFiles implements MediaSource {
+  async open(path: string): Promise<LocalMedia | null> {
     try {
       const s = await stat(path);
       return s.isFile() ? { path, size: s.size, release: async () => {} } : null;

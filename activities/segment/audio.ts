@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
+import { mediaInputArgs, type MediaDemuxer } from '../common/ffprobe.ts';
 import { ToolError } from '../common/run-tool.ts';
 import type { LocalMedia } from './media-files.ts';
-import { ffmpegInput, probeMedia } from './probe.ts';
+import { probeMedia } from './probe.ts';
 import { toolMessage, type SegmentTools } from './tools.ts';
 import { SEGMENT_SAMPLE_RATE, isSegmentFormat, parseWav, wavSamples } from '../common/wav.ts';
 
@@ -14,22 +15,41 @@ export function pcmOutputArgs(target: string): string[] {
   return ['-map', '0:a:0', '-ac', '1', '-ar', String(SEGMENT_SAMPLE_RATE), '-c:a', 'pcm_s16le', '-f', 's16le', target];
 }
 
+/** Room for a WAV's header and non-audio chunks beyond its samples. */
+const WAV_SLACK_BYTES = 1 << 20;
+
 /**
- * A whole audio file. One already in the segment format (IEMOCAP's sentence wavs are) is re-wrapped
- * without a process: its RIFF header is the probe. Anything else is probed and converted by ffmpeg.
+ * A whole audio file of at most `maxSec` seconds (a longer one is refused with an `overlong_utterance`
+ * reason). One already in the segment format (IEMOCAP's sentence wavs are) is re-wrapped without a
+ * process: its RIFF header is the probe. Anything else is probed and converted by ffmpeg.
  */
-export async function wholeFileAudio(tools: SegmentTools, media: LocalMedia, what: string): Promise<AudioOut> {
+export async function wholeFileAudio(
+  tools: SegmentTools,
+  media: LocalMedia,
+  what: string,
+  maxSec: number,
+): Promise<AudioOut> {
+  if (media.refused) return { pcm: null, reason: media.refused };
   if (media.size === 0) return { pcm: null, reason: `zero_length: the ${what} is an empty file` };
-  const bytes = await readFile(media.path);
-  const info = parseWav(bytes);
-  if (info && isSegmentFormat(info)) {
-    const pcm = wavSamples(bytes, info);
-    return pcm.length ? { pcm, flags: [] } : { pcm: null, reason: `zero_length: the ${what} holds no samples` };
+  const overlong = (sec: number): AudioOut => ({
+    pcm: null,
+    reason: `overlong_utterance: the ${what} runs ${sec.toFixed(2)} s, more than segment.maxUtteranceSec (${maxSec} s)`,
+  });
+  // A file too big to hold maxSec of segment-format audio is not read whole: the probe says what it is.
+  if (media.size <= maxSec * SEGMENT_SAMPLE_RATE * 2 + WAV_SLACK_BYTES) {
+    const bytes = await readFile(media.path);
+    const info = parseWav(bytes);
+    if (info && isSegmentFormat(info)) {
+      const pcm = wavSamples(bytes, info);
+      if (pcm.length > maxSec * SEGMENT_SAMPLE_RATE * 2) return overlong(pcm.length / 2 / SEGMENT_SAMPLE_RATE);
+      return pcm.length ? { pcm, flags: [] } : { pcm: null, reason: `zero_length: the ${what} holds no samples` };
+    }
   }
   const probed = await probeMedia(tools, media, what);
   if (!probed.ok) return { pcm: null, reason: probed.reason };
   if (!probed.probe.audio) return { pcm: null, reason: `no_audio_stream: the ${what} has no audio stream` };
-  const out = await convert(tools, media, [], what, probed.durationSec);
+  if (probed.durationSec > maxSec) return overlong(probed.durationSec);
+  const out = await convert(tools, media, probed.demuxer, [], what, probed.durationSec);
   return out.pcm ? { pcm: out.pcm, flags: ['audio_converted'] } : out;
 }
 
@@ -37,16 +57,19 @@ export async function wholeFileAudio(tools: SegmentTools, media: LocalMedia, wha
 export async function spanAudio(
   tools: SegmentTools,
   media: LocalMedia,
+  demuxer: MediaDemuxer,
   startSec: number,
   durationSec: number,
   what: string,
 ): Promise<AudioOut> {
-  return convert(tools, media, ['-ss', startSec.toFixed(6), '-t', durationSec.toFixed(6)], what, durationSec);
+  const span = ['-ss', startSec.toFixed(6), '-t', durationSec.toFixed(6)];
+  return convert(tools, media, demuxer, span, what, durationSec);
 }
 
 async function convert(
   tools: SegmentTools,
   media: LocalMedia,
+  demuxer: MediaDemuxer,
   inputArgs: string[],
   what: string,
   seconds: number,
@@ -59,8 +82,7 @@ async function convert(
         '-loglevel',
         'error',
         ...inputArgs,
-        '-i',
-        ffmpegInput(media.path),
+        ...mediaInputArgs(media.path, demuxer),
         ...pcmOutputArgs('pipe:1'),
       ],
       { timeoutMs: 60_000 + seconds * 1000, maxStdoutBytes: Math.ceil((seconds + 60) * SEGMENT_SAMPLE_RATE * 2) },

@@ -1,8 +1,7 @@
-import type { ProbeResult } from '../common/ffprobe.ts';
+import { mediaDemuxer, mediaInputArgs, type MediaDemuxer, type ProbeResult } from '../common/ffprobe.ts';
 import { ToolError } from '../common/run-tool.ts';
 import { SEGMENT_FRAME_SIZE } from '../../schemas/segment.ts';
 import { FRAME_BYTES, cropFilter, fitFilters, type AspectPolicy, type Rect } from './geometry.ts';
-import { ffmpegInput } from './probe.ts';
 import { ShowinfoFrames } from './frame-identity.ts';
 import { distinctSorted, timestampSelectExpression } from './sampling.ts';
 import { toolMessage, type SegmentTools } from './tools.ts';
@@ -17,6 +16,8 @@ import { toolMessage, type SegmentTools } from './tools.ts';
 
 export interface VideoStream {
   path: string;
+  /** The container's demuxer, as probed: every decode is forced to it. */
+  demuxer: MediaDemuxer;
   fps: number;
   /** Timestamp of frame 0, seconds. */
   startSec: number;
@@ -46,11 +47,13 @@ export type FramesDone<T> = (request: FrameRequest<T>, out: FramesOut) => Promis
 export function videoStreamOf(probe: ProbeResult, path: string): VideoStream | { reason: string } {
   const v = probe.video;
   if (!v) return { reason: 'no_video_stream' };
+  const demuxer = mediaDemuxer(probe.format.formatName);
+  if (!demuxer) return { reason: `not_media: ${probe.format.formatName} is not a media container read here` };
   if (!v.fps || !v.width || !v.height) return { reason: 'video_unreadable: no frame rate or size in the stream' };
   const duration = v.duration ?? probe.format.duration ?? 0;
   const frameCount = v.frames ?? Math.floor(duration * v.fps + 1e-6);
   if (!(frameCount > 0)) return { reason: 'video_unreadable: the stream has no frames' };
-  return { path, fps: v.fps, startSec: v.startTime ?? 0, frameCount, width: v.width, height: v.height };
+  return { path, demuxer, fps: v.fps, startSec: v.startTime ?? 0, frameCount, width: v.width, height: v.height };
 }
 
 /**
@@ -199,8 +202,7 @@ export async function decodeRequests<T>(
     // Bounds the decode to the span: nothing after the last wanted frame is read.
     '-t',
     ((last + 1) / video.fps - seekSec).toFixed(6),
-    '-i',
-    ffmpegInput(video.path),
+    ...mediaInputArgs(video.path, video.demuxer),
     ...pass.output,
   ];
   const identity = new ShowinfoFrames(video.fps, video.startSec);

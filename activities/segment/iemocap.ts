@@ -1,4 +1,5 @@
 import type { ManifestRow } from '../../schemas/manifest.ts';
+import { maxUtteranceSec } from '../../schemas/segment.ts';
 import { wholeFileAudio, spanAudio, type AudioOut } from './audio.ts';
 import { decodeAll, videoStreamOf, type FrameRequest, type FramesOut, type VideoStream } from './frames.ts';
 import { iemocapCropRect } from './geometry.ts';
@@ -12,7 +13,8 @@ import { SEGMENT_SAMPLE_RATE } from '../common/wav.ts';
  * IEMOCAP: turns are spans of a dialog recording. Frames come from the dialog video, cropped to the
  * speaker's side (manifest videoHalf; the marker wearer named in the dialog id sits on the left), all
  * of a shard's turns of one dialog decoded in one pass (or one seek per turn, `iemocapDecode`). Audio
- * is the turn's sentence wav, else its span of the dialog wav, downmixed.
+ * is the turn's sentence wav, else its span of the dialog wav, downmixed. A turn annotated longer
+ * than `maxUtteranceSec` is cut to that length from its start, or quarantined (`overlong: quarantine`).
  */
 export async function cutIemocap(rows: readonly ManifestRow[], env: CutterEnv, emit: Emit): Promise<void> {
   const groups = new Map<string, ManifestRow[]>();
@@ -28,12 +30,24 @@ async function cutDialog(rows: readonly ManifestRow[], env: CutterEnv, emit: Emi
   const opened: LocalMedia[] = [];
   try {
     const live: ManifestRow[] = [];
+    const extraFlags = new Map<ManifestRow, string[]>();
+    const maxSec = maxUtteranceSec(env.params);
     for (const r of rows) {
-      if (r.endSec > r.startSec) live.push(r);
-      else await emit(r, quarantined(`zero_duration: the annotation spans ${r.startSec}-${r.endSec} s`));
+      const spans = `the annotation spans ${r.startSec}-${r.endSec} s`;
+      if (!(r.endSec > r.startSec)) await emit(r, quarantined(`zero_duration: ${spans}`));
+      else if (!(r.endSec - r.startSec <= maxSec)) {
+        if (env.params.overlong === 'quarantine') {
+          const reason = `overlong_utterance: ${spans}, more than segment.maxUtteranceSec (${maxSec} s)`;
+          await emit(r, quarantined(reason, ['overlong_utterance']));
+        } else {
+          // The cut row stands for the turn from here on: its span is what is read and stored.
+          const cut = { ...r, endSec: r.startSec + maxSec };
+          extraFlags.set(cut, ['overlong_utterance_cut']);
+          live.push(cut);
+        }
+      } else live.push(r);
     }
     if (!live.length) return;
-    const extraFlags = new Map<ManifestRow, string[]>();
     const finish = async (r: ManifestRow, frames: FramesOut): Promise<void> => {
       const a = await audio.forTurn(r);
       const audioPart = a.pcm
@@ -67,7 +81,8 @@ async function cutDialog(rows: readonly ManifestRow[], env: CutterEnv, emit: Emi
         );
         continue;
       }
-      if (r.endSec * video.fps > video.frameCount + 1) extraFlags.set(r, ['beyond_video_end']);
+      if (r.endSec * video.fps > video.frameCount + 1)
+        extraFlags.set(r, [...(extraFlags.get(r) ?? []), 'beyond_video_end']);
       const indices = frameIndexes(
         sampleTimes(r.startSec, r.endSec, framesFor(r.endSec - r.startSec, env.params)),
         video.fps,
@@ -113,7 +128,7 @@ class DialogAudio {
       const media = await this.env.files.open(r.audioKey);
       if (media) {
         try {
-          const a = await wholeFileAudio(this.env.tools, media, 'sentence wav');
+          const a = await wholeFileAudio(this.env.tools, media, 'sentence wav', maxUtteranceSec(this.env.params));
           if (a.pcm) return { pcm: a.pcm, flags: [...a.flags, ...durationFlags(a.pcm, r)] };
           reason = a.reason;
           flags.push('sentence_wav_unreadable');
@@ -127,7 +142,8 @@ class DialogAudio {
     if (!dialog) return { pcm: null, reason: `media_missing: ${r.dialogAudioKey} is not in the store` };
     if (!dialog.probed.ok) return { pcm: null, reason: dialog.probed.reason };
     if (!dialog.probed.probe.audio) return { pcm: null, reason: 'no_audio_stream: the dialog wav has no audio stream' };
-    const a = await spanAudio(this.env.tools, dialog.media, r.startSec, r.endSec - r.startSec, 'dialog wav');
+    const { demuxer } = dialog.probed;
+    const a = await spanAudio(this.env.tools, dialog.media, demuxer, r.startSec, r.endSec - r.startSec, 'dialog wav');
     return a.pcm ? { pcm: a.pcm, flags: [...flags, 'audio_from_dialog'] } : a;
   }
 

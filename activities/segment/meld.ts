@@ -1,10 +1,12 @@
+import { mediaInputArgs } from '../common/ffprobe.ts';
 import { ToolError } from '../common/run-tool.ts';
 import type { ManifestRow } from '../../schemas/manifest.ts';
+import { maxUtteranceSec } from '../../schemas/segment.ts';
 import { pcmOutputArgs } from './audio.ts';
 import { ShowinfoFrames } from './frame-identity.ts';
 import { framePassArgs, frameGraph, frameStderr, videoStreamOf } from './frames.ts';
 import { FRAME_BYTES } from './geometry.ts';
-import { ffmpegInput, probeMedia } from './probe.ts';
+import { probeMedia } from './probe.ts';
 import { distinctSorted, frameIndexes, framesFor, sampleTimes, timestampSelectExpression } from './sampling.ts';
 import { toolMessage } from './tools.ts';
 import { quarantined, type CutterEnv, type Emit, type UtteranceMedia } from './utterance.ts';
@@ -13,7 +15,8 @@ import { quarantined, type CutterEnv, type Emit, type UtteranceMedia } from './u
  * MELD: each clip is already cut to its utterance. One ffprobe and one ffmpeg run per clip: the run
  * writes the sampled frames to stdout and the downmixed 16 kHz audio to fd 3. A clip more than
  * `overlongFactor` times its CSV duration is cut to that duration from its start (default), kept or
- * quarantined; missing, empty and unreadable clips are quarantined with the reason.
+ * quarantined; missing, empty and unreadable clips are quarantined with the reason. Whatever the CSV
+ * says and the clip holds, no more than `maxUtteranceSec` is cut (overlongUtterance).
  */
 export async function cutMeld(rows: readonly ManifestRow[], env: CutterEnv, emit: Emit): Promise<void> {
   for (const r of rows) await emit(r, await cutClip(r, env));
@@ -46,6 +49,10 @@ async function cutClip(r: ManifestRow, env: CutterEnv): Promise<UtteranceMedia> 
         flags.push('overlong_clip_cut');
       } else flags.push('overlong_clip_kept');
     }
+    const over = overlongUtterance(env, csvSec, useSec, clipSec);
+    if (typeof over === 'string') return quarantined(over, ['overlong_utterance']);
+    flags.push(...over.flags);
+    useSec = over.useSec;
 
     const video = videoStreamOf(probe, media.path);
     let indices: number[] = [];
@@ -65,7 +72,7 @@ async function cutClip(r: ManifestRow, env: CutterEnv): Promise<UtteranceMedia> 
     const pass = framePassArgs(env.tools);
     const args = [...pass.global];
     if (useSec < clipSec) args.push('-t', useSec.toFixed(6));
-    args.push('-i', ffmpegInput(media.path));
+    args.push(...mediaInputArgs(media.path, probed.demuxer));
     if (indices.length) args.push(...pass.output);
     if (hasAudio) args.push(...pcmOutputArgs('pipe:3'));
     const stream = 'reason' in video ? null : video;
@@ -123,4 +130,31 @@ async function cutClip(r: ManifestRow, env: CutterEnv): Promise<UtteranceMedia> 
   } finally {
     await media.release();
   }
+}
+
+/**
+ * The maximum utterance length: a CSV duration beyond it is flagged `overlong_annotation` (nothing is
+ * read on its word: the clip decides), a clip span beyond it is cut to it (`overlong_utterance_cut`);
+ * under `overlong: quarantine` either is the quarantine reason returned instead.
+ */
+function overlongUtterance(
+  env: CutterEnv,
+  csvSec: number,
+  useSec: number,
+  clipSec: number,
+): { useSec: number; flags: string[] } | string {
+  const maxSec = maxUtteranceSec(env.params);
+  const limit = `more than segment.maxUtteranceSec (${maxSec} s)`;
+  const refuse = env.params.overlong === 'quarantine';
+  const flags: string[] = [];
+  if (csvSec > maxSec) {
+    if (refuse) return `overlong_utterance: the CSV gives the utterance ${csvSec} s, ${limit}`;
+    flags.push('overlong_annotation');
+  }
+  if (useSec > maxSec) {
+    if (refuse) return `overlong_utterance: the clip runs ${clipSec.toFixed(2)} s, ${limit}`;
+    flags.push('overlong_utterance_cut');
+    return { useSec: maxSec, flags };
+  }
+  return { useSec, flags };
 }

@@ -1,7 +1,7 @@
 import type { DatasetName, DatasetSegmentResult, SegmentParams, StoreSpecResolved } from '../../schemas/config.ts';
 import { segmentPrefix } from '../../schemas/layout.ts';
 import { arrowTableToRows, type ManifestRow } from '../../schemas/manifest.ts';
-import { SEGMENT_FRAME_SIZE } from '../../schemas/segment.ts';
+import { DEFAULT_MAX_UTTERANCE_SEC, SEGMENT_FRAME_SIZE, maxUtteranceSec } from '../../schemas/segment.ts';
 import { ffmpegVersion } from '../common/ffmpeg.ts';
 import { contentKey, sha256Hex, stableStringify } from '../common/hash.ts';
 import { parquetToTable } from '../common/parquet.ts';
@@ -50,6 +50,10 @@ export function outputParams(dataset: DatasetName, p: SegmentParams): Record<str
     ...(dataset === 'iemocap'
       ? { iemocapCrop: p.iemocapCrop }
       : { overlong: p.overlong, overlongFactor: p.overlongFactor }),
+    // Only when it differs from the default: the keys of outputs cut before it existed stay valid.
+    ...(maxUtteranceSec(p) !== DEFAULT_MAX_UTTERANCE_SEC
+      ? { maxUtteranceSec: maxUtteranceSec(p), overlong: p.overlong }
+      : {}),
   };
 }
 
@@ -98,6 +102,10 @@ export async function planSegmentStep(input: SegmentPlanInput, signal?: AbortSig
     dataset: input.dataset,
     media: mediaDigest(rows),
     params: outputParams(input.dataset, input.params),
+    // IEMOCAP's cuts depend on the overlong policy only where a turn is longer than the maximum.
+    ...(input.dataset === 'iemocap' && rows.some((r) => r.endSec - r.startSec > maxUtteranceSec(input.params))
+      ? { overlong: input.params.overlong }
+      : {}),
     ffmpeg: version,
     code: SEGMENT_CODE_VERSION,
   });

@@ -1,6 +1,6 @@
 import type { SegmentParams } from '../../schemas/config.ts';
 import type { ManifestRow } from '../../schemas/manifest.ts';
-import type { MediaFiles } from './media-files.ts';
+import type { MediaSource } from './media-files.ts';
 import type { SegmentTools } from './tools.ts';
 
 /** What a dataset's cutter produces for one utterance, before it is stored. */
@@ -22,7 +22,7 @@ export type Emit = (row: ManifestRow, media: UtteranceMedia) => Promise<void>;
 
 export interface CutterEnv {
   tools: SegmentTools;
-  files: MediaFiles;
+  files: MediaSource;
   params: SegmentParams;
 }
 
