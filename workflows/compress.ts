@@ -1,4 +1,4 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { CompressActivities } from '../activities/compress/activities.ts';
 import type { VscParams } from '../schemas/compress.ts';
 import type {
@@ -9,7 +9,15 @@ import type {
   VscOutputResult,
 } from '../schemas/config.ts';
 import { vscReportKey } from '../schemas/layout.ts';
-import { childWorkflowId, forEachLimit, shardProgress, stageOptions, startStage, type ChildInput } from './stage.ts';
+import {
+  ACTIVITIES_PER_RUN,
+  childWorkflowId,
+  forEachLimitBudget,
+  shardProgress,
+  stageOptions,
+  startStage,
+  type ChildInput,
+} from './stage.ts';
 
 export interface CompressDatasetInput extends ChildInput {
   dataset: DatasetName;
@@ -49,6 +57,9 @@ export async function CompressDataset(input: CompressDatasetInput): Promise<Data
     total,
   });
 
+  // Shard activities this run may still start before it continues as new (the next run plans again and
+  // finds committed outputs and shards committed).
+  let budget = ACTIVITIES_PER_RUN;
   for (const params of input.settings) {
     const label = params.enabled
       ? `VSC top-${params.topK}, ${params.maxFrames} frames`
@@ -59,13 +70,15 @@ export async function CompressDataset(input: CompressDatasetInput): Promise<Data
     );
     const pending = plan.pending.length;
     await progress.planned(label, `${label}: ${pending} of ${shards} shards to compress`, shards - pending);
-    await forEachLimit(plan.pending, input.parallelism, async (task) => {
+    const started = await forEachLimitBudget(plan.pending, input.parallelism, budget, async (task) => {
       const r = await acts.compressVisualShard.executeWithOptions(
         { ...long, summary: `compress ${dataset} ${task.shard} (${label})` },
         [{ store, params, vscKey: plan.vscKey, ...task }],
       );
       await progress.shardDone(`${label}: ${r.utterances} utterances of ${r.shard}, ${r.ratio.toFixed(1)}x smaller`);
     });
+    budget -= started;
+    if (started < pending) await continueAsNew<typeof CompressDataset>(input);
     const summary = await acts.finalizeCompress.executeWithOptions(
       { ...quick, summary: `write the ${dataset} compression report and commit ${plan.prefix}` },
       [{ store, params, vscKey: plan.vscKey, shards: plan.shards }],

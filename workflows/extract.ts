@@ -1,4 +1,4 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { ExtractActivities, ExtractShardResult } from '../activities/extract/activities.ts';
 import type {
   DatasetAcquireResult,
@@ -10,7 +10,15 @@ import type {
 } from '../schemas/config.ts';
 import type { ExtractParams, Modality } from '../schemas/extract.ts';
 import { featureShardKey, featuresReportKey } from '../schemas/layout.ts';
-import { childWorkflowId, forEachLimit, shardProgress, stageOptions, startStage, type ChildInput } from './stage.ts';
+import {
+  ACTIVITIES_PER_RUN,
+  childWorkflowId,
+  forEachLimitBudget,
+  shardProgress,
+  stageOptions,
+  startStage,
+  type ChildInput,
+} from './stage.ts';
 
 /** The modalities in the order they run (schemas/extract.ts EXTRACT_MODALITIES; not imported: zod stays out of the bundle). */
 const MODALITIES: readonly Modality[] = ['text', 'audio', 'visual'];
@@ -52,6 +60,9 @@ export async function ExtractDataset(input: ExtractDatasetInput): Promise<Datase
     total,
   });
 
+  // Shard activities this run may still start before it continues as new (the next run plans again:
+  // committed modalities and shards are found committed).
+  let budget = ACTIVITIES_PER_RUN;
   for (const modality of MODALITIES) {
     const base = {
       store,
@@ -66,7 +77,7 @@ export async function ExtractDataset(input: ExtractDatasetInput): Promise<Datase
     );
     const pending = plan.pendingShardKeys.length;
     await progress.planned(modality, `${modality}: ${pending} of ${shards} shards to encode`, shards - pending);
-    await forEachLimit(plan.pendingShardKeys, input.parallelism, async (shardKey) => {
+    const started = await forEachLimitBudget(plan.pendingShardKeys, input.parallelism, budget, async (shardKey) => {
       const r: ExtractShardResult = await acts.extractShard.executeWithOptions(
         { ...long, summary: `encode ${dataset} ${modality} ${shardKey.split('/').pop()}` },
         [{ ...base, shardKey, featuresPrefix: plan.featuresPrefix, modelSha256: plan.modelSha256 }],
@@ -75,6 +86,8 @@ export async function ExtractDataset(input: ExtractDatasetInput): Promise<Datase
         `${modality}: ${r.rows} utterances of ${r.shard} encoded (${r.quarantined} quarantined)`,
       );
     });
+    budget -= started;
+    if (started < pending) await continueAsNew<typeof ExtractDataset>(input);
     const summary = await acts.finalizeExtract.executeWithOptions(
       { ...quick, summary: `write the ${dataset} ${modality} features report and commit ${plan.featuresPrefix}` },
       [

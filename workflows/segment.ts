@@ -1,4 +1,4 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { continueAsNew, proxyActivities } from '@temporalio/workflow';
 import type { SegmentActivities, SegmentShardStats, ShardSpec } from '../activities/segment/activities.ts';
 import type {
   DatasetAcquireResult,
@@ -7,7 +7,15 @@ import type {
   SegmentParams,
   StoreSpecResolved,
 } from '../schemas/config.ts';
-import { childWorkflowId, forEachLimit, shardProgress, stageOptions, startStage, type ChildInput } from './stage.ts';
+import {
+  ACTIVITIES_PER_RUN,
+  childWorkflowId,
+  forEachLimitBudget,
+  shardProgress,
+  stageOptions,
+  startStage,
+  type ChildInput,
+} from './stage.ts';
 
 export interface SegmentDatasetInput extends ChildInput {
   dataset: DatasetName;
@@ -15,6 +23,8 @@ export interface SegmentDatasetInput extends ChildInput {
   acquired: DatasetAcquireResult;
   store: StoreSpecResolved;
   segment: SegmentParams;
+  /** Set by the run this one continues: the shards before `next` are done, with these counts. */
+  resume?: { next: number; quarantined: number; utterances: number };
 }
 
 /**
@@ -49,11 +59,18 @@ export async function SegmentDataset(input: SegmentDatasetInput): Promise<Datase
   }
 
   const total = plan.shards.length;
-  let quarantined = 0;
-  let utterances = 0;
-  const progress = shardProgress(report, total, () => ({ quarantined }));
-  await report({ step: 'shards', note: `0/${plan.utterances} utterances in ${total} shards`, done: 0, total });
-  await forEachLimit(plan.shards, segment.parallelism, async (shard: ShardSpec) => {
+  const from = input.resume?.next ?? 0;
+  let quarantined = input.resume?.quarantined ?? 0;
+  let utterances = input.resume?.utterances ?? 0;
+  const progress = shardProgress(report, total, () => ({ quarantined }), from);
+  await report({
+    step: 'shards',
+    note: `${utterances}/${plan.utterances} utterances in ${total} shards`,
+    done: from,
+    total,
+  });
+  const todo = plan.shards.slice(from);
+  const started = await forEachLimitBudget(todo, segment.parallelism, ACTIVITIES_PER_RUN, async (shard: ShardSpec) => {
     const stats: SegmentShardStats = await acts.segmentShard.executeWithOptions(
       {
         ...long,
@@ -75,6 +92,10 @@ export async function SegmentDataset(input: SegmentDatasetInput): Promise<Datase
     utterances += stats.rows;
     await progress.shardDone(`${utterances}/${plan.utterances} utterances in ${total} shards`);
   });
+  if (started < todo.length) {
+    // Keep this run's history short: the next run starts at the first shard not started here.
+    await continueAsNew<typeof SegmentDataset>({ ...input, resume: { next: from + started, quarantined, utterances } });
+  }
 
   await report({ step: 'report', note: `writing the ${dataset} segment report` });
   const summary = await acts.finalizeSegment.executeWithOptions(

@@ -6,7 +6,7 @@
  * stay what the recorded histories (test/fixtures/histories) hold: same timeouts, same queues, same
  * non-retryable types in the same order.
  */
-import { upsertSearchAttributes, type ActivityOptions } from '@temporalio/workflow';
+import { patched, upsertSearchAttributes, type ActivityOptions } from '@temporalio/workflow';
 import type { TemporalSettings } from '../schemas/config.ts';
 import { NON_RETRYABLE, type StageWithActivities } from '../schemas/error-types.ts';
 import { stageReporter, type StageProgress } from './progress.ts';
@@ -101,15 +101,23 @@ export function startStage(
 
 /**
  * The `done` of `total` count of a stage that fans out over shards (or folds), and its progress
- * reports: after each plan (`skipped` shards already committed) and after each finished shard. `extra`
- * adds the stage's own fields (its quarantine count) as they are at the time of the report.
+ * reports: after each plan (`skipped` shards already committed) and when a finished shard moves the
+ * count to a new whole percent, or is the last. `extra` adds the stage's own fields (its quarantine
+ * count) as they are at the time of the report.
+ *
+ * Decision record: each report is a signal that lands in the parent's history (and two events in the
+ * child's), so one per shard made the parent's history grow with the corpus (a million utterances: tens
+ * of thousands of signals). Per percent bounds it at about 100 per stage and dataset, whatever the corpus
+ * size or run time. Runs recorded before (the replay histories) reported every shard: the patch keeps them.
  */
 export function shardProgress(
   report: (p: Partial<StageProgress>) => Promise<void>,
   total: number,
   extra: () => Partial<StageProgress> = () => ({}),
+  done = 0,
 ) {
-  let done = 0;
+  let perPercent: boolean | undefined;
+  const percent = (n: number) => Math.floor((n * 100) / Math.max(1, total));
   return {
     planned: (step: string, note: string, skipped: number): Promise<void> => {
       done += skipped;
@@ -117,9 +125,41 @@ export function shardProgress(
     },
     shardDone: (note: string): Promise<void> => {
       done++;
+      perPercent ??= patched(PROGRESS_PER_PERCENT);
+      if (perPercent && done < total && percent(done) === percent(done - 1)) return Promise.resolve();
       return report({ note, done, total, ...extra() });
     },
   };
+}
+
+/** Patch id of per-percent progress reports (workflows/stage.ts shardProgress). */
+export const PROGRESS_PER_PERCENT = 'mer-progress-per-percent';
+
+/**
+ * Shard activities one run of a stage child starts before it continues as new: a run's history stays
+ * near 500 x ~8 events, far below Temporal's 10,240-event warning, at any corpus size. The new run
+ * plans again and finds the finished shards committed (segment: carried as `resume`).
+ */
+export const ACTIVITIES_PER_RUN = 500;
+
+/**
+ * `fn` over `items`, at most `limit` in flight, started in item order; stops starting new ones once
+ * `budget` have started and waits for those in flight. Returns how many were started (and finished):
+ * `items.length` when all were. Deterministic: workflow code.
+ */
+export async function forEachLimitBudget<T>(
+  items: readonly T[],
+  limit: number,
+  budget: number,
+  fn: (item: T) => Promise<void>,
+): Promise<number> {
+  const end = Math.min(items.length, Math.max(0, budget));
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < end) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, end)) }, lane));
+  return end;
 }
 
 /** A stage child's workflow id: derived from its parent's, so a rerun or a replay finds the same child. */

@@ -83,6 +83,24 @@ export async function readManifestRows(
   return arrowTableToRows(parquetToTable(await store.get(manifestKey), range ?? {}));
 }
 
+/**
+ * At most this many shards per dataset while shards can grow (up to SEGMENT_MAX_SHARD_SIZE): every
+ * later stage fans out per shard and passes shard lists between workflows, so the shard count, not the
+ * corpus size, decides history length and payload size (bench/README.md, "Workflow scale").
+ */
+export const SEGMENT_MAX_SHARDS = 2000;
+export const SEGMENT_MAX_SHARD_SIZE = 512;
+
+/**
+ * The shard size a corpus of `rows` utterances is cut with: the configured one, grown as needed to stay
+ * within SEGMENT_MAX_SHARDS (never beyond SEGMENT_MAX_SHARD_SIZE). Below 256,000 utterances at the default
+ * 128 it is the configured size; a million utterances are cut in 2,000 shards of 500.
+ */
+export function effectiveShardSize(rows: number, shardSize: number): number {
+  const needed = Math.ceil(rows / SEGMENT_MAX_SHARDS);
+  return Math.max(shardSize, Math.min(SEGMENT_MAX_SHARD_SIZE, needed));
+}
+
 export function planShards(rows: number, shardSize: number): ShardSpec[] {
   if (!Number.isInteger(shardSize) || shardSize < 1)
     throw new RangeError(`shard size must be a positive integer, got ${shardSize}`);
@@ -116,7 +134,7 @@ export async function planSegmentStep(input: SegmentPlanInput, signal?: AbortSig
     prefix,
     ffmpegVersion: version,
     utterances: rows.length,
-    shards: marker ? [] : planShards(rows.length, input.params.shardSize),
+    shards: marker ? [] : planShards(rows.length, effectiveShardSize(rows.length, input.params.shardSize)),
     committed: marker ? (marker.summary as unknown as SegmentSummary) : null,
   };
 }
