@@ -16,6 +16,17 @@ function isZlibError(err: unknown): boolean {
   return typeof e?.code === 'string' && e.code.startsWith('Z_') && typeof e.errno === 'number';
 }
 
+/** zlib's words for a broken gzip stream, said as what they mean for the file (zlib's own words kept). */
+function gzipDetail(message: string): string {
+  if (message === 'incorrect data check')
+    return 'gzip CRC-32 check at the end of the compressed data failed (incorrect data check): the file is damaged';
+  if (message === 'incorrect length check')
+    return 'gzip length check at the end of the compressed data failed (incorrect length check): the file is damaged';
+  if (message === 'unexpected end of file')
+    return 'the gzip data ends early (unexpected end of file): the file is cut short';
+  return `gzip: ${message}`;
+}
+
 /** The entry being handled at one level, as `enter` hands it out and `leave` takes it back. */
 export interface Position {
   level: Level;
@@ -75,11 +86,17 @@ export class Blame {
     if (err && typeof err === 'object' && !this.decoderErrors.has(err)) this.decoderErrors.set(err, level);
   }
 
-  corrupt(level: Level, entry: string | null, err: unknown): MerError {
-    const detail = err instanceof Error ? err.message : String(err);
+  /** `whole`: the failure is about the archive as a whole (a zip's directory), not a place in it. */
+  corrupt(level: Level, entry: string | null, err: unknown, whole?: string): MerError {
+    const detail = isZlibError(err)
+      ? gzipDetail((err as Error).message)
+      : err instanceof Error
+        ? err.message
+        : String(err);
     const last = this.lastAt.get(level);
     let where: string;
-    if (entry !== null) where = `in entry ${entry}`;
+    if (whole !== undefined) where = whole;
+    else if (entry !== null) where = `in entry ${entry}`;
     else if (last !== undefined) where = `after entry ${last}`;
     else where = 'before its first entry';
     return new MerError(

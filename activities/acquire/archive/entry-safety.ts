@@ -1,6 +1,6 @@
 import { ErrorTypes, MerError } from '../../common/errors.ts';
 import { assertValidKey, joinKey } from '../../store/types.ts';
-import type { Level, RawEntry, UnpackLimits } from './types.ts';
+import type { BudgetSpent, Level, PathClaimer, RawEntry, UnpackLimits } from './types.ts';
 
 /**
  * What an archive may not do to the store: escape the root (`..`, absolute and drive paths, links),
@@ -116,11 +116,19 @@ function keyRefusal(key: string): string | null {
   return null;
 }
 
+/** The archive rules for a name, for files that come from elsewhere (a folder source): its path, or why it is skipped. */
+export function storablePath(name: string, destPrefix: string): { path: string } | { reason: string } {
+  const checked = checkEntryPath(name);
+  if ('reason' in checked) return checked;
+  const refused = keyRefusal(joinKey(destPrefix, checked.path));
+  return refused ? { reason: refused } : checked;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Paths already taken
 
 /** The paths stored so far: the first copy of a path wins, and no file may shadow a directory or lie under a file. */
-export class PathClaims {
+export class PathClaims implements PathClaimer {
   private readonly files = new Set<string>();
   private readonly dirs = new Set<string>();
 
@@ -141,7 +149,7 @@ export class PathClaims {
 
 export interface JudgeContext {
   destPrefix: string;
-  claims: PathClaims;
+  claims: PathClaimer;
   nested?: (path: string) => boolean;
   /** Reads a zip symlink's target (its data). */
   readLinkTarget: (raw: RawEntry) => Promise<Buffer>;
@@ -172,36 +180,65 @@ function fmtBytes(n: number): string {
   return n >= 1024 ** 3 ? `${n} bytes (${(n / 1024 ** 3).toFixed(1)} GiB)` : `${n} bytes`;
 }
 
-/** Counts entries and expanded bytes against the limits, nested archives included; over a limit is ArchiveTooLarge. */
+/**
+ * Counts entries and expanded bytes against the limits, nested archives included; over a limit is
+ * ArchiveTooLarge. `spent` is what the rest of the source (a folder's own files, its archives read
+ * before this one) already used: one budget for the whole source.
+ */
 export class ExpansionBudget {
-  /** Entries met so far, of every kind and level. */
+  /** Entries met so far in this archive, of every kind and level. */
   entries = 0;
-  private expandedBytes = 0;
+  /** Bytes counted so far in this archive: entries stored or skipped, data read past. */
+  expandedBytes = 0;
   private readonly maxTotalBytes: number;
   private readonly maxEntries: number;
   private readonly maxEntryBytes: number;
+  private readonly spent: BudgetSpent;
 
   constructor(
     limits: UnpackLimits | undefined,
     private readonly archiveName: string,
     /** How messages name the archive a level reads. */
     private readonly where: (level: Level) => string,
+    spent?: BudgetSpent,
   ) {
     this.maxTotalBytes = limits?.maxTotalBytes ?? DEFAULT_MAX_TOTAL_BYTES;
     this.maxEntries = limits?.maxEntries ?? DEFAULT_MAX_ENTRIES;
     this.maxEntryBytes = limits?.maxEntryBytes ?? Number.POSITIVE_INFINITY;
+    this.spent = spent ?? { bytes: 0, entries: 0, by: '' };
   }
 
   /** Counts one more entry; answers its ordinal (1-based, in archive order across levels). */
   nextEntry(level: Level): number {
     const ordinal = ++this.entries;
-    if (this.entries > this.maxEntries) this.tooManyEntries(level, this.entries);
+    if (this.spent.entries + this.entries > this.maxEntries) this.tooManyEntries(level, this.entries);
     return ordinal;
   }
 
   /** A zip's directory says up front how many entries follow: refused before anything is written. */
   reserveEntries(level: Level, count: number): void {
-    if (this.entries + count > this.maxEntries) this.tooManyEntries(level, this.entries + count);
+    if (this.spent.entries + this.entries + count > this.maxEntries) this.tooManyEntries(level, this.entries + count);
+  }
+
+  /** Bytes read through that belong to no entry (after a tar's end-of-archive marker). */
+  countPast(bytes: number, level: Level): void {
+    this.expandedBytes += bytes;
+    if (this.spent.bytes + this.expandedBytes > this.maxTotalBytes) this.tooManyBytes(level, null);
+  }
+
+  /** How the message counts what the rest of the source used, when it used anything. */
+  private withSpent(what: 'bytes' | 'entries'): string {
+    const n = this.spent[what];
+    return n > 0 ? ` together with the ${n} ${what} of ${this.spent.by}` : '';
+  }
+
+  private tooManyBytes(level: Level, entry: string | null): never {
+    const at = entry === null ? 'the data after its end-of-archive marker' : `entry ${entry}`;
+    throw new MerError(
+      ErrorTypes.ArchiveTooLarge,
+      `archive ${this.where(level)} expands to more than the limit of ${fmtBytes(this.maxTotalBytes)} (maxTotalBytes)${this.withSpent('bytes')}; stopped at ${at}`,
+      { archive: this.archiveName, entry, limit: this.maxTotalBytes },
+    );
   }
 
   countBytes(raw: RawEntry, level: Level): void {
@@ -213,19 +250,13 @@ export class ExpansionBudget {
       );
     }
     this.expandedBytes += raw.size;
-    if (this.expandedBytes > this.maxTotalBytes) {
-      throw new MerError(
-        ErrorTypes.ArchiveTooLarge,
-        `archive ${this.where(level)} expands to more than the limit of ${fmtBytes(this.maxTotalBytes)} (maxTotalBytes); stopped at entry ${raw.name}`,
-        { archive: this.archiveName, entry: raw.name, limit: this.maxTotalBytes },
-      );
-    }
+    if (this.spent.bytes + this.expandedBytes > this.maxTotalBytes) this.tooManyBytes(level, raw.name);
   }
 
   private tooManyEntries(level: Level, count: number): never {
     throw new MerError(
       ErrorTypes.ArchiveTooLarge,
-      `archive ${this.where(level)} has more than the limit of ${this.maxEntries} entries (maxEntries; at least ${count})`,
+      `archive ${this.where(level)} has more than the limit of ${this.maxEntries} entries (maxEntries; at least ${count})${this.withSpent('entries')}`,
       { archive: this.archiveName, limit: this.maxEntries },
     );
   }

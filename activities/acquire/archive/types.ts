@@ -71,6 +71,27 @@ export interface UnpackOptions {
   smallEntryBytes?: number;
   /** Where a zip that arrives as a stream is spooled (it needs random access). Default: the OS temp dir. */
   tmpDir?: string;
+  /** Directory (relative to destPrefix) the outer archive's entries land in, as nested archives' do. Default: none. */
+  baseDir?: string;
+  /**
+   * Paths (relative to destPrefix) already taken by the rest of the source, e.g. a folder's own files:
+   * one claim list for the whole source, so the first copy of a path wins everywhere.
+   */
+  claims?: PathClaimer;
+  /** What the rest of the source already used of `limits`: one budget for the whole source. */
+  spent?: BudgetSpent;
+}
+
+export interface PathClaimer {
+  /** Claims `path` for a file, or says why it cannot have it. */
+  claim(path: string): string | null;
+}
+
+export interface BudgetSpent {
+  bytes: number;
+  entries: number;
+  /** What used it, for messages: "the folder's own files and the archives before this one". */
+  by: string;
 }
 
 export interface UnpackResult {
@@ -82,6 +103,8 @@ export interface UnpackResult {
   bytesIn: number;
   bytesOut: number;
   entries: number;
+  /** Bytes counted against `limits.maxTotalBytes` (entries stored, skipped or read past). */
+  expandedBytes: number;
   nestedArchives: NestedArchiveInfo[];
 }
 
@@ -122,4 +145,8 @@ export interface EntrySink {
   tag(err: unknown): void;
   checkAbort(): void;
   entry(raw: RawEntry): Promise<void>;
+  /** Data read through that belongs to no entry (after a tar's end): counted against the size limit. */
+  readPast(bytes: number): void;
+  /** Something of the archive not extracted, with the reason (listed with the skipped entries). */
+  ignored(entry: string, reason: string): void;
 }

@@ -10,7 +10,7 @@ import { ErrorTypes, MerError } from '../../common/errors.ts';
 import { joinKey, type ObjectStore } from '../../store/types.ts';
 import { Blame, abortReason } from './blame.ts';
 import { detectArchiveType, detectStream, readFileHead } from './detect.ts';
-import { ExpansionBudget, PathClaims, judgeEntry, type Verdict } from './entry-safety.ts';
+import { ExpansionBudget, PathClaims, checkEntryPath, judgeEntry, type Verdict } from './entry-safety.ts';
 import { hashFile, hashedInput } from './hashing.ts';
 import { ProgressReport } from './progress.ts';
 import { readTar } from './tar.ts';
@@ -19,6 +19,7 @@ import type {
   EntrySink,
   Level,
   NestedArchiveInfo,
+  PathClaimer,
   RawEntry,
   SkippedEntry,
   UnpackOptions,
@@ -43,7 +44,7 @@ class Unpacker {
   private readonly files: Array<UnpackedFile & { ordinal: number }> = [];
   private readonly skipped: SkippedEntry[] = [];
   private readonly nestedArchives: NestedArchiveInfo[] = [];
-  private readonly claims = new PathClaims();
+  private readonly claims: PathClaimer;
   private readonly tempDirs: string[] = [];
   private readonly uploads: UploadPool;
   private readonly blame: Blame;
@@ -60,10 +61,11 @@ class Unpacker {
     this.resumeAfter = Math.max(0, Math.floor(opts.resumeAfter ?? 0));
     this.signal = opts.signal;
     this.tmpRoot = opts.tmpDir ?? tmpdir();
-    this.outer = { archive: opts.archiveName, baseDir: '', depth: 0 };
+    this.outer = { archive: opts.archiveName, baseDir: outerBaseDir(opts.baseDir), depth: 0 };
+    this.claims = opts.claims ?? new PathClaims();
     this.uploads = new UploadPool(Math.max(1, Math.floor(opts.concurrency ?? 4)));
     this.blame = new Blame(opts.archiveName, this.outer, opts.signal);
-    this.budget = new ExpansionBudget(opts.limits, opts.archiveName, (level) => this.blame.where(level));
+    this.budget = new ExpansionBudget(opts.limits, opts.archiveName, (level) => this.blame.where(level), opts.spent);
     this.progress = new ProgressReport(opts.onProgress, () => this.blame.currentEntry());
   }
 
@@ -105,6 +107,7 @@ class Unpacker {
       bytesIn: this.progress.bytesIn,
       bytesOut: this.progress.bytesOut,
       entries: this.budget.entries,
+      expandedBytes: this.budget.expandedBytes,
       nestedArchives: this.nestedArchives,
     };
   }
@@ -127,7 +130,7 @@ class Unpacker {
     if (archiveType === 'zip') return { archiveType, sha256: await this.readZipFile(path) };
     const hash = createHash('sha256');
     this.rawInput = createReadStream(path, { highWaterMark: 1024 * 1024 });
-    await this.processTar(Readable.from(this.hashed(this.rawInput, hash)), archiveType === 'tar.gz', this.outer);
+    await this.processTar(this.hashed(this.rawInput, hash), archiveType === 'tar.gz', this.outer);
     return { archiveType, sha256: hash.digest('hex') };
   }
 
@@ -174,7 +177,7 @@ class Unpacker {
   /** A tar(.gz) read as it streams, or a zip spooled to a temp file first. */
   private async processSequential(source: AsyncIterable<Buffer>, type: ArchiveType, level: Level): Promise<void> {
     if (type !== 'zip') {
-      await this.processTar(Readable.from(source), type === 'tar.gz', level);
+      await this.processTar(source, type === 'tar.gz', level);
       return;
     }
     const dir = await mkdtemp(join(this.tmpRoot, 'mer-unpack-'));
@@ -193,17 +196,23 @@ class Unpacker {
       tag: (err) => this.blame.tagDecoderError(err, level),
       checkAbort: () => this.checkAbort(),
       entry: (raw) => this.handleEntry(raw, level),
+      readPast: (bytes) => {
+        this.budget.countPast(bytes, level);
+        this.progress.moved(bytes);
+      },
+      ignored: (entry, reason) =>
+        this.skipped.push({ entry, reason, ...(level.nestedPath ? { archive: level.nestedPath } : {}) }),
     };
   }
 
-  private processTar(source: Readable, gzipped: boolean, level: Level): Promise<void> {
+  private processTar(source: AsyncIterable<Buffer>, gzipped: boolean, level: Level): Promise<void> {
     return readTar(source, gzipped, this.sink(level));
   }
 
   private processZip(path: string, level: Level): Promise<void> {
     return readZip(path, {
       ...this.sink(level),
-      corrupt: (err) => this.blame.corrupt(level, null, err),
+      corrupt: (err) => this.blame.corrupt(level, null, err, 'in its central directory'),
       reserve: (count) => this.budget.reserveEntries(level, count),
     });
   }
@@ -353,6 +362,14 @@ class Unpacker {
   private checkAbort(): void {
     if (this.signal?.aborted) throw abortReason(this.signal);
   }
+}
+
+/** The outer archive's directory, normalised as an entry path would be ('' for none). */
+function outerBaseDir(dir: string | undefined): string {
+  if (!dir) return '';
+  const checked = checkEntryPath(dir);
+  if ('reason' in checked) throw new Error(`baseDir ${JSON.stringify(dir)}: ${checked.reason}`);
+  return checked.path;
 }
 
 /**

@@ -1,6 +1,7 @@
 import * as zlib from 'node:zlib';
 import yauzl from 'yauzl';
 import type { EntryKind, EntrySink, RawEntry } from './types.ts';
+import { directoryGap, readDirectoryBounds } from './zip-directory.ts';
 
 /** Reading a zip (random access, through yauzl) as a sequence of RawEntry, and the CRC-32 its entries carry. */
 
@@ -132,7 +133,13 @@ export interface ZipSink extends EntrySink {
   reserve(count: number): void;
 }
 
-/** Hands a zip file's entries to the sink, one at a time, in directory order. */
+/** Bytes one entry's record takes in the central directory. */
+const recordBytes = (e: yauzl.Entry): number => 46 + e.fileNameLength + e.extraFieldLength + e.fileCommentLength;
+
+/**
+ * Hands a zip file's entries to the sink, one at a time, in directory order. The directory is checked
+ * whole (see zip-directory.ts): where it lies before the first entry, that its records fill it after the last.
+ */
 export async function readZip(path: string, sink: ZipSink): Promise<void> {
   let zip: yauzl.ZipFile;
   try {
@@ -143,12 +150,25 @@ export async function readZip(path: string, sink: ZipSink): Promise<void> {
   const tag = (err: unknown): void => sink.tag(err);
   zip.on('error', tag);
   try {
+    const bounds = await readDirectoryBounds(path);
+    const gap = bounds ? await directoryGap(path, bounds) : 'the end-of-central-directory record cannot be read';
+    if (gap) throw sink.corrupt(new Error(gap));
     sink.reserve(zip.entryCount);
+    let recorded = 0;
     for (;;) {
       sink.checkAbort();
       const e = await nextZipEntry(zip);
       if (!e) break;
+      recorded += recordBytes(e);
       await sink.entry(zipEntry(zip, e, tag));
+    }
+    if (bounds && recorded !== bounds.size) {
+      throw sink.corrupt(
+        new Error(
+          `it is ${bounds.size} bytes, but the ${zip.entryCount} entries the end record counts take ${recorded}: ` +
+            'the count is wrong (entries would go missing) or the directory is damaged',
+        ),
+      );
     }
   } finally {
     zip.close();
