@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { redactUrlForLog } from '../activities/common/redact.ts';
 import type { PipelineInput } from '../schemas/config.ts';
+import { CORPUS_ISSUE_KINDS } from '../schemas/manifest.ts';
 import { progressQuery } from '../workflows/progress.ts';
 import { STATUS_ICON } from './progress-view.ts';
 import { quarantineFromStore, type QuarantineReport } from './quarantine.ts';
@@ -153,6 +154,9 @@ export function renderStatus(s: RunStatus): string[] {
       continue;
     }
     if (!q.issues && !q.skippedEntries) continue;
+    // Corpus-wide findings (a missing session, unknown label words) are warnings, not one item among many.
+    const warnings = q.items.filter((i) => i.kind !== undefined && CORPUS_ISSUE_KINDS.has(i.kind));
+    for (const w of warnings) lines.push(`  warning ${q.dataset}: ${w.file}: ${w.reason}`);
     const what =
       q.stage === 'acquire'
         ? `${q.issues} manifest issues, ${q.skippedEntries} archive entries skipped`
@@ -160,7 +164,8 @@ export function renderStatus(s: RunStatus): string[] {
     lines.push(
       `  quarantined ${q.dataset}/${q.stage}: ${what} (full list: ${q.issuesKey}${q.skippedEntries ? ' and summary.json' : ''})`,
     );
-    for (const i of q.items) lines.push(`    ${i.file}${i.line ? `:${i.line}` : ''}: ${i.reason}`);
+    for (const i of q.items)
+      if (!warnings.includes(i)) lines.push(`    ${i.file}${i.line ? `:${i.line}` : ''}: ${i.reason}`);
     const more = q.issues + q.skippedEntries - q.items.length;
     if (more > 0) lines.push(`    ... ${more} more`);
   }

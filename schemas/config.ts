@@ -38,9 +38,14 @@ export const DatasetConfigSchema = z.strictObject({
 export type DatasetConfig = z.infer<typeof DatasetConfigSchema>;
 
 export const AcquireParamsSchema = z.strictObject({
-  chunkMiB: z.number().positive().max(4096).default(64),
-  maxExtractGiB: z.number().positive().default(64),
-  maxEntries: z.number().int().positive().default(2_000_000),
+  // Upper bounds keep byte counts exact integers and the loops finite; a 1/16 MiB part is the smallest useful.
+  chunkMiB: z
+    .number()
+    .min(1 / 16, 'at least 0.0625 (64 KiB)')
+    .max(4096, 'at most 4096 (4 GiB)')
+    .default(64),
+  maxExtractGiB: z.number().positive().max(65_536, 'at most 65536 (64 TiB)').default(64),
+  maxEntries: z.number().int().positive().max(1e9, 'at most 1000000000').default(2_000_000),
   keepDownloads: z.boolean().default(false),
 });
 export type AcquireParams = z.infer<typeof AcquireParamsSchema>;
@@ -91,8 +96,8 @@ export const TemporalSettingsSchema = z.strictObject({
     .strictObject({ cpu: z.string().min(1).default('mer-cpu'), gpu: z.string().min(1).default('mer-gpu') })
     .default({ cpu: 'mer-cpu', gpu: 'mer-gpu' }),
   /** A dead worker is noticed after this long without a heartbeat; its activity then retries elsewhere. */
-  heartbeatTimeoutSec: z.number().positive().max(3600).default(60),
-  activityMaxAttempts: z.number().int().positive().default(10),
+  heartbeatTimeoutSec: z.number().min(1, 'at least 1 second').max(3600, 'at most 3600 seconds').default(60),
+  activityMaxAttempts: z.number().int().positive().max(1000, 'at most 1000').default(10),
 });
 export type TemporalSettings = z.infer<typeof TemporalSettingsSchema>;
 

@@ -15,6 +15,8 @@ export const ErrorTypes = {
   ArchiveUnsupported: 'MerArchiveUnsupported',
   ArchiveTooLarge: 'MerArchiveTooLarge',
   AnnotationsMissing: 'MerAnnotationsMissing',
+  /** Acquire: an annotation file (CSV, EmoEvaluation, transcription) larger than it may be read as one string. */
+  AnnotationTooLarge: 'MerAnnotationTooLarge',
   StoreNotFound: 'MerStoreNotFound',
   /** The store refused this worker: S3 credentials, signature or permission, or a local folder it may not write. */
   StoreAccessDenied: 'MerStoreAccessDenied',

@@ -36,7 +36,11 @@ export const ROW_FLAGS = [
 ] as const;
 export type RowFlag = (typeof ROW_FLAGS)[number];
 
-const nullableInt = z.int().nullable();
+/** The int32 columns' range: a value outside it would be written wrapped, so the schema refuses it. */
+export const INT32_MIN = -(2 ** 31);
+export const INT32_MAX = 2 ** 31 - 1;
+const int32 = z.int().min(INT32_MIN).max(INT32_MAX);
+const nullableInt = int32.nullable();
 const nullableNumber = z.number().nullable();
 const nullableString = z.string().nullable();
 
@@ -61,7 +65,7 @@ const ManifestRowObject = z.object({
   labelNative: z.string().min(1),
   labelSet: LabelSetNameSchema,
   /** Class index in the label set (sentiment3: from `sentiment`); -1 when outside the set. */
-  labelIndex: z.int().min(-1),
+  labelIndex: int32.min(-1),
   labelName: nullableString,
   sentiment: nullableString,
   valence: nullableNumber,
@@ -75,7 +79,7 @@ const ManifestRowObject = z.object({
   season: nullableInt,
   episode: nullableInt,
   srNo: nullableInt,
-  utteranceIndex: z.int().nonnegative(),
+  utteranceIndex: int32.nonnegative(),
   // Kept open (not the ROW_FLAGS enum) so a manifest written by a newer stage version still loads.
   flags: z.array(z.string()),
 });
@@ -102,6 +106,16 @@ export const ManifestRowSchema = ManifestRowObject.superRefine((row, ctx) => {
   }
 });
 export type ManifestRow = z.infer<typeof ManifestRowObject>;
+
+/**
+ * Issue kinds about the corpus as a whole (a session or split without annotations, label words outside
+ * the dataset's codes): listed first in issues.jsonl, and shown as warnings by `mer status`.
+ */
+export const CORPUS_ISSUE_KINDS: ReadonlySet<string> = new Set([
+  'session_missing',
+  'annotation_missing',
+  'unknown_labels',
+]);
 
 /** A problem found in the input: the item is skipped or flagged, the run goes on. */
 export const AcquireIssueSchema = z.object({
@@ -179,7 +193,35 @@ const manifestTable = defineRowTable({
 
 export const manifestArrowSchema = manifestTable.schema;
 
+/** A value that does not fit its Arrow column: refused, since the builder would store it wrapped or rounded. */
+export class ColumnRangeError extends RangeError {
+  constructor(
+    readonly column: string,
+    readonly row: number,
+    readonly utteranceId: string,
+    readonly value: unknown,
+  ) {
+    super(`manifest row ${row} (${utteranceId}): ${column} = ${String(value)} does not fit its column`);
+    this.name = 'ColumnRangeError';
+  }
+}
+
+function fits(kind: ColumnSpec<ManifestRow>['kind'], v: unknown): boolean {
+  if (v === null || v === undefined) return true;
+  if (kind === 'int32') return Number.isInteger(v) && (v as number) >= INT32_MIN && (v as number) <= INT32_MAX;
+  if (kind === 'float64') return Number.isFinite(v);
+  return true;
+}
+
+/** Rows as an Arrow table; every number is checked against its column first (defence behind the parsers' bounds). */
 export function rowsToArrowTable(rows: readonly ManifestRow[]): Table {
+  const numeric = COLUMNS.filter((c) => c.kind === 'int32' || c.kind === 'float64');
+  for (let i = 0; i < rows.length; i++) {
+    for (const c of numeric) {
+      const v = rows[i][c.name];
+      if (!fits(c.kind, v)) throw new ColumnRangeError(c.name, i, rows[i].utteranceId, v);
+    }
+  }
   return manifestTable.toTable(rows);
 }
 

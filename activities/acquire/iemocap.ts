@@ -2,6 +2,9 @@ import type { AcquireIssue, ManifestRow, RowFlag } from '../../schemas/manifest.
 import { mapLimit } from '../common/concurrency.ts';
 import { ErrorTypes, MerError } from '../common/errors.ts';
 import {
+  IEMOCAP_SESSIONS,
+  iemocapDialogIdProblem,
+  iemocapTurnIdProblem,
   iemocapVideoHalf,
   parseIemocapDialogId,
   parseIemocapEmoEvaluation,
@@ -16,8 +19,10 @@ import {
   assertLabelSetFor,
   assertValidRow,
   clip,
+  dirName,
   isIgnoredPath,
   preferShallowest,
+  readAnnotation,
   storeKey,
   summarise,
 } from './manifest-common.ts';
@@ -35,7 +40,8 @@ interface SessionPath {
   rel: string;
 }
 
-const SESSION_DIR_RE = /^session(\d+)$/i;
+// Three digits at most: the number is compared and reported, and a longer one is no session folder.
+const SESSION_DIR_RE = /^session(\d{1,3})$/i;
 
 /** Locates the (last) SessionN folder in a path, wherever the corpus root is. */
 function splitSessionPath(path: string): SessionPath | null {
@@ -80,17 +86,19 @@ const READ_CONCURRENCY = 8;
  * so the manifest is the whole corpus and label-set filtering is a later, explicit choice.
  */
 export async function buildIemocapManifest(input: BuildManifestInput): Promise<ManifestBuildResult> {
-  const { files, read, keyPrefix, labelSet } = input;
+  const { files, read, keyPrefix, labelSet, maxAnnotationBytes } = input;
   assertLabelSetFor('iemocap', labelSet);
   const issues: AcquireIssue[] = [];
 
   const index: MediaIndex = { byPath: new Map(), bySessionRel: new Map() };
   const emoCandidates = new Map<string, Array<CorpusFile & { session: SessionPath }>>();
+  const sessionFolders = new Set<number>();
   for (const f of files) {
     if (isIgnoredPath(f.path)) continue;
     index.byPath.set(f.path, f.size);
     const sp = splitSessionPath(f.path);
     if (!sp) continue;
+    sessionFolders.add(sp.sessionNumber);
     const relKey = `${sp.sessionDir}/${sp.rel}`;
     const prior = index.bySessionRel.get(relKey);
     index.bySessionRel.set(relKey, prior ? preferShallowest([prior, f]).chosen : f);
@@ -113,6 +121,7 @@ export async function buildIemocapManifest(input: BuildManifestInput): Promise<M
   interface DialogSource {
     dialog: string;
     emo: CorpusFile & { session: SessionPath };
+    session: number;
   }
   const dialogs: DialogSource[] = [];
   for (const [dialog, copies] of [...emoCandidates].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
@@ -126,11 +135,14 @@ export async function buildIemocapManifest(input: BuildManifestInput): Promise<M
     }
     const parsedDialog = parseIemocapDialogId(dialog);
     if (!parsedDialog) {
+      const problem = iemocapDialogIdProblem(dialog) ?? 'not an IEMOCAP dialog id';
       issues.push({
         file: chosen.path,
-        value: dialog,
-        reason: 'file name is not an IEMOCAP dialog id (SesNN[FM]_impro../script..); skipped',
-        kind: 'unrecognised_file',
+        value: clip(dialog),
+        reason: problem.startsWith('not ')
+          ? 'file name is not an IEMOCAP dialog id (SesNN[FM]_impro../script..); skipped'
+          : `file name: ${problem}; skipped`,
+        kind: problem.startsWith('not ') ? 'unrecognised_file' : 'out_of_range',
       });
       continue;
     }
@@ -142,15 +154,15 @@ export async function buildIemocapManifest(input: BuildManifestInput): Promise<M
         kind: 'session_mismatch',
       });
     }
-    dialogs.push({ dialog, emo: chosen });
+    dialogs.push({ dialog, emo: chosen, session: parsedDialog.session });
   }
 
   const parsed = await mapLimit(dialogs, READ_CONCURRENCY, async ({ dialog, emo }) => {
-    const evaluation = parseIemocapEmoEvaluation(await read(emo.path), emo.path);
+    const evaluation = parseIemocapEmoEvaluation(await readAnnotation(read, emo, maxAnnotationBytes), emo.path);
     const transcriptRel = `dialog/transcriptions/${dialog}.txt`;
     const transcriptFile = lookupMedia(index, emo.session, transcriptRel);
     const transcription = transcriptFile
-      ? parseIemocapTranscription(await read(transcriptFile.path), transcriptFile.path)
+      ? parseIemocapTranscription(await readAnnotation(read, transcriptFile, maxAnnotationBytes), transcriptFile.path)
       : null;
     return { evaluation, transcription, transcriptPath: `${emo.session.root}/${transcriptRel}` };
   });
@@ -175,13 +187,16 @@ export async function buildIemocapManifest(input: BuildManifestInput): Promise<M
     for (const turn of evaluation.turns) {
       const id = parseIemocapTurnId(turn.turnId);
       if (!id) {
+        const problem = iemocapTurnIdProblem(turn.turnId) ?? 'not an IEMOCAP turn id';
         issues.push({
           file: emo.path,
           line: turn.line,
           field: 'id',
           value: clip(turn.turnId),
-          reason: 'not an IEMOCAP turn id (SesNN[FM]_<dialog>_[FM]NNN); skipped',
-          kind: 'bad_id',
+          reason: problem.startsWith('not ')
+            ? 'not an IEMOCAP turn id (SesNN[FM]_<dialog>_[FM]NNN); skipped'
+            : `turn id: ${problem}; skipped`,
+          kind: problem.startsWith('not ') ? 'bad_id' : 'out_of_range',
         });
         continue;
       }
@@ -279,7 +294,7 @@ export async function buildIemocapManifest(input: BuildManifestInput): Promise<M
         utteranceIndex: id.turn,
         flags,
       };
-      assertValidRow(row);
+      assertValidRow(row, `${emo.path}:${turn.line}`);
       rows.push(row);
     }
   }
@@ -292,5 +307,55 @@ export async function buildIemocapManifest(input: BuildManifestInput): Promise<M
       a.startSec - b.startSec ||
       (a.utteranceId < b.utteranceId ? -1 : a.utteranceId > b.utteranceId ? 1 : 0),
   );
-  return { rows, issues, summary: summarise('iemocap', labelSet, rows, issues) };
+  // Corpus-wide findings go first, so the first lines of `mer status` and `mer manifest` show them.
+  const all = [...corpusIssues(dialogs, sessionFolders, issues), ...issues];
+  return { rows, issues: all, summary: summarise('iemocap', labelSet, rows, all) };
+}
+
+/**
+ * Whole-corpus findings: a session of IEMOCAP's five with no annotated dialog (a partial copy or an
+ * archive cut short reads as a smaller corpus otherwise), and label words outside IEMOCAP's codes.
+ */
+function corpusIssues(
+  dialogs: ReadonlyArray<{ emo: { session: SessionPath }; session: number }>,
+  sessionFolders: ReadonlySet<number>,
+  issues: readonly AcquireIssue[],
+): AcquireIssue[] {
+  const out: AcquireIssue[] = [];
+  const present = new Set(dialogs.map((d) => d.session));
+  const corpusRoot = dialogs.length ? dirName(dialogs[0].emo.session.root) : '';
+  const have = [...present].sort((a, b) => a - b).map((n) => `Session${n}`);
+  for (let n = 1; n <= IEMOCAP_SESSIONS && present.size > 0; n++) {
+    if (present.has(n)) continue;
+    const folder = corpusRoot ? `${corpusRoot}/Session${n}` : `Session${n}`;
+    out.push({
+      file: folder,
+      value: `Session${n}`,
+      reason: sessionFolders.has(n)
+        ? `Session${n} has no dialog/EmoEvaluation/<dialog>.txt annotations: its turns are not in the manifest`
+        : `Session${n} is missing (the corpus has ${have.join(', ')}): an incomplete copy or an archive cut short? Its turns are not in the manifest`,
+      kind: 'session_missing',
+    });
+  }
+  const unknown = new Map<string, { count: number; first: AcquireIssue }>();
+  for (const i of issues) {
+    if (i.kind !== 'unknown_label') continue;
+    const word = i.value ?? '';
+    const u = unknown.get(word);
+    if (u) u.count++;
+    else unknown.set(word, { count: 1, first: i });
+  }
+  if (unknown.size) {
+    const words = [...unknown].map(
+      ([w, u]) => `${JSON.stringify(w)} x${u.count} (first ${u.first.file}:${u.first.line})`,
+    );
+    const total = [...unknown.values()].reduce((n, u) => n + u.count, 0);
+    out.push({
+      file: corpusRoot || '.',
+      value: clip([...unknown.keys()].join(', ')),
+      reason: `${total} turn(s) carry label words that are not IEMOCAP codes: ${clip(words.join(', '), 400)}; kept outside the label set`,
+      kind: 'unknown_labels',
+    });
+  }
+  return out;
 }

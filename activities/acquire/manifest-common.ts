@@ -24,6 +24,8 @@ export interface BuildManifestInput {
   /** Store key prefix under which `files` live; media keys are `${keyPrefix}/${path}`. */
   keyPrefix: string;
   labelSet: LabelSetName;
+  /** Largest annotation file read (bytes); default MAX_ANNOTATION_BYTES. Tests pass a small one. */
+  maxAnnotationBytes?: number;
 }
 
 export interface ManifestBuildResult {
@@ -35,7 +37,7 @@ export interface ManifestBuildResult {
 // ---------------------------------------------------------------------------------------------------
 // Text decoding
 
-export type TextEncodingGuess = 'utf-8' | 'cp1252' | 'mixed';
+export type TextEncodingGuess = 'utf-8' | 'utf-16' | 'cp1252' | 'mixed';
 
 export interface DecodedText {
   text: string;
@@ -147,13 +149,20 @@ export function repairCp1252Mojibake(text: string): { text: string; repaired: nu
 export function decodeCorpusText(bytes: Uint8Array): DecodedText {
   let text: string;
   let encoding: TextEncodingGuess = 'utf-8';
-  try {
-    text = strictUtf8.decode(bytes);
-  } catch {
-    const hybrid = decodeUtf8OrCp1252(bytes);
-    text = hybrid.text;
-    encoding = hybrid.multibyte > 0 ? 'mixed' : 'cp1252';
-  }
+  // A UTF-16 BOM (an editor's "Unicode" save) would otherwise read as a NUL after every character.
+  const utf16 =
+    bytes[0] === 0xff && bytes[1] === 0xfe ? 'utf-16le' : bytes[0] === 0xfe && bytes[1] === 0xff ? 'utf-16be' : null;
+  if (utf16) {
+    text = new TextDecoder(utf16).decode(bytes);
+    encoding = 'utf-16';
+  } else
+    try {
+      text = strictUtf8.decode(bytes);
+    } catch {
+      const hybrid = decodeUtf8OrCp1252(bytes);
+      text = hybrid.text;
+      encoding = hybrid.multibyte > 0 ? 'mixed' : 'cp1252';
+    }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const { text: fixed, repaired } = repairCp1252Mojibake(text);
   return { text: fixed, encoding, repaired };
@@ -161,6 +170,107 @@ export function decodeCorpusText(bytes: Uint8Array): DecodedText {
 
 export function splitLines(text: string): string[] {
   return text.split(/\r\n|\n|\r/);
+}
+
+/** Removes NUL characters (a binary file's residue, a UTF-16 file read as bytes): no text field may hold one. */
+export function stripNul(text: string): { text: string; removed: number } {
+  if (!text.includes('\0')) return { text, removed: 0 };
+  const cleaned = text.replaceAll('\0', '');
+  return { text: cleaned, removed: text.length - cleaned.length };
+}
+
+/**
+ * The largest annotation file read. A file is decoded as one string and V8 caps strings at about
+ * 512 MiB (2^29 - 24 UTF-16 units); the real files are at most a few MiB, so anything near the cap is
+ * not an annotation file and is refused by name rather than failing as a retried out-of-memory.
+ */
+export const MAX_ANNOTATION_BYTES = 256 * 1024 * 1024;
+
+/** Reads an annotation file, refusing one over the limit by its listed size before reading it. */
+export async function readAnnotation(
+  read: ReadCorpusFile,
+  file: CorpusFile,
+  maxBytes = MAX_ANNOTATION_BYTES,
+): Promise<Uint8Array> {
+  const refuse = (size: number) =>
+    new MerError(
+      ErrorTypes.AnnotationTooLarge,
+      `${file.path}: ${size} bytes is more than an annotation file may hold (${maxBytes} bytes, ` +
+        `${(maxBytes / 2 ** 20).toFixed(1)} MiB; the real files are a few MiB): replace it with the corpus's own file`,
+      { file: file.path, size, limit: maxBytes },
+    );
+  if (file.size > maxBytes) throw refuse(file.size);
+  const bytes = await read(file.path);
+  if (bytes.length > maxBytes) throw refuse(bytes.length);
+  return bytes;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Numbers
+
+/**
+ * Bounds of numbers read from annotations. Each is far above what the corpora hold and far inside the
+ * manifest's columns (int32, float64 seconds), so a value past one is bad input, never wrapped or
+ * rounded into something that looks valid. Only plain digits are numbers: signs, exponents, hex,
+ * `Infinity` and `NaN` are not.
+ */
+export const MAX_TIME_SEC = 86_400; // a day: no dialog recording or episode is longer
+
+export type ReadNumber = { value: number } | { reason: string; outOfRange: boolean };
+
+const INT_RE = /^\d+$/;
+const DECIMAL_RE = /^(?:\d+(?:\.\d*)?|\.\d+)$/;
+
+function malformed(t: string, what: string): ReadNumber {
+  const why = t === '' ? 'empty' : /^\s*-/.test(t) ? 'negative' : `not ${what}`;
+  return { reason: why, outOfRange: why === 'negative' };
+}
+
+/** A plain decimal integer (digits only: no sign, fraction, exponent or hex) in [min, max]. */
+export function readBoundedInt(text: string, min: number, max: number): ReadNumber {
+  const t = text.trim();
+  if (!INT_RE.test(t)) return malformed(t, 'a whole number (digits only)');
+  const v = Number(t);
+  if (!(v <= max)) return { reason: `${clip(t, 24)} is above ${max}, the largest accepted`, outOfRange: true };
+  if (v < min) return { reason: `${t} is below ${min}, the smallest accepted`, outOfRange: true };
+  return { value: v };
+}
+
+/** Seconds as plain decimal digits with an optional fraction, at most MAX_TIME_SEC. */
+export function readSeconds(text: string): ReadNumber {
+  const t = text.trim();
+  if (!DECIMAL_RE.test(t)) return malformed(t, 'seconds as digits with an optional decimal fraction');
+  return checkSeconds(Number(t), t);
+}
+
+/** A time already computed from its parts: finite, non-negative, at most MAX_TIME_SEC. */
+export function checkSeconds(value: number, text: string): ReadNumber {
+  if (!Number.isFinite(value) || value > MAX_TIME_SEC)
+    return {
+      reason: `${clip(text, 24)} s is beyond ${MAX_TIME_SEC} s (a day), the longest accepted`,
+      outOfRange: true,
+    };
+  if (value < 0) return { reason: 'negative', outOfRange: true };
+  return { value };
+}
+
+/** The issue for a number that failed its check: file, line, field, the text and why. */
+export function numberIssue(
+  file: string,
+  line: number | undefined,
+  field: string,
+  text: string,
+  problem: { reason: string; outOfRange: boolean },
+  consequence: string,
+): AcquireIssue {
+  return {
+    file,
+    ...(line ? { line } : {}),
+    field,
+    value: clip(text),
+    reason: `${field} ${problem.reason}; ${consequence}`,
+    kind: problem.outOfRange ? 'out_of_range' : 'bad_field',
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -215,13 +325,20 @@ export function assertLabelSetFor(dataset: ManifestDataset, labelSet: LabelSetNa
   }
 }
 
-/** Rows are built by this module, so a schema failure is a bug here, not bad input: fail loudly. */
-export function assertValidRow(row: ManifestRow): void {
+/**
+ * Rows are built from values the parsers checked, so a schema failure here is a missing check, not a
+ * transient fault: non-retryable, naming the input line so the user can remove it until it is fixed.
+ */
+export function assertValidRow(row: ManifestRow, from: string): void {
   const parsed = ManifestRowSchema.safeParse(row);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
-    throw new Error(
-      `internal error: manifest row ${row.utteranceId} invalid at ${first?.path.join('.')}: ${first?.message}`,
+    const field = first?.path.join('.') ?? '?';
+    throw new MerError(
+      ErrorTypes.OutputInvalid,
+      `${from}: manifest row ${clip(row.utteranceId, 80)} breaks the manifest schema at ${field} (${first?.message}): ` +
+        'the parser let a bad value through; remove or correct that line and report it',
+      { file: from, field },
     );
   }
 }

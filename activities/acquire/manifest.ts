@@ -1,8 +1,16 @@
 import type { DatasetPlan, StoreSpecResolved } from '../../schemas/config.ts';
 import { corpusFileKey, manifestFiles, rawFilesPrefix } from '../../schemas/layout.ts';
-import { rowsToArrowTable, type LabelSetName } from '../../schemas/manifest.ts';
+import {
+  ColumnRangeError,
+  ManifestSummarySchema,
+  rowsToArrowTable,
+  type LabelSetName,
+  type ManifestRow,
+} from '../../schemas/manifest.ts';
 import type { StepContext } from '../common/context.ts';
+import { ErrorTypes, MerError } from '../common/errors.ts';
 import { tableToParquet } from '../common/parquet.ts';
+import { parseStoredJson } from '../common/stored-json.ts';
 import { createStore } from '../store/index.ts';
 import { buildIemocapManifest } from './iemocap.ts';
 import { buildMeldManifest } from './meld.ts';
@@ -45,7 +53,7 @@ export async function buildManifestStep(
   };
   const built = plan.dataset === 'iemocap' ? await buildIemocapManifest(args) : await buildMeldManifest(args);
   const rows = built.rows;
-  await store.put(keys.manifest, tableToParquet(rowsToArrowTable(rows)));
+  await store.put(keys.manifest, tableToParquet(manifestTable(rows)));
   await store.put(
     keys.issues,
     built.issues.map((i) => JSON.stringify(i)).join('\n') + (built.issues.length ? '\n' : ''),
@@ -71,11 +79,7 @@ export async function readSummaryStep(input: {
 }): Promise<ManifestStepResult> {
   const store = createStore(input.store);
   const keys = manifestFiles(input.manifestPrefix);
-  const s = JSON.parse((await store.get(keys.summary)).toString('utf8')) as {
-    rows: number;
-    inLabelSet: number;
-    issues: number;
-  };
+  const s = parseStoredJson(await store.get(keys.summary), keys.summary, 'the store', StoredSummarySchema);
   return {
     manifestKey: keys.manifest,
     summaryKey: keys.summary,
@@ -84,4 +88,21 @@ export async function readSummaryStep(input: {
     inLabelSet: s.inLabelSet,
     issues: s.issues,
   };
+}
+
+/** The counts the stage returns; the summary holds more (perLabel, extractionSkipped, ...), kept as written. */
+const StoredSummarySchema = ManifestSummarySchema.pick({ rows: true, inLabelSet: true, issues: true }).loose();
+
+/** The Arrow table to write; a number that does not fit its column is refused, never written wrapped. */
+function manifestTable(rows: readonly ManifestRow[]) {
+  try {
+    return rowsToArrowTable(rows);
+  } catch (err) {
+    if (!(err instanceof ColumnRangeError)) throw err;
+    throw new MerError(
+      ErrorTypes.OutputInvalid,
+      `${err.message}: the parser let a value through that the manifest cannot hold; correct that utterance's annotation line and report it`,
+      { column: err.column, row: err.row, utteranceId: err.utteranceId },
+    );
+  }
 }

@@ -1,7 +1,15 @@
 import type { AcquireIssue, MeldSplit, RowFlag } from '../../schemas/manifest.ts';
 import { parseCsv } from './csv.ts';
 import { MELD_EMOTIONS, MELD_SENTIMENTS } from './labels.ts';
-import { clip, decodeCorpusText, type TextEncodingGuess } from './manifest-common.ts';
+import {
+  checkSeconds,
+  clip,
+  decodeCorpusText,
+  numberIssue,
+  readBoundedInt,
+  stripNul,
+  type TextEncodingGuess,
+} from './manifest-common.ts';
 
 /** One MELD split's CSV (`train_sent_emo.csv`, ...) read into typed rows, every bad row reported. */
 
@@ -60,10 +68,17 @@ export function parseMeldTime(value: string): number | null {
   return Math.round(seconds * 1000) / 1000;
 }
 
-function parseCount(value: string): number | null {
-  const t = value.trim();
-  return /^\d{1,9}$/.test(t) ? Number(t) : null;
-}
+/**
+ * Bounds of the integer columns: far above the real files (Dialogue_ID < 1,100, Utterance_ID < 25,
+ * 10 seasons, 25 episodes, Sr No. < 11,000) and far inside the int32 columns they are written to.
+ */
+const COUNT_BOUNDS = {
+  'Sr No.': 9_999_999,
+  Dialogue_ID: 999_999,
+  Utterance_ID: 99_999,
+  Season: 99,
+  Episode: 999,
+} as const;
 
 const EMOTIONS: ReadonlySet<string> = new Set(MELD_EMOTIONS);
 const SENTIMENTS: ReadonlySet<string> = new Set(MELD_SENTIMENTS);
@@ -91,6 +106,24 @@ export function parseMeldCsv(bytes: Uint8Array, fileName: string, split: MeldSpl
   const { records, problems } = parseCsv(decoded.text);
   for (const p of problems) {
     issues.push({ file: fileName, line: p.line, reason: p.reason, kind: p.fatal ? 'csv_syntax' : 'csv_lenient' });
+  }
+  // NUL characters are removed from every field and reported against the column they were in.
+  for (let r = 0; r < records.length; r++) {
+    const fields = records[r].fields;
+    for (let k = 0; k < fields.length; k++) {
+      const { text, removed } = stripNul(fields[k]);
+      if (!removed) continue;
+      fields[k] = text;
+      const column = r === 0 ? 'header' : (records[0].fields[k]?.trim() ?? `column ${k + 1}`);
+      issues.push({
+        file: fileName,
+        line: records[r].line,
+        field: column,
+        value: String(removed),
+        reason: `${removed} NUL character(s) removed`,
+        kind: 'nul_removed',
+      });
+    }
   }
   const header = records[0];
   if (!header) {
@@ -146,14 +179,12 @@ export function parseMeldCsv(bytes: Uint8Array, fileName: string, split: MeldSpl
         kind: 'bad_field',
       });
     let ok = true;
-    const count = (c: (typeof MELD_COLUMNS)[number]): number => {
-      const v = parseCount(get(c));
-      if (v === null) {
-        bad(c, get(c), 'not a non-negative integer');
-        ok = false;
-        return -1;
-      }
-      return v;
+    const count = (c: keyof typeof COUNT_BOUNDS): number => {
+      const v = readBoundedInt(get(c), 0, COUNT_BOUNDS[c]);
+      if ('value' in v) return v.value;
+      issues.push(numberIssue(fileName, line, c, get(c), v, 'row skipped'));
+      ok = false;
+      return -1;
     };
     const srNo = count('Sr No.');
     const dialogueId = count('Dialogue_ID');
@@ -170,16 +201,21 @@ export function parseMeldCsv(bytes: Uint8Array, fileName: string, split: MeldSpl
       bad('Sentiment', get('Sentiment'), `not one of ${MELD_SENTIMENTS.join(', ')}`);
       ok = false;
     }
-    const startSec = parseMeldTime(get('StartTime'));
-    if (startSec === null) {
-      bad('StartTime', get('StartTime'), 'not a H:MM:SS,mmm time');
+    const time = (c: 'StartTime' | 'EndTime'): number | null => {
+      const v = parseMeldTime(get(c));
+      if (v === null) {
+        bad(c, get(c), 'not a H:MM:SS,mmm time');
+        ok = false;
+        return null;
+      }
+      const checked = checkSeconds(v, get(c).trim());
+      if ('value' in checked) return checked.value;
+      issues.push(numberIssue(fileName, line, c, get(c), checked, 'row skipped'));
       ok = false;
-    }
-    const endSec = parseMeldTime(get('EndTime'));
-    if (endSec === null) {
-      bad('EndTime', get('EndTime'), 'not a H:MM:SS,mmm time');
-      ok = false;
-    }
+      return null;
+    };
+    const startSec = time('StartTime');
+    const endSec = time('EndTime');
     if (!ok || startSec === null || endSec === null) continue;
 
     const key = meldKey(split, dialogueId, utteranceId);

@@ -14,6 +14,7 @@ import {
   dirName,
   isIgnoredPath,
   preferShallowest,
+  readAnnotation,
   storeKey,
   summarise,
 } from './manifest-common.ts';
@@ -34,6 +35,7 @@ export const MELD_CLIP_DIRS: Record<MeldSplit, string> = {
 };
 
 const SPLIT_OF_CLIP_DIR = new Map<string, MeldSplit>(MELD_SPLITS.map((s) => [MELD_CLIP_DIRS[s], s]));
+// Unbounded digits on purpose: a clip whose number no CSV row can have is still listed as an orphan.
 const CLIP_RE = /^dia(\d+)_utt(\d+)\.mp4$/i;
 
 /** How many orphan clip names an orphan issue lists; the count is always complete. */
@@ -45,7 +47,7 @@ export const ORPHAN_LIST_CAP = 20;
  * files, while the copies inside the split archives are older cp1252 ones. Ignored copies are reported.
  */
 export async function buildMeldManifest(input: BuildManifestInput): Promise<ManifestBuildResult> {
-  const { files, read, keyPrefix, labelSet } = input;
+  const { files, read, keyPrefix, labelSet, maxAnnotationBytes } = input;
   assertLabelSetFor('meld', labelSet);
   const issues: AcquireIssue[] = [];
 
@@ -65,7 +67,12 @@ export async function buildMeldManifest(input: BuildManifestInput): Promise<Mani
     if (!split || name.startsWith('final_videos_test')) continue;
     const m = CLIP_RE.exec(name);
     if (!m) continue;
-    const key = meldKey(split, Number(m[1]), Number(m[2]));
+    const dia = Number(m[1]);
+    const utt = Number(m[2]);
+    // A number past 2^53 is not exact: such clips (no CSV row can name them) keep their own key, so two
+    // of them are never taken for copies of one clip.
+    const key =
+      Number.isSafeInteger(dia) && Number.isSafeInteger(utt) ? meldKey(split, dia, utt) : `${split}/${f.path}`;
     const list = clipCandidates.get(key) ?? [];
     list.push(f);
     clipCandidates.set(key, list);
@@ -114,13 +121,13 @@ export async function buildMeldManifest(input: BuildManifestInput): Promise<Mani
   }
 
   const parsed = await mapLimit(csvs, 3, async ({ split, file }) =>
-    parseMeldCsv(await read(file.path), file.path, split),
+    parseMeldCsv(await readAnnotation(read, file, maxAnnotationBytes), file.path, split),
   );
 
   const rows: ManifestRow[] = [];
   const rowKeys = new Set<string>();
   for (let k = 0; k < csvs.length; k++) {
-    const { split } = csvs[k];
+    const { split, file } = csvs[k];
     const parse = parsed[k];
     issues.push(...parse.issues);
     for (const r of parse.rows) {
@@ -162,7 +169,7 @@ export async function buildMeldManifest(input: BuildManifestInput): Promise<Mani
         utteranceIndex: r.utteranceId,
         flags,
       };
-      assertValidRow(row);
+      assertValidRow(row, `${file.path}:${r.line}`);
       rows.push(row);
     }
   }
@@ -195,7 +202,12 @@ export async function buildMeldManifest(input: BuildManifestInput): Promise<Mani
       dialogueNumber(a) - dialogueNumber(b) ||
       a.utteranceIndex - b.utteranceIndex,
   );
-  return { rows, issues, summary: summarise('meld', labelSet, rows, issues) };
+  // A split without its CSV is a corpus-wide finding: first, where `mer status` and `mer manifest` show it.
+  const ordered = [
+    ...issues.filter((i) => i.kind === 'annotation_missing'),
+    ...issues.filter((i) => i.kind !== 'annotation_missing'),
+  ];
+  return { rows, issues: ordered, summary: summarise('meld', labelSet, rows, ordered) };
 }
 
 function dialogueNumber(row: ManifestRow): number {

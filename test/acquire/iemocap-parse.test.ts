@@ -177,7 +177,7 @@ describe('IEMOCAP EmoEvaluation', () => {
     assert.equal(turns[0].label, 'neu');
   });
 
-  test('a malformed summary line is reported with its line and skipped; bad VAD keeps the turn', () => {
+  test('a malformed summary line is reported with its line and field and skipped; bad VAD keeps the turn', () => {
     const text = [
       '%header',
       '[1.0 - oops]\tSes01F_impro01_F000\tneu\t[1, 2, 3]',
@@ -193,7 +193,7 @@ describe('IEMOCAP EmoEvaluation', () => {
     assert.deepEqual(
       issues.map((i) => [i.line, i.kind, i.field]),
       [
-        [2, 'bad_line', undefined],
+        [2, 'bad_field', 'end'],
         [3, 'bad_field', 'vad'],
       ],
     );
@@ -336,6 +336,10 @@ describe('buildIemocapManifest', () => {
     assert.deepEqual(
       issues.map((i) => [i.kind, i.line, i.value]),
       [
+        // A corpus with only some of IEMOCAP's five sessions says so first.
+        ['session_missing', undefined, 'Session3'],
+        ['session_missing', undefined, 'Session4'],
+        ['session_missing', undefined, 'Session5'],
         ['transcription_skipped', 3, 'Ses01F_impro01_MXX0'],
         ['transcription_skipped', 5, 'M: [BREATHING]'],
       ],
@@ -348,8 +352,8 @@ describe('buildIemocapManifest', () => {
       perLabel: { neu: 1, fru: 1, exc: 1, xxx: 1, ang: 1, sad: 1 },
       perClass: { hap: 0, sad: 1, neu: 1, ang: 1, exc: 1, fru: 1 },
       inLabelSet: 5,
-      issues: 2,
-      issueKinds: { transcription_skipped: 2 },
+      issues: 5,
+      issueKinds: { session_missing: 3, transcription_skipped: 2 },
       mediaMissing: { audio: 2, video: 2 },
     });
   });
@@ -419,7 +423,7 @@ describe('buildIemocapManifest', () => {
     assert.ok(rows.every((r) => r.flags.includes('text_missing')));
     assert.ok(rows[1].flags.includes('zero_duration'));
     assert.deepEqual(
-      issues.map((i) => [i.kind, i.file]),
+      issues.filter((i) => i.kind !== 'session_missing').map((i) => [i.kind, i.file]),
       [['transcription_missing', 'S/Session4/dialog/transcriptions/Ses04F_impro02.txt']],
     );
   });
@@ -439,7 +443,7 @@ describe('buildIemocapManifest', () => {
     });
     assert.equal(rows.length, 1);
     assert.deepEqual(
-      issues.map((i) => [i.kind, i.file]),
+      issues.filter((i) => i.kind !== 'session_missing').map((i) => [i.kind, i.file]),
       [['ignored_copy', 'IEMOCAP/backup/old/Session1/dialog/EmoEvaluation/Ses01F_impro01.txt']],
     );
   });
