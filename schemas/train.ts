@@ -29,7 +29,7 @@ export const SplitParamsSchema = z.strictObject({
    */
   losoValidation: z.enum(['speaker', 'session']).default('speaker'),
   /** `s5`: this many last dialogues of session 4 form the validation split. */
-  s5ValidationDialogues: z.int().min(1).default(20),
+  s5ValidationDialogues: z.int().min(1).max(10_000).default(20),
 });
 export type SplitParams = z.infer<typeof SplitParamsSchema>;
 export type SplitParamsInput = z.input<typeof SplitParamsSchema>;
@@ -167,10 +167,10 @@ export const TrainParamsSchema = z.strictObject({
         }
       }
     }),
-  batchSize: z.int().min(2).default(32),
-  maxEpochs: z.int().min(1).default(30),
+  batchSize: z.int().min(2).max(65_536).default(32),
+  maxEpochs: z.int().min(1).max(100_000).default(30),
   /** Early stopping after this many epochs without a validation weighted-F1 gain. */
-  patience: z.int().min(1).default(4),
+  patience: z.int().min(1).max(100_000).default(4),
   /** Seeds initialisation, shuffles and dropout; the same seed gives bit-identical weights on CPU. */
   seed: z.int().min(0).max(0xffffffff).default(0),
   /** Default per dataset: 5e-5 IEMOCAP, 1e-4 MELD (model-spec section 5). */
@@ -184,7 +184,7 @@ export const TrainParamsSchema = z.strictObject({
    * A checkpoint (and its key in a heartbeat) every this many optimiser steps, besides every epoch
    * end: the most work a lost GPU worker costs. Not part of the cache key (it changes no weight).
    */
-  checkpointEverySteps: z.int().min(0).default(200),
+  checkpointEverySteps: z.int().min(0).max(1_000_000_000).default(200),
   ablations: z.enum(ABLATION_SETS).default('none'),
   /** An explicit list of variants instead of `ablations`. */
   variants: z.array(VariantSchema).min(1).optional(),
