@@ -23,6 +23,7 @@ import { EXTRACT_MODALITIES, ExtractParamsSchema, type ExtractParams } from '../
 import type { VscParams } from '../schemas/compress.ts';
 import { PROTOCOLS_BY_DATASET, resolveVariants, type ResolvedVariant } from '../schemas/train.ts';
 import { describeZodError } from '../schemas/issues.ts';
+import { storedVscParams } from '../activities/compress/key.ts';
 import { secretUrlKey } from '../schemas/layout.ts';
 
 export class ConfigError extends Error {
@@ -125,6 +126,11 @@ export function buildRunConfig(file: string | undefined, o: RunOverrides): { con
   if (o.meld === true) datasets.meld = { ...(datasets.meld ?? {}), source: MELD_PUBLIC_URL };
   else if (typeof o.meld === 'string') datasets.meld = { ...(datasets.meld ?? {}), source: fromCwd(o.meld) };
   if (o.meldSha256 && datasets.meld) datasets.meld.sha256 = o.meldSha256;
+  // --labels names an IEMOCAP label set: given for a run without IEMOCAP it would change nothing, silently.
+  if (o.labels && !datasets.iemocap)
+    throw new ConfigError(
+      `--labels ${o.labels}: sets the IEMOCAP label set, but this run has no IEMOCAP; add --iemocap <source> or drop --labels`,
+    );
   if (o.labels && datasets.iemocap) datasets.iemocap.labels = o.labels;
   raw.datasets = datasets;
   if (o.until) raw.until = o.until;
@@ -323,7 +329,8 @@ export function toPipelineInput(config: RunConfig, baseDir: string, searchAttrib
     acquire: config.acquire,
     ...(segment ? { segment } : {}),
     ...(extract ? { extract } : {}),
-    ...(compress ? { compress } : {}),
+    // compress.chunkUtterances decides checkpointing, not outputs: the same run whatever its value.
+    ...(compress ? { compress: { settings: compress.settings.map((p) => storedVscParams(p)) } } : {}),
     ...(train ? { train } : {}),
   });
   return {

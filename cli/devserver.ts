@@ -65,12 +65,28 @@ export async function isServerUp(address: string, timeoutMs = 1500): Promise<boo
 }
 
 /**
- * Without the Temporal CLI (no TEMPORAL_CLI, not on PATH, not in .mer/tools), an online user still gets
- * a dev server: the SDK downloads one. It lives only as long as this process, with the same database.
+ * The first command after `npm ci` alone: no Temporal CLI anywhere (TEMPORAL_CLI, PATH, .mer/tools).
+ * `mer` says in one line what to run rather than running it: the setup script may install Debian
+ * packages through sudo (ffmpeg), which a `mer run` must not start behind the user's back, and the
+ * SDK's download (the former fallback) fails offline with "failed to download ephemeral server
+ * executable" and gives a server that dies with the command. MER_SDK_DEV_SERVER=1 still asks for it.
+ */
+export const TEMPORAL_CLI_MISSING =
+  'the Temporal CLI is not installed: run `npm run setup` once (= bash scripts/setup-tools.sh, idempotent: the pinned temporal CLI into .mer/tools, and ffmpeg), or set TEMPORAL_CLI to a temporal binary, or TEMPORAL_ADDRESS to use a cluster';
+
+export class ToolMissingError extends Error {
+  override name = 'ToolMissingError';
+}
+
+const sdkDownloadAllowed = () => process.env.MER_SDK_DEV_SERVER === '1';
+
+/**
+ * Opt-in (MER_SDK_DEV_SERVER=1) without the Temporal CLI: the SDK downloads a dev server (needs
+ * internet). It lives only as long as this process, with the same database.
  */
 async function sdkDownloadedServer(s: DevServerSettings, log: (m: string) => void): Promise<() => Promise<void>> {
   log(
-    'Temporal CLI not found (run `bash scripts/setup-tools.sh` to install the pinned one); downloading a dev server through the Temporal SDK instead (needs internet; it stops when this command ends)',
+    'Temporal CLI not found; MER_SDK_DEV_SERVER=1: downloading a dev server through the Temporal SDK (needs internet; it stops when this command ends)',
   );
   mkdirSync(join(merHome(), 'temporal'), { recursive: true });
   const env = await TestWorkflowEnvironment.createLocal({
@@ -98,7 +114,10 @@ export async function ensureDevServer(
 ): Promise<{ started: boolean; stop?: () => Promise<void> }> {
   if (await isServerUp(devAddress(s))) return { started: false };
   const cli = resolveTemporalCli();
-  if (!cli) return { started: true, stop: await sdkDownloadedServer(s, log) };
+  if (!cli) {
+    if (!sdkDownloadAllowed()) throw new ToolMissingError(TEMPORAL_CLI_MISSING);
+    return { started: true, stop: await sdkDownloadedServer(s, log) };
+  }
   mkdirSync(join(merHome(), 'temporal'), { recursive: true });
   const out = openSync(logFile(), 'a');
   const child = spawn(cli, devServerArgs(s), { detached: true, stdio: ['ignore', out, out] });
@@ -112,6 +131,9 @@ export async function ensureDevServer(
     if (await isServerUp(devAddress(s))) return { started: true };
     await new Promise((r) => setTimeout(r, 500));
   }
+  // Two `mer run` started together both find no server and both start one: the loser's exits on the
+  // taken port, and the winner's is the one to use.
+  if (await isServerUp(devAddress(s))) return { started: false };
   throw new Error(`Temporal dev server did not come up on ${devAddress(s)}; see ${logFile()}`);
 }
 
@@ -124,6 +146,7 @@ export async function runDevServerForeground(s: DevServerSettings = devServerSet
     return 0;
   }
   if (!resolveTemporalCli()) {
+    if (!sdkDownloadAllowed()) throw new ToolMissingError(TEMPORAL_CLI_MISSING);
     const stop = await sdkDownloadedServer(s, (m) => console.error(m));
     await new Promise<void>((res) => {
       process.once('SIGINT', res);

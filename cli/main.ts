@@ -1,6 +1,14 @@
 import { Command, Option, InvalidArgumentError } from 'commander';
 import { resolve } from 'node:path';
-import { createMerWorkers, runWorkers, shutdownOnSignals, type QueueKind } from '../workers/factory.ts';
+import {
+  createMerWorkers,
+  describeServed,
+  runWorkers,
+  servedQueues,
+  shutdownOnSignals,
+  type QueueKind,
+} from '../workers/factory.ts';
+import { startHealthServer } from '../workers/health.ts';
 import { clusterFromEnv, connectWorker } from '../workers/connection.ts';
 import { ConfigError } from './config.ts';
 import {
@@ -15,10 +23,10 @@ import { listRuns, renderRuns, RUN_STATUS_FILTERS } from './runs.ts';
 import { renderStatus, runStatus } from './status.ts';
 import { openSession, uiListUrl, uiWorkflowUrl } from './session.ts';
 import { executeManifest, type ManifestFlags } from './manifest-command.ts';
-import { failureMessage } from '../workflows/pipeline.ts';
+import { typedMessage } from './run-end.ts';
 import { STAGES } from '../schemas/config.ts';
 import { runDemo } from './demo.ts';
-import { fetchReports, openFile } from './report.ts';
+import { describeReportRun, fetchReports, openFile } from './report.ts';
 import { executeResume, executeRun, type FollowFlags, type RunFlags } from './run-command.ts';
 import { installRuntime } from '../workers/runtime.ts';
 import { synthesize } from './synth/index.ts';
@@ -26,6 +34,12 @@ import { synthesize } from './synth/index.ts';
 const positiveInt = (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+};
+const portNumber = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError('must be a port number (0: any free one)');
   return n;
 };
 const positiveNum = (v: string) => {
@@ -113,6 +127,16 @@ program
       .choices(['cpu', 'cuda'])
       .default('cpu'),
   )
+  .option(
+    '--threads <n>',
+    'ONNX Runtime intra-op threads per session (default: one per physical core); trainings record it, and a bit-exact resume needs the same value',
+    positiveInt,
+  )
+  .option(
+    '--health-port <port>',
+    'serve GET /healthz (liveness) and /readyz on this port: task queues served, worker states, activities in flight',
+    portNumber,
+  )
   .action(
     async (o: {
       queue: QueueKind[];
@@ -122,13 +146,15 @@ program
       shutdownGrace: string;
       identity?: string;
       device: 'cpu' | 'cuda';
+      threads?: number;
+      healthPort?: number;
     }) => {
       const s = devServerSettings();
       const cluster = clusterFromEnv() ?? { address: devAddress(s), namespace: s.namespace };
       const connection = await connectWorker(cluster);
       const concurrency: Partial<Record<QueueKind, number>> = {};
       if (o.concurrency) for (const q of o.queue) concurrency[q] = o.concurrency;
-      const workers = await createMerWorkers({
+      const options = {
         connection,
         namespace: cluster.namespace,
         taskQueues: { cpu: `${o.taskQueuePrefix}-cpu`, gpu: `${o.taskQueuePrefix}-gpu` },
@@ -138,11 +164,18 @@ program
         shutdownGraceTime: o.shutdownGrace,
         identity: o.identity,
         device: o.device,
-      });
+        threads: o.threads,
+      };
+      const workers = await createMerWorkers(options);
+      const served = servedQueues(options);
       shutdownOnSignals(workers);
       console.error(
-        `worker on ${cluster.address} (${cluster.namespace}) serving ${o.queue.map((q) => `${o.taskQueuePrefix}-${q}`).join(', ')}${o.workflows ? ' + workflows' : ''}`,
+        `worker on ${cluster.address} (${cluster.namespace}) serving ${describeServed(served)}${o.threads ? `, ${o.threads} ONNX Runtime thread(s) per session` : ''}`,
       );
+      if (o.healthPort !== undefined) {
+        const h = await startHealthServer(o.healthPort, workers, served);
+        console.error(`health: http://0.0.0.0:${h.port}/healthz and /readyz`);
+      }
       await runWorkers(workers);
       await connection.close();
     },
@@ -210,6 +243,7 @@ program
           console.log(`  ${r.html}`);
           console.log(`  ${r.markdown}`);
           console.log(`  ${r.metrics} (${r.files} files)`);
+          if (r.run) console.log(`  ${describeReportRun(r.run)}`);
         }
       }
       if (o.open) openFile(reports[0].html);
@@ -369,7 +403,9 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    const msg = err instanceof ConfigError ? err.message : failureMessage(err);
+    // Errors that carry a Mer* type (MerError in this process, ApplicationFailure from a run) say it,
+    // as pipeline failures do: `mer: MerChecksumMismatch: ...`.
+    const msg = err instanceof ConfigError ? err.message : typedMessage(err);
     console.error(`mer: ${msg}`);
     process.exitCode = process.exitCode || 1;
   }

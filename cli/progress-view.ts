@@ -93,6 +93,8 @@ export class ProgressPrinter {
   private lastJsonKey = '';
   private readonly rates: ProgressRates;
   private readonly mode: 'tty' | 'quiet' | 'json';
+  /** Quiet because asked (not just because stderr is no terminal): notices are not printed either. */
+  private readonly silent: boolean;
 
   constructor(
     private readonly out: ProgressOut = process.stderr,
@@ -102,7 +104,25 @@ export class ProgressPrinter {
     // A boolean is the older `quiet` flag.
     const m: ProgressMode = mode === true ? 'quiet' : mode === false ? 'auto' : mode;
     this.mode = m === 'json' ? 'json' : m === 'quiet' || !out.isTTY ? 'quiet' : 'tty';
+    this.silent = m === 'quiet';
     this.rates = new ProgressRates({ windowMs: opts.windowMs });
+  }
+
+  /**
+   * A line about the wait itself (no worker answers): printed even when stderr is no terminal, as an
+   * NDJSON event (`event` plus `message`) in json mode. On a terminal the table is redrawn below it.
+   */
+  notice(event: string, message: string, extra: Record<string, unknown> = {}): void {
+    if (this.silent) return;
+    if (this.mode === 'json') {
+      const at = (this.opts.now ?? Date.now)();
+      this.out.write(
+        `${JSON.stringify({ event, time: new Date(at).toISOString(), workflowId: this.opts.workflowId ?? null, message, ...extra })}\n`,
+      );
+      return;
+    }
+    this.out.write(`${message}\n`);
+    this.lastLines = [];
   }
 
   update(p: ProgressSnapshot): void {

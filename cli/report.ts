@@ -5,8 +5,9 @@ import type { Client } from '@temporalio/client';
 import { createStore } from '../activities/store/index.ts';
 import type { DatasetEvaluateResult, PipelineResult } from '../schemas/config.ts';
 import { COMMIT_MARKER, reportKeys } from '../schemas/layout.ts';
-import { MetricsReportSchema } from '../schemas/report.ts';
+import { ReportRunSchema, readMetricsReport, type ReportRun } from '../schemas/report.ts';
 import { evaluateWorkflowId, type EvaluateDataset } from '../workflows/evaluate.ts';
+import { formatDuration } from './progress-rate.ts';
 import { decodePayload, describeRun, fetchEvents, inputFromHistory } from './run-history.ts';
 
 export interface FetchedReport {
@@ -19,6 +20,11 @@ export interface FetchedReport {
   metrics: string;
   files: number;
   headline: DatasetEvaluateResult['headline'];
+  /**
+   * This run's side of the report (config hash, whether it wrote or reused it, stage timings), also
+   * written as `run.json` beside the report; null when the store has none for this run.
+   */
+  run: ReportRun | null;
 }
 
 /**
@@ -70,14 +76,23 @@ export async function fetchReports(
     let files = 0;
     for (const o of await store.list(keys.contents)) {
       const rel = o.key.slice(keys.contents.length);
-      if (rel === COMMIT_MARKER || rel.startsWith('_')) continue;
+      // runs/ holds every run's side of the report: only this run's is fetched, as run.json below.
+      if (rel === COMMIT_MARKER || rel.startsWith('_') || o.key.startsWith(keys.runs)) continue;
       const path = join(dir, ...rel.split('/'));
       await mkdir(dirname(path), { recursive: true });
       await writeFile(path, await store.get(o.key));
       files++;
     }
-    // A report someone can open is only useful if it is whole: metrics.json must validate.
-    MetricsReportSchema.parse(JSON.parse((await store.get(keys.metrics)).toString('utf8')));
+    // A report someone can open is only useful if it is whole: metrics.json must validate (any version).
+    const { embeddedRun } = readMetricsReport(JSON.parse((await store.get(keys.metrics)).toString('utf8')));
+    // A version 1 report names the run that wrote it: only this run's if the hashes agree.
+    const run =
+      (await readReportRun(store, keys.run(input.configHash))) ??
+      (embeddedRun?.configHash === input.configHash ? embeddedRun : null);
+    if (run) {
+      await writeFile(join(dir, 'run.json'), `${JSON.stringify(run, null, 2)}\n`);
+      files++;
+    }
     fetched.push({
       dataset: r.dataset,
       evalKey: r.evalKey,
@@ -87,9 +102,23 @@ export async function fetchReports(
       metrics: join(dir, 'metrics.json'),
       files,
       headline: r.headline,
+      run,
     });
   }
   return fetched;
+}
+
+async function readReportRun(store: ReturnType<typeof createStore>, key: string): Promise<ReportRun | null> {
+  if (!(await store.exists(key))) return null;
+  return ReportRunSchema.parse(JSON.parse((await store.get(key)).toString('utf8')));
+}
+
+/** `run <hash> wrote this report; stage times: acquire 4s, segment 1m02s (reused), ...` */
+export function describeReportRun(run: ReportRun): string {
+  const times = run.timings
+    .filter((t) => t.seconds !== undefined)
+    .map((t) => `${t.stage} ${formatDuration(t.seconds!)}${t.status === 'skipped' ? ' (reused)' : ''}`);
+  return `run ${run.configHash} ${run.wrote ? 'wrote' : 'reused'} this report${times.length ? `; stage times: ${times.join(', ')}` : ''}`;
 }
 
 /** Opens a file with the desktop's default application (no shell). */

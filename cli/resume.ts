@@ -89,7 +89,12 @@ export interface ResumeOutcome {
 export async function resumeRun(
   client: Client,
   run: string,
-  opts: { reset: boolean; identity?: string },
+  opts: {
+    reset: boolean;
+    identity?: string;
+    /** Adjusts a new run's input (embedded `mer resume` gives it run-scoped task queues). */
+    retarget?: (input: PipelineInput) => PipelineInput;
+  },
 ): Promise<ResumeOutcome> {
   const ref = await describeRun(client, run);
   const status = ref.description.status.name;
@@ -133,7 +138,8 @@ export async function resumeRun(
     };
   }
   // The server may have had the search attributes registered since the failed run started.
-  const fresh = { ...input, searchAttributes: await hasSearchAttributes(client, client.options.namespace) };
+  const same = { ...input, searchAttributes: await hasSearchAttributes(client, client.options.namespace) };
+  const fresh = opts.retarget ? opts.retarget(same) : same;
   const { handle } = await startPipeline(client, fresh);
   return { handle, input: fresh, mode: 'new-run', fromRunId: ref.runId, fromStatus: status };
 }

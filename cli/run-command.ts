@@ -1,9 +1,12 @@
-import type { WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { PipelineInput, PipelineResult } from '../schemas/config.ts';
 import type { MerPipeline } from '../workflows/pipeline.ts';
 import { buildRunConfig, sealUrlSecrets, toPipelineInput, type RunOverrides } from './config.ts';
 import { resumeRun } from './resume.ts';
-import { hasSearchAttributes, startPipeline } from './run.ts';
+import { RunEndedError } from './run-end.ts';
+import { scopesQueues, withRunScopedQueues } from './run-queues.ts';
+import { fetchEvents, inputFromHistory } from './run-history.ts';
+import { hasSearchAttributes, pipelineWorkflowId, startPipeline } from './run.ts';
 import { describeStore, openSession, printResult, uiWorkflowUrl, waitForRun, type CliSession } from './session.ts';
 
 /** How `mer run` and `mer resume` follow the run they start: workers here or not, NDJSON or a table, or not at all. */
@@ -50,6 +53,13 @@ async function startAndFollow<S extends Started>(
       json: o.json ?? false,
       concurrency: o.concurrency,
     });
+  } catch (err) {
+    if (!(err instanceof RunEndedError)) throw err;
+    // A run that ended without completing: its words and the next command, as an event with --json.
+    if (o.json) process.stderr.write(`${JSON.stringify(err.event())}\n`);
+    else console.error(`mer: ${err.message}`);
+    process.exitCode = 1;
+    return undefined;
   } finally {
     await session.close();
   }
@@ -104,8 +114,16 @@ export async function executeRun(
   const checked = toPipelineInput(config, baseDir, false);
   const done = await startAndFollow(o, async (session, log) => {
     const { client, namespace } = session;
-    const input = await sealUrlSecrets({ ...checked, searchAttributes: await hasSearchAttributes(client, namespace) });
-    const { handle, attached } = await startPipeline(client, input);
+    const sealed = await sealUrlSecrets({ ...checked, searchAttributes: await hasSearchAttributes(client, namespace) });
+    const scoped = scopesQueues({
+      cluster: Boolean(session.cluster),
+      workers: o.workers ?? !session.cluster,
+      wait: o.wait !== false,
+    });
+    const fresh = scoped ? withRunScopedQueues(sealed, pipelineWorkflowId(sealed.configHash)) : sealed;
+    const { handle, attached } = await startPipeline(client, fresh);
+    // Attached: serve the queues the running run was started with (its input), whoever started it.
+    const input = attached ? await runningInput(client, handle) : fresh;
     log(
       `${attached ? 'attached to running' : 'started'} ${handle.workflowId} (${input.stages.join(' → ')}; store ${describeStore(input.store)})`,
     );
@@ -128,10 +146,24 @@ export async function executeRun(
   return done && { result: done.result, input: done.started.input, workflowId: done.started.handle.workflowId };
 }
 
+async function runningInput(client: Client, handle: WorkflowHandle<typeof MerPipeline>): Promise<PipelineInput> {
+  const runId = (await handle.describe()).runId;
+  return inputFromHistory(await fetchEvents(client, handle.workflowId, runId));
+}
+
 /** `mer resume`: a new run of a failed run's input (default), or a Temporal reset to before the failed stage. */
 export async function executeResume(run: string, o: FollowFlags & { reset?: boolean }): Promise<void> {
   await startAndFollow(o, async (session, log) => {
-    const r = await resumeRun(session.client, run, { reset: o.reset ?? false });
+    const scoped = scopesQueues({
+      cluster: Boolean(session.cluster),
+      workers: o.workers ?? !session.cluster,
+      wait: o.wait !== false,
+    });
+    // A new run gets this command's run-scoped queues; a reset or an attach keeps the run's own.
+    const r = await resumeRun(session.client, run, {
+      reset: o.reset ?? false,
+      ...(scoped ? { retarget: (i: PipelineInput) => withRunScopedQueues(i, pipelineWorkflowId(i.configHash)) } : {}),
+    });
     const ui = session.uiBase ? uiWorkflowUrl(session.uiBase, session.namespace, r.handle.workflowId) : null;
     if (r.mode === 'attached') log(`${r.handle.workflowId} is still running: attached to it`);
     else if (r.mode === 'reset') {

@@ -10,6 +10,7 @@ import { progressQuery, type ProgressSnapshot } from '../workflows/progress.ts';
 import { SA_CONFIG_HASH, SA_DATASET, SA_STAGE, SEARCH_ATTRIBUTE_FLAGS } from '../workflows/search-attributes.ts';
 import type { MerPipeline } from '../workflows/pipeline.ts';
 import { ProgressPrinter, type ProgressMode, type ProgressOut } from './progress-view.ts';
+import { workflowWorkerWait } from './worker-wait.ts';
 
 export const pipelineWorkflowId = (configHash: string) => `mer-${configHash}`;
 
@@ -87,21 +88,35 @@ export async function watchPipeline(
     onProgress?: (p: ProgressSnapshot) => void;
     /** How long the server may stay unreachable before waiting gives up (default 15 min). */
     reconnectForMs?: number;
+    /** After this long without an answer to the progress query, say that no workflow worker answers (default 5 s). */
+    workerWaitNoticeMs?: number;
   } = {},
 ): Promise<PipelineResult> {
   const mode: ProgressMode = opts.progress ?? (opts.quiet ? 'quiet' : 'auto');
   const printer = new ProgressPrinter(opts.out ?? process.stderr, mode, { workflowId: handle.workflowId });
   let stop = false;
   let wake: (() => void) | undefined;
+  let answeredAt = Date.now();
+  let waitingSaid = false;
   const poll = (async () => {
     while (!stop) {
       try {
         // Bounded: a query waits for a worker, and a run whose workers are gone must not block the loop.
-        const p = await handle.client.connection.withDeadline(Date.now() + 10_000, () => handle.query(progressQuery));
+        const p = await handle.client.connection.withDeadline(Date.now() + 5_000, () => handle.query(progressQuery));
+        answeredAt = Date.now();
+        waitingSaid = false;
         printer.update(p);
         opts.onProgress?.(p);
       } catch {
-        // The workflow may not have had its first task yet, or just finished.
+        // The workflow may not have had its first task yet, or just finished; past a few seconds without
+        // an answer no worker runs its workflow tasks: say so once, with what to start, not silence.
+        if (!stop && !waitingSaid && Date.now() - answeredAt >= (opts.workerWaitNoticeMs ?? 5_000)) {
+          waitingSaid = true;
+          const why = await workflowWorkerWait(handle.client, handle.workflowId).catch(
+            () => 'waiting for a workflow worker',
+          );
+          if (!stop) printer.notice('waiting', why);
+        }
       }
       await new Promise<void>((r) => {
         const t = setTimeout(r, opts.intervalMs ?? 1000);

@@ -4,6 +4,7 @@ import { failureMessage, type MerPipeline } from '../workflows/pipeline.ts';
 import { createMerWorkers, runWorkers, shutdownOnSignals } from '../workers/factory.ts';
 import { clusterFromEnv, connectClient, connectWorker, type ClusterSettings } from '../workers/connection.ts';
 import { devAddress, devServerSettings, devUiUrl, ensureDevServer } from './devserver.ts';
+import { classifyRunEnd, typedMessage } from './run-end.ts';
 import { watchPipeline } from './run.ts';
 
 /** A CLI command's connection to Temporal: the cluster from the environment, else the local dev server. */
@@ -111,7 +112,8 @@ export async function waitForRun(
       await wconn.close();
     }
   } catch (err) {
-    throw new Error(`run ${handle.workflowId} failed: ${failureMessage(err)}`);
+    // The run's own ending (failed, terminated, cancelled) in its words; anything else lost the run.
+    throw classifyRunEnd(err, handle.workflowId) ?? new Error(`lost run ${handle.workflowId}: ${typedMessage(err)}`);
   }
 }
 

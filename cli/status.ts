@@ -15,6 +15,7 @@ import {
   type StageRow,
 } from './run-history.ts';
 import { describeStore } from './session.ts';
+import { workflowWorkerWait } from './worker-wait.ts';
 
 /** `mer status`: one run's state, from its history, the live progress query and the store, and its rendering. */
 
@@ -38,6 +39,8 @@ export interface RunStatus {
   failure: string | null;
   /** Whether the rows come from the live progress query or were rebuilt from the history. */
   live: boolean;
+  /** A running run whose progress query no worker answered: "waiting for a workflow worker: ..."; else null. */
+  waiting?: string | null;
   ui: string | null;
 }
 
@@ -55,6 +58,7 @@ export async function runStatus(
   const input = inputFromHistory(events);
   let stages = stagesFromHistory(events, input);
   let live = false;
+  let waiting: string | null = null;
   const running = ref.description.status.name === 'RUNNING';
   if (running) {
     try {
@@ -64,7 +68,8 @@ export async function runStatus(
       stages = stagesFromProgress(p, stages);
       live = true;
     } catch {
-      // no worker to answer: the history rows stand
+      // No worker to answer: the history rows stand, and the status says what it waits for.
+      waiting = await workflowWorkerWait(client.workflow, ref.workflowId, ref.runId);
     }
   } else {
     // Children of a run that was terminated or cancelled were asked to cancel; say what became of them.
@@ -115,6 +120,7 @@ export async function runStatus(
     quarantined: await quarantineFromStore(input, stages, opts.maxItems),
     failure,
     live,
+    waiting,
     ui: opts.ui ? opts.ui(ref.workflowId, ref.runId) : null,
   };
 }
@@ -129,6 +135,7 @@ export function renderStatus(s: RunStatus): string[] {
   );
   for (const d of s.config.datasets)
     lines.push(`  ${d.dataset.padEnd(8)} ${d.sourceKind} ${d.source}, labels ${d.labels}`);
+  if (s.waiting) lines.push(`  ${s.waiting}`);
   lines.push(`  stages${s.live ? ' (live)' : ''}:`);
   for (const r of s.stages) {
     const c = r.counts;

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { Field, FixedSizeList, Float32, Int32, Schema, Utf8 } from 'apache-arrow';
 
 /**
- * The compress (VSC) stage: its parameters (every one of them is part of the cache key), its output
+ * The compress (VSC) stage: its parameters (every one but chunkUtterances is part of the cache key), its output
  * layout (keys built in schemas/layout.ts) and its reports. Output per visual features shard:
  *  - `visual-vsc/<vscKey>/<shard>.parquet`: one row per utterance, columns `utteranceId` (utf8),
  *    `length` (int32, valid frames 0..maxFrames) and `sequence` (FixedSizeList<float32>[maxFrames*dim],
@@ -43,6 +43,12 @@ const VSC_FIELDS = {
    */
   guidance: z.enum(['none', 'fixed']).default('none'),
   guidanceSeed: z.int().min(0).max(0xffffffff).default(0),
+  /**
+   * Not a parameter of the output: utterances per stored chunk and heartbeat of a shard activity (the
+   * most work a lost worker costs; smaller is more store writes). Kept out of every key and stored
+   * document (activities/compress/key.ts storedVscParams); absent = 64.
+   */
+  chunkUtterances: z.int().min(1).max(100_000).optional(),
 };
 
 const VscObjectSchema = z.strictObject(VSC_FIELDS);

@@ -172,6 +172,9 @@ export const reportKeys = (evalKey: string) => {
     figureFile: (id: string) => `figures/${id}.svg`,
     file: (relative: string) => `${p}/${relative}`,
     predictions: (variant: string) => `${p}/predictions/${variant}.parquet`,
+    /** Run side of the report (config hash, timings), one per run that wrote or reused it; not content. */
+    runs: `${p}/runs/`,
+    run: (configHash: string) => `${p}/runs/${configHash}.json`,
   };
 };
 export type ReportKeys = ReturnType<typeof reportKeys>;

@@ -5,10 +5,16 @@ import { AggregateMetricsSchema, FoldMetricsSchema } from './metrics.ts';
  * `reports/<evalKey>/metrics.json`: everything the evaluate stage measured for one dataset of a run,
  * machine-readable. report.md and report.html are renderings of this document (plus figures).
  * Bump `version` when a field changes meaning; readers check it.
+ *
+ * The report is a content-addressed object: the same key holds the same bytes in every store, so it
+ * says nothing about the run that wrote it. What belongs to a run (its config hash, its stage timings)
+ * is written beside it per run: `reports/<evalKey>/runs/<configHash>.json` (ReportRunSchema).
+ * Version 1 reports embedded both (`provenance.configHash`, `stages.timings`); readMetricsReport still
+ * reads them.
  */
 
 export const REPORT_SCHEMA = 'mer-metrics';
-export const REPORT_VERSION = 1;
+export const REPORT_VERSION = 2;
 
 const meanStd = z.strictObject({ mean: z.number(), std: z.number() });
 
@@ -99,7 +105,6 @@ export const MetricsReportSchema = z.strictObject({
     vsc: z.record(z.string(), z.unknown()),
   }),
   provenance: z.strictObject({
-    configHash: z.string(),
     /** Content address of the downloaded or imported source, and the manifest parsed from it. */
     sourceKey: z.string(),
     manifestKey: z.string(),
@@ -144,8 +149,52 @@ export const MetricsReportSchema = z.strictObject({
     ),
     train: z.strictObject({ trainings: z.int(), seconds: z.number(), resumed: z.int() }),
     splits: z.strictObject({ rows: z.int(), unlabelled: z.int(), excluded: z.int(), used: z.int() }),
-    timings: z.array(StageTimeSchema),
   }),
   figures: z.array(z.strictObject({ id: z.string(), file: z.string(), caption: z.string() })),
 });
 export type MetricsReport = z.infer<typeof MetricsReportSchema>;
+
+/** Version 1: as version 2 plus the writing run's config hash and stage timings inside the report. */
+export const MetricsReportV1Schema = MetricsReportSchema.extend({
+  version: z.literal(1),
+  provenance: MetricsReportSchema.shape.provenance.extend({ configHash: z.string() }),
+  stages: MetricsReportSchema.shape.stages.extend({ timings: z.array(StageTimeSchema) }),
+});
+
+/** `reports/<evalKey>/runs/<configHash>.json`: one run's side of a report (written or reused by it). */
+export const REPORT_RUN_SCHEMA = 'mer-report-run';
+export const ReportRunSchema = z.strictObject({
+  schema: z.literal(REPORT_RUN_SCHEMA),
+  version: z.literal(1),
+  evalKey: z.string(),
+  /** The run's config hash (its workflow id is `mer-<configHash>`). */
+  configHash: z.string(),
+  /** False when the run found the report committed and reused it. */
+  wrote: z.boolean(),
+  /** The run's stage timings up to evaluate (workflow time, from its progress). */
+  timings: z.array(StageTimeSchema),
+});
+export type ReportRun = z.infer<typeof ReportRunSchema>;
+
+/**
+ * Reads a stored metrics.json of any version: the report in the current shape, plus, for a version 1
+ * report, the run side it embedded (null for version 2: that lives in `runs/<configHash>.json`).
+ */
+export function readMetricsReport(raw: unknown): { report: MetricsReport; embeddedRun: ReportRun | null } {
+  const version = (raw as { version?: unknown } | null)?.version;
+  if (version !== 1) return { report: MetricsReportSchema.parse(raw), embeddedRun: null };
+  const v1 = MetricsReportV1Schema.parse(raw);
+  const { configHash, ...provenance } = v1.provenance;
+  const { timings, ...stages } = v1.stages;
+  return {
+    report: { ...v1, version: REPORT_VERSION, provenance, stages },
+    embeddedRun: {
+      schema: REPORT_RUN_SCHEMA,
+      version: 1,
+      evalKey: v1.evalKey,
+      configHash,
+      wrote: true,
+      timings,
+    },
+  };
+}

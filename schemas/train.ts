@@ -282,6 +282,12 @@ export const FoldTrainResultSchema = z.object({
   seconds: z.number().nonnegative(),
   executionProvider: z.string(),
   /**
+   * ONNX Runtime intra-op threads of the committing attempt (`mer worker --threads`; 0: one per physical
+   * core). Float reductions split by thread, so a bit-exact resume needs the same value. Absent in
+   * results written before it.
+   */
+  threads: z.int().nonnegative().optional(),
+  /**
    * Per used modality: the mean over feature dimensions of each dimension's variance across the
    * training samples (visual: across their valid frames). Absent in results written before it.
    */

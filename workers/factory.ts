@@ -20,6 +20,38 @@ export interface MerWorkerOptions {
   identity?: string;
   /** Execution provider for the ONNX encoders: 'cuda' needs onnxruntime-node installed with cuda12. */
   device?: 'cpu' | 'cuda';
+  /** ONNX Runtime intra-op threads per session (encoders, training); absent: one per physical core. */
+  threads?: number;
+}
+
+/** What one worker of createMerWorkers polls: its task queue and the kinds of task it takes there. */
+export interface ServedQueue {
+  taskQueue: string;
+  workflows: boolean;
+  activities: boolean;
+}
+
+/**
+ * The task queues createMerWorkers serves for these options, with what each takes: workflow tasks go
+ * only to the cpu queue (workflows never run on the gpu queue), so `--queue gpu` serves activities only.
+ */
+export function servedQueues(
+  opts: Pick<MerWorkerOptions, 'taskQueues' | 'queues' | 'workflows' | 'activities'>,
+): ServedQueue[] {
+  const out: ServedQueue[] = [];
+  for (const q of opts.queues) {
+    const workflows = opts.workflows && q === 'cpu';
+    const activities = opts.activities !== false;
+    if (workflows || activities) out.push({ taskQueue: opts.taskQueues[q], workflows, activities });
+  }
+  return out;
+}
+
+/** `mer-cpu (workflows + activities), mer-gpu (activities)`: what a worker process says it serves. */
+export function describeServed(served: readonly ServedQueue[]): string {
+  const what = (s: ServedQueue) =>
+    s.workflows && s.activities ? 'workflows + activities' : s.workflows ? 'workflows' : 'activities';
+  return served.map((s) => `${s.taskQueue} (${what(s)})`).join(', ');
 }
 
 export const DEFAULT_CONCURRENCY: Record<QueueKind, number> = { cpu: 4, gpu: 1 };
@@ -29,7 +61,10 @@ export const DEFAULT_CONCURRENCY: Record<QueueKind, number> = { cpu: 4, gpu: 1 }
  * implementations (every activity runs on CPU); routing decides which fleet runs what.
  */
 export async function createMerWorkers(opts: MerWorkerOptions): Promise<Worker[]> {
-  const activities = createActivities(opts.device ? { device: opts.device } : {});
+  const activities = createActivities({
+    ...(opts.device ? { device: opts.device } : {}),
+    ...(opts.threads ? { threads: opts.threads } : {}),
+  });
   const workers: Worker[] = [];
   for (const q of opts.queues) {
     const withWorkflows = opts.workflows && q === 'cpu';

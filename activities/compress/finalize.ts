@@ -9,6 +9,7 @@ import {
 import { vscPrefix, vscReportKey, vscShardCommitPrefix } from '../../schemas/layout.ts';
 import type { StoreSpec } from '../../schemas/store.ts';
 import { createStore } from '../store/index.ts';
+import { storedVscParams } from './key.ts';
 import { reduction } from './vsc.ts';
 
 export interface FinalizeCompressInput {
@@ -42,7 +43,8 @@ export async function finalizeCompressStep(input: FinalizeCompressInput): Promis
   const utterances = sum((r) => r.utterances);
   const report: VscStageReport = {
     vscKey: input.vscKey,
-    params: VscParamsSchema.parse(input.params),
+    // Without chunkUtterances: the report belongs to its key, not to the chunking of the run that wrote it.
+    params: storedVscParams(VscParamsSchema.parse(input.params)),
     shards,
     utterances,
     valuesIn,

@@ -23,9 +23,19 @@ export interface VscInputs {
 export function effectiveVscParams(params: VscParams): Record<string, unknown> {
   if (!params.enabled) return { enabled: false, maxFrames: params.maxFrames, cap: params.cap };
   // The key names the merged tokens' weight `alpha`, as before keepWeight existed: the same keys.
-  const { guidanceSeed, keepWeight, ...rest } = params;
+  const { guidanceSeed, keepWeight, ...rest } = storedVscParams(params);
   const named = { ...rest, alpha: mergeWeight(keepWeight) };
   return params.guidance === 'fixed' ? { ...named, guidanceSeed } : named;
+}
+
+/**
+ * The parameters as stored documents and hashes carry them: without `chunkUtterances`, which decides
+ * how a shard's work is checkpointed, never what it computes. Reports, model recipes, the run's config
+ * hash and the stage key then stay the same whatever chunk size a run used.
+ */
+export function storedVscParams<P extends { chunkUtterances?: number }>(params: P): Omit<P, 'chunkUtterances'> {
+  const { chunkUtterances: _chunk, ...rest } = params;
+  return rest;
 }
 
 export function vscKey(params: VscParams | VscParamsInput, inputs: VscInputs): string {

@@ -61,7 +61,8 @@ export async function compressShardStep(input: CompressShardInput, ctx: StepCont
   const started = performance.now();
   const params = VscParamsSchema.parse(input.params);
   const shard = ShardNameSchema.parse(input.shard);
-  const chunkSize = input.chunkUtterances ?? DEFAULT_CHUNK;
+  // The input's own value (tests) wins over the run config's `compress.chunkUtterances`.
+  const chunkSize = input.chunkUtterances ?? params.chunkUtterances ?? DEFAULT_CHUNK;
   if (!Number.isInteger(chunkSize) || chunkSize < 1)
     throw new RangeError(`chunkUtterances must be a positive integer, got ${chunkSize}`);
   const store = createStore(input.store);

@@ -3,15 +3,20 @@ import { VSC_CODE_VERSION } from '../../schemas/compress.ts';
 import { reportKeys } from '../../schemas/layout.ts';
 import {
   MetricsReportSchema,
+  REPORT_RUN_SCHEMA,
   REPORT_SCHEMA,
   REPORT_VERSION,
+  ReportRunSchema,
   type MetricsReport,
+  type ReportRun,
   type VariantReport,
 } from '../../schemas/report.ts';
 import { SegmentReportSchema, reasonCode, type SegmentReport } from '../../schemas/segment-report.ts';
 import type { SplitPlan } from '../../schemas/train.ts';
 import { ErrorTypes, MerError } from '../common/errors.ts';
+import { storedVscParams } from '../compress/key.ts';
 import { createStore } from '../store/index.ts';
+import type { ObjectStore } from '../store/types.ts';
 import { TRAIN_CODE_VERSION } from '../train/fold.ts';
 import { readSplitPlan } from '../train/plan.ts';
 import {
@@ -48,8 +53,10 @@ export async function evaluateDatasetStep(input: EvaluateDatasetInput): Promise<
   const { trained } = input;
   const evalKey = evaluateKey(trained);
   const keys = reportKeys(evalKey);
-  if (await store.committed(keys.prefix))
+  if (await store.committed(keys.prefix)) {
+    await writeReportRun(store, input, evalKey, false);
     return summarise(evalKey, await readStoredJson(store, keys.metrics, MetricsReportSchema), true);
+  }
 
   const plan = await readSplitPlan(store, trained.splitsKey);
   const variants: VariantReport[] = [];
@@ -91,7 +98,31 @@ export async function evaluateDatasetStep(input: EvaluateDatasetInput): Promise<
     stage: 'evaluate',
     summary: { dataset: report.dataset, protocol: report.protocol, headline: result.headline },
   });
+  await writeReportRun(store, input, evalKey, true);
   return result;
+}
+
+/**
+ * The run's side of the report, beside it: the report itself is content-addressed (same key, same
+ * bytes in any store, whichever config first wrote it), so the config hash and the stage timings of
+ * each run that wrote or reused it go to `runs/<configHash>.json`. Written after the commit, so a run
+ * file always names a whole report; a retry rewrites it.
+ */
+async function writeReportRun(
+  store: ObjectStore,
+  input: EvaluateDatasetInput,
+  evalKey: string,
+  wrote: boolean,
+): Promise<void> {
+  const run: ReportRun = ReportRunSchema.parse({
+    schema: REPORT_RUN_SCHEMA,
+    version: 1,
+    evalKey,
+    configHash: input.configHash,
+    wrote,
+    timings: input.timings,
+  });
+  await store.put(reportKeys(evalKey).run(input.configHash), JSON.stringify(run, null, 2));
 }
 
 /** metrics.json less its figures: the variants' results, the ablation table, provenance and stage totals. */
@@ -132,9 +163,8 @@ function reportDraft(
     classes,
     protocol: trained.protocol,
     optimistic: trained.optimistic,
-    config: { train: { ...input.settings.train }, vsc: { ...input.settings.vsc } },
+    config: { train: { ...input.settings.train }, vsc: storedVscParams(input.settings.vsc) },
     provenance: {
-      configHash: input.configHash,
       sourceKey: input.acquired.sourceKey,
       manifestKey: input.acquired.manifestKey,
       encoders: { text: m.text.modelSha256, audio: m.audio.modelSha256, visual: m.visual.modelSha256 },
@@ -189,7 +219,6 @@ function reportDraft(
       })),
       train: { trainings: trained.runs.length, seconds: totals.trainSeconds, resumed: totals.resumed },
       splits: plan.counts,
-      timings: input.timings,
     },
   };
 }

@@ -13,8 +13,11 @@ import type { StoreSpec } from '../../schemas/store.ts';
 import type { ResolvedVariant, TrainParams } from '../../schemas/train.ts';
 import { contentKey } from '../common/hash.ts';
 
-/** Bumped whenever the same trainings would give a different report. */
-export const EVALUATE_CODE_VERSION = 1;
+/**
+ * Bumped whenever the same trainings would give a different report. 2: the run's config hash and
+ * stage timings left the report for `runs/<configHash>.json` beside it (report version 2).
+ */
+export const EVALUATE_CODE_VERSION = 2;
 
 export interface EvaluateDatasetInput {
   store: StoreSpec;
@@ -28,7 +31,7 @@ export interface EvaluateDatasetInput {
   variants: ResolvedVariant[];
   /** The run's train and VSC settings, shown in the report (the trainings' keys already cover them). */
   settings: { train: TrainParams; vsc: VscParams };
-  /** The run's stage timings so far (from the pipeline's progress), for the report; not part of the key. */
+  /** The run's stage timings so far (from the pipeline's progress), for the run file beside the report; not part of the key. */
   timings: StageTime[];
 }
 

@@ -115,7 +115,6 @@ export async function renderReport(
     rows: [
       ['dataset', `${report.dataset} (${report.labelSet}: ${report.classes.join(', ')})`],
       ['protocol', `${report.protocol}${report.optimistic ? ' (optimistic: selection on the test fold)' : ''}`],
-      ['run config hash', p.configHash],
       ['source', p.sourceKey],
       ['manifest', p.manifestKey],
       ['text encoder', `sha256 ${p.encoders.text}`],
@@ -283,21 +282,20 @@ export async function renderReport(
       .join(', ') || 'none';
   blocks.push({
     kind: 'table',
-    caption: 'What each stage kept, quarantined and how long it took in the run that produced this report',
-    columns: ['stage', 'result', 'quarantined', 'time'],
-    align: ['left', 'left', 'left', 'right'],
+    // No wall times: they belong to a run (runs/<configHash>.json, shown by `mer report`), not to the report.
+    caption: 'What each stage kept and quarantined',
+    columns: ['stage', 'result', 'quarantined'],
+    align: ['left', 'left', 'left'],
     rows: [
       [
         'acquire',
         `${s.acquire.rows} utterances, ${s.acquire.inLabelSet} in the label set`,
         `${s.acquire.issues} annotation issues`,
-        timing(s.timings, 'acquire'),
       ],
       [
         'segment',
         `${s.segment.ok}/${s.segment.utterances} utterances cut, ${s.segment.audioSeconds.toFixed(0)} s of audio`,
         `${s.segment.quarantined} (${reasons(s.segment.reasons)})`,
-        timing(s.timings, 'segment'),
       ],
       [
         'extract',
@@ -307,7 +305,6 @@ export async function renderReport(
         Object.entries(s.extract)
           .map(([m, e]) => `${m} ${e.quarantined}${e.quarantined ? ` (${reasons(e.reasons)})` : ''}`)
           .join(', '),
-        timing(s.timings, 'extract'),
       ],
       [
         'compress',
@@ -318,13 +315,11 @@ export async function renderReport(
           )
           .join('; '),
         '',
-        timing(s.timings, 'compress'),
       ],
       [
         'train',
         `${s.train.trainings} trainings, ${duration(s.train.seconds)} of training; splits use ${s.splits.used} of ${s.splits.rows} utterances (${s.splits.unlabelled} outside the label set)`,
         `${s.splits.excluded} left out of the splits${s.train.resumed ? `; ${s.train.resumed} training(s) resumed from a checkpoint` : ''}`,
-        timing(s.timings, 'train'),
       ],
     ],
   });
@@ -335,10 +330,4 @@ export async function renderReport(
     markdown: renderMarkdown(title, blocks, figureFile),
     html: renderHtml(title, blocks),
   };
-}
-
-function timing(timings: MetricsReport['stages']['timings'], stage: string): string {
-  const t = timings.find((x) => x.stage === stage);
-  if (!t) return '';
-  return `${duration(t.seconds)}${t.status === 'skipped' ? ' (reused)' : ''}`;
 }

@@ -12,6 +12,7 @@ import {
   type TrainParamsInput,
 } from '../../schemas/train.ts';
 import { cudaLibrariesMissing } from '../common/cuda.ts';
+import { storedVscParams } from '../compress/key.ts';
 import type { StepContext } from '../common/context.ts';
 import { contentKey } from '../common/hash.ts';
 import { decodeCheckpoint, encodeCheckpoint } from '../model/checkpoint.ts';
@@ -304,7 +305,16 @@ export async function trainFoldStep(
     fold: fold.name,
     variant: input.variant.name,
     trainKey,
-    ...(input.inference ? { mer_inference: JSON.stringify({ ...input.inference, classes: plan.classes }) } : {}),
+    // The VSC recipe without its run settings (chunkUtterances): the model's bytes depend on its key only.
+    ...(input.inference
+      ? {
+          mer_inference: JSON.stringify({
+            ...input.inference,
+            vsc: storedVscParams(input.inference.vsc),
+            classes: plan.classes,
+          }),
+        }
+      : {}),
   });
   const predicted = await predict(onnx, test, {
     executionProvider: device,
@@ -339,6 +349,8 @@ export async function trainFoldStep(
     resumedFromStep,
     seconds: (performance.now() - started) / 1000,
     executionProvider: device,
+    // ONNX Runtime's reductions depend on the thread count: a resume is bit-exact only with the same one.
+    threads: rt.threads,
     modalityVariance: variance.modalityVariance,
     warnings: variance.warnings,
     keys: {

@@ -305,10 +305,10 @@ describe('mer manifest failures', () => {
 
     const r = await mer(['manifest', '--dataset', 'meld', '--source', cut, '--store', cutStore, '--json']);
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /^mer: archive MELD\.Raw\.tar\.gz is corrupt or truncated/m);
+    assert.match(r.stderr, /^mer: MerArchiveCorrupt: archive MELD\.Raw\.tar\.gz is corrupt or truncated/m);
     assert.equal(r.stdout, '', 'no summary for a failed acquire');
 
-    // The type is what a Temporal run fails with (non-retryable); the CLI prints only the message.
+    // The type is what a Temporal run fails with (non-retryable); the CLI prints it before the message.
     const err = await acquireDirect({
       store: { kind: 'local', root: cutStore },
       plan: { dataset: 'meld', source: { kind: 'archive', path: cut }, labels: 'meld7' },

@@ -329,6 +329,25 @@ test('worker Deployments: task queues, GPU placement and concurrency, shutdown g
     assert.equal(pod.automountServiceAccountToken, false);
     // $(POD_NAME) in args needs the variable.
     if (c.args.includes('$(POD_NAME)')) assert.ok(c.env.some((e) => e.name === 'POD_NAME'));
+    // Probes hit the worker's own health endpoint: the port `--health-port` opens, /healthz for
+    // liveness and start-up, /readyz for readiness (workers/health.ts serves exactly these paths).
+    const healthPort = Number(flagValue(c.args, '--health-port'));
+    assert.ok(healthPort > 0, `${name}: runs with --health-port`);
+    const portOf = (p: string | number) =>
+      typeof p === 'number' ? p : c.ports?.find((x) => x.name === p)?.containerPort;
+    for (const [probe, path] of [
+      ['startupProbe', '/healthz'],
+      ['livenessProbe', '/healthz'],
+      ['readinessProbe', '/readyz'],
+    ] as const) {
+      const g = c[probe]?.httpGet;
+      assert.ok(g, `${name}: ${probe} is an httpGet probe`);
+      assert.equal(g.path, path, `${name}: ${probe} path`);
+      assert.equal(portOf(g.port), healthPort, `${name}: ${probe} targets --health-port ${healthPort}`);
+    }
+    // Liveness tolerates a busy event loop for a while (a failing probe restarts the pod and its work).
+    const live = c.livenessProbe!;
+    assert.ok((live.periodSeconds ?? 10) * (live.failureThreshold ?? 3) >= 30, `${name}: liveness tolerates 30 s`);
 
     const gpus = c.resources?.limits?.['nvidia.com/gpu'];
     if (queue === 'gpu') {

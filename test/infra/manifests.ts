@@ -42,6 +42,17 @@ export interface WorkerContainer extends Container {
     capabilities: { drop: string[] };
   };
   volumeMounts: Array<{ name: string; mountPath: string }>;
+  ports?: Array<{ name?: string; containerPort: number }>;
+  startupProbe?: HttpProbe;
+  livenessProbe?: HttpProbe;
+  readinessProbe?: HttpProbe;
+}
+
+/** An HTTP probe (the worker's `--health-port` endpoint). */
+export interface HttpProbe {
+  httpGet?: { path: string; port: string | number };
+  periodSeconds?: number;
+  failureThreshold?: number;
 }
 
 export interface PodSpec {
