@@ -8,6 +8,7 @@ import {
   type ModalityWarning,
   type Protocol,
   type ResolvedVariant,
+  type TrainingDivergedDetails,
   type TrainParams,
 } from './train.ts';
 
@@ -313,14 +314,7 @@ export interface TrainRunSummary {
 }
 
 /** A (variant, fold) whose loss became non-finite: recorded as a result (models/<trainKey>/diverged.json). */
-export interface DivergedTraining {
-  trainKey: string;
-  variant: string;
-  fold: string;
-  epoch: number;
-  step: number;
-  /** `NaN`, `Infinity`. */
-  loss: string;
+export interface DivergedTraining extends TrainingDivergedDetails {
   /** The failure's message: where it diverged and which setting to change. */
   message: string;
 }
