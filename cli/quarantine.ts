@@ -2,6 +2,7 @@ import { dirname } from 'node:path';
 import { createStore } from '../activities/store/index.ts';
 import type { PipelineInput } from '../schemas/config.ts';
 import { manifestFiles } from '../schemas/layout.ts';
+import { CORPUS_ISSUE_KINDS } from '../schemas/manifest.ts';
 import { manifestReport } from './direct.ts';
 import type { StageRow } from './run-history.ts';
 
@@ -63,7 +64,12 @@ export async function quarantineFromStore(
         reportOf(r, {
           issues: rep.issueList.length,
           skippedEntries: skipped.length,
-          items: items.slice(0, maxItems),
+          // Corpus-wide findings (a missing session, unknown label words) first: many skipped entries
+          // (macOS `._*` files) must not push them out of the shown items.
+          items: [
+            ...items.filter((i) => i.kind !== undefined && CORPUS_ISSUE_KINDS.has(i.kind)),
+            ...items.filter((i) => i.kind === undefined || !CORPUS_ISSUE_KINDS.has(i.kind)),
+          ].slice(0, maxItems),
           issuesKey: manifestFiles(prefix).issues,
         }),
       );
