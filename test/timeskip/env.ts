@@ -1,11 +1,13 @@
 /**
  * The time-skipping layer's harness: one Temporal time-skipping test server per test file (the real
- * `temporal-test-server` binary, installed offline by scripts/setup-tools.sh --test), workers in this
- * process for a test's own cpu and gpu task queues with mocked activities, and polling helpers.
+ * `temporal-test-server` binary, installed offline by scripts/setup-tools.sh --test) with a workflow
+ * worker for the file's task queues, activity workers a test starts with its mocks, polling helpers.
  *
- * Time on this server is locked while nothing awaits a workflow result: a workflow started and
- * observed (queries, gates) runs in real time; `handle.result()` or `env.sleep()` let the server jump
- * to the next timer (retry backoff, heartbeat or start-to-close timeout) whenever nothing else is due.
+ * The server's clock is locked while nothing awaits a workflow result: a workflow started and observed
+ * (queries, gates) runs in real time; `handle.result()` or `env.sleep()` let the server jump to the next
+ * timer (retry backoff, heartbeat or start-to-close timeout) whenever no workflow task or activity
+ * attempt is open (each holds a lock on the clock; the server's lock log, printed on an unbalanced
+ * unlock, names them).
  */
 import { after, afterEach, before } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -202,6 +204,15 @@ export async function waitFor<T>(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** `p`, or a failure naming `what` after `ms` of real time (a gate a broken workflow never reaches). */
+export function within<T>(p: Promise<T>, what: string, ms = 10_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Polls the pipeline's progress query until `ok` holds for a snapshot, and returns that snapshot. */

@@ -44,8 +44,8 @@ const shardIndex = (input: unknown): number => (input as { shard: { index: numbe
  * activity attempt, and short ones around each workflow task. A running attempt thus holds the clock,
  * and an attempt that never reports would take its 60 s heartbeat timeout in real time. So the test
  * lifts one lock and runs the clock to `until`; the timeout fires and gives the attempt's lock back,
- * which the server counts or not depending on a race with the end of that run (measured: either, a
- * few runs in ten). The test then holds the clock itself while the retry runs (about 0.2 s of real
+ * which the server counts or not depending on a race with the end of that run (measured: about 8
+ * runs in 10 not). The test then holds the clock itself while the retry runs (about 0.2 s of real
  * backoff) and, once the workflow is done and no attempt is open, gives back the one lock too many
  * if there is one: a lock count of 2 shows as a short sleep taking real time.
  */
