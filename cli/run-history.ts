@@ -48,13 +48,21 @@ function decodeMemo(fields: Record<string, Payload> | null | undefined): Record<
 /** The innermost failure message: the one that names the file and line. */
 export function protoFailureMessage(f: ProtoFailure | null | undefined): string {
   let msg = '';
+  let gaveUp = '';
   let cur: ProtoFailure | null | undefined = f;
   for (let i = 0; i < 8 && cur; i++) {
     if (cur.message) msg = cur.message;
+    // An activity that failed every attempt: say so, or the innermost message reads like a single failure.
+    const a = cur.activityFailureInfo;
+    if (a && Number(a.retryState) === RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED)
+      gaveUp = ` (activity ${a.activityType?.name ?? '?'} failed every attempt up to temporal.activityMaxAttempts; fix the cause, then mer resume)`;
     cur = cur.cause;
   }
-  return msg;
+  return msg + gaveUp;
 }
+
+/** temporal.api.enums.v1.RetryState.RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED */
+const RETRY_STATE_MAXIMUM_ATTEMPTS_REACHED = 4;
 
 export interface RunRef {
   workflowId: string;
