@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { encoderFamily, supportedModelTypes } from '../../schemas/encoder-families.ts';
 import type { Modality } from '../../schemas/extract.ts';
 import { ErrorTypes, MerError } from '../common/errors.ts';
 import { stableStringify, sha256Hex } from '../common/hash.ts';
@@ -34,13 +35,6 @@ export interface ModelFolder {
   /** audio, visual: preprocessor_config.json. */
   preprocessor?: JsonObject;
 }
-
-/** model_type values each modality's preprocessing and output handling are written for. */
-const MODEL_TYPES: Record<Modality, readonly string[]> = {
-  text: ['bert'],
-  audio: ['wav2vec2'],
-  visual: ['swin'],
-};
 
 const EXPORT_HINT =
   'see "Exporting the encoders" in activities/extract/README.md for exporting encoders into this layout';
@@ -121,10 +115,10 @@ export async function readModelFolder(
   const config = await readJson(join(dir, 'config.json'));
   // eslint-disable-next-line @typescript-eslint/no-base-to-string -- a JSON value; a non-string is reported as what it prints as
   const type = String(config.model_type ?? '');
-  if (!MODEL_TYPES[modality].includes(type)) {
+  if (encoderFamily(modality, type) === undefined) {
     throw new MerError(
       ErrorTypes.ModelMismatch,
-      `${join(dir, 'config.json')}: model_type '${type}' is not an encoder this stage supports for ${modality} (${MODEL_TYPES[modality].join(', ')})`,
+      `${join(dir, 'config.json')}: model_type '${type}' is not an encoder this stage supports for ${modality} (${supportedModelTypes(modality).join(', ')})`,
       { folder: dir, modelType: type },
     );
   }
