@@ -101,6 +101,7 @@ program
     'also train ablations: none, modalities (T, A, V, T+A, T+V, A+V) or paper (modalities plus without VSC / contrastive loss)',
   )
   .option('--epochs <n>', 'at most this many training epochs (default 30)', positiveInt)
+  .option('--seeds <n>', 'train every variant and fold with n seeds (train.seed .. train.seed+n-1)', positiveInt)
   .option('--workers', 'run workers in this process (the default without TEMPORAL_ADDRESS)')
   .option('--no-workers', 'run no workers here (a cluster has `mer worker` processes)')
   .option('--no-wait', 'start and return the workflow id')

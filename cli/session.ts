@@ -6,6 +6,7 @@ import { clusterFromEnv, connectClient, connectWorker, type ClusterSettings } fr
 import { devAddress, devServerSettings, devUiUrl, ensureDevServer } from './devserver.ts';
 import { classifyRunEnd, typedMessage } from './run-end.ts';
 import { watchPipeline } from './run.ts';
+import { embeddedTrainSlots } from './run-queues.ts';
 
 /** A CLI command's connection to Temporal: the cluster from the environment, else the local dev server. */
 export interface CliSession {
@@ -90,7 +91,7 @@ export interface WaitOptions {
 export async function waitForRun(
   session: CliSession,
   handle: WorkflowHandle<typeof MerPipeline>,
-  input: Pick<PipelineInput, 'temporal'>,
+  input: Pick<PipelineInput, 'temporal' | 'train'>,
   o: WaitOptions,
 ): Promise<PipelineResult> {
   const watch = () => watchPipeline(handle, { progress: o.json ? 'json' : 'auto' });
@@ -98,14 +99,24 @@ export async function waitForRun(
     if (!o.workers) return await watch();
     const wconn = await connectWorker(session.settings);
     try {
-      const workers = await createMerWorkers({
-        connection: wconn,
-        namespace: session.namespace,
-        taskQueues: input.temporal.taskQueues,
-        queues: ['cpu', 'gpu'],
-        workflows: true,
-        concurrency: o.concurrency ? { cpu: o.concurrency } : undefined,
-      });
+      const base = { connection: wconn, namespace: session.namespace, taskQueues: input.temporal.taskQueues };
+      // Trainings side by side as train.parallelism says (unset: the cores), with threads to match.
+      const slots = embeddedTrainSlots(input);
+      const workers = [
+        ...(await createMerWorkers({
+          ...base,
+          queues: ['cpu'],
+          workflows: true,
+          concurrency: o.concurrency ? { cpu: o.concurrency } : undefined,
+        })),
+        ...(await createMerWorkers({
+          ...base,
+          queues: ['gpu'],
+          workflows: false,
+          concurrency: { gpu: slots.concurrency },
+          ...(slots.threads ? { threads: slots.threads } : {}),
+        })),
+      ];
       shutdownOnSignals(workers);
       return (await runWorkers(workers, watch()))!;
     } finally {
