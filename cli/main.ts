@@ -354,8 +354,14 @@ program
   )
   .option('--fresh', 'use a new store so every stage runs instead of being reused')
   .option('--until <stage>', `stop after this stage (${STAGES.join(', ')}; default evaluate)`)
-  .action(async (o: { fresh?: boolean; until?: string }) => {
-    await runDemo({ fresh: o.fresh ?? false, until: o.until });
+  .option(
+    '--seeds <n>',
+    'train every variant and fold with n seeds: intervals and paired tests (IEMOCAP: 2 random folds)',
+    positiveInt,
+  )
+  .option('--ablations <set>', 'also train ablations: none, modalities or paper')
+  .action(async (o: { fresh?: boolean; until?: string; seeds?: number; ablations?: string }) => {
+    await runDemo({ fresh: o.fresh ?? false, until: o.until, seeds: o.seeds, ablations: o.ablations });
   });
 
 program

@@ -75,7 +75,7 @@ async function startAndFollow<S extends Started>(
 export function reportDiverged(result: PipelineResult): void {
   const lines: string[] = [];
   for (const t of Object.values(result.trained ?? {})) {
-    for (const d of t.diverged ?? []) lines.push(`  ${d.message}`);
+    for (const d of t.diverged ?? []) lines.push(`  ${d.message}${d.seed !== undefined ? ` (seed ${d.seed})` : ''}`);
   }
   if (!lines.length) return;
   console.error(`mer: ${lines.length} training(s) diverged; the other variants were trained and reported:`);

@@ -24,6 +24,7 @@ import { TINY } from '../extract/inputs.ts';
 import { launchChromium } from '../helpers/chromium.ts';
 import { pipelineInput as buildInput, runInProcess } from '../helpers/pipeline.ts';
 import { pipelineTest } from '../helpers/pipeline-test.ts';
+import { seedsScenario } from './train-seeds.ts';
 
 /**
  * The cue corpus end to end: every label leaves a trace in the words, the pitch and a colour band of
@@ -96,6 +97,14 @@ async function renderInChromium(html: string, classes: readonly string[]): Promi
 const ARTIFACTS = fileURLToPath(new URL('../../artifacts/report/', import.meta.url));
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+// First, while the store's feature shards are intact (the test below corrupts one at its end).
+describe('seeds, intervals and paired tests on the cue corpus', () => {
+  test('3 seeds: V trails the full model significantly, a duplicate of the full model does not differ', async () => {
+    const storeRoot = join(fx.dir, 'store');
+    await seedsScenario(new LocalStore(storeRoot), (train) => pipelineInput(storeRoot, train), run);
+  });
+});
 
 describe('MerPipeline on the cue corpus, through evaluate', () => {
   test('the full model beats every single modality on held-out sessions; outputs are content-addressed and a rerun trains nothing; a corrupt shard fails the stage naming it', async () => {
