@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AggregateMetricsSchema, FoldMetricsSchema } from './metrics.ts';
+import { SlicesSchema } from './slices.ts';
 
 /**
  * `reports/<evalKey>/metrics.json`: everything the evaluate stage measured for one dataset of a run,
@@ -124,6 +125,8 @@ export const MetricsReportSchema = z.strictObject({
   warnings: z.array(ModalityNoticeSchema).optional(),
   /** The paper's ablation layout when the run trained more than one variant, else null. */
   ablation: z.array(AblationRowSchema).nullable(),
+  /** Every variant's test metrics by gender, speaker, interaction and duration (schemas/slices.ts); absent in older reports. */
+  slices: SlicesSchema.optional(),
   stages: z.strictObject({
     acquire: z.strictObject({ rows: z.int(), inLabelSet: z.int(), issues: z.int() }),
     segment: z.strictObject({

@@ -29,6 +29,7 @@ import {
 import { renderReport, type FoldCurves } from './report-build.ts';
 import { modalityNotices } from './notices.ts';
 import { evaluateVariant } from './variant.ts';
+import { storedSlices } from './slices/index.ts';
 import { readStoredJson } from '../common/stored-json.ts';
 
 function packageVersion(): string {
@@ -83,6 +84,7 @@ export async function evaluateDatasetStep(input: EvaluateDatasetInput): Promise<
   }
   const segment = await readStoredJson(store, input.segmented.reportKey, SegmentReportSchema);
   const draft = reportDraft(input, evalKey, plan, variants, totals, segment);
+  draft.slices = await storedSlices(store, input.acquired.manifestKey, variants, plan.classes);
 
   const rendered = await renderReport(draft, curves);
   const report = MetricsReportSchema.parse({

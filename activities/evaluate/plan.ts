@@ -15,9 +15,9 @@ import { contentKey } from '../common/hash.ts';
 
 /**
  * Bumped whenever the same trainings would give a different report. 2: the run's config hash and
- * stage timings left the report for `runs/<configHash>.json` beside it (report version 2).
+ * stage timings left the report for `runs/<configHash>.json` beside it (report version 2). 3: slices.
  */
-export const EVALUATE_CODE_VERSION = 2;
+export const EVALUATE_CODE_VERSION = 3;
 
 export interface EvaluateDatasetInput {
   store: StoreSpec;

@@ -3,6 +3,7 @@ import type { MetricsReport, VariantReport } from '../../schemas/report.ts';
 import type { EpochRecord } from '../model/checkpoint.ts';
 import { ablationBarsSvg, confusionHeatmapSvg, trainingCurvesSvg, type CurvePoint } from './charts.ts';
 import { noticeBlocks } from './notices.ts';
+import { sliceBlocks } from './slices/index.ts';
 import { renderHtml, renderMarkdown, type ReportBlock } from './report-doc.ts';
 
 /** One fold's epoch history of the full model, for the training curves. */
@@ -272,6 +273,11 @@ export async function renderReport(
         }),
       ),
     );
+  }
+
+  if (report.slices) {
+    for (const b of await sliceBlocks(report.slices, name))
+      blocks.push(b.kind === 'figure' ? figure(b.id, b.caption, b.svg) : b);
   }
 
   const s = report.stages;

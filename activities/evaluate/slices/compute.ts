@@ -170,7 +170,7 @@ function classGains(
   const common: { i: number; at: number[] }[] = [];
   full.utteranceIds.forEach((id, i) => {
     const at = position.map((m) => m.get(id));
-    if (at.every((x) => x !== undefined)) common.push({ i, at: at as number[] });
+    if (at.every((x) => x !== undefined)) common.push({ i, at });
   });
   const perClass: ClassGain[] = [];
   classes.forEach((name, c) => {

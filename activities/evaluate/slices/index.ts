@@ -1,4 +1,4 @@
-/** Slices of the test predictions (issue 18): computation, report blocks and chart. */
+/** Slices of the test predictions (issue 18): computation, report blocks and charts. */
 export {
   computeSlices,
   tertileCuts,
@@ -6,3 +6,6 @@ export {
   type SliceOptions,
   type SliceVariantInput,
 } from './compute.ts';
+export { sliceBlocks } from './report.ts';
+export { classGainsSvg, sliceIntervalsSvg } from './chart.ts';
+export { storedSlices } from './stored.ts';
