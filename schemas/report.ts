@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { AggregateMetricsSchema, FoldMetricsSchema, SummaryFiguresSchema } from './metrics.ts';
+import { SlicesSchema } from './slices.ts';
 
 /**
  * `reports/<evalKey>/metrics.json`: everything the evaluate stage measured for one dataset of a run,
@@ -206,6 +207,8 @@ export const MetricsReportSchema = z.strictObject({
   comparisons: z.array(ComparisonSchema).optional(),
   /** Version 3: the statistical method, its settings and its statement (absent in older reports). */
   statistics: StatisticsSchema.optional(),
+  /** Every variant's test metrics by gender, speaker, interaction and duration (schemas/slices.ts); absent in older reports. */
+  slices: SlicesSchema.optional(),
   stages: z.strictObject({
     acquire: z.strictObject({ rows: z.int(), inLabelSet: z.int(), issues: z.int() }),
     segment: z.strictObject({

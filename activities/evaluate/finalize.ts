@@ -39,6 +39,7 @@ import {
 } from './significance.ts';
 import { arrowTableToRows } from '../../schemas/manifest.ts';
 import { parquetToTable } from '../common/parquet.ts';
+import { storedSlices } from './slices/index.ts';
 import { readStoredJson } from '../common/stored-json.ts';
 
 function packageVersion(): string {
@@ -114,6 +115,7 @@ export async function evaluateDatasetStep(input: EvaluateDatasetInput): Promise<
     comparisons: compareVariants(predictions, clusterOf, plan.classes.length),
     statistics: statistics(variants[0].seeds?.seeds ?? [input.settings.train.seed], input.acquired.dataset),
   };
+  draft.slices = await storedSlices(store, input.acquired.manifestKey, variants, plan.classes);
 
   const rendered = await renderReport(draft, curves);
   const report = MetricsReportSchema.parse({

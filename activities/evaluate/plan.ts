@@ -16,7 +16,7 @@ import { contentKey } from '../common/hash.ts';
 /**
  * Bumped whenever the same trainings would give a different report. 2: the run's config hash and
  * stage timings left the report for `runs/<configHash>.json` beside it (report version 2). 3: seeds,
- * intervals and paired tests (report version 3).
+ * intervals and paired tests, and slices (report version 3).
  */
 export const EVALUATE_CODE_VERSION = 3;
 

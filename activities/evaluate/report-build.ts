@@ -3,6 +3,7 @@ import type { MetricsReport, VariantReport } from '../../schemas/report.ts';
 import type { EpochRecord } from '../model/checkpoint.ts';
 import { ablationBarsSvg, confusionHeatmapSvg, trainingCurvesSvg, type CurvePoint } from './charts.ts';
 import { noticeBlocks } from './notices.ts';
+import { sliceBlocks } from './slices/index.ts';
 import { renderHtml, renderMarkdown, type ReportBlock } from './report-doc.ts';
 import { ablationChartRows, differenceCell, intervalBlocks, pairedTestBlocks } from './report-stats.ts';
 
@@ -285,6 +286,11 @@ export async function renderReport(
       ),
     );
     blocks.push(...(await pairedTestBlocks(report, name, figure)));
+  }
+
+  if (report.slices) {
+    for (const b of await sliceBlocks(report.slices, name))
+      blocks.push(b.kind === 'figure' ? figure(b.id, b.caption, b.svg) : b);
   }
 
   const s = report.stages;
