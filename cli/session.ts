@@ -1,4 +1,5 @@
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { NativeConnection, Worker } from '@temporalio/worker';
 import type { PipelineInput, PipelineResult } from '../schemas/config.ts';
 import { failureMessage, type MerPipeline } from '../workflows/pipeline.ts';
 import { createMerWorkers, runWorkers, shutdownOnSignals } from '../workers/factory.ts';
@@ -99,24 +100,7 @@ export async function waitForRun(
     if (!o.workers) return await watch();
     const wconn = await connectWorker(session.settings);
     try {
-      const base = { connection: wconn, namespace: session.namespace, taskQueues: input.temporal.taskQueues };
-      // Trainings side by side as train.parallelism says (unset: the cores), with threads to match.
-      const slots = embeddedTrainSlots(input);
-      const workers = [
-        ...(await createMerWorkers({
-          ...base,
-          queues: ['cpu'],
-          workflows: true,
-          concurrency: o.concurrency ? { cpu: o.concurrency } : undefined,
-        })),
-        ...(await createMerWorkers({
-          ...base,
-          queues: ['gpu'],
-          workflows: false,
-          concurrency: { gpu: slots.concurrency },
-          ...(slots.threads ? { threads: slots.threads } : {}),
-        })),
-      ];
+      const workers = await createEmbeddedWorkers(wconn, session.namespace, input, o.concurrency);
       shutdownOnSignals(workers);
       return (await runWorkers(workers, watch()))!;
     } finally {
@@ -126,6 +110,35 @@ export async function waitForRun(
     // The run's own ending (failed, terminated, cancelled) in its words; anything else lost the run.
     throw classifyRunEnd(err, handle.workflowId) ?? new Error(`lost run ${handle.workflowId}: ${typedMessage(err)}`);
   }
+}
+
+/**
+ * The workers of an embedded run: the cpu queue (workflows too) and the gpu queue, which takes
+ * train.parallelism trainings at once (unset: the cores) with threads to match (cli/run-queues.ts).
+ */
+export async function createEmbeddedWorkers(
+  connection: NativeConnection,
+  namespace: string,
+  input: Pick<PipelineInput, 'temporal' | 'train'>,
+  cpuConcurrency?: number,
+): Promise<Worker[]> {
+  const base = { connection, namespace, taskQueues: input.temporal.taskQueues };
+  const slots = embeddedTrainSlots(input);
+  return [
+    ...(await createMerWorkers({
+      ...base,
+      queues: ['cpu'],
+      workflows: true,
+      concurrency: cpuConcurrency ? { cpu: cpuConcurrency } : undefined,
+    })),
+    ...(await createMerWorkers({
+      ...base,
+      queues: ['gpu'],
+      workflows: false,
+      concurrency: { gpu: slots.concurrency },
+      ...(slots.threads ? { threads: slots.threads } : {}),
+    })),
+  ];
 }
 
 export function describeStore(s: { kind: string; root?: string; bucket?: string; prefix?: string }): string {

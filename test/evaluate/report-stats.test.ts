@@ -290,7 +290,10 @@ describe('intervals and paired tests of the report', () => {
         const axis = (await page.locator('figure#ablation svg text').allTextContents()).map((t) => t.trim());
         assert.ok(axis.includes('Score (mean over seeds, 95% t interval)'), JSON.stringify(axis));
         // One interval per comparison (2 variants x 2 metrics) and a point at each difference.
-        assert.equal(await page.locator('figure#differences svg g.mark-rule[class*="intervals_layer"] line').count(), 4);
+        assert.equal(
+          await page.locator('figure#differences svg g.mark-rule[class*="intervals_layer"] line').count(),
+          4,
+        );
         assert.equal(await page.locator('figure#differences svg g.points_marks path').count(), 4);
         await mkdir(join(REPO_ROOT, 'artifacts', 'report'), { recursive: true });
         await page.screenshot({ path: join(REPO_ROOT, 'artifacts', 'report', 'report-stats.png'), fullPage: true });

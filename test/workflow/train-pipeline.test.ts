@@ -24,7 +24,7 @@ import { TINY } from '../extract/inputs.ts';
 import { launchChromium } from '../helpers/chromium.ts';
 import { pipelineInput as buildInput, runInProcess } from '../helpers/pipeline.ts';
 import { pipelineTest } from '../helpers/pipeline-test.ts';
-import { seedsScenario } from './train-seeds.ts';
+import { embeddedRun, seedsScenario } from './train-seeds.ts';
 
 /**
  * The cue corpus end to end: every label leaves a trace in the words, the pitch and a colour band of
@@ -102,7 +102,7 @@ const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 describe('seeds, intervals and paired tests on the cue corpus', () => {
   test('3 seeds: V trails the full model significantly, a duplicate of the full model does not differ', async () => {
     const storeRoot = join(fx.dir, 'store');
-    await seedsScenario(new LocalStore(storeRoot), (train) => pipelineInput(storeRoot, train), run);
+    await seedsScenario(new LocalStore(storeRoot), (train) => pipelineInput(storeRoot, train), embeddedRun(fx.env));
   });
 });
 

@@ -6,7 +6,8 @@
  *
  * The `paper` protocol with 2 folds keeps it small (12 short trainings): every utterance is tested once
  * per seed, so the paired tests see the whole corpus's dialogues; its model selection on the test fold
- * (optimistic) does not matter to what is asserted here.
+ * (optimistic) does not matter to what is asserted here. The runs are served as `mer run` serves an
+ * embedded run: `train.parallelism` unset, so as many trainings at once as the machine has cores.
  */
 import assert from 'node:assert/strict';
 import type { PipelineInput, PipelineResult } from '../../schemas/config.ts';
@@ -14,11 +15,16 @@ import { MetricsReportSchema } from '../../schemas/report.ts';
 import type { LocalStore } from '../../activities/store/local.ts';
 import { readSplitPlan } from '../../activities/train/plan.ts';
 import type { ProgressSnapshot } from '../../workflows/progress.ts';
+import { availableParallelism } from 'node:os';
+import { embeddedTrainSlots, withEmbeddedParallelism } from '../../cli/run-queues.ts';
+import { FoldTrainResultSchema } from '../../schemas/train.ts';
+import { createEmbeddedWorkers } from '../../cli/session.ts';
+import { runInProcess, type TemporalTarget } from '../helpers/pipeline.ts';
 
 export const SEEDS_TRAIN = {
   lr: 0.001,
-  maxEpochs: 4,
-  patience: 4,
+  maxEpochs: 3,
+  patience: 3,
   batchSize: 16,
   checkpointEverySteps: 0,
   splits: { iemocap: { protocol: 'paper', folds: 2 } },
@@ -34,6 +40,15 @@ function stageTimes(progress: ProgressSnapshot): string {
     .filter((s) => s.startedAt && s.endedAt)
     .map((s) => `${s.stage} ${((Date.parse(s.endedAt!) - Date.parse(s.startedAt!)) / 1000).toFixed(1)} s`)
     .join(', ');
+}
+
+/** A run as the embedded `mer run` serves it: trainings side by side as the cores allow. */
+export function embeddedRun(env: TemporalTarget): Run {
+  return async (input) => {
+    const embedded = withEmbeddedParallelism(input);
+    const workers = await createEmbeddedWorkers(env.nativeConnection, 'default', embedded);
+    return runInProcess(env, embedded, { workers });
+  };
 }
 
 export async function seedsScenario(
@@ -56,6 +71,14 @@ export async function seedsScenario(
   // The name is in no key: the null variant is the full model's trainings, reused, not trained again.
   assert.deepEqual(keys('T+A+V-again'), keys('T+A+V'));
   assert.ok(trained.runs.filter((r) => r.variant === 'T+A+V-again').every((r) => r.reused));
+
+  // Served as an embedded run: as many trainings at once as cores, each with cores / that many threads.
+  const slots = embeddedTrainSlots(withEmbeddedParallelism(await input(SEEDS_TRAIN)));
+  assert.equal(slots.concurrency, availableParallelism());
+  const fresh = trained.runs.find((r) => !r.reused)!;
+  const stored = FoldTrainResultSchema.parse(JSON.parse((await store.get(fresh.resultKey)).toString('utf8')));
+  assert.equal(stored.threads, slots.threads ?? 0);
+  assert.equal(stored.seed, fresh.seed);
 
   // Seed 1 of the list is the training `train.seed: 1` alone would make: same keys, nothing trained.
   const { seeds: _s, ...single } = SEEDS_TRAIN;
