@@ -316,7 +316,7 @@ export async function differencesSvg(input: DifferencesInput): Promise<string> {
   const spec: TopLevelSpec = {
     title,
     width: 560,
-    height: Math.max(120, variants.length * metrics.length * 22),
+    height: Math.max(160, variants.length * metrics.length * 22),
     layer: [
       {
         data: { values: [{ zero: 0 }] },

@@ -72,7 +72,7 @@ async function renderInChromium(html: string, classes: readonly string[]): Promi
     const url = pathToFileURL(html).href;
     await page.goto(url, { waitUntil: 'load' });
     assert.match(await page.title(), /DeepMSI-MER evaluation: IEMOCAP 6class, loso protocol/);
-    for (const id of ['confusion', 'curves', 'ablation']) {
+    for (const id of ['confusion', 'curves', 'ablation', 'differences']) {
       const svg = page.locator(`figure#${id} svg[data-chart="${id}"]`);
       assert.equal(await svg.count(), 1, `${id}: one chart`);
       assert.ok(await svg.isVisible(), `${id}: visible`);
@@ -246,7 +246,7 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
     assert.equal(metrics.provenance.encoders.visual, result.features!.iemocap.modalities.visual.modelSha256);
     assert.deepEqual(
       metrics.figures.map((f) => f.id),
-      ['confusion', 'curves', 'ablation'],
+      ['confusion', 'curves', 'ablation', 'differences', 'slices', 'class-gains'],
     );
     const fetched = await fetchReports(fx.env.client, input.configHash, join(fx.dir, 'fetched'));
     assert.equal(fetched.length, 1);
