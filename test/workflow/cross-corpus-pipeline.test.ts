@@ -1,0 +1,83 @@
+/**
+ * `evaluate.crossCorpus: true` through MerPipeline on the real Temporal server: both tiny cue corpora
+ * (IEMOCAP and MELD layouts) acquired, cut, encoded with the tiny encoders, compressed, trained (the
+ * full model, two epochs) and evaluated, then the cross-corpus activity tests each dataset's models on
+ * the other's cached features. It writes its report under its content address (its reuse on a rerun:
+ * test/evaluate/cross-corpus.test.ts, which also checks the figures themselves).
+ */
+import assert from 'node:assert/strict';
+import { join, relative } from 'node:path';
+import { describe, test } from 'node:test';
+import { LocalStore } from '../../activities/store/local.ts';
+import { CrossCorpusReportSchema } from '../../schemas/cross-corpus.ts';
+import { crossCorpusKeys } from '../../schemas/layout.ts';
+import { TINY } from '../extract/inputs.ts';
+import { pipelineInput, runInProcess } from '../helpers/pipeline.ts';
+import { pipelineTest } from '../helpers/pipeline-test.ts';
+
+const fx = pipelineTest({ name: 'cross-wf', seed: 4, cue: true, iemocap: 'folder', meld: 'folder' });
+
+describe('MerPipeline with evaluate.crossCorpus', () => {
+  test("both corpora's models tested on each other's test split, from the cached features", async () => {
+    await fx.whenReady();
+    const storeRoot = join(fx.dir, 'store');
+    const rel = (p: string) => relative(fx.dir, p);
+    const input = await pipelineInput(
+      {
+        iemocap: fx.folder('iemocap'),
+        meld: fx.folder('meld'),
+        store: storeRoot,
+        until: 'evaluate',
+        taskQueuePrefix: 'cross-wf',
+      },
+      {
+        file: join(fx.dir, 'mer.json'),
+        config: {
+          datasets: {
+            iemocap: { source: fx.folder('iemocap'), labels: '4class' },
+            meld: { source: fx.folder('meld') },
+          },
+          segment: { frames: 4, shardSize: 64, parallelism: 2 },
+          extract: {
+            text: { model: rel(TINY.text) },
+            audio: { model: rel(TINY.audio) },
+            visual: { model: rel(TINY.visual) },
+          },
+          train: {
+            maxEpochs: 2,
+            patience: 2,
+            batchSize: 16,
+            checkpointEverySteps: 0,
+            splits: { iemocap: { protocol: 's5' }, meld: { protocol: 'official' } },
+          },
+          evaluate: { crossCorpus: true },
+        },
+      },
+    );
+    assert.deepEqual(input.evaluate, { crossCorpus: true });
+    const { result } = await runInProcess(fx.env, input);
+    const cross = result.crossCorpus;
+    assert.ok(cross, 'the run reports its cross-corpus evaluation');
+    assert.equal(cross.ran, true);
+    assert.equal(cross.prefix, crossCorpusKeys(cross.key).prefix);
+    const store = new LocalStore(storeRoot);
+    assert.ok(await store.committed(cross.prefix));
+    const report = CrossCorpusReportSchema.parse(JSON.parse((await store.get(cross.reportKey)).toString('utf8')));
+    assert.deepEqual(
+      report.directions.map((d) => [d.source, d.target]),
+      [
+        ['iemocap', 'meld'],
+        ['meld', 'iemocap'],
+      ],
+    );
+    for (const d of report.directions) {
+      assert.ok(d.targetUtterances > 0, `${d.source} -> ${d.target}: utterances in a shared class`);
+      const v = d.variants[0];
+      assert.equal(v.folds.length, result.trained![d.source].folds.length);
+      for (const f of v.folds) assert.equal(f.crossCorpus.n, d.targetUtterances);
+      assert.ok(Math.abs(v.drop.accuracy - (v.inCorpus.accuracy - v.crossCorpus.accuracy)) < 1e-12);
+    }
+    const html = (await store.get(cross.htmlKey)).toString('utf8');
+    assert.match(html, /4class: neu -&gt; neutral, hap -&gt; happy, sad -&gt; sad, ang -&gt; angry/);
+  });
+});
