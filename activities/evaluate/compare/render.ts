@@ -99,6 +99,7 @@ async function headlineChart(c: Comparison, dataset: string): Promise<string | n
       value: r.mean[m],
       lo: r.intervals?.[m]?.low ?? r.mean[m],
       hi: r.intervals?.[m]?.high ?? r.mean[m],
+      interval: !!r.intervals?.[m],
     })),
   );
   const runs = [...new Set(values.map((v) => v.run))];
@@ -135,6 +136,7 @@ async function headlineChart(c: Comparison, dataset: string): Promise<string | n
       },
       {
         name: 'intervals',
+        transform: [{ filter: 'datum.interval' }],
         mark: { type: 'errorbar', ticks: { size: 6 }, color: '#222', thickness: 1.5 },
         encoding: { y: { field: 'lo', type: 'quantitative', title: 'Score (mean over folds)' }, y2: { field: 'hi' } },
       },
