@@ -49,8 +49,12 @@ export const CompareMetricsRowSchema = z.strictObject({
   /** Mean over folds (the report's headline) and the population std over folds. */
   mean: figures,
   std: figures,
-  /** Intervals the report holds for these figures (absent when it has none). */
+  /** Intervals the report holds for these figures (absent when it has none): over seeds. */
   intervals: z.partialRecord(z.enum(HEADLINE_METRICS), ReportedIntervalSchema).optional(),
+  /** The pooled predictions' figures with the report's bootstrap interval (absent when it has none). */
+  pooled: z
+    .partialRecord(z.enum(['accuracy', 'weightedF1']), ReportedIntervalSchema.extend({ estimate: z.number() }))
+    .optional(),
 });
 export type CompareMetricsRow = z.infer<typeof CompareMetricsRowSchema>;
 

@@ -3,9 +3,12 @@ import { describe, test } from 'node:test';
 import { coincidence, dialogueOf } from '../../activities/evaluate/compare/coincide.ts';
 import { diffReports, diffValues, flatten } from '../../activities/evaluate/compare/diff.ts';
 import { entryId } from '../../activities/evaluate/compare/compare.ts';
+import { comparisonHtml, comparisonText } from '../../activities/evaluate/compare/render.ts';
+import { ComparisonSchema } from '../../schemas/compare.ts';
 import {
   ComparedReportSchema,
   reportedIntervals,
+  reportedPooledIntervals,
   type ComparedVariant,
   type LoadedReport,
 } from '../../activities/evaluate/compare/read.ts';
@@ -152,21 +155,48 @@ describe('test-set coincidence', () => {
 });
 
 describe('reading reports', () => {
-  test('intervals are read by shape from later report versions; a v2 report has none', () => {
+  test('intervals come from version 3 reports (seeds, pooled bootstrap); a v2 report has none', () => {
     const v2 = loaded().metrics.variants[0];
     assert.deepEqual(reportedIntervals(v2), {});
-    const later = {
+    assert.deepEqual(reportedPooledIntervals(v2), {});
+    const e = (estimate: number, low: number, high: number) => ({ estimate, low, high });
+    const seeds = (n: number) => ({
+      seeds: Array.from({ length: n }, (_, i) => i),
+      perSeed: [],
+      mean: { accuracy: 0.5, weightedF1: 0.4, macroF1: 0.3 },
+      std: { accuracy: 0.02, weightedF1: 0.03, macroF1: 0.04 },
+      level: 0.95,
+      interval: { accuracy: e(0.5, 0.45, 0.55), weightedF1: e(0.4, 0.33, 0.47), macroF1: e(0.3, 0.2, 0.4) },
+      degenerate: n < 2,
+    });
+    const v3 = {
       ...v2,
-      intervals: {
-        bootstrap: { accuracy: { low: 0.41, high: 0.59, level: 0.95 }, weightedF1: { low: 0.3, high: 0.5 } },
+      seeds: seeds(3),
+      pooledInterval: {
+        level: 0.95,
+        rounds: 1000,
+        seed: 0,
+        clusterBy: 'dialogues',
+        clusters: 40,
+        items: 120,
+        accuracy: e(0.52, 0.48, 0.56),
+        weightedF1: e(0.41, 0.37, 0.45),
       },
     } as ComparedVariant;
-    assert.deepEqual(reportedIntervals(later), {
-      accuracy: { low: 0.41, high: 0.59, method: 'intervals bootstrap, 95%' },
-      weightedF1: { low: 0.3, high: 0.5, method: 'intervals bootstrap' },
+    const method = 'Student t over 3 seeds, 95%';
+    assert.deepEqual(reportedIntervals(v3), {
+      accuracy: { low: 0.45, high: 0.55, method },
+      weightedF1: { low: 0.33, high: 0.47, method },
+      macroF1: { low: 0.2, high: 0.4, method },
     });
+    assert.deepEqual(reportedPooledIntervals(v3), {
+      accuracy: { estimate: 0.52, low: 0.48, high: 0.56, method: 'bootstrap over dialogues, 1000 rounds, 95%' },
+      weightedF1: { estimate: 0.41, low: 0.37, high: 0.45, method: 'bootstrap over dialogues, 1000 rounds, 95%' },
+    });
+    // One seed: the interval is degenerate, so none is shown.
+    assert.deepEqual(reportedIntervals({ ...v3, seeds: seeds(1) } as ComparedVariant), {});
     // Unknown extra fields of a later version pass the lenient reader.
-    assert.equal(loaded({ extra: { seeds: { count: 3 } } }).metrics.variants[0].name, 'T+A+V');
+    assert.equal(loaded({ extra: { somethingNew: { count: 3 } } }).metrics.variants[0].name, 'T+A+V');
   });
 
   test('pooled predictions read back with their probabilities (the in-corpus cross-corpus figures use them)', () => {
@@ -186,5 +216,69 @@ describe('reading reports', () => {
 
   test('entries are named A..Z, AA, ...', () => {
     assert.deepEqual([0, 1, 25, 26, 27].map(entryId), ['A', 'B', 'Z', 'AA', 'AB']);
+  });
+});
+
+describe('rendering a comparison', () => {
+  const f = (accuracy: number) => ({ accuracy, weightedF1: accuracy - 0.1, macroF1: accuracy - 0.2 });
+  const comparison = ComparisonSchema.parse({
+    schema: 'mer-compare',
+    version: 1,
+    entries: ['A', 'B'].map((id) => ({
+      id,
+      argument: `mer-${id}`,
+      kind: 'run',
+      dataset: 'meld',
+      evalKey: `e${id}`,
+      labelSet: 'meld7',
+      protocol: 'official',
+      configHash: id,
+      dir: '/tmp',
+    })),
+    metrics: [
+      {
+        entry: 'A',
+        dataset: 'meld',
+        variant: 'T+A+V',
+        folds: 1,
+        mean: f(0.6),
+        std: f(0.01),
+        intervals: { accuracy: { low: 0.55, high: 0.65, method: 'Student t over 3 seeds, 95%' } },
+        pooled: {
+          accuracy: { estimate: 0.61, low: 0.57, high: 0.66, method: 'bootstrap over dialogues, 1000 rounds, 95%' },
+        },
+      },
+      { entry: 'B', dataset: 'meld', variant: 'T+A+V', folds: 1, mean: f(0.5), std: f(0.02) },
+    ],
+    pairs: [
+      {
+        dataset: 'meld',
+        variant: 'T+A+V',
+        a: 'A',
+        b: 'B',
+        coincide: false,
+        utterances: { a: 10, b: 12, shared: 10 },
+        onlyInA: 0,
+        onlyInB: 2,
+        labelDiffers: 0,
+        reason: 'the test sets differ: 0 test utterance(s) only in A, 2 only in B',
+      },
+    ],
+    provenance: [{ dataset: 'meld', a: 'A', b: 'B', differences: [{ path: 'labelSet', a: '"x"', b: '"y"' }] }],
+    method: 'paired test',
+  });
+
+  test('the text shows the intervals and pooled figures the reports give, and why a pair was not tested', async () => {
+    const text = comparisonText(comparison).join('\n');
+    assert.match(text, /60\.0% ± 1\.0 \[55\.0%, 65\.0%\]/);
+    assert.match(
+      text,
+      /A T\+A\+V pooled: accuracy 61\.0% \[57\.0%, 66\.0%\] \(bootstrap over dialogues, 1000 rounds, 95%\)/,
+    );
+    assert.match(text, /T\+A\+V: no paired test: the test sets differ: 0 test utterance\(s\) only in A, 2 only in B/);
+    assert.match(text, /labelSet: "x" -> "y"/);
+    const html = await comparisonHtml(comparison);
+    assert.match(html, /Pooled test predictions with the reports&#39; bootstrap intervals/);
+    assert.match(html, /data-chart="compare"/);
   });
 });

@@ -21,7 +21,7 @@ import {
 import { pairedTest } from '../stats/index.ts';
 import { coincidence } from './coincide.ts';
 import { diffReports } from './diff.ts';
-import { loadPredictions, reportedIntervals, type LoadedReport } from './read.ts';
+import { loadPredictions, reportedIntervals, reportedPooledIntervals, type LoadedReport } from './read.ts';
 
 export interface CompareInput {
   /** The argument as the user gave it. */
@@ -66,6 +66,7 @@ export async function compareReports(inputs: CompareInput[], opts: CompareOption
   inputs.forEach((inp, i) => {
     for (const v of inp.report.metrics.variants) {
       const intervals = reportedIntervals(v);
+      const pooled = reportedPooledIntervals(v);
       const pick = (f: { accuracy: number; weightedF1: number; macroF1: number }) => ({
         accuracy: f.accuracy,
         weightedF1: f.weightedF1,
@@ -79,6 +80,7 @@ export async function compareReports(inputs: CompareInput[], opts: CompareOption
         mean: pick(v.aggregate.mean),
         std: pick(v.aggregate.std),
         ...(Object.keys(intervals).length ? { intervals } : {}),
+        ...(Object.keys(pooled).length ? { pooled } : {}),
       });
     }
   });

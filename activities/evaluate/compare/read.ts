@@ -99,33 +99,55 @@ export async function loadPredictions(report: LoadedReport, variant: ComparedVar
   return parquetToPredictions(bytes, file);
 }
 
+const estimate = z.looseObject({ estimate: z.number(), low: z.number(), high: z.number() });
+/** Version 3 reports (train.seeds): the fold-aggregated metric over seeds with its Student t interval. */
+const SeedsSchema = z.looseObject({
+  seeds: z.array(z.int()).min(1),
+  level: z.number(),
+  degenerate: z.boolean(),
+  interval: z.looseObject({ accuracy: estimate, weightedF1: estimate, macroF1: estimate }),
+});
+/** Version 3 reports: the pooled (stacked) predictions' metric with its cluster bootstrap interval. */
+const PooledIntervalSchema = z.looseObject({
+  level: z.number(),
+  rounds: z.int(),
+  clusterBy: z.string(),
+  accuracy: estimate,
+  weightedF1: estimate,
+});
+
+type Interval = { low: number; high: number; method: string };
+
 /**
- * Intervals a report gives for a variant's headline figures. Reports written before seeds and
- * intervals existed have none; later ones are read by shape, whatever their version: any object
- * under the variant (or its aggregate) with `low`/`high` numbers, keyed by a headline metric, under a
- * key that names an interval (`intervals`, `interval`, `ci`, `bootstrap`, `seeds`).
+ * Intervals a report gives for a variant's headline figures (the mean over folds): version 3 reports
+ * of two or more seeds have a Student t interval over seeds (`seeds.interval`); older reports and
+ * single-seed runs have none. Read by shape, so a later version with the same fields reads too.
  */
-export function reportedIntervals(
-  variant: ComparedVariant,
-): Partial<Record<HeadlineMetric, { low: number; high: number; method: string }>> {
-  const out: Partial<Record<HeadlineMetric, { low: number; high: number; method: string }>> = {};
-  const visit = (node: unknown, path: string[], depth: number): void => {
-    if (!node || typeof node !== 'object' || Array.isArray(node) || depth > 5) return;
-    const o = node as Record<string, unknown>;
-    if (typeof o.low === 'number' && typeof o.high === 'number') {
-      const metric = [...path]
-        .reverse()
-        .find((p): p is HeadlineMetric => (HEADLINE_METRICS as readonly string[]).includes(p));
-      const named = path.some((p) => /interval|^ci$|bootstrap|seeds/i.test(p));
-      if (metric && named && !out[metric]) {
-        const level = typeof o.level === 'number' ? `, ${Math.round(o.level * 100)}%` : '';
-        const method = typeof o.method === 'string' ? o.method : path.filter((p) => p !== metric).join(' ');
-        out[metric] = { low: o.low, high: o.high, method: `${method}${level}` };
-      }
-      return;
-    }
-    for (const [k, v] of Object.entries(o)) if (k !== 'folds' && k !== 'pooled') visit(v, [...path, k], depth + 1);
-  };
-  visit(variant, [], 0);
-  return out;
+export function reportedIntervals(variant: ComparedVariant): Partial<Record<HeadlineMetric, Interval>> {
+  const seeds = SeedsSchema.safeParse(variant.seeds);
+  if (!seeds.success || seeds.data.degenerate || seeds.data.seeds.length < 2) return {};
+  const s = seeds.data;
+  const method = `Student t over ${s.seeds.length} seeds, ${Math.round(s.level * 100)}%`;
+  return Object.fromEntries(
+    HEADLINE_METRICS.map((m) => [m, { low: s.interval[m].low, high: s.interval[m].high, method }]),
+  ) as Record<HeadlineMetric, Interval>;
 }
+
+/** The pooled figures with their bootstrap interval, when the report has them (version 3). */
+export function reportedPooledIntervals(
+  variant: ComparedVariant,
+): Partial<Record<'accuracy' | 'weightedF1', Interval & { estimate: number }>> {
+  const p = PooledIntervalSchema.safeParse(variant.pooledInterval);
+  if (!p.success) return {};
+  const method = `bootstrap over ${p.data.clusterBy}, ${p.data.rounds} rounds, ${Math.round(p.data.level * 100)}%`;
+  return {
+    accuracy: { ...pick(p.data.accuracy), method },
+    weightedF1: { ...pick(p.data.weightedF1), method },
+  };
+}
+
+const pick = (e: { estimate: number; low: number; high: number }) => ({
+  estimate: e.estimate,
+  low: e.low,
+  high: e.high,
+});

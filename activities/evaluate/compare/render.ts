@@ -41,6 +41,18 @@ export function describeDifference(d: ProvenanceDiff['differences'][number]): st
   return `${d.path}: ${d.a ?? '(absent)'} -> ${d.b ?? '(absent)'}`;
 }
 
+/** `accuracy 52.1% [48.0%, 56.3%], weighted F1 ... (bootstrap over dialogues, 1000 rounds, 95%)` */
+function pooledText(r: Comparison['metrics'][number]): string {
+  const parts = (['accuracy', 'weightedF1'] as const)
+    .filter((m) => r.pooled?.[m])
+    .map((m) => {
+      const p = r.pooled![m]!;
+      return `${METRIC_NAMES[m]} ${pct(p.estimate)} [${pct(p.low)}, ${pct(p.high)}]`;
+    });
+  const method = r.pooled?.accuracy?.method ?? r.pooled?.weightedF1?.method ?? '';
+  return `${parts.join(', ')} (${method})`;
+}
+
 function datasets(c: Comparison): string[] {
   return [...new Set(c.entries.map((e) => e.dataset))];
 }
@@ -55,7 +67,7 @@ export function comparisonText(c: Comparison): string[] {
   for (const ds of datasets(c)) {
     out.push(
       '',
-      `${ds}: mean over folds ± std${c.metrics.some((r) => r.intervals) ? ' [interval the report gives]' : ''}`,
+      `${ds}: mean over folds ± std${c.metrics.some((r) => r.intervals) ? ' [interval over seeds, where the report has one]' : ''}`,
     );
     const rows = c.metrics.filter((r) => r.dataset === ds);
     const header = ['variant', 'run', 'folds', ...Object.values(METRIC_NAMES)];
@@ -67,6 +79,7 @@ export function comparisonText(c: Comparison): string[] {
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i].length)));
     for (const r of [header, ...cells]) out.push(`  ${r.map((v, i) => v.padEnd(widths[i])).join('  ')}`.trimEnd());
+    for (const r of rows.filter((x) => x.pooled)) out.push(`  ${r.entry} ${r.variant} pooled: ${pooledText(r)}`);
     for (const d of c.provenance.filter((p) => p.dataset === ds)) {
       out.push('', `${ds}: ${d.a} vs ${d.b}`);
       if (!d.differences.length) out.push('  made identically (no setting, input or code version differs)');
@@ -168,11 +181,19 @@ export async function comparisonHtml(c: Comparison): Promise<string> {
       ]);
     blocks.push({
       kind: 'table',
-      caption: `Headline metrics: mean over folds ± std${rows.length && c.metrics.some((r) => r.intervals) ? ' [interval the report gives]' : ''}`,
+      caption: `Headline metrics: mean over folds ± std${c.metrics.some((r) => r.intervals) ? ' [interval over seeds, where the report has one]' : ''}`,
       columns: ['variant', 'run', 'folds', ...Object.values(METRIC_NAMES)],
       rows,
       align: ['left', 'left', 'right', 'right', 'right', 'right'],
     });
+    const pooledRows = c.metrics.filter((r) => r.dataset === ds && r.pooled);
+    if (pooledRows.length)
+      blocks.push({
+        kind: 'table',
+        caption: "Pooled test predictions with the reports' bootstrap intervals",
+        columns: ['variant', 'run', 'pooled'],
+        rows: pooledRows.map((r) => [r.variant, r.entry, pooledText(r)]),
+      });
     const svg = await headlineChart(c, ds);
     if (svg)
       blocks.push({
