@@ -194,7 +194,7 @@ describe('reading reports', () => {
       weightedF1: { estimate: 0.41, low: 0.37, high: 0.45, method: 'bootstrap over dialogues, 1000 rounds, 95%' },
     });
     // One seed: the interval is degenerate, so none is shown.
-    assert.deepEqual(reportedIntervals({ ...v3, seeds: seeds(1) } as ComparedVariant), {});
+    assert.deepEqual(reportedIntervals({ ...v3, seeds: seeds(1) }), {});
     // Unknown extra fields of a later version pass the lenient reader.
     assert.equal(loaded({ extra: { somethingNew: { count: 3 } } }).metrics.variants[0].name, 'T+A+V');
   });

@@ -130,7 +130,7 @@ export function reportedIntervals(variant: ComparedVariant): Partial<Record<Head
   const method = `Student t over ${s.seeds.length} seeds, ${Math.round(s.level * 100)}%`;
   return Object.fromEntries(
     HEADLINE_METRICS.map((m) => [m, { low: s.interval[m].low, high: s.interval[m].high, method }]),
-  ) as Record<HeadlineMetric, Interval>;
+  );
 }
 
 /** The pooled figures with their bootstrap interval, when the report has them (version 3). */
