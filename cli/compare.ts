@@ -68,7 +68,8 @@ export async function resolveCompareArguments(args: string[], flags: CompareFlag
       );
       const ref = await describeRun(session.client, arg);
       const settings = runSettings(inputFromHistory(await fetchEvents(session.client, ref.workflowId, ref.runId)));
-      for (const f of fetched) {
+      // Datasets in name order (a run's result lists them in the order they finished).
+      for (const f of [...fetched].sort((x, y) => x.dataset.localeCompare(y.dataset))) {
         const report: LoadedReport = { ...(await loadReport(f.dir)), runConfig: settings };
         out.push({ argument: arg, kind: 'run', report });
       }
