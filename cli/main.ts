@@ -26,7 +26,7 @@ import { executeManifest, type ManifestFlags } from './manifest-command.ts';
 import { typedMessage } from './run-end.ts';
 import { STAGES } from '../schemas/config.ts';
 import { runDemo } from './demo.ts';
-import { describeReportRun, fetchReports, openFile } from './report.ts';
+import { describeReportRun, fetchCrossCorpus, fetchReports, openFile } from './report.ts';
 import { executeResume, executeRun, type FollowFlags, type RunFlags } from './run-command.ts';
 import { installRuntime } from '../workers/runtime.ts';
 import { synthesize } from './synth/index.ts';
@@ -250,6 +250,9 @@ program
           console.log(`  ${r.metrics} (${r.files} files)`);
           if (r.run) console.log(`  ${describeReportRun(r.run)}`);
         }
+        // evaluate.crossCorpus: each dataset's models on the other's test split.
+        const cross = await fetchCrossCorpus(session.client, run, o.out, o.runId);
+        if (cross) console.log(`cross-corpus: ${cross.html}\n  ${cross.report}`);
       }
       if (o.open) openFile(reports[0].html);
     } finally {

@@ -7,9 +7,11 @@
  * only train.lr reuses the features, and `mer compare` on the two runs names exactly that parameter.
  */
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { describe, test } from 'node:test';
 import { LocalStore } from '../../activities/store/local.ts';
+import { fetchCrossCorpus } from '../../cli/report.ts';
 import { pipelineWorkflowId } from '../../cli/run.ts';
 import { ComparisonSchema } from '../../schemas/compare.ts';
 import type { PipelineInput } from '../../schemas/config.ts';
@@ -87,6 +89,11 @@ describe('MerPipeline with evaluate.crossCorpus', () => {
     }
     const html = (await store.get(cross.htmlKey)).toString('utf8');
     assert.match(html, /4class: neu -&gt; neutral, hap -&gt; happy, sad -&gt; sad, ang -&gt; angry/);
+    // `mer report` fetches it beside the dataset folders.
+    const fetched = await fetchCrossCorpus(fx.env.client, input.configHash, join(fx.dir, 'report'));
+    assert.ok(fetched);
+    assert.equal(fetched.files, 3);
+    assert.deepEqual(CrossCorpusReportSchema.parse(JSON.parse(await readFile(fetched.report, 'utf8'))), report);
 
     // A second run that changes only train.lr: nothing is extracted again (features reused), its models
     // get their own cross-corpus report, and `mer compare` on the two runs names exactly that parameter
