@@ -32,7 +32,7 @@ import { recordingContext } from '../train/fold-store.ts';
 const DT = 6;
 const DA = 5;
 const VARIANT: ResolvedVariant = { name: 'T+A', modalities: ['t', 'a'], vsc: true, contrastive: true };
-const TRAIN = TrainParamsSchema.parse({ batchSize: 8, maxEpochs: 12, patience: 12, checkpointEverySteps: 0, lr: 0.01 });
+const TRAIN = TrainParamsSchema.parse({ batchSize: 8, maxEpochs: 5, patience: 5, checkpointEverySteps: 0, lr: 0.01 });
 const SHARED = ['neutral', 'happy', 'sad', 'angry'];
 
 let root: string;
