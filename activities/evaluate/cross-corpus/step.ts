@@ -223,7 +223,6 @@ async function direction(
     );
     const folds: CrossCorpusDirection['variants'][number]['folds'] = [];
     for (const run of source.trained.runs.filter((r) => r.variant === variant.name)) {
-      ctx.heartbeat({ phase: 'predict', source: source.dataset, variant: variant.name, fold: run.fold });
       const keys = modelKeys(run.trainKey);
       const onnx = await store.get(keys.onnx);
       const cfg = exportedConfig(onnx);
@@ -241,9 +240,13 @@ async function direction(
         sharedPredictions(ownProbs, keep.length, own.classes, toShared),
         shared,
       );
+      // A large test split takes a while: keep heartbeating (the timer fires between predict()'s chunks).
+      const beat = { phase: 'predict', source: source.dataset, variant: variant.name, fold: run.fold };
+      const timer = setInterval(() => ctx.heartbeat(beat), 10_000);
+      ctx.heartbeat(beat);
       const predicted = await predict(onnx, loaded.sets.test, {
         ...(rt.threads > 0 ? { threads: rt.threads } : {}),
-      });
+      }).finally(() => clearInterval(timer));
       const crossCorpus = score(
         loaded.sets.test.labels,
         sharedPredictions(predicted.probabilities, loaded.sets.test.n, own.classes, toShared),
