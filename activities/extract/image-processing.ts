@@ -75,6 +75,8 @@ export function imageProcessing(folder: ModelFolder, frame = SEGMENT_FRAME_SIZE)
       } else {
         h = positive(s.height, 'size.height');
         w = positive(s.width, 'size.width');
+        // frames are square: another aspect is a non-proportional resize (image-resize.ts refuses those)
+        if (h !== w) bad(`size ${h}x${w} is not square; frames are square and only proportional resizes match Pillow`);
       }
     } else {
       return bad(`size is ${JSON.stringify(sz)}`);
@@ -88,7 +90,7 @@ export function imageProcessing(folder: ModelFolder, frame = SEGMENT_FRAME_SIZE)
   }
   let crop: ImageProcessing['crop'] = null;
   if (pre.do_center_crop === true) {
-    const cs = pre.crop_size as unknown;
+    const cs = pre.crop_size;
     const c =
       typeof cs === 'number'
         ? { height: positive(cs, 'crop_size'), width: cs }

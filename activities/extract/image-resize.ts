@@ -7,6 +7,9 @@
  * bits; `reducing_gap` None, as transformers calls it). Nearest-neighbour is Pillow's own
  * (Geometry.c affine sampling at pixel centres). The torchvision-based fast processors resample in
  * floating point with one final rounding and differ from this by up to one grey level: not matched.
+ * Proportional resizes only (horizontal pass first, verified against Pillow 13.0.0 for every filter):
+ * for a resize whose axes scale differently Pillow 13 chooses the pass order by a cost estimate that
+ * is not reproduced here, so it is refused; frames are square and the processors resize them to squares.
  */
 
 /** PILImageResampling numbers as preprocessor_config.json stores them. */
@@ -55,7 +58,7 @@ const FILTERS: Record<number, Filter> = {
       return 0;
     },
   },
-  [RESAMPLE.lanczos]: { support: 3, f: (x) => (x > -3 && x < 3 ? sinc(x) * sinc(x / 3) : 0) },
+  [RESAMPLE.lanczos]: { support: 3, f: (x) => (x >= -3 && x < 3 ? sinc(x) * sinc(x / 3) : 0) },
 };
 
 const PRECISION_BITS = 32 - 8 - 2;
@@ -181,6 +184,10 @@ export function resizeRgb(
   if (src.length !== sw * sh * 3) throw new RangeError(`frame holds ${src.length} bytes, expected ${sw}x${sh}x3`);
   // Pillow returns a copy when the size is unchanged: no filter touches the pixels
   if (sw === ow && sh === oh) return src.slice();
+  if (sw !== ow && sh !== oh && ow * sh !== oh * sw)
+    throw new RangeError(
+      `resize ${sw}x${sh} -> ${ow}x${oh} is not proportional; only proportional resizes match Pillow`,
+    );
   if (resample === RESAMPLE.nearest) return nearest(src, sw, sh, ow, oh);
   const filter = FILTERS[resample];
   if (!filter) throw new RangeError(`resample ${resample} is not a Pillow filter (0-5)`);

@@ -80,10 +80,9 @@ export class VisualEncoder {
       const n = Math.min(batchFrames, total - start);
       const input = new Float32Array(n * per);
       for (let k = 0; k < n; k++) input.set(frames[start + k], k * per);
-      const result = await this.session.run(
-        { pixel_values: new ort.Tensor('float32', input, [n, 3, height, width]) },
-        [OUTPUT],
-      );
+      const result = await this.session.run({ pixel_values: new ort.Tensor('float32', input, [n, 3, height, width]) }, [
+        OUTPUT,
+      ]);
       all.set(outputData(result, this.folder, OUTPUT, [n, T, D]), start * T * D);
     }
     let first = 0;

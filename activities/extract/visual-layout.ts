@@ -48,7 +48,8 @@ export function visualLayout(folder: ModelFolder, params: Pick<VisualEncoderPara
   const family = encoderFamily('visual', modelType) ?? mismatch(`model_type ${modelType} is not a vision family`);
   const processing = imageProcessing(folder);
   const { height, width } = processing;
-  if (configInt(folder, 'num_channels') !== 3) mismatch(`num_channels ${String(folder.config.num_channels)}; frames are RGB`);
+  if (configInt(folder, 'num_channels') !== 3)
+    mismatch(`num_channels ${String(folder.config.num_channels)}; frames are RGB`);
   const patch = configInt(folder, 'patch_size');
   const dim = configInt(folder, 'hidden_size');
   const fixedSize = () => {

@@ -192,7 +192,9 @@ def swin_pixels() -> dict:
 
 
 # PIL filters by number (PILImageResampling): nearest 0, lanczos 1, bilinear 2, bicubic 3, box 4, hamming 5
-RESIZE_CASES = [(f, s) for f in (0, 1, 2, 3, 4, 5) for s in ((256, 256), (160, 160), (97, 301))]
+# square targets only: on a square frame every supported processor resizes to a square, and Pillow 13
+# picks the pass order of a non-proportional resize by a cost model that image-resize.ts does not copy
+RESIZE_CASES = [(f, (s, s)) for f in (0, 1, 2, 3, 4, 5) for s in (256, 160, 97, 301, 518)]
 
 
 def resize_references() -> list:
