@@ -50,7 +50,7 @@ from transformers import (
 )
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_tiny_models import FIXTURES, VISUAL_CASES, VisualWrapper, export, frames_rgb  # noqa: E402
+from make_tiny_models import FIXTURES, VISUAL_CASES, VisualWrapper, export, frames_rgb, make_swin  # noqa: E402
 
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 CLIP_MEAN, CLIP_STD = [0.48145466, 0.4578275, 0.40821073], [0.26862954, 0.26130258, 0.27577711]
@@ -111,8 +111,7 @@ def make(folder: str, model_cls, cfg, processor, seed: int):
     os.makedirs(folder, exist_ok=True)
     model.config.save_pretrained(folder)
     processor.save_pretrained(folder)
-    size = processor.crop_size if getattr(processor, "do_center_crop", False) else processor.size
-    args = (torch.randn(2, 3, size["height"], size["width"]),)
+    args = (torch.randn(2, 3, *input_size(processor)),)
     export_visual(model, args, os.path.join(folder, "onnx", "model.onnx"))
     check_onnx(folder, model, args)
     return model
@@ -139,6 +138,47 @@ def export_visual(model, args, path: str) -> None:
     finally:
         if fixed is not None:
             emb.interpolate_pos_encoding = original
+
+
+def input_size(processor) -> tuple[int, int]:
+    """The model input after the processor's resize and centre crop (frames are square)."""
+    if getattr(processor, "do_center_crop", False) and processor.crop_size:
+        return processor.crop_size["height"], processor.crop_size["width"]
+    size = processor.size
+    if size.get("shortest_edge"):
+        return size["shortest_edge"], size["shortest_edge"]
+    return size["height"], size["width"]
+
+
+def export_pretrained_visual(name: str, out: str) -> float:
+    """A pretrained vision encoder (Hub name or local folder) into the extract stage's layout; a CLIP
+    checkpoint exports its vision tower (CLIPVisionModel, model_type clip_vision_model). Returns the
+    largest onnxruntime vs PyTorch difference on a sample."""
+    from transformers import AutoConfig, AutoImageProcessor, AutoModel, SwinModel
+
+    cfg = AutoConfig.from_pretrained(name)
+    if cfg.model_type in ("clip", "clip_vision_model"):
+        model = CLIPVisionModel.from_pretrained(name, attn_implementation="eager")
+    elif cfg.model_type in ("vit", "swin"):
+        cls = ViTModel if cfg.model_type == "vit" else SwinModel
+        model = cls.from_pretrained(name, add_pooling_layer=False, attn_implementation="eager")
+    else:
+        model = AutoModel.from_pretrained(name, attn_implementation="eager")
+    model.eval()
+    os.makedirs(out, exist_ok=True)
+    model.config.save_pretrained(out)
+    processor = AutoImageProcessor.from_pretrained(name, use_fast=False)
+    processor.save_pretrained(out)
+    h, w = input_size(processor)
+    args = (torch.randn(2, 3, h, w),)
+    path = os.path.join(out, "onnx", "model.onnx")
+    export_visual(model, args, path)
+    import onnxruntime as ort
+
+    got = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(["last_hidden_state"], {"pixel_values": args[0].numpy()})[0]
+    with torch.no_grad():
+        want = model(pixel_values=args[0]).last_hidden_state.numpy()
+    return float(np.abs(got - want).max())
 
 
 def check_onnx(folder: str, model, args) -> None:
@@ -215,10 +255,14 @@ def main() -> None:
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
     if a.real:
+        root = os.path.abspath(a.real)
+        builders = {"swin": lambda d: make_swin(d, True, 13)}  # swin-tiny-patch4-window7-224, as make_tiny_models --real
         for i, (model_type, (cls, cfg, proc, _)) in enumerate(families(True).items()):
-            folder = os.path.join(os.path.abspath(a.real), model_type)
+            builders[model_type] = lambda d, cls=cls, cfg=cfg, proc=proc, seed=21 + i: make(d, cls, cfg, proc, seed)
+        for model_type, build in builders.items():
+            folder = os.path.join(root, model_type)
             shutil.rmtree(folder, ignore_errors=True)
-            model = make(folder, cls, cfg, proc, 21 + i)
+            model = build(folder)
             model.save_pretrained(folder)  # safetensors weights: a PyTorch eager benchmark loads these
             print(f"wrote {folder}", file=sys.stderr)
         return
