@@ -87,8 +87,9 @@ def families(real: bool):
             "clip_vision_model": (CLIPVisionModel, CLIPVisionConfig(attn_implementation="eager"), clip_processor(), 1),
             "dinov2": (Dinov2Model, Dinov2Config(hidden_size=384, num_attention_heads=6, image_size=518,
                                                  attn_implementation="eager"), dinov2_processor(), 1),
+            # facebook/dinov2-with-registers-small (the config class's default patch is 16, the checkpoints' 14)
             "dinov2_with_registers": (Dinov2WithRegistersModel, Dinov2WithRegistersConfig(
-                hidden_size=384, num_attention_heads=6, image_size=518, num_register_tokens=4,
+                hidden_size=384, num_attention_heads=6, image_size=518, patch_size=14, num_register_tokens=4,
                 attn_implementation="eager"), dinov2_processor(), 5),
         }
     return {
