@@ -192,3 +192,25 @@ describe('poolGrid', () => {
     await assert.rejects(open('vit', { poolGrid: 15 }), /poolGrid 15 is finer than ViT's 14x14 patch grid/);
   });
 });
+
+describe('preprocessing that is not reproduced is refused by name', () => {
+  test('a non-square size, a crop larger than the image, another processor class', async () => {
+    const vit = await readModelFolder('visual', `${MODELS}tiny-vit`);
+    const refused = (preprocessor: Record<string, unknown>, why: RegExp) =>
+      assert.throws(
+        () => imageProcessing({ ...vit, preprocessor: { ...vit.preprocessor, ...preprocessor } }),
+        (err: Error & { type?: string }) =>
+          err.type === 'MerModelMismatch' && err.message.includes('preprocessor_config.json') && why.test(err.message),
+      );
+    refused({ size: { height: 224, width: 320 } }, /size 224x320 is not square/);
+    refused({ do_center_crop: true, crop_size: { height: 256, width: 256 } }, /crop_size 256x256 is larger/);
+    refused({ image_processor_type: 'ConvNextImageProcessor' }, /ConvNextImageProcessor is not one this stage/);
+    refused({ resample: 7 }, /resample 7 is not a PIL filter/);
+    // the older feature-extractor name and the fast/Pil class names are the same steps
+    assert.equal(
+      imageProcessing({ ...vit, preprocessor: { ...vit.preprocessor, image_processor_type: 'ViTImageProcessorFast' } })
+        .height,
+      224,
+    );
+  });
+});
