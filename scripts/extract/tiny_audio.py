@@ -116,9 +116,12 @@ def raw_model(model_type: str, real: bool, seed: int):
     if model_type == "wav2vec2":  # facebook/wav2vec2-base
         cfg = Wav2Vec2Config(attn_implementation="eager", **t, **({} if real else dict(num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16)))
         fe = dict(do_normalize=True, return_attention_mask=False)
-    elif model_type == "hubert":  # facebook/hubert-large-ll60k: layer norm, stable layer norm, mask
+    elif model_type == "hubert" and real:  # facebook/hubert-base-ls960: group norm, no mask
+        cfg = HubertConfig(attn_implementation="eager")
+        fe = dict(do_normalize=True, return_attention_mask=False)
+    elif model_type == "hubert":  # tiny: facebook/hubert-large-ll60k's layer norm, stable layer norm, mask
         cfg = HubertConfig(attn_implementation="eager", feat_extract_norm="layer", do_stable_layer_norm=True, conv_bias=True,
-                           **t, **({} if real else dict(num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16)))
+                           **t, num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16)
         fe = dict(do_normalize=True, return_attention_mask=True)
     elif model_type == "wavlm":  # microsoft/wavlm-base-plus: group norm, mask, no normalisation
         cfg = WavLMConfig(attn_implementation="eager", **t, **({} if real else dict(num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16, num_buckets=32, max_bucket_distance=80)))
