@@ -88,4 +88,6 @@ export function parsePreprocessor<S extends z.ZodType>(folder: ModelFolder, sche
 }
 
 /** Every audio family reads 16 kHz mono, which is what the segment stage writes. */
-export const sampleRate16k = z.literal(16000, { error: (i) => `is ${JSON.stringify(i.input)}; segments are 16 kHz` });
+export const sampleRate16k = z
+  .literal(16000, { error: (i) => `is ${JSON.stringify(i.input)}; segments are 16 kHz` })
+  .default(16000);

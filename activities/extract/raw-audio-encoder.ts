@@ -68,6 +68,8 @@ export class RawAudioEncoder implements AudioEncoder {
     private readonly feedMask: boolean,
     private readonly paddingValue: number,
     readonly batching: 'padded' | 'equal',
+    /** Why this model batches equal lengths only (null when padded batches are exact). */
+    readonly equalLengthsBecause: string | null,
     private readonly kernels: number[],
     private readonly strides: number[],
   ) {
@@ -105,7 +107,9 @@ export class RawAudioEncoder implements AudioEncoder {
       { name: OUTPUT, type: 'float32', dims: [null, null, dim] },
     );
     const feedMask = session.inputNames.includes('attention_mask');
-    const batching = pre.return_attention_mask && paddingChanges(folder, modelType) === null ? 'padded' : 'equal';
+    const because = pre.return_attention_mask
+      ? paddingChanges(folder, modelType)
+      : 'its feature extractor returns no attention mask';
     return new RawAudioEncoder(
       folder,
       modelType,
@@ -116,7 +120,8 @@ export class RawAudioEncoder implements AudioEncoder {
       pre.return_attention_mask,
       feedMask,
       pre.padding_value,
-      batching,
+      because === null ? 'padded' : 'equal',
+      because,
       kernels,
       strides,
     );
@@ -160,7 +165,7 @@ export class RawAudioEncoder implements AudioEncoder {
     const n = Math.max(...batch.map((x) => x.values.length));
     if (this.batching === 'equal' && batch.some((x) => x.values.length !== n)) {
       throw new Error(
-        `${this.modelType} batches of ${this.folder.dir} must hold utterances of equal length (padding would change their frames)`,
+        `${this.modelType} batches of ${this.folder.dir} must hold utterances of equal length (${this.equalLengthsBecause}: padding would change their frames)`,
       );
     }
     const values = new Float32Array(batch.length * n).fill(this.paddingValue);
