@@ -1,7 +1,8 @@
 /**
  * A mixed-radix complex FFT (recursive Cooley-Tukey over the prime factors of n, any n) in float64,
- * as numpy's pocketfft computes it. Written here rather than taken from a package: Whisper's window
- * is 400 = 2^4 * 5^2 samples, which the small well-known JS FFTs (radix-2 only) do not take.
+ * like numpy's rfft (test/extract/whisper-features.test.ts checks it against the direct DFT). Written
+ * here rather than taken from a package: Whisper's window is 400 = 2^4 * 5^2 samples, which the small
+ * well-known JS FFTs (radix-2 only) do not take.
  */
 export class Fft {
   private readonly cos: Float64Array;
