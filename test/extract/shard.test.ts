@@ -25,7 +25,7 @@ import { releaseEncoderSessions } from '../../activities/extract/sessions.ts';
 import { finalizeExtractStep } from '../../activities/extract/finalize.ts';
 import { planExtractStep, type ExtractPlan } from '../../activities/extract/plan.ts';
 import { extractShardStep } from '../../activities/extract/shard.ts';
-import { BertTextEncoder, type TextInput } from '../../activities/extract/text-encoder.ts';
+import { TransformerTextEncoder, type TextInput } from '../../activities/extract/text-encoder.ts';
 import { closeStores, createStore } from '../../activities/store/index.ts';
 import type { ObjectStore } from '../../activities/store/types.ts';
 import { TINY, expected, lcgSamples, maxAbsDiff } from './inputs.ts';
@@ -156,7 +156,7 @@ describe('extract shards', () => {
     assert.ok(empty.pooled == null && empty.sequence == null && empty.seqSteps == null);
 
     // the same utterance encoded directly: pooled bit-exact, sequence blob byte-exact
-    const enc = await BertTextEncoder.open(await readModelFolder('text', TINY.text), runtime);
+    const enc = await TransformerTextEncoder.open(await readModelFolder('text', TINY.text), runtime);
     const [direct] = await enc.encode([enc.prepare(plain.text, [], 128) as TextInput]);
     const got = byId.get('dia1_utt0')!;
     assert.equal(str(got.status), 'ok');
