@@ -80,15 +80,11 @@ export class TransformerTextEncoder {
   /** Tokenises one utterance; empty text (nothing left after normalisation) is quarantined. */
   prepare(text: string, context: readonly string[], maxTokens: number): TextInput | Quarantine {
     const limit = Math.min(maxTokens, this.maxPositions);
+    // byte-level BPE keeps whitespace as tokens: whitespace-only text is empty for every family
+    if (text.trim() === '') return { quarantine: 'empty_text: the utterance has no text' };
     const enc = this.tokenizer.encodeUtterance(text, context, limit);
-    if (enc.utteranceTokens === 0) {
-      return {
-        quarantine:
-          text.trim() === ''
-            ? 'empty_text: the utterance has no text'
-            : `empty_text: no tokens after normalisation of ${JSON.stringify(text.slice(0, 80))}`,
-      };
-    }
+    if (enc.utteranceTokens === 0)
+      return { quarantine: `empty_text: no tokens after normalisation of ${JSON.stringify(text.slice(0, 80))}` };
     const flags: string[] = [];
     if (enc.utteranceTruncated) flags.push('text_truncated');
     if (enc.contextTruncated) flags.push('context_truncated');

@@ -102,6 +102,7 @@ export class TextTokenizer {
     private readonly unkId: number | undefined,
     /** From tokenizer.json's padding section, when it has one. */
     readonly padId: number | undefined,
+    private readonly zeroTypeIds: boolean,
     source: string,
   ) {
     this.layout = this.measureLayout(source);
@@ -134,7 +135,8 @@ export class TextTokenizer {
     patchNormalizers(tok.normalizer as NormalizerNode | null, source);
     const padding = json.padding as Json | null | undefined;
     const padId = typeof padding?.pad_id === 'number' ? padding.pad_id : undefined;
-    return new TextTokenizer(tok, tok.model?.unk_token_id, padId, source);
+    const zeroTypeIds = (json.post_processor as Json).type === 'RobertaProcessing';
+    return new TextTokenizer(tok, tok.model?.unk_token_id, padId, zeroTypeIds, source);
   }
 
   /** The id of a token (vocabulary or added token), if it has one. */
@@ -197,7 +199,9 @@ export class TextTokenizer {
     const pp = this.tok.post_processor!;
     const out = pp(a, b, true);
     const tokens = [...out.tokens, ...(out.tokens_pair ?? [])];
-    return { tokens, typeIds: out.token_type_ids ?? tokens.map(() => 0) };
+    // Rust's RobertaProcessing gives type id 0 to both sequences; the library gives B type 1
+    const types = this.zeroTypeIds ? undefined : out.token_type_ids;
+    return { tokens, typeIds: types ?? tokens.map(() => 0) };
   }
 
   /** Where the templates put the sequences, found by running them on marker tokens. */
