@@ -4,7 +4,7 @@ family's real one, built by transformers' own converters (convert_slow_tokenizer
 references: token ids from the `tokenizers` library on a hard case list and PyTorch hidden states.
 
     python tiny_text.py                # test fixtures (committed)
-    python tiny_text.py --real DIR     # one real-size random-weight model per family in DIR/<model_type>/
+    python tiny_text.py --real DIR     # one real-size random-weight model per text family (BERT too) in DIR/<model_type>/
 
 Families and vocabularies (no Hub access here, so no real vocabulary but BERT's is at hand):
   electra      WordPiece, lowercase; google/electra-* use the bert-base-uncased vocabulary, which is
@@ -71,6 +71,7 @@ from make_tiny_models import (  # noqa: E402
     TOKENIZER_CASES,
     build_tokenizer,
     export,
+    make_bert,
     tiny_vocab,
 )
 
@@ -307,15 +308,18 @@ def main() -> None:
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     with tempfile.TemporaryDirectory() as work:
         toks = build_all(work)
-    families = a.only or list(FAMILIES)
     if a.real:
-        for i, family in enumerate(families):
+        for i, family in enumerate(a.only or ["bert", *FAMILIES]):
             folder = os.path.join(os.path.abspath(a.real), family)
             shutil.rmtree(folder, ignore_errors=True)
-            model, _ = make_model(family, toks[family], folder, True, 100 + i)
+            if family == "bert":  # bert-base-uncased with its real vocabulary
+                model = make_bert(folder, load_bert_vocab(), True, 100 + i)[0]
+            else:
+                model, _ = make_model(family, toks[family], folder, True, 100 + i)
             model.save_pretrained(folder)  # safetensors weights for the PyTorch eager benchmark
             print(f"wrote {folder}", file=sys.stderr)
         return
+    families = a.only or list(FAMILIES)
     out_path = os.path.join(FIXTURES, "text-families.json")
     out = json.load(open(out_path)) if os.path.exists(out_path) and a.only else {}
     out.update({"generator": "scripts/extract/tiny_text.py", "torch": torch.__version__,
