@@ -77,6 +77,15 @@ from make_tiny_models import (  # noqa: E402
 
 VOCAB = 1000
 EXTRA_TEXT_CASES = [("multilingual", "Ærøskøbing, 我爱你 😀 Straße — ΟΔΥΣΣΕΥΣ!", [])]
+# beyond make_tiny_models.TOKENIZER_CASES: every family's special tokens typed into text (lstrip of
+# <mask>), runs of spaces and edge spaces (Strip / Replace normalizers), compatibility characters
+# (the precompiled charsmap), bytes a BPE merges across
+EXTRA_TOKEN_CASES = [
+    ("Special <s>tokens</s> typed <mask> in [CLS] text [MASK] <unk> <pad>", []),
+    ("  two  spaces   here\u3000and\u00a0there  ", ["  leading context  ", "trailing   "]),
+    ("ｆｕｌｌ ｗｉｄｔｈ ①½ ﬁ ㍿ Ⅻ ＡＢＣ１２３ ｶﾀｶﾅ", []),
+    ("naïve\u0301 cafe\u0301 \U0001F468\u200D\U0001F469\u200D\U0001F467 flags \U0001F1EB\U0001F1F7 \u00e9\u0323", []),
+]
 SENTENCES = [
     "Café naïve résumé à la façade, déjà vu; où est la gare? Ça va très bien, merci.",
     "Straße, Größe, Übermaß und schön: Österreich ist groß. Ärger über Öl.",
@@ -269,7 +278,7 @@ def references(family: str, tok: Tokenizer, model, types: bool, folder: str) -> 
                                                                      if family in ("roberta", "xlm-roberta", "mpnet") else 0))
     hf = AutoTokenizer.from_pretrained(folder)
     tokens, differs = [], []
-    for text, context in TOKENIZER_CASES + [(t, c) for _, t, c in EXTRA_TEXT_CASES]:
+    for text, context in TOKENIZER_CASES + EXTRA_TOKEN_CASES + [(t, c) for _, t, c in EXTRA_TEXT_CASES]:
         enc = encode_utterance(tok, text, context, limit)
         if not context and hf(text, truncation=True, max_length=limit)["input_ids"] != enc["ids"]:
             differs.append(text[:40])
