@@ -7,15 +7,17 @@
  * - truncation (the library has none): the utterance and its dialogue context are tokenised
  *   separately and cut here, then the tokenizer's own post-processor adds the family's special tokens
  *   and type ids ([CLS] A [SEP] B [SEP], <s> A </s></s> B </s>, ...), nothing hard-coded per family;
- * - two places where the library departs from Rust, patched on the parsed normalizer tree:
- *   `Precompiled` (SentencePiece charsmap: the library approximates it with NFKC, see precompiled.ts)
- *   and lowercasing (JS `toLowerCase` applies the Greek final-sigma rule, Rust's per-character
- *   lowercase does not).
+ * - places where the library departs from Rust, patched on the parsed normalizer tree (found by
+ *   comparing it with Python on random Unicode text): `Precompiled` (SentencePiece charsmap, which the
+ *   library approximates with NFKC; precompiled.ts), `BertNormalizer` (the library misses CJK
+ *   characters outside the BMP and lowercases with the Greek final-sigma rule; bert-normalizer.ts) and `Lowercase`/`Strip` (final sigma; JS `trim` whitespace is
+ *   not Unicode White_Space: U+0085 stays, U+FEFF goes), and the ByteLevel pre-tokenizer's `\s` (same).
  *
  * A tokenizer.json the library cannot build is refused by name (MerModelMismatch).
  */
 import { Tokenizer as HfTokenizerClass } from '@huggingface/tokenizers';
 import { ErrorTypes, MerError } from '../common/errors.ts';
+import { bertNormalize, rustStrip, type BertNormalizerConfig } from './bert-normalizer.ts';
 import { PrecompiledCharsmap } from './precompiled.ts';
 
 /**
@@ -25,6 +27,7 @@ import { PrecompiledCharsmap } from './precompiled.ts';
  */
 interface HfTokenizer {
   normalizer: unknown;
+  pre_tokenizer: unknown;
   model: { unk_token_id?: number } | null;
   post_processor:
     | ((
@@ -87,10 +90,37 @@ function patchNormalizers(node: NormalizerNode | null, source: string): void {
       throw mismatch(source, 'Precompiled normalizer without precompiled_charsmap');
     const map = PrecompiledCharsmap.fromBase64(charsmap, source);
     node.normalize = (text) => map.normalize(text);
-  } else if (type === 'Lowercase' || (type === 'BertNormalizer' && node.config?.lowercase !== false)) {
+  } else if (type === 'BertNormalizer') {
+    const config = node.config as BertNormalizerConfig;
+    node.normalize = (text) => bertNormalize(text, config);
+  } else if (type === 'Lowercase') {
     const original = node.normalize.bind(node);
     // Σ lowercases to σ everywhere in Rust; only JS's context rule turns a word-final one into ς
     node.normalize = (text) => original(text.replaceAll('Σ', 'σ'));
+  } else if (type === 'Strip') {
+    const left = node.config?.strip_left === true;
+    const right = node.config?.strip_right === true;
+    node.normalize = (text) => rustStrip(text, left, right);
+  }
+}
+
+/** The parts of the library's parsed pre-tokenizers this module patches. */
+interface PreTokenizerNode {
+  config?: Json;
+  tokenizers?: PreTokenizerNode[];
+  pattern?: RegExp;
+}
+
+/**
+ * ByteLevel splits with GPT-2's pattern, whose `\s` is Unicode White_Space in Rust's regex engine but
+ * JS whitespace in the library (U+0085 differs, U+FEFF too).
+ */
+function patchPreTokenizers(node: PreTokenizerNode | null): void {
+  if (!node) return;
+  for (const child of node.tokenizers ?? []) patchPreTokenizers(child);
+  if (node.config?.type === 'ByteLevel' && node.pattern instanceof RegExp) {
+    const source = node.pattern.source.replaceAll('\\s', '\\p{White_Space}').replaceAll('\\S', '\\P{White_Space}');
+    node.pattern = new RegExp(source, node.pattern.flags);
   }
 }
 
@@ -133,6 +163,7 @@ export class TextTokenizer {
       throw mismatch(source, `the tokenizer cannot be built (${(err as Error).message})`);
     }
     patchNormalizers(tok.normalizer as NormalizerNode | null, source);
+    patchPreTokenizers(tok.pre_tokenizer as PreTokenizerNode | null);
     const padding = json.padding as Json | null | undefined;
     const padId = typeof padding?.pad_id === 'number' ? padding.pad_id : undefined;
     const zeroTypeIds = (json.post_processor as Json).type === 'RobertaProcessing';

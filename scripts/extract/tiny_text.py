@@ -22,7 +22,8 @@ Families and vocabularies (no Hub access here, so no real vocabulary but BERT's 
 The corpus is built deterministically from the bert-base-uncased words and a few sentences in other
 scripts, so the trained vocabularies hold accents, CJK and emoji pieces (and miss others: <unk>).
 
-Outputs: test/fixtures/models/tiny-<model_type>/ and test/fixtures/models/text-families.json.
+Outputs: test/fixtures/models/tiny-<model_type>/, text-families.json and tokenizer-fuzz.json (random
+Unicode text through every family's tokenizer.json, BERT's real one included).
 Deterministic (seeded weights and corpus).
 """
 from __future__ import annotations
@@ -302,6 +303,38 @@ def references(family: str, tok: Tokenizer, model, types: bool, folder: str) -> 
     return {"folder": os.path.basename(folder), "maxTokens": limit, "tokens": tokens, "model": cases}
 
 
+# code point ranges for random text: scripts, combining marks, controls, CJK (BMP and beyond),
+# compatibility forms, emoji, private use, mathematical letters
+FUZZ_RANGES = [(0x20, 0x7E), (0xA0, 0x17F), (0x300, 0x36F), (0x370, 0x3FF), (0x400, 0x4FF), (0x590, 0x6FF),
+               (0x900, 0x97F), (0xE00, 0xE7F), (0x1100, 0x11FF), (0x2000, 0x206F), (0x2100, 0x24FF),
+               (0x3000, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7AF), (0xF900, 0xFAFF),
+               (0xFE00, 0xFE4F), (0xFF00, 0xFFEF), (0x1F300, 0x1FAFF), (0x20000, 0x2A6DF), (0x0, 0x1F),
+               (0x7F, 0x9F), (0xE000, 0xE0FF), (0x1D400, 0x1D7FF)]
+
+
+def fuzz_texts(n: int = 400) -> list[str]:
+    rng = random.Random(3)
+    out = []
+    for _ in range(n):
+        k = rng.randint(1, 24)
+        out.append("".join(chr(rng.randint(*rng.choice(FUZZ_RANGES))) if rng.random() < 0.5
+                           else rng.choice(" abcdefghij ,.!?'") for _ in range(k)))
+    return out
+
+
+def write_fuzz() -> None:
+    """Random Unicode text through every text family's tokenizer.json (BERT's real one included): ids
+    without special tokens, for test/extract/tokenizer.test.ts."""
+    texts = fuzz_texts()
+    ids = {}
+    for name in ["bert-base-uncased-tokenizer", *(f"tiny-{f}" for f in FAMILIES)]:
+        tok = Tokenizer.from_file(os.path.join(FIXTURES, name, "tokenizer.json"))
+        ids[name] = [tok.encode(t, add_special_tokens=False).ids for t in texts]
+    with open(os.path.join(FIXTURES, "tokenizer-fuzz.json"), "w", encoding="utf-8") as f:
+        json.dump({"generator": "scripts/extract/tiny_text.py", "texts": texts, "ids": ids}, f, ensure_ascii=True,
+                  separators=(",", ":"))
+
+
 def build_all(work: str) -> dict[str, Tokenizer]:
     bert_vocab = load_bert_vocab()
     lines = corpus(bert_vocab)
@@ -345,6 +378,7 @@ def main() -> None:
         print(f"wrote {folder} ({size / 1e3:.0f} kB)", file=sys.stderr)
     with open(out_path, "w", encoding="utf-8") as f:
         json.dump(out, f, ensure_ascii=True, separators=(",", ":"))
+    write_fuzz()
 
 
 if __name__ == "__main__":
