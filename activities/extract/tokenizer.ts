@@ -7,11 +7,12 @@
  * - truncation (the library has none): the utterance and its dialogue context are tokenised
  *   separately and cut here, then the tokenizer's own post-processor adds the family's special tokens
  *   and type ids ([CLS] A [SEP] B [SEP], <s> A </s></s> B </s>, ...), nothing hard-coded per family;
- * - places where the library departs from Rust, patched on the parsed normalizer tree (found by
- *   comparing it with Python on random Unicode text): `Precompiled` (SentencePiece charsmap, which the
- *   library approximates with NFKC; precompiled.ts), `BertNormalizer` (the library misses CJK
- *   characters outside the BMP and lowercases with the Greek final-sigma rule; bert-normalizer.ts) and `Lowercase`/`Strip` (final sigma; JS `trim` whitespace is
- *   not Unicode White_Space: U+0085 stays, U+FEFF goes), and the ByteLevel pre-tokenizer's `\s` (same).
+ * - places where the library departs from Rust, patched on the parsed normalizer and pre-tokenizer
+ *   trees (found by comparing it with Python on random Unicode text): `Precompiled` (SentencePiece
+ *   charsmap, which the library approximates with NFKC; precompiled.ts); `BertNormalizer` (it misses
+ *   CJK characters outside the BMP and lowercases with the Greek final-sigma rule; bert-normalizer.ts);
+ *   `Lowercase` (final sigma); `Strip` and the ByteLevel pre-tokenizer's `\s` (JS whitespace is not
+ *   Unicode White_Space: U+0085 stays, U+FEFF goes).
  *
  * A tokenizer.json the library cannot build is refused by name (MerModelMismatch).
  */
