@@ -50,6 +50,14 @@ export const VisualEncoderParamsSchema = z.strictObject({
   file: onnxFile,
   /** Frames per inference call; whole utterances are grouped up to this many frames. */
   batchFrames: z.int().min(1).max(1024).default(32),
+  /**
+   * The pooled vector: 'mean' (absent) over frames and patch tokens, or 'cls', the mean over frames of
+   * the CLS token (ViT, CLIP, DINOv2; Swin has none and is refused). Optional without a default, so
+   * configs that leave it out keep their config hash and features key.
+   */
+  pooling: z.enum(['mean', 'cls']).optional(),
+  /** Average-pool each frame's patch grid to poolGrid x poolGrid tokens before caching (absent: the family's grid). */
+  poolGrid: z.int().min(1).max(64).optional(),
 });
 
 export const ExtractParamsSchema = z.strictObject({

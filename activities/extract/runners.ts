@@ -19,7 +19,7 @@ import { inflateFrames } from './media.ts';
 import type { ModelFolder } from './model-folder.ts';
 import type { DialogueTexts } from './shard-input.ts';
 import { TransformerTextEncoder, type TextInput } from './text-encoder.ts';
-import { SwinVisualEncoder, type VisualInput } from './visual-encoder.ts';
+import { VisualEncoder, type VisualInput } from './visual-encoder.ts';
 
 export interface ModalityRunner {
   readonly dim: number;
@@ -218,7 +218,7 @@ class AudioRunner implements ModalityRunner {
 
 class VisualRunner implements ModalityRunner {
   constructor(
-    private readonly encoder: SwinVisualEncoder,
+    private readonly encoder: VisualEncoder,
     private readonly store: ObjectStore,
     private readonly params: VisualEncoderParams,
   ) {}
@@ -296,6 +296,10 @@ export async function openRunner(input: RunnerInput): Promise<ModalityRunner> {
     case 'audio':
       return new AudioRunner(await openAudioEncoder(input.folder, input.runtime), input.store, input.audio);
     case 'visual':
-      return new VisualRunner(await SwinVisualEncoder.open(input.folder, input.runtime), input.store, input.visual);
+      return new VisualRunner(
+        await VisualEncoder.open(input.folder, input.runtime, input.visual),
+        input.store,
+        input.visual,
+      );
   }
 }

@@ -11,14 +11,14 @@ import { ErrorTypes, MerError } from '../common/errors.ts';
 import { openAudioEncoder, type AudioEncoder } from '../extract/audio-encoder.ts';
 import { readModelFolder, type ModelFolder } from '../extract/model-folder.ts';
 import { TransformerTextEncoder } from '../extract/text-encoder.ts';
-import { SwinVisualEncoder } from '../extract/visual-encoder.ts';
+import { VisualEncoder } from '../extract/visual-encoder.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { PredictRecipe } from './model.ts';
 
 export interface PredictEncoders {
   text?: TransformerTextEncoder;
   audio?: AudioEncoder;
-  visual?: SwinVisualEncoder;
+  visual?: VisualEncoder;
   folders: Partial<Record<Modality, ModelFolder>>;
 }
 
@@ -112,7 +112,7 @@ export async function openEncoders(
       throw mismatch('audio', out.audio.dim, config.inputs.audio, 'audio vectors');
   }
   if (folders.visual) {
-    out.visual = await SwinVisualEncoder.open(folders.visual, opts.runtime);
+    out.visual = await VisualEncoder.open(folders.visual, opts.runtime, recipe.extract.visual);
     if (out.visual.dim !== config.inputs.visual)
       throw mismatch('visual', out.visual.dim, config.inputs.visual, 'frame vectors');
   }

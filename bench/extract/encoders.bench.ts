@@ -27,7 +27,7 @@ import { isQuarantine } from '../../activities/extract/encoder.ts';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
 import { releaseEncoderSessions } from '../../activities/extract/sessions.ts';
 import { TransformerTextEncoder, type TextInput } from '../../activities/extract/text-encoder.ts';
-import { SwinVisualEncoder, type VisualInput } from '../../activities/extract/visual-encoder.ts';
+import { VisualEncoder, type VisualInput } from '../../activities/extract/visual-encoder.ts';
 import { Graph } from '../../activities/engine/graph.ts';
 import { matmul } from '../../activities/engine/ops/linalg.ts';
 import { serializeGraph } from '../../activities/engine/serialize.ts';
@@ -220,7 +220,7 @@ async function measureAudio(dir: string, threads: number): Promise<Measured> {
 
 async function measureVisual(dir: string, threads: number): Promise<Measured> {
   const folder = await readModelFolder('visual', dir);
-  const enc = await SwinVisualEncoder.open(folder, { ...OnnxRuntimeSettingsSchema.parse({}), threads });
+  const enc = await VisualEncoder.open(folder, { ...OnnxRuntimeSettingsSchema.parse({}), threads });
   const input = enc.prepare(framesRgb(FRAMES, 3), FRAMES) as VisualInput;
   const ms = await timeIt(() => enc.encode([input], FRAMES), 1, 4);
   return {

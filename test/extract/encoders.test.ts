@@ -11,7 +11,7 @@ import { isQuarantine } from '../../activities/extract/encoder.ts';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
 import { releaseEncoderSessions } from '../../activities/extract/sessions.ts';
 import { TransformerTextEncoder, type TextInput } from '../../activities/extract/text-encoder.ts';
-import { SwinVisualEncoder, type VisualInput } from '../../activities/extract/visual-encoder.ts';
+import { VisualEncoder, type VisualInput } from '../../activities/extract/visual-encoder.ts';
 import { TINY, expected, framesRgb, lcgSamples, maxAbsDiff } from './inputs.ts';
 
 const TOL = 1e-4;
@@ -145,9 +145,9 @@ describe('audio encoder (tiny wav2vec2)', () => {
 });
 
 describe('visual encoder (tiny Swin)', () => {
-  let enc: SwinVisualEncoder;
+  let enc: VisualEncoder;
   before(async () => {
-    enc = await SwinVisualEncoder.open(await readModelFolder('visual', TINY.visual), runtime);
+    enc = await VisualEncoder.open(await readModelFolder('visual', TINY.visual), runtime);
   });
   const input = (c: (typeof expected.visual)[number]): VisualInput => {
     const p = enc.prepare(framesRgb(c.frames, c.seed), c.frames);

@@ -15,7 +15,7 @@ import { openAudioEncoder } from '../../activities/extract/audio-encoder.ts';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
 import { encoderSession, releaseEncoderSessions, sessionsCreated } from '../../activities/extract/sessions.ts';
 import { TransformerTextEncoder } from '../../activities/extract/text-encoder.ts';
-import { SwinVisualEncoder } from '../../activities/extract/visual-encoder.ts';
+import { VisualEncoder } from '../../activities/extract/visual-encoder.ts';
 import { TINY } from './inputs.ts';
 
 const runtime = OnnxRuntimeSettingsSchema.parse({ threads: 1 });
@@ -98,19 +98,19 @@ describe('bad model folders', () => {
     const scfg = JSON.parse(await readFile(join(patch8, 'config.json'), 'utf8')) as Record<string, unknown>;
     await writeFile(join(patch8, 'config.json'), JSON.stringify({ ...scfg, patch_size: 8 }));
     await assert.rejects(
-      SwinVisualEncoder.open(await readModelFolder('visual', patch8), runtime),
-      isMer('MerModelMismatch', /last_hidden_state has dimension 1 = 49, expected 9|image_size 224 does not tile/),
+      VisualEncoder.open(await readModelFolder('visual', patch8), runtime),
+      isMer('MerModelMismatch', /last_hidden_state has dimension 1 = 49, expected 9|do not tile into 64-pixel tokens/),
     );
 
-    // an image processor that resizes elsewhere would feed pixels Python never saw
+    // an image processor that resizes to another size than the Swin's fixed position embeddings
     const big = await copyModel(TINY.visual, 'resize384');
     await writeFile(
       join(big, 'preprocessor_config.json'),
       JSON.stringify({ do_resize: true, size: { height: 384, width: 384 } }),
     );
     await assert.rejects(
-      SwinVisualEncoder.open(await readModelFolder('visual', big), runtime),
-      isMer('MerModelMismatch', /resizes to .*384/),
+      VisualEncoder.open(await readModelFolder('visual', big), runtime),
+      isMer('MerModelMismatch', /image_size 224, but preprocessor_config.json gives 384x384 inputs/),
     );
   });
 });
@@ -171,7 +171,7 @@ describe('fingerprints and sessions', () => {
           /CUDA execution provider could not start.*running the visual encoder on the CPU.*ONNXRUNTIME_NODE_INSTALL=cuda12/,
         );
       }
-      const enc = await SwinVisualEncoder.open(folder, { ...runtime, device: 'cuda' });
+      const enc = await VisualEncoder.open(folder, { ...runtime, device: 'cuda' });
       assert.equal(enc.tokens, 49);
       assert.equal(warnings.length, s.device === 'cpu' ? 1 : 0, 'the fallback session is reused, not retried');
     } finally {
