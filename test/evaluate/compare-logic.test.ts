@@ -88,6 +88,8 @@ describe('provenance diff', () => {
     const ra = { ...a, runConfig: { segment: { frames: 15, aspect: 'pad' } } };
     const rb = { ...a, runConfig: { segment: { frames: 8, aspect: 'pad' } } };
     assert.deepEqual(diffReports(ra, rb), [{ path: 'run.segment.frames', a: '15', b: '8' }]);
+    // A folder has no run settings: against a run that is no difference.
+    assert.deepEqual(diffReports(ra, a), []);
   });
 
   test('flatten walks objects to their leaves and keeps arrays whole', () => {

@@ -58,7 +58,12 @@ export function diffValues(a: unknown, b: unknown): Difference[] {
   return out;
 }
 
-/** The provenance diff of two reports. */
+/**
+ * The provenance diff of two reports. Run settings (`run.*`, read from a run's history) are compared
+ * only when both sides are runs: a fetched folder does not have them, which is no difference.
+ */
 export function diffReports(a: LoadedReport, b: LoadedReport): Difference[] {
-  return diffValues(provenanceOf(a), provenanceOf(b));
+  const both = !!a.runConfig && !!b.runConfig;
+  const strip = (r: LoadedReport): LoadedReport => (both ? r : { ...r, runConfig: undefined });
+  return diffValues(provenanceOf(strip(a)), provenanceOf(strip(b)));
 }
