@@ -25,7 +25,7 @@ function refuse(message: string, details: Record<string, unknown>): MerError {
   return new MerError(ErrorTypes.ConfigInvalid, message, details);
 }
 
-const article = (m: Modality) => (m === 'audio' ? `an ${m}` : `a ${m}`);
+export const article = (m: Modality) => (m === 'audio' ? `an ${m}` : `a ${m}`);
 
 /** Every supported model_type, by modality, for messages. */
 export function supportedList(): string {
