@@ -1,10 +1,9 @@
-import { encoderFamily } from '../../schemas/encoder-families.ts';
+import type { EncoderIdentity } from '../../schemas/report.ts';
+import { encoderOf } from './identity.ts';
 import type { Modality } from '../../schemas/extract.ts';
-import { EncoderIdentitySchema, type EncoderIdentity } from '../../schemas/report.ts';
 import { featureShardPrefix, featuresReportKey } from '../../schemas/layout.ts';
 import type { StoreSpec } from '../../schemas/store.ts';
 import { createStore } from '../store/index.ts';
-import type { ModelFolder } from './model-folder.ts';
 
 export interface ExtractFinalizeInput {
   store: StoreSpec;
@@ -19,33 +18,14 @@ export interface ExtractReport {
   modality: Modality;
   featuresPrefix: string;
   modelSha256: string;
+  /** The encoder's family, model_type and file hashes (identity.ts); null for shards committed before they were recorded. */
+  encoder?: EncoderIdentity | null;
   dim: number;
   shards: number;
   rows: number;
   ok: number;
   quarantined: number;
   quarantineReasons: Record<string, number>;
-  /**
-   * The encoder: family, config.json's model_type and each file's sha256 (issue 17); null when the
-   * shards were committed by a version that did not record it.
-   */
-  encoder?: EncoderIdentity | null;
-}
-
-/** What a shard's commit records of its encoder (the worker has the folder; finalize may not). */
-export function modelIdentity(folder: ModelFolder): { modelType: string; modelFiles: EncoderIdentity['files'] } {
-  return {
-    modelType: String(folder.config.model_type),
-    modelFiles: folder.files.map(({ path, size, sha256 }) => ({ path, size, sha256 })),
-  };
-}
-
-function encoderOf(modality: Modality, summary: Record<string, unknown>): EncoderIdentity | null {
-  const { modelType, modelFiles } = summary;
-  if (typeof modelType !== 'string') return null;
-  const family = encoderFamily(modality, modelType);
-  if (!family) return null;
-  return EncoderIdentitySchema.parse({ family, modelType, files: modelFiles });
 }
 
 /** After every shard is committed: the modality's report and commit, which make a rerun skip it whole. */
@@ -64,7 +44,6 @@ export async function finalizeExtractStep(input: ExtractFinalizeInput): Promise<
     ok: 0,
     quarantined: 0,
     quarantineReasons: {},
-    encoder: null,
   };
   for (const k of input.shardKeys) {
     const c = await store.committed(featureShardPrefix(input.featuresPrefix, k));
@@ -77,6 +56,7 @@ export async function finalizeExtractStep(input: ExtractFinalizeInput): Promise<
     for (const [r, n] of Object.entries(s.quarantineReasons))
       report.quarantineReasons[r] = (report.quarantineReasons[r] ?? 0) + n;
   }
+  report.encoder ??= null;
   await store.put(reportKey, JSON.stringify(report, null, 2));
   await store.commit(input.featuresPrefix, {
     stage: `extract/${input.modality}`,

@@ -22,7 +22,7 @@ import { parquetToTable, tableToParquet } from '../common/parquet.ts';
 import { createStore } from '../store/index.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { reasonCode } from './encoder.ts';
-import { modelIdentity } from './finalize.ts';
+import { modelIdentity } from './identity.ts';
 import { modelFolder, type ExtractPlanInput } from './plan.ts';
 import { openRunner, quarantinedRow } from './runners.ts';
 import { dialogueTexts, readSegmentShard } from './shard-input.ts';
