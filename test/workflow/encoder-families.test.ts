@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
 import { LocalStore } from '../../activities/store/local.ts';
-import { MetricsReportSchema } from '../../schemas/report.ts';
+import { MetricsReportSchema, type EncoderIdentity } from '../../schemas/report.ts';
 import { MODELS, TINY } from '../extract/inputs.ts';
 import { pipelineInput, runInProcess } from '../helpers/pipeline.ts';
 import { pipelineTest } from '../helpers/pipeline-test.ts';
@@ -64,7 +64,7 @@ describe('encoder families through the pipeline', () => {
       const folder = await readModelFolder(m, want.dir);
       assert.equal(features[m].ok > 0, true, `${m}: features were computed`);
       assert.equal(report.provenance.encoders[m], folder.sha256, `${m}: the folder fingerprint`);
-      const got = models[m];
+      const got: EncoderIdentity | null = models[m];
       assert.deepEqual([got?.family, got?.modelType], [want.family, want.modelType], m);
       assert.deepEqual(
         got!.files.map((f) => f.path),
