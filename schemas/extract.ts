@@ -34,7 +34,7 @@ export const TextEncoderParamsSchema = z.strictObject({
 export const AudioEncoderParamsSchema = z.strictObject({
   model: modelFolder.default('.mer/models/wav2vec2-base'),
   file: onnxFile,
-  /** Utterances per batch; only utterances of exactly equal length share one (group norm over time). */
+  /** Utterances per batch; padded only where the family masks padding exactly, else equal lengths (extract README). */
   batchSize: z.int().min(1).max(256).default(4),
   /** Longer utterances are cut to their first maxSeconds and flagged `audio_truncated`. */
   maxSeconds: z.number().positive().max(120).default(15),

@@ -13,7 +13,7 @@ import { ErrorTypes, MerError } from '../common/errors.ts';
 import { encodeFloat16 } from '../common/float16.ts';
 import { readPcm16 } from '../common/wav.ts';
 import type { ObjectStore } from '../store/types.ts';
-import { Wav2Vec2AudioEncoder, type AudioInput } from './audio-encoder.ts';
+import { openAudioEncoder, type AudioEncoder, type AudioInput } from './audio-encoder.ts';
 import { isQuarantine, type Encoded } from './encoder.ts';
 import { inflateFrames } from './media.ts';
 import type { ModelFolder } from './model-folder.ts';
@@ -155,7 +155,7 @@ class TextRunner implements ModalityRunner {
 
 class AudioRunner implements ModalityRunner {
   constructor(
-    private readonly encoder: Wav2Vec2AudioEncoder,
+    private readonly encoder: AudioEncoder,
     private readonly store: ObjectStore,
     private readonly params: AudioEncoderParams,
   ) {}
@@ -165,7 +165,7 @@ class AudioRunner implements ModalityRunner {
   }
 
   private effectiveSamples(row: SegmentRow): number {
-    return Math.min(row.samples ?? 0, Math.floor(this.params.maxSeconds * this.encoder.sampleRate));
+    return Math.min(row.samples ?? 0, this.encoder.maxSamples(this.params.maxSeconds));
   }
 
   screen(row: SegmentRow): string | null {
@@ -175,6 +175,14 @@ class AudioRunner implements ModalityRunner {
   }
 
   plan(rows: readonly SegmentRow[]): SegmentRow[][] {
+    if (this.encoder.batching === 'padded') {
+      // the model masks the padding (or pads every input to its window): sorted by length so a batch pads little
+      const order = rows.map((r, i) => ({ r, i, n: this.effectiveSamples(r) })).sort((a, b) => a.n - b.n || a.i - b.i);
+      return chunk(
+        order.map((o) => o.r),
+        this.params.batchSize,
+      );
+    }
     const groups = new Map<number, SegmentRow[]>();
     for (const r of rows) {
       const n = this.effectiveSamples(r);
@@ -286,7 +294,7 @@ export async function openRunner(input: RunnerInput): Promise<ModalityRunner> {
         input.manifestKey,
       );
     case 'audio':
-      return new AudioRunner(await Wav2Vec2AudioEncoder.open(input.folder, input.runtime), input.store, input.audio);
+      return new AudioRunner(await openAudioEncoder(input.folder, input.runtime), input.store, input.audio);
     case 'visual':
       return new VisualRunner(await SwinVisualEncoder.open(input.folder, input.runtime), input.store, input.visual);
   }

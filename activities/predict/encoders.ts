@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import type { Modality } from '../../schemas/extract.ts';
 import type { OnnxRuntimeSettings } from '../../schemas/runtime.ts';
 import { ErrorTypes, MerError } from '../common/errors.ts';
-import { Wav2Vec2AudioEncoder } from '../extract/audio-encoder.ts';
+import { openAudioEncoder, type AudioEncoder } from '../extract/audio-encoder.ts';
 import { readModelFolder, type ModelFolder } from '../extract/model-folder.ts';
 import { BertTextEncoder } from '../extract/text-encoder.ts';
 import { SwinVisualEncoder } from '../extract/visual-encoder.ts';
@@ -17,7 +17,7 @@ import type { PredictRecipe } from './model.ts';
 
 export interface PredictEncoders {
   text?: BertTextEncoder;
-  audio?: Wav2Vec2AudioEncoder;
+  audio?: AudioEncoder;
   visual?: SwinVisualEncoder;
   folders: Partial<Record<Modality, ModelFolder>>;
 }
@@ -107,7 +107,7 @@ export async function openEncoders(
       throw mismatch('text', out.text.dim, config.inputs.text, 'text vectors');
   }
   if (folders.audio) {
-    out.audio = await Wav2Vec2AudioEncoder.open(folders.audio, opts.runtime);
+    out.audio = await openAudioEncoder(folders.audio, opts.runtime);
     if (config.modalities.includes('a') && out.audio.dim !== config.inputs.audio)
       throw mismatch('audio', out.audio.dim, config.inputs.audio, 'audio vectors');
   }

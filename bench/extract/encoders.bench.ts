@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Modality } from '../../schemas/extract.ts';
 import { OnnxRuntimeSettingsSchema } from '../../schemas/runtime.ts';
-import { Wav2Vec2AudioEncoder } from '../../activities/extract/audio-encoder.ts';
+import { openAudioEncoder } from '../../activities/extract/audio-encoder.ts';
 import { isQuarantine } from '../../activities/extract/encoder.ts';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
 import { releaseEncoderSessions } from '../../activities/extract/sessions.ts';
@@ -205,7 +205,7 @@ async function measureText(dir: string, threads: number): Promise<Measured> {
 
 async function measureAudio(dir: string, threads: number): Promise<Measured> {
   const folder = await readModelFolder('audio', dir);
-  const enc = await Wav2Vec2AudioEncoder.open(folder, { ...OnnxRuntimeSettingsSchema.parse({}), threads });
+  const enc = await openAudioEncoder(folder, { ...OnnxRuntimeSettingsSchema.parse({}), threads });
   const samples = AUDIO_SECONDS * 16000;
   const input = enc.prepare(lcgSamples(samples, 7), 16000, 15);
   if (isQuarantine(input)) throw new Error(input.quarantine);
@@ -217,7 +217,7 @@ async function measureAudio(dir: string, threads: number): Promise<Measured> {
     unit: 'utterances/s',
     flops: wav2vec2Flops(folder.config, 1, samples),
     shape: `batch 1 x ${AUDIO_SECONDS} s (${enc.framesFor(samples)} frames)`,
-    tensors: { input_values: { data: input.values, dtype: 'float32', shape: [1, samples] } },
+    tensors: enc.feeds([input]),
   };
 }
 

@@ -7,9 +7,15 @@
 
     python export_pretrained.py --kind text   --model bert-base-uncased                     --out .mer/models/bert-base-uncased
     python export_pretrained.py --kind audio  --model facebook/wav2vec2-base                --out .mer/models/wav2vec2-base
+    python export_pretrained.py --kind audio  --model facebook/hubert-base-ls960            --out .mer/models/hubert-base-ls960
+    python export_pretrained.py --kind audio  --model microsoft/wavlm-base-plus             --out .mer/models/wavlm-base-plus
+    python export_pretrained.py --kind audio  --model facebook/data2vec-audio-base          --out .mer/models/data2vec-audio-base
+    python export_pretrained.py --kind audio  --model openai/whisper-base                   --out .mer/models/whisper-base
     python export_pretrained.py --kind visual --model microsoft/swin-tiny-patch4-window7-224 --out .mer/models/swin-tiny-patch4-window7-224
 
 --model is a Hub name (downloaded once, needs network) or a local folder saved with save_pretrained.
+Audio: wav2vec2, HuBERT, WavLM and data2vec-audio get input_values (+ attention_mask when the feature
+extractor returns one); for Whisper only the encoder is exported (input_features [batch, mel, 3000]).
 After exporting, onnxruntime's output is compared with PyTorch's on a sample input and the largest
 difference printed; the export fails if it exceeds 1e-3.
 """
@@ -25,7 +31,8 @@ import torch
 from transformers import AutoFeatureExtractor, AutoImageProcessor, AutoModel, AutoTokenizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_tiny_models import AudioWrapper, TextWrapper, VisualWrapper, export  # noqa: E402
+from make_tiny_models import TextWrapper, VisualWrapper, export  # noqa: E402
+from tiny_audio import export_raw, export_whisper  # noqa: E402
 
 
 def main() -> None:
@@ -58,11 +65,13 @@ def main() -> None:
         axes = {n: {0: "batch", 1: "sequence"} for n in names} | {"last_hidden_state": {0: "batch", 1: "sequence"}}
         wrapper = TextWrapper(model)
     elif a.kind == "audio":
-        AutoFeatureExtractor.from_pretrained(a.model).save_pretrained(out)
-        args = (torch.randn(1, 16000),)
-        names = ["input_values"]
-        axes = {"input_values": {0: "batch", 1: "samples"}, "last_hidden_state": {0: "batch", 1: "frames"}}
-        wrapper = AudioWrapper(model)
+        fe = AutoFeatureExtractor.from_pretrained(a.model)
+        fe.save_pretrained(out)
+        # exported (and checked below) by the helpers that also write the tiny test models
+        if model.config.model_type == "whisper":
+            wrapper, args, names = export_whisper(model.get_encoder(), fe, onnx_path)
+        else:
+            wrapper, args, names = export_raw(model, fe, onnx_path)
     else:
         AutoImageProcessor.from_pretrained(a.model, use_fast=False).save_pretrained(out)
         args = (torch.randn(2, 3, 224, 224),)
@@ -70,7 +79,8 @@ def main() -> None:
         axes = {"pixel_values": {0: "batch"}, "last_hidden_state": {0: "batch"}}
         wrapper = VisualWrapper(model)
 
-    export(wrapper, args, names, axes, onnx_path)
+    if a.kind != "audio":
+        export(wrapper, args, names, axes, onnx_path)
     import onnxruntime as ort
 
     sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])

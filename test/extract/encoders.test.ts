@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { OnnxRuntimeSettingsSchema } from '../../schemas/runtime.ts';
-import { Wav2Vec2AudioEncoder, type AudioInput } from '../../activities/extract/audio-encoder.ts';
+import { openAudioEncoder, type AudioEncoder, type AudioInput } from '../../activities/extract/audio-encoder.ts';
 import { isQuarantine } from '../../activities/extract/encoder.ts';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
 import { releaseEncoderSessions } from '../../activities/extract/sessions.ts';
@@ -90,9 +90,9 @@ describe('text encoder (tiny BERT)', () => {
 });
 
 describe('audio encoder (tiny wav2vec2)', () => {
-  let enc: Wav2Vec2AudioEncoder;
+  let enc: AudioEncoder;
   before(async () => {
-    enc = await Wav2Vec2AudioEncoder.open(await readModelFolder('audio', TINY.audio), runtime);
+    enc = await openAudioEncoder(await readModelFolder('audio', TINY.audio), runtime);
   });
   const input = (c: (typeof expected.audio.cases)[number]): AudioInput => {
     const p = enc.prepare(lcgSamples(c.samples, c.seed), 16000, 15);

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { OnnxRuntimeSettingsSchema } from '../../schemas/runtime.ts';
 import { MerError, toFailure } from '../../activities/common/errors.ts';
-import { Wav2Vec2AudioEncoder } from '../../activities/extract/audio-encoder.ts';
+import { openAudioEncoder } from '../../activities/extract/audio-encoder.ts';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
 import { encoderSession, releaseEncoderSessions, sessionsCreated } from '../../activities/extract/sessions.ts';
 import { BertTextEncoder } from '../../activities/extract/text-encoder.ts';
@@ -89,7 +89,7 @@ describe('bad model folders', () => {
     const cfg = JSON.parse(await readFile(join(wide, 'config.json'), 'utf8')) as Record<string, unknown>;
     await writeFile(join(wide, 'config.json'), JSON.stringify({ ...cfg, hidden_size: 48 }));
     await assert.rejects(
-      Wav2Vec2AudioEncoder.open(await readModelFolder('audio', wide), runtime),
+      openAudioEncoder(await readModelFolder('audio', wide), runtime),
       isMer('MerModelMismatch', /output last_hidden_state has dimension 2 = 32, expected 48/),
     );
 
@@ -140,8 +140,8 @@ describe('fingerprints and sessions', () => {
   test('sessions are created once per model and provider, and shared by every encoder opened on it', async () => {
     const folder = await readModelFolder('audio', TINY.audio);
     const before = sessionsCreated();
-    const e1 = await Wav2Vec2AudioEncoder.open(folder, runtime);
-    const e2 = await Wav2Vec2AudioEncoder.open(
+    const e1 = await openAudioEncoder(folder, runtime);
+    const e2 = await openAudioEncoder(
       await readModelFolder('audio', await copyModel(TINY.audio, 'same-content')),
       runtime,
     );

@@ -18,7 +18,7 @@ import { localStepContext } from '../../activities/common/context.ts';
 import { MerError } from '../../activities/common/errors.ts';
 import { decodeFloat16, encodeFloat16 } from '../../activities/common/float16.ts';
 import { parquetToTable } from '../../activities/common/parquet.ts';
-import { Wav2Vec2AudioEncoder } from '../../activities/extract/audio-encoder.ts';
+import { openAudioEncoder } from '../../activities/extract/audio-encoder.ts';
 import { isQuarantine } from '../../activities/extract/encoder.ts';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
 import { releaseEncoderSessions } from '../../activities/extract/sessions.ts';
@@ -210,7 +210,7 @@ describe('extract shards', () => {
     assert.ok(maxAbsDiff(all.get('dia2_utt2')!.pooled!, odd.pooled) <= 1e-4);
 
     // batched in the shard (utt1 with utt3) == each alone
-    const enc = await Wav2Vec2AudioEncoder.open(await readModelFolder('audio', TINY.audio), runtime);
+    const enc = await openAudioEncoder(await readModelFolder('audio', TINY.audio), runtime);
     const prepared = enc.prepare(lcgSamples(8000, 3), 16000, 15);
     assert.ok(!isQuarantine(prepared));
     const [alone] = await enc.encode([prepared]);
