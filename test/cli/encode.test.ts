@@ -24,7 +24,7 @@ import { ConfigError } from '../../cli/config.ts';
 import { ExtractParamsSchema, type Modality } from '../../schemas/extract.ts';
 import { tableToFeatureRows, type FeatureRow } from '../../schemas/features.ts';
 import { OnnxRuntimeSettingsSchema } from '../../schemas/runtime.ts';
-import { expected, framesRgb, lcgSamples, maxAbsDiff, TINY, wavBytes } from '../extract/inputs.ts';
+import { expected, framesRgb, lcgSamples, maxAbsDiff, MODELS, TINY, wavBytes } from '../extract/inputs.ts';
 import { buildSegments, type BuiltSegments, type UtteranceSpec } from '../extract/segment-fixture.ts';
 import { runMer } from '../helpers/cli.ts';
 
@@ -56,14 +56,14 @@ const params = ExtractParamsSchema.parse({
 });
 
 /** The extract stage's stored rows for one modality of the fixture segment output. */
-async function extractRows(modality: Modality): Promise<Map<string, FeatureRow>> {
+async function extractRows(modality: Modality, model?: string): Promise<Map<string, FeatureRow>> {
   const spec = { kind: 'local' as const, root: join(dir, 'store') };
   const base = {
     store: spec,
     modality,
     segmentPrefix: seg.segmentPrefix,
     manifestKey: seg.manifestKey,
-    params,
+    params: model ? { ...params, [modality]: { ...params[modality], model } } : params,
   };
   const plan = await planExtractStep({ ...base, shardKeys: seg.shardKeys });
   const r = await extractShardStep(
@@ -141,6 +141,16 @@ describe('mer encode', () => {
     assert.ok(maxAbsDiff(out.pooled!, audioCase.pooled) <= 1e-4);
   });
 
+  test('other speech families: WavLM and the Whisper encoder give the rows the extract stage stores', async () => {
+    for (const name of ['tiny-wavlm', 'tiny-whisper']) {
+      const model = join(MODELS, name);
+      const rows = await extractRows('audio', model);
+      const r = await encodeOne({ model, audio: join(dir, 'utt0.wav'), threads: 1 });
+      assert.equal(r.modelType, name.slice('tiny-'.length));
+      sameAsStored(r, rows.get('dia1_utt0'));
+    }
+  });
+
   test('--image: the picture scaled as segment frames are gives the stored visual row', async () => {
     const r = await encodeOne({ model: TINY.visual, image: join(dir, 'utt0.png'), threads: 1 });
     assert.deepEqual(r.inputs.shape, [1, 224, 224, 3]);
@@ -158,6 +168,23 @@ describe('mer encode', () => {
     const samples = a.inputs.samples as number;
     assert.ok(Math.abs(samples - 1.2 * 16000) < 800, `${samples} samples for 1.2 s`);
     assert.equal(a.sequenceShape![2], 32);
+  });
+
+  test('--config: the segment and extract settings of a run config apply', async () => {
+    const config = join(dir, 'mer.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        datasets: { meld: { source: 'https://example.org/MELD.Raw.tar.gz' } },
+        segment: { frames: 3 },
+        extract: { text: { maxTokens: 8 } },
+      }),
+    );
+    const t = await encodeOne({ model: TINY.text, text: plain.text, config, threads: 1 });
+    assert.equal((t.inputs.tokenIds as number[]).length, 8);
+    assert.deepEqual([t.sequenceShape![0], t.flags], [8, ['text_truncated']]);
+    const v = await encodeOne({ model: TINY.visual, clip: join(dir, 'clip.mp4'), config, threads: 1 });
+    assert.deepEqual(v.sequenceShape, [3, 49, 64]);
   });
 
   test('what the extract stage quarantines is printed as quarantined', async () => {
