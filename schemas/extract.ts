@@ -21,6 +21,9 @@ const onnxFile = z
   })
   .default('onnx/model.onnx');
 
+export const TEXT_POOLINGS = ['mean', 'first'] as const;
+export type TextPooling = (typeof TEXT_POOLINGS)[number];
+
 export const TextEncoderParamsSchema = z.strictObject({
   model: modelFolder.default('.mer/models/bert-base-uncased'),
   file: onnxFile,
@@ -29,6 +32,8 @@ export const TextEncoderParamsSchema = z.strictObject({
   /** Previous utterances of the dialogue prepended as context (sequence A). */
   contextUtterances: z.int().min(0).max(32).default(0),
   maxTokens: z.int().min(8).max(512).default(128),
+  /** The pooled vector: mean over the utterance's own tokens, or the first token (CLS / <s>). */
+  pooling: z.enum(TEXT_POOLINGS).default('mean'),
 });
 
 export const AudioEncoderParamsSchema = z.strictObject({

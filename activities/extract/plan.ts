@@ -46,7 +46,12 @@ export interface ExtractPlan {
 function featureParams(params: ExtractParams, modality: Modality): Record<string, unknown> {
   switch (modality) {
     case 'text':
-      return { contextUtterances: params.text.contextUtterances, maxTokens: params.text.maxTokens };
+      return {
+        contextUtterances: params.text.contextUtterances,
+        maxTokens: params.text.maxTokens,
+        // only when not the default, so features of earlier configs keep their key
+        ...(params.text.pooling !== 'mean' ? { pooling: params.text.pooling } : {}),
+      };
     case 'audio':
       return { maxSeconds: params.audio.maxSeconds };
     case 'visual':

@@ -18,7 +18,7 @@ import { isQuarantine, type Encoded } from './encoder.ts';
 import { inflateFrames } from './media.ts';
 import type { ModelFolder } from './model-folder.ts';
 import type { DialogueTexts } from './shard-input.ts';
-import { BertTextEncoder, type TextInput } from './text-encoder.ts';
+import { TransformerTextEncoder, type TextInput } from './text-encoder.ts';
 import { SwinVisualEncoder, type VisualInput } from './visual-encoder.ts';
 
 export interface ModalityRunner {
@@ -96,7 +96,7 @@ class TextRunner implements ModalityRunner {
   private readonly prepared = new Map<string, TextInput | { quarantine: string }>();
 
   constructor(
-    private readonly encoder: BertTextEncoder,
+    private readonly encoder: TransformerTextEncoder,
     private readonly texts: DialogueTexts,
     private readonly params: TextEncoderParams,
     private readonly manifestKey: string,
@@ -148,7 +148,7 @@ class TextRunner implements ModalityRunner {
     return assemble(
       rows,
       rows.map((r) => this.prepare(r)),
-      (items) => this.encoder.encode(items),
+      (items) => this.encoder.encode(items, this.params.pooling),
     );
   }
 }
@@ -288,7 +288,7 @@ export async function openRunner(input: RunnerInput): Promise<ModalityRunner> {
     case 'text':
       if (!input.texts || !input.manifestKey) throw new Error('text extraction needs the manifest');
       return new TextRunner(
-        await BertTextEncoder.open(input.folder, input.runtime),
+        await TransformerTextEncoder.open(input.folder, input.runtime),
         input.texts,
         input.text,
         input.manifestKey,

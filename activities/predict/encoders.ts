@@ -10,13 +10,13 @@ import type { OnnxRuntimeSettings } from '../../schemas/runtime.ts';
 import { ErrorTypes, MerError } from '../common/errors.ts';
 import { openAudioEncoder, type AudioEncoder } from '../extract/audio-encoder.ts';
 import { readModelFolder, type ModelFolder } from '../extract/model-folder.ts';
-import { BertTextEncoder } from '../extract/text-encoder.ts';
+import { TransformerTextEncoder } from '../extract/text-encoder.ts';
 import { SwinVisualEncoder } from '../extract/visual-encoder.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { PredictRecipe } from './model.ts';
 
 export interface PredictEncoders {
-  text?: BertTextEncoder;
+  text?: TransformerTextEncoder;
   audio?: AudioEncoder;
   visual?: SwinVisualEncoder;
   folders: Partial<Record<Modality, ModelFolder>>;
@@ -102,7 +102,7 @@ export async function openEncoders(
       { folder: folders[m]!.dir },
     );
   if (folders.text) {
-    out.text = await BertTextEncoder.open(folders.text, opts.runtime);
+    out.text = await TransformerTextEncoder.open(folders.text, opts.runtime);
     if (config.modalities.includes('t') && out.text.dim !== config.inputs.text)
       throw mismatch('text', out.text.dim, config.inputs.text, 'text vectors');
   }

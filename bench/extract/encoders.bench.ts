@@ -26,7 +26,7 @@ import { openAudioEncoder } from '../../activities/extract/audio-encoder.ts';
 import { isQuarantine } from '../../activities/extract/encoder.ts';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
 import { releaseEncoderSessions } from '../../activities/extract/sessions.ts';
-import { BertTextEncoder, type TextInput } from '../../activities/extract/text-encoder.ts';
+import { TransformerTextEncoder, type TextInput } from '../../activities/extract/text-encoder.ts';
 import { SwinVisualEncoder, type VisualInput } from '../../activities/extract/visual-encoder.ts';
 import { Graph } from '../../activities/engine/graph.ts';
 import { matmul } from '../../activities/engine/ops/linalg.ts';
@@ -180,7 +180,7 @@ interface Measured {
 
 async function measureText(dir: string, threads: number): Promise<Measured> {
   const folder = await readModelFolder('text', dir);
-  const enc = await BertTextEncoder.open(folder, { ...OnnxRuntimeSettingsSchema.parse({}), threads });
+  const enc = await TransformerTextEncoder.open(folder, { ...OnnxRuntimeSettingsSchema.parse({}), threads });
   const batch = benchTexts(TEXT_BATCH).map((t) => enc.prepare(t, [], 128) as TextInput);
   const s = Math.max(...batch.map((x) => x.ids.length));
   const ids = new BigInt64Array(TEXT_BATCH * s);

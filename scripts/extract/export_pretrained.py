@@ -6,6 +6,8 @@
     DIR/onnx/model.onnx                            (torch.onnx.export, opset 17, output last_hidden_state)
 
     python export_pretrained.py --kind text   --model bert-base-uncased                     --out .mer/models/bert-base-uncased
+    python export_pretrained.py --kind text   --model FacebookAI/roberta-base               --out .mer/models/roberta-base
+    (every text family: see activities/extract/README.md, "Exporting the encoders")
     python export_pretrained.py --kind audio  --model facebook/wav2vec2-base                --out .mer/models/wav2vec2-base
     python export_pretrained.py --kind audio  --model facebook/hubert-base-ls960            --out .mer/models/hubert-base-ls960
     python export_pretrained.py --kind audio  --model microsoft/wavlm-base-plus             --out .mer/models/wavlm-base-plus
@@ -31,8 +33,21 @@ import torch
 from transformers import AutoFeatureExtractor, AutoImageProcessor, AutoModel, AutoTokenizer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_tiny_models import TextWrapper, VisualWrapper, export  # noqa: E402
+from make_tiny_models import VisualWrapper, export  # noqa: E402
 from tiny_audio import export_raw, export_whisper  # noqa: E402
+from tiny_text import Wrapper as TextWrapper  # noqa: E402
+
+
+def check_tokenizer(tok, path: str) -> None:
+    """The extract stage reads tokenizer.json alone (as Python's `tokenizers` does); say so when the
+    transformers tokenizer, which may add behaviour from tokenizer_config.json, gives other ids."""
+    from tokenizers import Tokenizer
+
+    saved = Tokenizer.from_file(path)
+    for text in ["Hello, world!", "Café naïve RÉSUMÉ, Straße", "我爱你 😀 ｆｕｌｌ", "  two  spaces\tand tab "]:
+        want, got = tok(text)["input_ids"], saved.encode(text).ids
+        if want != got:
+            print(f"warning: {path} gives {got} for {text!r}, transformers gives {want}", file=sys.stderr)
 
 
 def main() -> None:
@@ -43,7 +58,8 @@ def main() -> None:
     a = ap.parse_args()
     out = os.path.abspath(a.out)
     os.makedirs(out, exist_ok=True)
-    kwargs = {"add_pooling_layer": False} if a.kind != "audio" else {}
+    # text: not every family's class takes add_pooling_layer; a pooler is not in the graph anyway
+    kwargs = {"add_pooling_layer": False} if a.kind == "visual" else {}
     model = AutoModel.from_pretrained(a.model, attn_implementation="eager", **kwargs).eval()
     model.config.save_pretrained(out)
     onnx_path = os.path.join(out, "onnx", "model.onnx")
@@ -54,16 +70,21 @@ def main() -> None:
         tok.save_pretrained(os.path.join(out, ".tokenizer-tmp"))
         cfg = json.load(open(os.path.join(out, ".tokenizer-tmp", "tokenizer_config.json")))
         # JS loaders read the class from here; transformers 5 writes a generic backend name
-        cfg["tokenizer_class"] = "BertTokenizer"
+        if model.config.model_type == "bert":
+            cfg["tokenizer_class"] = "BertTokenizer"
         json.dump(cfg, open(os.path.join(out, "tokenizer_config.json"), "w"), indent=2)
         for n in os.listdir(os.path.join(out, ".tokenizer-tmp")):
             os.remove(os.path.join(out, ".tokenizer-tmp", n))
         os.rmdir(os.path.join(out, ".tokenizer-tmp"))
+        check_tokenizer(tok, os.path.join(out, "tokenizer.json"))
         enc = tok(["Hello, world! How are you?", "Fine."], padding=True, return_tensors="pt")
-        args = (enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids", torch.zeros_like(enc["input_ids"])))
-        names = ["input_ids", "attention_mask", "token_type_ids"]
+        # token_type_ids only where the model has more than one type (BERT, MiniLM, ELECTRA): RoBERTa,
+        # XLM-R, MPNet and DeBERTa-v3 graphs take input_ids and attention_mask alone
+        types = "token_type_ids" in enc and getattr(model.config, "type_vocab_size", 0) > 1
+        args = (enc["input_ids"], enc["attention_mask"]) + ((enc["token_type_ids"],) if types else ())
+        names = ["input_ids", "attention_mask"] + (["token_type_ids"] if types else [])
         axes = {n: {0: "batch", 1: "sequence"} for n in names} | {"last_hidden_state": {0: "batch", 1: "sequence"}}
-        wrapper = TextWrapper(model)
+        wrapper = TextWrapper(model, types)
     elif a.kind == "audio":
         fe = AutoFeatureExtractor.from_pretrained(a.model)
         fe.save_pretrained(out)

@@ -10,7 +10,7 @@ import { openAudioEncoder, type AudioEncoder, type AudioInput } from '../../acti
 import { isQuarantine } from '../../activities/extract/encoder.ts';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
 import { releaseEncoderSessions } from '../../activities/extract/sessions.ts';
-import { BertTextEncoder, type TextInput } from '../../activities/extract/text-encoder.ts';
+import { TransformerTextEncoder, type TextInput } from '../../activities/extract/text-encoder.ts';
 import { SwinVisualEncoder, type VisualInput } from '../../activities/extract/visual-encoder.ts';
 import { TINY, expected, framesRgb, lcgSamples, maxAbsDiff } from './inputs.ts';
 
@@ -31,9 +31,9 @@ function assertNearPyTorch(
 after(() => releaseEncoderSessions());
 
 describe('text encoder (tiny BERT)', () => {
-  let enc: BertTextEncoder;
+  let enc: TransformerTextEncoder;
   before(async () => {
-    enc = await BertTextEncoder.open(await readModelFolder('text', TINY.text), runtime);
+    enc = await TransformerTextEncoder.open(await readModelFolder('text', TINY.text), runtime);
   });
 
   const prepared = (c: (typeof expected.text)[number]): TextInput => {

@@ -14,7 +14,7 @@ import { MerError, toFailure } from '../../activities/common/errors.ts';
 import { openAudioEncoder } from '../../activities/extract/audio-encoder.ts';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
 import { encoderSession, releaseEncoderSessions, sessionsCreated } from '../../activities/extract/sessions.ts';
-import { BertTextEncoder } from '../../activities/extract/text-encoder.ts';
+import { TransformerTextEncoder } from '../../activities/extract/text-encoder.ts';
 import { SwinVisualEncoder } from '../../activities/extract/visual-encoder.ts';
 import { TINY } from './inputs.ts';
 
@@ -62,7 +62,7 @@ describe('bad model folders', () => {
     const dir = await copyModel(TINY.text, 'truncated');
     await truncate(join(dir, 'onnx/model.onnx'), 5000);
     await assert.rejects(
-      BertTextEncoder.open(await readModelFolder('text', dir), runtime),
+      TransformerTextEncoder.open(await readModelFolder('text', dir), runtime),
       isMer('MerModelCorrupt', /onnxruntime cannot load/),
     );
     const dir2 = await copyModel(TINY.visual, 'badjson');
@@ -80,7 +80,7 @@ describe('bad model folders', () => {
     const swinAsBert = await copyModel(TINY.text, 'swin-as-bert');
     await cp(join(TINY.visual, 'onnx/model.onnx'), join(swinAsBert, 'onnx/model.onnx'));
     await assert.rejects(
-      BertTextEncoder.open(await readModelFolder('text', swinAsBert), runtime),
+      TransformerTextEncoder.open(await readModelFolder('text', swinAsBert), runtime),
       isMer('MerModelMismatch', /has no input named input_ids/),
     );
 
