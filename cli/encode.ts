@@ -16,7 +16,7 @@ import { isQuarantine } from '../activities/extract/encoder.ts';
 import { readModelFolder } from '../activities/extract/model-folder.ts';
 import { openRunner } from '../activities/extract/runners.ts';
 import { releaseEncoderSessions } from '../activities/extract/sessions.ts';
-import { BertTextEncoder } from '../activities/extract/text-encoder.ts';
+import { TransformerTextEncoder } from '../activities/extract/text-encoder.ts';
 import { SegmentTools } from '../activities/segment/tools.ts';
 import { LocalStore } from '../activities/store/local.ts';
 import { SegmentParamsSchema, type SegmentParams } from '../schemas/config.ts';
@@ -164,7 +164,7 @@ async function textInputs(
   source: Extract<EncodeSource, { kind: 'text' }>,
   text: ExtractParams['text'],
 ): Promise<Record<string, unknown>> {
-  const enc = await BertTextEncoder.open(folder, runtime);
+  const enc = await TransformerTextEncoder.open(folder, runtime);
   const p = enc.prepare(source.text, source.context.slice(-text.contextUtterances), text.maxTokens);
   if (isQuarantine(p)) return { text: source.text, context: source.context, tokenIds: [] };
   return {

@@ -141,6 +141,15 @@ describe('mer encode', () => {
     assert.ok(maxAbsDiff(out.pooled!, audioCase.pooled) <= 1e-4);
   });
 
+  test('RoBERTa, with dialogue context, gives the row the extract stage stores', async () => {
+    const model = join(MODELS, 'tiny-roberta');
+    const rows = await extractRows('text', model);
+    const r = await encodeOne({ model, text: UTTERANCES[1].text, context: [plain.text], threads: 1 });
+    assert.deepEqual([r.family, r.modelType], ['RoBERTa', 'roberta']);
+    assert.equal((r.inputs.tokenIds as number[])[0], 0, 'RoBERTa starts with <s>');
+    sameAsStored(r, rows.get('dia1_utt1'));
+  });
+
   test('other speech families: WavLM and the Whisper encoder give the rows the extract stage stores', async () => {
     for (const name of ['tiny-wavlm', 'tiny-whisper']) {
       const model = join(MODELS, name);
