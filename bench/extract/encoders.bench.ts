@@ -362,7 +362,7 @@ export default async function run(): Promise<BenchRow[]> {
   // one row pair per family folder MER_REAL_MODELS/<model_type>/ (issue 17; families.ts)
   const python: Parameters<typeof familyRows>[3] = (k, m, t, th, it) =>
     pythonReference(k, m, t, th, it, ['--skip-torch']);
-  rows.push(...(await familyRows(process.env.MER_REAL_MODELS, threads, peak, python)));
+  rows.push(...(await familyRows(process.env.MER_REAL_MODELS ?? '/tmp/mer-real-models', threads, peak, python)));
   return rows;
 }
 
