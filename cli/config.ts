@@ -27,6 +27,7 @@ import { storedVscParams } from '../activities/compress/key.ts';
 import { secretUrlKey } from '../schemas/layout.ts';
 import { sharedClasses } from '../schemas/cross-corpus.ts';
 import type { LabelSetName } from '../schemas/manifest.ts';
+import { checkEncoderFolder } from './model-type.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -228,7 +229,8 @@ const DEFAULT_EXTRACT = ExtractParamsSchema.parse({});
 /**
  * Model folders resolve against the config file's folder. A folder given explicitly is taken as is
  * (it is a path on the worker machines, which need not be this one); a modality left at its default
- * folder must have that folder here, else the run would only fail once it reached a worker.
+ * folder must have that folder here, else the run would only fail once it reached a worker. A folder
+ * that is here must be an encoder of its modality by config.json's model_type (cli/model-type.ts).
  */
 export function resolveExtract(params: ExtractParams, baseDir: string): ExtractParams {
   const out = structuredClone(params);
@@ -238,6 +240,8 @@ export function resolveExtract(params: ExtractParams, baseDir: string): ExtractP
     if (params[m].model === DEFAULT_EXTRACT[m].model && !existsSync(path))
       missing.push(`extract.${m}.model (default ${path})`);
     out[m].model = path;
+    // a folder that is here must hold an encoder of this modality (model_type); one that is not is a worker path
+    checkEncoderFolder(m, path, `extract.${m}.model`);
   }
   if (missing.length) {
     throw new ConfigError(

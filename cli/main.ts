@@ -423,6 +423,26 @@ program
     await runPredict(o);
   });
 
+program
+  .command('encode')
+  .description(
+    'Print what the extract stage would store for one input: token ids or input shape, sequence shape, pooled vector',
+  )
+  .requiredOption('--model <dir>', 'an encoder folder (config.json, tokenizer or preprocessor config, onnx/model.onnx)')
+  .option('--text <words>', 'an utterance (text encoders)')
+  .option('--context <utterance...>', 'with --text: the previous utterances of the dialogue, oldest first')
+  .option('--audio <file>', 'an audio file, cut as the segment stage cuts it to 16 kHz mono (audio encoders)')
+  .option('--image <file>', 'a picture, scaled as the segment stage scales frames to 224x224 (visual encoders)')
+  .option('--clip <file>', 'a video clip, prepared as `mer predict` prepares one (audio or visual encoders)')
+  .option('--config <file>', 'a run config whose segment and extract settings apply (default: the defaults)')
+  .addOption(new Option('--device <ep>', 'execution provider').choices(['cpu', 'cuda']).default('cpu'))
+  .option('--threads <n>', 'onnxruntime intra-op threads (default: one per physical core)', positiveInt)
+  .option('--json', 'print {family, modelType, inputs, sequenceShape, pooled, ...} as one JSON object')
+  .action(async (o: import('./encode.ts').EncodeFlags) => {
+    const { runEncode } = await import('./encode.ts');
+    await runEncode(o);
+  });
+
 export async function main(argv: string[]): Promise<void> {
   installRuntime();
   try {

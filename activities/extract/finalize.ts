@@ -1,3 +1,5 @@
+import type { EncoderIdentity } from '../../schemas/report.ts';
+import { encoderOf } from './identity.ts';
 import type { Modality } from '../../schemas/extract.ts';
 import { featureShardPrefix, featuresReportKey } from '../../schemas/layout.ts';
 import type { StoreSpec } from '../../schemas/store.ts';
@@ -19,6 +21,8 @@ export interface ExtractReport {
   modality: Modality;
   featuresPrefix: string;
   modelSha256: string;
+  /** The encoder's family, model_type and file hashes (identity.ts); null for shards committed before they were recorded. */
+  encoder?: EncoderIdentity | null;
   dim: number;
   shards: number;
   rows: number;
@@ -54,9 +58,11 @@ export async function finalizeExtractStep(input: ExtractFinalizeInput): Promise<
     report.rows += s.rows;
     report.ok += s.ok;
     report.quarantined += s.quarantined;
+    report.encoder ??= encoderOf(input.modality, c.summary);
     for (const [r, n] of Object.entries(s.quarantineReasons))
       report.quarantineReasons[r] = (report.quarantineReasons[r] ?? 0) + n;
   }
+  report.encoder ??= null;
   await store.put(reportKey, JSON.stringify(report, null, 2));
   await store.commit(input.featuresPrefix, {
     stage: `extract/${input.modality}`,

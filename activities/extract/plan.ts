@@ -101,7 +101,8 @@ export async function planExtractStep(input: ExtractPlanInput): Promise<ExtractP
     featuresKey,
     featuresPrefix: prefix,
     modelSha256: folder.sha256,
-    dim: configInt(folder, 'hidden_size'),
+    // Whisper's config names its width d_model (whisper-encoder.ts reads the same)
+    dim: configInt(folder, folder.config.model_type === 'whisper' ? 'd_model' : 'hidden_size'),
   };
   if (layout) {
     const { utterances, frames } = await segmentCounts(store, input.segmentPrefix, input.shardKeys);

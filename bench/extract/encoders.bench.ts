@@ -36,6 +36,7 @@ import { framesRgb, lcgSamples } from '../../test/extract/inputs.ts';
 import { median } from '../acquire/unpack.bench.ts';
 import type { BenchRow } from '../types.ts';
 import { bertFlops, swinFlops, wav2vec2Flops } from './flops.ts';
+import { familyRows } from './families.ts';
 
 const BENCH = 'extract/encoders';
 const TEXT_BATCH = 16;
@@ -114,12 +115,13 @@ interface PythonRef {
   max_abs_diff_ort_torch?: number;
 }
 
-function pythonReference(
+export function pythonReference(
   kind: Modality,
   model: string,
   tensors: Tensors,
   threads: number,
   iters: number,
+  extraArgs: string[] = [],
 ): PythonRef | string {
   const python = process.env.MER_EXTRACT_PYTHON;
   if (!python)
@@ -148,6 +150,7 @@ function pythonReference(
         String(threads),
         '--iters',
         String(iters),
+        ...extraArgs,
       ],
       {
         encoding: 'utf8',
@@ -356,6 +359,10 @@ export default async function run(): Promise<BenchRow[]> {
       });
     }
   }
+  // one row pair per family folder MER_REAL_MODELS/<model_type>/ (issue 17; families.ts)
+  const python: Parameters<typeof familyRows>[3] = (k, m, t, th, it) =>
+    pythonReference(k, m, t, th, it, ['--skip-torch']);
+  rows.push(...(await familyRows(process.env.MER_REAL_MODELS ?? '/tmp/mer-real-models', threads, peak, python)));
   return rows;
 }
 
