@@ -110,7 +110,7 @@ describe('encoder folders at config time', () => {
     assert.match(
       r.stderr,
       new RegExp(
-        `^mer: MerConfigInvalid: extract\\.visual\\.model: ${join(d, 'config.json')}: model_type 'resnet' is not an encoder family the extract stage supports; supported visual model types: swin, vit, clip_vision_model, dinov2$`,
+        `^mer: MerConfigInvalid: extract\\.visual\\.model: ${join(d, 'config.json')}: model_type 'resnet' is not an encoder family the extract stage supports; supported visual model types: ${supportedModelTypes('visual').join(', ')}$`,
         'm',
       ),
     );
