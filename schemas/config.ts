@@ -11,6 +11,7 @@ import {
   type TrainingDivergedDetails,
   type TrainParams,
 } from './train.ts';
+import { SweepConfigSchema } from './sweep.ts';
 
 /** The pipeline's stages, in order. */
 export const STAGES = ['acquire', 'segment', 'extract', 'compress', 'train', 'evaluate'] as const;
@@ -130,6 +131,8 @@ export const RunConfigSchema = z.strictObject({
   /** Protocols, trainer settings and ablations (activities/train/README.md). */
   train: TrainParamsSchema.default(TrainParamsSchema.parse({})),
   temporal: TemporalSettingsSchema.default(TemporalSettingsSchema.parse({})),
+  /** Several settings of this config as one sweep (`mer sweep`; schemas/sweep.ts); not part of any run's hash. */
+  sweep: SweepConfigSchema.optional(),
 });
 export type RunConfig = z.infer<typeof RunConfigSchema>;
 

@@ -15,6 +15,7 @@
  *   splits/<splitsKey>/                       plan.json
  *   models/<trainKey>/                        checkpoints/, model.onnx, *.ckpt, history.json, result.json, ...
  *   reports/<evalKey>/                        metrics.json, report.md, report.html, figures/, predictions/
+ *   sweeps/<sweepReportKey>/                  sweep.json, report.html (a sweep's selection on validation)
  *   secrets/url/<sha256>                      a signed download URL kept out of workflow histories
  */
 
@@ -178,3 +179,12 @@ export const reportKeys = (evalKey: string) => {
   };
 };
 export type ReportKeys = ReturnType<typeof reportKeys>;
+
+// ---- sweeps -------------------------------------------------------------------------------------
+
+/** A sweep's report: its settings' keys, outcomes and the selection on validation (activities/sweep/). */
+export const sweepPrefix = (sweepReportKey: string): string => `sweeps/${sweepReportKey}`;
+export const sweepKeys = (sweepReportKey: string) => {
+  const p = sweepPrefix(sweepReportKey);
+  return { prefix: p, json: `${p}/sweep.json`, html: `${p}/report.html` };
+};

@@ -63,7 +63,7 @@ const OFFLINE_LOADER: Loader = {
   file: (name) => Promise.reject(new Error(`report charts render offline: refusing to read ${name}`)),
 };
 
-const BASE_CONFIG = {
+export const BASE_CONFIG = {
   background: 'white',
   font: FONT,
   title: { fontSize: 15, anchor: 'start' as const, offset: 12 },
@@ -276,7 +276,8 @@ function firstSeen(values: string[]): string[] {
   return [...new Set(values)];
 }
 
-async function render(kind: string, input: unknown, title: string, spec: TopLevelSpec): Promise<string> {
+/** A Vega-Lite spec to a labelled, deterministic SVG string (also used by the sweep report, activities/sweep/). */
+export async function render(kind: string, input: unknown, title: string, spec: TopLevelSpec): Promise<string> {
   const vg = compile(spec).spec;
   const view = new View(parse(vg), { renderer: 'none', loader: OFFLINE_LOADER, logLevel: VegaErrorLevel });
   let svg: string;

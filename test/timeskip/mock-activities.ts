@@ -222,6 +222,8 @@ export class MockActivities {
       planSplits: (i) => this.run('planSplits', worker, i, of(i.manifest), () => c.planSplits(i)),
       trainFold: (i) => this.run('trainFold', worker, i, i.dataset, () => c.trainFold(i)),
       evaluateDataset: (i) => this.run('evaluateDataset', worker, i, i.acquired.dataset, () => c.evaluate(i)),
+      // The time-skipping tests start no sweep (MerSweep is tested on a real server: test/workflow/sweep.test.ts).
+      sweepReport: () => Promise.reject(new Error('mock activities: no sweep report in the time-skipping tests')),
     };
   }
 }
