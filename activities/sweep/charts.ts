@@ -41,7 +41,8 @@ export async function sweepMetricSvg(input: SweepChartInput): Promise<string> {
     }));
   if (!values.length) throw new Error(`sweepMetricSvg: no scored setting has ${key}`);
   const series = [...new Set(values.map((v) => v.series))];
-  const yTitle = `Validation weighted F1 (mean, 95% interval over ${input.intervalOver})`;
+  // Short: a rotated axis title longer than the plot's height would stretch the whole figure.
+  const yTitle = `Validation wF1 (95% CI, ${input.intervalOver})`;
   const x = { field: 'x', type: 'ordinal' as const, sort: order, title: key, axis: { labelAngle: 0 } };
   const color = {
     field: 'series',
@@ -51,8 +52,8 @@ export async function sweepMetricSvg(input: SweepChartInput): Promise<string> {
   };
   const spec: TopLevelSpec = {
     title,
-    width: Math.max(320, Math.min(720, order.length * 90)),
-    height: 260,
+    width: Math.max(360, Math.min(720, order.length * 120)),
+    height: 280,
     data: { values },
     encoding: { x, xOffset: { field: 'series', type: 'nominal', sort: series }, color },
     layer: [
@@ -101,6 +102,8 @@ export async function sweepHeatmapSvg(input: SweepHeatmapInput): Promise<string>
   }));
   if (!values.length) throw new Error('sweepHeatmapSvg: no scored setting');
   const cell = 72;
+  const means = values.map((v) => v.mean);
+  const mid = (Math.min(...means) + Math.max(...means)) / 2;
   const spec: TopLevelSpec = {
     title,
     width: cell * orders[0].length,
@@ -125,8 +128,12 @@ export async function sweepHeatmapSvg(input: SweepHeatmapInput): Promise<string>
       },
       {
         name: 'labels',
-        mark: { type: 'text', baseline: 'middle', fontSize: 12, fontWeight: 'bold', color: 'white' },
-        encoding: { text: { field: 'text', type: 'nominal' } },
+        mark: { type: 'text', baseline: 'middle', fontSize: 12, fontWeight: 'bold' },
+        encoding: {
+          text: { field: 'text', type: 'nominal' },
+          // viridis is light at the top of its range: dark text there, white below.
+          color: { condition: { test: `datum.mean >= ${mid}`, value: '#111' }, value: 'white' },
+        },
       },
     ],
     config: { ...BASE_CONFIG, view: { stroke: null }, axis: { ...BASE_CONFIG.axis, grid: false } },
