@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildRunConfig, ConfigError } from '../../cli/config.ts';
+import { executeRun } from '../../cli/run-command.ts';
 import { buildSweep } from '../../cli/sweep/settings.ts';
 import { expandSweep, SWEEPABLE_KEYS, SweepConfigSchema } from '../../schemas/sweep.ts';
 import { TINY_ENCODERS } from '../helpers/pipeline.ts';
@@ -152,6 +153,15 @@ describe('sweep settings', () => {
       [4, 8],
     );
     assert.deepEqual(p2.prepare[0].extract, p2.prepare[1].extract, 'both prepare on the same features');
+  });
+
+  test('mer run refuses a config with a sweep section, before any server is started', async () => {
+    const file = await configFile('run', '  grid:\n    train.lr: [0.001, 0.01]');
+    await assert.rejects(executeRun({ config: file }), (err: Error) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /has a sweep: section; run its settings with mer sweep/);
+      return true;
+    });
   });
 
   test('an encoder folder can be swept; relative folders resolve against the config file', async () => {

@@ -5,6 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, test } from 'node:test';
 import { LocalStore } from '../../activities/store/local.ts';
 import { buildSweep } from '../../cli/sweep/settings.ts';
+import { renderSweepStatus, sweepStatus } from '../../cli/sweep/status.ts';
 import type { PipelineResult } from '../../schemas/config.ts';
 import { SweepReportSchema, type SweepInput } from '../../schemas/sweep.ts';
 import { createMerWorkers, runWorkers } from '../../workers/factory.ts';
@@ -85,6 +86,18 @@ describe('MerSweep on the cue corpus', () => {
         progress.settings.map((s) => [s.label, s.status]),
         input.settings.map((s) => [s.label, 'completed']),
       );
+
+      // `mer status mer-sweep-<key>` once the workers are gone: from the sweep's result.
+      const status = await sweepStatus(client, workflowId);
+      assert.equal(status.source, 'result');
+      assert.equal(status.report?.html, result.htmlKey);
+      const lines = renderSweepStatus(status);
+      assert.match(lines[0], new RegExp(`${workflowId}: completed \\(4 completed\\)`));
+      for (const s of input.settings)
+        assert.ok(
+          lines.some((l) => l.includes(`completed ${s.label}`)),
+          s.label,
+        );
 
       // Every feature reused: one encoder pass over the corpus per modality, whatever the setting.
       const children: PipelineResult[] = await Promise.all(
