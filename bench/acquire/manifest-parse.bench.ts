@@ -11,6 +11,7 @@
 import { fileURLToPath } from 'node:url';
 import { buildIemocapManifest } from '../../activities/acquire/iemocap.ts';
 import { buildMeldManifest } from '../../activities/acquire/meld.ts';
+import { mulberry32 } from '../../activities/common/mulberry32.ts';
 import type { CorpusFile, ManifestBuildResult, ReadCorpusFile } from '../../activities/acquire/manifest-common.ts';
 import type { BenchRow } from '../types.ts';
 import { CATEGORICAL_WORD } from '../../cli/synth/iemocap/annotations.ts';
@@ -27,17 +28,8 @@ export interface GeneratedCorpus {
   annotationFiles: number;
 }
 
-/** mulberry32: a seeded generator, so every run parses exactly the same bytes. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator, so every run parses exactly the same bytes. */
+const rng = mulberry32;
 
 function weighted<T extends string>(rand: () => number, table: ReadonlyArray<readonly [T, number]>): T {
   const total = table.reduce((n, [, w]) => n + w, 0);

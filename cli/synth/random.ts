@@ -1,4 +1,5 @@
 /** Seeded randomness for the synthetic corpora: every byte they hold derives from the seed through here. */
+import { mulberry32 } from '../../activities/common/mulberry32.ts';
 import { fmix32 } from '../../activities/model/rng.ts';
 
 /** FNV-1a followed by a murmur3 finaliser: cheap and well spread, enough to derive stream seeds. */
@@ -12,23 +13,20 @@ export function hash32(text: string): number {
 }
 
 /**
- * mulberry32. Sub-streams are derived with fork(name) from the seed and a name, never from the current
- * state, so adding draws in one part of the generator (e.g. a cue option) leaves every other part's
- * bytes unchanged.
+ * mulberry32 (activities/common/mulberry32.ts). Sub-streams are derived with fork(name) from the seed
+ * and a name, never from the current state, so adding draws in one part of the generator (e.g. a cue
+ * option) leaves every other part's bytes unchanged.
  */
 export class Rng {
-  private state: number;
+  private readonly draw: () => number;
   constructor(readonly seed: number) {
-    this.state = seed >>> 0;
+    this.draw = mulberry32(seed);
   }
   fork(...path: (string | number)[]): Rng {
     return new Rng(hash32(`${this.seed}/${path.join('/')}`));
   }
   next(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.draw();
   }
   /** Integer in [lo, hi], both inclusive. */
   int(lo: number, hi: number): number {

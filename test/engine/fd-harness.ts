@@ -12,6 +12,7 @@ import { serializeGraph } from '../../activities/engine/serialize.ts';
 import { floatData, openSession, tensor } from '../../activities/engine/session.ts';
 import type { Feeds } from '../../activities/engine/session.ts';
 import { isStatic } from '../../activities/engine/shape.ts';
+import { mulberry32 } from '../../activities/common/mulberry32.ts';
 
 export interface FdInput {
   readonly shape: readonly number[];
@@ -42,16 +43,10 @@ export interface FdReport {
   readonly maxRelError: number;
 }
 
-/** Mulberry32: a tiny seeded generator for test data. */
+/** Seeded uniform test data in [-1, 1) (mulberry32). */
 export function seededUniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const next = mulberry32(seed);
+  return () => next() * 2 - 1;
 }
 
 export async function checkGradients(c: FdCase): Promise<FdReport> {
