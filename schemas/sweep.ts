@@ -172,7 +172,7 @@ export interface SweepResult {
 
 // ---- the report: sweeps/<reportKey>/sweep.json ------------------------------------------------------
 
-/** A mean with its 95% Student t interval (`degenerate`: fewer than two values or no spread; low = high = mean). */
+/** A mean with its 95% Student t interval, as activities/evaluate/stats tInterval gives it (`degenerate`: one value, low = high = mean). */
 export const SweepIntervalSchema = z.object({
   n: z.int().nonnegative(),
   mean: z.number(),

@@ -16,7 +16,7 @@ import type {
   SweepSettingScore,
   SweepTestMetrics,
 } from '../../schemas/sweep.ts';
-import { meanInterval } from './interval.ts';
+import { tInterval } from '../evaluate/stats/index.ts';
 
 /** A setting as the sweep ended it: its state and, when its run completed, the train and evaluate summaries. */
 export interface SweepSettingOutcome extends SweepSettingProgress {
@@ -121,7 +121,7 @@ function scoreSetting(
   const agg = (pick: (r: TrainRunSummary) => number | undefined): SweepInterval | null => {
     const values =
       over === 'seeds' ? seeds.map((seed) => mean(runs.filter((r) => seedOf(r) === seed).map(pick))) : runs.map(pick);
-    return values.every((v): v is number => v !== undefined && Number.isFinite(v)) ? meanInterval(values) : null;
+    return values.every((v): v is number => v !== undefined && Number.isFinite(v)) ? tInterval(values) : null;
   };
   const test = {
     accuracy: agg((r) => r.test.accuracy)!,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { meanInterval } from '../../activities/sweep/interval.ts';
+import { tInterval } from '../../activities/evaluate/stats/index.ts';
 import { renderSweepHtml } from '../../activities/sweep/report.ts';
 import { SELECTION_RULE, selectOnValidation, type SweepSettingOutcome } from '../../activities/sweep/select.ts';
 import type { DatasetTrainResult, TrainRunSummary } from '../../schemas/config.ts';
@@ -91,14 +91,14 @@ describe('selection on validation', () => {
     const best = (Object.keys(val) as (keyof typeof val)[]).sort((x, y) => meanOf(val[y]) - meanOf(val[x]));
     assert.equal(d.chosen?.index, ['a', 'b', 'c'].indexOf(best[0]), 'the best on validation');
     assert.notEqual(d.chosen?.index, 0, 'setting 0 is best on test, and not chosen');
-    assert.deepEqual(d.chosen?.validation, meanInterval(val.b));
-    assert.deepEqual(d.chosen?.test.weightedF1, meanInterval(test.b));
+    assert.deepEqual(d.chosen?.validation, tInterval(val.b));
+    assert.deepEqual(d.chosen?.test.weightedF1, tInterval(test.b));
     assert.deepEqual(
       d.settings.map((s) => s.rank),
       [2, 1, 3, null, null],
     );
     assert.equal(d.settings[1].testNotForSelection, undefined, 'the chosen test metrics are reported once');
-    assert.deepEqual(d.settings[0].testNotForSelection?.weightedF1, meanInterval(test.a));
+    assert.deepEqual(d.settings[0].testNotForSelection?.weightedF1, tInterval(test.a));
     assert.equal(d.settings[3].validation, null);
     assert.equal(d.settings[4].validation, null, 'a diverged full model is a result, not a rank');
     assert.match(d.notes.join(' '), /Not ranked: setting 4 \(failed: boom\); setting 5 \(diverged\)/);
