@@ -27,8 +27,8 @@ export interface SweepSettingOutcome extends SweepSettingProgress {
 export const SELECTION_RULE =
   'Settings are ranked by the validation weighted F1 of the full model (each run\u2019s first variant), the mean over folds and seeds; the best is chosen. Test metrics are reported for the chosen setting only; the other settings\u2019 test metrics are stored but not for selection.';
 
-/** A run's seed: 0 for runs without one (single-seed runs). */
-const seedOf = (r: TrainRunSummary): number => (r as TrainRunSummary & { seed?: number }).seed ?? 0;
+/** A run's seed (`seed` of runs with train.seeds); 0 for runs without one (single-seed runs). */
+const seedOf = (r: TrainRunSummary & { seed?: number }): number => r.seed ?? 0;
 
 interface Scored {
   score: SweepSettingScore;
