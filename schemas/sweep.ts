@@ -131,6 +131,8 @@ export interface SweepInput {
    * the stages before train, so settings running side by side never compute a shared output twice.
    */
   prepare: PipelineInput[];
+  /** Per setting, the index of its run in `prepare`: a failed preparing run fails the settings that need it, only. */
+  prepareOf: number[];
   /** Settings in flight at once. */
   parallelism: number;
   temporal: TemporalSettings;

@@ -68,17 +68,30 @@ export async function MerSweep(input: SweepInput): Promise<SweepResult> {
     });
 
   try {
-    // The shared stages, once per distinct input, in turn: a failure here fails every setting.
-    for (const [i, run] of input.prepare.entries())
-      await child(
-        prepareWorkflowId(me, i),
-        run,
-        `sweep ${input.sweepKey}: stages before train (${i + 1}/${input.prepare.length})`,
-      );
+    // The shared stages, once per distinct input, in turn. A failed one fails the settings that need it.
+    const prepareErrors: string[] = [];
+    for (const [i, run] of input.prepare.entries()) {
+      try {
+        await child(
+          prepareWorkflowId(me, i),
+          run,
+          `sweep ${input.sweepKey}: stages before train (${i + 1}/${input.prepare.length})`,
+        );
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        prepareErrors[i] = `stages before train: ${failureMessage(err)}`;
+      }
+    }
     progress.status = 'running';
     const outcomes = new Array<SweepSettingOutcome>(input.settings.length);
     await forEachLimit(input.settings, input.parallelism, async (setting) => {
       const row = progress.settings[setting.index];
+      const unprepared = prepareErrors[input.prepareOf[setting.index]];
+      if (unprepared) {
+        set(row, { status: 'failed', error: unprepared });
+        outcomes[setting.index] = { ...row, trained: {}, reports: {} };
+        return;
+      }
       set(row, { status: 'running' });
       try {
         const r = await child(row.workflowId, setting.input, `sweep ${input.sweepKey}: ${setting.label}`);

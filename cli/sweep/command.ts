@@ -12,6 +12,7 @@ import { connectWorker } from '../../workers/connection.ts';
 import { MerSweep, sweepWorkflowId } from '../../workflows/sweep.ts';
 import { sealUrlSecrets } from '../config.ts';
 import { hasSearchAttributes } from '../run.ts';
+import { classifyRunEnd } from '../run-end.ts';
 import { runScopedQueues, scopesQueues } from '../run-queues.ts';
 import { describeStore, openSession, uiWorkflowUrl } from '../session.ts';
 import { buildSweep, type SweepPlan } from './settings.ts';
@@ -88,23 +89,34 @@ export async function executeSweep(file: string, o: SweepFlags): Promise<SweepRe
     }
     const follow = followSweep(client, handle, o.json ?? false);
     let result: SweepResult;
-    if (workers) {
-      const wconn = await connectWorker(session.settings);
-      try {
-        const ws = await createMerWorkers({
-          connection: wconn,
-          namespace,
-          taskQueues: input.temporal.taskQueues,
-          queues: ['cpu', 'gpu'],
-          workflows: true,
-          concurrency: o.concurrency ? { cpu: o.concurrency } : undefined,
-        });
-        shutdownOnSignals(ws);
-        result = (await runWorkers(ws, follow))!;
-      } finally {
-        await wconn.close();
-      }
-    } else result = await follow;
+    try {
+      if (workers) {
+        const wconn = await connectWorker(session.settings);
+        try {
+          const ws = await createMerWorkers({
+            connection: wconn,
+            namespace,
+            taskQueues: input.temporal.taskQueues,
+            queues: ['cpu', 'gpu'],
+            workflows: true,
+            concurrency: o.concurrency ? { cpu: o.concurrency } : undefined,
+          });
+          shutdownOnSignals(ws);
+          result = (await runWorkers(ws, follow))!;
+        } finally {
+          await wconn.close();
+        }
+      } else result = await follow;
+    } catch (err) {
+      // The sweep's own ending in its words; a rerun of the command continues from the committed outputs.
+      const ended = classifyRunEnd(err, workflowId);
+      if (!ended) throw err;
+      const line = `sweep ${workflowId} ${ended.end === 'failed' ? `failed: ${ended.reason}` : ended.end}; run mer sweep ${file} again to continue it, reusing every committed output`;
+      if (o.json) process.stderr.write(`${JSON.stringify({ ...ended.event(), next: `mer sweep ${file}` })}\n`);
+      else console.error(`mer: ${line}`);
+      process.exitCode = 1;
+      return undefined;
+    }
     if (o.json) console.log(JSON.stringify(result, null, 2));
     else {
       for (const [dataset, c] of Object.entries(result.chosen))

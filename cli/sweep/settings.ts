@@ -87,7 +87,7 @@ export function buildSweep(file: string, overrides: RunOverrides = {}): SweepPla
     mode,
     keys: sweptKeys(settings),
     settings: runs,
-    prepare: prepareRuns(runs.map((r) => r.input)),
+    ...prepareRuns(runs.map((r) => r.input)),
     ...(sweep.parallelism ? { parallelism: sweep.parallelism } : {}),
     temporal: runs[0].input.temporal,
   };
@@ -115,8 +115,9 @@ function setPath(obj: Record<string, unknown>, path: string[], value: SweepValue
  * (a sweep over train.lr has one; over compress.topK, one per value, the later ones reusing the
  * first one's features).
  */
-export function prepareRuns(inputs: readonly PipelineInput[]): PipelineInput[] {
+export function prepareRuns(inputs: readonly PipelineInput[]): { prepare: PipelineInput[]; prepareOf: number[] } {
   const out = new Map<string, PipelineInput>();
+  const prepareOf: number[] = [];
   for (const input of inputs) {
     const stages = input.stages.filter((s) => STAGES.indexOf(s) <= COMPRESS_INDEX);
     const { train: _train, configHash: _hash, ...rest } = input;
@@ -134,6 +135,7 @@ export function prepareRuns(inputs: readonly PipelineInput[]): PipelineInput[] {
     };
     const configHash = contentKey({ prepare: upstream });
     if (!out.has(configHash)) out.set(configHash, { ...rest, stages, configHash });
+    prepareOf.push([...out.keys()].indexOf(configHash));
   }
-  return [...out.values()];
+  return { prepare: [...out.values()], prepareOf };
 }

@@ -141,6 +141,7 @@ describe('sweep settings', () => {
     assert.equal(plan.prepare.length, 1, 'the settings share every stage before train');
     assert.deepEqual(plan.prepare[0].stages, ['acquire', 'segment', 'extract', 'compress']);
     assert.equal(plan.prepare[0].train, undefined);
+    assert.deepEqual(plan.prepareOf, [0, 0, 0, 0]);
     // The same config without the sweep section is the same run as setting 1 with its values written in.
     assert.equal(buildSweep(file).sweepKey, plan.sweepKey, 'the sweep key is stable');
 
@@ -153,6 +154,7 @@ describe('sweep settings', () => {
       [4, 8],
     );
     assert.deepEqual(p2.prepare[0].extract, p2.prepare[1].extract, 'both prepare on the same features');
+    assert.deepEqual(p2.prepareOf, [0, 0, 1, 1], 'each setting names the preparing run it needs');
   });
 
   test('mer run refuses a config with a sweep section, before any server is started', async () => {
