@@ -10,7 +10,8 @@
  *   theirs (`prepare`), one after the other; the settings then find those outputs committed.
  * - A training that diverges is a result of its setting (the pipeline completes and returns it), a
  *   failed setting is recorded as failed; neither ends the sweep. Cancellation does.
- * - History stays small: children return keys and summaries; the report activity reads the rest.
+ * - History stays small: children return keys and summaries, and the report activity gets only the
+ *   selected variant's scores per training (sweepOutcome).
  */
 import {
   ApplicationFailure,
@@ -25,6 +26,7 @@ import {
 import type { SweepActivities, SweepReportInput, SweepSettingOutcome } from '../activities/sweep/activities.ts';
 import type { PipelineInput, PipelineResult } from '../schemas/config.ts';
 import type { SweepInput, SweepProgress, SweepResult, SweepSettingProgress } from '../schemas/sweep.ts';
+import { sweepOutcome } from '../schemas/sweep-outcome.ts';
 import { failureMessage, MerPipeline } from './pipeline.ts';
 import { forEachLimit, quickOptions } from './stage.ts';
 
@@ -89,7 +91,7 @@ export async function MerSweep(input: SweepInput): Promise<SweepResult> {
       const unprepared = prepareErrors[input.prepareOf[setting.index]];
       if (unprepared) {
         set(row, { status: 'failed', error: unprepared });
-        outcomes[setting.index] = { ...row, trained: {}, reports: {} };
+        outcomes[setting.index] = { ...row, datasets: [] };
         return;
       }
       set(row, { status: 'running' });
@@ -100,14 +102,14 @@ export async function MerSweep(input: SweepInput): Promise<SweepResult> {
           status: diverged.length ? 'diverged' : 'completed',
           ...(diverged.length ? { error: diverged.map((d) => d.message).join('; ') } : {}),
         });
-        outcomes[setting.index] = { ...row, trained: r.trained ?? {}, reports: r.reports ?? {} };
+        outcomes[setting.index] = { ...row, datasets: sweepOutcome(r.trained, r.reports) };
       } catch (err) {
         if (isCancellation(err)) {
           set(row, { status: 'cancelled' });
           throw err;
         }
         set(row, { status: 'failed', error: failureMessage(err) });
-        outcomes[setting.index] = { ...row, trained: {}, reports: {} };
+        outcomes[setting.index] = { ...row, datasets: [] };
       }
     });
     progress.status = 'reporting';

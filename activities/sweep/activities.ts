@@ -50,12 +50,12 @@ export function sweepReportKey(input: SweepReportInput): string {
       values: s.values,
       status: s.status,
       configHash: s.configHash,
-      trained: Object.values(s.trained).map((t) => ({
-        dataset: t.dataset,
-        runs: t.runs.map((r) => r.trainKey),
-        diverged: (t.diverged ?? []).map((d) => d.trainKey),
+      datasets: s.datasets.map((d) => ({
+        dataset: d.dataset,
+        runs: d.runs.map((r) => r.trainKey),
+        diverged: d.diverged,
+        evalKey: d.evalKey ?? null,
       })),
-      reports: Object.values(s.reports).map((r) => r.evalKey),
     })),
   });
 }

@@ -84,21 +84,22 @@ export async function renderSweepHtml(report: SweepReport): Promise<string> {
         ]),
       });
     const orders = valueOrders(report, d.settings);
-    if (d.settings.some((s) => s.validation))
-      for (const [i, key] of report.keys.entries())
-        blocks.push({
-          kind: 'figure',
-          id: `metric-${d.dataset}-${i + 1}`,
-          caption: `${name}: validation weighted F1 against ${key}, with 95% intervals over ${d.intervalOver}; the chosen setting is a diamond.`,
-          svg: await sweepMetricSvg({
-            title: `${name}: validation weighted F1 against ${key}`,
-            key,
-            order: orders[key],
-            intervalOver: d.intervalOver,
-            settings: d.settings,
-          }),
-        });
-    if (report.mode === 'grid' && report.keys.length === 2 && d.settings.some((s) => s.validation)) {
+    // A key no scored setting has (its only settings failed) has nothing to draw.
+    const scoredKeys = report.keys.filter((k) => d.settings.some((s) => s.validation && k in s.values));
+    for (const [i, key] of scoredKeys.entries())
+      blocks.push({
+        kind: 'figure',
+        id: `metric-${d.dataset}-${i + 1}`,
+        caption: `${name}: validation weighted F1 against ${key}, with 95% intervals over ${d.intervalOver}; the chosen setting is a diamond.`,
+        svg: await sweepMetricSvg({
+          title: `${name}: validation weighted F1 against ${key}`,
+          key,
+          order: orders[key],
+          intervalOver: d.intervalOver,
+          settings: d.settings,
+        }),
+      });
+    if (report.mode === 'grid' && report.keys.length === 2 && scoredKeys.length === 2) {
       const keys: [string, string] = [report.keys[0], report.keys[1]];
       blocks.push({
         kind: 'figure',

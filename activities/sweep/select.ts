@@ -8,7 +8,7 @@
  * trained more than one seed, since seeds are what a rerun varies; with one seed they are over folds,
  * which mixes data variation in and says so. Ties go to the earlier setting (its order in the config).
  */
-import type { DatasetEvaluateResult, DatasetTrainResult, TrainRunSummary } from '../../schemas/config.ts';
+import type { SweepDatasetOutcome, SweepRunScore } from '../../schemas/sweep-outcome.ts';
 import type {
   SweepDatasetReport,
   SweepInterval,
@@ -18,17 +18,15 @@ import type {
 } from '../../schemas/sweep.ts';
 import { tInterval } from '../evaluate/stats/index.ts';
 
-/** A setting as the sweep ended it: its state and, when its run completed, the train and evaluate summaries. */
+/** A setting as the sweep ended it: its state and, when its run completed, what each dataset gave (sweepOutcome). */
 export interface SweepSettingOutcome extends SweepSettingProgress {
-  trained: Record<string, DatasetTrainResult>;
-  reports: Record<string, DatasetEvaluateResult>;
+  datasets: SweepDatasetOutcome[];
 }
 
 export const SELECTION_RULE =
   'Settings are ranked by the validation weighted F1 of the full model (each run\u2019s first variant), the mean over folds and seeds; the best is chosen. Test metrics are reported for the chosen setting only; the other settings\u2019 test metrics are stored but not for selection.';
 
-/** A run's seed (`seed` of runs with train.seeds); 0 for runs without one (single-seed runs). */
-const seedOf = (r: TrainRunSummary & { seed?: number }): number => r.seed ?? 0;
+const seedOf = (r: SweepRunScore): number => r.seed ?? 0;
 
 interface Scored {
   score: SweepSettingScore;
@@ -37,23 +35,23 @@ interface Scored {
 
 /** Per dataset any setting trained: the ranking, the chosen setting and the notes. */
 export function selectOnValidation(settings: readonly SweepSettingOutcome[]): SweepDatasetReport[] {
-  const datasets = [...new Set(settings.flatMap((s) => Object.keys(s.trained)))];
+  const datasets = [...new Set(settings.flatMap((s) => s.datasets.map((d) => d.dataset)))];
   return datasets.map((dataset) => selectDataset(dataset, settings));
 }
 
 function selectDataset(dataset: string, settings: readonly SweepSettingOutcome[]): SweepDatasetReport {
-  const trainedOf = settings.map((s) => s.trained[dataset]);
-  const first = trainedOf.find((t) => t !== undefined)!;
-  const multiSeed = trainedOf.some((t) => t && new Set(fullRuns(t).map(seedOf)).size > 1);
+  const outcomeOf = settings.map((s) => s.datasets.find((d) => d.dataset === dataset));
+  const first = outcomeOf.find((t) => t !== undefined)!;
+  const multiSeed = outcomeOf.some((t) => t && new Set(t.runs.map(seedOf)).size > 1);
   const intervalOver = multiSeed ? 'seeds' : 'folds';
   const notes: string[] = [];
-  const scored: Scored[] = settings.map((s, i) => scoreSetting(s, trainedOf[i], dataset, intervalOver));
+  const scored: Scored[] = settings.map((s, i) => scoreSetting(s, outcomeOf[i], intervalOver));
   const ranked = scored
     .filter((x) => x.score.validation !== null)
     .sort((a, b) => b.score.validation!.mean - a.score.validation!.mean || a.score.index - b.score.index);
   ranked.forEach((x, i) => (x.score.rank = i + 1));
   const best = ranked[0];
-  const optimistic = trainedOf.some((t) => t?.optimistic);
+  const optimistic = outcomeOf.some((t) => t?.optimistic);
   if (optimistic)
     notes.push(
       `Selection is optimistic: the ${first.protocol} protocol has no separate validation split (each fold validates on its test split), so the chosen setting was picked on the data its test metrics are measured on.`,
@@ -68,7 +66,7 @@ function selectDataset(dataset: string, settings: readonly SweepSettingOutcome[]
     dataset,
     protocol: first.protocol,
     optimistic,
-    variant: first.variants[0] ?? '',
+    variant: first.variant,
     intervalOver,
     level: 0.95,
     settings: scored.map((x) => (x === best || !x.test ? x.score : { ...x.score, testNotForSelection: x.test })),
@@ -86,17 +84,7 @@ function selectDataset(dataset: string, settings: readonly SweepSettingOutcome[]
   };
 }
 
-/** The runs of a dataset's first variant (the full model). */
-function fullRuns(t: DatasetTrainResult): TrainRunSummary[] {
-  return t.runs.filter((r) => r.variant === t.variants[0]);
-}
-
-function scoreSetting(
-  s: SweepSettingOutcome,
-  t: DatasetTrainResult | undefined,
-  dataset: string,
-  over: 'seeds' | 'folds',
-): Scored {
+function scoreSetting(s: SweepSettingOutcome, t: SweepDatasetOutcome | undefined, over: 'seeds' | 'folds'): Scored {
   const base: SweepSettingScore = {
     index: s.index,
     label: s.label,
@@ -109,29 +97,28 @@ function scoreSetting(
     seeds: 0,
     validation: null,
     rank: null,
-    ...(s.reports[dataset] ? { reportHtml: s.reports[dataset].htmlKey } : {}),
+    ...(t?.reportHtml ? { reportHtml: t.reportHtml } : {}),
   };
   if (!t) return { score: base };
-  const runs = fullRuns(t);
-  const fullDiverged = (t.diverged ?? []).filter((d) => d.variant === t.variants[0]);
+  const { runs } = t;
   const seeds = [...new Set(runs.map(seedOf))].sort((a, b) => a - b);
   const score = { ...base, folds: new Set(runs.map((r) => r.fold)).size, seeds: seeds.length };
   // A setting whose full model diverged on a fold has no comparable mean: it is a result, not a rank.
-  if (fullDiverged.length || !runs.length) return { score };
-  const agg = (pick: (r: TrainRunSummary) => number | undefined): SweepInterval | null => {
+  if (t.diverged.length || !runs.length) return { score };
+  const agg = (pick: (r: SweepRunScore) => number | null): SweepInterval | null => {
     const values =
       over === 'seeds' ? seeds.map((seed) => mean(runs.filter((r) => seedOf(r) === seed).map(pick))) : runs.map(pick);
-    return values.every((v): v is number => v !== undefined && Number.isFinite(v)) ? tInterval(values) : null;
+    return values.every((v): v is number => v !== null && Number.isFinite(v)) ? tInterval(values) : null;
   };
   const test = {
     accuracy: agg((r) => r.test.accuracy)!,
     weightedF1: agg((r) => r.test.weightedF1)!,
     macroF1: agg((r) => r.test.macroF1)!,
   };
-  return { score: { ...score, validation: agg((r) => r.validation?.weightedF1) }, test };
+  return { score: { ...score, validation: agg((r) => r.validation) }, test };
 }
 
-function mean(xs: Array<number | undefined>): number | undefined {
-  if (xs.some((x) => x === undefined)) return undefined;
+function mean(xs: Array<number | null>): number | null {
+  if (xs.some((x) => x === null)) return null;
   return (xs as number[]).reduce((a, b) => a + b, 0) / xs.length;
 }

@@ -41,6 +41,8 @@ export async function executeSweep(file: string, o: SweepFlags): Promise<SweepRe
   const plan = buildSweep(file, { store: o.store, models: o.models });
   const workflowId = sweepWorkflowId(plan.sweepKey);
   const session = await openSession({ startDevServer: true, log });
+  // Stops the progress polling before the session's connection closes, however the command ends.
+  const polling = new AbortController();
   try {
     const { client, namespace } = session;
     const sa = await hasSearchAttributes(client, namespace);
@@ -87,7 +89,7 @@ export async function executeSweep(file: string, o: SweepFlags): Promise<SweepRe
       console.log(workflowId);
       return undefined;
     }
-    const follow = followSweep(client, handle, o.json ?? false);
+    const follow = followSweep(client, handle, o.json ?? false, polling.signal);
     let result: SweepResult;
     try {
       if (workers) {
@@ -132,6 +134,7 @@ export async function executeSweep(file: string, o: SweepFlags): Promise<SweepRe
     if (result.settings.some((s) => s.status === 'failed')) process.exitCode = 1;
     return result;
   } finally {
+    polling.abort();
     await session.close();
   }
 }
@@ -141,11 +144,12 @@ async function followSweep(
   client: Client,
   handle: WorkflowHandle<typeof MerSweep>,
   json: boolean,
+  signal: AbortSignal,
 ): Promise<SweepResult> {
   let last = '';
   let stop = false;
   const poll = (async () => {
-    while (!stop) {
+    while (!stop && !signal.aborted) {
       try {
         const st = await sweepStatus(client, handle.workflowId);
         const now = JSON.stringify(st.settings.map((s) => s.status));

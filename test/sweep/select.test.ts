@@ -4,6 +4,7 @@ import { tInterval } from '../../activities/evaluate/stats/index.ts';
 import { renderSweepHtml } from '../../activities/sweep/report.ts';
 import { SELECTION_RULE, selectOnValidation, type SweepSettingOutcome } from '../../activities/sweep/select.ts';
 import type { DatasetTrainResult, TrainRunSummary } from '../../schemas/config.ts';
+import { sweepOutcome } from '../../schemas/sweep-outcome.ts';
 import { SweepReportSchema, type SweepReport } from '../../schemas/sweep.ts';
 
 const m = (weightedF1: number) => ({ accuracy: weightedF1 + 0.01, weightedF1, macroF1: weightedF1 - 0.01, n: 50 });
@@ -53,8 +54,7 @@ function outcome(
     status,
     workflowId: `w/setting-${index}`,
     configHash: `h${index}`,
-    trained: t ? { iemocap: t } : {},
-    reports: {},
+    datasets: sweepOutcome(t ? { iemocap: t } : {}),
   };
 }
 
@@ -150,7 +150,7 @@ describe('selection on validation', () => {
       mode: 'grid',
       keys: ['train.lr', 'train.contrastiveWeight'],
       selection: SELECTION_RULE,
-      settings: settings.map(({ trained: _t, reports: _r, ...s }) => s),
+      settings: settings.map(({ datasets: _d, ...s }) => s),
       datasets: selectOnValidation(settings),
     });
     const html = await renderSweepHtml(report);
@@ -160,5 +160,28 @@ describe('selection on validation', () => {
     assert.match(html, /Chosen: setting 4 \(train\.lr=0\.01, train\.contrastiveWeight=0\.5\)/);
     assert.equal(html.match(/data-chart="sweep-metric"/g)?.length, 2);
     assert.equal(html.match(/data-chart="sweep-heatmap"/g)?.length, 1);
+  });
+
+  test('a key whose only settings failed gets no chart; the page still renders', async () => {
+    const ok = outcome(0, trained(folds([0.6, 0.62], [0.5, 0.5])));
+    const failed = outcome(1, undefined, 'failed');
+    failed.values = { 'extract.text.model': '/nowhere' };
+    failed.label = 'extract.text.model=/nowhere';
+    failed.error = 'MerModelMissing: no such folder';
+    const settings = [ok, failed];
+    const report: SweepReport = SweepReportSchema.parse({
+      schema: 'mer-sweep',
+      version: 1,
+      sweepKey: 'k',
+      reportKey: 'r',
+      mode: 'list',
+      keys: ['train.lr', 'extract.text.model'],
+      selection: SELECTION_RULE,
+      settings: settings.map(({ datasets: _d, ...s }) => s),
+      datasets: selectOnValidation(settings),
+    });
+    const html = await renderSweepHtml(report);
+    assert.equal(html.match(/data-chart="sweep-metric"/g)?.length, 1, 'train.lr only');
+    assert.match(html, /MerModelMissing: no such folder/);
   });
 });
