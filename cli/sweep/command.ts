@@ -4,6 +4,7 @@
  * state printed as it changes, the chosen setting and the report's keys at the end.
  */
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { PipelineInput } from '../../schemas/config.ts';
 import type { SweepInput, SweepResult } from '../../schemas/sweep.ts';
@@ -127,7 +128,9 @@ export async function executeSweep(file: string, o: SweepFlags): Promise<SweepRe
             ? `${dataset}: chosen setting ${c.index + 1} (${c.label}), validation weighted F1 ${(c.validationWeightedF1 * 100).toFixed(1)}%`
             : `${dataset}: no setting could be chosen (see the report)`,
         );
-      console.log(`  ${result.htmlKey}\n  ${result.jsonKey}`);
+      // A local store's report is a file to open; an S3 one is named by its key.
+      const where = (key: string) => (input.store.kind === 'local' ? join(input.store.root, key) : key);
+      console.log(`  ${where(result.htmlKey)}\n  ${where(result.jsonKey)}`);
       const bad = result.settings.filter((s) => s.status === 'failed' || s.status === 'diverged');
       for (const s of bad) console.error(`mer: setting ${s.index + 1} (${s.label}) ${s.status}: ${s.error ?? ''}`);
     }
