@@ -92,6 +92,9 @@ describe('MerSweep on the cue corpus', () => {
       handle.result().finally(() => (done = true)),
     ))!;
     await poll;
+    // Small history: children return keys and summaries, the report activity gets scores only.
+    const history = JSON.stringify(await handle.fetchHistory());
+    assert.ok(history.length < 256 * 1024, `history ${history.length} bytes`);
     assert.ok(seen.length > 0);
     for (const p of seen)
       assert.deepEqual(
