@@ -17,7 +17,7 @@ export function createActivities(runtime: Partial<OnnxRuntimeSettings> = {}) {
     ...createExtractActivities(runtime),
     ...createCompressActivities(),
     ...createTrainActivities(runtime),
-    ...createEvaluateActivities(),
+    ...createEvaluateActivities(runtime),
     ...createSweepActivities(),
   };
 }

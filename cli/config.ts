@@ -25,6 +25,8 @@ import { PROTOCOLS_BY_DATASET, resolveVariants, type ResolvedVariant } from '../
 import { describeZodError } from '../schemas/issues.ts';
 import { storedVscParams } from '../activities/compress/key.ts';
 import { secretUrlKey } from '../schemas/layout.ts';
+import { sharedClasses } from '../schemas/cross-corpus.ts';
+import type { LabelSetName } from '../schemas/manifest.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -283,6 +285,28 @@ export function vscSettings(params: VscParams, variants: readonly ResolvedVarian
   return off && params.enabled ? [params, { ...params, enabled: false }] : [params];
 }
 
+/**
+ * `evaluate.crossCorpus: true` as the workflow input carries it: only when the run evaluates, so
+ * that runs without it keep their hashes. It needs both datasets and label sets sharing classes.
+ */
+function crossCorpusSetting(
+  config: RunConfig,
+  stages: StageName[],
+  datasets: DatasetPlan[],
+): { crossCorpus: true } | undefined {
+  if (!config.evaluate.crossCorpus || !stages.includes('evaluate')) return undefined;
+  if (datasets.length !== 2)
+    throw new ConfigError(
+      `evaluate.crossCorpus: tests each dataset's models on the other dataset, so the run needs both iemocap and meld (it has ${datasets.map((d) => d.dataset).join(', ')})`,
+    );
+  const shared = sharedClasses(datasets[0].labels as LabelSetName, datasets[1].labels as LabelSetName);
+  if (shared.length < 2)
+    throw new ConfigError(
+      `evaluate.crossCorpus: label sets ${datasets.map((d) => d.labels).join(' and ')} share no emotion classes; use an emotion label set for both (iemocap 6class or 4class, meld meld7)`,
+    );
+  return { crossCorpus: true };
+}
+
 /** Everything the workflow needs, paths absolute; the hash covers what determines the outputs. */
 export function toPipelineInput(config: RunConfig, baseDir: string, searchAttributes: boolean): PipelineInput {
   const stages = stagesUntil(config.until);
@@ -318,6 +342,7 @@ export function toPipelineInput(config: RunConfig, baseDir: string, searchAttrib
   const compress = stages.includes('compress')
     ? { settings: vscSettings(config.compress, train?.variants) }
     : undefined;
+  const evaluate = crossCorpusSetting(config, stages, datasets);
   // The hash names the data, not the credentials: a fresh link for the same file is the same run.
   const hashed = datasets.map((d) =>
     d.source.kind === 'url' ? { ...d, source: { ...d.source, url: redactUrlForLog(d.source.url) } } : d,
@@ -332,6 +357,7 @@ export function toPipelineInput(config: RunConfig, baseDir: string, searchAttrib
     // compress.chunkUtterances decides checkpointing, not outputs: the same run whatever its value.
     ...(compress ? { compress: { settings: compress.settings.map((p) => storedVscParams(p)) } } : {}),
     ...(train ? { train } : {}),
+    ...(evaluate ? { evaluate } : {}),
   });
   return {
     configHash,
@@ -344,6 +370,7 @@ export function toPipelineInput(config: RunConfig, baseDir: string, searchAttrib
     ...(extract ? { extract } : {}),
     ...(compress ? { compress } : {}),
     ...(train ? { train } : {}),
+    ...(evaluate ? { evaluate } : {}),
     temporal: config.temporal,
     searchAttributes,
   };

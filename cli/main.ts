@@ -26,7 +26,7 @@ import { executeManifest, type ManifestFlags } from './manifest-command.ts';
 import { typedMessage } from './run-end.ts';
 import { STAGES } from '../schemas/config.ts';
 import { runDemo } from './demo.ts';
-import { describeReportRun, fetchReports, openFile } from './report.ts';
+import { describeReportRun, fetchCrossCorpus, fetchReports, openFile } from './report.ts';
 import { executeResume, executeRun, type FollowFlags, type RunFlags } from './run-command.ts';
 import { installRuntime } from '../workers/runtime.ts';
 import { synthesize } from './synth/index.ts';
@@ -42,6 +42,11 @@ const portNumber = (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535)
     throw new InvalidArgumentError('must be a port number (0: any free one)');
+  return n;
+};
+const nonNegativeInt = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
   return n;
 };
 const positiveNum = (v: string) => {
@@ -272,11 +277,31 @@ program
           console.log(`  ${r.metrics} (${r.files} files)`);
           if (r.run) console.log(`  ${describeReportRun(r.run)}`);
         }
+        // evaluate.crossCorpus: each dataset's models on the other's test split.
+        const cross = await fetchCrossCorpus(session.client, run, o.out, o.runId);
+        if (cross) console.log(`cross-corpus: ${cross.html}\n  ${cross.report}`);
       }
       if (o.open) openFile(reports[0].html);
     } finally {
       await session.close();
     }
+  });
+
+program
+  .command('compare')
+  .description(
+    'Compare runs or fetched reports: headline metrics side by side, paired tests where the test utterances coincide, what differs in how they were made',
+  )
+  .argument('<reports...>', 'runs (workflow id or config hash) or report folders / metrics.json fetched by mer report')
+  .option('--json', 'machine-readable comparison (schemas/compare.ts)')
+  .option('--out <dir>', 'also write compare.html (self-contained) and compare.json there')
+  .option('--reports <dir>', "where runs' reports are fetched (default ./mer-reports/<workflow id>)")
+  .option('--rounds <n>', 'paired test rounds', positiveInt, 10_000)
+  .option('--seed <n>', 'paired test seed', nonNegativeInt, 0)
+  .action(async (reports: string[], o: import('./compare.ts').CompareFlags) => {
+    if (reports.length < 2) throw new Error('mer compare needs at least two runs or reports');
+    const { executeCompare } = await import('./compare.ts');
+    await executeCompare(reports, o);
   });
 
 program

@@ -2,6 +2,7 @@ import type { Modality } from '../../schemas/extract.ts';
 import { featureShardPrefix, featuresReportKey } from '../../schemas/layout.ts';
 import type { StoreSpec } from '../../schemas/store.ts';
 import { createStore } from '../store/index.ts';
+import type { StoreProjection } from './projection.ts';
 
 export interface ExtractFinalizeInput {
   store: StoreSpec;
@@ -10,6 +11,8 @@ export interface ExtractFinalizeInput {
   modelSha256: string;
   dim: number;
   shardKeys: string[];
+  /** Visual: the plan's projected sizes, written into the report. */
+  projection?: StoreProjection;
 }
 
 export interface ExtractReport {
@@ -22,6 +25,8 @@ export interface ExtractReport {
   ok: number;
   quarantined: number;
   quarantineReasons: Record<string, number>;
+  /** Visual: bytes per utterance and projected store size as planned (absent for text and audio). */
+  projection?: StoreProjection;
 }
 
 /** After every shard is committed: the modality's report and commit, which make a rerun skip it whole. */
@@ -40,6 +45,7 @@ export async function finalizeExtractStep(input: ExtractFinalizeInput): Promise<
     ok: 0,
     quarantined: 0,
     quarantineReasons: {},
+    ...(input.projection ? { projection: input.projection } : {}),
   };
   for (const k of input.shardKeys) {
     const c = await store.committed(featureShardPrefix(input.featuresPrefix, k));

@@ -22,12 +22,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Modality } from '../../schemas/extract.ts';
 import { OnnxRuntimeSettingsSchema } from '../../schemas/runtime.ts';
-import { Wav2Vec2AudioEncoder } from '../../activities/extract/audio-encoder.ts';
+import { openAudioEncoder } from '../../activities/extract/audio-encoder.ts';
 import { isQuarantine } from '../../activities/extract/encoder.ts';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
 import { releaseEncoderSessions } from '../../activities/extract/sessions.ts';
-import { BertTextEncoder, type TextInput } from '../../activities/extract/text-encoder.ts';
-import { SwinVisualEncoder, type VisualInput } from '../../activities/extract/visual-encoder.ts';
+import { TransformerTextEncoder, type TextInput } from '../../activities/extract/text-encoder.ts';
+import { VisualEncoder, type VisualInput } from '../../activities/extract/visual-encoder.ts';
 import { Graph } from '../../activities/engine/graph.ts';
 import { matmul } from '../../activities/engine/ops/linalg.ts';
 import { serializeGraph } from '../../activities/engine/serialize.ts';
@@ -177,7 +177,7 @@ interface Measured {
 
 async function measureText(dir: string, threads: number): Promise<Measured> {
   const folder = await readModelFolder('text', dir);
-  const enc = await BertTextEncoder.open(folder, { ...OnnxRuntimeSettingsSchema.parse({}), threads });
+  const enc = await TransformerTextEncoder.open(folder, { ...OnnxRuntimeSettingsSchema.parse({}), threads });
   const batch = benchTexts(TEXT_BATCH).map((t) => enc.prepare(t, [], 128) as TextInput);
   const s = Math.max(...batch.map((x) => x.ids.length));
   const ids = new BigInt64Array(TEXT_BATCH * s);
@@ -202,7 +202,7 @@ async function measureText(dir: string, threads: number): Promise<Measured> {
 
 async function measureAudio(dir: string, threads: number): Promise<Measured> {
   const folder = await readModelFolder('audio', dir);
-  const enc = await Wav2Vec2AudioEncoder.open(folder, { ...OnnxRuntimeSettingsSchema.parse({}), threads });
+  const enc = await openAudioEncoder(folder, { ...OnnxRuntimeSettingsSchema.parse({}), threads });
   const samples = AUDIO_SECONDS * 16000;
   const input = enc.prepare(lcgSamples(samples, 7), 16000, 15);
   if (isQuarantine(input)) throw new Error(input.quarantine);
@@ -214,13 +214,13 @@ async function measureAudio(dir: string, threads: number): Promise<Measured> {
     unit: 'utterances/s',
     flops: wav2vec2Flops(folder.config, 1, samples),
     shape: `batch 1 x ${AUDIO_SECONDS} s (${enc.framesFor(samples)} frames)`,
-    tensors: { input_values: { data: input.values, dtype: 'float32', shape: [1, samples] } },
+    tensors: enc.feeds([input]),
   };
 }
 
 async function measureVisual(dir: string, threads: number): Promise<Measured> {
   const folder = await readModelFolder('visual', dir);
-  const enc = await SwinVisualEncoder.open(folder, { ...OnnxRuntimeSettingsSchema.parse({}), threads });
+  const enc = await VisualEncoder.open(folder, { ...OnnxRuntimeSettingsSchema.parse({}), threads });
   const input = enc.prepare(framesRgb(FRAMES, 3), FRAMES) as VisualInput;
   const ms = await timeIt(() => enc.encode([input], FRAMES), 1, 4);
   return {
