@@ -276,7 +276,6 @@ function firstSeen(values: string[]): string[] {
   return [...new Set(values)];
 }
 
-/** A Vega-Lite spec to a labelled, deterministic SVG string (also used by the sweep report, activities/sweep/). */
 export async function render(kind: string, input: unknown, title: string, spec: TopLevelSpec): Promise<string> {
   const vg = compile(spec).spec;
   const view = new View(parse(vg), { renderer: 'none', loader: OFFLINE_LOADER, logLevel: VegaErrorLevel });
