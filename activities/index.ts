@@ -3,6 +3,7 @@ import { createCompressActivities } from './compress/activities.ts';
 import { createEvaluateActivities } from './evaluate/activities.ts';
 import { createExtractActivities } from './extract/activities.ts';
 import { createSegmentActivities } from './segment/activities.ts';
+import { createSweepActivities } from './sweep/activities.ts';
 import { createTrainActivities } from './train/activities.ts';
 import type { OnnxRuntimeSettings } from '../schemas/runtime.ts';
 
@@ -17,6 +18,7 @@ export function createActivities(runtime: Partial<OnnxRuntimeSettings> = {}) {
     ...createCompressActivities(),
     ...createTrainActivities(runtime),
     ...createEvaluateActivities(runtime),
+    ...createSweepActivities(),
   };
 }
 

@@ -33,13 +33,13 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-interface ConfigDocument {
+export interface ConfigDocument {
   raw: Record<string, unknown>;
   lineOfPath: (path: PropertyKey[]) => number | undefined;
 }
 
 /** Parses YAML or JSON keeping positions, so later validation can name lines; syntax errors name line:col. */
-function readConfigDocument(file: string): ConfigDocument {
+export function readConfigDocument(file: string): ConfigDocument {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');

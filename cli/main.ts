@@ -30,6 +30,8 @@ import { describeReportRun, fetchCrossCorpus, fetchReports, openFile } from './r
 import { executeResume, executeRun, type FollowFlags, type RunFlags } from './run-command.ts';
 import { installRuntime } from '../workers/runtime.ts';
 import { synthesize } from './synth/index.ts';
+import { executeSweep, type SweepFlags } from './sweep/command.ts';
+import { isSweepId, renderSweepStatus, sweepStatus } from './sweep/status.ts';
 
 const positiveInt = (v: string) => {
   const n = Number(v);
@@ -113,6 +115,24 @@ program
   .option('--json', 'progress as NDJSON events on stderr, the result as one JSON document on stdout')
   .action(async (o: RunFlags) => {
     await executeRun(o);
+  });
+
+program
+  .command('sweep')
+  .description(
+    "Run every setting of a config's sweep: section (a grid or a list) as one durable sweep, pick the best on validation",
+  )
+  .argument('<config>', 'run config (YAML or JSON) with a sweep: section, see cli/README.md#sweeps')
+  .option('--store <dir|s3://bucket/prefix>', 'object store (default: the config’s, else .mer/store)')
+  .option('--models <dir>', 'encoder folders for extract: <dir>/text, <dir>/audio, <dir>/visual')
+  .option('--parallelism <n>', 'settings side by side (default: sweep.parallelism, else the cores)', positiveInt)
+  .option('--workers', 'run workers in this process (the default without TEMPORAL_ADDRESS)')
+  .option('--no-workers', 'run no workers here (a cluster has `mer worker` processes)')
+  .option('--no-wait', 'start and return the workflow id')
+  .option('--concurrency <n>', 'in-process cpu activities at once', positiveInt)
+  .option('--json', "each setting's state as NDJSON on stderr, the result as JSON on stdout")
+  .action(async (config: string, o: SweepFlags) => {
+    await executeSweep(config, o);
   });
 
 program
@@ -205,12 +225,19 @@ program
 program
   .command('status')
   .description('Show a run: per-stage state and counts, quarantined items, failure, UI link')
-  .argument('<run>', 'workflow id (mer-<hash>) or config hash')
+  .argument('<run>', 'workflow id (mer-<hash>; a sweep: mer-sweep-<key>) or config hash')
   .option('--run-id <id>', 'a particular run of that workflow id (default: the latest)')
   .option('--json', 'machine-readable')
   .action(async (run: string, o: { json?: boolean; runId?: string }) => {
     const session = await openSession({ startDevServer: false });
     try {
+      if (isSweepId(run)) {
+        // A sweep: its settings and their states (cli/sweep/status.ts).
+        const st = await sweepStatus(session.client, run);
+        if (o.json) console.log(JSON.stringify(st, null, 2));
+        else for (const l of renderSweepStatus(st)) console.log(l);
+        return;
+      }
       const base = session.uiBase;
       const st = await runStatus(session.client, run, {
         runId: o.runId,

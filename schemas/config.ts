@@ -11,6 +11,7 @@ import {
   type TrainingDivergedDetails,
   type TrainParams,
 } from './train.ts';
+import { SweepConfigSchema } from './sweep.ts';
 
 /** The pipeline's stages, in order. */
 export const STAGES = ['acquire', 'segment', 'extract', 'compress', 'train', 'evaluate'] as const;
@@ -140,6 +141,8 @@ export const RunConfigSchema = z.strictObject({
   train: TrainParamsSchema.default(TrainParamsSchema.parse({})),
   evaluate: EvaluateParamsSchema.default(EvaluateParamsSchema.parse({})),
   temporal: TemporalSettingsSchema.default(TemporalSettingsSchema.parse({})),
+  /** Several settings of this config as one sweep (`mer sweep`; schemas/sweep.ts); not part of any run's hash. */
+  sweep: SweepConfigSchema.optional(),
 });
 export type RunConfig = z.infer<typeof RunConfigSchema>;
 

@@ -16,6 +16,7 @@
  *   models/<trainKey>/                        checkpoints/, model.onnx, *.ckpt, history.json, result.json, ...
  *   reports/<evalKey>/                        metrics.json, report.md, report.html, figures/, predictions/
  *   cross-corpus/<key>/                       cross-corpus.json, report.md, report.html (evaluate.crossCorpus)
+ *   sweeps/<sweepReportKey>/                  sweep.json, report.html (a sweep's selection on validation)
  *   secrets/url/<sha256>                      a signed download URL kept out of workflow histories
  */
 
@@ -194,4 +195,13 @@ export const crossCorpusKeys = (key: string) => {
     html: `${p}/report.html`,
     markdown: `${p}/report.md`,
   };
+};
+
+// ---- sweeps -------------------------------------------------------------------------------------
+
+/** A sweep's report: its settings' keys, outcomes and the selection on validation (activities/sweep/). */
+export const sweepPrefix = (sweepReportKey: string): string => `sweeps/${sweepReportKey}`;
+export const sweepKeys = (sweepReportKey: string) => {
+  const p = sweepPrefix(sweepReportKey);
+  return { prefix: p, json: `${p}/sweep.json`, html: `${p}/report.html` };
 };

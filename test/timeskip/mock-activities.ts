@@ -233,6 +233,8 @@ export class MockActivities {
           headline: [],
           skipped: false,
         })),
+      // The time-skipping tests start no sweep (MerSweep is tested on a real server: test/workflow/sweep.test.ts).
+      sweepReport: () => Promise.reject(new Error('mock activities: no sweep report in the time-skipping tests')),
     };
   }
 }
