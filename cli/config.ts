@@ -30,18 +30,21 @@ import {
 import { describeZodError } from '../schemas/issues.ts';
 import { storedVscParams } from '../activities/compress/key.ts';
 import { secretUrlKey } from '../schemas/layout.ts';
+import { sharedClasses } from '../schemas/cross-corpus.ts';
+import type { LabelSetName } from '../schemas/manifest.ts';
+import { checkEncoderFolder } from './model-type.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-interface ConfigDocument {
+export interface ConfigDocument {
   raw: Record<string, unknown>;
   lineOfPath: (path: PropertyKey[]) => number | undefined;
 }
 
 /** Parses YAML or JSON keeping positions, so later validation can name lines; syntax errors name line:col. */
-function readConfigDocument(file: string): ConfigDocument {
+export function readConfigDocument(file: string): ConfigDocument {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -234,7 +237,8 @@ const DEFAULT_EXTRACT = ExtractParamsSchema.parse({});
 /**
  * Model folders resolve against the config file's folder. A folder given explicitly is taken as is
  * (it is a path on the worker machines, which need not be this one); a modality left at its default
- * folder must have that folder here, else the run would only fail once it reached a worker.
+ * folder must have that folder here, else the run would only fail once it reached a worker. A folder
+ * that is here must be an encoder of its modality by config.json's model_type (cli/model-type.ts).
  */
 export function resolveExtract(params: ExtractParams, baseDir: string): ExtractParams {
   const out = structuredClone(params);
@@ -244,6 +248,8 @@ export function resolveExtract(params: ExtractParams, baseDir: string): ExtractP
     if (params[m].model === DEFAULT_EXTRACT[m].model && !existsSync(path))
       missing.push(`extract.${m}.model (default ${path})`);
     out[m].model = path;
+    // a folder that is here must hold an encoder of this modality (model_type); one that is not is a worker path
+    checkEncoderFolder(m, path, `extract.${m}.model`);
   }
   if (missing.length) {
     throw new ConfigError(
@@ -291,6 +297,28 @@ export function vscSettings(params: VscParams, variants: readonly ResolvedVarian
   return off && params.enabled ? [params, { ...params, enabled: false }] : [params];
 }
 
+/**
+ * `evaluate.crossCorpus: true` as the workflow input carries it: only when the run evaluates, so
+ * that runs without it keep their hashes. It needs both datasets and label sets sharing classes.
+ */
+function crossCorpusSetting(
+  config: RunConfig,
+  stages: StageName[],
+  datasets: DatasetPlan[],
+): { crossCorpus: true } | undefined {
+  if (!config.evaluate.crossCorpus || !stages.includes('evaluate')) return undefined;
+  if (datasets.length !== 2)
+    throw new ConfigError(
+      `evaluate.crossCorpus: tests each dataset's models on the other dataset, so the run needs both iemocap and meld (it has ${datasets.map((d) => d.dataset).join(', ')})`,
+    );
+  const shared = sharedClasses(datasets[0].labels as LabelSetName, datasets[1].labels as LabelSetName);
+  if (shared.length < 2)
+    throw new ConfigError(
+      `evaluate.crossCorpus: label sets ${datasets.map((d) => d.labels).join(' and ')} share no emotion classes; use an emotion label set for both (iemocap 6class or 4class, meld meld7)`,
+    );
+  return { crossCorpus: true };
+}
+
 /** Everything the workflow needs, paths absolute; the hash covers what determines the outputs. */
 export function toPipelineInput(config: RunConfig, baseDir: string, searchAttributes: boolean): PipelineInput {
   const stages = stagesUntil(config.until);
@@ -326,6 +354,7 @@ export function toPipelineInput(config: RunConfig, baseDir: string, searchAttrib
   const compress = stages.includes('compress')
     ? { settings: vscSettings(config.compress, train?.variants) }
     : undefined;
+  const evaluate = crossCorpusSetting(config, stages, datasets);
   // The hash names the data, not the credentials: a fresh link for the same file is the same run.
   const hashed = datasets.map((d) =>
     d.source.kind === 'url' ? { ...d, source: { ...d.source, url: redactUrlForLog(d.source.url) } } : d,
@@ -349,6 +378,7 @@ export function toPipelineInput(config: RunConfig, baseDir: string, searchAttrib
           },
         }
       : {}),
+    ...(evaluate ? { evaluate } : {}),
   });
   return {
     configHash,
@@ -361,6 +391,7 @@ export function toPipelineInput(config: RunConfig, baseDir: string, searchAttrib
     ...(extract ? { extract } : {}),
     ...(compress ? { compress } : {}),
     ...(train ? { train } : {}),
+    ...(evaluate ? { evaluate } : {}),
     temporal: config.temporal,
     searchAttributes,
   };

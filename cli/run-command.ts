@@ -1,7 +1,7 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { PipelineInput, PipelineResult } from '../schemas/config.ts';
 import type { MerPipeline } from '../workflows/pipeline.ts';
-import { buildRunConfig, sealUrlSecrets, toPipelineInput, type RunOverrides } from './config.ts';
+import { buildRunConfig, ConfigError, sealUrlSecrets, toPipelineInput, type RunOverrides } from './config.ts';
 import { resumeRun } from './resume.ts';
 import { RunEndedError } from './run-end.ts';
 import { scopesQueues, withEmbeddedParallelism, withRunScopedQueues } from './run-queues.ts';
@@ -110,6 +110,10 @@ export async function executeRun(
     epochs: o.epochs,
     seeds: o.seeds,
   });
+  if (config.sweep)
+    throw new ConfigError(
+      `${o.config}: has a sweep: section; run its settings with mer sweep ${o.config} (mer run would run none of them)`,
+    );
   // Stages and sources are checked before any server is started or dialled: a typo must not cost a
   // dev-server start (or hang on an unreachable cluster) before it is reported.
   const checked = toPipelineInput(config, baseDir, false);

@@ -168,6 +168,18 @@ export const StageTimeSchema = z.strictObject({
 });
 export type StageTime = z.infer<typeof StageTimeSchema>;
 
+/**
+ * An encoder as the extract stage ran it (issue 17): its family (schemas/encoder-families.ts), the
+ * model_type of its config.json, and the sha256 of each file the stage read (the folder fingerprint
+ * in `provenance.encoders` hashes these).
+ */
+export const EncoderIdentitySchema = z.strictObject({
+  family: z.string(),
+  modelType: z.string(),
+  files: z.array(z.strictObject({ path: z.string(), size: z.int().min(0), sha256: z.string() })),
+});
+export type EncoderIdentity = z.infer<typeof EncoderIdentitySchema>;
+
 export const MetricsReportSchema = z.strictObject({
   schema: z.literal(REPORT_SCHEMA),
   version: z.literal(REPORT_VERSION),
@@ -190,6 +202,14 @@ export const MetricsReportSchema = z.strictObject({
     /** sha256 fingerprints of the encoder folders. */
     encoders: z.strictObject({ text: z.string(), audio: z.string(), visual: z.string() }),
     featureKeys: z.strictObject({ text: z.string(), audio: z.string(), visual: z.string() }),
+    /** Each encoder's family, model_type and file hashes (issue 17); absent in older reports, null per modality when unknown. */
+    encoderModels: z
+      .strictObject({
+        text: EncoderIdentitySchema.nullable(),
+        audio: EncoderIdentitySchema.nullable(),
+        visual: EncoderIdentitySchema.nullable(),
+      })
+      .optional(),
     vscKeys: z.array(z.string()),
     splitsKey: z.string(),
     /** The package version and the code versions that enter the stage cache keys. */

@@ -16,6 +16,7 @@ import type { SplitPlan } from '../../schemas/train.ts';
 import { ErrorTypes, MerError } from '../common/errors.ts';
 import { storedVscParams } from '../compress/key.ts';
 import { createStore } from '../store/index.ts';
+import { encoderModels } from './encoders.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { TRAIN_CODE_VERSION } from '../train/fold.ts';
 import { readSplitPlan } from '../train/plan.ts';
@@ -116,6 +117,7 @@ export async function evaluateDatasetStep(input: EvaluateDatasetInput): Promise<
     statistics: statistics(variants[0].seeds?.seeds ?? [input.settings.train.seed], input.acquired.dataset),
   };
   draft.slices = await storedSlices(store, input.acquired.manifestKey, variants, plan.classes);
+  draft.provenance.encoderModels = await encoderModels(store, input.features.modalities);
 
   const rendered = await renderReport(draft, curves);
   const report = MetricsReportSchema.parse({

@@ -2,6 +2,7 @@ import { reportKeys } from '../../schemas/layout.ts';
 import type { MetricsReport, VariantReport } from '../../schemas/report.ts';
 import type { EpochRecord } from '../model/checkpoint.ts';
 import { ablationBarsSvg, confusionHeatmapSvg, trainingCurvesSvg, type CurvePoint } from './charts.ts';
+import { encoderRows } from './encoders.ts';
 import { noticeBlocks } from './notices.ts';
 import { sliceBlocks } from './slices/index.ts';
 import { renderHtml, renderMarkdown, type ReportBlock } from './report-doc.ts';
@@ -122,6 +123,7 @@ export async function renderReport(
       ['text encoder', `sha256 ${p.encoders.text}`],
       ['audio encoder', `sha256 ${p.encoders.audio}`],
       ['visual encoder', `sha256 ${p.encoders.visual}`],
+      ...encoderRows(p.encoderModels),
       ['features', `${p.featureKeys.text}, ${p.featureKeys.audio}, ${p.featureKeys.visual}`],
       ['VSC outputs', p.vscKeys.join(', ')],
       ['splits', p.splitsKey],

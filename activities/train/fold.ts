@@ -133,7 +133,7 @@ export function trainKeyFor(
   });
 }
 
-async function listShards(
+export async function listShards(
   store: ObjectStore,
   prefix: string,
   isShard: (prefix: string, key: string) => boolean,
