@@ -21,7 +21,12 @@ import {
 } from '../schemas/config.ts';
 import { EXTRACT_MODALITIES, ExtractParamsSchema, type ExtractParams } from '../schemas/extract.ts';
 import type { VscParams } from '../schemas/compress.ts';
-import { PROTOCOLS_BY_DATASET, resolveVariants, type ResolvedVariant } from '../schemas/train.ts';
+import {
+  DEFAULT_TRAIN_PARALLELISM,
+  PROTOCOLS_BY_DATASET,
+  resolveVariants,
+  type ResolvedVariant,
+} from '../schemas/train.ts';
 import { describeZodError } from '../schemas/issues.ts';
 import { storedVscParams } from '../activities/compress/key.ts';
 import { secretUrlKey } from '../schemas/layout.ts';
@@ -109,6 +114,8 @@ export interface RunOverrides {
   protocol?: string;
   /** train.maxEpochs */
   epochs?: number;
+  /** train.seeds (a count) */
+  seeds?: number;
 }
 
 /** Config file (optional) + command-line flags -> a validated RunConfig. */
@@ -155,6 +162,7 @@ export function buildRunConfig(file: string | undefined, o: RunOverrides): { con
   if (o.ablations) train.ablations = o.ablations;
   if (o.preset) train.preset = o.preset;
   if (o.epochs) train.maxEpochs = o.epochs;
+  if (o.seeds) train.seeds = o.seeds;
   if (o.protocol) {
     const splits = { ...((train.splits as Record<string, Record<string, unknown> | undefined>) ?? {}) };
     const fits = (Object.keys(PROTOCOLS_BY_DATASET) as (keyof typeof PROTOCOLS_BY_DATASET)[]).filter((d) =>
@@ -360,7 +368,16 @@ export function toPipelineInput(config: RunConfig, baseDir: string, searchAttrib
     ...(extract ? { extract } : {}),
     // compress.chunkUtterances decides checkpointing, not outputs: the same run whatever its value.
     ...(compress ? { compress: { settings: compress.settings.map((p) => storedVscParams(p)) } } : {}),
-    ...(train ? { train } : {}),
+    // parallelism is unset unless configured (the embedded run then takes the cores); hashed as its old
+    // default so configs without it keep their run identity.
+    ...(train
+      ? {
+          train: {
+            ...train,
+            params: { ...train.params, parallelism: train.params.parallelism ?? DEFAULT_TRAIN_PARALLELISM },
+          },
+        }
+      : {}),
     ...(evaluate ? { evaluate } : {}),
   });
   return {

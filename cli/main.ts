@@ -108,6 +108,7 @@ program
     'also train ablations: none, modalities (T, A, V, T+A, T+V, A+V) or paper (modalities plus without VSC / contrastive loss)',
   )
   .option('--epochs <n>', 'at most this many training epochs (default 30)', positiveInt)
+  .option('--seeds <n>', 'train every variant and fold with n seeds (train.seed .. train.seed+n-1)', positiveInt)
   .option('--workers', 'run workers in this process (the default without TEMPORAL_ADDRESS)')
   .option('--no-workers', 'run no workers here (a cluster has `mer worker` processes)')
   .option('--no-wait', 'start and return the workflow id')
@@ -405,8 +406,14 @@ program
   )
   .option('--fresh', 'use a new store so every stage runs instead of being reused')
   .option('--until <stage>', `stop after this stage (${STAGES.join(', ')}; default evaluate)`)
-  .action(async (o: { fresh?: boolean; until?: string }) => {
-    await runDemo({ fresh: o.fresh ?? false, until: o.until });
+  .option(
+    '--seeds <n>',
+    'train every variant and fold with n seeds: intervals and paired tests (IEMOCAP: 2 random folds)',
+    positiveInt,
+  )
+  .option('--ablations <set>', 'also train ablations: none, modalities or paper')
+  .action(async (o: { fresh?: boolean; until?: string; seeds?: number; ablations?: string }) => {
+    await runDemo({ fresh: o.fresh ?? false, until: o.until, seeds: o.seeds, ablations: o.ablations });
   });
 
 program

@@ -4,7 +4,7 @@ import type { MerPipeline } from '../workflows/pipeline.ts';
 import { buildRunConfig, ConfigError, sealUrlSecrets, toPipelineInput, type RunOverrides } from './config.ts';
 import { resumeRun } from './resume.ts';
 import { RunEndedError } from './run-end.ts';
-import { scopesQueues, withRunScopedQueues } from './run-queues.ts';
+import { scopesQueues, withEmbeddedParallelism, withRunScopedQueues } from './run-queues.ts';
 import { fetchEvents, inputFromHistory } from './run-history.ts';
 import { hasSearchAttributes, pipelineWorkflowId, startPipeline } from './run.ts';
 import { describeStore, openSession, printResult, uiWorkflowUrl, waitForRun, type CliSession } from './session.ts';
@@ -75,7 +75,7 @@ async function startAndFollow<S extends Started>(
 export function reportDiverged(result: PipelineResult): void {
   const lines: string[] = [];
   for (const t of Object.values(result.trained ?? {})) {
-    for (const d of t.diverged ?? []) lines.push(`  ${d.message}`);
+    for (const d of t.diverged ?? []) lines.push(`  ${d.message}${d.seed !== undefined ? ` (seed ${d.seed})` : ''}`);
   }
   if (!lines.length) return;
   console.error(`mer: ${lines.length} training(s) diverged; the other variants were trained and reported:`);
@@ -108,6 +108,7 @@ export async function executeRun(
     preset: o.preset,
     ablations: o.ablations,
     epochs: o.epochs,
+    seeds: o.seeds,
   });
   if (config.sweep)
     throw new ConfigError(
@@ -124,7 +125,9 @@ export async function executeRun(
       workers: o.workers ?? !session.cluster,
       wait: o.wait !== false,
     });
-    const fresh = scoped ? withRunScopedQueues(sealed, pipelineWorkflowId(sealed.configHash)) : sealed;
+    const fresh = scoped
+      ? withEmbeddedParallelism(withRunScopedQueues(sealed, pipelineWorkflowId(sealed.configHash)))
+      : sealed;
     const { handle, attached } = await startPipeline(client, fresh);
     // Attached: serve the queues the running run was started with (its input), whoever started it.
     const input = attached ? await runningInput(client, handle) : fresh;

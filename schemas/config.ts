@@ -329,6 +329,8 @@ export interface TrainRunSummary {
   trainKey: string;
   variant: string;
   fold: string;
+  /** The training's seed (`train.seed` or one of `train.seeds`); absent in results of runs before seeds. */
+  seed?: number;
   bestEpoch: number | null;
   validation: HeadlineMetrics | null;
   test: HeadlineMetrics;
@@ -343,6 +345,8 @@ export interface TrainRunSummary {
 
 /** A (variant, fold) whose loss became non-finite: recorded as a result (models/<trainKey>/diverged.json). */
 export interface DivergedTraining extends TrainingDivergedDetails {
+  /** The training's seed, when the run set `train.seeds`. */
+  seed?: number;
   /** The failure's message: where it diverged and which setting to change. */
   message: string;
 }
@@ -356,7 +360,10 @@ export interface DatasetTrainResult {
   classes: string[];
   folds: FoldSummaryShape[];
   variants: string[];
-  /** Variant-major: every fold of the first variant, then the next; diverged trainings are not among them. */
+  /**
+   * Variant-major, then seed, then fold: every fold of the first variant's first seed, then its next seed,
+   * then the next variant; diverged trainings are not among them.
+   */
   runs: TrainRunSummary[];
   ran: boolean;
   /** Trainings that diverged (absent when none): their variants are reported as diverged, not scored. */

@@ -109,54 +109,86 @@ def score(y_true, y_pred, classes: int, metric: str) -> float:
     return s / n
 
 
+def sk_score(y_true, y_pred, classes: int, metric: str) -> float:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    if metric == "accuracy":
+        return float(accuracy_score(y_true, y_pred))
+    return float(f1_score(y_true, y_pred, labels=list(range(classes)), average="weighted", zero_division=0))
+
+
+CHECKED = [0]
+
+
+def checked_score(y_true, y_pred, classes: int, metric: str, check: bool) -> float:
+    """score(), and every `check`ed one compared with scikit-learn to 1e-12."""
+    s = score(y_true, y_pred, classes, metric)
+    if check:
+        ref = sk_score(y_true, y_pred, classes, metric)
+        assert abs(s - ref) <= 1e-12, (s, ref)
+        CHECKED[0] += 1
+    return s
+
+
+def cluster_index(clusters):
+    """Cluster number of each item (in order of first appearance) and the items of each cluster."""
+    import numpy as np
+
+    order, of = {}, []
+    for c in clusters:
+        if c not in order:
+            order[c] = len(order)
+        of.append(order[c])
+    of = np.asarray(of, dtype=int)
+    members = [np.nonzero(of == k)[0] for k in range(len(order))]
+    return of, members
+
+
+def boot_rounds(y_true, preds, clusters, classes, metric, rounds, seed):
+    """Per round, the scores of each prediction set on the same resampled clusters (naive)."""
+    import numpy as np
+
+    _, members = cluster_index(clusters)
+    k = len(members)
+    draw = mulberry32(seed)
+    out = []
+    for r in range(rounds):
+        idx = np.concatenate([members[int(draw() * k)] for _ in range(k)])
+        out.append([checked_score(y_true[idx], p[idx], classes, metric, r % 10 == 0) for p in preds])
+    return out
+
+
+def q(stats, level):
+    """The percentile interval: np.quantile (linear) at (1 - level) / 2 and (1 + level) / 2."""
+    import numpy as np
+
+    lo, hi = np.quantile(np.asarray(stats, dtype=float), [(1 - level) / 2, (1 + level) / 2], method="linear")
+    return float(lo), float(hi)
+
+
+def bootstrap_interval(y_true, y_pred, clusters, classes, metric, rounds, seed, level):
+    stats = [r[0] for r in boot_rounds(y_true, [y_pred], clusters, classes, metric, rounds, seed)]
+    lo, hi = q(stats, level)
+    return {"estimate": sk_score(y_true, y_pred, classes, metric), "low": lo, "high": hi}
+
+
+def paired_bootstrap(y_true, pred_a, pred_b, clusters, classes, metric, rounds, seed, level):
+    """Difference A - B, its paired percentile interval and the shift-method p-value."""
+    observed = score(y_true, pred_a, classes, metric) - score(y_true, pred_b, classes, metric)
+    boot = [a - b for a, b in boot_rounds(y_true, [pred_a, pred_b], clusters, classes, metric, rounds, seed)]
+    count = sum(1 for d in boot if abs(d - observed) >= abs(observed))
+    lo, hi = q(boot, level)
+    return {"difference": sk_score(y_true, pred_a, classes, metric) - sk_score(y_true, pred_b, classes, metric),
+            "low": lo, "high": hi, "pValue": (count + 1) / (rounds + 1), "count": count}
+
+
 def generate(out: str) -> None:
     import numpy as np
     import scipy
     import sklearn
     import statsmodels
     from scipy import stats as st
-    from sklearn.metrics import accuracy_score, f1_score
     from statsmodels.stats.multitest import multipletests
-
-    def sk_score(y_true, y_pred, classes, metric):
-        if metric == "accuracy":
-            return float(accuracy_score(y_true, y_pred))
-        return float(f1_score(y_true, y_pred, labels=list(range(classes)), average="weighted", zero_division=0))
-
-    checked = [0]
-
-    def checked_score(y_true, y_pred, classes, metric, check: bool) -> float:
-        s = score(y_true, y_pred, classes, metric)
-        if check:
-            ref = sk_score(y_true, y_pred, classes, metric)
-            assert abs(s - ref) <= 1e-12, (s, ref)
-            checked[0] += 1
-        return s
-
-    def cluster_index(clusters):
-        order, of = {}, []
-        for c in clusters:
-            if c not in order:
-                order[c] = len(order)
-            of.append(order[c])
-        of = np.asarray(of)
-        members = [np.nonzero(of == k)[0] for k in range(len(order))]
-        return of, members
-
-    def boot_rounds(y_true, preds, clusters, classes, metric, rounds, seed):
-        """Per round, the scores of each prediction set on the same resampled clusters (naive)."""
-        _, members = cluster_index(clusters)
-        k = len(members)
-        draw = mulberry32(seed)
-        out = []
-        for r in range(rounds):
-            idx = np.concatenate([members[int(draw() * k)] for _ in range(k)])
-            out.append([checked_score(y_true[idx], p[idx], classes, metric, r % 10 == 0) for p in preds])
-        return out
-
-    def q(stats, level):
-        lo, hi = np.quantile(np.asarray(stats, dtype=float), [(1 - level) / 2, (1 + level) / 2], method="linear")
-        return float(lo), float(hi)
 
     # ---- data: clustered predictions with a per-cluster difficulty, so clusters matter
     def clustered(seed, n_clusters, size_range, dist, acc, classes, interleave=False, prefix="dia"):
@@ -203,11 +235,9 @@ def generate(out: str) -> None:
     for name, ((yt, yp, cl), c) in datasets.items():
         for metric in ["accuracy", "weightedF1"]:
             for seed, rounds, level in [(0, 1000, 0.95), (12345, 400, 0.9)]:
-                stats = [r[0] for r in boot_rounds(yt, [yp], cl, c, metric, rounds, seed)]
-                lo, hi = q(stats, level)
                 bootstrap_cases.append({
                     "data": name, "metric": metric, "seed": seed, "rounds": rounds, "level": level,
-                    "estimate": sk_score(yt, yp, c, metric), "low": lo, "high": hi,
+                    **bootstrap_interval(yt, yp, cl, c, metric, rounds, seed, level),
                     "clusters": len(set(cl.tolist())),
                 })
 
@@ -215,11 +245,9 @@ def generate(out: str) -> None:
     def paired_case(name, data, pred_b, metric, method, seed, rounds, level=0.95):
         (yt, ya, cl), c = data
         yb = pred_b
-        observed = score(yt, ya, c, metric) - score(yt, yb, c, metric)
-        boot = [a - b for a, b in boot_rounds(yt, [ya, yb], cl, c, metric, rounds, seed)]
-        if method == "bootstrap":
-            count = sum(1 for d in boot if abs(d - observed) >= abs(observed))
-        else:
+        res = paired_bootstrap(yt, ya, yb, cl, c, metric, rounds, seed, level)
+        if method == "randomisation":
+            observed = score(yt, ya, c, metric) - score(yt, yb, c, metric)
             of, members = cluster_index(cl)
             draw = mulberry32(randomisation_seed(seed))
             count = 0
@@ -231,12 +259,9 @@ def generate(out: str) -> None:
                 stat = checked_score(yt, pa, c, metric, check) - checked_score(yt, pb, c, metric, check)
                 if abs(stat) >= abs(observed):
                     count += 1
-        lo, hi = q(boot, level)
-        return {
-            "data": name, "predB": yb.tolist(), "metric": metric, "method": method, "seed": seed, "rounds": rounds,
-            "level": level, "difference": sk_score(yt, ya, c, metric) - sk_score(yt, yb, c, metric),
-            "low": lo, "high": hi, "pValue": (count + 1) / (rounds + 1), "count": count,
-        }
+            res["pValue"], res["count"] = (count + 1) / (rounds + 1), count
+        return {"data": name, "predB": yb.tolist(), "metric": metric, "method": method, "seed": seed,
+                "rounds": rounds, "level": level, **res}
 
     paired_cases = []
     (yt, yp, cl), c = datasets["meld-7class-40-dialogues"]
@@ -292,7 +317,7 @@ def generate(out: str) -> None:
         "generator": "scripts/evaluate/make_stats_fixtures.py",
         "versions": {"numpy": np.__version__, "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
                      "statsmodels": statsmodels.__version__},
-        "sklearnChecks": checked[0],
+        "sklearnChecks": CHECKED[0],
         "mulberry32": [{"seed": sd, "draws": [g() for g in [mulberry32(sd)] for _ in range(5)]}
                        for sd in [0, 1, 12345, 0xFFFFFFFF]],
         "randomisationSeeds": [{"seed": sd, "stream": randomisation_seed(sd)} for sd in [0, 99, 0xFFFFFFFF]],
@@ -307,7 +332,7 @@ def generate(out: str) -> None:
     with open(out, "w", encoding="utf-8") as fh:
         fh.write(dumps(doc) + "\n")
     print(f"wrote {out}: {len(bootstrap_cases)} bootstrap, {len(paired_cases)} paired cases, "
-          f"{checked[0]} resamples checked against scikit-learn", file=sys.stderr)
+          f"{CHECKED[0]} resamples checked against scikit-learn", file=sys.stderr)
 
 
 def dumps(obj, indent: int = 0) -> str:

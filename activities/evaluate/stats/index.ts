@@ -39,3 +39,4 @@ export { bootstrapInterval, type BootstrapInterval, type ClusteredPredictions } 
 export { pairedTest, randomisationSeed, type PairedInput, type PairedMethod, type PairedResult } from './paired.ts';
 export { holm, type HolmResult } from './holm.ts';
 export { tQuantile } from './student-t.ts';
+export { quantileSorted } from './clusters.ts';
