@@ -62,7 +62,7 @@ async function reportAt(name: string, lr: number): Promise<string> {
       dataset: 'meld',
       sourceKey: 'src',
       rawPrefix: 'raw/meld/src',
-      manifestKey: 'man',
+      manifestKey: fx.manifestKey,
       summaryKey: 'datasets/meld/man/summary.json',
       rows: 96,
       inLabelSet: 96,
@@ -138,12 +138,15 @@ async function reportAt(name: string, lr: number): Promise<string> {
 
 before(async () => {
   fx = await foldStore('compare', 96);
+  // Extract reports from before the stage recorded encoder identities: the provenance names none.
+  for (const prefix of ['features/text/ft', 'features/audio/fa', 'features/visual/fv'])
+    await fx.store.put(`${prefix}/report.json`, '{}');
   await fx.store.put(
     SEGMENT_REPORT,
     JSON.stringify({
       dataset: 'meld',
       segKey: 'sg',
-      manifestKey: 'man',
+      manifestKey: fx.manifestKey,
       ffmpegVersion: 'n/a',
       codeVersion: 1,
       params: {},

@@ -6,7 +6,9 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FeatureRow } from '../../schemas/features.ts';
-import { splitPlanKey } from '../../schemas/layout.ts';
+import { manifestFiles, manifestPrefix, splitPlanKey } from '../../schemas/layout.ts';
+import { rowsToArrowTable, type ManifestRow } from '../../schemas/manifest.ts';
+import { tableToParquet } from '../../activities/common/parquet.ts';
 import { SplitPlanSchema, type Partition, type SplitPlan } from '../../schemas/train.ts';
 import type { StepContext } from '../../activities/common/context.ts';
 import { LocalStore } from '../../activities/store/index.ts';
@@ -21,6 +23,8 @@ export interface FoldStore {
   root: string;
   store: LocalStore;
   splitsKey: string;
+  /** Store key of a MELD manifest of the utterances (four per dialogue), which the evaluate stage reads for clusters and slices. */
+  manifestKey: string;
   /** trainFoldStep input for the T+A variant with `params`. */
   input(params: TrainFoldInput['params']): TrainFoldInput;
 }
@@ -69,10 +73,13 @@ export async function foldStore(name: string, n = 24, opts: { constantAudio?: bo
   });
   const splitsKey = `test-${name}`;
   await store.put(splitPlanKey(splitsKey), JSON.stringify(plan));
+  const manifestKey = manifestFiles(manifestPrefix('meld', `test-${name}`)).manifest;
+  await store.put(manifestKey, tableToParquet(rowsToArrowTable(ids.map((id, i) => manifestRow(id, i)))));
   return {
     root,
     store,
     splitsKey,
+    manifestKey,
     input: (params) => ({
       store: { kind: 'local', root },
       dataset: 'meld',
@@ -86,6 +93,40 @@ export async function foldStore(name: string, n = 24, opts: { constantAudio?: bo
         visual: { prefix: 'visual-vsc/none', dim: 4, frames: 2 },
       },
     }),
+  };
+}
+
+function manifestRow(utteranceId: string, i: number): ManifestRow {
+  const label = CLASSES[i % CLASSES.length];
+  return {
+    utteranceId,
+    dataset: 'meld',
+    split: 'test',
+    session: null,
+    dialogueId: String(Math.floor(i / 4)),
+    speaker: ['Joey', 'Rachel', 'Ross'][i % 3],
+    gender: null,
+    interaction: null,
+    startSec: i,
+    endSec: i + 1 + (i % 5) * 0.5,
+    text: `utterance ${i}`,
+    labelNative: label,
+    labelSet: 'sentiment3',
+    labelIndex: i % CLASSES.length,
+    labelName: label,
+    sentiment: label,
+    valence: null,
+    arousal: null,
+    dominance: null,
+    audioKey: null,
+    videoKey: null,
+    dialogAudioKey: null,
+    videoHalf: null,
+    season: null,
+    episode: null,
+    srNo: null,
+    utteranceIndex: i % 4,
+    flags: [],
   };
 }
 
