@@ -5,8 +5,9 @@
 // (extract runs the tiny encoders of test/fixtures/models/), `train-v1 --until train --children compress,train`
 // (the pipeline's history plus the compress and train children; two short epochs per fold),
 // `evaluate-v1 --until evaluate --children evaluate`.
-// `--config FILE` adds a run config file under the flags (e.g. `{"train":{"seeds":2},"evaluate":{"crossCorpus":true}}`
-// for `experiments-v1 --until evaluate --children train,evaluate --config FILE`, the seeds and cross-corpus paths).
+// `--config FILE` adds a run config file under the flags: `experiments-v1 --until evaluate --children train,evaluate
+// --config scripts/record-experiments-v1.json` (train.seeds 2, one s5 fold, evaluate.crossCorpus: the paths behind
+// the `train-seeds` and `mer-cross-corpus` patches).
 // `--sweep` records a MerSweep instead (`sweep-v1 --sweep`, file `<label>-sweep.json`): two settings of train.lr
 // on the iemocap corpus, through train, one after the other (scripts/record-sweep.ts).
 // Committed histories must keep replaying: a workflow change that breaks one needs `patched()`.
