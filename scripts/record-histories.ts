@@ -5,32 +5,41 @@
 // (extract runs the tiny encoders of test/fixtures/models/), `train-v1 --until train --children compress,train`
 // (the pipeline's history plus the compress and train children; two short epochs per fold),
 // `evaluate-v1 --until evaluate --children evaluate`.
+// `--config FILE` adds a run config file under the flags: `experiments-v1 --until evaluate --children train,evaluate
+// --config scripts/record-experiments-v1.json` (train.seeds 2, one s5 fold, evaluate.crossCorpus: the paths behind
+// the `train-seeds` and `mer-cross-corpus` patches).
+// `--sweep` records a MerSweep instead (`sweep-v1 --sweep`, file `<label>-sweep.json`): two settings of train.lr
+// on the iemocap corpus, through train, one after the other (scripts/record-sweep.ts).
 // Committed histories must keep replaying: a workflow change that breaks one needs `patched()`.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { requireTemporalCli } from '../activities/common/tools.ts';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { buildRunConfig, toPipelineInput } from '../cli/config.ts';
 import { archiveOf, synthCorpora } from '../test/helpers/corpus.ts';
 import { startArchiveServer } from '../test/helpers/http-server.ts';
 import { startInProcess } from '../test/helpers/pipeline.ts';
 import { startTemporal } from '../test/helpers/temporal.ts';
+import { recordSweep, writeHistory } from './record-sweep.ts';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { until: { type: 'string', default: 'acquire' }, children: { type: 'string' } },
+  options: {
+    until: { type: 'string', default: 'acquire' },
+    children: { type: 'string' },
+    config: { type: 'string' },
+    sweep: { type: 'boolean', default: false },
+  },
 });
 const label = positionals[0] ?? 'v1';
 const until = values.until;
-const dir = await mkdtemp(join(tmpdir(), 'mer-record-'));
-const env = await startTemporal();
-try {
+/** The pipeline run of the flags (and `--config`), its history and those of the chosen children. */
+async function recordPipeline(env: TestWorkflowEnvironment, dir: string): Promise<void> {
   const corpora = await synthCorpora(dir, { seed: 11, iemocap: 'archive', meld: 'archive' });
   const http = await startArchiveServer([archiveOf(corpora, 'meld')]);
-  const { config, baseDir } = buildRunConfig(undefined, {
+  const { config, baseDir } = buildRunConfig(values.config, {
     iemocap: archiveOf(corpora, 'iemocap'),
     meld: http.urlOf(archiveOf(corpora, 'meld')),
     store: join(dir, 'store'),
@@ -52,27 +61,21 @@ try {
   const { handle, done } = await startInProcess(env, input);
   await done;
   await http.close();
-  const indexFile = join('test', 'fixtures', 'histories', 'index.json');
-  const index = JSON.parse(await readFile(indexFile, 'utf8').catch(() => '{}')) as Record<string, string>;
   const only = values.children?.split(',');
   const children = input.stages
     .filter((s) => !only || only.includes(s))
     .flatMap((stage) => input.datasets.map((d) => `${handle.workflowId}/${stage}/${d.dataset}`));
   for (const id of [handle.workflowId, ...children]) {
-    // The CLI writes the standard proto-JSON history format that the replayer and the UI read.
-    const json = execFileSync(
-      requireTemporalCli(),
-      ['workflow', 'show', '-w', id, '--address', env.address, '--output', 'json'],
-      { maxBuffer: 64 << 20 },
-    );
     const type = id === handle.workflowId ? 'pipeline' : id.slice(handle.workflowId.length + 1).replace('/', '-');
-    const file = join('test', 'fixtures', 'histories', `${label}-${type}.json`);
-    await writeFile(file, json);
-    index[`${label}-${type}.json`] = id;
-    console.log(`wrote ${file} (${(JSON.parse(json.toString()) as { events: unknown[] }).events.length} events)`);
+    await writeHistory(env.address, id, `${label}-${type}.json`);
   }
-  // Replay needs each history's original workflow id (child ids derive from it).
-  await writeFile(indexFile, JSON.stringify(index, null, 2) + '\n');
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'mer-record-'));
+const env = await startTemporal();
+try {
+  if (values.sweep) await recordSweep(env, dir, label);
+  else await recordPipeline(env, dir);
 } finally {
   await env.teardown();
   await rm(dir, { recursive: true, force: true });
