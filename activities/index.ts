@@ -3,6 +3,7 @@ import { createCompressActivities } from './compress/activities.ts';
 import { createEvaluateActivities } from './evaluate/activities.ts';
 import { createExtractActivities } from './extract/activities.ts';
 import { createSegmentActivities } from './segment/activities.ts';
+import { createSweepActivities } from './sweep/activities.ts';
 import { createTrainActivities } from './train/activities.ts';
 import type { OnnxRuntimeSettings } from '../schemas/runtime.ts';
 
@@ -16,7 +17,8 @@ export function createActivities(runtime: Partial<OnnxRuntimeSettings> = {}) {
     ...createExtractActivities(runtime),
     ...createCompressActivities(),
     ...createTrainActivities(runtime),
-    ...createEvaluateActivities(),
+    ...createEvaluateActivities(runtime),
+    ...createSweepActivities(),
   };
 }
 

@@ -21,22 +21,30 @@ import {
 } from '../schemas/config.ts';
 import { EXTRACT_MODALITIES, ExtractParamsSchema, type ExtractParams } from '../schemas/extract.ts';
 import type { VscParams } from '../schemas/compress.ts';
-import { PROTOCOLS_BY_DATASET, resolveVariants, type ResolvedVariant } from '../schemas/train.ts';
+import {
+  DEFAULT_TRAIN_PARALLELISM,
+  PROTOCOLS_BY_DATASET,
+  resolveVariants,
+  type ResolvedVariant,
+} from '../schemas/train.ts';
 import { describeZodError } from '../schemas/issues.ts';
 import { storedVscParams } from '../activities/compress/key.ts';
 import { secretUrlKey } from '../schemas/layout.ts';
+import { sharedClasses } from '../schemas/cross-corpus.ts';
+import type { LabelSetName } from '../schemas/manifest.ts';
+import { checkEncoderFolder } from './model-type.ts';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-interface ConfigDocument {
+export interface ConfigDocument {
   raw: Record<string, unknown>;
   lineOfPath: (path: PropertyKey[]) => number | undefined;
 }
 
 /** Parses YAML or JSON keeping positions, so later validation can name lines; syntax errors name line:col. */
-function readConfigDocument(file: string): ConfigDocument {
+export function readConfigDocument(file: string): ConfigDocument {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -106,6 +114,8 @@ export interface RunOverrides {
   protocol?: string;
   /** train.maxEpochs */
   epochs?: number;
+  /** train.seeds (a count) */
+  seeds?: number;
 }
 
 /** Config file (optional) + command-line flags -> a validated RunConfig. */
@@ -152,6 +162,7 @@ export function buildRunConfig(file: string | undefined, o: RunOverrides): { con
   if (o.ablations) train.ablations = o.ablations;
   if (o.preset) train.preset = o.preset;
   if (o.epochs) train.maxEpochs = o.epochs;
+  if (o.seeds) train.seeds = o.seeds;
   if (o.protocol) {
     const splits = { ...((train.splits as Record<string, Record<string, unknown> | undefined>) ?? {}) };
     const fits = (Object.keys(PROTOCOLS_BY_DATASET) as (keyof typeof PROTOCOLS_BY_DATASET)[]).filter((d) =>
@@ -226,7 +237,8 @@ const DEFAULT_EXTRACT = ExtractParamsSchema.parse({});
 /**
  * Model folders resolve against the config file's folder. A folder given explicitly is taken as is
  * (it is a path on the worker machines, which need not be this one); a modality left at its default
- * folder must have that folder here, else the run would only fail once it reached a worker.
+ * folder must have that folder here, else the run would only fail once it reached a worker. A folder
+ * that is here must be an encoder of its modality by config.json's model_type (cli/model-type.ts).
  */
 export function resolveExtract(params: ExtractParams, baseDir: string): ExtractParams {
   const out = structuredClone(params);
@@ -236,6 +248,8 @@ export function resolveExtract(params: ExtractParams, baseDir: string): ExtractP
     if (params[m].model === DEFAULT_EXTRACT[m].model && !existsSync(path))
       missing.push(`extract.${m}.model (default ${path})`);
     out[m].model = path;
+    // a folder that is here must hold an encoder of this modality (model_type); one that is not is a worker path
+    checkEncoderFolder(m, path, `extract.${m}.model`);
   }
   if (missing.length) {
     throw new ConfigError(
@@ -283,6 +297,28 @@ export function vscSettings(params: VscParams, variants: readonly ResolvedVarian
   return off && params.enabled ? [params, { ...params, enabled: false }] : [params];
 }
 
+/**
+ * `evaluate.crossCorpus: true` as the workflow input carries it: only when the run evaluates, so
+ * that runs without it keep their hashes. It needs both datasets and label sets sharing classes.
+ */
+function crossCorpusSetting(
+  config: RunConfig,
+  stages: StageName[],
+  datasets: DatasetPlan[],
+): { crossCorpus: true } | undefined {
+  if (!config.evaluate.crossCorpus || !stages.includes('evaluate')) return undefined;
+  if (datasets.length !== 2)
+    throw new ConfigError(
+      `evaluate.crossCorpus: tests each dataset's models on the other dataset, so the run needs both iemocap and meld (it has ${datasets.map((d) => d.dataset).join(', ')})`,
+    );
+  const shared = sharedClasses(datasets[0].labels as LabelSetName, datasets[1].labels as LabelSetName);
+  if (shared.length < 2)
+    throw new ConfigError(
+      `evaluate.crossCorpus: label sets ${datasets.map((d) => d.labels).join(' and ')} share no emotion classes; use an emotion label set for both (iemocap 6class or 4class, meld meld7)`,
+    );
+  return { crossCorpus: true };
+}
+
 /** Everything the workflow needs, paths absolute; the hash covers what determines the outputs. */
 export function toPipelineInput(config: RunConfig, baseDir: string, searchAttributes: boolean): PipelineInput {
   const stages = stagesUntil(config.until);
@@ -318,6 +354,7 @@ export function toPipelineInput(config: RunConfig, baseDir: string, searchAttrib
   const compress = stages.includes('compress')
     ? { settings: vscSettings(config.compress, train?.variants) }
     : undefined;
+  const evaluate = crossCorpusSetting(config, stages, datasets);
   // The hash names the data, not the credentials: a fresh link for the same file is the same run.
   const hashed = datasets.map((d) =>
     d.source.kind === 'url' ? { ...d, source: { ...d.source, url: redactUrlForLog(d.source.url) } } : d,
@@ -331,7 +368,17 @@ export function toPipelineInput(config: RunConfig, baseDir: string, searchAttrib
     ...(extract ? { extract } : {}),
     // compress.chunkUtterances decides checkpointing, not outputs: the same run whatever its value.
     ...(compress ? { compress: { settings: compress.settings.map((p) => storedVscParams(p)) } } : {}),
-    ...(train ? { train } : {}),
+    // parallelism is unset unless configured (the embedded run then takes the cores); hashed as its old
+    // default so configs without it keep their run identity.
+    ...(train
+      ? {
+          train: {
+            ...train,
+            params: { ...train.params, parallelism: train.params.parallelism ?? DEFAULT_TRAIN_PARALLELISM },
+          },
+        }
+      : {}),
+    ...(evaluate ? { evaluate } : {}),
   });
   return {
     configHash,
@@ -344,6 +391,7 @@ export function toPipelineInput(config: RunConfig, baseDir: string, searchAttrib
     ...(extract ? { extract } : {}),
     ...(compress ? { compress } : {}),
     ...(train ? { train } : {}),
+    ...(evaluate ? { evaluate } : {}),
     temporal: config.temporal,
     searchAttributes,
   };

@@ -41,7 +41,13 @@ function findArchive(dir: string, name: string): string | null {
  * in for its public URL), with its sha256 checked. By default the whole pipeline runs, with the tiny
  * encoders, to the evaluation report; `--until acquire` stops early. A second demo reuses everything.
  */
-export async function runDemo(opts: { fresh: boolean; until?: string }): Promise<void> {
+export async function runDemo(opts: {
+  fresh: boolean;
+  until?: string;
+  /** `--seeds N`: every training N times, for the report's intervals and paired tests (issue 18). */
+  seeds?: number;
+  ablations?: string;
+}): Promise<void> {
   const dir = join(merHome(), 'demo');
   const until = opts.until ?? 'evaluate';
   const iemocap = await demoArchive('iemocap', join(dir, 'corpora'), 'small');
@@ -55,6 +61,9 @@ export async function runDemo(opts: { fresh: boolean; until?: string }): Promise
     const config = join(dir, 'mer.json');
     await mkdir(dir, { recursive: true });
     const tiny = (name: string) => ({ model: join(TINY_MODELS, name) });
+    // With seeds, IEMOCAP takes the paper protocol's 2 random folds: every utterance is tested once per
+    // seed, so the paired tests resample all 20 dialogues; s5 tests 4, too few for a dialogue-level test.
+    const iemocapSplits = opts.seeds ? { protocol: 'paper', folds: 2 } : { protocol: 's5' };
     await writeFile(
       config,
       JSON.stringify(
@@ -62,7 +71,15 @@ export async function runDemo(opts: { fresh: boolean; until?: string }): Promise
           name: 'demo',
           extract: { text: tiny('tiny-bert'), audio: tiny('tiny-wav2vec2'), visual: tiny('tiny-swin') },
           segment: { shardSize: 64 },
-          train: { lr: 0.001, batchSize: 16, maxEpochs: 15, patience: 5, splits: { iemocap: { protocol: 's5' } } },
+          train: {
+            lr: 0.001,
+            batchSize: 16,
+            maxEpochs: 15,
+            patience: 5,
+            splits: { iemocap: iemocapSplits },
+            ...(opts.seeds ? { seeds: opts.seeds } : {}),
+            ...(opts.ablations ? { ablations: opts.ablations } : {}),
+          },
         },
         null,
         2,

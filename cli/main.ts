@@ -26,10 +26,12 @@ import { executeManifest, type ManifestFlags } from './manifest-command.ts';
 import { typedMessage } from './run-end.ts';
 import { STAGES } from '../schemas/config.ts';
 import { runDemo } from './demo.ts';
-import { describeReportRun, fetchReports, openFile } from './report.ts';
+import { describeReportRun, fetchCrossCorpus, fetchReports, openFile } from './report.ts';
 import { executeResume, executeRun, type FollowFlags, type RunFlags } from './run-command.ts';
 import { installRuntime } from '../workers/runtime.ts';
 import { synthesize } from './synth/index.ts';
+import { executeSweep, type SweepFlags } from './sweep/command.ts';
+import { isSweepId, renderSweepStatus, sweepStatus } from './sweep/status.ts';
 
 const positiveInt = (v: string) => {
   const n = Number(v);
@@ -40,6 +42,11 @@ const portNumber = (v: string) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0 || n > 65535)
     throw new InvalidArgumentError('must be a port number (0: any free one)');
+  return n;
+};
+const nonNegativeInt = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
   return n;
 };
 const positiveNum = (v: string) => {
@@ -101,6 +108,7 @@ program
     'also train ablations: none, modalities (T, A, V, T+A, T+V, A+V) or paper (modalities plus without VSC / contrastive loss)',
   )
   .option('--epochs <n>', 'at most this many training epochs (default 30)', positiveInt)
+  .option('--seeds <n>', 'train every variant and fold with n seeds (train.seed .. train.seed+n-1)', positiveInt)
   .option('--workers', 'run workers in this process (the default without TEMPORAL_ADDRESS)')
   .option('--no-workers', 'run no workers here (a cluster has `mer worker` processes)')
   .option('--no-wait', 'start and return the workflow id')
@@ -108,6 +116,24 @@ program
   .option('--json', 'progress as NDJSON events on stderr, the result as one JSON document on stdout')
   .action(async (o: RunFlags) => {
     await executeRun(o);
+  });
+
+program
+  .command('sweep')
+  .description(
+    "Run every setting of a config's sweep: section (a grid or a list) as one durable sweep, pick the best on validation",
+  )
+  .argument('<config>', 'run config (YAML or JSON) with a sweep: section, see cli/README.md#sweeps')
+  .option('--store <dir|s3://bucket/prefix>', 'object store (default: the config’s, else .mer/store)')
+  .option('--models <dir>', 'encoder folders for extract: <dir>/text, <dir>/audio, <dir>/visual')
+  .option('--parallelism <n>', 'settings side by side (default: sweep.parallelism, else the cores)', positiveInt)
+  .option('--workers', 'run workers in this process (the default without TEMPORAL_ADDRESS)')
+  .option('--no-workers', 'run no workers here (a cluster has `mer worker` processes)')
+  .option('--no-wait', 'start and return the workflow id')
+  .option('--concurrency <n>', 'in-process cpu activities at once', positiveInt)
+  .option('--json', "each setting's state as NDJSON on stderr, the result as JSON on stdout")
+  .action(async (config: string, o: SweepFlags) => {
+    await executeSweep(config, o);
   });
 
 program
@@ -200,12 +226,19 @@ program
 program
   .command('status')
   .description('Show a run: per-stage state and counts, quarantined items, failure, UI link')
-  .argument('<run>', 'workflow id (mer-<hash>) or config hash')
+  .argument('<run>', 'workflow id (mer-<hash>; a sweep: mer-sweep-<key>) or config hash')
   .option('--run-id <id>', 'a particular run of that workflow id (default: the latest)')
   .option('--json', 'machine-readable')
   .action(async (run: string, o: { json?: boolean; runId?: string }) => {
     const session = await openSession({ startDevServer: false });
     try {
+      if (isSweepId(run)) {
+        // A sweep: its settings and their states (cli/sweep/status.ts).
+        const st = await sweepStatus(session.client, run);
+        if (o.json) console.log(JSON.stringify(st, null, 2));
+        else for (const l of renderSweepStatus(st)) console.log(l);
+        return;
+      }
       const base = session.uiBase;
       const st = await runStatus(session.client, run, {
         runId: o.runId,
@@ -245,11 +278,31 @@ program
           console.log(`  ${r.metrics} (${r.files} files)`);
           if (r.run) console.log(`  ${describeReportRun(r.run)}`);
         }
+        // evaluate.crossCorpus: each dataset's models on the other's test split.
+        const cross = await fetchCrossCorpus(session.client, run, o.out, o.runId);
+        if (cross) console.log(`cross-corpus: ${cross.html}\n  ${cross.report}`);
       }
       if (o.open) openFile(reports[0].html);
     } finally {
       await session.close();
     }
+  });
+
+program
+  .command('compare')
+  .description(
+    'Compare runs or fetched reports: headline metrics side by side, paired tests where the test utterances coincide, what differs in how they were made',
+  )
+  .argument('<reports...>', 'runs (workflow id or config hash) or report folders / metrics.json fetched by mer report')
+  .option('--json', 'machine-readable comparison (schemas/compare.ts)')
+  .option('--out <dir>', 'also write compare.html (self-contained) and compare.json there')
+  .option('--reports <dir>', "where runs' reports are fetched (default ./mer-reports/<workflow id>)")
+  .option('--rounds <n>', 'paired test rounds', positiveInt, 10_000)
+  .option('--seed <n>', 'paired test seed', nonNegativeInt, 0)
+  .action(async (reports: string[], o: import('./compare.ts').CompareFlags) => {
+    if (reports.length < 2) throw new Error('mer compare needs at least two runs or reports');
+    const { executeCompare } = await import('./compare.ts');
+    await executeCompare(reports, o);
   });
 
 program
@@ -353,8 +406,14 @@ program
   )
   .option('--fresh', 'use a new store so every stage runs instead of being reused')
   .option('--until <stage>', `stop after this stage (${STAGES.join(', ')}; default evaluate)`)
-  .action(async (o: { fresh?: boolean; until?: string }) => {
-    await runDemo({ fresh: o.fresh ?? false, until: o.until });
+  .option(
+    '--seeds <n>',
+    'train every variant and fold with n seeds: intervals and paired tests (IEMOCAP: 2 random folds)',
+    positiveInt,
+  )
+  .option('--ablations <set>', 'also train ablations: none, modalities or paper')
+  .action(async (o: { fresh?: boolean; until?: string; seeds?: number; ablations?: string }) => {
+    await runDemo({ fresh: o.fresh ?? false, until: o.until, seeds: o.seeds, ablations: o.ablations });
   });
 
 program
@@ -396,6 +455,26 @@ program
   .action(async (o: import('./predict.ts').PredictFlags) => {
     const { runPredict } = await import('./predict.ts');
     await runPredict(o);
+  });
+
+program
+  .command('encode')
+  .description(
+    'Print what the extract stage would store for one input: token ids or input shape, sequence shape, pooled vector',
+  )
+  .requiredOption('--model <dir>', 'an encoder folder (config.json, tokenizer or preprocessor config, onnx/model.onnx)')
+  .option('--text <words>', 'an utterance (text encoders)')
+  .option('--context <utterance...>', 'with --text: the previous utterances of the dialogue, oldest first')
+  .option('--audio <file>', 'an audio file, cut as the segment stage cuts it to 16 kHz mono (audio encoders)')
+  .option('--image <file>', 'a picture, scaled as the segment stage scales frames to 224x224 (visual encoders)')
+  .option('--clip <file>', 'a video clip, prepared as `mer predict` prepares one (audio or visual encoders)')
+  .option('--config <file>', 'a run config whose segment and extract settings apply (default: the defaults)')
+  .addOption(new Option('--device <ep>', 'execution provider').choices(['cpu', 'cuda']).default('cpu'))
+  .option('--threads <n>', 'onnxruntime intra-op threads (default: one per physical core)', positiveInt)
+  .option('--json', 'print {family, modelType, inputs, sequenceShape, pooled, ...} as one JSON object')
+  .action(async (o: import('./encode.ts').EncodeFlags) => {
+    const { runEncode } = await import('./encode.ts');
+    await runEncode(o);
   });
 
 export async function main(argv: string[]): Promise<void> {

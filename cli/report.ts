@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { createStore } from '../activities/store/index.ts';
 import type { DatasetEvaluateResult, PipelineResult } from '../schemas/config.ts';
-import { COMMIT_MARKER, reportKeys } from '../schemas/layout.ts';
+import { COMMIT_MARKER, crossCorpusKeys, reportKeys } from '../schemas/layout.ts';
 import { ReportRunSchema, readMetricsReport, type ReportRun } from '../schemas/report.ts';
 import { evaluateWorkflowId, type EvaluateDataset } from '../workflows/evaluate.ts';
 import { formatDuration } from './progress-rate.ts';
@@ -106,6 +106,38 @@ export async function fetchReports(
     });
   }
   return fetched;
+}
+
+/**
+ * The run's cross-corpus report (`evaluate.crossCorpus`), copied to `<out>/cross-corpus/` beside the
+ * dataset folders; null when the run has none (not enabled, or not finished).
+ */
+export async function fetchCrossCorpus(
+  client: Client,
+  run: string,
+  out: string | undefined,
+  runId?: string,
+): Promise<{ dir: string; html: string; report: string; files: number } | null> {
+  const ref = await describeRun(client, run, runId);
+  const events = await fetchEvents(client, ref.workflowId, ref.runId);
+  const completed = events.find(
+    (e) => e.workflowExecutionCompletedEventAttributes,
+  )?.workflowExecutionCompletedEventAttributes;
+  const cross = decodePayload<PipelineResult>(completed?.result?.payloads?.[0])?.crossCorpus;
+  if (!cross) return null;
+  const store = createStore(inputFromHistory(events).store);
+  const keys = crossCorpusKeys(cross.key);
+  const dir = join(resolve(out ?? join('mer-reports', ref.workflowId)), 'cross-corpus');
+  let files = 0;
+  for (const o of await store.list(keys.contents)) {
+    const rel = o.key.slice(keys.contents.length);
+    if (rel.startsWith('_')) continue;
+    const path = join(dir, ...rel.split('/'));
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(path, await store.get(o.key));
+    files++;
+  }
+  return { dir, html: join(dir, 'report.html'), report: join(dir, 'cross-corpus.json'), files };
 }
 
 async function readReportRun(store: ReturnType<typeof createStore>, key: string): Promise<ReportRun | null> {

@@ -1,10 +1,10 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { PipelineInput, PipelineResult } from '../schemas/config.ts';
 import type { MerPipeline } from '../workflows/pipeline.ts';
-import { buildRunConfig, sealUrlSecrets, toPipelineInput, type RunOverrides } from './config.ts';
+import { buildRunConfig, ConfigError, sealUrlSecrets, toPipelineInput, type RunOverrides } from './config.ts';
 import { resumeRun } from './resume.ts';
 import { RunEndedError } from './run-end.ts';
-import { scopesQueues, withRunScopedQueues } from './run-queues.ts';
+import { scopesQueues, withEmbeddedParallelism, withRunScopedQueues } from './run-queues.ts';
 import { fetchEvents, inputFromHistory } from './run-history.ts';
 import { hasSearchAttributes, pipelineWorkflowId, startPipeline } from './run.ts';
 import { describeStore, openSession, printResult, uiWorkflowUrl, waitForRun, type CliSession } from './session.ts';
@@ -75,7 +75,7 @@ async function startAndFollow<S extends Started>(
 export function reportDiverged(result: PipelineResult): void {
   const lines: string[] = [];
   for (const t of Object.values(result.trained ?? {})) {
-    for (const d of t.diverged ?? []) lines.push(`  ${d.message}`);
+    for (const d of t.diverged ?? []) lines.push(`  ${d.message}${d.seed !== undefined ? ` (seed ${d.seed})` : ''}`);
   }
   if (!lines.length) return;
   console.error(`mer: ${lines.length} training(s) diverged; the other variants were trained and reported:`);
@@ -108,7 +108,12 @@ export async function executeRun(
     preset: o.preset,
     ablations: o.ablations,
     epochs: o.epochs,
+    seeds: o.seeds,
   });
+  if (config.sweep)
+    throw new ConfigError(
+      `${o.config}: has a sweep: section; run its settings with mer sweep ${o.config} (mer run would run none of them)`,
+    );
   // Stages and sources are checked before any server is started or dialled: a typo must not cost a
   // dev-server start (or hang on an unreachable cluster) before it is reported.
   const checked = toPipelineInput(config, baseDir, false);
@@ -120,7 +125,9 @@ export async function executeRun(
       workers: o.workers ?? !session.cluster,
       wait: o.wait !== false,
     });
-    const fresh = scoped ? withRunScopedQueues(sealed, pipelineWorkflowId(sealed.configHash)) : sealed;
+    const fresh = scoped
+      ? withEmbeddedParallelism(withRunScopedQueues(sealed, pipelineWorkflowId(sealed.configHash)))
+      : sealed;
     const { handle, attached } = await startPipeline(client, fresh);
     // Attached: serve the queues the running run was started with (its input), whoever started it.
     const input = attached ? await runningInput(client, handle) : fresh;

@@ -215,14 +215,17 @@ export function stagesFromHistory(events: HistoryEvent[], input: PipelineInput):
 /** Diverged trainings and per-variant modality warnings of a train result, one line each. */
 function stageNotices(stage: string, r: Record<string, unknown>): string[] {
   if (stage !== 'train') return [];
-  const diverged = (Array.isArray(r.diverged) ? r.diverged : []) as { message?: unknown }[];
+  const diverged = (Array.isArray(r.diverged) ? r.diverged : []) as { message?: unknown; seed?: unknown }[];
   const runs = (Array.isArray(r.runs) ? r.runs : []) as { variant?: unknown; warnings?: { message?: unknown }[] }[];
   const warnings = new Set<string>();
   for (const run of runs)
     for (const w of run.warnings ?? [])
       if (typeof w.message === 'string') warnings.add(`${String(run.variant)}: ${w.message}`);
   return [
-    ...diverged.map((d) => `diverged: ${typeof d.message === 'string' ? d.message : 'a training diverged'}`),
+    ...diverged.map(
+      (d) =>
+        `diverged: ${typeof d.message === 'string' ? d.message : 'a training diverged'}${typeof d.seed === 'number' ? ` (seed ${d.seed})` : ''}`,
+    ),
     ...[...warnings].map((w) => `warning: ${w}`),
   ];
 }

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import type { PipelineInput, TemporalSettings } from '../schemas/config.ts';
 
 /**
@@ -39,4 +40,27 @@ export function withRunScopedQueues(input: PipelineInput, workflowId: string): P
     ...input,
     temporal: { ...input.temporal, taskQueues: runScopedQueues(input.temporal.taskQueues, workflowId) },
   };
+}
+
+/**
+ * Decision record: the embedded run trains as many models side by side as the machine has cores.
+ * `train.parallelism` unset, an embedded run's input gets os.availableParallelism() (the cluster
+ * default stays 16, bounded there by the GPU workers' slots), and its in-process gpu worker takes that
+ * many trainings at once, each with cores / parallelism ONNX Runtime threads (at least 1) so that N
+ * trainings do not each start a thread per core. Neither value is in a cache key or the config hash
+ * (the hash takes an unset parallelism as 16): trainings are the same keys whatever the machine.
+ */
+export function withEmbeddedParallelism(input: PipelineInput, cores = availableParallelism()): PipelineInput {
+  if (!input.train || input.train.params.parallelism !== undefined) return input;
+  return { ...input, train: { ...input.train, params: { ...input.train.params, parallelism: Math.max(1, cores) } } };
+}
+
+/** The embedded gpu worker's slots and ONNX Runtime threads per training (see withEmbeddedParallelism). */
+export function embeddedTrainSlots(
+  input: Pick<PipelineInput, 'train'>,
+  cores = availableParallelism(),
+): { concurrency: number; threads: number | undefined } {
+  const concurrency = Math.max(1, input.train?.params.parallelism ?? cores);
+  // One training: ONNX Runtime's own choice (a thread per physical core), as before.
+  return { concurrency, threads: concurrency > 1 ? Math.max(1, Math.floor(cores / concurrency)) : undefined };
 }

@@ -1,4 +1,5 @@
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { NativeConnection, Worker } from '@temporalio/worker';
 import type { PipelineInput, PipelineResult } from '../schemas/config.ts';
 import { failureMessage, type MerPipeline } from '../workflows/pipeline.ts';
 import { createMerWorkers, runWorkers, shutdownOnSignals } from '../workers/factory.ts';
@@ -6,6 +7,7 @@ import { clusterFromEnv, connectClient, connectWorker, type ClusterSettings } fr
 import { devAddress, devServerSettings, devUiUrl, ensureDevServer } from './devserver.ts';
 import { classifyRunEnd, typedMessage } from './run-end.ts';
 import { watchPipeline } from './run.ts';
+import { embeddedTrainSlots } from './run-queues.ts';
 
 /** A CLI command's connection to Temporal: the cluster from the environment, else the local dev server. */
 export interface CliSession {
@@ -90,7 +92,7 @@ export interface WaitOptions {
 export async function waitForRun(
   session: CliSession,
   handle: WorkflowHandle<typeof MerPipeline>,
-  input: Pick<PipelineInput, 'temporal'>,
+  input: Pick<PipelineInput, 'temporal' | 'train'>,
   o: WaitOptions,
 ): Promise<PipelineResult> {
   const watch = () => watchPipeline(handle, { progress: o.json ? 'json' : 'auto' });
@@ -98,14 +100,7 @@ export async function waitForRun(
     if (!o.workers) return await watch();
     const wconn = await connectWorker(session.settings);
     try {
-      const workers = await createMerWorkers({
-        connection: wconn,
-        namespace: session.namespace,
-        taskQueues: input.temporal.taskQueues,
-        queues: ['cpu', 'gpu'],
-        workflows: true,
-        concurrency: o.concurrency ? { cpu: o.concurrency } : undefined,
-      });
+      const workers = await createEmbeddedWorkers(wconn, session.namespace, input, o.concurrency);
       shutdownOnSignals(workers);
       return (await runWorkers(workers, watch()))!;
     } finally {
@@ -115,6 +110,35 @@ export async function waitForRun(
     // The run's own ending (failed, terminated, cancelled) in its words; anything else lost the run.
     throw classifyRunEnd(err, handle.workflowId) ?? new Error(`lost run ${handle.workflowId}: ${typedMessage(err)}`);
   }
+}
+
+/**
+ * The workers of an embedded run: the cpu queue (workflows too) and the gpu queue, which takes
+ * train.parallelism trainings at once (unset: the cores) with threads to match (cli/run-queues.ts).
+ */
+export async function createEmbeddedWorkers(
+  connection: NativeConnection,
+  namespace: string,
+  input: Pick<PipelineInput, 'temporal' | 'train'>,
+  cpuConcurrency?: number,
+): Promise<Worker[]> {
+  const base = { connection, namespace, taskQueues: input.temporal.taskQueues };
+  const slots = embeddedTrainSlots(input);
+  return [
+    ...(await createMerWorkers({
+      ...base,
+      queues: ['cpu'],
+      workflows: true,
+      concurrency: cpuConcurrency ? { cpu: cpuConcurrency } : undefined,
+    })),
+    ...(await createMerWorkers({
+      ...base,
+      queues: ['gpu'],
+      workflows: false,
+      concurrency: { gpu: slots.concurrency },
+      ...(slots.threads ? { threads: slots.threads } : {}),
+    })),
+  ];
 }
 
 export function describeStore(s: { kind: string; root?: string; bucket?: string; prefix?: string }): string {

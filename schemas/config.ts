@@ -11,6 +11,7 @@ import {
   type TrainingDivergedDetails,
   type TrainParams,
 } from './train.ts';
+import { SweepConfigSchema } from './sweep.ts';
 
 /** The pipeline's stages, in order. */
 export const STAGES = ['acquire', 'segment', 'extract', 'compress', 'train', 'evaluate'] as const;
@@ -102,6 +103,15 @@ export const TemporalSettingsSchema = z.strictObject({
 });
 export type TemporalSettings = z.infer<typeof TemporalSettingsSchema>;
 
+/**
+ * `evaluate:` (activities/evaluate/README.md). `crossCorpus`: with both datasets, also test each
+ * dataset's models on the other's test split over the shared classes (schemas/cross-corpus.ts).
+ */
+export const EvaluateParamsSchema = z.strictObject({
+  crossCorpus: z.boolean().default(false),
+});
+export type EvaluateParams = z.infer<typeof EvaluateParamsSchema>;
+
 /** The store part of a run config: the same schema the store factory validates with. */
 export const StoreConfigSchema = StoreSpecSchema;
 
@@ -129,7 +139,10 @@ export const RunConfigSchema = z.strictObject({
   compress: VscConfigSchema.default(vscParams()),
   /** Protocols, trainer settings and ablations (activities/train/README.md). */
   train: TrainParamsSchema.default(TrainParamsSchema.parse({})),
+  evaluate: EvaluateParamsSchema.default(EvaluateParamsSchema.parse({})),
   temporal: TemporalSettingsSchema.default(TemporalSettingsSchema.parse({})),
+  /** Several settings of this config as one sweep (`mer sweep`; schemas/sweep.ts); not part of any run's hash. */
+  sweep: SweepConfigSchema.optional(),
 });
 export type RunConfig = z.infer<typeof RunConfigSchema>;
 
@@ -168,6 +181,8 @@ export interface PipelineInput {
   compress?: { settings: VscParams[] };
   /** Present exactly when `stages` includes train: parameters and the resolved variants (the first is the full model). */
   train?: TrainRunInput;
+  /** Present exactly when the run evaluates with `evaluate.crossCorpus: true` (other runs' hashes stay as they were). */
+  evaluate?: { crossCorpus: true };
   temporal: TemporalSettings;
   /** Whether the server has the Mer* search attributes registered (dev server: always). */
   searchAttributes: boolean;
@@ -218,6 +233,19 @@ export interface PipelineResult {
   trained?: Record<string, DatasetTrainResult>;
   /** Evaluation reports per dataset, when the run included the evaluate stage. */
   reports?: Record<string, DatasetEvaluateResult>;
+  /** Cross-corpus report (`evaluate.crossCorpus`), once both datasets are evaluated. */
+  crossCorpus?: CrossCorpusSummary;
+}
+
+/** Where the cross-corpus report lives (`cross-corpus/<key>/`) and each direction's drop for the full model. */
+export interface CrossCorpusSummary {
+  key: string;
+  prefix: string;
+  reportKey: string;
+  htmlKey: string;
+  markdownKey: string;
+  headline: { source: string; target: string; variant: string; accuracyDrop: number; weightedF1Drop: number }[];
+  ran: boolean;
 }
 
 /** Where a dataset's evaluation report lives (`reports/<evalKey>/`) and its headline. */
@@ -301,6 +329,8 @@ export interface TrainRunSummary {
   trainKey: string;
   variant: string;
   fold: string;
+  /** The training's seed (`train.seed` or one of `train.seeds`); absent in results of runs before seeds. */
+  seed?: number;
   bestEpoch: number | null;
   validation: HeadlineMetrics | null;
   test: HeadlineMetrics;
@@ -315,6 +345,8 @@ export interface TrainRunSummary {
 
 /** A (variant, fold) whose loss became non-finite: recorded as a result (models/<trainKey>/diverged.json). */
 export interface DivergedTraining extends TrainingDivergedDetails {
+  /** The training's seed, when the run set `train.seeds`. */
+  seed?: number;
   /** The failure's message: where it diverged and which setting to change. */
   message: string;
 }
@@ -328,7 +360,10 @@ export interface DatasetTrainResult {
   classes: string[];
   folds: FoldSummaryShape[];
   variants: string[];
-  /** Variant-major: every fold of the first variant, then the next; diverged trainings are not among them. */
+  /**
+   * Variant-major, then seed, then fold: every fold of the first variant's first seed, then its next seed,
+   * then the next variant; diverged trainings are not among them.
+   */
   runs: TrainRunSummary[];
   ran: boolean;
   /** Trainings that diverged (absent when none): their variants are reported as diverged, not scored. */

@@ -29,6 +29,7 @@ export const ENCODER_FAMILIES = {
     vit: 'ViT',
     clip_vision_model: 'CLIP vision tower',
     dinov2: 'DINOv2',
+    dinov2_with_registers: 'DINOv2 with registers',
   },
 } as const satisfies Record<Modality, Record<string, string>>;
 

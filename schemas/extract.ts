@@ -21,6 +21,9 @@ const onnxFile = z
   })
   .default('onnx/model.onnx');
 
+export const TEXT_POOLINGS = ['mean', 'first'] as const;
+export type TextPooling = (typeof TEXT_POOLINGS)[number];
+
 export const TextEncoderParamsSchema = z.strictObject({
   model: modelFolder.default('.mer/models/bert-base-uncased'),
   file: onnxFile,
@@ -29,12 +32,14 @@ export const TextEncoderParamsSchema = z.strictObject({
   /** Previous utterances of the dialogue prepended as context (sequence A). */
   contextUtterances: z.int().min(0).max(32).default(0),
   maxTokens: z.int().min(8).max(512).default(128),
+  /** The pooled vector: mean over the utterance's own tokens, or the first token (CLS / <s>). */
+  pooling: z.enum(TEXT_POOLINGS).default('mean'),
 });
 
 export const AudioEncoderParamsSchema = z.strictObject({
   model: modelFolder.default('.mer/models/wav2vec2-base'),
   file: onnxFile,
-  /** Utterances per batch; only utterances of exactly equal length share one (group norm over time). */
+  /** Utterances per batch; padded only where the family masks padding exactly, else equal lengths (extract README). */
   batchSize: z.int().min(1).max(256).default(4),
   /** Longer utterances are cut to their first maxSeconds and flagged `audio_truncated`. */
   maxSeconds: z.number().positive().max(120).default(15),
@@ -45,6 +50,14 @@ export const VisualEncoderParamsSchema = z.strictObject({
   file: onnxFile,
   /** Frames per inference call; whole utterances are grouped up to this many frames. */
   batchFrames: z.int().min(1).max(1024).default(32),
+  /**
+   * The pooled vector: 'mean' (absent) over frames and patch tokens, or 'cls', the mean over frames of
+   * the CLS token (ViT, CLIP, DINOv2; Swin has none and is refused). Optional without a default, so
+   * configs that leave it out keep their config hash and features key.
+   */
+  pooling: z.enum(['mean', 'cls']).optional(),
+  /** Average-pool each frame's patch grid to poolGrid x poolGrid tokens before caching (absent: the family's grid). */
+  poolGrid: z.int().min(1).max(64).optional(),
 });
 
 export const ExtractParamsSchema = z.strictObject({

@@ -9,9 +9,11 @@ import type { Modality } from './extract.ts';
  * `features/<modality>/<featuresKey>/shards/<shard>/features.parquet`.
  *
  * - `pooled`: the mask-aware mean of the encoder's last hidden states (text: over the utterance's own
- *   positions, not its context; audio: over frames; visual: over frames x 7x7 tokens), float32[D].
+ *   positions, not its context; audio: over frames; visual: over frames x patch tokens, or with
+ *   `extract.visual.pooling: cls` the mean over frames of the CLS token), float32[D].
  * - `sequence`: the last hidden states, little-endian float16, row-major [seqSteps, seqTokens, seqDim]:
- *   text [tokens, 1, D], audio [frames, 1, D], visual [frames, 49, D].
+ *   text [tokens, 1, D], audio [frames, 1, D], visual [frames, P, D] with P the family's patch tokens
+ *   (49 for Swin-Tiny, 196 for a /16 ViT, poolGrid^2 when set; never CLS or register tokens).
  * - quarantined rows have status 'quarantined', a reason, and null features: never zero-filled.
  * Rows come in batch order (text is batched by length), the utterances quarantined before inference
  * last: look rows up by utteranceId.

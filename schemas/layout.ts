@@ -15,6 +15,8 @@
  *   splits/<splitsKey>/                       plan.json
  *   models/<trainKey>/                        checkpoints/, model.onnx, *.ckpt, history.json, result.json, ...
  *   reports/<evalKey>/                        metrics.json, report.md, report.html, figures/, predictions/
+ *   cross-corpus/<key>/                       cross-corpus.json, report.md, report.html (evaluate.crossCorpus)
+ *   sweeps/<sweepReportKey>/                  sweep.json, report.html (a sweep's selection on validation)
  *   secrets/url/<sha256>                      a signed download URL kept out of workflow histories
  */
 
@@ -178,3 +180,28 @@ export const reportKeys = (evalKey: string) => {
   };
 };
 export type ReportKeys = ReturnType<typeof reportKeys>;
+
+/**
+ * Cross-corpus evaluation of a run's two datasets (`evaluate.crossCorpus`): each dataset's models on
+ * the other's test utterances over the shared classes (schemas/cross-corpus.ts).
+ */
+export const crossCorpusPrefix = (key: string): string => `cross-corpus/${key}`;
+export const crossCorpusKeys = (key: string) => {
+  const p = crossCorpusPrefix(key);
+  return {
+    prefix: p,
+    contents: `${p}/`,
+    report: `${p}/cross-corpus.json`,
+    html: `${p}/report.html`,
+    markdown: `${p}/report.md`,
+  };
+};
+
+// ---- sweeps -------------------------------------------------------------------------------------
+
+/** A sweep's report: its settings' keys, outcomes and the selection on validation (activities/sweep/). */
+export const sweepPrefix = (sweepReportKey: string): string => `sweeps/${sweepReportKey}`;
+export const sweepKeys = (sweepReportKey: string) => {
+  const p = sweepPrefix(sweepReportKey);
+  return { prefix: p, json: `${p}/sweep.json`, html: `${p}/report.html` };
+};

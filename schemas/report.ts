@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AggregateMetricsSchema, FoldMetricsSchema } from './metrics.ts';
+import { AggregateMetricsSchema, FoldMetricsSchema, SummaryFiguresSchema } from './metrics.ts';
 import { SlicesSchema } from './slices.ts';
 
 /**
@@ -15,12 +15,82 @@ import { SlicesSchema } from './slices.ts';
  */
 
 export const REPORT_SCHEMA = 'mer-metrics';
-export const REPORT_VERSION = 2;
+export const REPORT_VERSION = 3;
 
 const meanStd = z.strictObject({ mean: z.number(), std: z.number() });
 
+/** A figure with its interval (issue 18): a seed mean and its t interval, or a pooled score and its bootstrap interval. */
+const estimateInterval = z.strictObject({ estimate: z.number(), low: z.number(), high: z.number() });
+
+/**
+ * Version 3: how much the fold-aggregated metric moves with the training seed (`train.seeds`): per seed
+ * the mean over its folds, then the mean, sample std (ddof=1) and Student t interval over seeds.
+ * One seed: std 0 and a degenerate interval (low = high = mean).
+ */
+export const SeedSummarySchema = z.strictObject({
+  seeds: z.array(z.int().nonnegative()).min(1),
+  perSeed: z.array(z.strictObject({ seed: z.int().nonnegative(), mean: SummaryFiguresSchema })),
+  mean: SummaryFiguresSchema,
+  std: SummaryFiguresSchema,
+  level: z.number(),
+  interval: z.strictObject({ accuracy: estimateInterval, weightedF1: estimateInterval, macroF1: estimateInterval }),
+  degenerate: z.boolean(),
+});
+export type SeedSummary = z.infer<typeof SeedSummarySchema>;
+
+/**
+ * Version 3: the metric of every seed's test predictions stacked (each test utterance once per seed)
+ * and its percentile bootstrap interval, resampling whole clusters (`clusterBy`: dialogues).
+ */
+export const PooledIntervalSchema = z.strictObject({
+  level: z.number(),
+  rounds: z.int().positive(),
+  seed: z.int().nonnegative(),
+  clusterBy: z.string(),
+  clusters: z.int().nonnegative(),
+  items: z.int().nonnegative(),
+  accuracy: estimateInterval,
+  weightedF1: estimateInterval,
+});
+export type PooledInterval = z.infer<typeof PooledIntervalSchema>;
+
+/** Version 3: one ablation variant against the full model (the first variant) on the same stacked test items. */
+export const ComparisonSchema = z.strictObject({
+  variant: z.string(),
+  baseline: z.string(),
+  metric: z.enum(['accuracy', 'weightedF1']),
+  /** metric(variant) - metric(baseline). */
+  difference: z.number(),
+  /** Paired cluster bootstrap interval of the difference, at `statistics.level`. */
+  low: z.number(),
+  high: z.number(),
+  pValue: z.number().min(0).max(1),
+  /** Holm-adjusted over every comparison of the report (all variants and both metrics). */
+  pAdjusted: z.number().min(0).max(1),
+  /** The difference holds: pAdjusted <= statistics.alpha. */
+  holds: z.boolean(),
+  items: z.int().nonnegative(),
+  clusters: z.int().nonnegative(),
+});
+export type Comparison = z.infer<typeof ComparisonSchema>;
+
+/** Version 3: how the intervals and tests were made, and the report's two sentences saying so. */
+export const StatisticsSchema = z.strictObject({
+  level: z.number(),
+  alpha: z.number(),
+  seed: z.int().nonnegative(),
+  bootstrapRounds: z.int().positive(),
+  test: z.strictObject({ method: z.enum(['randomisation', 'bootstrap']), rounds: z.int().positive() }),
+  clusterBy: z.string(),
+  seeds: z.array(z.int().nonnegative()),
+  statement: z.string(),
+});
+export type Statistics = z.infer<typeof StatisticsSchema>;
+
 export const VariantFoldSchema = z.strictObject({
   fold: z.string(),
+  /** The training's seed (version 3; with `train.seeds` a fold appears once per seed). */
+  seed: z.int().nonnegative().optional(),
   /** What the fold tests on (`Session3`, `fold 3 of 10`, `test`). */
   testGroup: z.string(),
   trainKey: z.string(),
@@ -39,9 +109,17 @@ export const VariantReportSchema = z.strictObject({
   vsc: z.boolean(),
   contrastive: z.boolean(),
   folds: z.array(VariantFoldSchema).min(1),
+  /** Over every (fold, seed) training: each counts once; `pooled` stacks every seed's predictions. */
   aggregate: AggregateMetricsSchema,
-  /** `predictions/<variant>.parquet` under the report: utteranceId, fold, label, predicted, probabilities. */
+  /**
+   * `predictions/<variant>.parquet` under the report: utteranceId, fold, label, predicted, probabilities
+   * (the first seed's; every seed's are in its trainings' test-predictions.parquet).
+   */
   predictionsKey: z.string(),
+  /** Version 3 (absent in older reports): the metric over seeds. */
+  seeds: SeedSummarySchema.optional(),
+  /** Version 3 (absent in older reports): pooled predictions with a cluster bootstrap interval. */
+  pooledInterval: PooledIntervalSchema.optional(),
 });
 export type VariantReport = z.infer<typeof VariantReportSchema>;
 
@@ -90,6 +168,18 @@ export const StageTimeSchema = z.strictObject({
 });
 export type StageTime = z.infer<typeof StageTimeSchema>;
 
+/**
+ * An encoder as the extract stage ran it (issue 17): its family (schemas/encoder-families.ts), the
+ * model_type of its config.json, and the sha256 of each file the stage read (the folder fingerprint
+ * in `provenance.encoders` hashes these).
+ */
+export const EncoderIdentitySchema = z.strictObject({
+  family: z.string(),
+  modelType: z.string(),
+  files: z.array(z.strictObject({ path: z.string(), size: z.int().min(0), sha256: z.string() })),
+});
+export type EncoderIdentity = z.infer<typeof EncoderIdentitySchema>;
+
 export const MetricsReportSchema = z.strictObject({
   schema: z.literal(REPORT_SCHEMA),
   version: z.literal(REPORT_VERSION),
@@ -112,6 +202,14 @@ export const MetricsReportSchema = z.strictObject({
     /** sha256 fingerprints of the encoder folders. */
     encoders: z.strictObject({ text: z.string(), audio: z.string(), visual: z.string() }),
     featureKeys: z.strictObject({ text: z.string(), audio: z.string(), visual: z.string() }),
+    /** Each encoder's family, model_type and file hashes (issue 17); absent in older reports, null per modality when unknown. */
+    encoderModels: z
+      .strictObject({
+        text: EncoderIdentitySchema.nullable(),
+        audio: EncoderIdentitySchema.nullable(),
+        visual: EncoderIdentitySchema.nullable(),
+      })
+      .optional(),
     vscKeys: z.array(z.string()),
     splitsKey: z.string(),
     /** The package version and the code versions that enter the stage cache keys. */
@@ -125,6 +223,10 @@ export const MetricsReportSchema = z.strictObject({
   warnings: z.array(ModalityNoticeSchema).optional(),
   /** The paper's ablation layout when the run trained more than one variant, else null. */
   ablation: z.array(AblationRowSchema).nullable(),
+  /** Version 3: every other variant against the first, paired (absent in older reports; [] for one variant). */
+  comparisons: z.array(ComparisonSchema).optional(),
+  /** Version 3: the statistical method, its settings and its statement (absent in older reports). */
+  statistics: StatisticsSchema.optional(),
   /** Every variant's test metrics by gender, speaker, interaction and duration (schemas/slices.ts); absent in older reports. */
   slices: SlicesSchema.optional(),
   stages: z.strictObject({
@@ -157,6 +259,9 @@ export const MetricsReportSchema = z.strictObject({
 });
 export type MetricsReport = z.infer<typeof MetricsReportSchema>;
 
+/** Version 2: as version 3 without seeds, intervals, comparisons and statistics (all optional there). */
+export const MetricsReportV2Schema = MetricsReportSchema.extend({ version: z.literal(2) });
+
 /** Version 1: as version 2 plus the writing run's config hash and stage timings inside the report. */
 export const MetricsReportV1Schema = MetricsReportSchema.extend({
   version: z.literal(1),
@@ -185,6 +290,8 @@ export type ReportRun = z.infer<typeof ReportRunSchema>;
  */
 export function readMetricsReport(raw: unknown): { report: MetricsReport; embeddedRun: ReportRun | null } {
   const version = (raw as { version?: unknown } | null)?.version;
+  if (version === 2)
+    return { report: { ...MetricsReportV2Schema.parse(raw), version: REPORT_VERSION }, embeddedRun: null };
   if (version !== 1) return { report: MetricsReportSchema.parse(raw), embeddedRun: null };
   const v1 = MetricsReportV1Schema.parse(raw);
   const { configHash, ...provenance } = v1.provenance;

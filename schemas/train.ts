@@ -188,11 +188,44 @@ export const TrainParamsSchema = z.strictObject({
   ablations: z.enum(ABLATION_SETS).default('none'),
   /** An explicit list of variants instead of `ablations`. */
   variants: z.array(VariantSchema).min(1).optional(),
-  /** Fold trainings in flight per dataset; GPU workers (one slot each) bound it further. */
-  parallelism: z.int().min(1).max(256).default(16),
+  /**
+   * Trainings in flight per dataset; GPU workers (one slot each) bound it further. Unset: the embedded
+   * run (`mer run` without a cluster) takes what the machine's cores allow (os.availableParallelism(),
+   * cli/run-command.ts), a cluster run 16. In no cache key.
+   */
+  parallelism: z.int().min(1).max(256).optional(),
+  /**
+   * Repeat every (variant, fold) training with several seeds: a count N (seeds `seed` .. `seed`+N-1)
+   * or a list of distinct seeds. Unset: one training with `seed`, keyed exactly as before the option
+   * existed; seed s of a list trains under the same key as `seed: s` alone. Not itself in any key.
+   */
+  seeds: z
+    .union([
+      z.int().min(1).max(1000),
+      z
+        .array(z.int().min(0).max(0xffffffff))
+        .min(1)
+        .max(1000)
+        .refine((s) => new Set(s).size === s.length, { message: 'each seed at most once' }),
+    ])
+    .optional(),
 });
 export type TrainParams = z.infer<typeof TrainParamsSchema>;
 export type TrainParamsInput = z.input<typeof TrainParamsSchema>;
+
+/** Fold trainings in flight when `train.parallelism` is unset and nothing else decides (a cluster run). */
+export const DEFAULT_TRAIN_PARALLELISM = 16;
+
+/**
+ * The seeds a train config trains with, in order: `seeds` as a list, `seed` .. `seed`+N-1 for a count
+ * N, else `[seed]`. Pure: usable in workflow code.
+ */
+export function trainSeeds(params: Pick<TrainParams, 'seed' | 'seeds'>): number[] {
+  const s = params.seeds;
+  if (s === undefined) return [params.seed];
+  if (typeof s !== 'number') return [...s];
+  return Array.from({ length: s }, (_, i) => params.seed + i);
+}
 
 const LETTER: Record<VariantModality, string> = { t: 'T', a: 'A', v: 'V' };
 
@@ -265,6 +298,8 @@ export const FoldTrainResultSchema = z.object({
   contrastive: z.boolean(),
   fold: z.string(),
   foldIndex: z.int().nonnegative(),
+  /** The training's seed (`train.seed` or one of `train.seeds`); absent in results written before it. */
+  seed: z.int().nonnegative().optional(),
   testGroup: z.string(),
   classes: z.array(z.string()),
   optimistic: z.boolean(),

@@ -19,6 +19,7 @@ import type {
   PipelineInput,
 } from '../schemas/config.ts';
 import type { StageWithActivities } from '../schemas/error-types.ts';
+import { trainSeeds } from '../schemas/train.ts';
 import { AcquireDataset, describeSource } from './acquire.ts';
 import { CompressDataset } from './compress.ts';
 import { EvaluateDataset, type EvaluateDatasetInput } from './evaluate.ts';
@@ -200,7 +201,7 @@ export function runTrain(
       summary: `train ${plan.dataset}: ${train.params.preset} fusion model, ${protocol} protocol, ${train.variants.length} variant(s)`,
       details:
         `Trains the **${train.params.preset}** fusion model on every \`${protocol}\` fold of **${plan.dataset}** (\`${plan.labels}\`) on the gpu queue; ` +
-        `variants: ${names}. Up to ${train.params.maxEpochs} epochs, batch ${train.params.batchSize}, seed ${train.params.seed}.`,
+        `variants: ${names}. Up to ${train.params.maxEpochs} epochs, batch ${train.params.batchSize}, ${train.params.seeds !== undefined ? `seeds ${trainSeeds(train.params).join(', ')}` : `seed ${train.params.seed}`}.`,
       protocol,
     }),
   );

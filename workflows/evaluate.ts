@@ -3,8 +3,14 @@ import type {
   EvaluateActivities,
   EvaluateDatasetInput as EvaluateActivityInput,
 } from '../activities/evaluate/activities.ts';
-import type { DatasetEvaluateResult, DatasetName } from '../schemas/config.ts';
-import { childWorkflowId, quickOptions, startStage, type ChildInput } from './stage.ts';
+import type {
+  CrossCorpusSummary,
+  DatasetEvaluateResult,
+  DatasetName,
+  PipelineInput,
+  PipelineResult,
+} from '../schemas/config.ts';
+import { childWorkflowId, longOptions, quickOptions, startStage, type ChildInput } from './stage.ts';
 
 /** The activity's input plus what the child needs to run and report. */
 export interface EvaluateDatasetInput extends EvaluateActivityInput, ChildInput {
@@ -55,4 +61,29 @@ export async function EvaluateDataset(input: EvaluateDatasetInput): Promise<Data
 
 export function evaluateWorkflowId(parentId: string, dataset: string): string {
   return childWorkflowId(parentId, 'evaluate', dataset);
+}
+
+/**
+ * `evaluate.crossCorpus`: once both datasets are trained and evaluated, one heartbeating activity on
+ * the cpu queue tests each dataset's models on the other's test split (predictions only, cached
+ * features; activities/evaluate/cross-corpus/). Its output is content-addressed: a rerun reuses it.
+ */
+export async function runCrossCorpus(input: PipelineInput, result: PipelineResult): Promise<CrossCorpusSummary> {
+  const datasets = input.datasets.map((plan) => {
+    const features = result.features?.[plan.dataset];
+    const compressed = result.compressed?.[plan.dataset];
+    const trained = result.trained?.[plan.dataset];
+    if (!features || !compressed || !trained)
+      throw new Error(`cross-corpus evaluation needs ${plan.dataset} extracted, compressed and trained`);
+    return { dataset: plan.dataset, labels: plan.labels, features, compressed, trained };
+  });
+  const acts = proxyActivities<EvaluateActivities>(longOptions(input.temporal, 'evaluate', 'cpu', '1 day'));
+  const { skipped, ...r } = await acts.crossCorpus.executeWithOptions(
+    {
+      ...longOptions(input.temporal, 'evaluate', 'cpu', '1 day'),
+      summary: `cross-corpus: ${datasets.map((d) => d.dataset).join(' <-> ')} models on each other's test split over the shared classes`,
+    },
+    [{ store: input.store, datasets, variants: input.train?.variants ?? [] }],
+  );
+  return { ...r, ran: !skipped };
 }

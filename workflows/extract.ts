@@ -76,7 +76,12 @@ export async function ExtractDataset(input: ExtractDatasetInput): Promise<Datase
       [{ ...base, shardKeys: segmented.shardKeys }],
     );
     const pending = plan.pendingShardKeys.length;
-    await progress.planned(modality, `${modality}: ${pending} of ${shards} shards to encode`, shards - pending);
+    const stated = plan.note ? `; ${plan.note}` : '';
+    await progress.planned(
+      modality,
+      `${modality}: ${pending} of ${shards} shards to encode${stated}`,
+      shards - pending,
+    );
     const started = await forEachLimitBudget(plan.pendingShardKeys, input.parallelism, budget, async (shardKey) => {
       const r: ExtractShardResult = await acts.extractShard.executeWithOptions(
         { ...long, summary: `encode ${dataset} ${modality} ${shardKey.split('/').pop()}` },
@@ -98,6 +103,7 @@ export async function ExtractDataset(input: ExtractDatasetInput): Promise<Datase
           modelSha256: plan.modelSha256,
           dim: plan.dim,
           shardKeys: segmented.shardKeys,
+          ...(plan.projection ? { projection: plan.projection } : {}),
         },
       ],
     );

@@ -6,3 +6,4 @@ export { ExtractDataset } from './extract.ts';
 export { CompressDataset } from './compress.ts';
 export { TrainDataset } from './train.ts';
 export { EvaluateDataset } from './evaluate.ts';
+export { MerSweep } from './sweep.ts';

@@ -1,6 +1,7 @@
 import {
   ApplicationFailure,
   isCancellation,
+  patched,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -15,6 +16,7 @@ import type {
   PipelineResult,
 } from '../schemas/config.ts';
 import { runAcquire, runCompress, runEvaluate, runExtract, runSegment, runTrain } from './children.ts';
+import { runCrossCorpus } from './evaluate.ts';
 import { progressQuery, stageProgressSignal, type ProgressSnapshot, type StageProgress } from './progress.ts';
 import { SA_STAGE } from './search-attributes.ts';
 
@@ -151,6 +153,9 @@ export async function MerPipeline(input: PipelineInput): Promise<PipelineResult>
         }
       }),
     );
+    // evaluate.crossCorpus: both datasets' models on each other's test split (new in issue 18).
+    if (input.evaluate?.crossCorpus && patched('mer-cross-corpus'))
+      result.crossCorpus = await runCrossCorpus(input, result);
     snapshot.status = 'completed';
     snapshot.updatedAt = now();
     return result;

@@ -1,4 +1,4 @@
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
 import type { TrainActivities, TrainFoldResult } from '../activities/train/activities.ts';
 import type {
   DatasetAcquireResult,
@@ -12,7 +12,14 @@ import type {
   TrainRunSummary,
 } from '../schemas/config.ts';
 import { ErrorTypes, failureDetails } from '../schemas/error-types.ts';
-import type { FoldTrainResult, InferenceRecipe, ResolvedVariant, TrainingDivergedDetails } from '../schemas/train.ts';
+import {
+  DEFAULT_TRAIN_PARALLELISM,
+  trainSeeds,
+  type FoldTrainResult,
+  type InferenceRecipe,
+  type ResolvedVariant,
+  type TrainingDivergedDetails,
+} from '../schemas/train.ts';
 import { modelKeys } from '../schemas/layout.ts';
 import { childWorkflowId, forEachLimit, shardProgress, stageOptions, startStage, type ChildInput } from './stage.ts';
 
@@ -28,10 +35,17 @@ export interface TrainDatasetInput extends ChildInput {
 }
 
 /**
- * Trains every variant on every fold of the dataset's protocol: the split plan first (cpu), then one
- * `trainFold` activity per (variant, fold) on the gpu queue, up to `parallelism` in flight, so folds
- * spread over however many GPU workers there are. A training activity heartbeats its checkpoint key
- * and a retry (another worker, after a crash) resumes from the newest stored checkpoint.
+ * `train.seeds` and name-only duplicate variants. Runs recorded before it had neither (their inputs
+ * cannot hold seeds) but a duplicate variant started at once there; the patch keeps that order.
+ */
+export const TRAIN_SEEDS_PATCH = 'train-seeds';
+
+/**
+ * Trains every variant on every fold of the dataset's protocol, once per seed of `train.seeds`: the
+ * split plan first (cpu), then one `trainFold` activity per (variant, seed, fold) on the gpu queue, up
+ * to `parallelism` in flight, so trainings spread over however many GPU workers there are. A training
+ * activity heartbeats its checkpoint key and a retry (another worker, after a crash) resumes from the
+ * newest stored checkpoint.
  */
 export async function TrainDataset(input: TrainDatasetInput): Promise<DatasetTrainResult> {
   const { dataset, acquired, features, compressed, store, temporal } = input;
@@ -61,13 +75,19 @@ export async function TrainDataset(input: TrainDatasetInput): Promise<DatasetTra
       },
     ],
   );
-  const tasks = variants.flatMap((variant) => splits.folds.map((fold) => ({ variant, fold })));
+  const seeded = patched(TRAIN_SEEDS_PATCH);
+  // Absent `seeds`: one training per (variant, fold) with `train.seed`, its input exactly as before.
+  const seeds = seeded && params.seeds !== undefined ? trainSeeds(params) : [undefined];
+  const tasks = variants.flatMap((variant) =>
+    seeds.flatMap((seed) => splits.folds.map((fold) => ({ variant, fold, seed }))),
+  );
+  const seedLabel = (seed: number | undefined) => (seeds.length > 1 ? ` seed ${seed}` : '');
   const total = tasks.length;
   const progress = shardProgress(report, total);
   await report({
     status: 'running',
     step: 'train',
-    note: `${variants.length} variant(s) x ${splits.folds.length} ${splitParams.protocol} fold(s), ${splits.counts.used} utterances${splits.optimistic ? ' (optimistic: selection on the test fold)' : ''}`,
+    note: `${variants.length} variant(s) x ${splits.folds.length} ${splitParams.protocol} fold(s)${seeds.length > 1 ? ` x ${seeds.length} seeds (${seeds.join(', ')})` : ''}, ${splits.counts.used} utterances${splits.optimistic ? ' (optimistic: selection on the test fold)' : ''}`,
     done: 0,
     total,
   });
@@ -90,17 +110,27 @@ export async function TrainDataset(input: TrainDatasetInput): Promise<DatasetTra
   for (const v of variants) visualFor(v);
   const results = new Array<TrainFoldResult | undefined>(tasks.length);
   const diverged: DivergedTraining[] = [];
+  // Variants that differ only by name train under one key: a duplicate waits for its twin and then
+  // finds the training committed, instead of training the same key twice at the same time.
+  const twin = (variant: ResolvedVariant) =>
+    JSON.stringify([variant.modalities, variant.vsc, variant.contrastive, variant.lr ?? null]);
+  const started = new Map<string, Promise<unknown>>();
   await forEachLimit(
     tasks.map((t, i) => ({ ...t, i })),
-    params.parallelism,
-    async ({ variant, fold, i }) => {
+    params.parallelism ?? DEFAULT_TRAIN_PARALLELISM,
+    async ({ variant, fold, seed, i }) => {
       const visual = visualFor(variant);
       let r: TrainFoldResult;
+      const identity = `${twin(variant)}|${fold.index}|${seed ?? ''}`;
+      const before = seeded ? started.get(identity) : undefined;
+      let settle: () => void = () => {};
+      if (seeded && !before) started.set(identity, new Promise<void>((res) => (settle = res)));
+      if (before) await before;
       try {
         r = await acts.trainFold.executeWithOptions(
           {
             ...long,
-            summary: `train ${dataset} ${variant.name} on fold ${fold.name} (${fold.train} train, ${fold.validation} validation, ${fold.test} test)`,
+            summary: `train ${dataset} ${variant.name} on fold ${fold.name}${seedLabel(seed)} (${fold.train} train, ${fold.validation} validation, ${fold.test} test)`,
           },
           [
             {
@@ -110,6 +140,7 @@ export async function TrainDataset(input: TrainDatasetInput): Promise<DatasetTra
               foldIndex: fold.index,
               variant,
               params,
+              ...(seed !== undefined ? { seed } : {}),
               features: {
                 text: { prefix: m.text.featuresPrefix, dim: m.text.dim },
                 audio: { prefix: m.audio.featuresPrefix, dim: m.audio.dim },
@@ -127,18 +158,26 @@ export async function TrainDataset(input: TrainDatasetInput): Promise<DatasetTra
           ],
         );
       } catch (err) {
+        settle();
         // A diverged training is a result (recorded under its key); the other trainings go on.
         const d = failureDetails(err, ErrorTypes.TrainingDiverged) as TrainingDivergedDetails | undefined;
         if (!d) throw err;
-        diverged.push({ ...d, message: innermostMessage(err) });
+        // The failure names the variant that trained the key: a duplicate's row carries its own name.
+        diverged.push({
+          ...d,
+          variant: variant.name,
+          ...(seed !== undefined ? { seed } : {}),
+          message: innermostMessage(err),
+        });
         await progress.shardDone(
-          `${variant.name} ${fold.name}: diverged (loss ${d.loss} at epoch ${d.epoch}, step ${d.step})`,
+          `${variant.name} ${fold.name}${seedLabel(seed)}: diverged (loss ${d.loss} at epoch ${d.epoch}, step ${d.step})`,
         );
         return;
       }
+      settle();
       results[i] = r;
       await progress.shardDone(
-        `${variant.name} ${fold.name}: test accuracy ${(r.test.accuracy * 100).toFixed(1)}%, weighted F1 ${(r.test.weightedF1 * 100).toFixed(1)}%${r.skipped ? ' (reused)' : ''}${r.warnings?.length ? ` (${r.warnings.map((w) => w.message).join('; ')})` : ''}`,
+        `${variant.name} ${fold.name}${seedLabel(seed)}: test accuracy ${(r.test.accuracy * 100).toFixed(1)}%, weighted F1 ${(r.test.weightedF1 * 100).toFixed(1)}%${r.skipped ? ' (reused)' : ''}${r.warnings?.length ? ` (${r.warnings.map((w) => w.message).join('; ')})` : ''}`,
       );
     },
   );
@@ -147,7 +186,8 @@ export async function TrainDataset(input: TrainDatasetInput): Promise<DatasetTra
   const runs: TrainRunSummary[] = trained.map(({ skipped, ...r }) => ({ ...summarise(r), reused: skipped }));
   const ran = trained.some((r) => !r.skipped);
   // Diverged trainings in task order (they finish in any order), so the result does not depend on timing.
-  const order = (d: DivergedTraining) => tasks.findIndex((t) => t.variant.name === d.variant && t.fold.name === d.fold);
+  const order = (d: DivergedTraining) =>
+    tasks.findIndex((t) => t.variant.name === d.variant && t.fold.name === d.fold && t.seed === d.seed);
   diverged.sort((a, b) => order(a) - order(b));
   const full = runs.filter((r) => r.variant === variants[0]?.name);
   const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
@@ -156,7 +196,7 @@ export async function TrainDataset(input: TrainDatasetInput): Promise<DatasetTra
     status: ran ? 'done' : 'skipped',
     step: 'report',
     note: [
-      `${variants[0]?.name}: mean test weighted F1 ${(mean(full.map((r) => r.test.weightedF1)) * 100).toFixed(1)}% over ${full.length} fold(s)${ran ? '' : ', reused from the store'}`,
+      `${variants[0]?.name}: mean test weighted F1 ${(mean(full.map((r) => r.test.weightedF1)) * 100).toFixed(1)}% over ${full.length} ${seeds.length > 1 ? 'training(s)' : 'fold(s)'}${ran ? '' : ', reused from the store'}`,
       ...(diverged.length
         ? [`${diverged.length} training(s) diverged: ${[...new Set(diverged.map((d) => d.variant))].join(', ')}`]
         : []),
@@ -198,6 +238,7 @@ function summarise(r: FoldTrainResult): Omit<TrainRunSummary, 'reused'> {
     trainKey: r.trainKey,
     variant: r.variant,
     fold: r.fold,
+    ...(r.seed !== undefined ? { seed: r.seed } : {}),
     bestEpoch: r.bestEpoch,
     validation: r.validation,
     test: r.test,

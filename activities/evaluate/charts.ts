@@ -46,11 +46,31 @@ export interface AblationRow {
   metric: string;
   mean: number;
   std: number;
+  /** An interval to draw instead of mean ± std (issue 18: the t interval over seeds). */
+  low?: number;
+  high?: number;
 }
 
 export interface AblationBarsInput {
   title: string;
   rows: AblationRow[];
+  /** What the error bars are, for the y axis title (default `mean ± std`). */
+  errorBars?: string;
+}
+
+/** One paired comparison: a variant's difference from the full model with its interval. */
+export interface DifferenceRow {
+  variant: string;
+  metric: string;
+  difference: number;
+  low: number;
+  high: number;
+  holds: boolean;
+}
+
+export interface DifferencesInput {
+  title: string;
+  rows: DifferenceRow[];
 }
 
 const FONT = 'sans-serif';
@@ -228,8 +248,11 @@ export async function ablationBarsSvg(input: AblationBarsInput): Promise<string>
   const metrics = firstSeen(rows.map((r) => r.metric));
   const values = rows.map((r) => {
     const std = Number.isFinite(r.std) ? Math.abs(r.std) : 0;
-    return { variant: r.variant, metric: r.metric, mean: r.mean, std, lo: r.mean - std, hi: r.mean + std };
+    const interval = r.low !== undefined && r.high !== undefined && Number.isFinite(r.low) && Number.isFinite(r.high);
+    const [lo, hi] = interval ? [r.low!, r.high!] : [r.mean - std, r.mean + std];
+    return { variant: r.variant, metric: r.metric, mean: r.mean, std, lo, hi };
   });
+  const yTitle = `Score (${input.errorBars ?? 'mean ± std'})`;
   const x = {
     field: 'metric',
     type: 'nominal' as const,
@@ -250,7 +273,7 @@ export async function ablationBarsSvg(input: AblationBarsInput): Promise<string>
         name: 'bars',
         mark: { type: 'bar' },
         encoding: {
-          y: { field: 'mean', type: 'quantitative', title: 'Score (mean ± std)' },
+          y: { field: 'mean', type: 'quantitative', title: yTitle },
           color: {
             field: 'variant',
             type: 'nominal',
@@ -263,12 +286,75 @@ export async function ablationBarsSvg(input: AblationBarsInput): Promise<string>
       {
         name: 'errorbars',
         mark: { type: 'errorbar', ticks: { size: 6 }, color: '#222', thickness: 1.5 },
-        encoding: { y: { field: 'lo', type: 'quantitative', title: 'Score (mean ± std)' }, y2: { field: 'hi' } },
+        encoding: { y: { field: 'lo', type: 'quantitative', title: yTitle }, y2: { field: 'hi' } },
       },
     ],
     config: BASE_CONFIG,
   };
   return render('ablation', input, title, spec);
+}
+
+/**
+ * Paired differences from the full model: a point per (variant, metric) at the difference, its interval
+ * as an error bar and a rule at 0; filled points hold after the Holm correction, hollow ones do not.
+ */
+export async function differencesSvg(input: DifferencesInput): Promise<string> {
+  const { title, rows } = input;
+  if (rows.length === 0) throw new Error('differencesSvg: no rows');
+  const variants = firstSeen(rows.map((r) => r.variant));
+  const metrics = firstSeen(rows.map((r) => r.metric));
+  const values = rows.map((r) => ({ ...r, holds: r.holds ? 'holds' : 'does not hold' }));
+  const y = { field: 'variant', type: 'nominal' as const, sort: variants, title: 'Variant' };
+  const yOffset = { field: 'metric', type: 'nominal' as const, sort: metrics };
+  const color = {
+    field: 'metric',
+    type: 'nominal' as const,
+    title: 'Metric',
+    sort: metrics,
+    scale: { domain: metrics, scheme: 'tableau10' },
+  };
+  const spec: TopLevelSpec = {
+    title,
+    width: 560,
+    height: Math.max(160, variants.length * metrics.length * 22),
+    layer: [
+      {
+        data: { values: [{ zero: 0 }] },
+        mark: { type: 'rule', color: '#888', strokeDash: [4, 3] },
+        encoding: { x: { field: 'zero', type: 'quantitative' } },
+      },
+      {
+        data: { values },
+        encoding: { y, yOffset },
+        layer: [
+          {
+            name: 'intervals',
+            mark: { type: 'errorbar', ticks: { size: 6 }, thickness: 1.5 },
+            encoding: {
+              x: { field: 'low', type: 'quantitative', title: 'Difference from the full model (95% interval)' },
+              x2: { field: 'high' },
+              color,
+            },
+          },
+          {
+            name: 'points',
+            mark: { type: 'point', size: 60, strokeWidth: 2 },
+            encoding: {
+              x: { field: 'difference', type: 'quantitative' },
+              color,
+              fill: {
+                condition: { test: "datum.holds === 'holds'", field: 'metric', type: 'nominal', sort: metrics },
+                value: 'white',
+              },
+              shape: { field: 'holds', type: 'nominal', title: 'After Holm', sort: ['holds', 'does not hold'] },
+            },
+          },
+        ],
+      },
+    ],
+    config: BASE_CONFIG,
+  };
+  return render('differences', input, title, spec);
 }
 
 /** Distinct values in order of first appearance. */

@@ -16,6 +16,7 @@ import type { SplitPlan } from '../../schemas/train.ts';
 import { ErrorTypes, MerError } from '../common/errors.ts';
 import { storedVscParams } from '../compress/key.ts';
 import { createStore } from '../store/index.ts';
+import { encoderModels } from './encoders.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { TRAIN_CODE_VERSION } from '../train/fold.ts';
 import { readSplitPlan } from '../train/plan.ts';
@@ -29,6 +30,16 @@ import {
 import { renderReport, type FoldCurves } from './report-build.ts';
 import { modalityNotices } from './notices.ts';
 import { evaluateVariant } from './variant.ts';
+import {
+  compareVariants,
+  dialogueClusters,
+  pooledInterval,
+  seedSummary,
+  statistics,
+  type VariantPredictions,
+} from './significance.ts';
+import { arrowTableToRows } from '../../schemas/manifest.ts';
+import { parquetToTable } from '../common/parquet.ts';
 import { storedSlices } from './slices/index.ts';
 import { readStoredJson } from '../common/stored-json.ts';
 
@@ -71,11 +82,28 @@ export async function evaluateDatasetStep(input: EvaluateDatasetInput): Promise<
       ErrorTypes.TrainingDiverged,
       `evaluate: every variant diverged (${[...divergedVariants].join(', ')}), nothing to report: ${trained.diverged?.[0]?.message ?? ''}`,
     );
+  const clusterOf = dialogueClusters(arrowTableToRows(parquetToTable(await store.get(input.acquired.manifestKey))));
+  const predictions: VariantPredictions[] = [];
   for (const variant of scored) {
     const runs = trained.runs.filter((r) => r.variant === variant.name);
     const first = variant === scored[0];
-    const v = await evaluateVariant(store, keys, evalKey, variant, runs, plan.classes, first);
-    variants.push(v.report);
+    const v = await evaluateVariant(
+      store,
+      keys,
+      evalKey,
+      variant,
+      runs,
+      plan.classes,
+      first,
+      input.settings.train.seed,
+    );
+    // Intervals over seeds and over test dialogues (significance.ts).
+    variants.push({
+      ...v.report,
+      seeds: seedSummary(v.runs),
+      pooledInterval: pooledInterval(v.runs, clusterOf, plan.classes.length),
+    });
+    predictions.push({ name: variant.name, runs: v.runs });
     curves.push(...v.curves);
     for (const f of v.report.folds) {
       totals.trainSeconds += f.seconds;
@@ -83,8 +111,13 @@ export async function evaluateDatasetStep(input: EvaluateDatasetInput): Promise<
     }
   }
   const segment = await readStoredJson(store, input.segmented.reportKey, SegmentReportSchema);
-  const draft = reportDraft(input, evalKey, plan, variants, totals, segment);
+  const draft = {
+    ...reportDraft(input, evalKey, plan, variants, totals, segment),
+    comparisons: compareVariants(predictions, clusterOf, plan.classes.length),
+    statistics: statistics(variants[0].seeds?.seeds ?? [input.settings.train.seed], input.acquired.dataset),
+  };
   draft.slices = await storedSlices(store, input.acquired.manifestKey, variants, plan.classes);
+  draft.provenance.encoderModels = await encoderModels(store, input.features.modalities);
 
   const rendered = await renderReport(draft, curves);
   const report = MetricsReportSchema.parse({

@@ -15,7 +15,8 @@ import { contentKey } from '../common/hash.ts';
 
 /**
  * Bumped whenever the same trainings would give a different report. 2: the run's config hash and
- * stage timings left the report for `runs/<configHash>.json` beside it (report version 2). 3: slices.
+ * stage timings left the report for `runs/<configHash>.json` beside it (report version 2). 3: seeds,
+ * intervals and paired tests, and slices (report version 3).
  */
 export const EVALUATE_CODE_VERSION = 3;
 
@@ -59,7 +60,8 @@ export function summarise(evalKey: string, report: MetricsReport, skipped: boole
     metricsKey: keys.metrics,
     htmlKey: keys.html,
     markdownKey: keys.markdown,
-    headline: { variant: full.name, ...full.aggregate.mean, folds: full.folds.length },
+    // With several seeds a fold appears once per seed: the headline counts folds.
+    headline: { variant: full.name, ...full.aggregate.mean, folds: new Set(full.folds.map((f) => f.fold)).size },
     skipped,
   };
 }

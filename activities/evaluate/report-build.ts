@@ -2,9 +2,11 @@ import { reportKeys } from '../../schemas/layout.ts';
 import type { MetricsReport, VariantReport } from '../../schemas/report.ts';
 import type { EpochRecord } from '../model/checkpoint.ts';
 import { ablationBarsSvg, confusionHeatmapSvg, trainingCurvesSvg, type CurvePoint } from './charts.ts';
+import { encoderRows } from './encoders.ts';
 import { noticeBlocks } from './notices.ts';
 import { sliceBlocks } from './slices/index.ts';
 import { renderHtml, renderMarkdown, type ReportBlock } from './report-doc.ts';
+import { ablationChartRows, differenceCell, intervalBlocks, pairedTestBlocks } from './report-stats.ts';
 
 /** One fold's epoch history of the full model, for the training curves. */
 export interface FoldCurves {
@@ -121,6 +123,7 @@ export async function renderReport(
       ['text encoder', `sha256 ${p.encoders.text}`],
       ['audio encoder', `sha256 ${p.encoders.audio}`],
       ['visual encoder', `sha256 ${p.encoders.visual}`],
+      ...encoderRows(p.encoderModels),
       ['features', `${p.featureKeys.text}, ${p.featureKeys.audio}, ${p.featureKeys.visual}`],
       ['VSC outputs', p.vscKeys.join(', ')],
       ['splits', p.splitsKey],
@@ -183,13 +186,14 @@ export async function renderReport(
 
   blocks.push({ kind: 'heading', level: 2, text: 'Results' });
   blocks.push(variantTable(report.variants));
+  blocks.push(...intervalBlocks(report));
   blocks.push({
     kind: 'table',
     caption: `${full.name} per fold (%)`,
     columns: ['fold', 'test', 'n', 'accuracy', 'weighted F1', 'macro F1', 'best epoch', 'epochs', 'resumed from step'],
     align: ['left', 'left', 'right', 'right', 'right', 'right', 'right', 'right', 'right'],
     rows: full.folds.map((f) => [
-      f.fold,
+      f.seed !== undefined ? `${f.fold} (seed ${f.seed})` : f.fold,
       f.testGroup,
       f.metrics.n,
       pct(f.metrics.accuracy),
@@ -248,8 +252,21 @@ export async function renderReport(
     blocks.push({
       kind: 'table',
       caption: 'Each variant trained on the same folds and cached features; test metrics, mean ± std over folds (%)',
-      columns: ['variant', 'T', 'A', 'V', 'VSC', 'contrastive', 'accuracy', 'weighted F1', 'macro F1'],
-      align: ['left', 'center', 'center', 'center', 'center', 'center', 'right', 'right', 'right'],
+      columns: [
+        'variant',
+        'T',
+        'A',
+        'V',
+        'VSC',
+        'contrastive',
+        'accuracy',
+        'weighted F1',
+        'macro F1',
+        // issue 18: the paired test against the full model (report-stats.ts)
+        'Δ accuracy [95% interval], Holm p',
+        'Δ weighted F1 [95% interval], Holm p',
+      ],
+      align: ['left', 'center', 'center', 'center', 'center', 'center', 'right', 'right', 'right', 'right', 'right'],
       rows: report.ablation.map((r) => [
         r.variant,
         ...(['t', 'a', 'v'] as const).map((m) => (r.modalities.includes(m) ? MOD_LETTER[m] : '')),
@@ -258,21 +275,19 @@ export async function renderReport(
         pm(r.accuracy.mean, r.accuracy.std),
         pm(r.weightedF1.mean, r.weightedF1.std),
         pm(r.macroF1.mean, r.macroF1.std),
+        differenceCell(report, r.variant, 'accuracy'),
+        differenceCell(report, r.variant, 'weightedF1'),
       ]),
     });
+    const bars = ablationChartRows(report);
     blocks.push(
       figure(
         'ablation',
-        'Ablations: test accuracy and weighted F1, mean ± std over folds',
-        await ablationBarsSvg({
-          title: `${name}: ablations`,
-          rows: report.ablation.flatMap((r) => [
-            { variant: r.variant, metric: 'accuracy', mean: r.accuracy.mean, std: r.accuracy.std },
-            { variant: r.variant, metric: 'weighted F1', mean: r.weightedF1.mean, std: r.weightedF1.std },
-          ]),
-        }),
+        `Ablations: test accuracy and weighted F1, ${bars.errorBars}`,
+        await ablationBarsSvg({ title: `${name}: ablations`, rows: bars.rows, errorBars: bars.errorBars }),
       ),
     );
+    blocks.push(...(await pairedTestBlocks(report, name, figure)));
   }
 
   if (report.slices) {

@@ -9,18 +9,22 @@ import { parquetToPredictions, predictionsToParquet } from '../train/predictions
 import { aggregateMetrics, foldMetrics } from './metrics.ts';
 import type { FoldCurves } from './report-build.ts';
 import { readStoredJson } from '../common/stored-json.ts';
+import type { RunPredictions } from './significance.ts';
 
 /** One variant's part of the report. */
 export interface VariantEvaluation {
   report: VariantReport;
-  /** Per fold, when asked for (the full model's curves go into the report). */
+  /** Per fold of the first seed, when asked for (the full model's curves go into the report). */
   curves: FoldCurves[];
+  /** Every training's test predictions, for the intervals and paired tests (significance.ts). */
+  runs: RunPredictions[];
 }
 
 /**
- * The evaluate stage's unit of work: one variant's trainings (one per fold), their test predictions
- * scored per fold and across folds, and the predictions of every fold pooled into
- * `reports/<evalKey>/predictions/<variant>.parquet`.
+ * The evaluate stage's unit of work: one variant's trainings (one per fold and seed), their test
+ * predictions scored per fold and across folds, and the predictions of every fold of the first seed
+ * pooled into `reports/<evalKey>/predictions/<variant>.parquet`. `defaultSeed` is `train.seed`, the
+ * seed of trainings recorded before results carried theirs.
  */
 export async function evaluateVariant(
   store: ObjectStore,
@@ -30,6 +34,7 @@ export async function evaluateVariant(
   runs: DatasetTrainResult['runs'],
   classes: string[],
   withCurves: boolean,
+  defaultSeed = 0,
 ): Promise<VariantEvaluation> {
   if (!runs.length) throw new Error(`evaluate: no trainings of variant ${variant.name} in the train result`);
   const folds: VariantReport['folds'] = [];
@@ -42,6 +47,10 @@ export async function evaluateVariant(
     probabilities: [] as number[],
   };
   const perFold: { labels: Int32Array; predicted: Int32Array }[] = [];
+  const predictions: RunPredictions[] = [];
+  const seedOf = (run: (typeof runs)[number]) => run.seed ?? defaultSeed;
+  const firstSeed = seedOf(runs[0]);
+  const seeded = runs.some((r) => seedOf(r) !== firstSeed);
   for (const run of runs) {
     const result = await readStoredJson(store, run.resultKey, FoldTrainResultSchema);
     const p = parquetToPredictions(await store.get(result.keys.predictions), result.keys.predictions);
@@ -49,23 +58,36 @@ export async function evaluateVariant(
       throw new Error(
         `evaluate: ${result.keys.predictions} has classes ${p.classes.join(',')}, the split plan ${classes.join(',')}`,
       );
+    const seed = seedOf(run);
+    const metrics = foldMetrics(p.labels, p.predicted, classes);
     perFold.push({ labels: p.labels, predicted: p.predicted });
-    pooled.ids.push(...p.utteranceIds);
-    pooled.folds.push(...p.fold);
-    pooled.labels.push(...p.labels);
-    pooled.predicted.push(...p.predicted);
-    pooled.probabilities.push(...p.probabilities);
+    predictions.push({
+      seed,
+      fold: result.fold,
+      utteranceIds: p.utteranceIds,
+      labels: p.labels,
+      predicted: p.predicted,
+      metrics: { accuracy: metrics.accuracy, weightedF1: metrics.weightedF1, macroF1: metrics.macroF1 },
+    });
+    if (seed === firstSeed) {
+      pooled.ids.push(...p.utteranceIds);
+      pooled.folds.push(...p.fold);
+      pooled.labels.push(...p.labels);
+      pooled.predicted.push(...p.predicted);
+      pooled.probabilities.push(...p.probabilities);
+    }
     folds.push({
       fold: result.fold,
+      ...(seeded ? { seed } : {}),
       testGroup: result.testGroup,
       trainKey: result.trainKey,
       bestEpoch: result.bestEpoch,
       epochs: result.epochs,
       resumedFromStep: result.resumedFromStep,
       seconds: result.seconds,
-      metrics: foldMetrics(p.labels, p.predicted, classes),
+      metrics,
     });
-    if (withCurves) {
+    if (withCurves && seed === firstSeed) {
       const h = await readStoredJson(store, result.keys.history, z.object({ history: EpochRecordSchema.array() }));
       curves.push({ fold: result.fold, history: h.history });
     }
@@ -94,5 +116,5 @@ export async function evaluateVariant(
     aggregate: aggregateMetrics(perFold, classes),
     predictionsKey,
   };
-  return { report, curves };
+  return { report, curves, runs: predictions };
 }

@@ -14,6 +14,8 @@ import { ErrorTypes, MerError } from '../common/errors.ts';
 import { contentKey } from '../common/hash.ts';
 import { createStore } from '../store/index.ts';
 import { readModelFolder, configInt, type ModelFolder } from './model-folder.ts';
+import { projectionNote, segmentCounts, storeProjection, type StoreProjection } from './projection.ts';
+import { visualLayout } from './visual-layout.ts';
 
 /** Bumped whenever the same models and inputs would give different features: old ones are then not reused. */
 export const EXTRACT_CODE_VERSION = 1;
@@ -40,17 +42,30 @@ export interface ExtractPlan {
   committed: boolean;
   /** Shard index keys whose features are not committed yet. */
   pendingShardKeys: string[];
+  /** Visual: bytes per utterance and the projected store size, stated before the stage runs. */
+  projection?: StoreProjection;
+  /** A line for the stage's progress (the projection in words). */
+  note?: string;
 }
 
 /** Parameters that change the features (batch sizes do not: padding is masked, audio batches are equal-length). */
 function featureParams(params: ExtractParams, modality: Modality): Record<string, unknown> {
   switch (modality) {
     case 'text':
-      return { contextUtterances: params.text.contextUtterances, maxTokens: params.text.maxTokens };
+      return {
+        contextUtterances: params.text.contextUtterances,
+        maxTokens: params.text.maxTokens,
+        // only when not the default, so features of earlier configs keep their key
+        ...(params.text.pooling !== 'mean' ? { pooling: params.text.pooling } : {}),
+      };
     case 'audio':
       return { maxSeconds: params.audio.maxSeconds };
     case 'visual':
-      return {};
+      // only when set: the key of a config without them stays what it was
+      return {
+        ...(params.visual.pooling === 'cls' ? { pooling: 'cls' } : {}),
+        ...(params.visual.poolGrid !== undefined ? { poolGrid: params.visual.poolGrid } : {}),
+      };
   }
 }
 
@@ -68,6 +83,8 @@ export async function planExtractStep(input: ExtractPlanInput): Promise<ExtractP
     );
   }
   const folder = await modelFolder(input.params, input.modality);
+  // refuses 'cls' pooling without a CLS token or a poolGrid finer than the family's grid, before any shard runs
+  const layout = input.modality === 'visual' ? visualLayout(folder, input.params.visual) : null;
   const featuresKey = contentKey({
     stage: 'extract',
     code: EXTRACT_CODE_VERSION,
@@ -84,8 +101,14 @@ export async function planExtractStep(input: ExtractPlanInput): Promise<ExtractP
     featuresKey,
     featuresPrefix: prefix,
     modelSha256: folder.sha256,
-    dim: configInt(folder, 'hidden_size'),
+    // Whisper's config names its width d_model (whisper-encoder.ts reads the same)
+    dim: configInt(folder, folder.config.model_type === 'whisper' ? 'd_model' : 'hidden_size'),
   };
+  if (layout) {
+    const { utterances, frames } = await segmentCounts(store, input.segmentPrefix, input.shardKeys);
+    const projection = storeProjection(layout, utterances, frames);
+    Object.assign(base, { projection, note: projectionNote(projection) });
+  }
   if (await store.committed(prefix)) return { ...base, committed: true, pendingShardKeys: [] };
   const done = await Promise.all(input.shardKeys.map((k) => store.committed(featureShardPrefix(prefix, k))));
   return { ...base, committed: false, pendingShardKeys: input.shardKeys.filter((_, i) => !done[i]) };

@@ -13,13 +13,13 @@ import { ErrorTypes, MerError } from '../common/errors.ts';
 import { encodeFloat16 } from '../common/float16.ts';
 import { readPcm16 } from '../common/wav.ts';
 import type { ObjectStore } from '../store/types.ts';
-import { Wav2Vec2AudioEncoder, type AudioInput } from './audio-encoder.ts';
+import { openAudioEncoder, type AudioEncoder, type AudioInput } from './audio-encoder.ts';
 import { isQuarantine, type Encoded } from './encoder.ts';
 import { inflateFrames } from './media.ts';
 import type { ModelFolder } from './model-folder.ts';
 import type { DialogueTexts } from './shard-input.ts';
-import { BertTextEncoder, type TextInput } from './text-encoder.ts';
-import { SwinVisualEncoder, type VisualInput } from './visual-encoder.ts';
+import { TransformerTextEncoder, type TextInput } from './text-encoder.ts';
+import { VisualEncoder, type VisualInput } from './visual-encoder.ts';
 
 export interface ModalityRunner {
   readonly dim: number;
@@ -96,7 +96,7 @@ class TextRunner implements ModalityRunner {
   private readonly prepared = new Map<string, TextInput | { quarantine: string }>();
 
   constructor(
-    private readonly encoder: BertTextEncoder,
+    private readonly encoder: TransformerTextEncoder,
     private readonly texts: DialogueTexts,
     private readonly params: TextEncoderParams,
     private readonly manifestKey: string,
@@ -148,14 +148,14 @@ class TextRunner implements ModalityRunner {
     return assemble(
       rows,
       rows.map((r) => this.prepare(r)),
-      (items) => this.encoder.encode(items),
+      (items) => this.encoder.encode(items, this.params.pooling),
     );
   }
 }
 
 class AudioRunner implements ModalityRunner {
   constructor(
-    private readonly encoder: Wav2Vec2AudioEncoder,
+    private readonly encoder: AudioEncoder,
     private readonly store: ObjectStore,
     private readonly params: AudioEncoderParams,
   ) {}
@@ -165,7 +165,7 @@ class AudioRunner implements ModalityRunner {
   }
 
   private effectiveSamples(row: SegmentRow): number {
-    return Math.min(row.samples ?? 0, Math.floor(this.params.maxSeconds * this.encoder.sampleRate));
+    return Math.min(row.samples ?? 0, this.encoder.maxSamples(this.params.maxSeconds));
   }
 
   screen(row: SegmentRow): string | null {
@@ -175,6 +175,14 @@ class AudioRunner implements ModalityRunner {
   }
 
   plan(rows: readonly SegmentRow[]): SegmentRow[][] {
+    if (this.encoder.batching === 'padded') {
+      // the model masks the padding (or pads every input to its window): sorted by length so a batch pads little
+      const order = rows.map((r, i) => ({ r, i, n: this.effectiveSamples(r) })).sort((a, b) => a.n - b.n || a.i - b.i);
+      return chunk(
+        order.map((o) => o.r),
+        this.params.batchSize,
+      );
+    }
     const groups = new Map<number, SegmentRow[]>();
     for (const r of rows) {
       const n = this.effectiveSamples(r);
@@ -210,7 +218,7 @@ class AudioRunner implements ModalityRunner {
 
 class VisualRunner implements ModalityRunner {
   constructor(
-    private readonly encoder: SwinVisualEncoder,
+    private readonly encoder: VisualEncoder,
     private readonly store: ObjectStore,
     private readonly params: VisualEncoderParams,
   ) {}
@@ -280,14 +288,18 @@ export async function openRunner(input: RunnerInput): Promise<ModalityRunner> {
     case 'text':
       if (!input.texts || !input.manifestKey) throw new Error('text extraction needs the manifest');
       return new TextRunner(
-        await BertTextEncoder.open(input.folder, input.runtime),
+        await TransformerTextEncoder.open(input.folder, input.runtime),
         input.texts,
         input.text,
         input.manifestKey,
       );
     case 'audio':
-      return new AudioRunner(await Wav2Vec2AudioEncoder.open(input.folder, input.runtime), input.store, input.audio);
+      return new AudioRunner(await openAudioEncoder(input.folder, input.runtime), input.store, input.audio);
     case 'visual':
-      return new VisualRunner(await SwinVisualEncoder.open(input.folder, input.runtime), input.store, input.visual);
+      return new VisualRunner(
+        await VisualEncoder.open(input.folder, input.runtime, input.visual),
+        input.store,
+        input.visual,
+      );
   }
 }

@@ -22,6 +22,7 @@ import { parquetToTable, tableToParquet } from '../common/parquet.ts';
 import { createStore } from '../store/index.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { reasonCode } from './encoder.ts';
+import { modelIdentity } from './identity.ts';
 import { modelFolder, type ExtractPlanInput } from './plan.ts';
 import { openRunner, quarantinedRow } from './runners.ts';
 import { dialogueTexts, readSegmentShard } from './shard-input.ts';
@@ -171,7 +172,14 @@ export async function extractShardStep(
   const summary = { rows: table.numRows, ok, quarantined: table.numRows - ok, batches: batches.length };
   await store.commit(prefix, {
     stage: `extract/${input.modality}`,
-    summary: { ...summary, quarantineReasons: reasons, dim: runner.dim, modelSha256: folder.sha256 },
+    summary: {
+      ...summary,
+      quarantineReasons: reasons,
+      dim: runner.dim,
+      modelSha256: folder.sha256,
+      // the encoder's identity for the stage report and the evaluate provenance (finalize.ts)
+      ...modelIdentity(folder),
+    },
   });
   await store.deletePrefix(featurePartsPrefix(prefix));
   return { shard, key, ...summary, batchesComputed: computed, batchesReused: reused, skipped: false, inferenceMs };

@@ -8,17 +8,17 @@ import { join, resolve } from 'node:path';
 import type { Modality } from '../../schemas/extract.ts';
 import type { OnnxRuntimeSettings } from '../../schemas/runtime.ts';
 import { ErrorTypes, MerError } from '../common/errors.ts';
-import { Wav2Vec2AudioEncoder } from '../extract/audio-encoder.ts';
+import { openAudioEncoder, type AudioEncoder } from '../extract/audio-encoder.ts';
 import { readModelFolder, type ModelFolder } from '../extract/model-folder.ts';
-import { BertTextEncoder } from '../extract/text-encoder.ts';
-import { SwinVisualEncoder } from '../extract/visual-encoder.ts';
+import { TransformerTextEncoder } from '../extract/text-encoder.ts';
+import { VisualEncoder } from '../extract/visual-encoder.ts';
 import type { ModelConfig } from '../model/config.ts';
 import type { PredictRecipe } from './model.ts';
 
 export interface PredictEncoders {
-  text?: BertTextEncoder;
-  audio?: Wav2Vec2AudioEncoder;
-  visual?: SwinVisualEncoder;
+  text?: TransformerTextEncoder;
+  audio?: AudioEncoder;
+  visual?: VisualEncoder;
   folders: Partial<Record<Modality, ModelFolder>>;
 }
 
@@ -102,17 +102,17 @@ export async function openEncoders(
       { folder: folders[m]!.dir },
     );
   if (folders.text) {
-    out.text = await BertTextEncoder.open(folders.text, opts.runtime);
+    out.text = await TransformerTextEncoder.open(folders.text, opts.runtime);
     if (config.modalities.includes('t') && out.text.dim !== config.inputs.text)
       throw mismatch('text', out.text.dim, config.inputs.text, 'text vectors');
   }
   if (folders.audio) {
-    out.audio = await Wav2Vec2AudioEncoder.open(folders.audio, opts.runtime);
+    out.audio = await openAudioEncoder(folders.audio, opts.runtime);
     if (config.modalities.includes('a') && out.audio.dim !== config.inputs.audio)
       throw mismatch('audio', out.audio.dim, config.inputs.audio, 'audio vectors');
   }
   if (folders.visual) {
-    out.visual = await SwinVisualEncoder.open(folders.visual, opts.runtime);
+    out.visual = await VisualEncoder.open(folders.visual, opts.runtime, recipe.extract.visual);
     if (out.visual.dim !== config.inputs.visual)
       throw mismatch('visual', out.visual.dim, config.inputs.visual, 'frame vectors');
   }

@@ -72,7 +72,7 @@ export class ClipFeaturizer {
         if (this.uses('t')) return fail(p.quarantine);
       } else {
         flags.push(...p.flags);
-        t = (await this.encoders.text.encode([p]))[0].pooled;
+        t = (await this.encoders.text.encode([p], this.recipe.extract.text.pooling))[0].pooled;
       }
     }
     if (this.uses('t') && !t) return fail('no_text: the model reads text and the clip has no transcript');

@@ -52,6 +52,8 @@ export interface TrainFoldInput {
   features: TrainFeatureRefs;
   /** Goes into the exported model's metadata (`mer_inference`); not part of the key (the feature keys already are). */
   inference?: InferenceRecipe;
+  /** One of `train.seeds` (absent: `params.seed`); trains exactly as `params.seed` set to it, same key. */
+  seed?: number;
 }
 
 export type TrainFoldResult = FoldTrainResult & { skipped: boolean };
@@ -71,7 +73,7 @@ export interface TrainHeartbeat extends Record<string, unknown> {
  * computed from them).
  */
 export function trainerConfigFor(
-  input: Pick<TrainFoldInput, 'dataset' | 'variant' | 'params' | 'features'>,
+  input: Pick<TrainFoldInput, 'dataset' | 'variant' | 'params' | 'features' | 'seed'>,
   classes: readonly string[],
   trainLabels: ArrayLike<number>,
 ): TrainerConfig {
@@ -101,7 +103,7 @@ export function trainerConfigFor(
     batchSize: p.batchSize,
     maxEpochs: p.maxEpochs,
     patience: p.patience,
-    seed: p.seed,
+    seed: input.seed ?? p.seed,
     checkpointEverySteps: p.checkpointEverySteps,
   };
 }
@@ -131,7 +133,7 @@ export function trainKeyFor(
   });
 }
 
-async function listShards(
+export async function listShards(
   store: ObjectStore,
   prefix: string,
   isShard: (prefix: string, key: string) => boolean,
@@ -180,9 +182,13 @@ export async function trainFoldStep(
   const trainKey = trainKeyFor(input, fold.name, cfg);
   const keys = modelKeys(trainKey);
   const done = await store.committed(modelPrefix(trainKey));
+  // A variant that differs only by name (a deliberate duplicate) shares the key: the stored result is
+  // returned under the name asked for, so each variant gets its own rows.
   if (done)
     return {
       ...(await readStoredJson(store, keys.result, FoldTrainResultSchema)),
+      variant: input.variant.name,
+      seed: cfg.seed,
       skipped: true,
     };
   // These settings diverged before: the same key would again (divergence.ts), so fail without training.
@@ -332,6 +338,7 @@ export async function trainFoldStep(
     contrastive: input.variant.contrastive,
     fold: fold.name,
     foldIndex: fold.index,
+    seed: cfg.seed,
     testGroup: fold.testGroup,
     classes: plan.classes,
     optimistic: fold.optimistic,

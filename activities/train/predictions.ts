@@ -100,9 +100,10 @@ export function parquetToPredictions(bytes: Uint8Array, name: string): Predictio
   const probabilities = new Float32Array(ids.length * c);
   let i = 0;
   for (const row of col('probabilities')) {
-    const values = row as { length: number; [k: number]: number } | null;
+    // Each row is an Arrow Vector: read by get(k) (bracket indexing gives undefined, hence NaN).
+    const values = row as { length: number; get(k: number): unknown } | null;
     if (!values || values.length !== c) fail(`row ${i} has ${values?.length ?? 0} probabilities for ${c} classes`);
-    for (let k = 0; k < c; k++) probabilities[i * c + k] = Number(values![k]);
+    for (let k = 0; k < c; k++) probabilities[i * c + k] = Number(values!.get(k));
     i++;
   }
   for (let r = 0; r < ids.length; r++) {

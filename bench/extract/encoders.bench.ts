@@ -22,12 +22,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Modality } from '../../schemas/extract.ts';
 import { OnnxRuntimeSettingsSchema } from '../../schemas/runtime.ts';
-import { Wav2Vec2AudioEncoder } from '../../activities/extract/audio-encoder.ts';
+import { openAudioEncoder } from '../../activities/extract/audio-encoder.ts';
 import { isQuarantine } from '../../activities/extract/encoder.ts';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
 import { releaseEncoderSessions } from '../../activities/extract/sessions.ts';
-import { BertTextEncoder, type TextInput } from '../../activities/extract/text-encoder.ts';
-import { SwinVisualEncoder, type VisualInput } from '../../activities/extract/visual-encoder.ts';
+import { TransformerTextEncoder, type TextInput } from '../../activities/extract/text-encoder.ts';
+import { VisualEncoder, type VisualInput } from '../../activities/extract/visual-encoder.ts';
 import { Graph } from '../../activities/engine/graph.ts';
 import { matmul } from '../../activities/engine/ops/linalg.ts';
 import { serializeGraph } from '../../activities/engine/serialize.ts';
@@ -36,6 +36,7 @@ import { framesRgb, lcgSamples } from '../../test/extract/inputs.ts';
 import { median } from '../acquire/unpack.bench.ts';
 import type { BenchRow } from '../types.ts';
 import { bertFlops, swinFlops, wav2vec2Flops } from './flops.ts';
+import { familyRows } from './families.ts';
 
 const BENCH = 'extract/encoders';
 const TEXT_BATCH = 16;
@@ -114,12 +115,13 @@ interface PythonRef {
   max_abs_diff_ort_torch?: number;
 }
 
-function pythonReference(
+export function pythonReference(
   kind: Modality,
   model: string,
   tensors: Tensors,
   threads: number,
   iters: number,
+  extraArgs: string[] = [],
 ): PythonRef | string {
   const python = process.env.MER_EXTRACT_PYTHON;
   if (!python)
@@ -148,6 +150,7 @@ function pythonReference(
         String(threads),
         '--iters',
         String(iters),
+        ...extraArgs,
       ],
       {
         encoding: 'utf8',
@@ -177,7 +180,7 @@ interface Measured {
 
 async function measureText(dir: string, threads: number): Promise<Measured> {
   const folder = await readModelFolder('text', dir);
-  const enc = await BertTextEncoder.open(folder, { ...OnnxRuntimeSettingsSchema.parse({}), threads });
+  const enc = await TransformerTextEncoder.open(folder, { ...OnnxRuntimeSettingsSchema.parse({}), threads });
   const batch = benchTexts(TEXT_BATCH).map((t) => enc.prepare(t, [], 128) as TextInput);
   const s = Math.max(...batch.map((x) => x.ids.length));
   const ids = new BigInt64Array(TEXT_BATCH * s);
@@ -202,7 +205,7 @@ async function measureText(dir: string, threads: number): Promise<Measured> {
 
 async function measureAudio(dir: string, threads: number): Promise<Measured> {
   const folder = await readModelFolder('audio', dir);
-  const enc = await Wav2Vec2AudioEncoder.open(folder, { ...OnnxRuntimeSettingsSchema.parse({}), threads });
+  const enc = await openAudioEncoder(folder, { ...OnnxRuntimeSettingsSchema.parse({}), threads });
   const samples = AUDIO_SECONDS * 16000;
   const input = enc.prepare(lcgSamples(samples, 7), 16000, 15);
   if (isQuarantine(input)) throw new Error(input.quarantine);
@@ -214,13 +217,13 @@ async function measureAudio(dir: string, threads: number): Promise<Measured> {
     unit: 'utterances/s',
     flops: wav2vec2Flops(folder.config, 1, samples),
     shape: `batch 1 x ${AUDIO_SECONDS} s (${enc.framesFor(samples)} frames)`,
-    tensors: { input_values: { data: input.values, dtype: 'float32', shape: [1, samples] } },
+    tensors: enc.feeds([input]),
   };
 }
 
 async function measureVisual(dir: string, threads: number): Promise<Measured> {
   const folder = await readModelFolder('visual', dir);
-  const enc = await SwinVisualEncoder.open(folder, { ...OnnxRuntimeSettingsSchema.parse({}), threads });
+  const enc = await VisualEncoder.open(folder, { ...OnnxRuntimeSettingsSchema.parse({}), threads });
   const input = enc.prepare(framesRgb(FRAMES, 3), FRAMES) as VisualInput;
   const ms = await timeIt(() => enc.encode([input], FRAMES), 1, 4);
   return {
@@ -356,6 +359,10 @@ export default async function run(): Promise<BenchRow[]> {
       });
     }
   }
+  // one row pair per family folder MER_REAL_MODELS/<model_type>/ (issue 17; families.ts)
+  const python: Parameters<typeof familyRows>[3] = (k, m, t, th, it) =>
+    pythonReference(k, m, t, th, it, ['--skip-torch']);
+  rows.push(...(await familyRows(process.env.MER_REAL_MODELS ?? '/tmp/mer-real-models', threads, peak, python)));
   return rows;
 }
 

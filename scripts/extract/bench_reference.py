@@ -6,7 +6,8 @@ thread count.
     python bench_reference.py --model DIR --kind text|audio|visual --inputs FILE.json --threads 1
 
 FILE.json names the raw little-endian tensors the Node benchmark fed ({"tensors": {name: {"file",
-"dtype", "shape"}}}). Prints one JSON object: median milliseconds per call for each runtime, their
+"dtype", "shape"}}}): for the per-family rows (bench/extract/families.ts) the very tensors the extract
+stage's runner gave the session, timed with --skip-torch (any family: the ratio is to Python onnxruntime). Prints one JSON object: median milliseconds per call for each runtime, their
 versions, and the largest difference between the two runtimes' outputs.
 """
 from __future__ import annotations
@@ -65,7 +66,13 @@ def main() -> None:
     sess = ort.InferenceSession(os.path.join(a.model, "onnx", "model.onnx"), so, providers=["CPUExecutionProvider"])
     names = {i.name for i in sess.get_inputs()}
     ort_feeds = {k: v for k, v in feeds.items() if k in names}
-    ms, ort_out = timed(lambda: sess.run(["last_hidden_state"], ort_feeds)[0], a.warmup, a.iters)
+    # the encoders read last_hidden_state; a graph that names its output otherwise is timed on its first one
+    outputs = [o.name for o in sess.get_outputs()]
+    output = "last_hidden_state" if "last_hidden_state" in outputs else outputs[0]
+    missing = sorted(names - set(ort_feeds))
+    if missing:
+        raise SystemExit(f"the graph needs inputs the benchmark did not feed: {missing}")
+    ms, ort_out = timed(lambda: sess.run([output], ort_feeds)[0], a.warmup, a.iters)
     result.update(ort_ms=ms, onnxruntime=ort.__version__)
 
     if not a.skip_torch:

@@ -6,10 +6,21 @@
     DIR/onnx/model.onnx                            (torch.onnx.export, opset 17, output last_hidden_state)
 
     python export_pretrained.py --kind text   --model bert-base-uncased                     --out .mer/models/bert-base-uncased
+    python export_pretrained.py --kind text   --model FacebookAI/roberta-base               --out .mer/models/roberta-base
+    (every text family: see activities/extract/README.md, "Exporting the encoders")
     python export_pretrained.py --kind audio  --model facebook/wav2vec2-base                --out .mer/models/wav2vec2-base
+    python export_pretrained.py --kind audio  --model facebook/hubert-base-ls960            --out .mer/models/hubert-base-ls960
+    python export_pretrained.py --kind audio  --model microsoft/wavlm-base-plus             --out .mer/models/wavlm-base-plus
+    python export_pretrained.py --kind audio  --model facebook/data2vec-audio-base          --out .mer/models/data2vec-audio-base
+    python export_pretrained.py --kind audio  --model openai/whisper-base                   --out .mer/models/whisper-base
     python export_pretrained.py --kind visual --model microsoft/swin-tiny-patch4-window7-224 --out .mer/models/swin-tiny-patch4-window7-224
+    python export_pretrained.py --kind visual --model google/vit-base-patch16-224-in21k      --out .mer/models/vit-base-patch16-224-in21k
+    python export_pretrained.py --kind visual --model openai/clip-vit-base-patch32          --out .mer/models/clip-vit-base-patch32
+    python export_pretrained.py --kind visual --model facebook/dinov2-small                 --out .mer/models/dinov2-small
 
 --model is a Hub name (downloaded once, needs network) or a local folder saved with save_pretrained.
+Audio: wav2vec2, HuBERT, WavLM and data2vec-audio get input_values (+ attention_mask when the feature
+extractor returns one); for Whisper only the encoder is exported (input_features [batch, mel, 3000]).
 After exporting, onnxruntime's output is compared with PyTorch's on a sample input and the largest
 difference printed; the export fails if it exceeds 1e-3.
 """
@@ -22,10 +33,24 @@ import sys
 
 import numpy as np
 import torch
-from transformers import AutoFeatureExtractor, AutoImageProcessor, AutoModel, AutoTokenizer
+from transformers import AutoFeatureExtractor, AutoImageProcessor, AutoModel, AutoTokenizer  # noqa: F401
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_tiny_models import AudioWrapper, TextWrapper, VisualWrapper, export  # noqa: E402
+from make_tiny_models import export  # noqa: E402
+from tiny_audio import export_raw, export_whisper  # noqa: E402
+from tiny_text import Wrapper as TextWrapper  # noqa: E402
+
+
+def check_tokenizer(tok, path: str) -> None:
+    """The extract stage reads tokenizer.json alone (as Python's `tokenizers` does); say so when the
+    transformers tokenizer, which may add behaviour from tokenizer_config.json, gives other ids."""
+    from tokenizers import Tokenizer
+
+    saved = Tokenizer.from_file(path)
+    for text in ["Hello, world!", "Café naïve RÉSUMÉ, Straße", "我爱你 😀 ｆｕｌｌ", "  two  spaces\tand tab "]:
+        want, got = tok(text)["input_ids"], saved.encode(text).ids
+        if want != got:
+            print(f"warning: {path} gives {got} for {text!r}, transformers gives {want}", file=sys.stderr)
 
 
 def main() -> None:
@@ -36,8 +61,16 @@ def main() -> None:
     a = ap.parse_args()
     out = os.path.abspath(a.out)
     os.makedirs(out, exist_ok=True)
-    kwargs = {"add_pooling_layer": False} if a.kind != "audio" else {}
-    model = AutoModel.from_pretrained(a.model, attn_implementation="eager", **kwargs).eval()
+    if a.kind == "visual":  # every vision family (Swin, ViT, CLIP vision tower, DINOv2): tiny_vision.py
+        from tiny_vision import export_pretrained_visual
+
+        diff = export_pretrained_visual(a.model, out)
+        print(f"wrote {out}: onnxruntime vs PyTorch max abs difference {diff:.2e}", file=sys.stderr)
+        if diff > 1e-3:
+            sys.exit(f"export check failed: difference {diff} > 1e-3")
+        return
+    # text: not every family's class takes add_pooling_layer; a pooler is not in the graph anyway
+    model = AutoModel.from_pretrained(a.model, attn_implementation="eager").eval()
     model.config.save_pretrained(out)
     onnx_path = os.path.join(out, "onnx", "model.onnx")
 
@@ -47,30 +80,34 @@ def main() -> None:
         tok.save_pretrained(os.path.join(out, ".tokenizer-tmp"))
         cfg = json.load(open(os.path.join(out, ".tokenizer-tmp", "tokenizer_config.json")))
         # JS loaders read the class from here; transformers 5 writes a generic backend name
-        cfg["tokenizer_class"] = "BertTokenizer"
+        if model.config.model_type == "bert":
+            cfg["tokenizer_class"] = "BertTokenizer"
         json.dump(cfg, open(os.path.join(out, "tokenizer_config.json"), "w"), indent=2)
         for n in os.listdir(os.path.join(out, ".tokenizer-tmp")):
             os.remove(os.path.join(out, ".tokenizer-tmp", n))
         os.rmdir(os.path.join(out, ".tokenizer-tmp"))
+        check_tokenizer(tok, os.path.join(out, "tokenizer.json"))
         enc = tok(["Hello, world! How are you?", "Fine."], padding=True, return_tensors="pt")
-        args = (enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids", torch.zeros_like(enc["input_ids"])))
-        names = ["input_ids", "attention_mask", "token_type_ids"]
+        # token_type_ids only where the model has more than one type (BERT, MiniLM, ELECTRA): RoBERTa,
+        # XLM-R, MPNet and DeBERTa-v3 graphs take input_ids and attention_mask alone
+        types = "token_type_ids" in enc and getattr(model.config, "type_vocab_size", 0) > 1
+        args = (enc["input_ids"], enc["attention_mask"]) + ((enc["token_type_ids"],) if types else ())
+        names = ["input_ids", "attention_mask"] + (["token_type_ids"] if types else [])
         axes = {n: {0: "batch", 1: "sequence"} for n in names} | {"last_hidden_state": {0: "batch", 1: "sequence"}}
-        wrapper = TextWrapper(model)
+        wrapper = TextWrapper(model, types)
     elif a.kind == "audio":
-        AutoFeatureExtractor.from_pretrained(a.model).save_pretrained(out)
-        args = (torch.randn(1, 16000),)
-        names = ["input_values"]
-        axes = {"input_values": {0: "batch", 1: "samples"}, "last_hidden_state": {0: "batch", 1: "frames"}}
-        wrapper = AudioWrapper(model)
+        fe = AutoFeatureExtractor.from_pretrained(a.model)
+        fe.save_pretrained(out)
+        # exported (and checked below) by the helpers that also write the tiny test models
+        if model.config.model_type == "whisper":
+            wrapper, args, names = export_whisper(model.get_encoder(), fe, onnx_path)
+        else:
+            wrapper, args, names = export_raw(model, fe, onnx_path)
     else:
-        AutoImageProcessor.from_pretrained(a.model, use_fast=False).save_pretrained(out)
-        args = (torch.randn(2, 3, 224, 224),)
-        names = ["pixel_values"]
-        axes = {"pixel_values": {0: "batch"}, "last_hidden_state": {0: "batch"}}
-        wrapper = VisualWrapper(model)
+        sys.exit(f"unknown kind {a.kind}")
 
-    export(wrapper, args, names, axes, onnx_path)
+    if a.kind != "audio":
+        export(wrapper, args, names, axes, onnx_path)
     import onnxruntime as ort
 
     sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])

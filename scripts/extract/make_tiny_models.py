@@ -414,7 +414,9 @@ def main() -> None:
             print(f"wrote {folder}", file=sys.stderr)
         return
 
-    shutil.rmtree(FIXTURES, ignore_errors=True)
+    # only this script's outputs: tiny_audio.py writes other fixtures beside them
+    for n in ["tiny-bert", "tiny-wav2vec2", "tiny-swin", "bert-base-uncased-tokenizer"]:
+        shutil.rmtree(os.path.join(FIXTURES, n), ignore_errors=True)
     bert, tok = make_bert(os.path.join(FIXTURES, "tiny-bert"), tiny_vocab(full), False, 1)
     w2v = make_wav2vec2(os.path.join(FIXTURES, "tiny-wav2vec2"), False, 2)
     swin = make_swin(os.path.join(FIXTURES, "tiny-swin"), False, 3)

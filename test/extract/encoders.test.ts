@@ -6,12 +6,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { OnnxRuntimeSettingsSchema } from '../../schemas/runtime.ts';
-import { Wav2Vec2AudioEncoder, type AudioInput } from '../../activities/extract/audio-encoder.ts';
+import { openAudioEncoder, type AudioEncoder, type AudioInput } from '../../activities/extract/audio-encoder.ts';
 import { isQuarantine } from '../../activities/extract/encoder.ts';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
 import { releaseEncoderSessions } from '../../activities/extract/sessions.ts';
-import { BertTextEncoder, type TextInput } from '../../activities/extract/text-encoder.ts';
-import { SwinVisualEncoder, type VisualInput } from '../../activities/extract/visual-encoder.ts';
+import { TransformerTextEncoder, type TextInput } from '../../activities/extract/text-encoder.ts';
+import { VisualEncoder, type VisualInput } from '../../activities/extract/visual-encoder.ts';
 import { TINY, expected, framesRgb, lcgSamples, maxAbsDiff } from './inputs.ts';
 
 const TOL = 1e-4;
@@ -31,9 +31,9 @@ function assertNearPyTorch(
 after(() => releaseEncoderSessions());
 
 describe('text encoder (tiny BERT)', () => {
-  let enc: BertTextEncoder;
+  let enc: TransformerTextEncoder;
   before(async () => {
-    enc = await BertTextEncoder.open(await readModelFolder('text', TINY.text), runtime);
+    enc = await TransformerTextEncoder.open(await readModelFolder('text', TINY.text), runtime);
   });
 
   const prepared = (c: (typeof expected.text)[number]): TextInput => {
@@ -90,9 +90,9 @@ describe('text encoder (tiny BERT)', () => {
 });
 
 describe('audio encoder (tiny wav2vec2)', () => {
-  let enc: Wav2Vec2AudioEncoder;
+  let enc: AudioEncoder;
   before(async () => {
-    enc = await Wav2Vec2AudioEncoder.open(await readModelFolder('audio', TINY.audio), runtime);
+    enc = await openAudioEncoder(await readModelFolder('audio', TINY.audio), runtime);
   });
   const input = (c: (typeof expected.audio.cases)[number]): AudioInput => {
     const p = enc.prepare(lcgSamples(c.samples, c.seed), 16000, 15);
@@ -145,9 +145,9 @@ describe('audio encoder (tiny wav2vec2)', () => {
 });
 
 describe('visual encoder (tiny Swin)', () => {
-  let enc: SwinVisualEncoder;
+  let enc: VisualEncoder;
   before(async () => {
-    enc = await SwinVisualEncoder.open(await readModelFolder('visual', TINY.visual), runtime);
+    enc = await VisualEncoder.open(await readModelFolder('visual', TINY.visual), runtime);
   });
   const input = (c: (typeof expected.visual)[number]): VisualInput => {
     const p = enc.prepare(framesRgb(c.frames, c.seed), c.frames);

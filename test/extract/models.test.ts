@@ -11,11 +11,11 @@ import { after, before, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { OnnxRuntimeSettingsSchema } from '../../schemas/runtime.ts';
 import { MerError, toFailure } from '../../activities/common/errors.ts';
-import { Wav2Vec2AudioEncoder } from '../../activities/extract/audio-encoder.ts';
+import { openAudioEncoder } from '../../activities/extract/audio-encoder.ts';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
 import { encoderSession, releaseEncoderSessions, sessionsCreated } from '../../activities/extract/sessions.ts';
-import { BertTextEncoder } from '../../activities/extract/text-encoder.ts';
-import { SwinVisualEncoder } from '../../activities/extract/visual-encoder.ts';
+import { TransformerTextEncoder } from '../../activities/extract/text-encoder.ts';
+import { VisualEncoder } from '../../activities/extract/visual-encoder.ts';
 import { TINY } from './inputs.ts';
 
 const runtime = OnnxRuntimeSettingsSchema.parse({ threads: 1 });
@@ -62,7 +62,7 @@ describe('bad model folders', () => {
     const dir = await copyModel(TINY.text, 'truncated');
     await truncate(join(dir, 'onnx/model.onnx'), 5000);
     await assert.rejects(
-      BertTextEncoder.open(await readModelFolder('text', dir), runtime),
+      TransformerTextEncoder.open(await readModelFolder('text', dir), runtime),
       isMer('MerModelCorrupt', /onnxruntime cannot load/),
     );
     const dir2 = await copyModel(TINY.visual, 'badjson');
@@ -80,7 +80,7 @@ describe('bad model folders', () => {
     const swinAsBert = await copyModel(TINY.text, 'swin-as-bert');
     await cp(join(TINY.visual, 'onnx/model.onnx'), join(swinAsBert, 'onnx/model.onnx'));
     await assert.rejects(
-      BertTextEncoder.open(await readModelFolder('text', swinAsBert), runtime),
+      TransformerTextEncoder.open(await readModelFolder('text', swinAsBert), runtime),
       isMer('MerModelMismatch', /has no input named input_ids/),
     );
 
@@ -89,7 +89,7 @@ describe('bad model folders', () => {
     const cfg = JSON.parse(await readFile(join(wide, 'config.json'), 'utf8')) as Record<string, unknown>;
     await writeFile(join(wide, 'config.json'), JSON.stringify({ ...cfg, hidden_size: 48 }));
     await assert.rejects(
-      Wav2Vec2AudioEncoder.open(await readModelFolder('audio', wide), runtime),
+      openAudioEncoder(await readModelFolder('audio', wide), runtime),
       isMer('MerModelMismatch', /output last_hidden_state has dimension 2 = 32, expected 48/),
     );
 
@@ -98,19 +98,19 @@ describe('bad model folders', () => {
     const scfg = JSON.parse(await readFile(join(patch8, 'config.json'), 'utf8')) as Record<string, unknown>;
     await writeFile(join(patch8, 'config.json'), JSON.stringify({ ...scfg, patch_size: 8 }));
     await assert.rejects(
-      SwinVisualEncoder.open(await readModelFolder('visual', patch8), runtime),
-      isMer('MerModelMismatch', /last_hidden_state has dimension 1 = 49, expected 9|image_size 224 does not tile/),
+      VisualEncoder.open(await readModelFolder('visual', patch8), runtime),
+      isMer('MerModelMismatch', /last_hidden_state has dimension 1 = 49, expected 9|do not tile into 64-pixel tokens/),
     );
 
-    // an image processor that resizes elsewhere would feed pixels Python never saw
+    // an image processor that resizes to another size than the Swin's fixed position embeddings
     const big = await copyModel(TINY.visual, 'resize384');
     await writeFile(
       join(big, 'preprocessor_config.json'),
       JSON.stringify({ do_resize: true, size: { height: 384, width: 384 } }),
     );
     await assert.rejects(
-      SwinVisualEncoder.open(await readModelFolder('visual', big), runtime),
-      isMer('MerModelMismatch', /resizes to .*384/),
+      VisualEncoder.open(await readModelFolder('visual', big), runtime),
+      isMer('MerModelMismatch', /image_size 224, but preprocessor_config.json gives 384x384 inputs/),
     );
   });
 });
@@ -140,8 +140,8 @@ describe('fingerprints and sessions', () => {
   test('sessions are created once per model and provider, and shared by every encoder opened on it', async () => {
     const folder = await readModelFolder('audio', TINY.audio);
     const before = sessionsCreated();
-    const e1 = await Wav2Vec2AudioEncoder.open(folder, runtime);
-    const e2 = await Wav2Vec2AudioEncoder.open(
+    const e1 = await openAudioEncoder(folder, runtime);
+    const e2 = await openAudioEncoder(
       await readModelFolder('audio', await copyModel(TINY.audio, 'same-content')),
       runtime,
     );
@@ -171,7 +171,7 @@ describe('fingerprints and sessions', () => {
           /CUDA execution provider could not start.*running the visual encoder on the CPU.*ONNXRUNTIME_NODE_INSTALL=cuda12/,
         );
       }
-      const enc = await SwinVisualEncoder.open(folder, { ...runtime, device: 'cuda' });
+      const enc = await VisualEncoder.open(folder, { ...runtime, device: 'cuda' });
       assert.equal(enc.tokens, 49);
       assert.equal(warnings.length, s.device === 'cpu' ? 1 : 0, 'the fallback session is reused, not retried');
     } finally {

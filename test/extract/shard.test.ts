@@ -18,17 +18,17 @@ import { localStepContext } from '../../activities/common/context.ts';
 import { MerError } from '../../activities/common/errors.ts';
 import { decodeFloat16, encodeFloat16 } from '../../activities/common/float16.ts';
 import { parquetToTable } from '../../activities/common/parquet.ts';
-import { Wav2Vec2AudioEncoder } from '../../activities/extract/audio-encoder.ts';
+import { openAudioEncoder } from '../../activities/extract/audio-encoder.ts';
 import { isQuarantine } from '../../activities/extract/encoder.ts';
 import { readModelFolder } from '../../activities/extract/model-folder.ts';
 import { releaseEncoderSessions } from '../../activities/extract/sessions.ts';
 import { finalizeExtractStep } from '../../activities/extract/finalize.ts';
 import { planExtractStep, type ExtractPlan } from '../../activities/extract/plan.ts';
 import { extractShardStep } from '../../activities/extract/shard.ts';
-import { BertTextEncoder, type TextInput } from '../../activities/extract/text-encoder.ts';
+import { TransformerTextEncoder, type TextInput } from '../../activities/extract/text-encoder.ts';
 import { closeStores, createStore } from '../../activities/store/index.ts';
 import type { ObjectStore } from '../../activities/store/types.ts';
-import { TINY, expected, lcgSamples, maxAbsDiff } from './inputs.ts';
+import { MODELS, TINY, expected, lcgSamples, maxAbsDiff } from './inputs.ts';
 import { buildSegments, type BuiltSegments, type UtteranceSpec } from './segment-fixture.ts';
 
 const plain = expected.text.find((c) => c.name === 'plain')!;
@@ -156,7 +156,7 @@ describe('extract shards', () => {
     assert.ok(empty.pooled == null && empty.sequence == null && empty.seqSteps == null);
 
     // the same utterance encoded directly: pooled bit-exact, sequence blob byte-exact
-    const enc = await BertTextEncoder.open(await readModelFolder('text', TINY.text), runtime);
+    const enc = await TransformerTextEncoder.open(await readModelFolder('text', TINY.text), runtime);
     const [direct] = await enc.encode([enc.prepare(plain.text, [], 128) as TextInput]);
     const got = byId.get('dia1_utt0')!;
     assert.equal(str(got.status), 'ok');
@@ -210,7 +210,7 @@ describe('extract shards', () => {
     assert.ok(maxAbsDiff(all.get('dia2_utt2')!.pooled!, odd.pooled) <= 1e-4);
 
     // batched in the shard (utt1 with utt3) == each alone
-    const enc = await Wav2Vec2AudioEncoder.open(await readModelFolder('audio', TINY.audio), runtime);
+    const enc = await openAudioEncoder(await readModelFolder('audio', TINY.audio), runtime);
     const prepared = enc.prepare(lcgSamples(8000, 3), 16000, 15);
     assert.ok(!isQuarantine(prepared));
     const [alone] = await enc.encode([prepared]);
@@ -297,11 +297,30 @@ describe('extract shards', () => {
     assert.equal(first.status, 'ok');
   });
 
+  test('another text family through the stage: RoBERTa with context and first-token pooling', async () => {
+    const p = params({ text: { model: `${MODELS}tiny-roberta`, contextUtterances: 1, pooling: 'first' } });
+    const pl = await plan('text', p);
+    const r = await runShard('text', pl, 1, p);
+    assert.deepEqual([r.rows, r.ok], [3, 3]);
+    const rows = tableToFeatureRows(parquetToTable(await store.get(r.key)));
+    const third = rows.find((x) => x.utteranceId === 'dia2_utt2')!;
+    assert.ok(third.utteranceTokenStart! > 3, 'context and <s> ... </s></s> precede the utterance');
+    // the stored vector is the encoder's first-token pooling of the same input
+    const enc = await TransformerTextEncoder.open(await readModelFolder('text', `${MODELS}tiny-roberta`), runtime);
+    const input = enc.prepare('Pivot! PIVOT!', ['Could this BE any more awkward?'], 128) as TextInput;
+    assert.equal(input.utteranceStart, third.utteranceTokenStart);
+    const [direct] = await enc.encode([input], 'first');
+    assert.deepEqual(third.pooled, direct.pooled);
+  });
+
   test('keys: model, text parameters and manifest change the features key; batch sizes do not', async () => {
     const base = await plan('text');
     assert.equal((await plan('text', params({ text: { batchSize: 7 } }))).featuresKey, base.featuresKey);
     assert.notEqual((await plan('text', params({ text: { contextUtterances: 2 } }))).featuresKey, base.featuresKey);
     assert.notEqual((await plan('text', params({ text: { maxTokens: 64 } }))).featuresKey, base.featuresKey);
+    // the default pooling is not in the key (features of earlier configs keep theirs); 'first' is
+    assert.equal((await plan('text', params({ text: { pooling: 'mean' } }))).featuresKey, base.featuresKey);
+    assert.notEqual((await plan('text', params({ text: { pooling: 'first' } }))).featuresKey, base.featuresKey);
     assert.equal(
       (await plan('audio', params({ audio: { batchSize: 1 } }))).featuresKey,
       (await plan('audio')).featuresKey,

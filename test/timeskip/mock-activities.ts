@@ -222,6 +222,19 @@ export class MockActivities {
       planSplits: (i) => this.run('planSplits', worker, i, of(i.manifest), () => c.planSplits(i)),
       trainFold: (i) => this.run('trainFold', worker, i, i.dataset, () => c.trainFold(i)),
       evaluateDataset: (i) => this.run('evaluateDataset', worker, i, i.acquired.dataset, () => c.evaluate(i)),
+      // evaluate.crossCorpus: a summary naming no real report (the time-skipping tests do not enable it).
+      crossCorpus: (i) =>
+        this.run('crossCorpus', worker, i, i.datasets[0].dataset, () => ({
+          key: 'cross',
+          prefix: 'cross-corpus/cross',
+          reportKey: 'cross-corpus/cross/cross-corpus.json',
+          htmlKey: 'cross-corpus/cross/report.html',
+          markdownKey: 'cross-corpus/cross/report.md',
+          headline: [],
+          skipped: false,
+        })),
+      // The time-skipping tests start no sweep (MerSweep is tested on a real server: test/workflow/sweep.test.ts).
+      sweepReport: () => Promise.reject(new Error('mock activities: no sweep report in the time-skipping tests')),
     };
   }
 }

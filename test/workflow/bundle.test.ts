@@ -47,6 +47,7 @@ describe('workflow bundle', () => {
     assert.match(bundle.code, /\bCompressDataset\b/);
     assert.match(bundle.code, /\bTrainDataset\b/);
     assert.match(bundle.code, /\bEvaluateDataset\b/);
+    assert.match(bundle.code, /\bMerSweep\b/);
     // The workflow type names are the exported names: importing the entry (no sandbox needed) shows them.
     const workflows = (await import('../../workflows/index.ts')) as Record<string, unknown>;
     assert.deepEqual(Object.keys(workflows).sort(), [
@@ -55,6 +56,7 @@ describe('workflow bundle', () => {
       'EvaluateDataset',
       'ExtractDataset',
       'MerPipeline',
+      'MerSweep',
       'SegmentDataset',
       'TrainDataset',
     ]);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { join, relative } from 'node:path';
 import { describe, test } from 'node:test';
 import { parquetToTable } from '../../activities/common/parquet.ts';
+import type { ExtractReport } from '../../activities/extract/finalize.ts';
 import { LocalStore } from '../../activities/store/local.ts';
 import { buildRunConfig, ConfigError, toPipelineInput } from '../../cli/config.ts';
 import type { ModalityFeaturesResult, PipelineInput } from '../../schemas/config.ts';
@@ -97,6 +98,14 @@ describe('MerPipeline --until extract', () => {
       assert.equal(feats.modalities.visual.ok, seg.ok);
       assert.ok(feats.modalities.text.ok >= seg.ok);
       assert.ok(feats.modalities.audio.ok > 0 && feats.modalities.audio.ok <= seg.ok);
+      // the visual report carries the store size planned before the stage ran: tokens x dim x float16 x frames
+      const visual = feats.modalities.visual;
+      const planned = (JSON.parse((await store.get(visual.reportKey)).toString('utf8')) as ExtractReport).projection;
+      assert.deepEqual(
+        [planned?.tokensPerFrame, planned?.frames, planned?.utterances],
+        [49, seg.frames, seg.utterances],
+      );
+      assert.equal(planned?.projectedBytes, seg.frames * 49 * visual.dim * 2 + seg.utterances * visual.dim * 4);
       const row = first.progress.stages.find((s) => s.dataset === ds && s.stage === 'extract');
       assert.equal(row?.status, 'done');
       assert.equal(row?.done, seg.shardKeys.length * 3, 'progress counts shards of every modality');

@@ -24,6 +24,7 @@ import { TINY } from '../extract/inputs.ts';
 import { launchChromium } from '../helpers/chromium.ts';
 import { pipelineInput as buildInput, runInProcess } from '../helpers/pipeline.ts';
 import { pipelineTest } from '../helpers/pipeline-test.ts';
+import { embeddedRun, seedsScenario } from './train-seeds.ts';
 
 /**
  * The cue corpus end to end: every label leaves a trace in the words, the pitch and a colour band of
@@ -71,7 +72,7 @@ async function renderInChromium(html: string, classes: readonly string[]): Promi
     const url = pathToFileURL(html).href;
     await page.goto(url, { waitUntil: 'load' });
     assert.match(await page.title(), /DeepMSI-MER evaluation: IEMOCAP 6class, loso protocol/);
-    for (const id of ['confusion', 'curves', 'ablation', 'slices', 'class-gains']) {
+    for (const id of ['confusion', 'curves', 'ablation', 'differences', 'slices', 'class-gains']) {
       const svg = page.locator(`figure#${id} svg[data-chart="${id}"]`);
       assert.equal(await svg.count(), 1, `${id}: one chart`);
       assert.ok(await svg.isVisible(), `${id}: visible`);
@@ -96,6 +97,14 @@ async function renderInChromium(html: string, classes: readonly string[]): Promi
 const ARTIFACTS = fileURLToPath(new URL('../../artifacts/report/', import.meta.url));
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+// First, while the store's feature shards are intact (the test below corrupts one at its end).
+describe('seeds, intervals and paired tests on the cue corpus', () => {
+  test('3 seeds: V trails the full model significantly, a duplicate of the full model does not differ', async () => {
+    const storeRoot = join(fx.dir, 'store');
+    await seedsScenario(new LocalStore(storeRoot), (train) => pipelineInput(storeRoot, train), embeddedRun(fx.env));
+  });
+});
 
 describe('MerPipeline on the cue corpus, through evaluate', () => {
   test('the full model beats every single modality on held-out sessions; outputs are content-addressed and a rerun trains nothing; a corrupt shard fails the stage naming it', async () => {
@@ -237,7 +246,7 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
     assert.equal(metrics.provenance.encoders.visual, result.features!.iemocap.modalities.visual.modelSha256);
     assert.deepEqual(
       metrics.figures.map((f) => f.id),
-      ['confusion', 'curves', 'ablation', 'slices', 'class-gains'],
+      ['confusion', 'curves', 'ablation', 'differences', 'slices', 'class-gains'],
     );
     // Slices: every variant by gender, actor, interaction and duration; the full model's gains over T, A, V.
     assert.deepEqual(
