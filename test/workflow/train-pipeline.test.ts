@@ -72,7 +72,7 @@ async function renderInChromium(html: string, classes: readonly string[]): Promi
     const url = pathToFileURL(html).href;
     await page.goto(url, { waitUntil: 'load' });
     assert.match(await page.title(), /DeepMSI-MER evaluation: IEMOCAP 6class, loso protocol/);
-    for (const id of ['confusion', 'curves', 'ablation', 'differences']) {
+    for (const id of ['confusion', 'curves', 'ablation', 'differences', 'slices', 'class-gains']) {
       const svg = page.locator(`figure#${id} svg[data-chart="${id}"]`);
       assert.equal(await svg.count(), 1, `${id}: one chart`);
       assert.ok(await svg.isVisible(), `${id}: visible`);
@@ -248,6 +248,15 @@ describe('MerPipeline on the cue corpus, through evaluate', () => {
       metrics.figures.map((f) => f.id),
       ['confusion', 'curves', 'ablation', 'differences', 'slices', 'class-gains'],
     );
+    // Slices: every variant by gender, actor, interaction and duration; the full model's gains over T, A, V.
+    assert.deepEqual(
+      metrics.slices?.variants.map((v) => v.variant),
+      ['T+A+V', 'T', 'A', 'V'],
+    );
+    const kinds = new Set(metrics.slices?.variants[0].slices.map((x) => x.kind));
+    assert.deepEqual([...kinds], ['gender', 'speaker', 'interaction', 'duration']);
+    assert.ok(metrics.slices?.variants[0].slices.every((x) => x.kind !== 'speaker' || /^Ses\d\d[FM]$/.test(x.name)));
+    assert.deepEqual(metrics.slices?.classGains?.against, ['T', 'A', 'V']);
     const fetched = await fetchReports(fx.env.client, input.configHash, join(fx.dir, 'fetched'));
     assert.equal(fetched.length, 1);
     // Stage timings belong to the run: beside the report (runs/<configHash>.json), not in it.
