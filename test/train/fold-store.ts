@@ -14,6 +14,7 @@ import type { StepContext } from '../../activities/common/context.ts';
 import { LocalStore } from '../../activities/store/index.ts';
 import type { TrainFoldInput } from '../../activities/train/fold.ts';
 import { featureShard } from '../compress/feature-shards.ts';
+import { manifestRowBase } from './manifests.ts';
 
 export const DT = 6;
 export const DA = 5;
@@ -99,34 +100,21 @@ export async function foldStore(name: string, n = 24, opts: { constantAudio?: bo
 function manifestRow(utteranceId: string, i: number): ManifestRow {
   const label = CLASSES[i % CLASSES.length];
   return {
+    ...manifestRowBase,
     utteranceId,
     dataset: 'meld',
     split: 'test',
     session: null,
     dialogueId: String(Math.floor(i / 4)),
     speaker: ['Joey', 'Rachel', 'Ross'][i % 3],
-    gender: null,
-    interaction: null,
     startSec: i,
     endSec: i + 1 + (i % 5) * 0.5,
-    text: `utterance ${i}`,
     labelNative: label,
     labelSet: 'sentiment3',
     labelIndex: i % CLASSES.length,
     labelName: label,
     sentiment: label,
-    valence: null,
-    arousal: null,
-    dominance: null,
-    audioKey: null,
-    videoKey: null,
-    dialogAudioKey: null,
-    videoHalf: null,
-    season: null,
-    episode: null,
-    srNo: null,
     utteranceIndex: i % 4,
-    flags: [],
   };
 }
 

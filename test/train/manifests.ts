@@ -2,7 +2,8 @@
 import type { ManifestRow } from '../../schemas/manifest.ts';
 import { Rng } from '../../activities/model/rng.ts';
 
-const base = {
+/** The fields every synthetic row shares unless it says otherwise. */
+export const manifestRowBase = {
   speaker: '',
   gender: null,
   interaction: null,
@@ -51,7 +52,7 @@ export function iemocapRows(shape: IemocapShape): ManifestRow[] {
         const labelled = rng.uniform() >= shape.unlabelled;
         const labelIndex = labelled ? Math.floor(rng.uniform() * shape.classes) : -1;
         rows.push({
-          ...base,
+          ...manifestRowBase,
           utteranceId: `${dialogueId}_${speaker}${String(t).padStart(3, '0')}`,
           dataset: 'iemocap',
           split: `Session${s}`,
@@ -80,7 +81,7 @@ export function meldRows(perSplit: Record<'train' | 'dev' | 'test', number>, see
       const dia = Math.floor(i / 5);
       const labelIndex = Math.floor(rng.uniform() * 7);
       rows.push({
-        ...base,
+        ...manifestRowBase,
         utteranceId: `meld_${split}_dia${dia}_utt${i % 5}`,
         dataset: 'meld',
         split,
