@@ -24,7 +24,7 @@ import { ToolError } from '../activities/common/run-tool.ts';
 import type { ObjectStore } from '../activities/store/types.ts';
 import type { SegmentParams } from '../schemas/config.ts';
 import type { Modality } from '../schemas/extract.ts';
-import { maxUtteranceSec, SEGMENT_FRAME_SIZE, type SegmentRow } from '../schemas/segment.ts';
+import { blankSegmentRow, maxUtteranceSec, SEGMENT_FRAME_SIZE, type SegmentRow } from '../schemas/segment.ts';
 
 export type EncodeSource =
   | { kind: 'text'; text: string; context: string[] }
@@ -61,22 +61,7 @@ async function localFile(path: string, flag: string): Promise<LocalMedia> {
 }
 
 function baseRow(): SegmentRow {
-  return {
-    utteranceId: UTTERANCE_ID,
-    dataset: 'meld',
-    status: 'ok',
-    reason: null,
-    audioKey: null,
-    sampleRate: null,
-    samples: null,
-    framesKey: null,
-    frameCount: null,
-    frameHeight: null,
-    frameWidth: null,
-    startSec: 0,
-    endSec: null,
-    flags: [],
-  };
+  return blankSegmentRow(UTTERANCE_ID);
 }
 
 /** A quarantined segment row: the runner's screen turns it into the extract stage's quarantined row. */

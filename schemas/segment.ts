@@ -47,3 +47,24 @@ export const SegmentRowSchema = z.strictObject({
   flags: z.array(z.string()),
 });
 export type SegmentRow = z.infer<typeof SegmentRowSchema>;
+
+/** An 'ok' row with no media yet: what `mer encode` and the benchmarks fill in for one input. */
+export function blankSegmentRow(utteranceId: string, over: Partial<SegmentRow> = {}): SegmentRow {
+  return {
+    utteranceId,
+    dataset: 'meld',
+    status: 'ok',
+    reason: null,
+    audioKey: null,
+    sampleRate: null,
+    samples: null,
+    framesKey: null,
+    frameCount: null,
+    frameHeight: null,
+    frameWidth: null,
+    startSec: 0,
+    endSec: null,
+    flags: [],
+    ...over,
+  };
+}

@@ -22,7 +22,7 @@ import { LocalStore } from '../../activities/store/local.ts';
 import { encoderFamily } from '../../schemas/encoder-families.ts';
 import { ExtractParamsSchema, type Modality } from '../../schemas/extract.ts';
 import { OnnxRuntimeSettingsSchema } from '../../schemas/runtime.ts';
-import { SEGMENT_FRAME_SIZE, type SegmentRow } from '../../schemas/segment.ts';
+import { blankSegmentRow, SEGMENT_FRAME_SIZE, type SegmentRow } from '../../schemas/segment.ts';
 import { framesRgb, lcgSamples } from '../../test/extract/inputs.ts';
 import { median } from '../acquire/unpack.bench.ts';
 import type { BenchRow } from '../types.ts';
@@ -58,23 +58,7 @@ export function familyFolders(root: string | undefined): FamilyFolder[] {
 }
 
 function segmentRow(id: string, over: Partial<SegmentRow>): SegmentRow {
-  return {
-    utteranceId: id,
-    dataset: 'meld',
-    status: 'ok',
-    reason: null,
-    audioKey: null,
-    sampleRate: null,
-    samples: null,
-    framesKey: null,
-    frameCount: null,
-    frameHeight: null,
-    frameWidth: null,
-    startSec: 0,
-    endSec: 1,
-    flags: [],
-    ...over,
-  };
+  return blankSegmentRow(id, { endSec: 1, ...over });
 }
 
 interface Call {
