@@ -145,71 +145,81 @@ const DEFAULT_SPLITS = {
   meld: SplitParamsSchema.parse({ protocol: 'official' }),
 };
 
-export const TrainParamsSchema = z.strictObject({
-  /** model-spec section 3: `paper` has 1024 TCN channels, `compact` 256. */
-  preset: z.enum(['compact', 'paper']).default('compact'),
-  summary: z.enum(['guided', 'last']).default('guided'),
-  /** Protocol per dataset (model-spec section 6). */
-  splits: z
-    .strictObject({
-      iemocap: SplitParamsSchema.default(DEFAULT_SPLITS.iemocap),
-      meld: SplitParamsSchema.default(DEFAULT_SPLITS.meld),
-    })
-    .default(DEFAULT_SPLITS)
-    .superRefine((s, ctx) => {
-      for (const d of MANIFEST_DATASETS) {
-        if (!PROTOCOLS_BY_DATASET[d].includes(s[d].protocol)) {
-          ctx.addIssue({
-            code: 'custom',
-            path: [d, 'protocol'],
-            message: `${d} protocols are ${PROTOCOLS_BY_DATASET[d].join(', ')}`,
-          });
+export const TrainParamsSchema = z
+  .strictObject({
+    /** model-spec section 3: `paper` has 1024 TCN channels, `compact` 256. */
+    preset: z.enum(['compact', 'paper']).default('compact'),
+    summary: z.enum(['guided', 'last']).default('guided'),
+    /** Protocol per dataset (model-spec section 6). */
+    splits: z
+      .strictObject({
+        iemocap: SplitParamsSchema.default(DEFAULT_SPLITS.iemocap),
+        meld: SplitParamsSchema.default(DEFAULT_SPLITS.meld),
+      })
+      .default(DEFAULT_SPLITS)
+      .superRefine((s, ctx) => {
+        for (const d of MANIFEST_DATASETS) {
+          if (!PROTOCOLS_BY_DATASET[d].includes(s[d].protocol)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: [d, 'protocol'],
+              message: `${d} protocols are ${PROTOCOLS_BY_DATASET[d].join(', ')}`,
+            });
+          }
         }
-      }
-    }),
-  batchSize: z.int().min(2).max(65_536).default(32),
-  maxEpochs: z.int().min(1).max(100_000).default(30),
-  /** Early stopping after this many epochs without a validation weighted-F1 gain. */
-  patience: z.int().min(1).max(100_000).default(4),
-  /** Seeds initialisation, shuffles and dropout; the same seed gives bit-identical weights on CPU. */
-  seed: z.int().min(0).max(0xffffffff).default(0),
-  /** Default per dataset: 5e-5 IEMOCAP, 1e-4 MELD (model-spec section 5). */
-  lr: z.number().positive().optional(),
-  weightDecay: z.number().nonnegative().default(1e-5),
-  contrastiveWeight: z.number().nonnegative().default(0.5),
-  temperature: z.number().positive().default(0.5),
-  clipGradNorm: z.number().positive().optional(),
-  loss: TrainLossSchema.default(TrainLossSchema.parse({})),
-  /**
-   * A checkpoint (and its key in a heartbeat) every this many optimiser steps, besides every epoch
-   * end: the most work a lost GPU worker costs. Not part of the cache key (it changes no weight).
-   */
-  checkpointEverySteps: z.int().min(0).max(1_000_000_000).default(200),
-  ablations: z.enum(ABLATION_SETS).default('none'),
-  /** An explicit list of variants instead of `ablations`. */
-  variants: z.array(VariantSchema).min(1).optional(),
-  /**
-   * Trainings in flight per dataset; GPU workers (one slot each) bound it further. Unset: the embedded
-   * run (`mer run` without a cluster) takes what the machine's cores allow (os.availableParallelism(),
-   * cli/run-command.ts), a cluster run 16. In no cache key.
-   */
-  parallelism: z.int().min(1).max(256).optional(),
-  /**
-   * Repeat every (variant, fold) training with several seeds: a count N (seeds `seed` .. `seed`+N-1)
-   * or a list of distinct seeds. Unset: one training with `seed`, keyed exactly as before the option
-   * existed; seed s of a list trains under the same key as `seed: s` alone. Not itself in any key.
-   */
-  seeds: z
-    .union([
-      z.int().min(1).max(1000),
-      z
-        .array(z.int().min(0).max(0xffffffff))
-        .min(1)
-        .max(1000)
-        .refine((s) => new Set(s).size === s.length, { message: 'each seed at most once' }),
-    ])
-    .optional(),
-});
+      }),
+    batchSize: z.int().min(2).max(65_536).default(32),
+    maxEpochs: z.int().min(1).max(100_000).default(30),
+    /** Early stopping after this many epochs without a validation weighted-F1 gain. */
+    patience: z.int().min(1).max(100_000).default(4),
+    /** Seeds initialisation, shuffles and dropout; the same seed gives bit-identical weights on CPU. */
+    seed: z.int().min(0).max(0xffffffff).default(0),
+    /** Default per dataset: 5e-5 IEMOCAP, 1e-4 MELD (model-spec section 5). */
+    lr: z.number().positive().optional(),
+    weightDecay: z.number().nonnegative().default(1e-5),
+    contrastiveWeight: z.number().nonnegative().default(0.5),
+    temperature: z.number().positive().default(0.5),
+    clipGradNorm: z.number().positive().optional(),
+    loss: TrainLossSchema.default(TrainLossSchema.parse({})),
+    /**
+     * A checkpoint (and its key in a heartbeat) every this many optimiser steps, besides every epoch
+     * end: the most work a lost GPU worker costs. Not part of the cache key (it changes no weight).
+     */
+    checkpointEverySteps: z.int().min(0).max(1_000_000_000).default(200),
+    ablations: z.enum(ABLATION_SETS).default('none'),
+    /** An explicit list of variants instead of `ablations`. */
+    variants: z.array(VariantSchema).min(1).optional(),
+    /**
+     * Trainings in flight per dataset; GPU workers (one slot each) bound it further. Unset: the embedded
+     * run (`mer run` without a cluster) takes what the machine's cores allow (os.availableParallelism(),
+     * cli/run-command.ts), a cluster run 16. In no cache key.
+     */
+    parallelism: z.int().min(1).max(256).optional(),
+    /**
+     * Repeat every (variant, fold) training with several seeds: a count N (seeds `seed` .. `seed`+N-1)
+     * or a list of distinct seeds. Unset: one training with `seed`, keyed exactly as before the option
+     * existed; seed s of a list trains under the same key as `seed: s` alone. Not itself in any key.
+     */
+    seeds: z
+      .union([
+        z.int().min(1).max(1000),
+        z
+          .array(z.int().min(0).max(0xffffffff))
+          .min(1)
+          .max(1000)
+          .refine((s) => new Set(s).size === s.length, { message: 'each seed at most once' }),
+      ])
+      .optional(),
+  })
+  .superRefine((p, ctx) => {
+    // A count continues from `seed`; every seed must stay a valid seed.
+    if (typeof p.seeds === 'number' && p.seed + p.seeds - 1 > 0xffffffff)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['seeds'],
+        message: `seeds ${p.seed} .. ${p.seed + p.seeds - 1} pass 4294967295; lower train.seed or give a list`,
+      });
+  });
 export type TrainParams = z.infer<typeof TrainParamsSchema>;
 export type TrainParamsInput = z.input<typeof TrainParamsSchema>;
 

@@ -50,6 +50,10 @@ describe('train.seeds', () => {
     assert.deepEqual(trainSeeds(TrainParamsSchema.parse({ seeds: [42, 0, 9] })), [42, 0, 9]);
     for (const bad of [0, [], [1, 1], -1, 1.5])
       assert.equal(TrainParamsSchema.safeParse({ seeds: bad }).success, false, `seeds ${JSON.stringify(bad)}`);
+    const over = TrainParamsSchema.safeParse({ seed: 0xffffffff, seeds: 2 });
+    assert.equal(over.success, false, 'a count may not run past the largest seed');
+    assert.match(over.error?.issues[0]?.message ?? '', /pass 4294967295; lower train\.seed or give a list/);
+    assert.deepEqual(trainSeeds(TrainParamsSchema.parse({ seed: 0xffffffff, seeds: 1 })), [0xffffffff]);
   });
 
   test('seed s of a list keys as train.seed s; seeds, parallelism and the variant name are in no key', () => {
