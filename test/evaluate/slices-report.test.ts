@@ -12,6 +12,7 @@ import { computeSlices, storedSlices, type SliceVariantInput } from '../../activ
 import { LocalStore } from '../../activities/store/index.ts';
 import { predictionsToParquet } from '../../activities/train/predictions.ts';
 import { rowsToArrowTable, type ManifestRow } from '../../schemas/manifest.ts';
+import { manifestRowBase } from '../train/manifests.ts';
 import { MetricsReportSchema, REPORT_VERSION, type MetricsReport } from '../../schemas/report.ts';
 import type { Slices } from '../../schemas/slices.ts';
 import { chromiumSkipReason, launchChromium } from '../helpers/chromium.ts';
@@ -32,14 +33,13 @@ const N = CASE.manifest.utteranceId.length;
 function manifestRows(): ManifestRow[] {
   const m = CASE.manifest;
   return Array.from({ length: N }, (_, i) => ({
+    ...manifestRowBase,
     utteranceId: m.utteranceId[i] as string,
     dataset: 'meld',
     split: 'test',
     session: null,
     dialogueId: m.dialogueId[i] as string,
     speaker: m.speaker[i] as string,
-    gender: null,
-    interaction: null,
     startSec: m.startSec[i] as number,
     endSec: m.endSec[i] as number,
     text: '',
@@ -48,18 +48,7 @@ function manifestRows(): ManifestRow[] {
     labelIndex: 0,
     labelName: 'neutral',
     sentiment: 'neutral',
-    valence: null,
-    arousal: null,
-    dominance: null,
-    audioKey: null,
-    videoKey: null,
-    dialogAudioKey: null,
-    videoHalf: null,
-    season: null,
-    episode: null,
-    srNo: null,
     utteranceIndex: i,
-    flags: [],
   }));
 }
 
